@@ -1,0 +1,29 @@
+# Finds every third-party dependency once, from the distribution's packages.
+# Nothing is downloaded at configure or build time.
+
+find_package(Threads REQUIRED)
+find_package(PkgConfig REQUIRED)
+
+# protobuf 3.21 on Debian ships no CMake config: use CMake's FindProtobuf
+# (module mode), which provides protobuf::libprotobuf and protobuf_generate().
+find_package(Protobuf REQUIRED MODULE)
+# gRPC ships a CMake config (gRPC::grpc++, gRPC::grpc_cpp_plugin).
+find_package(gRPC CONFIG REQUIRED)
+find_package(absl CONFIG REQUIRED)
+find_package(OpenSSL 3 REQUIRED)
+find_package(tomlplusplus CONFIG REQUIRED)  # Headers only; see src/common.
+find_package(CLI11 CONFIG REQUIRED)
+find_package(nlohmann_json CONFIG REQUIRED)
+
+pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-tctildr tss2-rc)
+pkg_check_modules(TSS2_MU REQUIRED IMPORTED_TARGET tss2-mu)
+pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+
+if(VOUCH_BUILD_TESTS)
+  find_package(Catch2 2.13 CONFIG REQUIRED)
+  include(Catch)
+endif()
+if(VOUCH_BUILD_BENCH)
+  find_package(benchmark CONFIG REQUIRED)
+endif()

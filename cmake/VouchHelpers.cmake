@@ -1,0 +1,61 @@
+# Project-wide compile flags and small helpers so every target is declared the
+# same way (library and its test side by side).
+
+set(VOUCH_WARNINGS -Wall -Wextra -Wnon-virtual-dtor)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
+  list(APPEND VOUCH_WARNINGS -Wshadow=local)  # clang has no =local form.
+endif()
+if(VOUCH_WERROR)
+  list(APPEND VOUCH_WARNINGS -Werror)
+endif()
+
+if(VOUCH_FUZZ)
+  # Coverage instrumentation for everything; -fsanitize=fuzzer (libFuzzer's
+  # main) is added to the fuzz executables only (fuzz/CMakeLists.txt).
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined
+                      -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+elseif(VOUCH_SANITIZE)
+  add_compile_options(-fsanitize=address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
+# vouch_library(NAME <name> SRCS ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
+# Declares static library vouch_<name> with alias vouch::<name>.
+function(vouch_library)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  add_library(vouch_${ARG_NAME} STATIC ${ARG_SRCS})
+  add_library(vouch::${ARG_NAME} ALIAS vouch_${ARG_NAME})
+  target_include_directories(vouch_${ARG_NAME} PUBLIC
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>)
+  target_compile_options(vouch_${ARG_NAME} PRIVATE ${VOUCH_WARNINGS})
+  target_link_libraries(vouch_${ARG_NAME} PUBLIC ${ARG_PUBLIC_DEPS}
+                        PRIVATE ${ARG_PRIVATE_DEPS})
+endfunction()
+
+# vouch_binary(NAME <exe> SRCS ... DEPS ...)
+function(vouch_binary)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_compile_options(${ARG_NAME} PRIVATE ${VOUCH_WARNINGS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+  # All programs land in build/<preset>/bin.
+  set_target_properties(${ARG_NAME} PROPERTIES
+    RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
+endfunction()
+
+# vouch_test(NAME <name> SRCS ... DEPS ... [LABELS ...])
+# A Catch2 test executable; each TEST_CASE becomes one CTest test. Catch2 v2's
+# discovery does not turn tags into CTest labels, so select by tag with the
+# test binary itself (`./unit_tests "[pg]"`) or by name with `ctest -R`.
+function(vouch_test)
+  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  add_executable(${ARG_NAME} ${ARG_SRCS})
+  target_compile_options(${ARG_NAME} PRIVATE ${VOUCH_WARNINGS})
+  target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} Catch2::Catch2WithMain)
+  catch_discover_tests(${ARG_NAME}
+    PROPERTIES TIMEOUT 300
+    REPORTER compact
+    EXTRA_ARGS --durations no)
+endfunction()
