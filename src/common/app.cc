@@ -1,0 +1,171 @@
+#include "common/app.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <variant>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "common/logging.h"
+#include "common/version.h"
+
+namespace vouch {
+namespace {
+
+std::string TypeHint(const ConfigKeySpec& spec) {
+  switch (spec.type) {
+    case ConfigType::kString:
+      return "TEXT";
+    case ConfigType::kInt:
+      return "INT";
+    case ConfigType::kBool:
+      return "BOOL";
+    case ConfigType::kDuration:
+      return "DURATION";
+    case ConfigType::kStringList:
+      return "A,B,...";
+  }
+  return "VALUE";
+}
+
+std::string DefaultText(const ConfigValue& value) {
+  return std::visit(
+      [](const auto& v) -> std::string {
+        using T = std::decay_t<decltype(v)>;
+        if constexpr (std::is_same_v<T, std::string>) {
+          return v.empty() ? "\"\"" : v;
+        } else if constexpr (std::is_same_v<T, bool>) {
+          return v ? "true" : "false";
+        } else if constexpr (std::is_same_v<T, absl::Duration>) {
+          return absl::FormatDuration(v);
+        } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
+          return v.empty() ? "[]" : absl::StrJoin(v, ",");
+        } else {
+          return std::to_string(v);
+        }
+      },
+      value);
+}
+
+void PrintError(const std::string& name, absl::string_view message) {
+  std::string line = absl::StrCat(name, ": ", message, "\n");
+  std::fwrite(line.data(), 1, line.size(), stderr);
+}
+
+}  // namespace
+
+std::string VersionString(const std::string& name) {
+  return absl::StrCat(name, " ", VOUCH_VERSION, " (commit ", VOUCH_GIT_COMMIT,
+                      ")");
+}
+
+int RunApp(AppSpec spec, int argc, char** argv,
+           const std::function<int(AppContext&)>& run) {
+  if (spec.schema.Find("log", "level") == nullptr) {
+    spec.schema.String("log", "level", "info",
+                       "Log level: debug, info, warning or error");
+  }
+
+  CLI::App cli(spec.description, spec.name);
+  cli.set_version_flag("--version", VersionString(spec.name));
+  std::string config_path;
+  bool print_config = false;
+  cli.add_option(
+         "-c,--config", config_path,
+         spec.default_config_path.empty()
+             ? std::string("TOML config file")
+             : absl::StrCat("TOML config file (default ",
+                            spec.default_config_path, ", read when present)"))
+      ->envname("VOUCH_CONFIG");
+  cli.add_flag("--print-config", print_config,
+               "Print the effective configuration with the source of each "
+               "value, then exit");
+  // One flag per config key; values are kept as text and typed by LoadConfig
+  // so a bad value gets the same one-line error as in a file.
+  std::map<std::string, std::string> flag_values;
+  std::map<std::string, CLI::Option*> flag_options;
+  for (const ConfigKeySpec& key : spec.schema.keys()) {
+    CLI::Option* opt =
+        cli.add_option(
+               key.flag, flag_values[key.DottedName()],
+               absl::StrCat(key.help, " [", key.DottedName(), ", env ", key.env,
+                            ", default ", DefaultText(key.default_value), "]"))
+            ->type_name(TypeHint(key))
+            ->group("Configuration (overrides file and environment)");
+    flag_options[key.DottedName()] = opt;
+  }
+  if (spec.add_subcommands) spec.add_subcommands(cli);
+
+  try {
+    cli.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // --help and --version arrive here too, with exit code 0.
+    const int code = cli.exit(e);
+    return code == 0 ? 0 : 2;
+  }
+
+  ConfigSources sources;
+  if (!config_path.empty()) {
+    sources.file_path = config_path;
+    sources.file_required = true;
+  } else {
+    sources.file_path = spec.default_config_path;
+    sources.file_required = false;
+  }
+  sources.env = VouchEnvironment();
+  for (const ConfigKeySpec& key : spec.schema.keys()) {
+    if (flag_options[key.DottedName()]->count() > 0) {
+      sources.flags.emplace_back(key.DottedName(),
+                                 flag_values[key.DottedName()]);
+    }
+  }
+  absl::StatusOr<Config> config = LoadConfig(spec.schema, sources);
+  if (!config.ok()) {
+    PrintError(spec.name, config.status().message());
+    return 2;
+  }
+  absl::StatusOr<LogLevel> level =
+      ParseLogLevel(config->GetString("log", "level"));
+  if (!level.ok()) {
+    PrintError(spec.name,
+               absl::StrCat("key 'log.level' (", config->Source("log", "level"),
+                            "): ", level.status().message()));
+    return 2;
+  }
+  if (print_config) {
+    std::cout << config->ToToml();
+    return 0;
+  }
+  SetLogLevel(*level);
+  SetLogComponent(spec.name);
+
+  if (spec.daemon) {
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    // Before any thread exists, so every thread inherits the mask.
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  }
+  AppContext ctx{*config, cli};
+  return run(ctx);
+}
+
+int WaitForShutdown() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  int sig = 0;
+  while (sigwait(&set, &sig) != 0) {
+  }
+  return sig;
+}
+
+}  // namespace vouch
