@@ -1,0 +1,71 @@
+#include "sdk/channel.h"
+
+#include <grpcpp/grpcpp.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace vouch::sdk {
+namespace {
+
+constexpr size_t kMaxPemBytes = 256 * 1024;
+
+absl::StatusOr<std::string> ReadPem(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  std::ostringstream data;
+  data << in.rdbuf();
+  std::string text = data.str();
+  if (text.size() > kMaxPemBytes || !absl::StrContains(text, "-----BEGIN")) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a PEM file"));
+  }
+  return text;
+}
+
+bool IsLoopback(const std::string& server) {
+  return absl::StartsWith(server, "127.") ||
+         absl::StartsWith(server, "localhost:") ||
+         absl::StartsWith(server, "[::1]:");
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
+    const ClientOptions& options) {
+  if (options.server.empty()) {
+    return absl::InvalidArgumentError(
+        "no server address: set --server or VOUCH_SERVER");
+  }
+  grpc::ChannelArguments args;
+  if (!options.tls_server_name.empty()) {
+    args.SetSslTargetNameOverride(options.tls_server_name);
+  }
+  if (options.insecure_loopback_for_testing) {
+    if (!IsLoopback(options.server)) {
+      return absl::InvalidArgumentError(
+          "plaintext is allowed only to a loopback address");
+    }
+    return grpc::CreateCustomChannel(options.server,
+                                     grpc::InsecureChannelCredentials(), args);
+  }
+  if (options.tls_dir.empty()) {
+    return absl::InvalidArgumentError(
+        "no TLS directory: set --tls-dir or VOUCH_TLS_DIR (see `vouchctl ca`)");
+  }
+  grpc::SslCredentialsOptions ssl;
+  VOUCH_ASSIGN_OR_RETURN(ssl.pem_root_certs,
+                         ReadPem(options.tls_dir + "/ca.pem"));
+  VOUCH_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
+                         ReadPem(options.tls_dir + "/client.pem"));
+  VOUCH_ASSIGN_OR_RETURN(ssl.pem_private_key,
+                         ReadPem(options.tls_dir + "/client.key"));
+  return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl),
+                                   args);
+}
+
+}  // namespace vouch::sdk

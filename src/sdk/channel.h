@@ -1,0 +1,41 @@
+// File: sdk/channel.h
+// How SDK users (and vouchctl) reach a Vouch server: a gRPC channel built
+// from a server address and a TLS directory holding ca.pem, client.pem and
+// client.key (what `vouchctl ca issue --client` writes). Plaintext is only
+// for tests on loopback and must be asked for by name. Thread-safe: the
+// returned channel may be shared.
+//
+//   ClientOptions opts{.server = "verifier.example:8991", .tls_dir = dir};
+//   VOUCH_ASSIGN_OR_RETURN(auto channel, CreateChannel(opts));
+#ifndef VOUCH_SDK_CHANNEL_H_
+#define VOUCH_SDK_CHANNEL_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace grpc {
+class Channel;
+}  // namespace grpc
+
+namespace vouch::sdk {
+
+struct ClientOptions {
+  std::string server;   // host:port
+  std::string tls_dir;  // ca.pem, client.pem, client.key
+  // Test-only: connect without TLS. Refused unless the server is a loopback
+  // address (127.0.0.0/8, [::1] or localhost).
+  bool insecure_loopback_for_testing = false;
+  // Overrides the name checked against the server certificate.
+  std::string tls_server_name;
+};
+
+// kInvalidArgument when the options are incomplete or the TLS files are
+// missing/unreadable (naming the file). The channel connects lazily.
+absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
+    const ClientOptions& options);
+
+}  // namespace vouch::sdk
+
+#endif  // VOUCH_SDK_CHANNEL_H_

@@ -1,0 +1,123 @@
+#include "store/pg_connection.h"
+
+#include <cstdlib>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "store/pg_handle.h"
+
+namespace vouch::store {
+
+struct PgConnection::Handle {
+  PgConnPtr conn;
+};
+
+namespace {
+
+std::string OneLine(const char* text) {
+  std::string s = text == nullptr ? "" : text;
+  absl::StripTrailingAsciiWhitespace(&s);
+  for (char& c : s) {
+    if (c == '\n') c = ' ';
+  }
+  return s;
+}
+
+// SQLSTATE classes (PostgreSQL Appendix A) mapped to what a caller can do.
+absl::Status StatusFromResult(const PGresult* res, PGconn* conn,
+                              absl::string_view what) {
+  const char* state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : nullptr;
+  const std::string message = absl::StrCat(
+      what, ": ",
+      OneLine(res ? PQresultErrorMessage(res) : PQerrorMessage(conn)),
+      state ? absl::StrCat(" [SQLSTATE ", state, "]") : "");
+  if (PQstatus(conn) != CONNECTION_OK) return absl::UnavailableError(message);
+  const absl::string_view code = state ? state : "";
+  if (absl::StartsWith(code, "08") ||  // connection exception
+      code == "40001" ||               // serialization_failure
+      code == "40P01" ||               // deadlock_detected
+      absl::StartsWith(code, "57") ||  // operator intervention (shutdown)
+      absl::StartsWith(code, "53")) {  // insufficient resources
+    return absl::UnavailableError(message);
+  }
+  if (code == "23505") return absl::AlreadyExistsError(message);
+  if (absl::StartsWith(code, "23")) {
+    return absl::FailedPreconditionError(message);
+  }
+  return absl::InternalError(message);
+}
+
+}  // namespace
+
+PgConnection::PgConnection(std::unique_ptr<Handle> handle)
+    : handle_(std::move(handle)) {}
+PgConnection::~PgConnection() = default;
+
+absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
+    const std::string& conninfo) {
+  auto handle = std::make_unique<Handle>();
+  handle->conn.reset(PQconnectdb(conninfo.c_str()));
+  if (!handle->conn) {
+    return absl::ResourceExhaustedError(
+        "libpq could not allocate a connection");
+  }
+  if (PQstatus(handle->conn.get()) != CONNECTION_OK) {
+    // libpq's message names host and port but never the password.
+    return absl::UnavailableError(
+        absl::StrCat("cannot connect to PostgreSQL: ",
+                     OneLine(PQerrorMessage(handle->conn.get()))));
+  }
+  return std::unique_ptr<PgConnection>(new PgConnection(std::move(handle)));
+}
+
+absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
+                                           const std::vector<PgParam>& params) {
+  std::vector<const char*> values;
+  values.reserve(params.size());
+  for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
+  const std::string statement(sql);
+  PgResultPtr res(PQexecParams(handle_->conn.get(), statement.c_str(),
+                               static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr,
+                               /*resultFormat=*/0));
+  const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    return StatusFromResult(res.get(), handle_->conn.get(), "query failed");
+  }
+  PgRows out;
+  const int ncols = PQnfields(res.get());
+  const int nrows = PQntuples(res.get());
+  for (int c = 0; c < ncols; ++c)
+    out.columns.emplace_back(PQfname(res.get(), c));
+  out.rows.reserve(nrows);
+  for (int r = 0; r < nrows; ++r) {
+    std::vector<std::optional<std::string>> row;
+    row.reserve(ncols);
+    for (int c = 0; c < ncols; ++c) {
+      if (PQgetisnull(res.get(), r, c)) {
+        row.emplace_back(std::nullopt);
+      } else {
+        row.emplace_back(std::string(PQgetvalue(res.get(), r, c),
+                                     PQgetlength(res.get(), r, c)));
+      }
+    }
+    out.rows.push_back(std::move(row));
+  }
+  const char* tuples = PQcmdTuples(res.get());
+  out.affected = (tuples && *tuples) ? std::strtoll(tuples, nullptr, 10) : 0;
+  return out;
+}
+
+absl::StatusOr<int64_t> PgConnection::Exec(absl::string_view sql,
+                                           const std::vector<PgParam>& params) {
+  absl::StatusOr<PgRows> rows = Query(sql, params);
+  if (!rows.ok()) return rows.status();
+  return rows->affected;
+}
+
+int PgConnection::ServerVersion() const {
+  return PQserverVersion(handle_->conn.get());
+}
+
+}  // namespace vouch::store

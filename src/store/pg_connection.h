@@ -1,0 +1,63 @@
+// File: store/pg_connection.h
+// One PostgreSQL connection with parameterised queries only (no SQL is ever
+// built from input). libpq errors become absl::Status here and nowhere else:
+// connection loss, serialization failures and shutdowns are kUnavailable
+// (retry), unique violations kAlreadyExists, the rest kInternal. Not
+// thread-safe: one thread uses a connection at a time.
+//
+//   VOUCH_ASSIGN_OR_RETURN(auto db, PgConnection::Connect(conninfo));
+//   VOUCH_ASSIGN_OR_RETURN(PgRows rows,
+//       db->Query("SELECT agent_id FROM agents WHERE tenant = $1", {tenant}));
+#ifndef VOUCH_STORE_PG_CONNECTION_H_
+#define VOUCH_STORE_PG_CONNECTION_H_
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace vouch::store {
+
+// A query result copied out of libpq: rows of nullable text values.
+struct PgRows {
+  std::vector<std::string> columns;
+  std::vector<std::vector<std::optional<std::string>>> rows;
+  int64_t affected = 0;  // For INSERT/UPDATE/DELETE: rows touched.
+};
+
+// A parameter: text, or NULL when empty optional.
+using PgParam = std::optional<std::string>;
+
+class PgConnection {
+ public:
+  // `conninfo` is a libpq connection string or URI. The password, if any,
+  // never appears in returned errors.
+  static absl::StatusOr<std::unique_ptr<PgConnection>> Connect(
+      const std::string& conninfo);
+  ~PgConnection();
+  PgConnection(const PgConnection&) = delete;
+  PgConnection& operator=(const PgConnection&) = delete;
+
+  // Runs one statement with $1..$n text parameters.
+  absl::StatusOr<PgRows> Query(absl::string_view sql,
+                               const std::vector<PgParam>& params = {});
+  // Runs a statement whose result rows are not needed; returns rows affected.
+  absl::StatusOr<int64_t> Exec(absl::string_view sql,
+                               const std::vector<PgParam>& params = {});
+
+  // The server_version_num the server reports (e.g. 150018).
+  int ServerVersion() const;
+
+ private:
+  struct Handle;
+  explicit PgConnection(std::unique_ptr<Handle> handle);
+  std::unique_ptr<Handle> handle_;
+};
+
+}  // namespace vouch::store
+
+#endif  // VOUCH_STORE_PG_CONNECTION_H_

@@ -1,0 +1,65 @@
+#include "tenant/vouchctl_app.h"
+
+#include <CLI/CLI.hpp>
+#include <cstdlib>
+#include <iostream>
+
+#include "absl/strings/str_cat.h"
+
+namespace vouch::tenant {
+
+std::string DefaultVouchctlConfigPath() {
+  if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) {
+    return absl::StrCat(xdg, "/vouch/vouchctl.toml");
+  }
+  if (const char* home = std::getenv("HOME"); home && *home) {
+    return absl::StrCat(home, "/.config/vouch/vouchctl.toml");
+  }
+  return "";
+}
+
+AppSpec VouchctlAppSpec() {
+  AppSpec spec;
+  spec.name = "vouchctl";
+  spec.description = "Vouch operator command line.";
+  spec.default_config_path = DefaultVouchctlConfigPath();
+  spec.daemon = false;
+  spec.schema
+      .String("client", "server", "", "Verifier or registrar address host:port")
+      .WithNames("--server", "VOUCH_SERVER")
+      .String("client", "tls_dir", "",
+              "Directory with ca.pem, client.pem, client.key")
+      .WithNames("--tls-dir", "VOUCH_TLS_DIR")
+      .String("client", "output", "table", "Output format: table, json, yaml")
+      .WithNames("-o,--output", "VOUCH_OUTPUT")
+      .String("log", "level", "warning",
+              "Log level: debug, info, warning or error");
+  spec.add_subcommands = [](CLI::App& cli) {
+    cli.fallthrough();  // Global flags also after the subcommand.
+    cli.add_subcommand("version", "Print the vouchctl version");
+    CLI::App* config =
+        cli.add_subcommand("config", "Inspect vouchctl's config");
+    config->add_subcommand(
+        "view",
+        "Print the effective configuration and where each value "
+        "comes from");
+    config->require_subcommand(1);
+  };
+  return spec;
+}
+
+int RunVouchctl(AppContext& ctx) {
+  CLI::App& cli = ctx.cli;
+  if (cli.got_subcommand("version")) {
+    std::cout << VersionString("vouchctl") << "\n";
+    return 0;
+  }
+  if (cli.got_subcommand("config")) {
+    std::cout << ctx.config.ToToml();
+    return 0;
+  }
+  std::cerr << cli.help();
+  return 2;
+}
+
+}  // namespace vouch::tenant

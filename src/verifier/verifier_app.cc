@@ -1,0 +1,61 @@
+#include "verifier/verifier_app.h"
+
+#include "absl/time/time.h"
+#include "common/logging.h"
+
+namespace vouch::verifier {
+
+AppSpec VerifierAppSpec() {
+  AppSpec spec;
+  spec.name = "vouch-verifier";
+  spec.description =
+      "Vouch verifier: takes agents' attestation streams, verifies quotes, "
+      "boot and IMA logs, and shares state with its pool in PostgreSQL.";
+  spec.default_config_path = "/etc/vouch/verifier.toml";
+  spec.daemon = true;
+  spec.schema
+      .String("verifier", "listen", "[::]:8991",
+              "gRPC listen address (Attestation and Admin services)")
+      .String("verifier", "id", "",
+              "Pool member name; empty uses the host name and process id")
+      .Duration("verifier", "interval", absl::Seconds(30),
+                "Default attestation interval asked of agents")
+      .Int("verifier", "timeout_intervals", 3,
+           "An agent silent for this many intervals is marked timeout", 1, 100)
+      .Int("verifier", "max_message_bytes", 8 << 20,
+           "Largest gRPC message accepted from an agent", 4096, 64 << 20)
+      .Int("verifier", "workers", 0,
+           "Threads for verification and database work; 0 = one per core", 0,
+           256)
+      .String("database", "url", "",
+              "libpq connection string or postgresql:// URI of the pool's "
+              "database")
+      .Int("database", "max_connections", 8, "Connection pool size", 1, 256)
+      .String("tls", "ca_file", "/etc/vouch/tls/ca.pem",
+              "CA that signs agent and client certificates")
+      .String("tls", "cert_file", "/etc/vouch/tls/verifier.pem",
+              "Server certificate")
+      .String("tls", "key_file", "/etc/vouch/tls/verifier.key",
+              "Server private key")
+      .String("metrics", "listen", "",
+              "Prometheus /metrics address; empty disables it");
+  return spec;
+}
+
+int RunVerifier(AppContext& ctx) {
+  const Config& cfg = ctx.config;
+  Log(LogLevel::kInfo, "verifier starting",
+      {{"listen", cfg.GetString("verifier", "listen")},
+       {"interval",
+        absl::FormatDuration(cfg.GetDuration("verifier", "interval"))},
+       {"database_configured", !cfg.GetString("database", "url").empty()}});
+  // The Attestation stream lands with issue #7, Admin with issue #8.
+  Log(LogLevel::kInfo,
+      "verifier ready; no service is served yet, waiting for "
+      "a stop signal");
+  const int sig = WaitForShutdown();
+  Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
+  return 0;
+}
+
+}  // namespace vouch::verifier
