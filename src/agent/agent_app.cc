@@ -18,7 +18,8 @@ AppSpec AgentAppSpec() {
   spec.daemon = true;
   spec.schema
       .String("agent", "id", "",
-              "Agent identifier; empty derives it from the EK (see docs)")
+              "Agent identifier; empty derives it from the EK: lower-case "
+              "hex SHA-256 of its DER SubjectPublicKeyInfo (ek_sha256)")
       .String("agent", "tcti", "device:/dev/tpmrm0",
               "TPM access: device:/dev/tpmrm0, or swtpm:host=H,port=P")
       .String("agent", "state_dir", "/var/lib/vouch",
@@ -34,7 +35,9 @@ AppSpec AgentAppSpec() {
               "/sys/kernel/security/tpm0/binary_bios_measurements",
               "Measured-boot (TCG) event log to push")
       .Duration("agent", "min_push_interval", absl::Seconds(1),
-                "Rate limit for pushes triggered by new IMA entries")
+                "Rate limit for pushes triggered by new IMA entries; the "
+                "larger of this and the verifier's Challenge.min_interval "
+                "applies")
       .String("tls", "ca_file", "/etc/vouch/tls/ca.pem",
               "CA certificate that signs the servers")
       .String("tls", "cert_file", "/etc/vouch/tls/agent.pem",

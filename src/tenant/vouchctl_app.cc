@@ -50,6 +50,13 @@ AppSpec VouchctlAppSpec() {
 
 int RunVouchctl(AppContext& ctx) {
   CLI::App& cli = ctx.cli;
+  const std::string& output = ctx.config.GetString("client", "output");
+  if (output != "table" && output != "json" && output != "yaml") {
+    std::cerr << "vouchctl: output format '" << output << "' ("
+              << ctx.config.Source("client", "output")
+              << ") is not one of table, json, yaml\n";
+    return 2;
+  }
   if (cli.got_subcommand("version")) {
     std::cout << VersionString("vouchctl") << "\n";
     return 0;

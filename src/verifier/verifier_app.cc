@@ -18,12 +18,14 @@ AppSpec VerifierAppSpec() {
               "gRPC listen address (Attestation and Admin services)")
       .String("verifier", "id", "",
               "Pool member name; empty uses the host name and process id")
-      .Duration("verifier", "interval", absl::Seconds(30),
-                "Default attestation interval asked of agents")
+      .Duration("verifier", "interval", absl::Seconds(60),
+                "Default attestation interval asked of agents (5s..1h, as "
+                "Challenge.interval in the protocol)")
       .Int("verifier", "timeout_intervals", 3,
            "An agent silent for this many intervals is marked timeout", 1, 100)
-      .Int("verifier", "max_message_bytes", 8 << 20,
-           "Largest gRPC message accepted from an agent", 4096, 64 << 20)
+      .Int("verifier", "max_agent_message_bytes", 6 << 20,
+           "Largest AgentMessage accepted (the protocol's bound is 6 MiB)",
+           4096, 6 << 20)
       .Int("verifier", "workers", 0,
            "Threads for verification and database work; 0 = one per core", 0,
            256)

@@ -177,6 +177,14 @@ TEST_CASE("vouchctl global flags go before or after the subcommand", "[e2e]") {
   CHECK(absl::StartsWith(version.out, "vouchctl 0.1.0"));
   Result none = Run({VOUCHCTL_BIN});
   CHECK(none.code == 2);
+  Result json = Run({VOUCHCTL_BIN, "config", "view", "-o", "json"});
+  CHECK(json.code == 0);
+  CHECK(absl::StrContains(json.out, "output = 'json'  # flag --output"));
+  Result xml = Run({VOUCHCTL_BIN, "-o", "xml", "config", "view"});
+  CHECK(xml.code == 2);
+  CHECK(xml.err ==
+        "vouchctl: output format 'xml' (flag --output) is not one of table, "
+        "json, yaml\n");
 }
 
 TEST_CASE("daemons start, report ready and exit 0 on SIGTERM", "[e2e]") {

@@ -197,7 +197,8 @@ TEST_CASE("ChildProcess::Terminate kills the whole process group",
          std::chrono::steady_clock::now() < deadline) {
     std::this_thread::sleep_for(milliseconds(10));
   }
-  REQUIRE(ProcessesWithArgContaining(marker).size() == 2);
+  // At least sh and its subshell (a third may be a fork on its way to exec).
+  REQUIRE(ProcessesWithArgContaining(marker).size() >= 2);
   child->Terminate(seconds(5));
   CHECK(WaitUntilNoneContain(marker, seconds(5)));
 }

@@ -150,9 +150,10 @@ TEST_CASE("config errors are one line naming file, line and key",
           "[core][common]") {
   const ConfigSchema schema = TestSchema();
   struct Case {
-    const char* toml;
+    std::string toml;
     const char* expected;
   };
+  using namespace std::string_literals;  // "..."s keeps embedded NULs.
   const Case cases[] = {
       {"[agent]\n\ntcti = 5\n",
        "agent.toml:3: key 'agent.tcti' must be a string, got integer"},
@@ -166,6 +167,23 @@ TEST_CASE("config errors are one line naming file, line and key",
        "agent.toml:2: key 'agent.verifiers' must be an array of strings"},
       {"tcti = \"x\"\n", "agent.toml:1: key 'tcti' must be inside a [section]"},
       {"[agent]\ntcti = \"unterminated\n", "agent.toml:2:"},
+      // Found by fuzz/fuzz_config: toml++ asserts on a NUL in a header.
+      {"[\0\0\0\0\0\0\0\x0fi = 5\n"s,
+       "agent.toml:1:2: invalid TOML: control character 0x00"},
+      // Found by fuzz/fuzz_config: toml++ asserts on "[=" in a header.
+      {"[= \"x\"\n",
+       "agent.toml:1:2: invalid TOML: Error while parsing key: expected bare "
+       "key"},
+      // Found by fuzz/fuzz_config: toml++ reaches __builtin_unreachable.
+      {"\xc5\xa4"
+       "a][\n",
+       "agent.toml:1:1: invalid TOML: non-ASCII byte"},
+      {"[agent]\nretries = 1-\"s\xef\xbb\xb7\"\n",
+       "agent.toml:2:15: invalid TOML: non-ASCII byte"},
+      {"t=\"\"\"/\n\n#\xef\xbb\xbfr\\\n\"\"\"\n",
+       "agent.toml:3:2: invalid TOML: non-ASCII byte"},
+      {"[agent]\ntcti = \"a\x7f\"\n",
+       "agent.toml:2:10: invalid TOML: control character 0x7f"},
   };
   for (const Case& c : cases) {
     INFO(c.toml);
@@ -193,17 +211,30 @@ TEST_CASE("config errors are one line naming file, line and key",
         "/nonexistent/vouch.toml: cannot open config file");
 }
 
+TEST_CASE("config files are ASCII; other characters are escapes",
+          "[core][common]") {
+  auto cfg = ParseConfigText(TestSchema(),
+                             "# comment\n[agent]\ntcti = \"caf\\u00e9\"\n",
+                             "agent.toml");
+  REQUIRE(cfg.ok());
+  CHECK(cfg->GetString("agent", "tcti") == "caf\xc3\xa9");
+  auto comment = ParseConfigText(TestSchema(), "# caf\xc3\xa9\n", "c.toml");
+  CHECK(comment.status().message() ==
+        "c.toml:1:6: invalid TOML: non-ASCII byte (write \\uXXXX escapes in "
+        "strings; config files are ASCII)");
+}
+
 TEST_CASE("printed config parses back to the same values", "[core][common]") {
   const ConfigSchema schema = TestSchema();
   ConfigSources sources;
-  sources.flags = {{"agent.tcti", "quote\" and \\ back"},
+  sources.flags = {{"agent.tcti", "quote\" and \\ back caf\xc3\xa9"},
                    {"agent.interval", "2h3m"}};
   auto cfg = LoadConfig(schema, sources);
   REQUIRE(cfg.ok());
   const std::string toml = cfg->ToToml();
   auto again = ParseConfigText(schema, toml, "printed.toml");
   REQUIRE(again.ok());
-  CHECK(again->GetString("agent", "tcti") == "quote\" and \\ back");
+  CHECK(again->GetString("agent", "tcti") == "quote\" and \\ back caf\xc3\xa9");
   CHECK(again->GetDuration("agent", "interval") ==
         absl::Hours(2) + absl::Minutes(3));
   CHECK(again->GetStringList("agent", "verifiers") ==
