@@ -5,6 +5,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/service_config.h"
 
 namespace vouch::agent {
 
@@ -37,13 +38,8 @@ AppSpec AgentAppSpec() {
       .Duration("agent", "min_push_interval", absl::Seconds(1),
                 "Rate limit for pushes triggered by new IMA entries; the "
                 "larger of this and the verifier's Challenge.min_interval "
-                "applies")
-      .String("tls", "ca_file", "/etc/vouch/tls/ca.pem",
-              "CA certificate that signs the servers")
-      .String("tls", "cert_file", "/etc/vouch/tls/agent.pem",
-              "This agent's client certificate")
-      .String("tls", "key_file", "/etc/vouch/tls/agent.key",
-              "Private key of the client certificate");
+                "applies");
+  AddTlsKeys(spec.schema, "agent", "CA certificate that signs the servers");
   return spec;
 }
 

@@ -205,9 +205,19 @@ std::string Where(absl::string_view source_name, const toml::source_region& r) {
 
 // ---- ConfigSchema ----
 
-ConfigSchema& ConfigSchema::Add(ConfigKeySpec spec) {
-  if (spec.flag.empty()) spec.flag = DefaultFlag(spec);
-  if (spec.env.empty()) spec.env = DefaultEnv(spec);
+ConfigSchema& ConfigSchema::Add(std::string section, std::string key,
+                                ConfigType type, ConfigValue default_value,
+                                std::string help, int64_t min, int64_t max) {
+  ConfigKeySpec spec;
+  spec.section = std::move(section);
+  spec.key = std::move(key);
+  spec.type = type;
+  spec.default_value = std::move(default_value);
+  spec.help = std::move(help);
+  spec.min = min;
+  spec.max = max;
+  spec.flag = DefaultFlag(spec);
+  spec.env = DefaultEnv(spec);
   keys_.push_back(std::move(spec));
   return *this;
 }
@@ -215,62 +225,35 @@ ConfigSchema& ConfigSchema::Add(ConfigKeySpec spec) {
 ConfigSchema& ConfigSchema::String(std::string section, std::string key,
                                    std::string default_value,
                                    std::string help) {
-  ConfigKeySpec spec;
-  spec.section = std::move(section);
-  spec.key = std::move(key);
-  spec.type = ConfigType::kString;
-  spec.default_value = std::move(default_value);
-  spec.help = std::move(help);
-  return Add(std::move(spec));
+  return Add(std::move(section), std::move(key), ConfigType::kString,
+             std::move(default_value), std::move(help));
 }
 
 ConfigSchema& ConfigSchema::Int(std::string section, std::string key,
                                 int64_t default_value, std::string help,
                                 int64_t min, int64_t max) {
-  ConfigKeySpec spec;
-  spec.section = std::move(section);
-  spec.key = std::move(key);
-  spec.type = ConfigType::kInt;
-  spec.default_value = default_value;
-  spec.help = std::move(help);
-  spec.min = min;
-  spec.max = max;
-  return Add(std::move(spec));
+  return Add(std::move(section), std::move(key), ConfigType::kInt,
+             default_value, std::move(help), min, max);
 }
 
 ConfigSchema& ConfigSchema::Bool(std::string section, std::string key,
                                  bool default_value, std::string help) {
-  ConfigKeySpec spec;
-  spec.section = std::move(section);
-  spec.key = std::move(key);
-  spec.type = ConfigType::kBool;
-  spec.default_value = default_value;
-  spec.help = std::move(help);
-  return Add(std::move(spec));
+  return Add(std::move(section), std::move(key), ConfigType::kBool,
+             default_value, std::move(help));
 }
 
 ConfigSchema& ConfigSchema::Duration(std::string section, std::string key,
                                      absl::Duration default_value,
                                      std::string help) {
-  ConfigKeySpec spec;
-  spec.section = std::move(section);
-  spec.key = std::move(key);
-  spec.type = ConfigType::kDuration;
-  spec.default_value = default_value;
-  spec.help = std::move(help);
-  return Add(std::move(spec));
+  return Add(std::move(section), std::move(key), ConfigType::kDuration,
+             default_value, std::move(help));
 }
 
 ConfigSchema& ConfigSchema::StringList(std::string section, std::string key,
                                        std::vector<std::string> default_value,
                                        std::string help) {
-  ConfigKeySpec spec;
-  spec.section = std::move(section);
-  spec.key = std::move(key);
-  spec.type = ConfigType::kStringList;
-  spec.default_value = std::move(default_value);
-  spec.help = std::move(help);
-  return Add(std::move(spec));
+  return Add(std::move(section), std::move(key), ConfigType::kStringList,
+             std::move(default_value), std::move(help));
 }
 
 ConfigSchema& ConfigSchema::WithNames(std::string flag, std::string env) {

@@ -77,7 +77,10 @@ class ConfigSchema {
   bool HasSection(absl::string_view section) const;
 
  private:
-  ConfigSchema& Add(ConfigKeySpec spec);
+  ConfigSchema& Add(std::string section, std::string key, ConfigType type,
+                    ConfigValue default_value, std::string help,
+                    int64_t min = std::numeric_limits<int64_t>::min(),
+                    int64_t max = std::numeric_limits<int64_t>::max());
   std::vector<ConfigKeySpec> keys_;
 };
 

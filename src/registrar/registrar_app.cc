@@ -2,6 +2,7 @@
 
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/service_config.h"
 
 namespace vouch::registrar {
 
@@ -21,18 +22,11 @@ AppSpec RegistrarAppSpec() {
       .Duration("registrar", "challenge_ttl", absl::Minutes(2),
                 "How long a credential-activation challenge stays valid")
       .Int("registrar", "max_register_per_minute", 60,
-           "Register calls accepted per peer address per minute", 1, 100000)
-      .String("database", "url", "",
-              "libpq connection string or postgresql:// URI")
-      .Int("database", "max_connections", 4, "Connection pool size", 1, 256)
-      .String("tls", "ca_file", "/etc/vouch/tls/ca.pem",
-              "CA that signs admin client certificates")
-      .String("tls", "cert_file", "/etc/vouch/tls/registrar.pem",
-              "Server certificate")
-      .String("tls", "key_file", "/etc/vouch/tls/registrar.key",
-              "Server private key")
-      .String("metrics", "listen", "",
-              "Prometheus /metrics address; empty disables it");
+           "Register calls accepted per peer address per minute", 1, 100000);
+  AddDatabaseKeys(spec.schema, /*default_max_connections=*/4);
+  AddTlsKeys(spec.schema, "registrar",
+             "CA that signs admin client certificates");
+  AddMetricsKeys(spec.schema);
   return spec;
 }
 

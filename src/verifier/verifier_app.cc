@@ -2,6 +2,7 @@
 
 #include "absl/time/time.h"
 #include "common/logging.h"
+#include "common/service_config.h"
 
 namespace vouch::verifier {
 
@@ -28,19 +29,11 @@ AppSpec VerifierAppSpec() {
            4096, 6 << 20)
       .Int("verifier", "workers", 0,
            "Threads for verification and database work; 0 = one per core", 0,
-           256)
-      .String("database", "url", "",
-              "libpq connection string or postgresql:// URI of the pool's "
-              "database")
-      .Int("database", "max_connections", 8, "Connection pool size", 1, 256)
-      .String("tls", "ca_file", "/etc/vouch/tls/ca.pem",
-              "CA that signs agent and client certificates")
-      .String("tls", "cert_file", "/etc/vouch/tls/verifier.pem",
-              "Server certificate")
-      .String("tls", "key_file", "/etc/vouch/tls/verifier.key",
-              "Server private key")
-      .String("metrics", "listen", "",
-              "Prometheus /metrics address; empty disables it");
+           256);
+  AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
+  AddTlsKeys(spec.schema, "verifier",
+             "CA that signs agent and client certificates");
+  AddMetricsKeys(spec.schema);
   return spec;
 }
 
