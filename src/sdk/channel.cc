@@ -1,6 +1,8 @@
 #include "sdk/channel.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
+#include <netinet/in.h>
 
 #include <fstream>
 #include <sstream>
@@ -27,10 +29,21 @@ absl::StatusOr<std::string> ReadPem(const std::string& path) {
   return text;
 }
 
+// True when `server` ("host:port" or "[v6]:port") names a loopback address:
+// localhost, ::1, or an IPv4 literal in 127.0.0.0/8. Names are not resolved.
 bool IsLoopback(const std::string& server) {
-  return absl::StartsWith(server, "127.") ||
-         absl::StartsWith(server, "localhost:") ||
-         absl::StartsWith(server, "[::1]:");
+  std::string host;
+  if (absl::StartsWith(server, "[")) {
+    const size_t close = server.find(']');
+    if (close == std::string::npos) return false;
+    host = server.substr(1, close - 1);
+  } else {
+    host = server.substr(0, server.rfind(':'));
+  }
+  if (host == "localhost" || host == "::1") return true;
+  in_addr v4;
+  return inet_pton(AF_INET, host.c_str(), &v4) == 1 &&
+         (ntohl(v4.s_addr) >> 24) == 127;
 }
 
 }  // namespace
