@@ -17,7 +17,7 @@
 // function if it is not OK.
 #define VOUCH_RETURN_IF_ERROR(expr)                                    \
   do {                                                                 \
-    const ::absl::Status vouch_status_ = (expr);                       \
+    ::absl::Status vouch_status_ = (expr); /* moves */                 \
     if (ABSL_PREDICT_FALSE(!vouch_status_.ok())) return vouch_status_; \
   } while (false)
 

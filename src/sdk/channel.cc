@@ -14,7 +14,7 @@
 namespace vouch::sdk {
 namespace {
 
-constexpr size_t kMaxPemBytes = 256 * 1024;
+constexpr size_t kMaxPemBytes = size_t{256} * 1024;
 
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
