@@ -20,7 +20,6 @@
 
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
 #include <sstream>
 
 #include "absl/status/status.h"
@@ -33,6 +32,7 @@
 #include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 
 extern char** environ;
@@ -472,27 +472,6 @@ absl::Status ApplyToml(const ConfigSchema& schema, absl::string_view text,
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadConfigFile(const std::string& path,
-                                           bool* found) {
-  std::ifstream in(path, std::ios::binary);
-  *found = static_cast<bool>(in);
-  if (!in) return std::string();
-  std::string data;
-  char buf[8192];
-  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
-    data.append(buf, static_cast<size_t>(in.gcount()));
-    if (data.size() > kMaxConfigFileBytes) {
-      return absl::InvalidArgumentError(
-          absl::StrCat(path, ": config file is larger than ",
-                       kMaxConfigFileBytes, " bytes"));
-    }
-  }
-  if (in.bad()) {
-    return absl::InvalidArgumentError(absl::StrCat(path, ": cannot read"));
-  }
-  return data;
-}
-
 }  // namespace
 
 absl::StatusOr<Config> ParseConfigText(const ConfigSchema& schema,
@@ -507,16 +486,22 @@ absl::StatusOr<Config> LoadConfig(const ConfigSchema& schema,
                                   const ConfigSources& sources) {
   ConfigBuilder builder(schema);
   if (!sources.file_path.empty()) {
-    bool found = false;
-    VOUCH_ASSIGN_OR_RETURN(std::string text,
-                           ReadConfigFile(sources.file_path, &found));
-    if (!found && sources.file_required) {
+    absl::StatusOr<std::string> text =
+        ReadFileUpTo(sources.file_path, kMaxConfigFileBytes);
+    if (absl::IsNotFound(text.status())) {
+      if (sources.file_required) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(sources.file_path, ": cannot open config file"));
+      }
+    } else if (absl::IsOutOfRange(text.status())) {
       return absl::InvalidArgumentError(
-          absl::StrCat(sources.file_path, ": cannot open config file"));
-    }
-    if (found) {
+          absl::StrCat(sources.file_path, ": config file is larger than ",
+                       kMaxConfigFileBytes, " bytes"));
+    } else if (!text.ok()) {
+      return absl::InvalidArgumentError(text.status().message());
+    } else {
       VOUCH_RETURN_IF_ERROR(
-          ApplyToml(schema, text, sources.file_path, builder));
+          ApplyToml(schema, *text, sources.file_path, builder));
     }
   }
   for (const ConfigKeySpec& spec : schema.keys()) {

@@ -4,11 +4,9 @@
 #include <grpcpp/grpcpp.h>
 #include <netinet/in.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 #include "common/status_macros.h"
 
 namespace vouch::sdk {
@@ -17,13 +15,11 @@ namespace {
 constexpr size_t kMaxPemBytes = size_t{256} * 1024;
 
 absl::StatusOr<std::string> ReadPem(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in)
+  absl::StatusOr<std::string> text = ReadFileUpTo(path, kMaxPemBytes);
+  if (absl::IsNotFound(text.status()) || absl::IsDataLoss(text.status())) {
     return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  std::ostringstream data;
-  data << in.rdbuf();
-  std::string text = data.str();
-  if (text.size() > kMaxPemBytes || !absl::StrContains(text, "-----BEGIN")) {
+  }
+  if (!text.ok() || !absl::StrContains(*text, "-----BEGIN")) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is not a PEM file"));
   }
   return text;

@@ -1,5 +1,9 @@
 // Unit tests for src/common: status macros, hex, logging, layered config.
+#include <unistd.h>
+
 #include <catch2/catch.hpp>
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -7,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "common/bytes.h"
 #include "common/config.h"
+#include "common/file.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 
@@ -94,6 +99,22 @@ TEST_CASE("log level filters and the test sink", "[core][common]") {
   CHECK(absl::StrContains(lines[0], "msg=shown ok=false"));
   CHECK(ParseLogLevel("WARN").value() == LogLevel::kWarning);
   CHECK_FALSE(ParseLogLevel("loud").ok());
+}
+
+TEST_CASE("files are read up to a bound", "[core][common]") {
+  char name[] = "/tmp/vouch-file-test-XXXXXX";
+  const int fd = mkstemp(name);
+  REQUIRE(fd >= 0);
+  close(fd);
+  const std::string path = name;
+  {
+    std::ofstream out(path);
+    out << "0123456789";
+  }
+  CHECK(ReadFileUpTo(path, 10).value() == "0123456789");
+  CHECK(ReadFileUpTo(path, 9).status().code() == absl::StatusCode::kOutOfRange);
+  std::remove(path.c_str());
+  CHECK(ReadFileUpTo(path, 10).status().code() == absl::StatusCode::kNotFound);
 }
 
 ConfigSchema TestSchema() {

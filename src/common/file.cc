@@ -1,0 +1,27 @@
+#include "common/file.h"
+
+#include <fstream>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+
+namespace vouch {
+
+absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
+                                         size_t max_bytes) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat(path, ": cannot open"));
+  std::string data;
+  char buf[8192];
+  while (in.read(buf, sizeof(buf)) || in.gcount() > 0) {
+    data.append(buf, static_cast<size_t>(in.gcount()));
+    if (data.size() > max_bytes) {
+      return absl::OutOfRangeError(
+          absl::StrCat(path, ": larger than ", max_bytes, " bytes"));
+    }
+  }
+  if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": cannot read"));
+  return data;
+}
+
+}  // namespace vouch

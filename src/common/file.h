@@ -1,0 +1,25 @@
+// File: common/file.h
+// Reading whole files whose size is bounded before it is read (config files,
+// PEM certificates). Thread-safe; no state.
+//
+//   absl::StatusOr<std::string> text = ReadFileUpTo(path, 1 << 20);
+//   if (absl::IsNotFound(text.status())) ...  // could not open
+#ifndef VOUCH_COMMON_FILE_H_
+#define VOUCH_COMMON_FILE_H_
+
+#include <cstddef>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace vouch {
+
+// The file's contents. kNotFound when it cannot be opened; kOutOfRange as
+// soon as more than `max_bytes` have been read (the rest is never read);
+// kDataLoss on a read error. Messages start with the path.
+absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
+                                         size_t max_bytes);
+
+}  // namespace vouch
+
+#endif  // VOUCH_COMMON_FILE_H_
