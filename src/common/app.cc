@@ -88,17 +88,20 @@ int RunApp(AppSpec spec, int argc, char** argv,
                "value, then exit");
   // One flag per config key; values are kept as text and typed by LoadConfig
   // so a bad value gets the same one-line error as in a file.
-  std::map<std::string, std::string> flag_values;
-  std::map<std::string, CLI::Option*> flag_options;
+  struct FlagValue {
+    std::string text;
+    CLI::Option* option = nullptr;
+  };
+  std::map<std::string, FlagValue> flags;  // By "section.key".
   for (const ConfigKeySpec& key : spec.schema.keys()) {
-    CLI::Option* opt =
+    FlagValue& flag = flags[key.DottedName()];
+    flag.option =
         cli.add_option(
-               key.flag, flag_values[key.DottedName()],
+               key.flag, flag.text,
                absl::StrCat(key.help, " [", key.DottedName(), ", env ", key.env,
                             ", default ", DefaultText(key.default_value), "]"))
             ->type_name(TypeHint(key))
             ->group("Configuration (overrides file and environment)");
-    flag_options[key.DottedName()] = opt;
   }
   if (spec.add_subcommands) spec.add_subcommands(cli);
 
@@ -120,9 +123,9 @@ int RunApp(AppSpec spec, int argc, char** argv,
   }
   sources.env = VouchEnvironment();
   for (const ConfigKeySpec& key : spec.schema.keys()) {
-    if (flag_options[key.DottedName()]->count() > 0) {
-      sources.flags.emplace_back(key.DottedName(),
-                                 flag_values[key.DottedName()]);
+    const FlagValue& flag = flags[key.DottedName()];
+    if (flag.option->count() > 0) {
+      sources.flags.emplace_back(key.DottedName(), flag.text);
     }
   }
   absl::StatusOr<Config> config = LoadConfig(spec.schema, sources);

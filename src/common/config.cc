@@ -527,16 +527,11 @@ absl::StatusOr<Config> LoadConfig(const ConfigSchema& schema,
     }
     absl::StatusOr<ConfigValue> value = ParseText(*spec, text);
     if (!value.ok()) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("flag ", spec->flag, ": ", value.status().message()));
+      return absl::InvalidArgumentError(absl::StrCat(
+          "flag ", spec->FlagName(), ": ", value.status().message()));
     }
-    // "-o,--output" is shown as its long form.
-    const absl::string_view flag =
-        absl::string_view(spec->flag)
-            .substr(spec->flag.rfind(',') == std::string::npos
-                        ? 0
-                        : spec->flag.rfind(',') + 1);
-    builder.Set(*spec, *std::move(value), absl::StrCat("flag ", flag));
+    builder.Set(*spec, *std::move(value),
+                absl::StrCat("flag ", spec->FlagName()));
   }
   return builder.Finish();
 }

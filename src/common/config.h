@@ -48,6 +48,9 @@ struct ConfigKeySpec {
   std::string env;
 
   std::string DottedName() const { return section + "." + key; }
+  // The flag as shown to people: the last name of `flag` ("--output" for
+  // "-o,--output").
+  std::string FlagName() const { return flag.substr(flag.rfind(',') + 1); }
 };
 
 class ConfigSchema {
