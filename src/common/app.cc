@@ -53,6 +53,14 @@ std::string DefaultText(const ConfigValue& value) {
       value);
 }
 
+sigset_t ShutdownSignals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  return set;
+}
+
 void PrintError(const std::string& name, absl::string_view message) {
   std::string line = absl::StrCat(name, ": ", message, "\n");
   std::fwrite(line.data(), 1, line.size(), stderr);
@@ -148,23 +156,18 @@ int RunApp(AppSpec spec, int argc, char** argv,
   SetLogLevel(*level);
   SetLogComponent(spec.name);
 
-  if (spec.daemon) {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    // Before any thread exists, so every thread inherits the mask.
-    pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  }
+  if (spec.daemon) BlockShutdownSignals();
   AppContext ctx{*config, cli};
   return run(ctx);
 }
 
+void BlockShutdownSignals() {
+  const sigset_t set = ShutdownSignals();
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 int WaitForShutdown() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
+  const sigset_t set = ShutdownSignals();
   int sig = 0;
   while (sigwait(&set, &sig) != 0) {
   }

@@ -46,6 +46,11 @@ struct AppContext {
 int RunApp(AppSpec spec, int argc, char** argv,
            const std::function<int(AppContext&)>& run);
 
+// Blocks SIGINT and SIGTERM in the calling thread and every thread it starts
+// later, so WaitForShutdown can take them. Call before creating threads.
+// RunApp does this for daemons.
+void BlockShutdownSignals();
+
 // Daemons: blocks until SIGINT or SIGTERM arrives; returns the signal number.
 int WaitForShutdown();
 

@@ -4,8 +4,6 @@
 // assignments to --env-file, and tears both down on SIGINT/SIGTERM.
 //
 //   vouch-testenv --env-file /tmp/env &   then   . /tmp/env
-#include <signal.h>
-
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -13,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
+#include "common/app.h"
 #include "harness/pg_cluster.h"
 #include "harness/swtpm.h"
 
@@ -41,12 +40,8 @@ int main(int argc, char** argv) {
   }
   if (env_file.empty()) return Usage();
 
-  // Block the stop signals before any thread exists; sigwait takes them.
-  sigset_t stop;
-  sigemptyset(&stop);
-  sigaddset(&stop, SIGINT);
-  sigaddset(&stop, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &stop, nullptr);
+  // Before any thread exists, so WaitForShutdown below takes the signals.
+  vouch::BlockShutdownSignals();
 
   auto pg = vouch::testing::PgCluster::Start();
   if (!pg.ok()) {
@@ -80,8 +75,7 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::fprintf(stderr, "vouch-testenv: ready\n%s", text.c_str());
-  int sig = 0;
-  sigwait(&stop, &sig);
+  const int sig = vouch::WaitForShutdown();
   std::fprintf(stderr, "vouch-testenv: stopping (signal %d)\n", sig);
   return 0;  // Destructors stop swtpm and PostgreSQL and remove their dirs.
 }
