@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "absl/strings/str_cat.h"
+#include "tenant/offline_commands.h"
 
 namespace vouch::tenant {
 
@@ -44,6 +45,9 @@ AppSpec VouchctlAppSpec() {
         "Print the effective configuration and where each value "
         "comes from");
     config->require_subcommand(1);
+    AddImaCommands(cli);
+    AddQuoteCommands(cli);
+    AddBootCommands(cli);
   };
   return spec;
 }
@@ -64,6 +68,9 @@ int RunVouchctl(AppContext& ctx) {
   if (cli.got_subcommand("config")) {
     std::cout << ctx.config.ToToml();
     return 0;
+  }
+  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands}) {
+    if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();
   return 2;
