@@ -346,6 +346,8 @@ absl::StatusOr<ImageLoadEvent> DecodeImageLoadEvent(ByteSpan event_data) {
         absl::StrCat("UEFI_IMAGE_LOAD_EVENT: LengthOfDevicePath ", path_length,
                      " runs past the end"));
   }
+  // Quirk: some firmware (edk2 in keylime's mb_log) leaves bytes after the
+  // device path; they are not part of any field and are ignored.
   image.device_path.assign(path.begin(), path.end());
   return image;
 }

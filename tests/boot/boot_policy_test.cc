@@ -1,0 +1,338 @@
+// The boot policy: reference states learned from real logs accept those logs
+// and reject tampered copies; malformed reference states are errors; an
+// empty one rejects everything.
+#include "core/boot/boot_policy.h"
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "absl/strings/match.h"
+#include "boot/test_data.h"
+#include "core/boot/efi.h"
+
+namespace vouch::core::boot {
+namespace {
+
+using testing::DataOffset;
+using testing::DigestOffset;
+using testing::MustParse;
+using testing::ReadTestLog;
+using testing::ReadTestText;
+
+constexpr char kSecureBoot[] = "keylime/binary_bios_measurements-secureboot";
+
+Verdict Check(const BootPolicy& policy, const Bytes& bytes) {
+  EventLog log = MustParse(bytes);
+  absl::StatusOr<PcrBanks> banks = Replay(log);
+  REQUIRE(banks.ok());
+  return policy.Evaluate(log, *banks);
+}
+
+BootPolicy Learn(const Bytes& bytes) {
+  absl::StatusOr<std::string> json = CreateReferenceState(MustParse(bytes));
+  INFO(json.status().ToString());
+  REQUIRE(json.ok());
+  absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson(*json);
+  INFO(policy.status().ToString());
+  REQUIRE(policy.ok());
+  return *std::move(policy);
+}
+
+// The reference state learned from `bytes`, as a JSON document to edit.
+nlohmann::json LearnedJson(const Bytes& bytes) {
+  absl::StatusOr<std::string> json = CreateReferenceState(MustParse(bytes));
+  REQUIRE(json.ok());
+  return nlohmann::json::parse(*json);
+}
+
+std::string Describe(const Verdict& v) {
+  std::string out;
+  for (const Failure& f : v.failures()) {
+    out += f.rule + ": " + f.detail + "\n";
+  }
+  return out;
+}
+
+bool HasFailure(const Verdict& v, const std::string& rule,
+                const std::string& fragment) {
+  for (const Failure& f : v.failures()) {
+    if (f.rule == rule && absl::StrContains(f.detail, fragment)) return true;
+  }
+  return false;
+}
+
+const Event& FindEvent(const EventLog& log, uint32_t pcr, uint32_t type,
+                       const std::string& described = "") {
+  for (const Event& e : log.events) {
+    if (e.pcr == pcr && e.type == type &&
+        absl::StrContains(DescribeEventData(e), described)) {
+      return e;
+    }
+  }
+  FAIL("no such event");
+  return log.events[0];
+}
+
+TEST_CASE("a policy learned from a log accepts that log", "[core]") {
+  for (const char* name : {kSecureBoot, "keylime/mb_log.b64",
+                           "keylime/binary_bios_measurements"}) {
+    INFO(name);
+    Bytes bytes = ReadTestLog(name);
+    Verdict v = Check(Learn(bytes), bytes);
+    INFO(Describe(v));
+    CHECK(v.passed());
+  }
+}
+
+TEST_CASE("a learned policy rejects the log with one thing changed", "[core]") {
+  Bytes bytes = ReadTestLog(kSecureBoot);
+  BootPolicy policy = Learn(bytes);
+  EventLog log = MustParse(bytes);
+  Bytes tampered = bytes;
+
+  SECTION("the kernel's Authenticode digest") {
+    const Event& kernel = log.events[93];
+    REQUIRE(kernel.type == kEvEfiBootServicesApplication);
+    tampered[DigestOffset(log, kernel, kAlgSha256) + 5] ^= 0x01;
+    Verdict v = Check(policy, tampered);
+    INFO(Describe(v));
+    CHECK_FALSE(v.passed());
+    CHECK(HasFailure(v, "boot.kernels",
+                     "event 93 (PCR 4, EV_EFI_BOOT_SERVICES_APPLICATION)"));
+    CHECK(HasFailure(v, "boot.kernels", "is not kernel_authcode_sha256"));
+  }
+  SECTION("one db certificate byte") {
+    const Event& db = FindEvent(log, 7, kEvEfiVariableDriverConfig, "db (");
+    // Inside the first certificate: past the UEFI_VARIABLE_DATA header,
+    // the name, the list header and the owner GUID.
+    size_t at = DataOffset(log, db) + 32 + 4 + 28 + 16 + 200;
+    tampered[at] ^= 0x01;
+    Verdict v = Check(policy, tampered);
+    INFO(Describe(v));
+    CHECK_FALSE(v.passed());
+    CHECK(HasFailure(v, "boot.db", "event 7 (PCR 7"));
+    CHECK(HasFailure(v, "boot.event_digest", "event 7 (PCR 7"));
+  }
+  SECTION("the SecureBoot variable") {
+    const Event& sb =
+        FindEvent(log, 7, kEvEfiVariableDriverConfig, "SecureBoot");
+    size_t at = DataOffset(log, sb) + sb.data.size() - 1;
+    REQUIRE(tampered[at] == 1);
+    tampered[at] = 0;
+    Verdict v = Check(policy, tampered);
+    INFO(Describe(v));
+    CHECK_FALSE(v.passed());
+    CHECK(HasFailure(v, "boot.secureboot", "event 4 (PCR 7"));
+    CHECK(HasFailure(v, "boot.secureboot", "SecureBoot is disabled"));
+  }
+  SECTION("the kernel command line text (digest unchanged)") {
+    const Event& cmdline = FindEvent(log, 8, kEvIpl, "kernel_cmdline");
+    tampered[DataOffset(log, cmdline) + 30] ^= 0x01;
+    Verdict v = Check(policy, tampered);
+    INFO(Describe(v));
+    CHECK_FALSE(v.passed());
+    CHECK(HasFailure(v, "boot.event_digest", "event 94 (PCR 8, EV_IPL)"));
+    CHECK(HasFailure(v, "boot.kernels", "does not match kernel_cmdline"));
+  }
+  SECTION("an event moved to a PCR the policy does not expect") {
+    tampered[log.events[28].offset] = 11;  // GPT event: PCR 5 -> 11.
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.event_unexpected", "event 28 (PCR 11"));
+  }
+  SECTION("a separator with an error value") {
+    const Event& sep = log.events[9];
+    REQUIRE(sep.type == kEvSeparator);
+    tampered[DataOffset(log, sep)] = 1;
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.separator", "event 9 (PCR 7"));
+  }
+  SECTION("the MokList digest") {
+    const Event& mok = FindEvent(log, 14, kEvIpl, "MokList");
+    tampered[DigestOffset(log, mok, kAlgSha256)] ^= 0x80;
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.mokdig", "event 30 (PCR 14, EV_IPL)"));
+  }
+  SECTION("the firmware") {
+    tampered[DigestOffset(log, log.events[2], kAlgSha256)] ^= 0x01;
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.scrtm_and_bios",
+                     "event 2 (PCR 0, EV_EFI_PLATFORM_FIRMWARE_BLOB)"));
+  }
+}
+
+TEST_CASE("firmware applications are pinned by firmware_apps", "[core]") {
+  Bytes bytes = ReadTestLog("keylime/binary_bios_measurements");
+  BootPolicy policy = Learn(bytes);
+  EventLog log = MustParse(bytes);
+  const Event& app = FindEvent(log, 4, kEvEfiBootServicesApplication, "FvVol");
+  Bytes tampered = bytes;
+  tampered[DigestOffset(log, app, kAlgSha256)] ^= 0x01;
+  Verdict v = Check(policy, tampered);
+  CHECK(HasFailure(v, "boot.firmware_apps", "event 26 (PCR 4"));
+}
+
+TEST_CASE("an empty reference state rejects everything", "[core]") {
+  absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson("{}");
+  REQUIRE(policy.ok());
+  CHECK(policy->empty());
+  CHECK(policy->UsedPcrs().empty());
+  for (const std::string& name : testing::GoodLogNames()) {
+    INFO(name);
+    Verdict v = Check(*policy, ReadTestLog(name));
+    CHECK_FALSE(v.passed());
+    CHECK(HasFailure(v, "boot.refstate", "empty"));
+  }
+}
+
+TEST_CASE("the pcrs map alone", "[core]") {
+  Bytes bytes = ReadTestLog(kSecureBoot);
+  EventLog log = MustParse(bytes);
+  absl::StatusOr<PcrBanks> banks = Replay(log);
+  REQUIRE(banks.ok());
+  std::string pcr7 = HexEncode(banks->at(kAlgSha256).at(7));
+  std::string zero(64, '0');
+  absl::StatusOr<BootPolicy> good = BootPolicy::FromJson(
+      R"({"pcrs": {"7": ["0x)" + std::string(64, 'a') + R"(", ")" + pcr7 +
+      R"("], "11": [")" + zero + R"("]}})");
+  REQUIRE(good.ok());
+  CHECK(good->UsedPcrs() == std::set<uint32_t>{7, 11});
+  CHECK(Check(*good, bytes).passed());
+
+  absl::StatusOr<BootPolicy> bad =
+      BootPolicy::FromJson(R"({"pcrs": {"7": [")" + zero + R"("]}})");
+  REQUIRE(bad.ok());
+  Verdict v = Check(*bad, bytes);
+  CHECK_FALSE(v.passed());
+  CHECK(HasFailure(v, "boot.pcrs", "sha256 PCR 7 replays to " + pcr7));
+
+  absl::StatusOr<BootPolicy> sha1 =
+      BootPolicy::FromJson(R"({"pcr_bank": "sha1", "pcrs": {"7": [")" +
+                           std::string(40, '0') + R"("]}})");
+  REQUIRE(sha1.ok());
+  CHECK(HasFailure(Check(*sha1, bytes), "boot.pcrs", "no sha1 bank"));
+}
+
+TEST_CASE("Keylime's example reference state loads and judges", "[core]") {
+  absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson(
+      ReadTestText("keylime/example_reference_state.json"));
+  INFO(policy.status().ToString());
+  REQUIRE(policy.ok());
+  CHECK(policy->UsedPcrs() ==
+        std::set<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14});
+  // It describes another machine: our Secure Boot log fails it, with
+  // reasons, and the legacy-order GUIDs it carries are understood (no
+  // failure complains about an owner GUID form).
+  Verdict v = Check(*policy, ReadTestLog(kSecureBoot));
+  INFO(Describe(v));
+  CHECK_FALSE(v.passed());
+  CHECK(HasFailure(v, "boot.scrtm_and_bios", "is not scrtm"));
+  CHECK(HasFailure(v, "boot.pk", "is not in the reference state's pk"));
+}
+
+TEST_CASE("legacy-order owner GUIDs match", "[core]") {
+  Bytes bytes = ReadTestLog(kSecureBoot);
+  nlohmann::json doc = LearnedJson(bytes);
+  for (const char* key : {"pk", "kek", "db", "dbx"}) {
+    for (auto& sig : doc[key]) {
+      absl::StatusOr<Guid> g =
+          ParseGuid(sig["SignatureOwner"].get<std::string>());
+      REQUIRE(g.ok());
+      sig["SignatureOwner"] = g->ToLegacyString();
+    }
+  }
+  absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson(doc.dump());
+  REQUIRE(policy.ok());
+  CHECK(Check(*policy, bytes).passed());
+}
+
+TEST_CASE("malformed reference states are errors naming the field", "[core]") {
+  Bytes bytes = ReadTestLog(kSecureBoot);
+  nlohmann::json base = LearnedJson(bytes);
+
+  auto expect = [](const std::string& text, const std::string& fragment) {
+    absl::StatusOr<BootPolicy> p = BootPolicy::FromJson(text);
+    INFO(fragment);
+    REQUIRE_FALSE(p.ok());
+    CHECK(p.status().code() == absl::StatusCode::kInvalidArgument);
+    INFO(p.status().message());
+    CHECK(absl::StrContains(p.status().message(), fragment));
+  };
+  expect("", "not valid JSON");
+  expect("[]", "not a JSON object");
+  expect(R"({"pk": []})", "scrtm_and_bios: is missing");
+  expect(R"({"colour": 1})", "colour: is not a known field");
+  expect(R"({"pcrs": {"24": ["00"]}})", "pcrs.24");
+  expect(R"({"pcrs": {"7": ["00"]}})", "pcrs.7[0]: has 1 bytes, not 32");
+  expect(R"({"pcr_bank": "md5"})", "pcr_bank");
+
+  nlohmann::json doc = base;
+  doc.erase("dbx");
+  expect(doc.dump(), "dbx: is missing");
+  doc = base;
+  doc["kernels"][0]["kernel_cmdline"] = "(unclosed";
+  expect(doc.dump(), "kernels[0].kernel_cmdline: is not an RE2 pattern");
+  doc = base;
+  doc["kernels"][0]["initrd_plain_sha256"] = "0xzz";
+  expect(doc.dump(), "kernels[0].initrd_plain_sha256");
+  doc = base;
+  doc["kernels"][0]["extra"] = "x";
+  expect(doc.dump(), "kernels[0].extra: is not a known field");
+  doc = base;
+  doc["db"][0]["SignatureOwner"] = "not-a-guid";
+  expect(doc.dump(), "db[0].SignatureOwner: is not a GUID");
+  doc = base;
+  doc["mokdig"][0] = {{"sha3", "0x00"}};
+  expect(doc.dump(), "mokdig[0].sha3: is not a known hash algorithm");
+  doc = base;
+  doc["has_secureboot"] = "yes";
+  expect(doc.dump(), "has_secureboot: is not a boolean");
+  doc = base;
+  doc["scrtm_and_bios"][0]["scrtm"] = nlohmann::json::object();
+  expect(doc.dump(), "scrtm_and_bios[0].scrtm");
+  expect(std::string(kMaxReferenceStateBytes + 1, ' '), "exceeds the limit");
+}
+
+TEST_CASE("an empty kernels or scrtm_and_bios list allows nothing", "[core]") {
+  Bytes bytes = ReadTestLog(kSecureBoot);
+  nlohmann::json doc = LearnedJson(bytes);
+  doc["kernels"] = nlohmann::json::array();
+  doc["scrtm_and_bios"] = nlohmann::json::array();
+  absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson(doc.dump());
+  REQUIRE(policy.ok());
+  Verdict v = Check(*policy, bytes);
+  CHECK(HasFailure(v, "boot.kernels", "allows nothing"));
+  CHECK(HasFailure(v, "boot.scrtm_and_bios", "allows nothing"));
+}
+
+TEST_CASE("a second kernels entry is an alternative", "[core]") {
+  Bytes bytes = ReadTestLog(kSecureBoot);
+  nlohmann::json doc = LearnedJson(bytes);
+  nlohmann::json other = doc["kernels"][0];
+  other["kernel_cmdline"] = "something else";
+  doc["kernels"] = {other, doc["kernels"][0]};
+  absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson(doc.dump());
+  REQUIRE(policy.ok());
+  CHECK(Check(*policy, bytes).passed());
+  doc["kernels"] = {other};
+  policy = BootPolicy::FromJson(doc.dump());
+  REQUIRE(policy.ok());
+  CHECK(
+      HasFailure(Check(*policy, bytes), "boot.kernels",
+                 "kernels[0]: event 94 (PCR 8, EV_IPL): kernel command line"));
+}
+
+TEST_CASE("learning needs a complete boot chain", "[core]") {
+  auto cannot = [](const char* name, const std::string& fragment) {
+    absl::StatusOr<std::string> json =
+        CreateReferenceState(MustParse(ReadTestLog(name)));
+    REQUIRE_FALSE(json.ok());
+    INFO(json.status().message());
+    CHECK(absl::StrContains(json.status().message(), fragment));
+  };
+  cannot("go-attestation/short_no_action_eventlog", "no sha256 bank");
+  cannot("go-attestation/crypto_agile_eventlog", "no initrd on PCR 9");
+}
+
+}  // namespace
+}  // namespace vouch::core::boot
