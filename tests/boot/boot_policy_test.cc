@@ -269,27 +269,32 @@ TEST_CASE("malformed reference states are errors naming the field", "[core]") {
   nlohmann::json doc = base;
   doc.erase("dbx");
   expect(doc.dump(), "dbx: is missing");
-  doc = base;
-  doc["kernels"][0]["kernel_cmdline"] = "(unclosed";
-  expect(doc.dump(), "kernels[0].kernel_cmdline: is not an RE2 pattern");
-  doc = base;
-  doc["kernels"][0]["initrd_plain_sha256"] = "0xzz";
-  expect(doc.dump(), "kernels[0].initrd_plain_sha256");
-  doc = base;
-  doc["kernels"][0]["extra"] = "x";
-  expect(doc.dump(), "kernels[0].extra: is not a known field");
-  doc = base;
-  doc["db"][0]["SignatureOwner"] = "not-a-guid";
-  expect(doc.dump(), "db[0].SignatureOwner: is not a GUID");
-  doc = base;
-  doc["mokdig"][0] = {{"sha3", "0x00"}};
-  expect(doc.dump(), "mokdig[0].sha3: is not a known hash algorithm");
-  doc = base;
-  doc["has_secureboot"] = "yes";
-  expect(doc.dump(), "has_secureboot: is not a boolean");
-  doc = base;
-  doc["scrtm_and_bios"][0]["scrtm"] = nlohmann::json::object();
-  expect(doc.dump(), "scrtm_and_bios[0].scrtm");
+  // One field of the learned state replaced (JSON pointer -> value).
+  struct Edit {
+    const char* pointer;
+    nlohmann::json value;
+    const char* fragment;
+  };
+  const Edit edits[] = {
+      {"/kernels/0/kernel_cmdline", "(unclosed",
+       "kernels[0].kernel_cmdline: is not an RE2 pattern"},
+      {"/kernels/0/initrd_plain_sha256", "0xzz",
+       "kernels[0].initrd_plain_sha256"},
+      {"/kernels/0/extra", "x", "kernels[0].extra: is not a known field"},
+      {"/db/0/SignatureOwner", "not-a-guid",
+       "db[0].SignatureOwner: is not a GUID"},
+      {"/mokdig/0",
+       {{"sha3", "0x00"}},
+       "mokdig[0].sha3: is not a known hash algorithm"},
+      {"/has_secureboot", "yes", "has_secureboot: is not a boolean"},
+      {"/scrtm_and_bios/0/scrtm", nlohmann::json::object(),
+       "scrtm_and_bios[0].scrtm"},
+  };
+  for (const Edit& edit : edits) {
+    nlohmann::json edited = base;
+    edited[nlohmann::json::json_pointer(edit.pointer)] = edit.value;
+    expect(edited.dump(), edit.fragment);
+  }
   expect(std::string(kMaxReferenceStateBytes + 1, ' '), "exceeds the limit");
 }
 
