@@ -29,8 +29,15 @@ using OrderedJson = nlohmann::ordered_json;
 using DigestSpec = std::map<uint16_t, Bytes>;
 
 struct SignatureSpec {
-  std::string owner;  // GUID text as given (either byte order, lower case).
+  std::string owner;  // GUID text as given (lower case), for messages.
+  // The owner read in registry order, and read as tpm2-tools < 5.2 printed
+  // it (memory order); a log's owner matches either (Keylime issue 1003).
+  Guid registry, legacy;
   Bytes data;
+
+  bool Matches(const Guid& log_owner, const Bytes& log_data) const {
+    return data == log_data && (log_owner == registry || log_owner == legacy);
+  }
 };
 
 struct KernelSpec {
@@ -126,12 +133,18 @@ absl::StatusOr<std::vector<SignatureSpec>> ReadSignatures(
     if (owner == entry.end() || data == entry.end() || entry.size() != 2) {
       return Bad(at, "needs exactly SignatureOwner and SignatureData");
     }
-    if (!owner->is_string() ||
-        !ParseGuid(owner->get_ref<const std::string&>()).ok()) {
-      return Bad(at + ".SignatureOwner", "is not a GUID");
-    }
+    absl::StatusOr<Guid> guid =
+        owner->is_string() ? ParseGuid(owner->get_ref<const std::string&>())
+                           : absl::InvalidArgumentError("");
+    if (!guid.ok()) return Bad(at + ".SignatureOwner", "is not a GUID");
     SignatureSpec sig;
     sig.owner = absl::AsciiStrToLower(owner->get_ref<const std::string&>());
+    sig.registry = *guid;
+    // Memory order = the text's bytes as written: undo ParseGuid's swap.
+    sig.legacy = *guid;
+    std::reverse(sig.legacy.bytes.begin(), sig.legacy.bytes.begin() + 4);
+    std::reverse(sig.legacy.bytes.begin() + 4, sig.legacy.bytes.begin() + 6);
+    std::reverse(sig.legacy.bytes.begin() + 6, sig.legacy.bytes.begin() + 8);
     VOUCH_ASSIGN_OR_RETURN(sig.data, ReadHex(*data, at + ".SignatureData", 0));
     out.push_back(std::move(sig));
   }
@@ -330,10 +343,9 @@ bool Sha256Is(const Event& e, const Bytes& want) {
 
 bool InSignatures(const Guid& owner, const Bytes& data,
                   const std::vector<SignatureSpec>& allowed) {
-  return std::any_of(allowed.begin(), allowed.end(),
-                     [&](const SignatureSpec& s) {
-                       return s.data == data && owner.Matches(s.owner);
-                     });
+  return std::any_of(
+      allowed.begin(), allowed.end(),
+      [&](const SignatureSpec& s) { return s.Matches(owner, data); });
 }
 
 // The bytes up to the trailing NULs of a string event.
@@ -576,17 +588,20 @@ class Evaluator {
   // lists of any type).
   void CheckSuperset(const Event& e,
                      const std::vector<EfiSignatureList>& lists) {
-    for (const SignatureSpec& want : s_.dbx) {
-      bool found = false;
-      for (const EfiSignatureList& list : lists) {
-        for (const EfiSignature& sig : list.signatures) {
-          if (sig.data == want.data && sig.owner.Matches(want.owner)) {
-            found = true;
-            break;
-          }
-        }
-        if (found) break;
+    // Entries of the log by data, so that a full dbx is not quadratic.
+    std::map<Bytes, std::vector<Guid>> present;
+    for (const EfiSignatureList& list : lists) {
+      for (const EfiSignature& sig : list.signatures) {
+        present[sig.data].push_back(sig.owner);
       }
+    }
+    for (const SignatureSpec& want : s_.dbx) {
+      auto it = present.find(want.data);
+      bool found =
+          it != present.end() &&
+          std::any_of(it->second.begin(), it->second.end(), [&](const Guid& g) {
+            return want.Matches(g, want.data);
+          });
       if (!found) {
         Fail("boot.dbx", e,
              absl::StrCat("dbx lacks the required entry (owner ", want.owner,
