@@ -15,6 +15,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 #include "common/status_macros.h"
 #include "core/boot/digest.h"
 #include "core/boot/efi.h"
@@ -348,6 +349,15 @@ bool InSignatures(const Guid& owner, const Bytes& data,
       [&](const SignatureSpec& s) { return s.Matches(owner, data); });
 }
 
+// "BootOrder" or "Boot" and hex digits (UEFI 2.10, section 3.1.1), as
+// Keylime's pattern BootOrder|Boot[0-9a-fA-F]+.
+bool IsBootVariable(absl::string_view name) {
+  if (name == "BootOrder") return true;
+  if (!absl::ConsumePrefix(&name, "Boot") || name.empty()) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return absl::ascii_isxdigit(c); });
+}
+
 // The bytes up to the trailing NULs of a string event.
 std::string RawText(const Event& e) {
   size_t end = e.data.size();
@@ -518,9 +528,7 @@ class Evaluator {
         if (!var.ok()) {
           return Fail("boot.event_data", e, var.status().message());
         }
-        static const LazyRE2 kBootVar = {"BootOrder|Boot[0-9a-fA-F]+"};
-        if (var->vendor != kEfiGlobalVariable ||
-            !RE2::FullMatch(var->name, *kBootVar)) {
+        if (var->vendor != kEfiGlobalVariable || !IsBootVariable(var->name)) {
           return Unexpected(e, absl::StrCat(" (variable ", var->name, ")"));
         }
         return;
