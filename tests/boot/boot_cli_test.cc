@@ -108,7 +108,8 @@ Banks ParseOurs(const std::string& json) {
   return banks;
 }
 
-TEST_CASE("replay equals tpm2_eventlog's pcrs on every real log", "[e2e]") {
+TEST_CASE("boot: replay equals tpm2_eventlog's pcrs on every real log",
+          "[e2e]") {
   auto dir = TempDir::Create("boot-tpm2-");
   REQUIRE(dir.ok());
   for (const std::string& name : testing::GoodLogNames()) {
@@ -147,7 +148,7 @@ TEST_CASE("replay equals tpm2_eventlog's pcrs on every real log", "[e2e]") {
   }
 }
 
-TEST_CASE("bogus and truncated logs exit 2 with a clear error", "[e2e]") {
+TEST_CASE("boot: bogus and truncated logs exit 2 with a clear error", "[e2e]") {
   auto dir = TempDir::Create("boot-bad-");
   REQUIRE(dir.ok());
   std::string bogus = LogFile(*dir, "keylime/binary_bios_measurements-bogus");
@@ -179,7 +180,8 @@ TEST_CASE("bogus and truncated logs exit 2 with a clear error", "[e2e]") {
   CHECK(missing.code == 2);
 }
 
-TEST_CASE("create-policy then check: pass, fail, empty, exit codes", "[e2e]") {
+TEST_CASE("boot: create-policy then check: pass, fail, empty, exit codes",
+          "[e2e]") {
   auto dir = TempDir::Create("boot-check-");
   REQUIRE(dir.ok());
   const std::string name = "keylime/binary_bios_measurements-secureboot";
@@ -248,7 +250,7 @@ TEST_CASE("create-policy then check: pass, fail, empty, exit codes", "[e2e]") {
   CHECK(absl::StrContains(mismatch.out, "boot.pcr_quote: sha256 PCR 7"));
 }
 
-TEST_CASE("show prints one line per event", "[e2e]") {
+TEST_CASE("boot: show prints one line per event", "[e2e]") {
   auto dir = TempDir::Create("boot-show-");
   REQUIRE(dir.ok());
   const std::string name = "keylime/binary_bios_measurements-secureboot";

@@ -74,7 +74,7 @@ const Event& FindEvent(const EventLog& log, uint32_t pcr, uint32_t type,
   return log.events[0];
 }
 
-TEST_CASE("a policy learned from a log accepts that log", "[core]") {
+TEST_CASE("boot: a policy learned from a log accepts that log", "[core]") {
   for (const char* name : {kSecureBoot, "keylime/mb_log.b64",
                            "keylime/binary_bios_measurements"}) {
     INFO(name);
@@ -85,7 +85,8 @@ TEST_CASE("a policy learned from a log accepts that log", "[core]") {
   }
 }
 
-TEST_CASE("a learned policy rejects the log with one thing changed", "[core]") {
+TEST_CASE("boot: a learned policy rejects the log with one thing changed",
+          "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   BootPolicy policy = Learn(bytes);
   EventLog log = MustParse(bytes);
@@ -161,7 +162,7 @@ TEST_CASE("a learned policy rejects the log with one thing changed", "[core]") {
   }
 }
 
-TEST_CASE("firmware applications are pinned by firmware_apps", "[core]") {
+TEST_CASE("boot: firmware applications are pinned by firmware_apps", "[core]") {
   Bytes bytes = ReadTestLog("keylime/binary_bios_measurements");
   BootPolicy policy = Learn(bytes);
   EventLog log = MustParse(bytes);
@@ -172,7 +173,7 @@ TEST_CASE("firmware applications are pinned by firmware_apps", "[core]") {
   CHECK(HasFailure(v, "boot.firmware_apps", "event 26 (PCR 4"));
 }
 
-TEST_CASE("an empty reference state rejects everything", "[core]") {
+TEST_CASE("boot: an empty reference state rejects everything", "[core]") {
   absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson("{}");
   REQUIRE(policy.ok());
   CHECK(policy->empty());
@@ -185,7 +186,7 @@ TEST_CASE("an empty reference state rejects everything", "[core]") {
   }
 }
 
-TEST_CASE("the pcrs map alone", "[core]") {
+TEST_CASE("boot: the pcrs map alone", "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   EventLog log = MustParse(bytes);
   absl::StatusOr<PcrBanks> banks = Replay(log);
@@ -213,7 +214,8 @@ TEST_CASE("the pcrs map alone", "[core]") {
   CHECK(HasFailure(Check(*sha1, bytes), "boot.pcrs", "no sha1 bank"));
 }
 
-TEST_CASE("Keylime's example reference state loads and judges", "[core]") {
+TEST_CASE("boot: Keylime's example reference state loads and judges",
+          "[core]") {
   absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson(
       ReadTestText("keylime/example_reference_state.json"));
   INFO(policy.status().ToString());
@@ -230,7 +232,7 @@ TEST_CASE("Keylime's example reference state loads and judges", "[core]") {
   CHECK(HasFailure(v, "boot.pk", "is not in the reference state's pk"));
 }
 
-TEST_CASE("legacy-order owner GUIDs match", "[core]") {
+TEST_CASE("boot: legacy-order owner GUIDs match", "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   nlohmann::json doc = LearnedJson(bytes);
   for (const char* key : {"pk", "kek", "db", "dbx"}) {
@@ -246,7 +248,8 @@ TEST_CASE("legacy-order owner GUIDs match", "[core]") {
   CHECK(Check(*policy, bytes).passed());
 }
 
-TEST_CASE("malformed reference states are errors naming the field", "[core]") {
+TEST_CASE("boot: malformed reference states are errors naming the field",
+          "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   nlohmann::json base = LearnedJson(bytes);
 
@@ -298,7 +301,8 @@ TEST_CASE("malformed reference states are errors naming the field", "[core]") {
   expect(std::string(kMaxReferenceStateBytes + 1, ' '), "exceeds the limit");
 }
 
-TEST_CASE("an empty kernels or scrtm_and_bios list allows nothing", "[core]") {
+TEST_CASE("boot: an empty kernels or scrtm_and_bios list allows nothing",
+          "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   nlohmann::json doc = LearnedJson(bytes);
   doc["kernels"] = nlohmann::json::array();
@@ -310,7 +314,7 @@ TEST_CASE("an empty kernels or scrtm_and_bios list allows nothing", "[core]") {
   CHECK(HasFailure(v, "boot.scrtm_and_bios", "allows nothing"));
 }
 
-TEST_CASE("a second kernels entry is an alternative", "[core]") {
+TEST_CASE("boot: a second kernels entry is an alternative", "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   nlohmann::json doc = LearnedJson(bytes);
   nlohmann::json other = doc["kernels"][0];
@@ -327,7 +331,7 @@ TEST_CASE("a second kernels entry is an alternative", "[core]") {
                  "kernels[0]: event 94 (PCR 8, EV_IPL): kernel command line"));
 }
 
-TEST_CASE("learning needs a complete boot chain", "[core]") {
+TEST_CASE("boot: learning needs a complete boot chain", "[core]") {
   auto cannot = [](const char* name, const std::string& fragment) {
     absl::StatusOr<std::string> json =
         CreateReferenceState(MustParse(ReadTestLog(name)));

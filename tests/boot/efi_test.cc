@@ -24,7 +24,7 @@ const Event& FindEvent(const EventLog& log, uint32_t type,
   return log.events[0];
 }
 
-TEST_CASE("GUIDs print in registry and legacy byte order", "[core]") {
+TEST_CASE("boot: GUIDs print in registry and legacy byte order", "[core]") {
   CHECK(kEfiGlobalVariable.ToString() ==
         "8be4df61-93ca-11d2-aa0d-00e098032b8c");
   CHECK(kEfiGlobalVariable.ToLegacyString() ==
@@ -41,7 +41,7 @@ TEST_CASE("GUIDs print in registry and legacy byte order", "[core]") {
   CHECK_FALSE(ParseGuid("").ok());
 }
 
-TEST_CASE("variables, signature lists and device paths of a real log",
+TEST_CASE("boot: variables, signature lists and device paths of a real log",
           "[core]") {
   EventLog log =
       MustParse(ReadTestLog("keylime/binary_bios_measurements-secureboot"));
@@ -76,7 +76,7 @@ TEST_CASE("variables, signature lists and device paths of a real log",
         "Calling EFI Application from Boot Option");
 }
 
-TEST_CASE("firmware volume paths decode", "[core]") {
+TEST_CASE("boot: firmware volume paths decode", "[core]") {
   EventLog log = MustParse(ReadTestLog("keylime/binary_bios_measurements"));
   const Event& app = FindEvent(log, kEvEfiBootServicesApplication, "FvVol");
   CHECK(DescribeEventData(app) ==
@@ -84,7 +84,7 @@ TEST_CASE("firmware volume paths decode", "[core]") {
         "FvFile(821aca26-29ea-4993-839f-597fc021708d)");
 }
 
-TEST_CASE("UEFI_VARIABLE_DATA lengths are checked before use", "[core]") {
+TEST_CASE("boot: UEFI_VARIABLE_DATA lengths are checked before use", "[core]") {
   Bytes header(16 + 8 + 8, 0);
   SECTION("huge name length") {
     Bytes b = header;
@@ -115,7 +115,7 @@ TEST_CASE("UEFI_VARIABLE_DATA lengths are checked before use", "[core]") {
   }
 }
 
-TEST_CASE("EFI_SIGNATURE_LIST sizes must fit", "[core]") {
+TEST_CASE("boot: EFI_SIGNATURE_LIST sizes must fit", "[core]") {
   auto list = [](uint32_t list_size, uint32_t header, uint32_t sig) {
     Bytes b(16, 0);
     for (uint32_t v : {list_size, header, sig}) {
@@ -147,7 +147,7 @@ TEST_CASE("EFI_SIGNATURE_LIST sizes must fit", "[core]") {
   CHECK_FALSE(DecodeSignatureLists(Bytes(20, 0)).ok());
 }
 
-TEST_CASE("device paths and image load events are bounded", "[core]") {
+TEST_CASE("boot: device paths and image load events are bounded", "[core]") {
   CHECK_FALSE(DevicePathToText(Bytes{4, 4, 2, 0}).ok());  // length 2 < 4
   CHECK_FALSE(DevicePathToText(Bytes{4, 4, 9, 0}).ok());  // past the end
   CHECK(*DevicePathToText(Bytes{0x7F, 0xFF, 4, 0}) == "");
@@ -167,7 +167,7 @@ TEST_CASE("device paths and image load events are bounded", "[core]") {
   CHECK_FALSE(DecodeImageLoadEvent(Bytes(31, 0)).ok());
 }
 
-TEST_CASE("strings are printed on one line", "[core]") {
+TEST_CASE("boot: strings are printed on one line", "[core]") {
   std::string raw = "grub_cmd: a\nb\\c\x01";
   raw.push_back('\0');
   CHECK(EventText(AsBytes(raw)) == "grub_cmd: a\\x0ab\\x5cc\\x01");

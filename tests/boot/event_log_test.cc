@@ -32,7 +32,8 @@ void RequireInvalid(const Bytes& bytes, const std::string& fragment,
   CHECK(absl::StrContains(log.status().message(), fragment));
 }
 
-TEST_CASE("every real log parses with the banks its header names", "[core]") {
+TEST_CASE("boot: every real log parses with the banks its header names",
+          "[core]") {
   struct Want {
     const char* name;
     LogFormat format;
@@ -62,7 +63,7 @@ TEST_CASE("every real log parses with the banks its header names", "[core]") {
   }
 }
 
-TEST_CASE("decoded header and events of the Secure Boot log", "[core]") {
+TEST_CASE("boot: decoded header and events of the Secure Boot log", "[core]") {
   EventLog log = MustParse(ReadTestLog(kSecureBoot));
   REQUIRE(log.algorithms.size() == 1);
   CHECK(log.algorithms[0].alg == kAlgSha256);
@@ -77,7 +78,7 @@ TEST_CASE("decoded header and events of the Secure Boot log", "[core]") {
   CHECK(crtm.DigestFor(kAlgSha1) == nullptr);
 }
 
-TEST_CASE("StartupLocality sets PCR 0's initial value", "[core]") {
+TEST_CASE("boot: StartupLocality sets PCR 0's initial value", "[core]") {
   EventLog log = MustParse(ReadTestLog(kLenovo));
   REQUIRE(log.startup_locality == 3);
   CHECK(Hex(InitialPcrValue(log, 0, 4)) == "00000003");
@@ -93,7 +94,7 @@ TEST_CASE("StartupLocality sets PCR 0's initial value", "[core]") {
         "78f3e576d5da8873860e557535d181f4a37e2963");
 }
 
-TEST_CASE("a SHA-1 log of one StartupLocality event replays PCR 0 only",
+TEST_CASE("boot: a SHA-1 log of one StartupLocality event replays PCR 0 only",
           "[core]") {
   EventLog log =
       MustParse(ReadTestLog("go-attestation/short_no_action_eventlog"));
@@ -107,7 +108,7 @@ TEST_CASE("a SHA-1 log of one StartupLocality event replays PCR 0 only",
   CHECK(Hex(sha1.at(0)) == "0000000000000000000000000000000000000003");
 }
 
-TEST_CASE("EV_NO_ACTION digests never reach a PCR", "[core]") {
+TEST_CASE("boot: EV_NO_ACTION digests never reach a PCR", "[core]") {
   Bytes bytes = ReadTestLog(kLenovo);
   EventLog log = MustParse(bytes);
   absl::StatusOr<PcrBanks> before = Replay(log);
@@ -128,13 +129,14 @@ TEST_CASE("EV_NO_ACTION digests never reach a PCR", "[core]") {
   CHECK(changed->at(kAlgSha1).at(0) == before->at(kAlgSha1).at(0));
 }
 
-TEST_CASE("the bogus log is rejected with a message naming where", "[core]") {
+TEST_CASE("boot: the bogus log is rejected with a message naming where",
+          "[core]") {
   RequireInvalid(ReadTestLog("keylime/binary_bios_measurements-bogus"),
                  "entry 0 at offset 0: eventSize");
   RequireInvalid({}, "empty");
 }
 
-TEST_CASE("every truncation of a real log is an error or a shorter log",
+TEST_CASE("boot: every truncation of a real log is an error or a shorter log",
           "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   EventLog full = MustParse(bytes);
@@ -166,7 +168,7 @@ TEST_CASE("every truncation of a real log is an error or a shorter log",
   RequireInvalid(Bytes(bytes.begin(), bytes.end() - 1), "runs past the end");
 }
 
-TEST_CASE("a digest count or algorithm that disagrees with the header",
+TEST_CASE("boot: a digest count or algorithm that disagrees with the header",
           "[core]") {
   Bytes bytes = ReadTestLog(kLenovo);
   EventLog log = MustParse(bytes);
@@ -187,7 +189,7 @@ TEST_CASE("a digest count or algorithm that disagrees with the header",
   }
 }
 
-TEST_CASE("Spec ID header errors", "[core]") {
+TEST_CASE("boot: Spec ID header errors", "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   // Spec ID event data begins at 32; numberOfAlgorithms at +24, the first
   // digestSize at +30.
@@ -205,7 +207,7 @@ TEST_CASE("Spec ID header errors", "[core]") {
   }
 }
 
-TEST_CASE("limits bound hostile input", "[core]") {
+TEST_CASE("boot: limits bound hostile input", "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   ParseLimits small;
   small.max_log_bytes = 1000;
@@ -218,7 +220,7 @@ TEST_CASE("limits bound hostile input", "[core]") {
   RequireInvalid(bytes, "exceeds the limit of 100", tiny_events);
 }
 
-TEST_CASE("a PCR index above 23 is malformed", "[core]") {
+TEST_CASE("boot: a PCR index above 23 is malformed", "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   EventLog log = MustParse(bytes);
   bytes[log.events[4].offset] = 24;
@@ -246,7 +248,8 @@ Bytes Concat(std::initializer_list<Bytes> parts) {
   return out;
 }
 
-TEST_CASE("StartupLocality must be well formed, first and once", "[core]") {
+TEST_CASE("boot: StartupLocality must be well formed, first and once",
+          "[core]") {
   const std::string locality("StartupLocality\0\3", 17);
   Bytes first = Sha1Event(0, kEvNoAction, locality);
   Bytes post = Sha1Event(0, kEvPostCode, "POST");
@@ -268,7 +271,8 @@ TEST_CASE("StartupLocality must be well formed, first and once", "[core]") {
   CHECK(banks->at(kAlgSha1).size() == 2);  // PCR 0 (locality) and PCR 3.
 }
 
-TEST_CASE("trailing padding is tolerated, trailing garbage is not", "[core]") {
+TEST_CASE("boot: trailing padding is tolerated, trailing garbage is not",
+          "[core]") {
   Bytes bytes = ReadTestLog(kSecureBoot);
   size_t events = MustParse(bytes).events.size();
   Bytes zeros = bytes;
@@ -282,7 +286,7 @@ TEST_CASE("trailing padding is tolerated, trailing garbage is not", "[core]") {
   RequireInvalid(garbage, "entry 99");
 }
 
-TEST_CASE("quoted PCRs must equal the replay", "[core]") {
+TEST_CASE("boot: quoted PCRs must equal the replay", "[core]") {
   EventLog log = MustParse(ReadTestLog(kSecureBoot));
   absl::StatusOr<PcrBanks> banks = Replay(log);
   REQUIRE(banks.ok());
