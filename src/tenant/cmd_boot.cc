@@ -236,9 +236,11 @@ void AddBootCommands(CLI::App& cli) {
       ->required();
 }
 
-std::optional<int> RunBootCommands(AppContext& /*ctx*/) {
-  const BootFlags& f = Flags();
+std::optional<int> RunBootCommands(AppContext& ctx) {
+  BootFlags& f = Flags();
   if (f.boot == nullptr || !f.boot->parsed()) return std::nullopt;
+  // The global `-o json` / VOUCH_OUTPUT=json asks for JSON too.
+  f.json = f.json || ctx.config.GetString("client", "output") == "json";
   if (f.replay->parsed()) return RunReplay(f);
   if (f.check->parsed()) return RunCheck(f);
   if (f.create->parsed()) return RunCreatePolicy(f);

@@ -269,3 +269,24 @@ TEST_CASE("boot: show prints one line per event", "[e2e]") {
 
 }  // namespace
 }  // namespace vouch::core::boot
+
+namespace vouch::core::boot {
+namespace {
+
+TEST_CASE("boot: the global -o json also selects JSON", "[e2e]") {
+  auto dir = TempDir::Create("boot-json-");
+  REQUIRE(dir.ok());
+  std::string log = LogFile(*dir, "keylime/mb_log.b64");
+  Result flag =
+      Run({VOUCHCTL_BIN, "boot", "replay", "--eventlog", log, "--json"});
+  Result global =
+      Run({VOUCHCTL_BIN, "-o", "json", "boot", "replay", "--eventlog", log});
+  REQUIRE(flag.code == 0);
+  CHECK(global.code == 0);
+  CHECK(global.out == flag.out);
+  CHECK(nlohmann::json::parse(flag.out)["sha256"]["0"] ==
+        "9d24421442591dbdb8e8220ae8f26e7ebac76eb52cf3ced2d2b753d747e37b88");
+}
+
+}  // namespace
+}  // namespace vouch::core::boot

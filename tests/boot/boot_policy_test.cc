@@ -136,6 +136,20 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     CHECK(HasFailure(v, "boot.event_digest", "event 94 (PCR 8, EV_IPL)"));
     CHECK(HasFailure(v, "boot.kernels", "does not match kernel_cmdline"));
   }
+  SECTION("the initrd digest") {
+    const Event& initrd = FindEvent(log, 9, kEvIpl, "initramfs");
+    tampered[DigestOffset(log, initrd, kAlgSha256)] ^= 0x01;
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.kernels", "is not initrd_plain_sha256"));
+  }
+  SECTION("a dbx entry") {
+    const Event& dbx = FindEvent(log, 7, kEvEfiVariableDriverConfig, "dbx");
+    // The first SHA-256 entry: past the header, the name "dbx", the list
+    // header and the owner.
+    tampered[DataOffset(log, dbx) + 32 + 6 + 28 + 16] ^= 0x01;
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.dbx", "dbx lacks the required entry"));
+  }
   SECTION("an event moved to a PCR the policy does not expect") {
     tampered[log.events[28].offset] = 11;  // GPT event: PCR 5 -> 11.
     Verdict v = Check(policy, tampered);
@@ -162,15 +176,27 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
   }
 }
 
-TEST_CASE("boot: firmware applications are pinned by firmware_apps", "[core]") {
+// The policy learned from the Lenovo log (no Secure Boot, a firmware-volume
+// application) judging that log with one event's SHA-256 digest flipped.
+Verdict LenovoWithDigestFlipped(uint32_t pcr, uint32_t type,
+                                const std::string& described) {
   Bytes bytes = ReadTestLog("keylime/binary_bios_measurements");
-  BootPolicy policy = Learn(bytes);
   EventLog log = MustParse(bytes);
-  const Event& app = FindEvent(log, 4, kEvEfiBootServicesApplication, "FvVol");
+  const Event& e = FindEvent(log, pcr, type, described);
   Bytes tampered = bytes;
-  tampered[DigestOffset(log, app, kAlgSha256)] ^= 0x01;
-  Verdict v = Check(policy, tampered);
+  tampered[DigestOffset(log, e, kAlgSha256)] ^= 0x01;
+  return Check(Learn(bytes), tampered);
+}
+
+TEST_CASE("boot: firmware applications are pinned by firmware_apps", "[core]") {
+  Verdict v =
+      LenovoWithDigestFlipped(4, kEvEfiBootServicesApplication, "FvVol");
   CHECK(HasFailure(v, "boot.firmware_apps", "event 26 (PCR 4"));
+}
+
+TEST_CASE("boot: without Secure Boot the vmlinuz digest is pinned", "[core]") {
+  Verdict v = LenovoWithDigestFlipped(9, kEvIpl, "/vmlinuz");
+  CHECK(HasFailure(v, "boot.kernels", "is not vmlinuz_plain_sha256"));
 }
 
 TEST_CASE("boot: an empty reference state rejects everything", "[core]") {

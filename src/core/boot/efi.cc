@@ -208,8 +208,7 @@ absl::StatusOr<Guid> ParseGuid(absl::string_view text) {
     if (c != '-') hex.push_back(c);
   }
   absl::StatusOr<Bytes> raw = HexDecode(hex);
-  if (!raw.ok() || raw->size() != 16 || hex.rfind("0x", 0) == 0 ||
-      hex.rfind("0X", 0) == 0) {
+  if (!raw.ok() || raw->size() != 16) {  // A "0x" prefix leaves 15 bytes.
     return absl::InvalidArgumentError("GUID has a non-hex digit");
   }
   const Bytes& r = *raw;
