@@ -142,6 +142,15 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     Verdict v = Check(policy, tampered);
     CHECK(HasFailure(v, "boot.kernels", "is not initrd_plain_sha256"));
   }
+  SECTION("the db certificate that verified shim (authority event)") {
+    const Event& authority = log.events[27];
+    REQUIRE(authority.type == kEvEfiVariableAuthority);
+    tampered[DataOffset(log, authority) + 32 + 4 + 16 + 100] ^= 0x01;
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.db",
+                     "event 27 (PCR 7, EV_EFI_VARIABLE_AUTHORITY)"));
+    CHECK(HasFailure(v, "boot.event_digest", "event 27 (PCR 7"));
+  }
   SECTION("a dbx entry") {
     const Event& dbx = FindEvent(log, 7, kEvEfiVariableDriverConfig, "dbx");
     // The first SHA-256 entry: past the header, the name "dbx", the list
