@@ -334,6 +334,13 @@ TEST_CASE("boot: malformed reference states are errors naming the field",
     expect(edited.dump(), edit.fragment);
   }
   expect(std::string(kMaxReferenceStateBytes + 1, ' '), "exceeds the limit");
+  // Deep nesting within the size bound neither overflows the stack nor
+  // passes.
+  const size_t depth = 1000000;
+  expect(
+      R"({"pcrs": )" + std::string(depth, '[') + std::string(depth, ']') + "}",
+      "pcrs: is not an object");
+  expect(std::string(depth, '['), "not valid JSON");
 }
 
 TEST_CASE("boot: an empty kernels or scrtm_and_bios list allows nothing",
