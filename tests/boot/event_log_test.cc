@@ -12,10 +12,12 @@
 namespace vouch::core::boot {
 namespace {
 
+using testing::Concat;
 using testing::DataOffset;
 using testing::DigestOffset;
 using testing::MustParse;
 using testing::ReadTestLog;
+using testing::Sha1Event;
 
 constexpr char kSecureBoot[] = "keylime/binary_bios_measurements-secureboot";
 constexpr char kLenovo[] = "keylime/binary_bios_measurements";
@@ -225,27 +227,6 @@ TEST_CASE("boot: a PCR index above 23 is malformed", "[core]") {
   EventLog log = MustParse(bytes);
   bytes[log.events[4].offset] = 24;
   RequireInvalid(bytes, "pcrIndex 24 is above 23");
-}
-
-// A TCG_PCR_EVENT (SHA-1 log entry) built by hand.
-Bytes Sha1Event(uint32_t pcr, uint32_t type, const std::string& data) {
-  Bytes out;
-  auto u32 = [&out](uint32_t v) {
-    for (int i = 0; i < 4; ++i)
-      out.push_back(static_cast<uint8_t>(v >> (8 * i)));
-  };
-  u32(pcr);
-  u32(type);
-  out.resize(out.size() + 20, 0x11);
-  u32(static_cast<uint32_t>(data.size()));
-  out.insert(out.end(), data.begin(), data.end());
-  return out;
-}
-
-Bytes Concat(std::initializer_list<Bytes> parts) {
-  Bytes out;
-  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
-  return out;
 }
 
 TEST_CASE("boot: StartupLocality must be well formed, first and once",

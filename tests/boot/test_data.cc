@@ -1,6 +1,7 @@
 #include "boot/test_data.h"
 
 #include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -63,6 +64,34 @@ size_t DataOffset(const EventLog& log, const Event& e) {
   size_t at = e.offset + 12;
   for (const EventDigest& d : e.digests) at += 2 + d.value.size();
   return at + 4;
+}
+
+Bytes Sha1Event(uint32_t pcr, uint32_t type, const std::string& data,
+                const Bytes& digest) {
+  Bytes out;
+  auto u32 = [&out](uint32_t v) {
+    for (int i = 0; i < 4; ++i) {
+      out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+    }
+  };
+  u32(pcr);
+  u32(type);
+  Bytes d = digest;
+  if (d.empty()) {
+    d.resize(SHA_DIGEST_LENGTH);
+    SHA1(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         d.data());
+  }
+  out.insert(out.end(), d.begin(), d.end());
+  u32(static_cast<uint32_t>(data.size()));
+  out.insert(out.end(), data.begin(), data.end());
+  return out;
+}
+
+Bytes Concat(std::initializer_list<Bytes> parts) {
+  Bytes out;
+  for (const Bytes& p : parts) out.insert(out.end(), p.begin(), p.end());
+  return out;
 }
 
 EventLog MustParse(const Bytes& bytes) {

@@ -5,6 +5,8 @@
 #ifndef VOUCH_TESTS_BOOT_TEST_DATA_H_
 #define VOUCH_TESTS_BOOT_TEST_DATA_H_
 
+#include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -28,6 +30,12 @@ std::vector<std::string> GoodLogNames();
 // Offsets into the log bytes of a crypto-agile event's parts.
 size_t DigestOffset(const EventLog& log, const Event& e, uint16_t alg);
 size_t DataOffset(const EventLog& log, const Event& e);
+
+// A TCG_PCR_EVENT (SHA-1 log entry) built by hand; the digest is
+// SHA-1(data) unless given.
+Bytes Sha1Event(uint32_t pcr, uint32_t type, const std::string& data,
+                const Bytes& digest = {});
+Bytes Concat(std::initializer_list<Bytes> parts);
 
 // Parses, REQUIREs success.
 EventLog MustParse(const Bytes& bytes);
