@@ -43,15 +43,19 @@ void BM_Parse(benchmark::State& state) {
 }
 BENCHMARK(BM_Parse)->Unit(benchmark::kMicrosecond);
 
-void BM_ParseReplay(benchmark::State& state) {
-  const vouch::Bytes& bytes = Lenovo();
+// The timed loop of the parse + replay benchmarks.
+void ParseAndReplay(benchmark::State& state, const vouch::Bytes& bytes) {
   for (auto _ : state) {
     auto log = boot::ParseEventLog(bytes);
-    if (!log.ok()) state.SkipWithError("parse failed");
+    if (!log.ok()) return state.SkipWithError("parse failed");
     auto banks = boot::Replay(*log);
     benchmark::DoNotOptimize(banks);
   }
   state.SetBytesProcessed(state.iterations() * bytes.size());
+}
+
+void BM_ParseReplay(benchmark::State& state) {
+  ParseAndReplay(state, Lenovo());
 }
 BENCHMARK(BM_ParseReplay)->Unit(benchmark::kMicrosecond);
 
@@ -89,13 +93,7 @@ void BM_ParseReplaySynthetic(benchmark::State& state) {
   const char* env = std::getenv("VOUCH_BENCH_BOOT_LOG_KB");
   size_t kib = env ? std::strtoul(env, nullptr, 10) : 256;
   vouch::Bytes bytes = Synthetic(kib);
-  for (auto _ : state) {
-    auto log = boot::ParseEventLog(bytes);
-    if (!log.ok()) state.SkipWithError("parse failed");
-    auto banks = boot::Replay(*log);
-    benchmark::DoNotOptimize(banks);
-  }
-  state.SetBytesProcessed(state.iterations() * bytes.size());
+  ParseAndReplay(state, bytes);
   state.SetLabel(std::to_string(bytes.size() / 1024) + " KiB");
 }
 BENCHMARK(BM_ParseReplaySynthetic)->Unit(benchmark::kMillisecond);

@@ -375,9 +375,13 @@ class Evaluator {
     if (s_.keylime) {
       for (const Event& e : log_.events) Dispatch(e);
       CheckRequiredVariables();
-      CheckScrtmAndBios();
+      CheckAlternatives(
+          "boot.scrtm_and_bios", "scrtm_and_bios", s_.scrtm_and_bios,
+          [this](const ScrtmAndBiosSpec& spec) { return ScrtmMismatch(spec); });
       CheckFirmwareApps();
-      CheckKernels();
+      CheckAlternatives(
+          "boot.kernels", "kernels", s_.kernels,
+          [this](const KernelSpec& spec) { return KernelMismatch(spec); });
     }
     CheckPcrMap();
   }
@@ -816,15 +820,21 @@ class Evaluator {
     return "";
   }
 
-  void CheckScrtmAndBios() {
+  // The log must match one of `alternatives` (Keylime's Or): `mismatch`
+  // says why an alternative does not fit, "" when it does. Without a match,
+  // every alternative's reason is a failure of `rule`.
+  template <typename Spec, typename Mismatch>
+  void CheckAlternatives(const std::string& rule, const std::string& field,
+                         const std::vector<Spec>& alternatives,
+                         Mismatch mismatch) {
     std::vector<std::string> why;
-    for (size_t i = 0; i < s_.scrtm_and_bios.size(); ++i) {
-      std::string m = ScrtmMismatch(s_.scrtm_and_bios[i]);
+    for (size_t i = 0; i < alternatives.size(); ++i) {
+      std::string m = mismatch(alternatives[i]);
       if (m.empty()) return;
-      why.push_back(absl::StrCat("scrtm_and_bios[", i, "]: ", m));
+      why.push_back(absl::StrCat(field, "[", i, "]: ", m));
     }
-    if (why.empty()) why.push_back("scrtm_and_bios allows nothing");
-    for (std::string& w : why) Fail("boot.scrtm_and_bios", std::move(w));
+    if (why.empty()) why.push_back(absl::StrCat(field, " allows nothing"));
+    for (std::string& w : why) Fail(rule, std::move(w));
   }
 
   void CheckFirmwareApps() {
@@ -891,17 +901,6 @@ class Evaluator {
                           "\" does not match kernel_cmdline");
     }
     return "";
-  }
-
-  void CheckKernels() {
-    std::vector<std::string> why;
-    for (size_t i = 0; i < s_.kernels.size(); ++i) {
-      std::string m = KernelMismatch(s_.kernels[i]);
-      if (m.empty()) return;
-      why.push_back(absl::StrCat("kernels[", i, "]: ", m));
-    }
-    if (why.empty()) why.push_back("kernels allows nothing");
-    for (std::string& w : why) Fail("boot.kernels", std::move(w));
   }
 
   void CheckPcrMap() {
