@@ -387,3 +387,39 @@ TEST_CASE("boot: learning needs a complete boot chain", "[core]") {
 
 }  // namespace
 }  // namespace vouch::core::boot
+
+namespace vouch::core::boot {
+namespace {
+
+TEST_CASE("boot: VerifyBootLog ties quote, replay and policy together",
+          "[core]") {
+  Bytes bytes = testing::ReadTestLog(kSecureBoot);
+  BootPolicy policy = Learn(bytes);
+  absl::StatusOr<PcrBanks> banks = Replay(testing::MustParse(bytes));
+  REQUIRE(banks.ok());
+  PcrValues quoted = banks->at(kAlgSha256);
+
+  absl::StatusOr<Verdict> ok = VerifyBootLog(bytes, kAlgSha256, quoted, policy);
+  REQUIRE(ok.ok());
+  CHECK(ok->passed());
+
+  PcrValues other = quoted;
+  other[4][0] ^= 1;  // The quote disagrees with the log about PCR 4.
+  absl::StatusOr<Verdict> bad = VerifyBootLog(bytes, kAlgSha256, other, policy);
+  REQUIRE(bad.ok());
+  CHECK_FALSE(bad->passed());
+  CHECK(HasFailure(*bad, "boot.pcr_quote", "sha256 PCR 4"));
+
+  // A quote of a bank the log lacks proves nothing.
+  absl::StatusOr<Verdict> sha1 = VerifyBootLog(bytes, kAlgSha1, quoted, policy);
+  REQUIRE(sha1.ok());
+  CHECK_FALSE(sha1->passed());
+
+  Bytes truncated(bytes.begin(), bytes.begin() + 1000);
+  absl::StatusOr<Verdict> cannot =
+      VerifyBootLog(truncated, kAlgSha256, quoted, policy);
+  CHECK(cannot.status().code() == absl::StatusCode::kInvalidArgument);
+}
+
+}  // namespace
+}  // namespace vouch::core::boot

@@ -981,6 +981,17 @@ Verdict BootPolicy::Evaluate(const EventLog& log,
   return verdict;
 }
 
+absl::StatusOr<Verdict> VerifyBootLog(ByteSpan log_bytes, uint16_t alg,
+                                      const PcrValues& quoted,
+                                      const BootPolicy& policy) {
+  VOUCH_ASSIGN_OR_RETURN(EventLog log, ParseEventLog(log_bytes));
+  VOUCH_ASSIGN_OR_RETURN(PcrBanks replayed, Replay(log));
+  Verdict verdict =
+      CheckQuotedPcrs(log, replayed, alg, quoted, policy.UsedPcrs());
+  verdict.Merge(policy.Evaluate(log, replayed));
+  return verdict;
+}
+
 // ---- Learning a reference state ---------------------------------------------
 
 namespace {

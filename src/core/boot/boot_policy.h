@@ -59,6 +59,14 @@ class BootPolicy {
   std::shared_ptr<const State> state_;
 };
 
+// The whole measured-boot check a verifier runs on what an agent sent:
+// ParseEventLog, Replay, CheckQuotedPcrs on the policy's UsedPcrs() in bank
+// `alg` of the (already verified) quote, then Evaluate; one merged verdict.
+// kInvalidArgument for a malformed log (could not evaluate).
+absl::StatusOr<Verdict> VerifyBootLog(ByteSpan log_bytes, uint16_t alg,
+                                      const PcrValues& quoted,
+                                      const BootPolicy& policy);
+
 // Learns a reference state from a known-good log (like Keylime's
 // create_mb_refstate): the secure boot state, S-CRTM and PCR 0 firmware
 // digests, PK/KEK/db/dbx/vendor_db entries, MokList/MokListX digests,
