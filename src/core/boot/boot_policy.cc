@@ -450,8 +450,8 @@ class Evaluator {
         return Unexpected(e);
       case 5:
         if (e.type == kEvEfiAction) return CheckAction(e);
-        if (e.type == kEvEfiGptEvent) {
-          Once("EV_EFI_GPT_EVENT", e);
+        if (e.type == kEvEfiGptEvent || e.type == kEvEfiGptEvent2) {
+          Once("GPT", e);  // One partition table (PFP 1.05, 10.4.4).
           return;
         }
         return Unexpected(e);
