@@ -164,6 +164,18 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     Verdict v = Check(policy, tampered);
     CHECK(HasFailure(v, "boot.event_unexpected", "event 28 (PCR 11"));
   }
+  SECTION("a second partition table or SecureBoot variable") {
+    for (size_t n : {28, 4}) {
+      const Event& e = log.events[n];
+      size_t end =
+          n + 1 < log.events.size() ? log.events[n + 1].offset : bytes.size();
+      tampered.insert(tampered.end(), bytes.begin() + e.offset,
+                      bytes.begin() + end);
+    }
+    Verdict v = Check(policy, tampered);
+    CHECK(HasFailure(v, "boot.event_repeated", "event 99 (PCR 5"));
+    CHECK(HasFailure(v, "boot.event_repeated", "SecureBoot appears again"));
+  }
   SECTION("a separator with an error value") {
     const Event& sep = log.events[9];
     REQUIRE(sep.type == kEvSeparator);
