@@ -71,6 +71,13 @@ TEST_CASE("boot: variables, signature lists and device paths of a real log",
         "HD(1,GPT,a88ed452-9a52-45c4-91ce-3da7707caaab,0x800,0x12c000)/"
         "\\EFI\\redhat\\shimx64.efi");
 
+  CHECK(DescribeEventData(log.events[15]) ==
+        "BootOrder (8be4df61-93ca-11d2-aa0d-00e098032b8c): 0001,0002,0000");
+  CHECK(DescribeEventData(log.events[16]) ==
+        "Boot0001 (8be4df61-93ca-11d2-aa0d-00e098032b8c): \"Red Hat "
+        "Enterprise Linux\" HD(1,GPT,a88ed452-9a52-45c4-91ce-3da7707caaab,"
+        "0x800,0x12c000)/\\EFI\\redhat\\shimx64.efi");
+
   const Event& action = FindEvent(log, kEvEfiAction, "Calling");
   CHECK(DescribeEventData(action) ==
         "Calling EFI Application from Boot Option");

@@ -4,6 +4,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
@@ -111,6 +112,28 @@ std::string SignatureTypeName(const Guid& type) {
   return type.ToString();
 }
 
+// EFI_LOAD_OPTION (UEFI 2.10, section 3.1.3) of a Boot#### variable:
+// Attributes, FilePathListLength, Description (CHAR16, NUL-terminated),
+// FilePathList. "" if it does not decode.
+std::string DescribeLoadOption(ByteSpan data) {
+  ByteReader in(data);
+  uint32_t attributes = 0;
+  uint16_t path_length = 0;
+  if (!in.ReadU32(attributes) || !in.ReadU16(path_length)) return "";
+  size_t end = 0;  // CHAR16 units up to and including the NUL.
+  ByteSpan rest = in.Rest();
+  while (end + 1 < rest.size() && (rest[end] != 0 || rest[end + 1] != 0)) {
+    end += 2;
+  }
+  ByteSpan description, path;
+  if (!in.ReadSpan(end + 2, description) || !in.ReadSpan(path_length, path)) {
+    return "";
+  }
+  absl::StatusOr<std::string> text = DevicePathToText(path);
+  return absl::StrCat("\"", EventText(AsBytes(Ucs2ToUtf8(description))), "\" ",
+                      text.ok() ? *text : "(bad device path)");
+}
+
 std::string DescribeVariable(const Event& event) {
   absl::StatusOr<EfiVariable> var = DecodeEfiVariable(event.data);
   if (!var.ok()) return absl::StrCat("undecodable: ", var.status().message());
@@ -118,6 +141,19 @@ std::string DescribeVariable(const Event& event) {
   if (var->name == "SecureBoot" || var->name == "MokListTrusted") {
     bool on = var->data.size() == 1 && var->data[0] == 1;
     return absl::StrCat(out, ": ", on ? "enabled" : "disabled");
+  }
+  if (var->name == "BootOrder" && var->data.size() % 2 == 0) {
+    std::vector<std::string> order;
+    ByteReader in(var->data);
+    for (uint16_t n = 0; in.ReadU16(n);) {
+      order.push_back(absl::StrFormat("%04X", n));
+    }
+    return absl::StrCat(out, ": ", absl::StrJoin(order, ","));
+  }
+  if (event.type != kEvEfiVariableDriverConfig &&
+      absl::StartsWith(var->name, "Boot")) {
+    std::string option = DescribeLoadOption(var->data);
+    if (!option.empty()) return absl::StrCat(out, ": ", option);
   }
   if (var->name == "PK" || var->name == "KEK" || var->name == "db" ||
       var->name == "dbx" || var->name == "vendor_db") {
