@@ -78,6 +78,9 @@ TEST_CASE("boot: variables, signature lists and device paths of a real log",
         "Enterprise Linux\" HD(1,GPT,a88ed452-9a52-45c4-91ce-3da7707caaab,"
         "0x800,0x12c000)/\\EFI\\redhat\\shimx64.efi");
 
+  CHECK(DescribeEventData(log.events[28]) ==
+        "GPT disk a8d60e59-43a9-4968-b0c2-3cf775e007b2, 3 partitions");
+
   const Event& action = FindEvent(log, kEvEfiAction, "Calling");
   CHECK(DescribeEventData(action) ==
         "Calling EFI Application from Boot Option");

@@ -1,6 +1,7 @@
 #include "core/boot/efi.h"
 
 #include <cctype>
+#include <cstring>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
@@ -182,6 +183,25 @@ std::string DescribeImage(const Event& event) {
     return absl::StrCat("device path undecodable: ", path.status().message());
   }
   return path->empty() ? "(no device path)" : *path;
+}
+
+// UEFI_GPT_DATA (PFP 1.05, section 10.2.5): the 92-byte
+// EFI_PARTITION_TABLE_HEADER (UEFI 2.10, section 5.3.2; disk GUID at 56),
+// then NumberOfPartitions (UINT64) and the entries.
+std::string DescribeGpt(ByteSpan data) {
+  constexpr size_t kHeaderSize = 92, kDiskGuidAt = 56;
+  ByteReader in(data);
+  ByteSpan header;
+  uint64_t partitions = 0;
+  if (!in.ReadSpan(kHeaderSize, header) || !in.ReadU64(partitions) ||
+      std::memcmp(header.data(), "EFI PART", 8) != 0) {
+    return absl::StrCat(data.size(), " bytes");
+  }
+  Guid disk;
+  std::copy(header.begin() + kDiskGuidAt, header.begin() + kDiskGuidAt + 16,
+            disk.bytes.begin());
+  return absl::StrCat("GPT disk ", disk.ToString(), ", ", partitions,
+                      " partitions");
 }
 
 // UEFI_PLATFORM_FIRMWARE_BLOB (PFP 1.05, section 10.2.4).
@@ -447,6 +467,9 @@ std::string DescribeEventData(const Event& event) {
     case kEvEfiBootServicesDriver:
     case kEvEfiRuntimeServicesDriver:
       return DescribeImage(event);
+    case kEvEfiGptEvent:
+    case kEvEfiGptEvent2:
+      return DescribeGpt(event.data);
     default:
       return absl::StrCat(event.data.size(), " bytes");
   }
