@@ -190,7 +190,9 @@ absl::StatusOr<bool> ImaLogParser::NextAscii(ImaEntry* e) {
 
   // Template hash.
   size_t sp2 = line.find(' ', sp1 + 1);
-  if (sp2 == absl::string_view::npos) return fail("template hash missing");
+  if (sp2 == absl::string_view::npos) {
+    return fail("template hash, name and fields missing");
+  }
   absl::string_view th = line.substr(sp1 + 1, sp2 - sp1 - 1);
   std::optional<HashAlg> th_alg =
       th.size() % 2 == 0 ? HashAlgFromSize(th.size() / 2) : std::nullopt;
