@@ -1,4 +1,9 @@
+// The SHA*_Init/Update/Final functions are deprecated in OpenSSL 3 in favour
+// of EVP but remain supported for all of 3.x; see hash_alg.h for why.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "core/ima/hash_alg.h"
+
+#include <openssl/sha.h>
 
 namespace vouch::core::ima {
 
@@ -68,42 +73,43 @@ std::optional<HashAlg> HashAlgFromKernelId(uint8_t id) {
   }
 }
 
+Digester::Digester(HashAlg alg) : alg_(alg), size_(DigestSize(alg)) {}
+
 namespace {
-const char* EvpName(HashAlg alg) {
-  switch (alg) {
-    case HashAlg::kSha1:
-      return "SHA1";
-    case HashAlg::kSha256:
-      return "SHA2-256";
-    case HashAlg::kSha384:
-      return "SHA2-384";
-    case HashAlg::kSha512:
-      return "SHA2-512";
-  }
-  return "";
+template <typename Ctx, int (*Init)(Ctx*),
+          int (*Update)(Ctx*, const void*, size_t),
+          int (*Final)(unsigned char*, Ctx*)>
+bool Run(const uint8_t* a, size_t a_len, const uint8_t* b, size_t b_len,
+         uint8_t* out) {
+  Ctx c;
+  bool ok = Init(&c) == 1 && Update(&c, a, a_len) == 1 &&
+            (b_len == 0 || Update(&c, b, b_len) == 1) && Final(out, &c) == 1;
+  return ok;
 }
 }  // namespace
 
-Digester::Digester(HashAlg alg)
-    : alg_(alg),
-      size_(DigestSize(alg)),
-      md_(EVP_MD_fetch(nullptr, EvpName(alg), nullptr)),
-      ctx_(EVP_MD_CTX_new()) {}
-
-bool Digester::Digest(absl::string_view data, uint8_t* out) {
-  if (!md_ || !ctx_) return false;
-  return EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) == 1 &&
-         EVP_DigestUpdate(ctx_.get(), data.data(), data.size()) == 1 &&
-         EVP_DigestFinal_ex(ctx_.get(), out, nullptr) == 1;
-}
-
 bool Digester::Digest2(const uint8_t* a, size_t a_len, const uint8_t* b,
                        size_t b_len, uint8_t* out) {
-  if (!md_ || !ctx_) return false;
-  return EVP_DigestInit_ex2(ctx_.get(), md_.get(), nullptr) == 1 &&
-         EVP_DigestUpdate(ctx_.get(), a, a_len) == 1 &&
-         EVP_DigestUpdate(ctx_.get(), b, b_len) == 1 &&
-         EVP_DigestFinal_ex(ctx_.get(), out, nullptr) == 1;
+  switch (alg_) {
+    case HashAlg::kSha1:
+      return Run<SHA_CTX, SHA1_Init, SHA1_Update, SHA1_Final>(a, a_len, b,
+                                                              b_len, out);
+    case HashAlg::kSha256:
+      return Run<SHA256_CTX, SHA256_Init, SHA256_Update, SHA256_Final>(
+          a, a_len, b, b_len, out);
+    case HashAlg::kSha384:
+      return Run<SHA512_CTX, SHA384_Init, SHA384_Update, SHA384_Final>(
+          a, a_len, b, b_len, out);
+    case HashAlg::kSha512:
+      return Run<SHA512_CTX, SHA512_Init, SHA512_Update, SHA512_Final>(
+          a, a_len, b, b_len, out);
+  }
+  return false;
+}
+
+bool Digester::Digest(absl::string_view data, uint8_t* out) {
+  return Digest2(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+                 nullptr, 0, out);
 }
 
 }  // namespace vouch::core::ima

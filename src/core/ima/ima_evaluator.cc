@@ -299,7 +299,8 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
   // Pass 2: content, on the proven prefix only.
   if (policy != nullptr && accepted_entries > 0) {
     ContentChecker checker(*policy, options);
-    ImaLogParser again(chunk.substr(0, accepted_bytes), state.next_entry_index);
+    ImaLogParser again(chunk.substr(0, accepted_bytes), state.next_entry_index,
+                       parser.binary_hash_alg(), ParseMode::kContentOnly);
     for (uint64_t i = 0; i < accepted_entries; ++i) {
       VOUCH_ASSIGN_OR_RETURN(bool more, again.Next(&e));
       if (!more) return absl::InternalError("IMA log changed while checked");
@@ -310,7 +311,8 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
     }
   } else if (options.allow_violations == false && policy == nullptr) {
     // Integrity only: violations still count as failures.
-    ImaLogParser again(chunk.substr(0, accepted_bytes), state.next_entry_index);
+    ImaLogParser again(chunk.substr(0, accepted_bytes), state.next_entry_index,
+                       parser.binary_hash_alg(), ParseMode::kContentOnly);
     for (uint64_t i = 0; i < accepted_entries; ++i) {
       VOUCH_ASSIGN_OR_RETURN(bool more, again.Next(&e));
       if (!more) break;

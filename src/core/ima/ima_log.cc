@@ -75,14 +75,6 @@ bool DecodeHex(absl::string_view hex, uint8_t* out) {
   return bad >= 0;
 }
 
-void PutU32(std::string* s, uint32_t v) {
-  // Template data fields are little-endian on the hosts Vouch supports
-  // (x86-64, aarch64); the kernel writes host order unless ima_canonical_fmt.
-  char b[4] = {static_cast<char>(v), static_cast<char>(v >> 8),
-               static_cast<char>(v >> 16), static_cast<char>(v >> 24)};
-  s->append(b, 4);
-}
-
 uint32_t GetU32(const char* p) {
   const auto* u = reinterpret_cast<const unsigned char*>(p);
   return static_cast<uint32_t>(u[0]) | (static_cast<uint32_t>(u[1]) << 8) |
@@ -136,11 +128,13 @@ LogFormat DetectLogFormat(absl::string_view data) {
 }
 
 ImaLogParser::ImaLogParser(absl::string_view data, uint64_t first_index,
-                           std::optional<HashAlg> binary_hash_alg)
+                           std::optional<HashAlg> binary_hash_alg,
+                           ParseMode mode)
     : data_(data),
       index_(first_index),
       format_(DetectLogFormat(data)),
-      binary_hash_alg_(binary_hash_alg) {}
+      binary_hash_alg_(binary_hash_alg),
+      mode_(mode) {}
 
 absl::StatusOr<bool> ImaLogParser::Next(ImaEntry* entry) {
   if (pos_ >= data_.size()) return false;
@@ -200,9 +194,13 @@ absl::StatusOr<bool> ImaLogParser::NextAscii(ImaEntry* e) {
     return fail(absl::StrCat("template hash has ", th.size(),
                              " hex digits, want 40, 64, 96 or 128"));
   }
-  if (!DecodeHex(th, e->template_hash)) return fail("template hash not hex");
   e->template_hash_alg = *th_alg;
-  e->violation = AllZero(e->template_hash, th.size() / 2);
+  if (mode_ == ParseMode::kFull) {
+    if (!DecodeHex(th, e->template_hash)) return fail("template hash not hex");
+    e->violation = AllZero(e->template_hash, th.size() / 2);
+  } else {
+    e->violation = th.find_first_not_of('0') == absl::string_view::npos;
+  }
 
   // Template name.
   size_t sp3 = line.find(' ', sp2 + 1);
@@ -267,40 +265,67 @@ absl::StatusOr<bool> ImaLogParser::NextAscii(ImaEntry* e) {
   }
   if (e->path.size() > kMaxTemplateDataSize) return fail("path too long");
 
-  // Rebuild the template data the kernel hashed.
-  scratch_.clear();
-  if (e->tmpl == ImaTemplate::kIma) {
-    if (e->path.size() > kImaLegacyNameMax) {
-      return fail("legacy ima name longer than 255 bytes");
+  if (e->tmpl == ImaTemplate::kImaSig || e->tmpl == ImaTemplate::kImaBuf) {
+    extra_.resize(extra_hex.size() / 2);
+    if (!DecodeHex(extra_hex, reinterpret_cast<uint8_t*>(extra_.data()))) {
+      return fail("signature/buffer field is not hex");
     }
-    scratch_.append(reinterpret_cast<const char*>(e->digest), 20);
-    scratch_.append(e->path.data(), e->path.size());
-    scratch_.append(kImaLegacyNameMax + 1 - e->path.size(), '\0');
+    e->extra = extra_;
   } else {
-    absl::string_view alg_name = HashAlgName(e->digest_alg);
-    PutU32(&scratch_,
-           static_cast<uint32_t>(alg_name.size() + 2 + e->digest_size));
-    scratch_.append(alg_name.data(), alg_name.size());
-    scratch_.push_back(':');
-    scratch_.push_back('\0');
-    scratch_.append(reinterpret_cast<const char*>(e->digest), e->digest_size);
-    PutU32(&scratch_, static_cast<uint32_t>(e->path.size() + 1));
-    scratch_.append(e->path.data(), e->path.size());
-    scratch_.push_back('\0');
-    if (e->tmpl == ImaTemplate::kImaSig || e->tmpl == ImaTemplate::kImaBuf) {
-      extra_.resize(extra_hex.size() / 2);
-      if (!DecodeHex(extra_hex, reinterpret_cast<uint8_t*>(extra_.data()))) {
-        return fail("signature/buffer field is not hex");
-      }
-      PutU32(&scratch_, static_cast<uint32_t>(extra_.size()));
-      scratch_.append(extra_);
-      e->extra = extra_;
-    }
-  }
-  if (e->tmpl != ImaTemplate::kImaSig && e->tmpl != ImaTemplate::kImaBuf) {
     e->extra = {};
   }
-  e->template_data = scratch_;
+  if (e->tmpl == ImaTemplate::kIma && e->path.size() > kImaLegacyNameMax) {
+    return fail("legacy ima name longer than 255 bytes");
+  }
+  e->template_data = {};
+  if (mode_ == ParseMode::kContentOnly) {
+    pos_ = next_pos;
+    ++index_;
+    return true;
+  }
+
+  // Rebuild the template data the kernel hashed, in place.
+  absl::string_view alg_name = HashAlgName(e->digest_alg);
+  size_t total =
+      e->tmpl == ImaTemplate::kIma
+          ? 20 + kImaLegacyNameMax + 1
+          : 4 + alg_name.size() + 2 + e->digest_size + 4 + e->path.size() + 1 +
+                (e->tmpl == ImaTemplate::kImaNg ? 0 : 4 + e->extra.size());
+  if (scratch_.size() < total) scratch_.resize(total);
+  char* w = scratch_.data();
+  auto put = [&w](const void* p, size_t n) {
+    std::memcpy(w, p, n);
+    w += n;
+  };
+  auto put32 = [&w](uint32_t v) {
+    // Little-endian, as the kernel writes on the hosts Vouch supports
+    // (x86-64, aarch64) unless booted with ima_canonical_fmt.
+    w[0] = static_cast<char>(v);
+    w[1] = static_cast<char>(v >> 8);
+    w[2] = static_cast<char>(v >> 16);
+    w[3] = static_cast<char>(v >> 24);
+    w += 4;
+  };
+  if (e->tmpl == ImaTemplate::kIma) {
+    put(e->digest, 20);
+    put(e->path.data(), e->path.size());
+    std::memset(w, 0, kImaLegacyNameMax + 1 - e->path.size());
+    w += kImaLegacyNameMax + 1 - e->path.size();
+  } else {
+    put32(static_cast<uint32_t>(alg_name.size() + 2 + e->digest_size));
+    put(alg_name.data(), alg_name.size());
+    *w++ = ':';
+    *w++ = '\0';
+    put(e->digest, e->digest_size);
+    put32(static_cast<uint32_t>(e->path.size() + 1));
+    put(e->path.data(), e->path.size());
+    *w++ = '\0';
+    if (e->tmpl != ImaTemplate::kImaNg) {
+      put32(static_cast<uint32_t>(e->extra.size()));
+      put(e->extra.data(), e->extra.size());
+    }
+  }
+  e->template_data = absl::string_view(scratch_.data(), total);
   pos_ = next_pos;
   ++index_;
   return true;

@@ -56,6 +56,11 @@ struct ImaEntry {
   absl::string_view template_data;
 };
 
+// kContentOnly skips what only the integrity pass needs (decoding the
+// template hash, rebuilding template data): template_hash and
+// template_data are then left empty; `violation` is still set.
+enum class ParseMode : uint8_t { kFull, kContentOnly };
+
 class ImaLogParser {
  public:
   // `data` starts at the entry numbered `first_index` and must outlive the
@@ -65,7 +70,8 @@ class ImaLogParser {
   // per-bank files `binary_runtime_measurements_sha256`…) is detected from
   // the first entry unless `binary_hash_alg` says it.
   ImaLogParser(absl::string_view data, uint64_t first_index = 0,
-               std::optional<HashAlg> binary_hash_alg = std::nullopt);
+               std::optional<HashAlg> binary_hash_alg = std::nullopt,
+               ParseMode mode = ParseMode::kFull);
 
   LogFormat format() const { return format_; }
   // Parses the next entry into `*entry`. Returns false at the end of the
@@ -74,6 +80,8 @@ class ImaLogParser {
   // Bytes of `data` consumed by the entries returned so far.
   size_t offset() const { return pos_; }
   uint64_t next_index() const { return index_; }
+  // The binary template-hash algorithm, once known.
+  std::optional<HashAlg> binary_hash_alg() const { return binary_hash_alg_; }
 
  private:
   absl::StatusOr<bool> NextAscii(ImaEntry* e);
@@ -84,8 +92,11 @@ class ImaLogParser {
   uint64_t index_;
   LogFormat format_;
   std::optional<HashAlg> binary_hash_alg_;
-  std::string scratch_;  // Rebuilt template data (ASCII, legacy ima).
-  std::string extra_;    // Hex-decoded signature / buffer (ASCII).
+  ParseMode mode_;
+  // Rebuilt template data (ASCII, legacy ima). Only grows, so rebuilding an
+  // entry never allocates once the largest entry has been seen.
+  std::string scratch_;
+  std::string extra_;  // Hex-decoded signature / buffer (ASCII).
 };
 
 // Detects the format without parsing.
