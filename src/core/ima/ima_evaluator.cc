@@ -75,7 +75,7 @@ ContentChecker::ContentChecker(const RuntimePolicy& policy,
 }
 
 std::optional<std::pair<const char*, std::string>> ContentChecker::Check(
-    const ImaEntry& e) const {
+    const ImaEntry& e, const PathHash& path_hash) const {
   using Result = std::optional<std::pair<const char*, std::string>>;
   if (e.pcr != kImaPcr) {
     return Result({reason::kWrongPcr, absl::StrCat("entry is for PCR ", e.pcr,
@@ -93,8 +93,8 @@ std::optional<std::pair<const char*, std::string>> ContentChecker::Check(
                              : keyring_entry                ? policy_.keyrings()
                                                             : policy_.ima_buf();
   // Allowed digest first: the cheapest test, and a pass whatever else holds.
-  DigestMatch m = table.Lookup(policy_.HashPath(e.path), e.digest_alg, e.digest,
-                               e.digest_size);
+  DigestMatch m =
+      table.Lookup(path_hash, e.digest_alg, e.digest, e.digest_size);
   if (m == DigestMatch::kMatch) return std::nullopt;
   if (e.tmpl == ImaTemplate::kImaNg && e.path == "boot_aggregate") {
     for (const PolicyDigest& d : boot_aggregates_) {
@@ -253,6 +253,11 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
   r.format = parser.format();
   ImaReplayState running = state;
   ImaEntry e;
+  // Path hashes, computed while the bytes are in cache, so the content pass
+  // can prefetch policy slots a few entries ahead (the table is far larger
+  // than the CPU caches for big policies).
+  std::vector<PathHash> path_hashes;
+  if (policy != nullptr) path_hashes.reserve(chunk.size() / 64 + 16);
   bool matched = quoted && Matches(running, *quoted);
   ImaReplayState accepted = state;
   size_t accepted_bytes = 0;
@@ -261,6 +266,7 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
     VOUCH_ASSIGN_OR_RETURN(bool more, parser.Next(&e));
     if (!more) break;
     ++r.entries_parsed;
+    if (policy != nullptr) path_hashes.push_back(policy->HashPath(e.path));
     VOUCH_ASSIGN_OR_RETURN(bool good, replayer.Apply(e, &running));
     if (!good) {
       AddFailure(&r, options, e.index, e.path, reason::kBadTemplateHash,
@@ -301,10 +307,19 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
     ContentChecker checker(*policy, options);
     ImaLogParser again(chunk.substr(0, accepted_bytes), state.next_entry_index,
                        parser.binary_hash_alg(), ParseMode::kContentOnly);
+    const DigestTable& digests = policy->digests();
+    constexpr uint64_t kSlotAhead = 8;
+    constexpr uint64_t kDigestsAhead = 4;
     for (uint64_t i = 0; i < accepted_entries; ++i) {
+      if (i + kSlotAhead < accepted_entries) {
+        digests.PrefetchSlot(path_hashes[i + kSlotAhead]);
+      }
+      if (i + kDigestsAhead < accepted_entries) {
+        digests.PrefetchDigests(path_hashes[i + kDigestsAhead]);
+      }
       VOUCH_ASSIGN_OR_RETURN(bool more, again.Next(&e));
       if (!more) return absl::InternalError("IMA log changed while checked");
-      if (auto bad = checker.Check(e)) {
+      if (auto bad = checker.Check(e, path_hashes[i])) {
         AddFailure(&r, options, e.index, e.path, bad->first,
                    std::move(bad->second));
       }

@@ -114,8 +114,9 @@ class ContentChecker {
  public:
   ContentChecker(const RuntimePolicy& policy, const ImaEvalOptions& options);
   // nullopt: the entry passes; else (reason, detail).
+  // `path_hash` is policy.HashPath(e.path).
   std::optional<std::pair<const char*, std::string>> Check(
-      const ImaEntry& e) const;
+      const ImaEntry& e, const PathHash& path_hash) const;
 
  private:
   const RuntimePolicy& policy_;

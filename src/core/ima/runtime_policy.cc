@@ -83,6 +83,15 @@ const DigestTable::Slot* DigestTable::Find(const PathHash& h) const {
   }
 }
 
+void DigestTable::PrefetchSlot(const PathHash& h) const {
+  if (slots_.empty()) return;
+  __builtin_prefetch(&slots_[Reduce(h.h0 == 0 ? 1 : h.h0, slots_.size())]);
+}
+
+void DigestTable::PrefetchDigests(const PathHash& h) const {
+  if (const Slot* s = Find(h)) __builtin_prefetch(pool_.data() + s->offset);
+}
+
 DigestMatch DigestTable::Lookup(const PathHash& h, HashAlg alg,
                                 const uint8_t* digest, size_t size) const {
   const Slot* s = Find(h);

@@ -8,7 +8,8 @@
 // restriction would fail open).
 //
 //   auto policy = RuntimePolicy::FromJson(text, {.path_hash_key = key});
-//   if ((*policy)->LookupDigest(path, alg, d, n) == DigestMatch::kMatch) ...
+//   const RuntimePolicy& p = **policy;
+//   if (p.digests().Lookup(p.HashPath(path), alg, d, n) == DigestMatch::kMatch)
 #ifndef VOUCH_CORE_IMA_RUNTIME_POLICY_H_
 #define VOUCH_CORE_IMA_RUNTIME_POLICY_H_
 
@@ -53,6 +54,10 @@ class DigestTable {
   DigestMatch Lookup(const PathHash& h, HashAlg alg, const uint8_t* digest,
                      size_t size) const;
   bool Contains(const PathHash& h) const { return Find(h) != nullptr; }
+  // Cache hints for a lookup coming soon: the path's home slot, and (once
+  // that slot is likely cached) its digests.
+  void PrefetchSlot(const PathHash& h) const;
+  void PrefetchDigests(const PathHash& h) const;
   size_t size() const { return count_; }
   size_t MemoryBytes() const;
   // For writing a policy back out (tests, tools): the digests of a path.
