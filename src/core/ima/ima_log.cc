@@ -70,7 +70,8 @@ bool DecodeHex(absl::string_view hex, uint8_t* out) {
     int hi = kHex.v[p[2 * i]];
     int lo = kHex.v[p[2 * i + 1]];
     bad |= hi | lo;  // kNotHex is negative: sets the sign bit.
-    out[i] = static_cast<uint8_t>((hi << 4) | (lo & 0xf));
+    out[i] = static_cast<uint8_t>((static_cast<unsigned>(hi) << 4) |
+                                  (static_cast<unsigned>(lo) & 0xf));
   }
   return bad >= 0;
 }
