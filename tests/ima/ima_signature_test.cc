@@ -133,6 +133,17 @@ TEST_CASE("ima-sig: valid RSA and ECDSA signatures pass without digests",
                                                         {7, "bad_signature"}});
     CHECK(absl::StrContains(r->failures[1].detail, "no verification key"));
   }
+  // Without verification keys a signed entry is judged by its digest alone.
+  auto no_keys = RuntimePolicy::FromJson(
+      testing::PolicyJson({{"/listed", {HexEncode(FileDigest(7))}}}));
+  REQUIRE(no_keys.ok());
+  auto r = EvaluateImaLog({}, WriteLog(records, LogFormat::kAscii),
+                          std::nullopt, no_keys->get());
+  REQUIRE(r.ok());
+  CHECK(r->failure_count == 7);
+  for (const ImaFailure& fl : r->failures) {
+    CHECK(fl.reason == "not_in_policy");
+  }
 }
 
 TEST_CASE("ima-sig header checks", "[core]") {

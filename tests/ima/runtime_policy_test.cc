@@ -96,7 +96,8 @@ TEST_CASE("every schema violation is a clear error", "[core]") {
        "digests[\"/a\"][0]"},
       {R"({"meta": {"version": 1}, "digests": {"/a": ["md5:)" + d40 + "\"]}}",
        "algorithm"},
-      {R"({"meta": {"version": 1}, "digests": {"/a": [")" + d40 + "\"], \"/a\": [\"" + d40 + "\"]}}",
+      {R"({"meta": {"version": 1}, "digests": {"/a": [")" + d40 +
+           "\"], \"/a\": [\"" + d40 + "\"]}}",
        "listed twice"},
       {R"({"meta": {"version": 1}, "excludes": ["ok", "(unclosed"]})",
        "excludes[1]: invalid regex"},
@@ -115,13 +116,13 @@ TEST_CASE("every schema violation is a clear error", "[core]") {
       {R"({"meta": {"version": 1}, "verification-keys": "{\"r\": 1}"})",
        "verification-keys"},
       {R"({"meta": {"version": 1}, "meta": {"version": 1}})", "twice"},
-};
-for (const Case& c : cases) {
-  INFO(c.json);
-  absl::Status s = LoadError(c.json);
-  REQUIRE(absl::IsInvalidArgument(s));
-  CHECK(absl::StrContains(s.message(), c.want));
-}
+  };
+  for (const Case& c : cases) {
+    INFO(c.json);
+    absl::Status s = LoadError(c.json);
+    REQUIRE(absl::IsInvalidArgument(s));
+    CHECK(absl::StrContains(s.message(), c.want));
+  }
 }
 
 TEST_CASE("SipHash-2-4-128 agrees with OpenSSL's SIPHASH MAC", "[core]") {

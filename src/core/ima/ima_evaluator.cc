@@ -109,7 +109,10 @@ std::optional<std::pair<const char*, std::string>> ContentChecker::Check(
     return std::nullopt;
   }
   std::string sig_note;
-  if (e.tmpl == ImaTemplate::kImaSig && !e.extra.empty()) {
+  // As Keylime: signatures count only when the policy has keys; otherwise
+  // an ima-sig entry is judged by its digest like ima-ng.
+  if (e.tmpl == ImaTemplate::kImaSig && !e.extra.empty() &&
+      !policy_.verification_keys().empty()) {
     SignatureCheck s =
         VerifyImaSignature(policy_.verification_keys(), e.extra, e.digest_alg,
                            e.digest, e.digest_size);
@@ -288,7 +291,6 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
     accepted_bytes = parser.offset();
     accepted_entries = r.entries_parsed;
   } else if (!matched) {
-    r.state = running;  // For reporting; replaced below.
     AddFailure(&r, options, state.next_entry_index + r.entries_parsed, "",
                reason::kPcrMismatch,
                absl::StrCat("no prefix of the ", r.entries_parsed,
