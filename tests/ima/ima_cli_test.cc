@@ -55,7 +55,7 @@ std::string Data(const std::string& name) {
   return std::string(VOUCH_TEST_DATA_DIR) + "/keylime/" + name;
 }
 
-TEST_CASE("vouchctl policy create learns a policy the log then passes",
+TEST_CASE("ima: vouchctl policy create learns a policy the log then passes",
           "[e2e]") {
   auto dir = TempDir::Create("ima-");
   REQUIRE(dir.ok());
@@ -96,7 +96,8 @@ TEST_CASE("vouchctl policy create learns a policy the log then passes",
   CHECK(b["failures"][0]["reason"] == "pcr_mismatch");
 }
 
-TEST_CASE("vouchctl ima check: fail lists entries, errors exit 2", "[e2e]") {
+TEST_CASE("ima: vouchctl ima check: fail lists entries, errors exit 2",
+          "[e2e]") {
   auto dir = TempDir::Create("ima-");
   REQUIRE(dir.ok());
   Result fail = Vouchctl(*dir, {"ima", "check", "--log", Data("ima-log-sha256"),
@@ -139,7 +140,8 @@ TEST_CASE("vouchctl ima check: fail lists entries, errors exit 2", "[e2e]") {
   CHECK(signed_bad.code == 2);
 }
 
-TEST_CASE("vouchctl ima replay prints PCR 10 and the entry count", "[e2e]") {
+TEST_CASE("ima: vouchctl ima replay prints PCR 10 and the entry count",
+          "[e2e]") {
   auto dir = TempDir::Create("ima-");
   REQUIRE(dir.ok());
   Result r = Vouchctl(*dir, {"ima", "replay", "--log", Data("ima-log-sha256"),
@@ -162,7 +164,7 @@ TEST_CASE("vouchctl ima replay prints PCR 10 and the entry count", "[e2e]") {
   CHECK(absl::StrContains(a.out, "entries: 2"));
 }
 
-TEST_CASE("vouchctl policy convert and verify-signature", "[e2e]") {
+TEST_CASE("ima: vouchctl policy convert and verify-signature", "[e2e]") {
   auto dir = TempDir::Create("ima-");
   REQUIRE(dir.ok());
   Spit(dir->Join("excludes"), "/tmp/.*\n");

@@ -60,8 +60,9 @@ std::vector<std::pair<uint64_t, std::string>> Reasons(const ImaEvaluation& r) {
   return out;
 }
 
-TEST_CASE("real Keylime logs: template hashes hold, content follows policy",
-          "[core]") {
+TEST_CASE(
+    "ima: real Keylime logs: template hashes hold, content follows policy",
+    "[core]") {
   std::string log = DataFile("keylime/ima-log-sha256");
   auto learned = R"({"meta": {"version": 1}, "digests": {
       "boot_aggregate": ["f4845392eca429a4c941a6a07fc32faf843a88c5c3dfa3b9329ab8f4171d9ce3"],
@@ -99,8 +100,9 @@ TEST_CASE("real Keylime logs: template hashes hold, content follows policy",
         std::vector<std::pair<uint64_t, std::string>>{{0, "violation"}});
 }
 
-TEST_CASE("ASCII, binary and per-bank SHA-256 logs replay to the same PCRs",
-          "[core]") {
+TEST_CASE(
+    "ima: ASCII, binary and per-bank SHA-256 logs replay to the same PCRs",
+    "[core]") {
   auto records = SampleRecords(50);
   records[7].violation = true;
   testing::Pcrs want = ReplayPrefixes(records);
@@ -122,7 +124,8 @@ TEST_CASE("ASCII, binary and per-bank SHA-256 logs replay to the same PCRs",
   }
 }
 
-TEST_CASE("integrity failures: tampering, reordering, injection", "[core]") {
+TEST_CASE("ima: integrity failures: tampering, reordering, injection",
+          "[core]") {
   auto records = SampleRecords(10);
   testing::Pcrs want = ReplayPrefixes(records);
   auto policy = Load(PolicyFor(records));
@@ -194,7 +197,7 @@ TEST_CASE("integrity failures: tampering, reordering, injection", "[core]") {
   }
 }
 
-TEST_CASE("content failures carry index, path and reason", "[core]") {
+TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
   auto records = SampleRecords(8);
   records[2].digest = FileDigest(1000);  // digest_mismatch
   records[3].path = "/opt/unknown";      // not_in_policy
@@ -244,8 +247,9 @@ TEST_CASE("content failures carry index, path and reason", "[core]") {
   }
 }
 
-TEST_CASE("the log may run ahead of the quote: the shortest prefix is taken",
-          "[core]") {
+TEST_CASE(
+    "ima: the log may run ahead of the quote: the shortest prefix is taken",
+    "[core]") {
   auto records = SampleRecords(20);
   records[15].path = "/not/allowed";  // After the quote: not checked yet.
   testing::Pcrs want = ReplayPrefixes(records);
@@ -278,7 +282,8 @@ TEST_CASE("the log may run ahead of the quote: the shortest prefix is taken",
           .status()));
 }
 
-TEST_CASE("incremental replay in random chunks equals one pass", "[core]") {
+TEST_CASE("ima: incremental replay in random chunks equals one pass",
+          "[core]") {
   std::mt19937 rng(12345);
   auto records = SampleRecords(300);
   for (int i : {17, 123, 250}) records[i].path = absl::StrCat("/bad", i);

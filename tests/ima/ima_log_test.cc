@@ -41,7 +41,7 @@ absl::Status ParseStatus(absl::string_view data) {
   return s;
 }
 
-TEST_CASE("real Keylime ASCII logs parse with every file-digest algorithm",
+TEST_CASE("ima: real Keylime ASCII logs parse with every file-digest algorithm",
           "[core]") {
   for (const char* alg : {"sha1", "sha256", "sha384", "sha512"}) {
     INFO(alg);
@@ -66,7 +66,7 @@ TEST_CASE("real Keylime ASCII logs parse with every file-digest algorithm",
   }
 }
 
-TEST_CASE("ASCII and binary forms of every template give the same entries",
+TEST_CASE("ima: ASCII and binary forms of every template give the same entries",
           "[core]") {
   std::vector<ImaRecord> records;
   records.push_back(
@@ -130,7 +130,8 @@ TEST_CASE("ASCII and binary forms of every template give the same entries",
   }
 }
 
-TEST_CASE("paths keep any bytes: non-UTF-8, control characters", "[core]") {
+TEST_CASE("ima: paths keep any bytes: non-UTF-8, control characters",
+          "[core]") {
   std::string weird = std::string("/tmp/\xff\xfe\x01name\xc3(", 14);
   std::vector<ImaRecord> records = {Ng(weird, FileDigest(1))};
   for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
@@ -142,7 +143,7 @@ TEST_CASE("paths keep any bytes: non-UTF-8, control characters", "[core]") {
   }
 }
 
-TEST_CASE("an entry of 1 MiB parses in both formats", "[core]") {
+TEST_CASE("ima: an entry of 1 MiB parses in both formats", "[core]") {
   ImaRecord big = Ng("kexec-cmdline", FileDigest(7));
   big.tmpl = ImaTemplate::kImaBuf;
   big.extra.assign(1 << 20, 'x');
@@ -157,7 +158,7 @@ TEST_CASE("an entry of 1 MiB parses in both formats", "[core]") {
   }
 }
 
-TEST_CASE("malformed ASCII lines name the entry index and the problem",
+TEST_CASE("ima: malformed ASCII lines name the entry index and the problem",
           "[core]") {
   std::string good = WriteLog(
       {Ng("/a", FileDigest(1)), Ng("/b", FileDigest(2))}, LogFormat::kAscii);
@@ -194,7 +195,8 @@ TEST_CASE("malformed ASCII lines name the entry index and the problem",
   CHECK(ParseStatus("").ok());
 }
 
-TEST_CASE("a truncated binary log is an error naming the entry", "[core]") {
+TEST_CASE("ima: a truncated binary log is an error naming the entry",
+          "[core]") {
   std::string log = WriteLog({Ng("/a", FileDigest(1)), Ng("/b", FileDigest(2))},
                              LogFormat::kBinary);
   for (size_t cut = log.size() / 2 + 1; cut < log.size(); ++cut) {
@@ -205,7 +207,8 @@ TEST_CASE("a truncated binary log is an error naming the entry", "[core]") {
   }
 }
 
-TEST_CASE("hostile binary length fields never allocate or overrun", "[core]") {
+TEST_CASE("ima: hostile binary length fields never allocate or overrun",
+          "[core]") {
   std::string log = WriteLog({Ng("/a", FileDigest(1))}, LogFormat::kBinary);
   auto put32 = [](std::string* s, size_t at, uint32_t v) {
     for (int i = 0; i < 4; ++i) (*s)[at + i] = static_cast<char>(v >> (8 * i));

@@ -79,7 +79,7 @@ std::string KeysJson(const std::vector<EVP_PKEY*>& keys) {
   return ", \"verification-keys\": " + nlohmann::json(rings.dump()).dump();
 }
 
-TEST_CASE("ima-sig: valid RSA and ECDSA signatures pass without digests",
+TEST_CASE("ima: ima-sig: valid RSA and ECDSA signatures pass without digests",
           "[core]") {
   EvpPkeyPtr rsa = NewKey(true);
   EvpPkeyPtr ec = NewKey(false);
@@ -146,7 +146,7 @@ TEST_CASE("ima-sig: valid RSA and ECDSA signatures pass without digests",
   }
 }
 
-TEST_CASE("ima-sig header checks", "[core]") {
+TEST_CASE("ima: ima-sig header checks", "[core]") {
   EvpPkeyPtr ec = NewKey(false);
   std::vector<VerificationKey> keys(1);
   keys[0].key_id = *ImaKeyIdV2(ec.get());
@@ -171,8 +171,9 @@ TEST_CASE("ima-sig header checks", "[core]") {
         SignatureCheck::kAlgMismatch);
 }
 
-TEST_CASE("ima-buf keyring measurements follow keyrings and ignored_keyrings",
-          "[core]") {
+TEST_CASE(
+    "ima: ima-buf keyring measurements follow keyrings and ignored_keyrings",
+    "[core]") {
   EvpPkeyPtr key = NewKey(false);
   unsigned char* der = nullptr;
   int len = i2d_PUBKEY(key.get(), &der);
@@ -215,7 +216,8 @@ TEST_CASE("ima-buf keyring measurements follow keyrings and ignored_keyrings",
   CHECK((*all)->IsKeyringIgnored(".anything"));
 }
 
-TEST_CASE("DSSE policy signed with an X.509 certificate's EC key", "[core]") {
+TEST_CASE("ima: DSSE policy signed with an X.509 certificate's EC key",
+          "[core]") {
   EvpPkeyPtr key = NewKey(false);
   X509Ptr cert(X509_new());
   X509_set_version(cert.get(), 2);

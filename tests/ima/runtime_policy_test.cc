@@ -37,7 +37,7 @@ DigestMatch LookupHex(const RuntimePolicy& p, absl::string_view path,
   return p.digests().Lookup(p.HashPath(path), alg, d.data(), d.size());
 }
 
-TEST_CASE("Keylime's test policies load with their contents", "[core]") {
+TEST_CASE("ima: Keylime's test policies load with their contents", "[core]") {
   auto p = Load(DataFile("keylime/runtime-policy-test.json"));
   CHECK(p->digests().size() == 21);
   CHECK(p->log_hash_alg() == HashAlg::kSha1);
@@ -63,7 +63,7 @@ TEST_CASE("Keylime's test policies load with their contents", "[core]") {
   }
 }
 
-TEST_CASE("excludes match at the start of the path, like Python re.match",
+TEST_CASE("ima: excludes match at the start of the path, like Python re.match",
           "[core]") {
   auto p = Load(PolicyJson({}, {"/tmp/.*", "boot_aggregate", R"(.*\\.log)"}));
   CHECK(p->IsExcluded("/tmp/x"));
@@ -75,7 +75,7 @@ TEST_CASE("excludes match at the start of the path, like Python re.match",
   CHECK_FALSE(none->IsExcluded("/tmp/x"));
 }
 
-TEST_CASE("every schema violation is a clear error", "[core]") {
+TEST_CASE("ima: every schema violation is a clear error", "[core]") {
   struct Case {
     std::string json;
     const char* want;
@@ -125,7 +125,7 @@ TEST_CASE("every schema violation is a clear error", "[core]") {
   }
 }
 
-TEST_CASE("SipHash-2-4-128 agrees with OpenSSL's SIPHASH MAC", "[core]") {
+TEST_CASE("ima: SipHash-2-4-128 agrees with OpenSSL's SIPHASH MAC", "[core]") {
   PathHashKey key;
   for (int i = 0; i < 16; ++i) key[i] = static_cast<uint8_t>(i);
   EVP_MAC* mac = EVP_MAC_fetch(nullptr, "SIPHASH", nullptr);
@@ -159,7 +159,8 @@ TEST_CASE("SipHash-2-4-128 agrees with OpenSSL's SIPHASH MAC", "[core]") {
   EVP_MAC_free(mac);
 }
 
-TEST_CASE("the path table stays under 100 bytes per SHA-256 entry", "[core]") {
+TEST_CASE("ima: the path table stays under 100 bytes per SHA-256 entry",
+          "[core]") {
   std::string json = R"({"meta": {"version": 1}, "digests": {)";
   const int n = 100000;
   for (int i = 0; i < n; ++i) {
@@ -184,7 +185,8 @@ TEST_CASE("the path table stays under 100 bytes per SHA-256 entry", "[core]") {
                           "more than 10 paths"));
 }
 
-TEST_CASE("a legacy allowlist converts to a policy Keylime's way", "[core]") {
+TEST_CASE("ima: a legacy allowlist converts to a policy Keylime's way",
+          "[core]") {
   auto draft = ConvertAllowlist(DataFile("keylime/allowlist-sha256"),
                                 "# comment\n/tmp/.*\n\n");
   REQUIRE(draft.ok());
@@ -213,7 +215,8 @@ TEST_CASE("a legacy allowlist converts to a policy Keylime's way", "[core]") {
   CHECK(absl::IsInvalidArgument(WriteRuntimePolicy(bad).status()));
 }
 
-TEST_CASE("DSSE-signed policies: Keylime's good and bad signatures", "[core]") {
+TEST_CASE("ima: DSSE-signed policies: Keylime's good and bad signatures",
+          "[core]") {
   std::string key = DataFile("keylime/runtime-policy-pubkey.pub");
   std::string good = DataFile("keylime/runtime-policy-test-signed.json");
   std::string bad = DataFile("keylime/runtime-policy-test-signed-bad.json");
