@@ -3,6 +3,7 @@
 #include "core/ima/ima_log.h"
 
 #include <catch2/catch.hpp>
+#include <cctype>
 #include <cstring>
 
 #include "absl/strings/match.h"
@@ -241,6 +242,36 @@ TEST_CASE("ima: hostile binary length fields never allocate or overrun",
     std::string bad = log;
     bad.replace(name_len_at + 4, 6, "ima-xx");
     CHECK(absl::StrContains(ParseStatus(bad).message(), "'ima-xx'"));
+  }
+}
+
+}  // namespace
+}  // namespace vouch::core::ima
+
+namespace vouch::core::ima {
+namespace {
+
+TEST_CASE("ima: hex fields accept either case and reject any bad character",
+          "[core]") {
+  std::string good = testing::WriteLog(
+      {testing::Ng("/a", testing::FileDigest(1))}, LogFormat::kAscii);
+  const std::string hex = HexEncode(testing::FileDigest(1));
+  const size_t at = good.find(hex);
+  std::string upper = good;
+  for (size_t i = at; i < at + hex.size(); ++i) {
+    upper[i] = static_cast<char>(std::toupper(upper[i]));
+  }
+  ImaLogParser p(upper);
+  ImaEntry e;
+  REQUIRE(*p.Next(&e));
+  CHECK(Bytes(e.digest, e.digest + 32) == testing::FileDigest(1));
+  for (size_t i = 0; i < hex.size(); ++i) {
+    for (char bad : {'g', '/', ':', '@', 'G', '`', '\x80', '\xff'}) {
+      std::string s = good;
+      s[at + i] = bad;
+      INFO("position " << i << " char " << int(bad));
+      CHECK(absl::IsInvalidArgument(ParseStatus(s)));
+    }
   }
 }
 

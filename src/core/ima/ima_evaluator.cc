@@ -212,6 +212,19 @@ struct Replayer {
   bool replay_sha256;
 };
 
+// One parsed entry as the content pass needs it (views into the chunk).
+struct Pending {
+  PathHash hash;
+  absl::string_view path;
+  size_t offset = 0;
+  uint32_t pcr = 0;
+  size_t digest_offset = 0;  // Into the digest arena.
+  ImaTemplate tmpl = ImaTemplate::kImaNg;
+  HashAlg digest_alg = HashAlg::kSha1;
+  uint8_t digest_size = 0;
+  bool violation = false;
+};
+
 bool Matches(const ImaReplayState& s, const QuotedPcr10& q) {
   return (!q.sha1 || *q.sha1 == s.pcr_sha1) &&
          (!q.sha256 || *q.sha256 == s.pcr_sha256);
@@ -256,11 +269,13 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
   r.format = parser.format();
   ImaReplayState running = state;
   ImaEntry e;
-  // Path hashes, computed while the bytes are in cache, so the content pass
-  // can prefetch policy slots a few entries ahead (the table is far larger
-  // than the CPU caches for big policies).
-  std::vector<PathHash> path_hashes;
-  if (policy != nullptr) path_hashes.reserve(chunk.size() / 64 + 16);
+  // What the content pass needs of each entry, kept from this pass so the
+  // prefix is not parsed twice (per call, not per entry: two vectors). The
+  // path hash, computed while the bytes are in cache, also lets the content
+  // pass prefetch policy slots a few entries ahead (a large policy's table
+  // is far bigger than the CPU caches).
+  std::vector<Pending> pending;
+  std::vector<uint8_t> digest_arena;
   bool matched = quoted && Matches(running, *quoted);
   ImaReplayState accepted = state;
   size_t accepted_bytes = 0;
@@ -269,7 +284,17 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
     VOUCH_ASSIGN_OR_RETURN(bool more, parser.Next(&e));
     if (!more) break;
     ++r.entries_parsed;
-    if (policy != nullptr) path_hashes.push_back(policy->HashPath(e.path));
+    Pending& pe = pending.emplace_back();
+    if (policy != nullptr) pe.hash = policy->HashPath(e.path);
+    pe.path = e.path;
+    pe.offset = e.offset;
+    pe.pcr = e.pcr;
+    pe.digest_offset = digest_arena.size();
+    pe.tmpl = e.tmpl;
+    pe.digest_alg = e.digest_alg;
+    pe.digest_size = static_cast<uint8_t>(e.digest_size);
+    pe.violation = e.violation;
+    digest_arena.insert(digest_arena.end(), e.digest, e.digest + e.digest_size);
     VOUCH_ASSIGN_OR_RETURN(bool good, replayer.Apply(e, &running));
     if (!good) {
       AddFailure(&r, options, e.index, e.path, reason::kBadTemplateHash,
@@ -305,36 +330,53 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
   r.entries_accepted = accepted_entries;
 
   // Pass 2: content, on the proven prefix only.
-  if (policy != nullptr && accepted_entries > 0) {
+  if (policy != nullptr) {
     ContentChecker checker(*policy, options);
-    ImaLogParser again(chunk.substr(0, accepted_bytes), state.next_entry_index,
-                       parser.binary_hash_alg(), ParseMode::kContentOnly);
     const DigestTable& digests = policy->digests();
     constexpr uint64_t kSlotAhead = 8;
     constexpr uint64_t kDigestsAhead = 4;
+    std::optional<ImaLogParser> one;
     for (uint64_t i = 0; i < accepted_entries; ++i) {
       if (i + kSlotAhead < accepted_entries) {
-        digests.PrefetchSlot(path_hashes[i + kSlotAhead]);
+        digests.PrefetchSlot(pending[i + kSlotAhead].hash);
       }
       if (i + kDigestsAhead < accepted_entries) {
-        digests.PrefetchDigests(path_hashes[i + kDigestsAhead]);
+        digests.PrefetchDigests(pending[i + kDigestsAhead].hash);
       }
-      VOUCH_ASSIGN_OR_RETURN(bool more, again.Next(&e));
-      if (!more) return absl::InternalError("IMA log changed while checked");
-      if (auto bad = checker.Check(e, path_hashes[i])) {
-        AddFailure(&r, options, e.index, e.path, bad->first,
+      const Pending& pe = pending[i];
+      const uint64_t index = state.next_entry_index + i;
+      if (pe.tmpl == ImaTemplate::kImaSig || pe.tmpl == ImaTemplate::kImaBuf) {
+        // Rare: the signature/buffer is needed; read this entry again. The
+        // parser owns the decoded bytes, so it lives until the check ran.
+        one.emplace(chunk.substr(pe.offset), index, parser.binary_hash_alg(),
+                    ParseMode::kContentOnly);
+        VOUCH_ASSIGN_OR_RETURN(bool more, one->Next(&e));
+        if (!more) return absl::InternalError("IMA log changed while checked");
+      } else {
+        e.index = index;
+        e.offset = pe.offset;
+        e.pcr = pe.pcr;
+        e.tmpl = pe.tmpl;
+        e.violation = pe.violation;
+        e.digest_alg = pe.digest_alg;
+        e.digest_size = pe.digest_size;
+        std::memcpy(e.digest, digest_arena.data() + pe.digest_offset,
+                    pe.digest_size);
+        e.path = pe.path;
+        e.extra = {};
+        e.template_data = {};
+      }
+      if (auto bad = checker.Check(e, pe.hash)) {
+        AddFailure(&r, options, index, e.path, bad->first,
                    std::move(bad->second));
       }
     }
-  } else if (options.allow_violations == false && policy == nullptr) {
+  } else if (!options.allow_violations) {
     // Integrity only: violations still count as failures.
-    ImaLogParser again(chunk.substr(0, accepted_bytes), state.next_entry_index,
-                       parser.binary_hash_alg(), ParseMode::kContentOnly);
     for (uint64_t i = 0; i < accepted_entries; ++i) {
-      VOUCH_ASSIGN_OR_RETURN(bool more, again.Next(&e));
-      if (!more) break;
-      if (e.violation) {
-        AddFailure(&r, options, e.index, e.path, reason::kViolation,
+      if (pending[i].violation) {
+        AddFailure(&r, options, state.next_entry_index + i, pending[i].path,
+                   reason::kViolation,
                    "all-zero template hash: ToMToU or open-writers violation");
       }
     }
