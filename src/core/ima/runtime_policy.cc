@@ -15,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "common/bytes.h"
 #include "common/status_macros.h"
+#include "core/ima/hex.h"
 #include "core/ima/ima_signature.h"
 
 namespace vouch::core::ima {
@@ -154,13 +155,11 @@ absl::StatusOr<PolicyDigest> ParsePolicyDigest(absl::string_view text) {
         absl::StrCat("digest '", text.substr(0, 80),
                      "': length does not fit its algorithm"));
   }
-  absl::StatusOr<Bytes> bytes = HexDecode(hex);
-  if (!bytes.ok() || hex.substr(0, 2) == "0x" || hex.substr(0, 2) == "0X") {
+  if (!DecodeHex(hex, d.bytes)) {
     return absl::InvalidArgumentError(
         absl::StrCat("digest '", text.substr(0, 80), "' is not hex"));
   }
-  std::memcpy(d.bytes, bytes->data(), bytes->size());
-  d.size = bytes->size();
+  d.size = hex.size() / 2;
   return d;
 }
 
