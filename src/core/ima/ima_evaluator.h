@@ -50,7 +50,9 @@ struct QuotedPcr10 {
 };
 
 struct ImaEvalOptions {
-  // Banks to replay. Replaying a bank costs one more hash per entry.
+  // Banks to replay. Replaying a bank costs one more hash per entry. A bank
+  // that is not replayed keeps its value in the state, so keep the choice
+  // fixed for an agent (or reset the state when it changes).
   bool replay_sha1 = true;
   bool replay_sha256 = true;
   // Violation entries (all-zero template hash) fail unless allowed; allowed
