@@ -96,7 +96,7 @@ std::optional<std::pair<const char*, std::string>> ContentChecker::Check(
   DigestMatch m =
       table.Lookup(path_hash, e.digest_alg, e.digest, e.digest_size);
   if (m == DigestMatch::kMatch) return std::nullopt;
-  if (e.tmpl == ImaTemplate::kImaNg && e.path == "boot_aggregate") {
+  if (e.tmpl != ImaTemplate::kImaBuf && e.path == "boot_aggregate") {
     for (const PolicyDigest& d : boot_aggregates_) {
       if (d.size == e.digest_size && (!d.alg || *d.alg == e.digest_alg) &&
           std::memcmp(d.bytes, e.digest, d.size) == 0) {
