@@ -1,0 +1,31 @@
+// libFuzzer target: Keylime runtime policy JSON (SAX loader, schema checks,
+// RE2 excludes, verification keys) and DSSE envelopes.
+#include <cstddef>
+#include <cstdint>
+
+#include "absl/strings/string_view.h"
+#include "core/ima/dsse.h"
+#include "core/ima/runtime_policy.h"
+
+namespace {
+// Keylime's test signing key (tests/data/keylime/runtime-policy-pubkey.pub).
+constexpr char kKey[] =
+    "-----BEGIN PUBLIC KEY-----\n"
+    "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEXIgsNuIpHj5ogMLDd+u/lxsAyKjv\n"
+    "toXL1efXBUQ/MbCHlqnhUnn4I31sp6zBFrSYQJ1Bzz5OHLf1UqsOgy0Cpw==\n"
+    "-----END PUBLIC KEY-----\n";
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  absl::string_view in(reinterpret_cast<const char*>(data), size);
+  auto policy = vouch::core::ima::RuntimePolicy::FromJson(in);
+  if (policy.ok()) {
+    (*policy)->IsExcluded("/tmp/x");
+    (*policy)->IsKeyringIgnored(".ima");
+  }
+  auto v = vouch::core::ima::VerifyDsseEnvelope(in, kKey);
+  if (v.ok() && v->valid) {
+    vouch::core::ima::RuntimePolicy::FromJson(v->payload).IgnoreError();
+  }
+  return 0;
+}

@@ -1,0 +1,107 @@
+#include "core/ima/dsse.h"
+
+#include <openssl/pem.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/openssl_handle.h"
+
+namespace vouch::core::ima {
+
+using Json = nlohmann::json;
+
+std::string DssePae(absl::string_view payload_type, absl::string_view payload) {
+  return absl::StrCat("DSSEv1 ", payload_type.size(), " ", payload_type, " ",
+                      payload.size(), " ", payload);
+}
+
+namespace {
+
+absl::StatusOr<Json> ParseObject(absl::string_view text) {
+  Json j = Json::parse(text.begin(), text.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) {
+    return absl::InvalidArgumentError("DSSE envelope is not a JSON object");
+  }
+  return j;
+}
+
+absl::StatusOr<EvpPkeyPtr> LoadKey(absl::string_view pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  if (!bio) return absl::InternalError("BIO_new_mem_buf failed");
+  EvpPkeyPtr key(PEM_read_bio_PUBKEY(bio.get(), nullptr, nullptr, nullptr));
+  if (key) return key;
+  BIO_reset(bio.get());
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  DrainOpenSslErrors();
+  if (cert) {
+    key.reset(X509_get_pubkey(cert.get()));
+    if (key) return key;
+  }
+  return absl::InvalidArgumentError(
+      "key is neither a PEM public key nor a PEM X.509 certificate");
+}
+
+}  // namespace
+
+bool IsDsseEnvelope(absl::string_view json) {
+  // Cheap screen first: a large runtime policy is not parsed twice.
+  if (json.find("\"payload\"") == absl::string_view::npos ||
+      json.find("\"signatures\"") == absl::string_view::npos) {
+    return false;
+  }
+  absl::StatusOr<Json> j = ParseObject(json);
+  return j.ok() && j->contains("payload") && j->contains("signatures");
+}
+
+absl::StatusOr<DsseVerification> VerifyDsseEnvelope(
+    absl::string_view envelope_json, absl::string_view key_pem) {
+  absl::StatusOr<EvpPkeyPtr> key = LoadKey(key_pem);
+  if (!key.ok()) return key.status();
+  absl::StatusOr<Json> env = ParseObject(envelope_json);
+  if (!env.ok()) return env.status();
+  auto payload = env->find("payload");
+  auto type = env->find("payloadType");
+  auto sigs = env->find("signatures");
+  if (payload == env->end() || !payload->is_string() || type == env->end() ||
+      !type->is_string() || sigs == env->end() || !sigs->is_array()) {
+    return absl::InvalidArgumentError(
+        "DSSE envelope needs string \"payload\", string \"payloadType\" and "
+        "a \"signatures\" list");
+  }
+  DsseVerification out;
+  out.payload_type = type->get<std::string>();
+  if (!absl::Base64Unescape(payload->get<std::string>(), &out.payload) &&
+      !absl::WebSafeBase64Unescape(payload->get<std::string>(), &out.payload)) {
+    return absl::InvalidArgumentError("DSSE payload is not base64");
+  }
+  std::string pae = DssePae(out.payload_type, out.payload);
+  for (size_t i = 0; i < sigs->size(); ++i) {
+    const Json& s = (*sigs)[i];
+    if (!s.is_object() || !s.contains("sig") || !s["sig"].is_string()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("DSSE signatures[", i, "] has no string \"sig\""));
+    }
+    std::string sig;
+    if (!absl::Base64Unescape(s["sig"].get<std::string>(), &sig)) continue;
+    EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+    if (!ctx || EVP_DigestVerifyInit(ctx.get(), nullptr, EVP_sha256(), nullptr,
+                                     key->get()) != 1) {
+      DrainOpenSslErrors();
+      continue;
+    }
+    if (EVP_DigestVerify(
+            ctx.get(), reinterpret_cast<const unsigned char*>(sig.data()),
+            sig.size(), reinterpret_cast<const unsigned char*>(pae.data()),
+            pae.size()) == 1) {
+      out.valid = true;
+      break;
+    }
+    DrainOpenSslErrors();
+  }
+  return out;
+}
+
+}  // namespace vouch::core::ima

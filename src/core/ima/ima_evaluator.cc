@@ -1,0 +1,388 @@
+#include "core/ima/ima_evaluator.h"
+
+#include <openssl/x509.h>
+
+#include <cstring>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "common/bytes.h"
+#include "common/openssl_handle.h"
+#include "common/status_macros.h"
+#include "core/ima/hash_alg.h"
+#include "core/ima/ima_signature.h"
+
+namespace vouch::core::ima {
+
+std::string DisplayPath(absl::string_view raw) {
+  std::string out;
+  out.reserve(raw.size());
+  size_t i = 0;
+  while (i < raw.size()) {
+    unsigned char c = static_cast<unsigned char>(raw[i]);
+    if (c >= 0x20 && c < 0x7f && c != '\\') {
+      out.push_back(static_cast<char>(c));
+      ++i;
+      continue;
+    }
+    if (c >= 0x80) {
+      size_t len = (c & 0xe0) == 0xc0   ? 2
+                   : (c & 0xf0) == 0xe0 ? 3
+                   : (c & 0xf8) == 0xf0 ? 4
+                                        : 0;
+      if (len != 0 && i + len <= raw.size() &&
+          IsValidUtf8(raw.substr(i, len))) {
+        out.append(raw.data() + i, len);
+        i += len;
+        continue;
+      }
+    }
+    absl::StrAppend(&out, "\\x", absl::Hex(c, absl::kZeroPad2));
+    ++i;
+  }
+  return out;
+}
+
+namespace {
+
+// ima-buf entries carry a key when the buffer is a DER X.509 certificate or
+// public key (what the kernel measures for keyrings, ima_queue_key).
+bool BufferIsKey(absl::string_view buf) {
+  const auto* p = reinterpret_cast<const unsigned char*>(buf.data());
+  const unsigned char* q = p;
+  X509Ptr cert(d2i_X509(nullptr, &q, static_cast<long>(buf.size())));
+  if (cert && q == p + buf.size()) return true;
+  q = p;
+  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &q, static_cast<long>(buf.size())));
+  DrainOpenSslErrors();
+  return key && q == p + buf.size();
+}
+
+std::string DigestText(const ImaEntry& e) {
+  return absl::StrCat(HashAlgName(e.digest_alg), ":",
+                      HexEncode(ByteSpan(e.digest, e.digest_size)));
+}
+
+}  // namespace
+
+ContentChecker::ContentChecker(const RuntimePolicy& policy,
+                               const ImaEvalOptions& options)
+    : policy_(policy), options_(options) {
+  for (const std::string& hex : options.boot_aggregates) {
+    absl::StatusOr<PolicyDigest> d = ParsePolicyDigest(hex);
+    if (d.ok()) boot_aggregates_.push_back(*d);
+  }
+}
+
+std::optional<std::pair<const char*, std::string>> ContentChecker::Check(
+    const ImaEntry& e, const PathHash& path_hash) const {
+  using Result = std::optional<std::pair<const char*, std::string>>;
+  if (e.pcr != kImaPcr) {
+    return Result({reason::kWrongPcr, absl::StrCat("entry is for PCR ", e.pcr,
+                                                   ", IMA uses PCR 10")});
+  }
+  if (e.violation && !options_.allow_violations) {
+    return Result({reason::kViolation,
+                   "all-zero template hash: ToMToU or open-writers violation"});
+  }
+  const bool keyring_entry =
+      e.tmpl == ImaTemplate::kImaBuf && BufferIsKey(e.extra);
+  if (keyring_entry && policy_.IsKeyringIgnored(e.path)) return std::nullopt;
+
+  const DigestTable& table = e.tmpl != ImaTemplate::kImaBuf ? policy_.digests()
+                             : keyring_entry                ? policy_.keyrings()
+                                                            : policy_.ima_buf();
+  // Allowed digest first: the cheapest test, and a pass whatever else holds.
+  DigestMatch m =
+      table.Lookup(path_hash, e.digest_alg, e.digest, e.digest_size);
+  if (m == DigestMatch::kMatch) return std::nullopt;
+  if (e.tmpl != ImaTemplate::kImaBuf && e.path == "boot_aggregate") {
+    for (const PolicyDigest& d : boot_aggregates_) {
+      if (d.size == e.digest_size && (!d.alg || *d.alg == e.digest_alg) &&
+          std::memcmp(d.bytes, e.digest, d.size) == 0) {
+        return std::nullopt;
+      }
+    }
+  }
+  // Excludes apply to every kind of entry (keylime/ima/ima.py).
+  if (policy_.has_excludes() && policy_.IsExcluded(e.path)) {
+    return std::nullopt;
+  }
+  std::string sig_note;
+  // As Keylime: signatures count only when the policy has keys; otherwise
+  // an ima-sig entry is judged by its digest like ima-ng.
+  if (e.tmpl == ImaTemplate::kImaSig && !e.extra.empty() &&
+      !policy_.verification_keys().empty()) {
+    SignatureCheck s =
+        VerifyImaSignature(policy_.verification_keys(), e.extra, e.digest_alg,
+                           e.digest, e.digest_size);
+    if (s == SignatureCheck::kValid) return std::nullopt;
+    sig_note = s == SignatureCheck::kNoKey ? "; no verification key has the "
+                                             "signature's key id"
+               : s == SignatureCheck::kInvalid ? "; signature does not verify"
+               : s == SignatureCheck::kAlgMismatch
+                   ? "; signature hash algorithm differs from the digest's"
+                   : "; signature header is malformed";
+    if (m == DigestMatch::kNotListed) {
+      return Result({reason::kBadSignature,
+                     absl::StrCat("path not in policy", sig_note)});
+    }
+  }
+  if (m == DigestMatch::kNotListed) {
+    if (keyring_entry) {
+      return Result(
+          {reason::kKeyringNotAllowed, "keyring not in the policy's keyrings"});
+    }
+    return Result(
+        {reason::kNotInPolicy, e.tmpl == ImaTemplate::kImaBuf
+                                   ? "buffer name not in the policy's ima-buf"
+                                   : "path not in the policy"});
+  }
+  return Result(
+      {reason::kDigestMismatch,
+       absl::StrCat(DigestText(e), " is not an allowed digest", sig_note)});
+}
+
+namespace {
+
+struct Replayer {
+  explicit Replayer(const ImaEvalOptions& options)
+      : sha1(HashAlg::kSha1),
+        sha256(HashAlg::kSha256),
+        replay_sha1(options.replay_sha1),
+        replay_sha256(options.replay_sha256) {}
+
+  // Verifies the entry's template hash and extends the banks. False when the
+  // template hash is wrong.
+  absl::StatusOr<bool> Apply(const ImaEntry& e, ImaReplayState* s) {
+    uint8_t h_sha1[20];
+    uint8_t h_sha256[32];
+    bool have_sha1 = false;
+    bool have_sha256 = false;
+    if (e.violation) {
+      std::memset(h_sha1, 0xff, sizeof h_sha1);
+      std::memset(h_sha256, 0xff, sizeof h_sha256);
+      have_sha1 = have_sha256 = true;
+    } else {
+      uint8_t computed[kMaxDigestSize];
+      Digester* d = e.template_hash_alg == HashAlg::kSha1     ? &sha1
+                    : e.template_hash_alg == HashAlg::kSha256 ? &sha256
+                                                              : nullptr;
+      std::optional<Digester> other;
+      if (d == nullptr) {
+        other.emplace(e.template_hash_alg);
+        d = &*other;
+      }
+      if (!d->Digest(e.template_data, computed)) {
+        return absl::InternalError("template hash computation failed");
+      }
+      if (std::memcmp(computed, e.template_hash, d->size()) != 0) return false;
+      if (e.template_hash_alg == HashAlg::kSha1) {
+        std::memcpy(h_sha1, computed, 20);
+        have_sha1 = true;
+      } else if (e.template_hash_alg == HashAlg::kSha256) {
+        std::memcpy(h_sha256, computed, 32);
+        have_sha256 = true;
+      }
+      // Other banks get that bank's hash of the template data (kernel 5.11+,
+      // ima_calc_field_array_hash per TPM bank).
+      if (replay_sha1 && !have_sha1 && !sha1.Digest(e.template_data, h_sha1)) {
+        return absl::InternalError("SHA-1 failed");
+      }
+      if (replay_sha256 && !have_sha256 &&
+          !sha256.Digest(e.template_data, h_sha256)) {
+        return absl::InternalError("SHA-256 failed");
+      }
+    }
+    if (replay_sha1 &&
+        !sha1.Digest2(s->pcr_sha1.data(), 20, h_sha1, 20, s->pcr_sha1.data())) {
+      return absl::InternalError("SHA-1 failed");
+    }
+    if (replay_sha256 && !sha256.Digest2(s->pcr_sha256.data(), 32, h_sha256, 32,
+                                         s->pcr_sha256.data())) {
+      return absl::InternalError("SHA-256 failed");
+    }
+    ++s->next_entry_index;
+    return true;
+  }
+
+  Digester sha1;
+  Digester sha256;
+  bool replay_sha1;
+  bool replay_sha256;
+};
+
+// One parsed entry as the content pass needs it (views into the chunk).
+struct Pending {
+  PathHash hash;
+  absl::string_view path;
+  size_t offset = 0;
+  uint32_t pcr = 0;
+  size_t digest_offset = 0;  // Into the digest arena.
+  ImaTemplate tmpl = ImaTemplate::kImaNg;
+  HashAlg digest_alg = HashAlg::kSha1;
+  uint8_t digest_size = 0;
+  bool violation = false;
+};
+
+bool Matches(const ImaReplayState& s, const QuotedPcr10& q) {
+  return (!q.sha1 || *q.sha1 == s.pcr_sha1) &&
+         (!q.sha256 || *q.sha256 == s.pcr_sha256);
+}
+
+void AddFailure(ImaEvaluation* r, const ImaEvalOptions& options, uint64_t index,
+                absl::string_view path, const char* why, std::string detail) {
+  ++r->failure_count;
+  if (r->failures.size() >= options.max_listed_failures) return;
+  r->verdict.AddFailure(
+      absl::StrCat("ima.", why),
+      absl::StrCat("entry ", index, " ", DisplayPath(path), ": ", detail));
+  r->failures.push_back({index, std::string(path), why, std::move(detail)});
+}
+
+}  // namespace
+
+absl::StatusOr<ImaEvaluation> EvaluateImaLog(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const RuntimePolicy* policy,
+    const ImaEvalOptions& options) {
+  if (!options.replay_sha1 && !options.replay_sha256) {
+    return absl::InvalidArgumentError("replay at least one PCR bank");
+  }
+  if (quoted) {
+    if (!quoted->sha1 && !quoted->sha256) {
+      return absl::InvalidArgumentError("quoted PCR 10 has no bank");
+    }
+    if ((quoted->sha1 && !options.replay_sha1) ||
+        (quoted->sha256 && !options.replay_sha256)) {
+      return absl::InvalidArgumentError(
+          "a quoted PCR 10 bank is not being replayed");
+    }
+  }
+  ImaEvaluation r;
+  r.state = state;
+  r.pcr_checked = quoted.has_value();
+
+  // Pass 1: integrity. Template hashes and replay; find the accepted prefix.
+  Replayer replayer(options);
+  ImaLogParser parser(chunk, state.next_entry_index);
+  r.format = parser.format();
+  ImaReplayState running = state;
+  ImaEntry e;
+  // What the content pass needs of each entry, kept from this pass so the
+  // prefix is not parsed twice (per call, not per entry: two vectors). The
+  // path hash, computed while the bytes are in cache, also lets the content
+  // pass prefetch policy slots a few entries ahead (a large policy's table
+  // is far bigger than the CPU caches).
+  std::vector<Pending> pending;
+  std::vector<uint8_t> digest_arena;
+  bool matched = quoted && Matches(running, *quoted);
+  ImaReplayState accepted = state;
+  size_t accepted_bytes = 0;
+  uint64_t accepted_entries = 0;
+  while (true) {
+    VOUCH_ASSIGN_OR_RETURN(bool more, parser.Next(&e));
+    if (!more) break;
+    ++r.entries_parsed;
+    Pending& pe = pending.emplace_back();
+    if (policy != nullptr) pe.hash = policy->HashPath(e.path);
+    pe.path = e.path;
+    pe.offset = e.offset;
+    pe.pcr = e.pcr;
+    pe.digest_offset = digest_arena.size();
+    pe.tmpl = e.tmpl;
+    pe.digest_alg = e.digest_alg;
+    pe.digest_size = static_cast<uint8_t>(e.digest_size);
+    pe.violation = e.violation;
+    digest_arena.insert(digest_arena.end(), e.digest, e.digest + e.digest_size);
+    VOUCH_ASSIGN_OR_RETURN(bool good, replayer.Apply(e, &running));
+    if (!good) {
+      AddFailure(&r, options, e.index, e.path, reason::kBadTemplateHash,
+                 absl::StrCat(HashAlgName(e.template_hash_alg),
+                              " template hash does not match the ",
+                              TemplateName(e.tmpl), " template data"));
+      r.verdict.MarkComplete();
+      return r;  // State unchanged, nothing accepted, no content checked.
+    }
+    if (quoted && !matched && Matches(running, *quoted)) {
+      matched = true;
+      accepted = running;
+      accepted_bytes = parser.offset();
+      accepted_entries = r.entries_parsed;
+    }
+  }
+  if (!quoted) {
+    accepted = running;
+    accepted_bytes = parser.offset();
+    accepted_entries = r.entries_parsed;
+  } else if (!matched) {
+    AddFailure(&r, options, state.next_entry_index + r.entries_parsed, "",
+               reason::kPcrMismatch,
+               absl::StrCat("no prefix of the ", r.entries_parsed,
+                            " entries replays to the quoted PCR 10"));
+    r.state = state;
+    r.verdict.MarkComplete();
+    return r;
+  }
+  r.pcr_matched = quoted.has_value();
+  r.state = accepted;
+  r.bytes_accepted = accepted_bytes;
+  r.entries_accepted = accepted_entries;
+
+  // Pass 2: content, on the proven prefix only.
+  if (policy != nullptr) {
+    ContentChecker checker(*policy, options);
+    const DigestTable& digests = policy->digests();
+    constexpr uint64_t kSlotAhead = 8;
+    constexpr uint64_t kDigestsAhead = 4;
+    std::optional<ImaLogParser> one;
+    for (uint64_t i = 0; i < accepted_entries; ++i) {
+      if (i + kSlotAhead < accepted_entries) {
+        digests.PrefetchSlot(pending[i + kSlotAhead].hash);
+      }
+      if (i + kDigestsAhead < accepted_entries) {
+        digests.PrefetchDigests(pending[i + kDigestsAhead].hash);
+      }
+      const Pending& pe = pending[i];
+      const uint64_t index = state.next_entry_index + i;
+      if (pe.tmpl == ImaTemplate::kImaSig || pe.tmpl == ImaTemplate::kImaBuf) {
+        // Rare: the signature/buffer is needed; read this entry again. The
+        // parser owns the decoded bytes, so it lives until the check ran.
+        one.emplace(chunk.substr(pe.offset), index, parser.binary_hash_alg(),
+                    ParseMode::kContentOnly);
+        VOUCH_ASSIGN_OR_RETURN(bool more, one->Next(&e));
+        if (!more) return absl::InternalError("IMA log changed while checked");
+      } else {
+        e.index = index;
+        e.offset = pe.offset;
+        e.pcr = pe.pcr;
+        e.tmpl = pe.tmpl;
+        e.violation = pe.violation;
+        e.digest_alg = pe.digest_alg;
+        e.digest_size = pe.digest_size;
+        std::memcpy(e.digest, digest_arena.data() + pe.digest_offset,
+                    pe.digest_size);
+        e.path = pe.path;
+        e.extra = {};
+        e.template_data = {};
+      }
+      if (auto bad = checker.Check(e, pe.hash)) {
+        AddFailure(&r, options, index, e.path, bad->first,
+                   std::move(bad->second));
+      }
+    }
+  } else if (!options.allow_violations) {
+    // Integrity only: violations still count as failures.
+    for (uint64_t i = 0; i < accepted_entries; ++i) {
+      if (pending[i].violation) {
+        AddFailure(&r, options, state.next_entry_index + i, pending[i].path,
+                   reason::kViolation,
+                   "all-zero template hash: ToMToU or open-writers violation");
+      }
+    }
+  }
+  r.verdict.MarkComplete();
+  return r;
+}
+
+}  // namespace vouch::core::ima

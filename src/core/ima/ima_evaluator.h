@@ -1,0 +1,135 @@
+// File: core/ima/ima_evaluator.h
+// Verifies IMA log entries: integrity first (each template hash recomputed
+// from its template data, then PCR 10 replayed per bank from the stored
+// state and matched against the quoted value), then content against a
+// RuntimePolicy, only for the proven prefix. Log bytes are untrusted; the
+// policy and quoted PCR values are trusted (the quote was verified before).
+// Stateless and thread-safe: the replay state is a plain value the caller
+// persists between rounds.
+//
+//   ImaEvaluation r = *EvaluateImaLog(state, new_entries, quoted,
+//   policy.get()); store(r.state);            // next_entry_index + running PCR
+//   10 per bank keep(new_entries.substr(r.bytes_accepted));  // log ran ahead
+//   of the quote
+#ifndef VOUCH_CORE_IMA_IMA_EVALUATOR_H_
+#define VOUCH_CORE_IMA_IMA_EVALUATOR_H_
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/ima/ima_log.h"
+#include "core/ima/runtime_policy.h"
+#include "core/verdict.h"
+
+namespace vouch::core::ima {
+
+inline constexpr uint32_t kImaPcr = 10;
+
+// Where replay stands: how many entries are proven, and PCR 10 per bank
+// after them. Zero-initialised = a fresh boot (PCR 10 starts all-zero).
+struct ImaReplayState {
+  uint64_t next_entry_index = 0;
+  std::array<uint8_t, 20> pcr_sha1{};
+  std::array<uint8_t, 32> pcr_sha256{};
+  bool operator==(const ImaReplayState& o) const {
+    return next_entry_index == o.next_entry_index && pcr_sha1 == o.pcr_sha1 &&
+           pcr_sha256 == o.pcr_sha256;
+  }
+};
+
+// PCR 10 as quoted (verified by the quote check). Every bank given must
+// match; at least one must be given.
+struct QuotedPcr10 {
+  std::optional<std::array<uint8_t, 20>> sha1;
+  std::optional<std::array<uint8_t, 32>> sha256;
+};
+
+struct ImaEvalOptions {
+  // Banks to replay. Replaying a bank costs one more hash per entry. A bank
+  // that is not replayed keeps its value in the state, so keep the choice
+  // fixed for an agent (or reset the state when it changes).
+  bool replay_sha1 = true;
+  bool replay_sha256 = true;
+  // Violation entries (all-zero template hash) fail unless allowed; allowed
+  // ones are still checked against the policy like any entry.
+  bool allow_violations = false;
+  // Extra accepted boot_aggregate digests (hex), e.g. from measured boot.
+  std::vector<std::string> boot_aggregates;
+  // At most this many failures are listed (all are counted).
+  size_t max_listed_failures = 1000;
+};
+
+// Reasons (stable strings, also the JSON `reason` of vouchctl ima check).
+namespace reason {
+inline constexpr char kBadTemplateHash[] = "bad_template_hash";
+inline constexpr char kPcrMismatch[] = "pcr_mismatch";
+inline constexpr char kWrongPcr[] = "wrong_pcr";
+inline constexpr char kViolation[] = "violation";
+inline constexpr char kNotInPolicy[] = "not_in_policy";
+inline constexpr char kDigestMismatch[] = "digest_mismatch";
+inline constexpr char kBadSignature[] = "bad_signature";
+inline constexpr char kKeyringNotAllowed[] = "keyring_not_allowed";
+}  // namespace reason
+
+struct ImaFailure {
+  uint64_t index = 0;  // 0-based entry index in the whole log.
+  std::string path;    // Raw bytes of the entry's path (may not be UTF-8).
+  std::string reason;  // One of reason::k*.
+  std::string detail;
+};
+
+struct ImaEvaluation {
+  Verdict verdict;                   // Rules "ima.<reason>".
+  std::vector<ImaFailure> failures;  // The first max_listed_failures.
+  uint64_t failure_count = 0;
+  ImaReplayState state;           // After the accepted prefix.
+  uint64_t entries_parsed = 0;    // Entries read from the chunk.
+  uint64_t entries_accepted = 0;  // Entries proven (state advanced by these).
+  size_t bytes_accepted = 0;      // Bytes of the chunk they took.
+  bool pcr_checked = false;       // A quoted value was given ...
+  bool pcr_matched = false;       // ... and a prefix matched it.
+  LogFormat format = LogFormat::kAscii;
+};
+
+// Evaluates `chunk` (ASCII or binary entries starting at entry
+// state.next_entry_index). With `quoted`, accepts the shortest prefix whose
+// replay equals the quoted PCR 10 (possibly empty) and leaves the rest for
+// the next round; no prefix → a pcr_mismatch failure and an unchanged
+// state. Without `quoted` (offline check) the whole chunk is accepted on
+// its template hashes alone. A bad template hash anywhere in the chunk
+// fails the verdict and no content is checked. `policy` null: integrity
+// only. Malformed entries are kInvalidArgument naming index and offset.
+absl::StatusOr<ImaEvaluation> EvaluateImaLog(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const RuntimePolicy* policy,
+    const ImaEvalOptions& options = {});
+
+// Evaluates one integrity-proven entry against the policy (Keylime's
+// _validate_ima_ng / _validate_ima_sig / _validate_ima_buf); appends to
+// `failures` and returns false when it fails. Exposed for tests.
+class ContentChecker {
+ public:
+  ContentChecker(const RuntimePolicy& policy, const ImaEvalOptions& options);
+  // nullopt: the entry passes; else (reason, detail).
+  // `path_hash` is policy.HashPath(e.path).
+  std::optional<std::pair<const char*, std::string>> Check(
+      const ImaEntry& e, const PathHash& path_hash) const;
+
+ private:
+  const RuntimePolicy& policy_;
+  const ImaEvalOptions& options_;
+  std::vector<PolicyDigest> boot_aggregates_;
+};
+
+// Human-readable form of a raw path for messages: bytes that are not
+// printable ASCII or valid UTF-8 become \xNN.
+std::string DisplayPath(absl::string_view raw);
+
+}  // namespace vouch::core::ima
+
+#endif  // VOUCH_CORE_IMA_IMA_EVALUATOR_H_

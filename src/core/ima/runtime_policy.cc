@@ -1,0 +1,684 @@
+#include "core/ima/runtime_policy.h"
+
+#include <re2/re2.h>
+#include <re2/set.h>
+
+#include <algorithm>
+#include <cstring>
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/bytes.h"
+#include "common/status_macros.h"
+#include "core/ima/hex.h"
+#include "core/ima/ima_signature.h"
+
+namespace vouch::core::ima {
+
+using Json = nlohmann::json;
+
+// ---------------------------------------------------------------- DigestTable
+
+namespace {
+inline uint64_t Reduce(uint64_t h, size_t n) {
+  // Lemire's multiply-shift range reduction: maps h onto [0, n).
+  return static_cast<uint64_t>((static_cast<unsigned __int128>(h) * n) >> 64);
+}
+}  // namespace
+
+void DigestTable::Begin(const PathHash& h) {
+  pending_.push_back(
+      {h.h0 == 0 ? 1 : h.h0, h.h1, static_cast<uint32_t>(pool_.size()), 0});
+}
+
+void DigestTable::Add(std::optional<HashAlg> alg, const uint8_t* digest,
+                      size_t size) {
+  pool_.push_back(alg ? static_cast<uint8_t>(*alg) : 0);
+  pool_.push_back(static_cast<uint8_t>(size));
+  pool_.insert(pool_.end(), digest, digest + size);
+  ++pending_.back().count;
+}
+
+void DigestTable::End() {}
+
+absl::Status DigestTable::Build() {
+  if (pool_.size() > UINT32_MAX) {
+    return absl::InvalidArgumentError("policy digests exceed 4 GiB");
+  }
+  size_t n = pending_.size();
+  size_t cap = n + n * 3 / 7 + 8;  // Load factor <= 0.7.
+  slots_.assign(cap, Slot{0, 0, 0, 0});
+  for (size_t i = 0; i < n; ++i) {
+    const Slot& p = pending_[i];
+    size_t idx = Reduce(p.h0, cap);
+    while (slots_[idx].h0 != 0) {
+      if (slots_[idx].h0 == p.h0 && slots_[idx].h1 == p.h1) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "the same path is listed twice (path number ", i, ")"));
+      }
+      if (++idx == cap) idx = 0;
+    }
+    slots_[idx] = p;
+  }
+  count_ = n;
+  std::vector<Slot>().swap(pending_);
+  pool_.shrink_to_fit();
+  return absl::OkStatus();
+}
+
+const DigestTable::Slot* DigestTable::Find(const PathHash& h) const {
+  if (slots_.empty()) return nullptr;
+  uint64_t h0 = h.h0 == 0 ? 1 : h.h0;
+  size_t cap = slots_.size();
+  size_t idx = Reduce(h0, cap);
+  while (true) {
+    const Slot& s = slots_[idx];
+    if (s.h0 == 0) return nullptr;
+    if (s.h0 == h0 && s.h1 == h.h1) return &s;
+    if (++idx == cap) idx = 0;
+  }
+}
+
+void DigestTable::PrefetchSlot(const PathHash& h) const {
+  if (slots_.empty()) return;
+  __builtin_prefetch(&slots_[Reduce(h.h0 == 0 ? 1 : h.h0, slots_.size())]);
+}
+
+void DigestTable::PrefetchDigests(const PathHash& h) const {
+  if (const Slot* s = Find(h)) __builtin_prefetch(pool_.data() + s->offset);
+}
+
+DigestMatch DigestTable::Lookup(const PathHash& h, HashAlg alg,
+                                const uint8_t* digest, size_t size) const {
+  const Slot* s = Find(h);
+  if (s == nullptr) return DigestMatch::kNotListed;
+  const uint8_t* p = pool_.data() + s->offset;
+  for (uint32_t i = 0; i < s->count; ++i) {
+    uint8_t a = p[0];
+    uint8_t len = p[1];
+    if (len == size && (a == 0 || a == static_cast<uint8_t>(alg)) &&
+        std::memcmp(p + 2, digest, size) == 0) {
+      return DigestMatch::kMatch;
+    }
+    p += 2 + len;
+  }
+  return DigestMatch::kMismatch;
+}
+
+std::vector<std::string> DigestTable::HexDigests(const PathHash& h) const {
+  std::vector<std::string> out;
+  const Slot* s = Find(h);
+  if (s == nullptr) return out;
+  const uint8_t* p = pool_.data() + s->offset;
+  for (uint32_t i = 0; i < s->count; ++i) {
+    std::string hex = HexEncode(ByteSpan(p + 2, p[1]));
+    if (p[0] != 0) {
+      hex = absl::StrCat(HashAlgName(static_cast<HashAlg>(p[0])), ":", hex);
+    }
+    out.push_back(std::move(hex));
+    p += 2 + p[1];
+  }
+  return out;
+}
+
+size_t DigestTable::MemoryBytes() const {
+  return slots_.capacity() * sizeof(Slot) + pool_.capacity() +
+         pending_.capacity() * sizeof(Slot);
+}
+
+// ---------------------------------------------------------------- digests
+
+absl::StatusOr<PolicyDigest> ParsePolicyDigest(absl::string_view text) {
+  PolicyDigest d;
+  absl::string_view hex = text;
+  if (size_t colon = text.find(':'); colon != absl::string_view::npos) {
+    d.alg = HashAlgFromName(text.substr(0, colon));
+    if (!d.alg) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("digest '", text.substr(0, 80),
+                       "': algorithm is not sha1/sha256/sha384/sha512"));
+    }
+    hex = text.substr(colon + 1);
+  }
+  if (hex.size() % 2 != 0 || !HashAlgFromSize(hex.size() / 2)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("digest '", text.substr(0, 80),
+                     "': want 40, 64, 96 or 128 hex digits"));
+  }
+  if (d.alg && DigestSize(*d.alg) != hex.size() / 2) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("digest '", text.substr(0, 80),
+                     "': length does not fit its algorithm"));
+  }
+  if (!DecodeHex(hex, d.bytes)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("digest '", text.substr(0, 80), "' is not hex"));
+  }
+  d.size = hex.size() / 2;
+  return d;
+}
+
+// ---------------------------------------------------------------- excludes
+
+class ExcludeSet {
+ public:
+  ExcludeSet() : set_(Options(), RE2::ANCHOR_START) {}
+  static RE2::Options Options() {
+    RE2::Options o;
+    o.set_log_errors(false);
+    o.set_max_mem(int64_t{64} << 20);
+    return o;
+  }
+  re2::RE2::Set set_;
+};
+
+// ---------------------------------------------------------------- SAX loader
+
+// Streams the policy: "digests", "keyrings" and "ima-buf" go straight into
+// their tables (a 1M-entry policy never becomes a DOM); the other, small
+// sections are collected as JSON values and checked afterwards.
+class PolicySaxHandler : public nlohmann::json_sax<Json> {
+ public:
+  PolicySaxHandler(RuntimePolicy* policy, const PolicyLoadOptions& options)
+      : policy_(policy), options_(options) {}
+
+  bool null() override { return Scalar(Json(nullptr)); }
+  bool boolean(bool v) override { return Scalar(Json(v)); }
+  bool number_integer(number_integer_t v) override { return Scalar(Json(v)); }
+  bool number_unsigned(number_unsigned_t v) override { return Scalar(Json(v)); }
+  bool number_float(number_float_t v, const string_t&) override {
+    return Scalar(Json(v));
+  }
+  bool binary(binary_t&) override { return Fail("binary values"); }
+
+  bool string(string_t& v) override {
+    if (mode_ == Mode::kTable) {
+      if (depth_ != 3) return Fail(Where() + ": expected a list of digests");
+      absl::StatusOr<PolicyDigest> d = ParsePolicyDigest(v);
+      if (!d.ok())
+        return Fail(Where() + ": " + std::string(d.status().message()));
+      table_->Add(d->alg, d->bytes, d->size);
+      ++item_;
+      return true;
+    }
+    return Scalar(Json(std::move(v)));
+  }
+
+  bool start_object(std::size_t) override {
+    ++depth_;
+    if (depth_ == 1) return true;
+    if (mode_ == Mode::kTable) {
+      if (depth_ == 2) return true;
+      return Fail(Where() + ": expected a list of digests, got an object");
+    }
+    return Open(Json::object());
+  }
+
+  bool key(string_t& k) override {
+    if (depth_ == 1) {
+      section_ = k;
+      item_ = 0;
+      if (seen_.count(k) != 0) return Fail("key '" + k + "' appears twice");
+      seen_.insert(k);
+      if (k == "digests" || k == "keyrings" || k == "ima-buf") {
+        mode_ = Mode::kTable;
+        table_ = k == "digests"    ? &policy_->digests_
+                 : k == "keyrings" ? &policy_->keyrings_
+                                   : &policy_->ima_buf_;
+        return true;
+      }
+      static const char* const kKnown[] = {"meta", "release", "excludes", "ima",
+                                           "verification-keys"};
+      if (std::find_if(std::begin(kKnown), std::end(kKnown),
+                       [&](const char* n) { return k == n; }) ==
+          std::end(kKnown)) {
+        return Fail("unknown key '" + k.substr(0, 80) +
+                    "' (meta.version 1 keys: meta, release, digests, "
+                    "excludes, keyrings, ima, ima-buf, verification-keys)");
+      }
+      mode_ = Mode::kGeneric;
+      return true;
+    }
+    if (mode_ == Mode::kTable) {
+      if (depth_ != 2) return Fail(Where() + ": unexpected key");
+      path_ = k;
+      if (++entries_ > options_.max_digest_entries) {
+        return Fail("more than " + std::to_string(options_.max_digest_entries) +
+                    " paths");
+      }
+      return true;
+    }
+    pending_key_ = std::move(k);
+    return true;
+  }
+
+  bool end_object() override {
+    --depth_;
+    if (mode_ == Mode::kTable) {
+      if (depth_ == 1) mode_ = Mode::kNone;
+      return true;
+    }
+    return Close();
+  }
+
+  bool start_array(std::size_t) override {
+    ++depth_;
+    if (depth_ == 1) return Fail("a runtime policy is a JSON object");
+    if (mode_ == Mode::kTable) {
+      if (depth_ != 3) {
+        return Fail(Where() + ": expected an object of path -> digest list");
+      }
+      table_->Begin(policy_->HashPath(path_));
+      item_ = 0;
+      return true;
+    }
+    return Open(Json::array());
+  }
+
+  bool end_array() override {
+    --depth_;
+    if (mode_ == Mode::kTable) {
+      table_->End();
+      return true;
+    }
+    return Close();
+  }
+
+  bool parse_error(std::size_t position, const std::string&,
+                   const nlohmann::detail::exception& ex) override {
+    if (error_.empty()) {
+      error_ =
+          absl::StrCat("not valid JSON at byte ", position, ": ", ex.what());
+    }
+    return false;
+  }
+
+  const std::string& error() const { return error_; }
+  std::map<std::string, Json>& sections() { return sections_; }
+
+ private:
+  enum class Mode { kNone, kTable, kGeneric };
+
+  bool Fail(std::string what) {
+    if (error_.empty()) error_ = std::move(what);
+    return false;
+  }
+  std::string Where() const {
+    std::string w = section_;
+    if (depth_ >= 2 && !path_.empty()) {
+      absl::StrAppend(&w, "[\"", absl::CEscape(path_.substr(0, 120)), "\"]");
+    }
+    if (depth_ >= 3) absl::StrAppend(&w, "[", item_, "]");
+    return w;
+  }
+  bool Scalar(Json v) {
+    if (depth_ == 0) return Fail("a runtime policy is a JSON object");
+    if (mode_ == Mode::kTable) {
+      return Fail(Where() + ": expected a digest string");
+    }
+    if (stack_.empty()) {
+      sections_[section_] = std::move(v);
+      return true;
+    }
+    Insert(std::move(v));
+    return true;
+  }
+  Json* Insert(Json v) {
+    Json* top = stack_.back();
+    if (top->is_object()) {
+      Json& slot = (*top)[pending_key_];
+      slot = std::move(v);
+      return &slot;
+    }
+    top->push_back(std::move(v));
+    return &top->back();
+  }
+  bool Open(Json v) {
+    if (stack_.empty()) {
+      sections_[section_] = std::move(v);
+      stack_.push_back(&sections_[section_]);
+    } else {
+      stack_.push_back(Insert(std::move(v)));
+    }
+    if (stack_.size() > 32) return Fail(section_ + ": nested too deeply");
+    return true;
+  }
+  bool Close() {
+    if (!stack_.empty()) stack_.pop_back();
+    if (depth_ == 1) mode_ = Mode::kNone;
+    return true;
+  }
+
+  RuntimePolicy* policy_;
+  const PolicyLoadOptions& options_;
+  Mode mode_ = Mode::kNone;
+  int depth_ = 0;
+  std::string section_;
+  std::string path_;
+  size_t item_ = 0;
+  size_t entries_ = 0;
+  DigestTable* table_ = nullptr;
+  std::string pending_key_;
+  std::vector<Json*> stack_;
+  std::map<std::string, Json> sections_;
+  absl::flat_hash_set<std::string> seen_;
+  std::string error_;
+};
+
+namespace {
+
+absl::Status Bad(absl::string_view what) {
+  return absl::InvalidArgumentError(absl::StrCat("runtime policy: ", what));
+}
+
+absl::StatusOr<std::vector<std::string>> StringList(const Json& v,
+                                                    absl::string_view where) {
+  if (!v.is_array()) return Bad(absl::StrCat(where, ": expected a list"));
+  std::vector<std::string> out;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string()) {
+      return Bad(absl::StrCat(where, "[", i, "]: expected a string"));
+    }
+    out.push_back(v[i].get<std::string>());
+  }
+  return out;
+}
+
+// "verification-keys": a string holding Keylime's ImaKeyrings JSON:
+// {"<keyring>": "<json {\"pubkeys\": [base64 DER], \"keyids\": [int]}>"}.
+absl::StatusOr<std::vector<VerificationKey>> ParseVerificationKeys(
+    const Json& v) {
+  std::vector<VerificationKey> out;
+  if (!v.is_string()) return Bad("verification-keys: expected a string");
+  const std::string& text = v.get_ref<const std::string&>();
+  if (text.empty()) return out;
+  Json rings = Json::parse(text, nullptr, false);
+  if (rings.is_string()) {
+    rings = Json::parse(rings.get<std::string>(), nullptr, false);
+  }
+  if (!rings.is_object()) {
+    return Bad("verification-keys: expected a JSON object of keyrings");
+  }
+  for (auto& [name, ring_value] : rings.items()) {
+    Json ring = ring_value;
+    if (ring.is_string())
+      ring = Json::parse(ring.get<std::string>(), nullptr, false);
+    std::string where = absl::StrCat("verification-keys[\"", name, "\"]");
+    if (!ring.is_object() || !ring.contains("pubkeys")) {
+      return Bad(where + ": expected an object with \"pubkeys\"");
+    }
+    VOUCH_ASSIGN_OR_RETURN(std::vector<std::string> keys,
+                           StringList(ring["pubkeys"], where + ".pubkeys"));
+    Json ids = ring.value("keyids", Json::array());
+    for (size_t i = 0; i < keys.size(); ++i) {
+      std::string der;
+      if (!absl::Base64Unescape(keys[i], &der)) {
+        return Bad(absl::StrCat(where, ".pubkeys[", i, "]: not base64"));
+      }
+      const auto* p = reinterpret_cast<const unsigned char*>(der.data());
+      EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+      if (!key) {
+        DrainOpenSslErrors();
+        return Bad(absl::StrCat(where, ".pubkeys[", i,
+                                "]: not a DER SubjectPublicKeyInfo"));
+      }
+      VerificationKey vk;
+      vk.keyring = name;
+      if (ids.is_array() && i < ids.size() && ids[i].is_number_unsigned()) {
+        vk.key_id = ids[i].get<uint32_t>();
+      } else {
+        VOUCH_ASSIGN_OR_RETURN(vk.key_id, ImaKeyIdV2(key.get()));
+      }
+      vk.key = std::move(key);
+      out.push_back(std::move(vk));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+RuntimePolicy::RuntimePolicy() = default;
+RuntimePolicy::~RuntimePolicy() = default;
+
+PathHash RuntimePolicy::HashPath(absl::string_view path) const {
+  return SipHash128(key_, path);
+}
+
+bool RuntimePolicy::IsExcluded(absl::string_view path) const {
+  return excludes_ != nullptr &&
+         excludes_->set_.Match(re2::StringPiece(path.data(), path.size()),
+                               nullptr);
+}
+
+bool RuntimePolicy::IsKeyringIgnored(absl::string_view keyring) const {
+  return ignore_all_keyrings_ || ignored_keyrings_.contains(keyring);
+}
+
+size_t RuntimePolicy::MemoryBytes() const {
+  return digests_.MemoryBytes() + keyrings_.MemoryBytes() +
+         ima_buf_.MemoryBytes();
+}
+
+absl::StatusOr<std::shared_ptr<const RuntimePolicy>> RuntimePolicy::FromJson(
+    absl::string_view json, const PolicyLoadOptions& options) {
+  if (json.size() > options.max_json_bytes) {
+    return Bad(absl::StrCat("larger than ", options.max_json_bytes, " bytes"));
+  }
+  std::shared_ptr<RuntimePolicy> policy(new RuntimePolicy());
+  policy->key_ = options.path_hash_key;
+  PolicySaxHandler handler(policy.get(), options);
+  bool ok = false;
+  try {
+    ok = Json::sax_parse(json.begin(), json.end(), &handler,
+                         nlohmann::detail::input_format_t::json, true);
+  } catch (const std::exception& e) {  // nlohmann may throw; never escapes.
+    return Bad(absl::StrCat("not valid JSON: ", e.what()));
+  }
+  if (!ok) {
+    return Bad(handler.error().empty() ? "not valid JSON" : handler.error());
+  }
+  for (DigestTable* t :
+       {&policy->digests_, &policy->keyrings_, &policy->ima_buf_}) {
+    if (absl::Status s = t->Build(); !s.ok()) return Bad(s.message());
+  }
+  auto& sec = handler.sections();
+
+  // meta.version must be 1 (keylime/ima/ima.py RUNTIME_POLICY_CURRENT_VERSION).
+  auto meta = sec.find("meta");
+  if (meta == sec.end() || !meta->second.is_object()) {
+    return Bad("\"meta\" object with \"version\": 1 is missing");
+  }
+  auto version = meta->second.find("version");
+  if (version == meta->second.end() || !version->is_number_integer() ||
+      version->get<int64_t>() != 1) {
+    return Bad("meta.version must be 1");
+  }
+  if (auto it = sec.find("release"); it != sec.end()) {
+    if (!it->second.is_number_integer()) {
+      return Bad("release: expected an integer");
+    }
+    policy->release_ = it->second.get<int64_t>();
+  }
+  if (auto it = sec.find("excludes"); it != sec.end()) {
+    VOUCH_ASSIGN_OR_RETURN(policy->exclude_patterns_,
+                           StringList(it->second, "excludes"));
+    if (!policy->exclude_patterns_.empty()) {
+      auto set = std::make_unique<ExcludeSet>();
+      for (size_t i = 0; i < policy->exclude_patterns_.size(); ++i) {
+        std::string err;
+        if (set->set_.Add(policy->exclude_patterns_[i], &err) < 0) {
+          return Bad(absl::StrCat("excludes[", i, "]: invalid regex '",
+                                  policy->exclude_patterns_[i].substr(0, 120),
+                                  "': ", err));
+        }
+      }
+      if (!set->set_.Compile()) {
+        return Bad("excludes: the regexes need more than 64 MiB to compile");
+      }
+      policy->excludes_ = std::move(set);
+    }
+  }
+  if (auto it = sec.find("ima"); it != sec.end()) {
+    const Json& ima = it->second;
+    if (!ima.is_object()) return Bad("ima: expected an object");
+    for (auto& [k, v] : ima.items()) {
+      if (k == "ignored_keyrings") {
+        VOUCH_ASSIGN_OR_RETURN(std::vector<std::string> rings,
+                               StringList(v, "ima.ignored_keyrings"));
+        for (std::string& r : rings) {
+          if (r == "*") policy->ignore_all_keyrings_ = true;
+          policy->ignored_keyrings_.insert(std::move(r));
+        }
+      } else if (k == "log_hash_alg") {
+        std::optional<HashAlg> alg = v.is_string()
+                                         ? HashAlgFromName(v.get<std::string>())
+                                         : std::nullopt;
+        if (!alg) {
+          return Bad(
+              "ima.log_hash_alg: expected sha1, sha256, sha384 or "
+              "sha512");
+        }
+        policy->log_hash_alg_ = *alg;
+      } else if (k == "dm_policy") {
+        if (!v.is_null()) {
+          return Bad(
+              "ima.dm_policy: device-mapper policies are not "
+              "supported (must be null)");
+        }
+      } else {
+        return Bad(absl::StrCat("ima: unknown key '", k.substr(0, 80), "'"));
+      }
+    }
+  }
+  if (auto it = sec.find("verification-keys"); it != sec.end()) {
+    VOUCH_ASSIGN_OR_RETURN(policy->verification_keys_,
+                           ParseVerificationKeys(it->second));
+  }
+  return std::shared_ptr<const RuntimePolicy>(std::move(policy));
+}
+
+// ---------------------------------------------------------------- writing
+
+bool IsValidUtf8(absl::string_view s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  size_t n = s.size();
+  size_t i = 0;
+  while (i < n) {
+    unsigned char c = p[i];
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len;
+    uint32_t cp;
+    if ((c & 0xe0) == 0xc0) {
+      len = 2;
+      cp = c & 0x1f;
+    } else if ((c & 0xf0) == 0xe0) {
+      len = 3;
+      cp = c & 0x0f;
+    } else if ((c & 0xf8) == 0xf0) {
+      len = 4;
+      cp = c & 0x07;
+    } else {
+      return false;
+    }
+    if (i + len > n) return false;
+    for (size_t k = 1; k < len; ++k) {
+      if ((p[i + k] & 0xc0) != 0x80) return false;
+      cp = (cp << 6) | (p[i + k] & 0x3f);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
+        (cp >= 0xd800 && cp <= 0xdfff)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+absl::StatusOr<std::string> WriteRuntimePolicy(const PolicyDraft& draft) {
+  Json j;
+  j["meta"] = {{"version", 1}, {"generator", 0}};
+  j["release"] = 0;
+  Json digests = Json::object();
+  for (const auto& [path, list] : draft.digests) {
+    if (!IsValidUtf8(path)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("path '", absl::CEscape(path.substr(0, 120)),
+                       "' is not UTF-8 and cannot be written to JSON"));
+    }
+    digests[path] = list;
+  }
+  j["digests"] = std::move(digests);
+  j["excludes"] = draft.excludes;
+  Json keyrings = Json::object();
+  for (const auto& [name, list] : draft.keyrings) keyrings[name] = list;
+  j["keyrings"] = std::move(keyrings);
+  j["ima"] = {{"ignored_keyrings", Json::array()},
+              {"log_hash_alg", draft.log_hash_alg},
+              {"dm_policy", nullptr}};
+  j["ima-buf"] = Json::object();
+  j["verification-keys"] = "";
+  try {
+    return j.dump(1) + "\n";
+  } catch (const std::exception& e) {
+    return absl::InvalidArgumentError(e.what());
+  }
+}
+
+absl::StatusOr<PolicyDraft> ConvertAllowlist(absl::string_view allowlist,
+                                             absl::string_view excludelist) {
+  PolicyDraft draft;
+  size_t lineno = 0;
+  for (absl::string_view line : absl::StrSplit(allowlist, '\n')) {
+    ++lineno;
+    absl::string_view t = absl::StripAsciiWhitespace(line);
+    if (t.empty() || t[0] == '#') continue;
+    // "<hex digest><whitespace><path>"; the path keeps inner spaces.
+    size_t sp = t.find_first_of(" \t");
+    if (sp == absl::string_view::npos) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "allowlist line ", lineno, ": expected '<digest> <path>'"));
+    }
+    absl::string_view digest = t.substr(0, sp);
+    absl::string_view path = absl::StripLeadingAsciiWhitespace(t.substr(sp));
+    absl::StatusOr<PolicyDigest> d = ParsePolicyDigest(digest);
+    if (!d.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("allowlist line ", lineno, ": ", d.status().message()));
+    }
+    std::string hex = HexEncode(ByteSpan(d->bytes, d->size));
+    // As Keylime's process_flat_allowlist: the path is kept as written,
+    // with spaces turned into '_' because IMA does so when it measures
+    // (ima_write_template_field_data in ima_template_lib.c).
+    std::string p(path);
+    std::replace(p.begin(), p.end(), ' ', '_');
+    auto& list = draft.digests[p];
+    if (std::find(list.begin(), list.end(), hex) == list.end()) {
+      list.push_back(hex);
+    }
+  }
+  lineno = 0;
+  for (absl::string_view line : absl::StrSplit(excludelist, '\n')) {
+    ++lineno;
+    absl::string_view t = absl::StripAsciiWhitespace(line);
+    if (t.empty() || t[0] == '#') continue;
+    RE2 re(re2::StringPiece(t.data(), t.size()), ExcludeSet::Options());
+    if (!re.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "exclude list line ", lineno, ": invalid regex: ", re.error()));
+    }
+    draft.excludes.emplace_back(t);
+  }
+  return draft;
+}
+
+}  // namespace vouch::core::ima

@@ -1,0 +1,326 @@
+// Integrity (template hashes, PCR 10 replay, incremental prefixes) and
+// content (policy, excludes, violations) checks of EvaluateImaLog.
+#include "core/ima/ima_evaluator.h"
+
+#include <catch2/catch.hpp>
+#include <random>
+
+#include "absl/strings/match.h"
+#include "ima_test_util.h"
+
+namespace vouch::core::ima {
+namespace {
+
+using testing::DataFile;
+using testing::FileDigest;
+using testing::Ng;
+using testing::PolicyJson;
+using testing::QuoteAt;
+using testing::ReplayPrefixes;
+using testing::WriteLog;
+
+std::vector<ImaRecord> SampleRecords(int n) {
+  std::vector<ImaRecord> r;
+  r.push_back(Ng("boot_aggregate", FileDigest(-1)));
+  for (int i = 1; i < n; ++i) {
+    r.push_back(Ng(absl::StrCat("/usr/bin/prog", i), FileDigest(i)));
+  }
+  return r;
+}
+
+std::string PolicyFor(const std::vector<ImaRecord>& records,
+                      const std::vector<std::string>& excludes = {}) {
+  std::vector<std::pair<std::string, std::vector<std::string>>> d;
+  for (const ImaRecord& r : records) {
+    d.push_back({r.path, {HexEncode(r.digest)}});
+  }
+  return PolicyJson(d, excludes);
+}
+
+std::shared_ptr<const RuntimePolicy> Load(const std::string& json) {
+  auto p = RuntimePolicy::FromJson(json);
+  INFO(p.status().ToString());
+  REQUIRE(p.ok());
+  return *p;
+}
+
+ImaEvaluation Eval(absl::string_view log, const RuntimePolicy* policy,
+                   std::optional<QuotedPcr10> quoted = std::nullopt,
+                   const ImaReplayState& state = {},
+                   const ImaEvalOptions& options = {}) {
+  auto r = EvaluateImaLog(state, log, quoted, policy, options);
+  INFO(r.status().ToString());
+  REQUIRE(r.ok());
+  return *std::move(r);
+}
+
+std::vector<std::pair<uint64_t, std::string>> Reasons(const ImaEvaluation& r) {
+  std::vector<std::pair<uint64_t, std::string>> out;
+  for (const ImaFailure& f : r.failures) out.push_back({f.index, f.reason});
+  return out;
+}
+
+TEST_CASE(
+    "ima: real Keylime logs: template hashes hold, content follows policy",
+    "[core]") {
+  std::string log = DataFile("keylime/ima-log-sha256");
+  auto learned = R"({"meta": {"version": 1}, "digests": {
+      "boot_aggregate": ["f4845392eca429a4c941a6a07fc32faf843a88c5c3dfa3b9329ab8f4171d9ce3"],
+      "/data": ["sha256:96d7fae8adb7286a419a88f78c13d35fb782d63df654b7db56f154765698b754"]}})";
+  auto p = Load(learned);
+  ImaEvaluation r = Eval(log, p.get());
+  CHECK(r.verdict.passed());
+  CHECK(r.entries_parsed == 2);
+  CHECK(HexEncode(ByteSpan(r.state.pcr_sha1)) ==
+        "8adcb4304b78ee782bbba3733b191591e75dc83d");
+
+  // Keylime's own policy for this log lists another file.
+  auto keylime = Load(DataFile("keylime/policy-sha256"));
+  ImaEvaluation k = Eval(log, keylime.get());
+  CHECK_FALSE(k.verdict.passed());
+  CHECK(Reasons(k) == std::vector<std::pair<uint64_t, std::string>>{
+                          {0, "not_in_policy"}, {1, "not_in_policy"}});
+  // runtime-policy-test.json has another boot_aggregate.
+  auto test = Load(DataFile("keylime/runtime-policy-test.json"));
+  ImaEvaluation t = Eval(log, test.get());
+  CHECK(Reasons(t) == std::vector<std::pair<uint64_t, std::string>>{
+                          {0, "digest_mismatch"}, {1, "not_in_policy"}});
+  // ...unless measured boot vouches for this one.
+  ImaEvalOptions o;
+  o.boot_aggregates = {
+      "sha256:"
+      "f4845392eca429a4c941a6a07fc32faf843a88c5c3dfa3b9329ab8f4171d9ce3"};
+  ImaEvaluation t2 = Eval(log, test.get(), std::nullopt, {}, o);
+  CHECK(Reasons(t2) ==
+        std::vector<std::pair<uint64_t, std::string>>{{1, "not_in_policy"}});
+
+  // The sha1 log's boot_aggregate line has an all-zero template hash.
+  ImaEvaluation v = Eval(DataFile("keylime/ima-log-sha1"), nullptr);
+  CHECK(Reasons(v) ==
+        std::vector<std::pair<uint64_t, std::string>>{{0, "violation"}});
+}
+
+TEST_CASE(
+    "ima: ASCII, binary and per-bank SHA-256 logs replay to the same PCRs",
+    "[core]") {
+  auto records = SampleRecords(50);
+  records[7].violation = true;
+  testing::Pcrs want = ReplayPrefixes(records);
+  ImaEvalOptions o;
+  o.allow_violations = true;
+  for (HashAlg th : {HashAlg::kSha1, HashAlg::kSha256}) {
+    for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+      std::string log = WriteLog(records, f, th);
+      ImaEvaluation r =
+          Eval(log, nullptr, QuoteAt(want, records.size()), {}, o);
+      CHECK(r.verdict.passed());
+      CHECK(r.pcr_matched);
+      CHECK(r.entries_accepted == records.size());
+      CHECK(r.bytes_accepted == log.size());
+      CHECK(r.state.pcr_sha1 == want.sha1.back());
+      CHECK(r.state.pcr_sha256 == want.sha256.back());
+      CHECK(r.state.next_entry_index == records.size());
+    }
+  }
+}
+
+TEST_CASE("ima: integrity failures: tampering, reordering, injection",
+          "[core]") {
+  auto records = SampleRecords(10);
+  testing::Pcrs want = ReplayPrefixes(records);
+  auto policy = Load(PolicyFor(records));
+  const std::string log = WriteLog(records, LogFormat::kAscii);
+
+  SECTION("a tampered file digest breaks the template hash") {
+    std::string bad = log;
+    std::string hex = HexEncode(records[4].digest);
+    size_t at = bad.find(hex);
+    bad[at] = bad[at] == '0' ? '1' : '0';
+    ImaEvaluation r = Eval(bad, policy.get(), QuoteAt(want, 10));
+    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, std::string>>{
+                            {4, "bad_template_hash"}});
+    CHECK(r.entries_accepted == 0);
+    CHECK(r.state == ImaReplayState{});
+  }
+  SECTION("a tampered template hash") {
+    std::string bad = log;
+    size_t line = 0;
+    for (int i = 0; i < 6; ++i) line = bad.find('\n', line) + 1;
+    bad[line + 3] = bad[line + 3] == 'a' ? 'b' : 'a';
+    ImaEvaluation r = Eval(bad, policy.get());
+    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, std::string>>{
+                            {6, "bad_template_hash"}});
+  }
+  SECTION("a tampered path in a binary log") {
+    std::string bad = WriteLog(records, LogFormat::kBinary);
+    bad[bad.find("prog3") + 4] = '9';
+    ImaEvaluation r = Eval(bad, policy.get());
+    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, std::string>>{
+                            {3, "bad_template_hash"}});
+  }
+  SECTION("reordered entries do not replay to the quote") {
+    auto swapped = records;
+    std::swap(swapped[2], swapped[3]);
+    ImaEvaluation r = Eval(WriteLog(swapped, LogFormat::kAscii), policy.get(),
+                           QuoteAt(want, 10));
+    CHECK(Reasons(r) ==
+          std::vector<std::pair<uint64_t, std::string>>{{10, "pcr_mismatch"}});
+    CHECK(r.entries_accepted == 0);
+    CHECK(r.state == ImaReplayState{});
+  }
+  SECTION("an injected entry does not replay to the quote") {
+    auto injected = records;
+    injected.insert(injected.begin() + 5, Ng("/evil", FileDigest(99)));
+    ImaEvaluation r = Eval(WriteLog(injected, LogFormat::kAscii), policy.get(),
+                           QuoteAt(want, 10));
+    CHECK(Reasons(r) ==
+          std::vector<std::pair<uint64_t, std::string>>{{11, "pcr_mismatch"}});
+  }
+  SECTION("a dropped entry does not replay to the quote") {
+    auto dropped = records;
+    dropped.erase(dropped.begin() + 5);
+    ImaEvaluation r = Eval(WriteLog(dropped, LogFormat::kAscii), policy.get(),
+                           QuoteAt(want, 10));
+    CHECK_FALSE(r.verdict.passed());
+    CHECK(r.failures.at(0).reason == "pcr_mismatch");
+  }
+  SECTION("one bank right and the other wrong still fails") {
+    QuotedPcr10 q = QuoteAt(want, 10);
+    (*q.sha256)[0] ^= 1;
+    ImaEvaluation r = Eval(log, policy.get(), q);
+    CHECK(r.failures.at(0).reason == "pcr_mismatch");
+  }
+  SECTION("a malformed entry is an error, not a verdict") {
+    auto r = EvaluateImaLog({}, log + "10 zz\n", std::nullopt, policy.get());
+    CHECK(absl::IsInvalidArgument(r.status()));
+    CHECK(absl::StrContains(r.status().message(), "entry 10"));
+  }
+}
+
+TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
+  auto records = SampleRecords(8);
+  records[2].digest = FileDigest(1000);  // digest_mismatch
+  records[3].path = "/opt/unknown";      // not_in_policy
+  records[4].path = "/tmp/scratch";      // excluded
+  records[5].pcr = 11;                   // wrong_pcr
+  records[6].violation = true;           // violation
+  records[6].digest = Bytes(32, 0);
+  records[7].path = std::string("/bin/\xff\xfe", 7);  // non-UTF-8
+  auto policy = Load(PolicyFor(SampleRecords(8), {"/tmp/"}));
+  for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+    std::string log = WriteLog(records, f);
+    ImaEvaluation r =
+        Eval(log, policy.get(), QuoteAt(ReplayPrefixes(records), 8));
+    CHECK(Reasons(r) ==
+          std::vector<std::pair<uint64_t, std::string>>{{2, "digest_mismatch"},
+                                                        {3, "not_in_policy"},
+                                                        {5, "wrong_pcr"},
+                                                        {6, "violation"},
+                                                        {7, "not_in_policy"}});
+    CHECK(r.failures[1].path == "/opt/unknown");
+    CHECK(r.failures[4].path == records[7].path);
+    CHECK(DisplayPath(r.failures[4].path) == "/bin/\\xff\\xfe");
+    CHECK(r.state.next_entry_index == 8);
+  }
+  SECTION("without the exclude the scratch file fails too") {
+    auto strict = Load(PolicyFor(SampleRecords(8)));
+    ImaEvaluation r = Eval(WriteLog(records, LogFormat::kAscii), strict.get());
+    CHECK(Reasons(r).at(2) ==
+          std::pair<uint64_t, std::string>{4, "not_in_policy"});
+  }
+  SECTION("allowed violations are still checked against the policy") {
+    ImaEvalOptions o;
+    o.allow_violations = true;
+    ImaEvaluation r =
+        Eval(WriteLog(records, LogFormat::kAscii), policy.get(), {}, {}, o);
+    CHECK(Reasons(r).at(3) ==
+          std::pair<uint64_t, std::string>{6, "digest_mismatch"});
+  }
+  SECTION("failures listed are capped, all are counted") {
+    ImaEvalOptions o;
+    o.max_listed_failures = 2;
+    ImaEvaluation r =
+        Eval(WriteLog(records, LogFormat::kAscii), policy.get(), {}, {}, o);
+    CHECK(r.failures.size() == 2);
+    CHECK(r.failure_count == 5);
+    CHECK_FALSE(r.verdict.passed());
+  }
+}
+
+TEST_CASE(
+    "ima: the log may run ahead of the quote: the shortest prefix is taken",
+    "[core]") {
+  auto records = SampleRecords(20);
+  records[15].path = "/not/allowed";  // After the quote: not checked yet.
+  testing::Pcrs want = ReplayPrefixes(records);
+  auto policy = Load(PolicyFor(SampleRecords(20)));
+  std::string log = WriteLog(records, LogFormat::kAscii);
+  ImaEvaluation r = Eval(log, policy.get(), QuoteAt(want, 12));
+  CHECK(r.verdict.passed());
+  CHECK(r.entries_parsed == 20);
+  CHECK(r.entries_accepted == 12);
+  CHECK(r.state.next_entry_index == 12);
+  CHECK(r.state.pcr_sha1 == want.sha1[12]);
+  // The rest is the next round's input.
+  std::string rest = log.substr(r.bytes_accepted);
+  ImaEvaluation r2 = Eval(rest, policy.get(), QuoteAt(want, 20), r.state);
+  CHECK(Reasons(r2) ==
+        std::vector<std::pair<uint64_t, std::string>>{{15, "not_in_policy"}});
+  CHECK(r2.state.next_entry_index == 20);
+  // A quote equal to the stored state accepts nothing.
+  ImaEvaluation r3 = Eval(rest, policy.get(), QuoteAt(want, 12), r.state);
+  CHECK(r3.verdict.passed());
+  CHECK(r3.entries_accepted == 0);
+  CHECK(r3.state == r.state);
+  // A quote for one bank only.
+  ImaEvaluation r4 = Eval(log, policy.get(), QuoteAt(want, 5, false, true));
+  CHECK(r4.entries_accepted == 5);
+  ImaEvalOptions sha256_only;
+  sha256_only.replay_sha1 = false;
+  CHECK(absl::IsInvalidArgument(
+      EvaluateImaLog({}, log, QuoteAt(want, 5), policy.get(), sha256_only)
+          .status()));
+}
+
+TEST_CASE("ima: incremental replay in random chunks equals one pass",
+          "[core]") {
+  std::mt19937 rng(12345);
+  auto records = SampleRecords(300);
+  for (int i : {17, 123, 250}) records[i].path = absl::StrCat("/bad", i);
+  records[200].violation = true;
+  testing::Pcrs want = ReplayPrefixes(records);
+  auto policy = Load(PolicyFor(SampleRecords(300)));
+  for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+    // Byte offset of each entry so chunks can start anywhere.
+    std::vector<std::string> lines;
+    for (const ImaRecord& r : records) lines.push_back(WriteLog({r}, f));
+    ImaEvaluation whole =
+        Eval(WriteLog(records, f), policy.get(), QuoteAt(want, 300));
+    for (int trial = 0; trial < 20; ++trial) {
+      ImaReplayState state;
+      std::vector<std::pair<uint64_t, std::string>> failures;
+      while (state.next_entry_index < records.size()) {
+        size_t from = state.next_entry_index;
+        size_t quote =
+            std::uniform_int_distribution<size_t>(from, records.size())(rng);
+        size_t to =
+            std::uniform_int_distribution<size_t>(quote, records.size())(rng);
+        std::string chunk;
+        for (size_t i = from; i < to; ++i) chunk += lines[i];
+        bool both = rng() % 2 == 0;
+        ImaEvaluation r =
+            Eval(chunk, policy.get(), QuoteAt(want, quote, both, true), state);
+        REQUIRE(r.pcr_matched);
+        REQUIRE(r.entries_accepted == quote - from);
+        auto got = Reasons(r);
+        failures.insert(failures.end(), got.begin(), got.end());
+        state = r.state;
+      }
+      CHECK(state == whole.state);
+      CHECK(failures == Reasons(whole));
+    }
+  }
+}
+
+}  // namespace
+}  // namespace vouch::core::ima

@@ -1,0 +1,272 @@
+// ima-sig signatures made here with OpenSSL (RSA and ECDSA), ima-buf
+// keyrings, and DSSE policies signed by an X.509 certificate's key.
+#include "core/ima/ima_signature.h"
+
+#include <openssl/ec.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+
+#include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_replace.h"
+#include "common/openssl_handle.h"
+#include "core/ima/dsse.h"
+#include "core/ima/ima_evaluator.h"
+#include "ima_test_util.h"
+
+namespace vouch::core::ima {
+namespace {
+
+using testing::FileDigest;
+using testing::Ng;
+using testing::WriteLog;
+
+EvpPkeyPtr NewKey(bool rsa) {
+  return EvpPkeyPtr(rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA",
+                                            static_cast<size_t>(2048))
+                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+}
+
+std::string SpkiBase64(EVP_PKEY* key) {
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(key, &der);
+  std::string out =
+      absl::Base64Escape(absl::string_view(reinterpret_cast<char*>(der), len));
+  OPENSSL_free(der);
+  return out;
+}
+
+// signature_v2_hdr + signature over the (pre-hashed) file digest.
+std::string ImaSign(EVP_PKEY* key, const Bytes& digest, uint8_t kernel_alg,
+                    uint32_t key_id) {
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(key, nullptr));
+  REQUIRE(EVP_PKEY_sign_init(ctx.get()) == 1);
+  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
+    REQUIRE(EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1);
+  }
+  REQUIRE(EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1);
+  size_t len = 0;
+  REQUIRE(EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(),
+                        digest.size()) == 1);
+  std::string sig(len, '\0');
+  REQUIRE(EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()),
+                        &len, digest.data(), digest.size()) == 1);
+  sig.resize(len);
+  std::string out = {3,
+                     2,
+                     static_cast<char>(kernel_alg),
+                     static_cast<char>(key_id >> 24),
+                     static_cast<char>(key_id >> 16),
+                     static_cast<char>(key_id >> 8),
+                     static_cast<char>(key_id),
+                     static_cast<char>(len >> 8),
+                     static_cast<char>(len)};
+  return out + sig;
+}
+
+// Keylime's form: "verification-keys" holds a JSON string of
+// {"<keyring>": "<JSON string of {\"pubkeys\": [...]}>"}.
+std::string KeysJson(const std::vector<EVP_PKEY*>& keys) {
+  nlohmann::json ring;
+  ring["pubkeys"] = nlohmann::json::array();
+  for (EVP_PKEY* k : keys) ring["pubkeys"].push_back(SpkiBase64(k));
+  nlohmann::json rings;
+  rings["tenant"] = ring.dump();
+  return ", \"verification-keys\": " + nlohmann::json(rings.dump()).dump();
+}
+
+TEST_CASE("ima: ima-sig: valid RSA and ECDSA signatures pass without digests",
+          "[core]") {
+  EvpPkeyPtr rsa = NewKey(true);
+  EvpPkeyPtr ec = NewKey(false);
+  EvpPkeyPtr stranger = NewKey(false);
+  REQUIRE(rsa);
+  REQUIRE(ec);
+  uint32_t rsa_id = *ImaKeyIdV2(rsa.get());
+  uint32_t ec_id = *ImaKeyIdV2(ec.get());
+  uint32_t stranger_id = *ImaKeyIdV2(stranger.get());
+
+  std::vector<ImaRecord> records;
+  auto add = [&](const std::string& path, int n, std::string sig) {
+    ImaRecord r = Ng(path, FileDigest(n));
+    r.tmpl = ImaTemplate::kImaSig;
+    r.extra = std::move(sig);
+    records.push_back(r);
+  };
+  add("/rsa", 1, ImaSign(rsa.get(), FileDigest(1), 4, rsa_id));
+  add("/ec", 2, ImaSign(ec.get(), FileDigest(2), 4, ec_id));
+  std::string wrong = ImaSign(ec.get(), FileDigest(99), 4, ec_id);
+  add("/forged", 3, wrong);  // 2
+  add("/stranger", 4, ImaSign(stranger.get(), FileDigest(4), 4, stranger_id));
+  add("/badhdr", 5, "\x03\x02");  // 4
+  add("/unsigned", 6, "");        // 5
+  add("/listed", 7, wrong);       // Bad signature, but the digest is allowed.
+  add("/alg", 8, ImaSign(ec.get(), FileDigest(8), 2, ec_id));  // 7
+
+  std::string policy_json =
+      testing::PolicyJson({{"/listed", {HexEncode(FileDigest(7))}}}, {},
+                          KeysJson({rsa.get(), ec.get()}));
+  auto policy = RuntimePolicy::FromJson(policy_json);
+  INFO(policy.status().ToString());
+  REQUIRE(policy.ok());
+  REQUIRE((*policy)->verification_keys().size() == 2);
+  CHECK((*policy)->verification_keys()[0].key_id == rsa_id);
+
+  for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+    auto r =
+        EvaluateImaLog({}, WriteLog(records, f), std::nullopt, policy->get());
+    REQUIRE(r.ok());
+    std::vector<std::pair<uint64_t, std::string>> got;
+    for (const ImaFailure& fl : r->failures) {
+      got.push_back({fl.index, fl.reason});
+      INFO(fl.detail);
+    }
+    CHECK(got ==
+          std::vector<std::pair<uint64_t, std::string>>{{2, "bad_signature"},
+                                                        {3, "bad_signature"},
+                                                        {4, "bad_signature"},
+                                                        {5, "not_in_policy"},
+                                                        {7, "bad_signature"}});
+    CHECK(absl::StrContains(r->failures[1].detail, "no verification key"));
+  }
+  // Without verification keys a signed entry is judged by its digest alone.
+  auto no_keys = RuntimePolicy::FromJson(
+      testing::PolicyJson({{"/listed", {HexEncode(FileDigest(7))}}}));
+  REQUIRE(no_keys.ok());
+  auto r = EvaluateImaLog({}, WriteLog(records, LogFormat::kAscii),
+                          std::nullopt, no_keys->get());
+  REQUIRE(r.ok());
+  CHECK(r->failure_count == 7);
+  for (const ImaFailure& fl : r->failures) {
+    CHECK(fl.reason == "not_in_policy");
+  }
+}
+
+TEST_CASE("ima: ima-sig header checks", "[core]") {
+  EvpPkeyPtr ec = NewKey(false);
+  std::vector<VerificationKey> keys(1);
+  keys[0].key_id = *ImaKeyIdV2(ec.get());
+  keys[0].key.reset(EVP_PKEY_dup(ec.get()));
+  Bytes d = FileDigest(1);
+  std::string sig = ImaSign(ec.get(), d, 4, keys[0].key_id);
+  CHECK(VerifyImaSignature(keys, sig, HashAlg::kSha256, d.data(), d.size()) ==
+        SignatureCheck::kValid);
+  std::string v1 = sig;
+  v1[1] = 1;
+  CHECK(VerifyImaSignature(keys, v1, HashAlg::kSha256, d.data(), d.size()) ==
+        SignatureCheck::kMalformed);
+  CHECK(VerifyImaSignature(keys, sig.substr(0, sig.size() - 1),
+                           HashAlg::kSha256, d.data(),
+                           d.size()) == SignatureCheck::kMalformed);
+  std::string flipped = sig;
+  flipped.back() ^= 1;
+  CHECK(VerifyImaSignature(keys, flipped, HashAlg::kSha256, d.data(),
+                           d.size()) == SignatureCheck::kInvalid);
+  Bytes d1 = FileDigest(1, HashAlg::kSha1);
+  CHECK(VerifyImaSignature(keys, sig, HashAlg::kSha1, d1.data(), d1.size()) ==
+        SignatureCheck::kAlgMismatch);
+}
+
+TEST_CASE(
+    "ima: ima-buf keyring measurements follow keyrings and ignored_keyrings",
+    "[core]") {
+  EvpPkeyPtr key = NewKey(false);
+  unsigned char* der = nullptr;
+  int len = i2d_PUBKEY(key.get(), &der);
+  std::string key_der(reinterpret_cast<char*>(der), len);
+  OPENSSL_free(der);
+  Bytes key_digest = testing::Hash(HashAlg::kSha256, key_der);
+  auto buf = [&](const std::string& name, const std::string& data) {
+    ImaRecord r = Ng(name, testing::Hash(HashAlg::kSha256, data));
+    r.tmpl = ImaTemplate::kImaBuf;
+    r.extra = data;
+    return r;
+  };
+  std::vector<ImaRecord> records = {
+      buf(".ima", key_der),                   // allowed keyring digest
+      buf(".evm", key_der),                   // keyring not listed
+      buf(".builtin_trusted_keys", key_der),  // ignored
+      buf("kexec-cmdline", "root=/dev/sda"),  // plain ima-buf, listed
+      buf("other-buffer", "x"),               // plain ima-buf, not listed
+  };
+  std::string json =
+      std::string(R"({"meta": {"version": 1},
+      "keyrings": {".ima": [")") +
+      HexEncode(key_digest) + R"("]},
+      "ima": {"ignored_keyrings": [".builtin_trusted_keys"], "log_hash_alg": "sha1", "dm_policy": null},
+      "ima-buf": {"kexec-cmdline": [")" +
+      HexEncode(testing::Hash(HashAlg::kSha256, "root=/dev/sda")) + R"("]}})";
+  auto policy = RuntimePolicy::FromJson(json);
+  INFO(policy.status().ToString());
+  REQUIRE(policy.ok());
+  auto r = EvaluateImaLog({}, WriteLog(records, LogFormat::kAscii),
+                          std::nullopt, policy->get());
+  REQUIRE(r.ok());
+  std::vector<std::pair<uint64_t, std::string>> got;
+  for (const ImaFailure& f : r->failures) got.push_back({f.index, f.reason});
+  CHECK(got == std::vector<std::pair<uint64_t, std::string>>{
+                   {1, "keyring_not_allowed"}, {4, "not_in_policy"}});
+  auto all = RuntimePolicy::FromJson(
+      R"({"meta": {"version": 1}, "ima": {"ignored_keyrings": ["*"]}})");
+  REQUIRE(all.ok());
+  CHECK((*all)->IsKeyringIgnored(".anything"));
+}
+
+TEST_CASE("ima: DSSE policy signed with an X.509 certificate's EC key",
+          "[core]") {
+  EvpPkeyPtr key = NewKey(false);
+  X509Ptr cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_set_pubkey(cert.get(), key.get());
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("signer"),
+                             -1, -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  REQUIRE(X509_sign(cert.get(), key.get(), EVP_sha256()) > 0);
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  PEM_write_bio_X509(bio.get(), cert.get());
+  char* pem_data = nullptr;
+  long pem_len = BIO_get_mem_data(bio.get(), &pem_data);
+  std::string pem(pem_data, pem_len);
+
+  std::string payload = R"({"meta": {"version": 1}})";
+  std::string type = "application/vnd.keylime+json";
+  std::string pae = DssePae(type, payload);
+  EvpMdCtxPtr ctx(EVP_MD_CTX_new());
+  REQUIRE(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr,
+                             key.get()) == 1);
+  size_t len = 0;
+  REQUIRE(EVP_DigestSign(ctx.get(), nullptr, &len,
+                         reinterpret_cast<const unsigned char*>(pae.data()),
+                         pae.size()) == 1);
+  std::string sig(len, '\0');
+  REQUIRE(EVP_DigestSign(ctx.get(),
+                         reinterpret_cast<unsigned char*>(sig.data()), &len,
+                         reinterpret_cast<const unsigned char*>(pae.data()),
+                         pae.size()) == 1);
+  sig.resize(len);
+  std::string envelope = R"({"payload": ")" + absl::Base64Escape(payload) +
+                         R"(", "payloadType": ")" + type +
+                         R"(", "signatures": [{"keyid": "x", "sig": ")" +
+                         absl::Base64Escape(sig) + R"("}]})";
+  auto v = VerifyDsseEnvelope(envelope, pem);
+  REQUIRE(v.ok());
+  CHECK(v->valid);
+  CHECK(v->payload == payload);
+  std::string other_type =
+      absl::StrReplaceAll(envelope, {{"keylime+json", "x"}});
+  auto w = VerifyDsseEnvelope(other_type, pem);
+  REQUIRE(w.ok());
+  CHECK_FALSE(w->valid);  // The type is signed too.
+}
+
+}  // namespace
+}  // namespace vouch::core::ima
