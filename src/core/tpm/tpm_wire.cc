@@ -2,13 +2,18 @@
 
 #include <tss2/tss2_mu.h>
 
+#include <algorithm>
 #include <array>
 #include <utility>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "common/openssl_handle.h"
 #include "common/status_macros.h"
 
@@ -206,6 +211,62 @@ absl::StatusOr<Bytes> Digest(TPMI_ALG_HASH alg, ByteSpan data) {
   }
   out.resize(len);
   return out;
+}
+
+absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelectionText(
+    absl::string_view text) {
+  TPML_PCR_SELECTION out{};
+  if (text.empty()) {
+    return absl::InvalidArgumentError("PCR selection: empty");
+  }
+  for (absl::string_view bank : absl::StrSplit(text, '+')) {
+    const size_t colon = bank.find(':');
+    if (colon == absl::string_view::npos || colon + 1 == bank.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "PCR selection '", bank, "': expected <hash>:<pcr>[,<pcr>...]"));
+    }
+    VOUCH_ASSIGN_OR_RETURN(TPMI_ALG_HASH alg,
+                           HashFromName(std::string(bank.substr(0, colon))));
+    if (out.count == TPM2_NUM_PCR_BANKS) {
+      return absl::InvalidArgumentError("PCR selection: too many banks");
+    }
+    for (uint32_t b = 0; b < out.count; ++b) {
+      if (out.pcrSelections[b].hash == alg) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "PCR selection: bank ", HashName(alg), " given twice"));
+      }
+    }
+    TPMS_PCR_SELECTION& s = out.pcrSelections[out.count++];
+    s.hash = alg;
+    s.sizeofSelect = 3;  // PCRs 0..23 (TCG PC Client PTP).
+    for (absl::string_view item : absl::StrSplit(bank.substr(colon + 1), ',')) {
+      uint32_t pcr = 0;
+      if (!absl::SimpleAtoi(item, &pcr) || pcr > 23) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "PCR selection '", bank, "': '", item, "' is not a PCR 0..23"));
+      }
+      s.pcrSelect[pcr / 8] |= static_cast<uint8_t>(1u << (pcr % 8));
+    }
+  }
+  return out;
+}
+
+std::string SelectionText(const TPML_PCR_SELECTION& selection) {
+  std::vector<std::string> banks;
+  for (uint32_t b = 0; b < selection.count && b < TPM2_NUM_PCR_BANKS; ++b) {
+    const TPMS_PCR_SELECTION& s = selection.pcrSelections[b];
+    std::vector<std::string> pcrs;
+    for (uint32_t pcr = 0;
+         pcr < 8u * std::min<uint32_t>(s.sizeofSelect, TPM2_PCR_SELECT_MAX);
+         ++pcr) {
+      if ((s.pcrSelect[pcr / 8] >> (pcr % 8)) & 1) {
+        pcrs.push_back(absl::StrCat(pcr));
+      }
+    }
+    banks.push_back(
+        absl::StrCat(HashName(s.hash), ":", absl::StrJoin(pcrs, ",")));
+  }
+  return absl::StrJoin(banks, "+");
 }
 
 }  // namespace vouch::core::tpm

@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "common/bytes.h"
 
 namespace vouch::core::tpm {
@@ -55,6 +56,12 @@ absl::StatusOr<Bytes> MarshalPublic(const TPMT_PUBLIC& public_area);
 // TPM 2.0 Part 2, 10.9.7 TPML_PCR_SELECTION.
 absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelection(ByteSpan bytes);
 Bytes MarshalPcrSelection(const TPML_PCR_SELECTION& selection);
+// tpm2-tools' PCR list syntax: "sha256:0,1,16+sha1:2" (banks in order, PCRs
+// 0..23, each bank once). kInvalidArgument naming the bad part.
+absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelectionText(
+    absl::string_view text);
+// The same syntax back ("sha256:0,1,16+sha1:2"); "" for an empty selection.
+std::string SelectionText(const TPML_PCR_SELECTION& selection);
 
 // TPM 2.0 Part 1, 16: Name = nameAlg (UINT16, big-endian) || H_nameAlg(
 // TPMT_PUBLIC). kInvalidArgument for a nameAlg Vouch does not hash.
