@@ -16,10 +16,15 @@ inline std::string DataPath(const std::string& name) {
   return std::string(VOUCH_TPM_TEST_DATA_DIR) + "/" + name;
 }
 
-inline Bytes ReadGolden(const std::string& name) {
-  absl::StatusOr<std::string> text = ReadFileUpTo(DataPath(name), 1 << 20);
+inline Bytes ReadBytes(const std::string& path) {
+  absl::StatusOr<std::string> text = ReadFileUpTo(path, 1 << 20);
+  INFO(path);
   REQUIRE(text.ok());
   return ToBytes(*text);
+}
+
+inline Bytes ReadGolden(const std::string& name) {
+  return ReadBytes(DataPath(name));
 }
 
 inline Bytes Flip(Bytes b, size_t at) {
