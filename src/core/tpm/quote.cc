@@ -423,9 +423,13 @@ absl::StatusOr<QuoteResult> AikVerifier::VerifyQuote(
     const PcrValues& values =
         evidence.pcr_values == nullptr ? kNone : *evidence.pcr_values;
     CheckNoExtraValues(info.pcrSelect, values, v);
+    const TPMI_ALG_HASH digest_alg = SignatureHash(sig);
     absl::StatusOr<Bytes> digest =
-        PcrDigest(SignatureHash(sig), info.pcrSelect, values);
-    if (!digest.ok()) {
+        PcrDigest(digest_alg, info.pcrSelect, values);
+    if (HashMd(digest_alg) == nullptr) {
+      v.AddFailure("quote.pcr_digest",
+                   "cannot be recomputed: the signature names no known hash");
+    } else if (!digest.ok()) {
       v.AddFailure("quote.pcr_values", std::string(digest.status().message()));
     } else if (!ConstantTimeEquals(*digest, ByteSpan(info.pcrDigest.buffer,
                                                      info.pcrDigest.size))) {
