@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "core/tpm/credential.h"
 #include "core/tpm/ek_cert.h"
+#include "core/tpm/pcr_file.h"
 #include "core/tpm/quote.h"
 #include "core/tpm/tpm_wire.h"
 #include "harness/process.h"
@@ -317,7 +318,7 @@ std::string Tools(const Swtpm& swtpm, const std::string& dir,
   options.working_dir = dir;
   auto out = RunCommand(argv, options);
   INFO(absl::StrJoin(argv, " "));
-  REQUIRE(out.ok());
+  if (!out.ok()) FAIL(out.status().ToString());
   auto flushed = RunCommand({"tpm2_flushcontext", "-t"}, options);
   REQUIRE(flushed.ok());
   return *out;
@@ -358,6 +359,35 @@ TEST_CASE("keys and attestations made by tpm2-tools that must be refused",
     REQUIRE(r.ok());
     // The signature is genuine; the type and the (absent) nonce are not.
     CHECK(Rules(r->verdict) == "quote.nonce,quote.type");
+  }
+  SECTION("an RSAPSS AIK signing with SHA-384") {
+    Tools(*swtpm, d,
+          {"tpm2_createak", "-C", "ek.ctx", "-c", "pss.ctx", "-G", "rsa", "-g",
+           "sha384", "-s", "rsapss", "-u", "pss.pub"});
+    Tools(*swtpm, d,
+          {"tpm2_quote", "-c", "pss.ctx", "-l", "sha256:0,1", "-q", "abcdef",
+           "-m", "msg", "-s", "sig", "-o", "pcrs", "-g", "sha384", "--scheme",
+           "rsapss"});
+    auto aik = ctpm::AikVerifier::Create(tpmtest::ReadBytes(d + "/pss.pub"));
+    REQUIRE(aik.ok());
+    auto sig = ctpm::ParseSignature(tpmtest::ReadBytes(d + "/sig"));
+    REQUIRE(sig.ok());
+    CHECK(sig->sigAlg == TPM2_ALG_RSAPSS);
+    auto pcrs = ctpm::ParseTpm2ToolsPcrs(tpmtest::ReadBytes(d + "/pcrs"));
+    REQUIRE(pcrs.ok());
+    const Bytes msg = tpmtest::ReadBytes(d + "/msg");
+    const Bytes sig_bytes = tpmtest::ReadBytes(d + "/sig");
+    const Bytes nonce = {0xab, 0xcd, 0xef};
+    auto r =
+        (*aik)->VerifyQuote({msg, sig_bytes, nonce, &pcrs->values, {}}, {});
+    REQUIRE(r.ok());
+    CHECK(Rules(r->verdict) == "");
+    ctpm::QuotePolicy sha256_only;
+    sha256_only.allowed_hash_algs = {TPM2_ALG_SHA256};
+    r = (*aik)->VerifyQuote({msg, sig_bytes, nonce, &pcrs->values, {}},
+                            sha256_only);
+    REQUIRE(r.ok());
+    CHECK(Rules(r->verdict) == "quote.signature_alg");
   }
   SECTION("vouchctl quote verify on tpm2_quote output") {
     Tools(*swtpm, d,
