@@ -54,7 +54,8 @@ class Tpm {
 
   // Creates the EK from its TCG template (TPM2_CreatePrimary in the
   // endorsement hierarchy; the same key every time) and keeps it loaded for
-  // the calls below. Returns its TPM2B_PUBLIC.
+  // the calls below. Returns its TPM2B_PUBLIC. Unloads the AIK (an AIK is
+  // loaded under its EK): call LoadOrCreateAik again afterwards.
   virtual absl::StatusOr<Bytes> LoadEk(EkType type) = 0;
 
   // The EK certificate from its NV index (DER, possibly NV padding after
