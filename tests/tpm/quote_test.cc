@@ -2,8 +2,10 @@
 // formats, on golden files that tpm2-tools wrote on swtpm (data/README.md).
 #include "core/tpm/quote.h"
 
+#include <atomic>
 #include <catch2/catch.hpp>
 #include <string>
+#include <thread>
 
 #include "absl/strings/str_join.h"
 #include "core/tpm/pcr_file.h"
@@ -149,6 +151,23 @@ TEST_CASE("quote rules each fail on their own", "[core]") {
     CheckClock({10, 0, 0, false}, std::nullopt, v);
     CHECK(Rules(v) == "quote.clock.safe");
   }
+}
+
+TEST_CASE("one AikVerifier serves several threads at once", "[core]") {
+  Golden g = Load("ecc");
+  std::atomic<int> passed{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) {
+        QuoteEvidence ev{g.msg, g.sig, g.nonce, &g.pcrs.values, std::nullopt};
+        auto r = g.aik->VerifyQuote(ev, g.policy);
+        if (r.ok() && r->verdict.passed()) ++passed;
+      }
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  CHECK(passed == 200);
 }
 
 TEST_CASE("a quote by another AIK fails the signature", "[core]") {
