@@ -84,7 +84,8 @@ Quoted QuoteAndVerify(EsysTpm& tpm, const ctpm::AikVerifier& aik,
   return q;
 }
 
-TEST_CASE("EsysTpm quotes, core verifies; AIK kept across restarts", "[tpm]") {
+TEST_CASE("EsysTpm quotes, core verifies, the AIK outlives a restart",
+          "[tpm]") {
   auto swtpm = StartSwtpm();
   auto state = TempDir::Create("aik-");
   REQUIRE(state.ok());

@@ -181,8 +181,8 @@ TEST_CASE("a quote by another AIK fails the signature", "[core]") {
 
 TEST_CASE("a PEM AIK verifies quotes but is never admitted", "[core]") {
   Golden g = Load("rsa");
-  auto pem = AikVerifier::FromPem(
-      AsString(ReadGolden("tpm2-tools/ak-rsa.pem")).data());
+  const Bytes pem_bytes = ReadGolden("tpm2-tools/ak-rsa.pem");
+  auto pem = AikVerifier::FromPem(std::string(AsString(pem_bytes)));
   REQUIRE(pem.ok());
   QuoteEvidence ev{g.msg, g.sig, g.nonce, &g.pcrs.values, std::nullopt};
   auto r = (*pem)->VerifyQuote(ev, g.policy);
