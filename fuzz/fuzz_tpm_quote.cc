@@ -29,15 +29,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   t::PcrValues pcrs;
   absl::StatusOr<TPMS_ATTEST> parsed = t::ParseAttest(attest);
   if (parsed.ok() && parsed->type == TPM2_ST_ATTEST_QUOTE) {
-    const TPML_PCR_SELECTION& s = parsed->attested.quote.pcrSelect;
-    for (uint32_t b = 0; b < s.count && b < TPM2_NUM_PCR_BANKS; ++b) {
-      const TPMS_PCR_SELECTION& bank = s.pcrSelections[b];
-      for (uint32_t p = 0; p < 8u * bank.sizeofSelect && p < 32; ++p) {
-        if ((bank.pcrSelect[p / 8] >> (p % 8)) & 1) {
-          pcrs[bank.hash][p] = vouch::Bytes(t::HashSize(bank.hash), 0);
-        }
-      }
-    }
+    (void)t::ForEachSelectedPcr(
+        parsed->attested.quote.pcrSelect, [&](TPMI_ALG_HASH alg, uint32_t pcr) {
+          pcrs[alg][pcr] = vouch::Bytes(t::HashSize(alg), 0);
+          return absl::OkStatus();
+        });
   }
   t::QuotePolicy policy;
   policy.allowed_hash_algs.push_back(TPM2_ALG_SHA1);

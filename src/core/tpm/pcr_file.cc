@@ -19,21 +19,6 @@ uint16_t Le16(ByteSpan b, size_t at) {
   return static_cast<uint16_t>(b[at] | b[at + 1] << 8);
 }
 
-// Calls fn(bank, pcr) for each selected PCR in TPM order.
-template <typename Fn>
-absl::Status ForEachSelected(const TPML_PCR_SELECTION& sel, Fn fn) {
-  for (uint32_t b = 0; b < sel.count; ++b) {
-    const TPMS_PCR_SELECTION& s = sel.pcrSelections[b];
-    for (uint32_t pcr = 0; pcr < 8u * s.sizeofSelect; ++pcr) {
-      if ((s.pcrSelect[pcr / 8] >> (pcr % 8)) & 1) {
-        absl::Status st = fn(s.hash, pcr);
-        if (!st.ok()) return st;
-      }
-    }
-  }
-  return absl::OkStatus();
-}
-
 absl::Status CheckSelection(const TPML_PCR_SELECTION& sel) {
   if (sel.count > TPM2_NUM_PCR_BANKS) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -106,8 +91,8 @@ absl::StatusOr<Tpm2ToolsPcrs> ParseTpm2ToolsPcrs(ByteSpan bytes) {
     }
   }
   size_t next = 0;
-  absl::Status st = ForEachSelected(out.selection, [&](TPMI_ALG_HASH alg,
-                                                       uint32_t pcr) {
+  absl::Status st = ForEachSelectedPcr(out.selection, [&](TPMI_ALG_HASH alg,
+                                                          uint32_t pcr) {
     if (next >= digests.size()) {
       return absl::InvalidArgumentError(absl::StrCat(
           "PCR file: fewer digests (", digests.size(), ") than selected PCRs"));
@@ -135,7 +120,7 @@ absl::StatusOr<PcrValues> ParsePcrValuesForSelection(
   PcrValues out;
   size_t at = 0;
   absl::Status st =
-      ForEachSelected(selection, [&](TPMI_ALG_HASH alg, uint32_t pcr) {
+      ForEachSelectedPcr(selection, [&](TPMI_ALG_HASH alg, uint32_t pcr) {
         const size_t size = HashSize(alg);
         if (bytes.size() - at < size) {
           return absl::InvalidArgumentError(

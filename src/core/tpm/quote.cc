@@ -24,20 +24,6 @@ bool Allowed(const QuotePolicy& policy, TPMI_ALG_HASH alg) {
                    alg) != policy.allowed_hash_algs.end();
 }
 
-bool Selected(const TPMS_PCR_SELECTION& s, uint32_t pcr) {
-  return pcr / 8 < s.sizeofSelect && (s.pcrSelect[pcr / 8] >> (pcr % 8)) & 1;
-}
-
-// The selection list, bounded: tss2-mu already refuses count > TPM2_NUM_PCR_
-// BANKS and sizeofSelect > TPM2_PCR_SELECT_MAX when unmarshalling; a caller
-// building one by hand gets the same bound here.
-uint32_t BankCount(const TPML_PCR_SELECTION& sel) {
-  return std::min<uint32_t>(sel.count, TPM2_NUM_PCR_BANKS);
-}
-uint32_t SelectBits(const TPMS_PCR_SELECTION& s) {
-  return 8u * std::min<uint32_t>(s.sizeofSelect, TPM2_PCR_SELECT_MAX);
-}
-
 // DER ECDSA-Sig-Value from the TPM's (r, s) (RFC 5480, 2.2.3 / SEC 1).
 absl::StatusOr<Bytes> EcdsaDer(const TPMS_SIGNATURE_ECC& ecc) {
   EcdsaSigPtr sig(ECDSA_SIG_new());
@@ -248,33 +234,31 @@ absl::StatusOr<Bytes> PcrDigest(TPMI_ALG_HASH digest_alg,
   }
   Bytes concat;
   concat.reserve(24 * 32);
-  for (uint32_t b = 0; b < BankCount(selection); ++b) {
-    const TPMS_PCR_SELECTION& s = selection.pcrSelections[b];
-    const size_t size = HashSize(s.hash);
-    if (size == 0) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "PCR selection bank ", b, ": unknown hash ", HashName(s.hash)));
-    }
-    auto bank = values.find(s.hash);
-    for (uint32_t pcr = 0; pcr < SelectBits(s); ++pcr) {
-      if (!Selected(s, pcr)) continue;
-      const Bytes* value = nullptr;
-      if (bank != values.end()) {
-        auto it = bank->second.find(pcr);
-        if (it != bank->second.end()) value = &it->second;
-      }
-      if (value == nullptr) {
-        return absl::InvalidArgumentError(absl::StrCat(
-            "PCR ", HashName(s.hash), ":", pcr, " is quoted but not reported"));
-      }
-      if (value->size() != size) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("PCR ", HashName(s.hash), ":", pcr, " has ",
-                         value->size(), " bytes, expected ", size));
-      }
-      concat.insert(concat.end(), value->begin(), value->end());
-    }
-  }
+  VOUCH_RETURN_IF_ERROR(ForEachSelectedPcr(
+      selection, [&](TPMI_ALG_HASH alg, uint32_t pcr) -> absl::Status {
+        const size_t size = HashSize(alg);
+        if (size == 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("PCR selection: unknown hash ", HashName(alg)));
+        }
+        auto bank = values.find(alg);
+        const Bytes* value = nullptr;
+        if (bank != values.end()) {
+          auto it = bank->second.find(pcr);
+          if (it != bank->second.end()) value = &it->second;
+        }
+        if (value == nullptr) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "PCR ", HashName(alg), ":", pcr, " is quoted but not reported"));
+        }
+        if (value->size() != size) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("PCR ", HashName(alg), ":", pcr, " has ",
+                           value->size(), " bytes, expected ", size));
+        }
+        concat.insert(concat.end(), value->begin(), value->end());
+        return absl::OkStatus();
+      }));
   Bytes out(EVP_MD_get_size(md));
   unsigned int len = 0;
   if (EVP_Digest(concat.data(), concat.size(), out.data(), &len, md, nullptr) !=
@@ -318,7 +302,7 @@ namespace {
 
 void CheckSelection(const TPML_PCR_SELECTION& quoted, const QuotePolicy& policy,
                     Verdict& verdict) {
-  for (uint32_t b = 0; b < BankCount(quoted); ++b) {
+  for (uint32_t b = 0; b < quoted.count && b < TPM2_NUM_PCR_BANKS; ++b) {
     const TPMI_ALG_HASH alg = quoted.pcrSelections[b].hash;
     if (!Allowed(policy, alg)) {
       verdict.AddFailure("quote.pcr_bank",
@@ -327,23 +311,15 @@ void CheckSelection(const TPML_PCR_SELECTION& quoted, const QuotePolicy& policy,
     }
   }
   if (!policy.required_selection) return;
-  const TPML_PCR_SELECTION& want = *policy.required_selection;
-  for (uint32_t b = 0; b < BankCount(want); ++b) {
-    const TPMS_PCR_SELECTION& w = want.pcrSelections[b];
-    for (uint32_t pcr = 0; pcr < SelectBits(w); ++pcr) {
-      if (!Selected(w, pcr)) continue;
-      bool found = false;
-      for (uint32_t q = 0; q < BankCount(quoted) && !found; ++q) {
-        found = quoted.pcrSelections[q].hash == w.hash &&
-                Selected(quoted.pcrSelections[q], pcr);
-      }
-      if (!found) {
-        verdict.AddFailure("quote.pcr_selection",
-                           absl::StrCat("PCR ", HashName(w.hash), ":", pcr,
-                                        " was asked for but not quoted"));
-      }
-    }
-  }
+  (void)ForEachSelectedPcr(
+      *policy.required_selection, [&](TPMI_ALG_HASH alg, uint32_t pcr) {
+        if (!IsPcrSelected(quoted, alg, pcr)) {
+          verdict.AddFailure("quote.pcr_selection",
+                             absl::StrCat("PCR ", HashName(alg), ":", pcr,
+                                          " was asked for but not quoted"));
+        }
+        return absl::OkStatus();
+      });
 }
 
 // Reported PCRs the quote does not cover are unproven: refuse them rather
@@ -352,12 +328,7 @@ void CheckNoExtraValues(const TPML_PCR_SELECTION& quoted,
                         const PcrValues& values, Verdict& verdict) {
   for (const auto& [alg, bank] : values) {
     for (const auto& [pcr, value] : bank) {
-      bool found = false;
-      for (uint32_t q = 0; q < BankCount(quoted) && !found; ++q) {
-        found = quoted.pcrSelections[q].hash == alg &&
-                Selected(quoted.pcrSelections[q], pcr);
-      }
-      if (!found) {
+      if (!IsPcrSelected(quoted, alg, pcr)) {
         verdict.AddFailure("quote.pcr_values",
                            absl::StrCat("PCR ", HashName(alg), ":", pcr,
                                         " is reported but not quoted"));

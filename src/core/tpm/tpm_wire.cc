@@ -213,6 +213,19 @@ absl::StatusOr<Bytes> Digest(TPMI_ALG_HASH alg, ByteSpan data) {
   return out;
 }
 
+bool IsPcrSelected(const TPML_PCR_SELECTION& selection, TPMI_ALG_HASH alg,
+                   uint32_t pcr) {
+  for (uint32_t b = 0; b < selection.count && b < TPM2_NUM_PCR_BANKS; ++b) {
+    const TPMS_PCR_SELECTION& s = selection.pcrSelections[b];
+    if (s.hash == alg && pcr / 8 < s.sizeofSelect &&
+        pcr / 8 < TPM2_PCR_SELECT_MAX &&
+        ((s.pcrSelect[pcr / 8] >> (pcr % 8)) & 1)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelectionText(
     absl::string_view text) {
   TPML_PCR_SELECTION out{};
@@ -253,19 +266,27 @@ absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelectionText(
 
 std::string SelectionText(const TPML_PCR_SELECTION& selection) {
   std::vector<std::string> banks;
-  for (uint32_t b = 0; b < selection.count && b < TPM2_NUM_PCR_BANKS; ++b) {
-    const TPMS_PCR_SELECTION& s = selection.pcrSelections[b];
-    std::vector<std::string> pcrs;
-    for (uint32_t pcr = 0;
-         pcr < 8u * std::min<uint32_t>(s.sizeofSelect, TPM2_PCR_SELECT_MAX);
-         ++pcr) {
-      if ((s.pcrSelect[pcr / 8] >> (pcr % 8)) & 1) {
-        pcrs.push_back(absl::StrCat(pcr));
-      }
+  TPMI_ALG_HASH current = TPM2_ALG_NULL;
+  std::vector<std::string> pcrs;
+  auto flush = [&] {
+    if (current != TPM2_ALG_NULL) {
+      banks.push_back(
+          absl::StrCat(HashName(current), ":", absl::StrJoin(pcrs, ",")));
     }
-    banks.push_back(
-        absl::StrCat(HashName(s.hash), ":", absl::StrJoin(pcrs, ",")));
+    pcrs.clear();
+  };
+  for (uint32_t b = 0; b < selection.count && b < TPM2_NUM_PCR_BANKS; ++b) {
+    flush();
+    current = selection.pcrSelections[b].hash;
+    TPML_PCR_SELECTION one{};
+    one.count = 1;
+    one.pcrSelections[0] = selection.pcrSelections[b];
+    (void)ForEachSelectedPcr(one, [&](TPMI_ALG_HASH, uint32_t pcr) {
+      pcrs.push_back(absl::StrCat(pcr));
+      return absl::OkStatus();
+    });
   }
+  flush();
   return absl::StrJoin(banks, "+");
 }
 

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "common/bytes.h"
@@ -56,6 +57,33 @@ absl::StatusOr<Bytes> MarshalPublic(const TPMT_PUBLIC& public_area);
 // TPM 2.0 Part 2, 10.9.7 TPML_PCR_SELECTION.
 absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelection(ByteSpan bytes);
 Bytes MarshalPcrSelection(const TPML_PCR_SELECTION& selection);
+// True when PCR `pcr` of bank `alg` is in `selection`.
+bool IsPcrSelected(const TPML_PCR_SELECTION& selection, TPMI_ALG_HASH alg,
+                   uint32_t pcr);
+
+// Calls fn(alg, pcr), which returns absl::Status, for every selected PCR in
+// the order a TPM concatenates them (TPM 2.0 Part 3, 18.4: banks in list
+// order, PCR numbers ascending); stops at the first error and returns it.
+// Counts are clamped to TPM2_NUM_PCR_BANKS banks of TPM2_PCR_SELECT_MAX bytes.
+template <typename Fn>
+absl::Status ForEachSelectedPcr(const TPML_PCR_SELECTION& selection, Fn fn) {
+  const uint32_t banks = selection.count < TPM2_NUM_PCR_BANKS
+                             ? selection.count
+                             : TPM2_NUM_PCR_BANKS;
+  for (uint32_t b = 0; b < banks; ++b) {
+    const TPMS_PCR_SELECTION& s = selection.pcrSelections[b];
+    const uint32_t bytes = s.sizeofSelect < TPM2_PCR_SELECT_MAX
+                               ? s.sizeofSelect
+                               : TPM2_PCR_SELECT_MAX;
+    for (uint32_t pcr = 0; pcr < 8 * bytes; ++pcr) {
+      if (((s.pcrSelect[pcr / 8] >> (pcr % 8)) & 1) == 0) continue;
+      absl::Status status = fn(s.hash, pcr);
+      if (!status.ok()) return status;
+    }
+  }
+  return absl::OkStatus();
+}
+
 // tpm2-tools' PCR list syntax: "sha256:0,1,16+sha1:2" (banks in order, PCRs
 // 0..23, each bank once). kInvalidArgument naming the bad part.
 absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelectionText(
