@@ -407,7 +407,9 @@ absl::StatusOr<Bytes> EsysTpm::LoadOrCreateAik(const std::string& state_dir,
                                              Tss2_MU_TPM2B_PRIVATE_Unmarshal,
                                              priv_path.c_str()));
   } else if (absl::IsNotFound(saved_pub.status()) &&
-             absl::IsNotFound(saved_priv.status())) {
+             (saved_priv.ok() || absl::IsNotFound(saved_priv.status()))) {
+    // No AIK yet, or a creation interrupted after the private blob was
+    // written (the public blob is written last): make a new one.
     // TPM 2.0 Part 3, 12.1 TPM2_Create under the EK (policy A session).
     VOUCH_ASSIGN_OR_RETURN(EsysTransient session, EkPolicySession(ctx));
     const TPM2B_PUBLIC tmpl = AikTemplate(type);

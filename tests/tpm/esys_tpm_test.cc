@@ -9,6 +9,7 @@
 #include <stdlib.h>
 
 #include <catch2/catch.hpp>
+#include <cstdio>
 #include <string>
 #include <vector>
 
@@ -183,6 +184,16 @@ TEST_CASE("EsysTpm quotes, core verifies, the AIK outlives a restart",
     CHECK(*same == *aik_pub);
     Quoted q = QuoteAndVerify(*again, **aik, "sha256:0");
     CHECK(q.result.verdict.passed());
+    // A creation cut short before the public blob was saved starts over.
+    REQUIRE(std::remove((state->path() + "/aik-rsa2048.pub").c_str()) == 0);
+    auto fresh = again->LoadOrCreateAik(state->path(), AikType::kRsa2048);
+    REQUIRE(fresh.ok());
+    CHECK(*fresh != *aik_pub);
+    // A public blob without its private blob is refused.
+    REQUIRE(std::remove((state->path() + "/aik-rsa2048.priv").c_str()) == 0);
+    CHECK(again->LoadOrCreateAik(state->path(), AikType::kRsa2048)
+              .status()
+              .code() == absl::StatusCode::kFailedPrecondition);
   }
 }
 
