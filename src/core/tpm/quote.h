@@ -56,8 +56,8 @@ struct QuoteEvidence {
   ByteSpan signature;  // TPMT_SIGNATURE bytes.
   ByteSpan nonce;      // The nonce the verifier issued (extraData).
   // Values the agent reports for the quoted PCRs; every quoted PCR must be
-  // present and nothing else. nullptr: no PCR values to check (the digest
-  // rule then fails unless the selection is empty).
+  // present and nothing else. nullptr: no values were reported, so
+  // quote.pcr_values fails unless the selection is empty (fail closed).
   const PcrValues* pcr_values = nullptr;
   // Clock info of the last quote accepted from this AIK, if any.
   std::optional<ClockInfo> previous;
