@@ -418,6 +418,23 @@ TEST_CASE("keys and attestations made by tpm2-tools that must be refused",
            "sha256"});
     Tools(*swtpm, d,
           {"tpm2_readpublic", "-c", "ak.ctx", "-f", "pem", "-o", "ak.pem"});
+    // tpm2_pcrread -o writes raw values by default, the serialized layout
+    // with -F serialized.
+    Tools(*swtpm, d, {"tpm2_pcrread", "-o", "values", "sha256:0,16"});
+    Tools(*swtpm, d,
+          {"tpm2_pcrread", "-F", "serialized", "-o", "serialized",
+           "sha256:0,16"});
+    auto quoted = ctpm::ParseTpm2ToolsPcrs(tpmtest::ReadBytes(d + "/pcrs"));
+    REQUIRE(quoted.ok());
+    auto serialized =
+        ctpm::ParseTpm2ToolsPcrs(tpmtest::ReadBytes(d + "/serialized"));
+    INFO(serialized.status().ToString());
+    REQUIRE(serialized.ok());
+    CHECK(serialized->values == quoted->values);
+    auto values = ctpm::ParsePcrValuesForSelection(
+        tpmtest::ReadBytes(d + "/values"), quoted->selection);
+    REQUIRE(values.ok());
+    CHECK(*values == quoted->values);
     auto run = [&](std::vector<std::string> extra) {
       std::vector<std::string> argv = {VOUCHCTL_BIN, "quote", "verify",
                                        "--message",  "msg",   "--signature",
@@ -443,6 +460,8 @@ TEST_CASE("keys and attestations made by tpm2-tools that must be refused",
     CHECK(run(good) == 0);
     CHECK(run({"--ak", "ak.pem", "--nonce", "00112233445566778899", "--pcrs",
                "pcrs"}) == 0);
+    CHECK(run({"--ak", "ak.pub", "--nonce", "00112233445566778899", "--pcrs",
+               "values", "--pcrs-format", "values"}) == 0);
     CHECK(run({"--ak", "ak.pub", "--nonce", "00112233445566778898", "--pcrs",
                "pcrs", "--json"}) == 1);
     auto out = ReadFileUpTo(d + "/out.txt", 1 << 20);

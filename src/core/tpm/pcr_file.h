@@ -1,8 +1,9 @@
 // File: core/tpm/pcr_file.h
-// The PCR values file `tpm2_quote -o` / `tpm2_pcrread -o` write (tpm2-tools
-// 5.x, default "serialized" format). Operator-supplied bytes: bounded,
-// every count checked, kInvalidArgument with the offset on malformed input.
-// Pure; thread-safe.
+// The PCR values files of tpm2-tools 5.x: `tpm2_quote -o` (default
+// "serialized" layout), `tpm2_pcrread -F serialized -o`, and the "values"
+// layout (`tpm2_quote -F values -o`, plain `tpm2_pcrread -o`).
+// Operator-supplied bytes: bounded, every count checked, kInvalidArgument with
+// the offset on malformed input. Pure; thread-safe.
 //
 //   VOUCH_ASSIGN_OR_RETURN(Tpm2ToolsPcrs pcrs, ParseTpm2ToolsPcrs(bytes));
 #ifndef VOUCH_CORE_TPM_PCR_FILE_H_
