@@ -2,11 +2,14 @@
 // Tpm backed by tpm2-tss ESAPI over a TCTI named in config:
 // "device:/dev/tpmrm0" on a host, "swtpm:host=127.0.0.1,port=N" in tests.
 // Trusts the TPM's answers only as far as TPM 2.0 Part 3 lets it (sizes are
-// still bounded). Not thread-safe; every transient handle it creates is
-// flushed before the call returns.
+// still bounded). Not thread-safe. It keeps at most two transient objects
+// loaded (the EK and the AIK) and flushes every session and every other
+// transient handle before the call returns; all are flushed on destruction.
 //
 //   VOUCH_ASSIGN_OR_RETURN(auto tpm, EsysTpm::Open("device:/dev/tpmrm0"));
-//   VOUCH_ASSIGN_OR_RETURN(Bytes nonce, tpm->GetRandom(16));
+//   VOUCH_ASSIGN_OR_RETURN(Bytes ek, tpm->LoadEk(EkType::kRsa2048));
+//   VOUCH_ASSIGN_OR_RETURN(Bytes aik,
+//                          tpm->LoadOrCreateAik(dir, AikType::kRsa2048));
 #ifndef VOUCH_TPM_ESYS_TPM_H_
 #define VOUCH_TPM_ESYS_TPM_H_
 
@@ -28,6 +31,18 @@ class EsysTpm : public Tpm {
 
   absl::StatusOr<Bytes> GetRandom(size_t count) override;
   absl::StatusOr<Bytes> ReadNv(uint32_t nv_index) override;
+  absl::StatusOr<Bytes> LoadEk(EkType type) override;
+  absl::StatusOr<Bytes> ReadEkCertificate(EkType type) override;
+  absl::StatusOr<Bytes> LoadOrCreateAik(const std::string& state_dir,
+                                        AikType type) override;
+  absl::StatusOr<Bytes> ActivateCredential(ByteSpan credential_blob,
+                                           ByteSpan encrypted_secret) override;
+  absl::StatusOr<QuoteBlob> Quote(ByteSpan nonce,
+                                  const TPML_PCR_SELECTION& selection) override;
+  absl::StatusOr<core::tpm::PcrValues> PcrRead(
+      const TPML_PCR_SELECTION& selection) override;
+  absl::Status PcrExtend(uint32_t pcr, TPMI_ALG_HASH alg,
+                         ByteSpan digest) override;
 
  private:
   struct Handles;
