@@ -62,17 +62,23 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
     return grpc::CreateCustomChannel(options.server,
                                      grpc::InsecureChannelCredentials(), args);
   }
-  if (options.tls_dir.empty()) {
+  const bool all_files = !options.ca_file.empty() &&
+                         !options.cert_file.empty() &&
+                         !options.key_file.empty();
+  if (options.tls_dir.empty() && !all_files) {
     return absl::InvalidArgumentError(
         "no TLS directory: set --tls-dir or VOUCH_TLS_DIR (see `vouchctl ca`)");
   }
+  auto pick = [&](const std::string& file, const char* name) {
+    return file.empty() ? absl::StrCat(options.tls_dir, "/", name) : file;
+  };
   grpc::SslCredentialsOptions ssl;
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                         ReadPem(options.tls_dir + "/ca.pem"));
+                         ReadPem(pick(options.ca_file, "ca.pem")));
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
-                         ReadPem(options.tls_dir + "/client.pem"));
+                         ReadPem(pick(options.cert_file, "client.pem")));
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_private_key,
-                         ReadPem(options.tls_dir + "/client.key"));
+                         ReadPem(pick(options.key_file, "client.key")));
   return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl),
                                    args);
 }

@@ -24,6 +24,11 @@ namespace vouch::sdk {
 struct ClientOptions {
   std::string server;   // host:port
   std::string tls_dir;  // ca.pem, client.pem, client.key
+  // Explicit files (the agent's [tls] config); each one set overrides the
+  // file of the same role in tls_dir, and tls_dir may then be empty.
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
   // Test-only: connect without TLS. Refused unless the server is a loopback
   // address (127.0.0.0/8, [::1] or localhost).
   bool insecure_loopback_for_testing = false;

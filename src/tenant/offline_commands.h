@@ -1,9 +1,11 @@
 // File: tenant/offline_commands.h
-// vouchctl commands that work on local files through vouch::core, with no
-// server: `ima`, `policy` (cmd_ima.cc), `quote` (cmd_quote.cc) and `boot`
-// (cmd_boot.cc). Each area adds its subcommands to the CLI, then, after
-// parsing, runs the one that was chosen. Exit codes: 0 pass/ok, 1 fail (a
-// verdict), 2 could not evaluate (unreadable file, bad input, usage).
+// vouchctl's command groups. Offline ones work on local files through
+// vouch::core, with no server: `ima`, `policy` (cmd_ima.cc), `quote`
+// (cmd_quote.cc), `boot` (cmd_boot.cc) and `ca` (cmd_ca.cc, local files
+// only). `registrar` (cmd_registrar.cc) talks to a registrar through the SDK.
+// Each area adds its subcommands to the CLI, then, after parsing, runs the one
+// that was chosen. Exit codes: 0 pass/ok, 1 fail (a verdict), 2 could not
+// evaluate (unreadable file, bad input, usage).
 #ifndef VOUCH_TENANT_OFFLINE_COMMANDS_H_
 #define VOUCH_TENANT_OFFLINE_COMMANDS_H_
 
@@ -26,6 +28,12 @@ std::optional<int> RunQuoteCommands(AppContext& ctx);
 
 void AddBootCommands(CLI::App& cli);
 std::optional<int> RunBootCommands(AppContext& ctx);
+
+void AddCaCommands(CLI::App& cli);
+std::optional<int> RunCaCommands(AppContext& ctx);
+
+void AddRegistrarCommands(CLI::App& cli);
+std::optional<int> RunRegistrarCommands(AppContext& ctx);
 
 }  // namespace vouch::tenant
 

@@ -48,6 +48,8 @@ AppSpec VouchctlAppSpec() {
     AddImaCommands(cli);
     AddQuoteCommands(cli);
     AddBootCommands(cli);
+    AddCaCommands(cli);
+    AddRegistrarCommands(cli);
   };
   return spec;
 }
@@ -69,7 +71,8 @@ int RunVouchctl(AppContext& ctx) {
     std::cout << ctx.config.ToToml();
     return 0;
   }
-  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands}) {
+  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands,
+                    &RunCaCommands, &RunRegistrarCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

@@ -1,0 +1,68 @@
+// File: sdk/ca.h
+// A small certificate authority for one Vouch install, what `vouchctl ca`
+// runs: a self-signed ECDSA P-256 CA, and ECDSA P-256 certificates for
+// servers (DNS/IP SANs), operators (client) and agents, each naming its
+// holder by a `vouch://` URI (common/principal.h). Writes PEM files; private
+// keys are created 0600 and never overwritten. Not thread-safe for the same
+// directory.
+//
+//   VOUCH_RETURN_IF_ERROR(InitCa({.dir = "/etc/vouch/ca"}));
+//   VOUCH_RETURN_IF_ERROR(IssueCertificate(
+//       {.ca_dir = "/etc/vouch/ca", .kind = CertKind::kServer,
+//        .name = "registrar", .sans = {"registrar.example", "10.0.0.5"}}));
+#ifndef VOUCH_SDK_CA_H_
+#define VOUCH_SDK_CA_H_
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/time/time.h"
+#include "common/principal.h"
+
+namespace vouch::sdk {
+
+struct CaInitOptions {
+  std::string dir;  // created if missing (0700)
+  std::string common_name = "Vouch CA";
+  absl::Duration validity = absl::Hours(24 * 3650);
+  std::optional<absl::Time> now;  // default: the current time
+};
+
+// Writes DIR/ca.pem and DIR/ca.key. kAlreadyExists if ca.key exists.
+absl::Status InitCa(const CaInitOptions& options);
+
+enum class CertKind { kServer, kClient, kAgent };
+
+struct IssueOptions {
+  std::string ca_dir;  // holds ca.pem and ca.key (InitCa)
+  CertKind kind = CertKind::kClient;
+  // kServer: the certificate's CN and file stem; kClient: the person/tool
+  // name in the URI; kAgent: the agent_id.
+  std::string name;
+  std::string tenant = std::string(kDefaultTenant);
+  // kClient only: the roles granted in `tenant` (default admin).
+  std::vector<Role> roles;
+  // kServer only: DNS names and IP addresses (both v4 and v6 recognised);
+  // `name` is added as a DNS SAN when it is not an IP address.
+  std::vector<std::string> sans;
+  absl::Duration validity = absl::Hours(24 * 825);
+  std::optional<absl::Time> not_before;  // default: now - 5 min (clock skew)
+  // Where to write; default CA_DIR/servers/NAME, CA_DIR/clients/NAME or
+  // CA_DIR/agents/NAME. Written there: ca.pem (a copy of the CA certificate)
+  // and server.pem/server.key, client.pem/client.key or agent.pem/agent.key,
+  // so a client directory is directly a `--tls-dir`.
+  std::string out_dir;
+};
+
+// Issues one certificate, signed by the CA in ca_dir. kAlreadyExists if the
+// key file exists in out_dir; kInvalidArgument for a bad name, tenant or SAN.
+absl::Status IssueCertificate(const IssueOptions& options);
+
+// The file stem IssueCertificate uses for `kind`: "server", "client", "agent".
+const char* CertFileStem(CertKind kind);
+
+}  // namespace vouch::sdk
+
+#endif  // VOUCH_SDK_CA_H_

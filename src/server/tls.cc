@@ -1,0 +1,68 @@
+#include "server/tls.h"
+
+#include <fcntl.h>
+#include <grpcpp/grpcpp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "common/status_macros.h"
+
+namespace vouch::server {
+namespace {
+
+constexpr size_t kMaxPemBytes = size_t{256} * 1024;
+
+absl::StatusOr<std::string> ReadPemKey(const Config& config, const char* key) {
+  const std::string path = config.GetString("tls", key);
+  if (path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls.", key, " is not set (see `vouchctl ca`)"));
+  }
+  absl::StatusOr<std::string> text = ReadFileUpTo(path, kMaxPemBytes);
+  if (!text.ok() || !absl::StrContains(*text, "-----BEGIN")) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("tls.", key, ": cannot read a PEM file at ", path));
+  }
+  return text;
+}
+
+}  // namespace
+
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
+ServerCredentialsFromConfig(const Config& config) {
+  grpc::SslServerCredentialsOptions ssl(
+      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+  VOUCH_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPemKey(config, "ca_file"));
+  grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
+  VOUCH_ASSIGN_OR_RETURN(pair.cert_chain, ReadPemKey(config, "cert_file"));
+  VOUCH_ASSIGN_OR_RETURN(pair.private_key, ReadPemKey(config, "key_file"));
+  ssl.pem_key_cert_pairs.push_back(std::move(pair));
+  return grpc::SslServerCredentials(ssl);
+}
+
+absl::Status WritePortFile(const std::string& path, int port) {
+  if (path.empty()) return absl::OkStatus();
+  const std::string tmp = absl::StrCat(path, ".tmp");
+  const std::string text = absl::StrCat(port, "\n");
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot write ", tmp, ": ", std::strerror(errno)));
+  }
+  const bool written =
+      write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  const bool closed = close(fd) == 0;
+  if (!written || !closed || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    return absl::UnavailableError(absl::StrCat("cannot write ", path));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace vouch::server

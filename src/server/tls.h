@@ -1,0 +1,39 @@
+// File: server/tls.h
+// How every Vouch server listens: mTLS from the [tls] config section (the CA
+// that signs client certificates, the server's certificate and key), client
+// certificates required and verified, TLS 1.2+; and, for tests and
+// orchestration, the bound port written to a file so `listen = "...:0"` works.
+// Thread-safe.
+//
+//   VOUCH_ASSIGN_OR_RETURN(auto creds, ServerCredentialsFromConfig(cfg));
+//   builder.AddListeningPort(cfg.GetString("registrar", "listen"), creds,
+//                            &port);
+#ifndef VOUCH_SERVER_TLS_H_
+#define VOUCH_SERVER_TLS_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/config.h"
+
+namespace grpc {
+class ServerCredentials;
+}  // namespace grpc
+
+namespace vouch::server {
+
+// Reads [tls] ca_file, cert_file, key_file (kInvalidArgument naming the key
+// and file when one is missing or not PEM). Clients must present a
+// certificate that chains to ca_file.
+absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
+ServerCredentialsFromConfig(const Config& config);
+
+// Writes `port` and a newline to `path` atomically (temp file + rename), so
+// a reader never sees a partial number. A no-op when `path` is empty.
+absl::Status WritePortFile(const std::string& path, int port);
+
+}  // namespace vouch::server
+
+#endif  // VOUCH_SERVER_TLS_H_

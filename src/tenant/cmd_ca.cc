@@ -1,0 +1,15 @@
+// vouchctl ca: scaffold; filled in by issue #6.
+#include <CLI/CLI.hpp>
+
+#include "tenant/offline_commands.h"
+
+namespace vouch::tenant {
+
+void AddCaCommands(CLI::App& cli) { (void)cli; }
+
+std::optional<int> RunCaCommands(AppContext& ctx) {
+  (void)ctx;
+  return std::nullopt;
+}
+
+}  // namespace vouch::tenant
