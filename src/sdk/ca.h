@@ -6,10 +6,11 @@
 // keys are created 0600 and never overwritten. Not thread-safe for the same
 // directory.
 //
-//   VOUCH_RETURN_IF_ERROR(InitCa({.dir = "/etc/vouch/ca"}));
-//   VOUCH_RETURN_IF_ERROR(IssueCertificate(
-//       {.ca_dir = "/etc/vouch/ca", .kind = CertKind::kServer,
-//        .name = "registrar", .sans = {"registrar.example", "10.0.0.5"}}));
+//   IssueOptions opts;  // (GCC's -Wmissing-field-initializers rejects
+//   opts.ca_dir = dir;  //  designated initializers that skip fields)
+//   opts.kind = CertKind::kServer;
+//   opts.name = "registrar.example";
+//   VOUCH_RETURN_IF_ERROR(IssueCertificate(opts));
 #ifndef VOUCH_SDK_CA_H_
 #define VOUCH_SDK_CA_H_
 
