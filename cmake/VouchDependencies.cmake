@@ -14,6 +14,8 @@ find_package(OpenSSL 3 REQUIRED)
 find_package(tomlplusplus CONFIG REQUIRED)  # Headers only; see src/common.
 find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
+# simdjson: runtime policies (tens of MB of JSON) parse at GB/s; see docs/ima.md.
+find_package(simdjson CONFIG REQUIRED)
 
 pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-tctildr tss2-rc)
 pkg_check_modules(TSS2_MU REQUIRED IMPORTED_TARGET tss2-mu)

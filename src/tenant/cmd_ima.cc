@@ -94,7 +94,7 @@ class InputFile {
       }
       f->size_ = static_cast<size_t>(st.st_size);
       if (f->size_ > 0) {
-        void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE, fd, 0);
+        void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (p != MAP_FAILED) f->map_ = p;
       }
     }
@@ -109,6 +109,13 @@ class InputFile {
   }
   ~InputFile() {
     if (map_ != nullptr) ::munmap(map_, size_);
+  }
+  // Bytes after data() that may be read: the rest of a mapped file's last
+  // page (zero-filled by the kernel).
+  size_t readable_padding() const {
+    if (map_ == nullptr) return 0;
+    const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+    return size_ % page == 0 ? 0 : page - size_ % page;
   }
   absl::string_view data() const {
     return map_ != nullptr
@@ -171,7 +178,9 @@ absl::StatusOr<std::shared_ptr<const ima::RuntimePolicy>> LoadPolicy(
     }
     return ima::RuntimePolicy::FromJson(v->payload, LoadOptions());
   }
-  auto policy = ima::RuntimePolicy::FromJson(text, LoadOptions());
+  ima::PolicyLoadOptions options = LoadOptions();
+  options.readable_padding = (*file)->readable_padding();
+  auto policy = ima::RuntimePolicy::FromJson(text, options);
   if (!policy.ok()) {
     return absl::Status(
         policy.status().code(),

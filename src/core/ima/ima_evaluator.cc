@@ -276,6 +276,11 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
   // is far bigger than the CPU caches).
   std::vector<Pending> pending;
   std::vector<uint8_t> digest_arena;
+  // Sized once from the chunk: an ima-ng entry takes at least ~100 bytes in
+  // either format, so this rarely regrows (a regrow of a 200k-entry vector
+  // copies it and faults in twice the memory).
+  pending.reserve(chunk.size() / 128 + 16);
+  digest_arena.reserve((chunk.size() / 128 + 16) * 32);
   bool matched = quoted && Matches(running, *quoted);
   ImaReplayState accepted = state;
   size_t accepted_bytes = 0;

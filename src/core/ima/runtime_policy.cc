@@ -2,6 +2,7 @@
 
 #include <re2/re2.h>
 #include <re2/set.h>
+#include <simdjson.h>
 
 #include <algorithm>
 #include <cstring>
@@ -45,6 +46,12 @@ void DigestTable::Add(std::optional<HashAlg> alg, const uint8_t* digest,
 }
 
 void DigestTable::End() {}
+
+void DigestTable::Reserve(size_t paths) {
+  pending_.reserve(pending_.size() + paths);
+  // One SHA-256 digest per path is the common case; Build() trims.
+  pool_.reserve(pool_.size() + paths * 34);
+}
 
 absl::Status DigestTable::Build() {
   if (pool_.size() > UINT32_MAX) {
@@ -177,204 +184,167 @@ class ExcludeSet {
   re2::RE2::Set set_;
 };
 
-// ---------------------------------------------------------------- SAX loader
-
-// Streams the policy: "digests", "keyrings" and "ima-buf" go straight into
-// their tables (a 1M-entry policy never becomes a DOM); the other, small
-// sections are collected as JSON values and checked afterwards.
-class PolicySaxHandler : public nlohmann::json_sax<Json> {
- public:
-  PolicySaxHandler(RuntimePolicy* policy, const PolicyLoadOptions& options)
-      : policy_(policy), options_(options) {}
-
-  bool null() override { return Scalar(Json(nullptr)); }
-  bool boolean(bool v) override { return Scalar(Json(v)); }
-  bool number_integer(number_integer_t v) override { return Scalar(Json(v)); }
-  bool number_unsigned(number_unsigned_t v) override { return Scalar(Json(v)); }
-  bool number_float(number_float_t v, const string_t&) override {
-    return Scalar(Json(v));
-  }
-  bool binary(binary_t&) override { return Fail("binary values"); }
-
-  bool string(string_t& v) override {
-    if (mode_ == Mode::kTable) {
-      if (depth_ != 3) return Fail(Where() + ": expected a list of digests");
-      absl::StatusOr<PolicyDigest> d = ParsePolicyDigest(v);
-      if (!d.ok())
-        return Fail(Where() + ": " + std::string(d.status().message()));
-      table_->Add(d->alg, d->bytes, d->size);
-      ++item_;
-      return true;
-    }
-    return Scalar(Json(std::move(v)));
-  }
-
-  bool start_object(std::size_t) override {
-    ++depth_;
-    if (depth_ == 1) return true;
-    if (mode_ == Mode::kTable) {
-      if (depth_ == 2) return true;
-      return Fail(Where() + ": expected a list of digests, got an object");
-    }
-    return Open(Json::object());
-  }
-
-  bool key(string_t& k) override {
-    if (depth_ == 1) {
-      section_ = k;
-      item_ = 0;
-      if (seen_.count(k) != 0) return Fail("key '" + k + "' appears twice");
-      seen_.insert(k);
-      if (k == "digests" || k == "keyrings" || k == "ima-buf") {
-        mode_ = Mode::kTable;
-        table_ = k == "digests"    ? &policy_->digests_
-                 : k == "keyrings" ? &policy_->keyrings_
-                                   : &policy_->ima_buf_;
-        return true;
-      }
-      static const char* const kKnown[] = {"meta", "release", "excludes", "ima",
-                                           "verification-keys"};
-      if (std::find_if(std::begin(kKnown), std::end(kKnown),
-                       [&](const char* n) { return k == n; }) ==
-          std::end(kKnown)) {
-        return Fail("unknown key '" + k.substr(0, 80) +
-                    "' (meta.version 1 keys: meta, release, digests, "
-                    "excludes, keyrings, ima, ima-buf, verification-keys)");
-      }
-      mode_ = Mode::kGeneric;
-      return true;
-    }
-    if (mode_ == Mode::kTable) {
-      if (depth_ != 2) return Fail(Where() + ": unexpected key");
-      path_ = k;
-      if (++entries_ > options_.max_digest_entries) {
-        return Fail("more than " + std::to_string(options_.max_digest_entries) +
-                    " paths");
-      }
-      return true;
-    }
-    pending_key_ = std::move(k);
-    return true;
-  }
-
-  bool end_object() override {
-    --depth_;
-    if (mode_ == Mode::kTable) {
-      if (depth_ == 1) mode_ = Mode::kNone;
-      return true;
-    }
-    return Close();
-  }
-
-  bool start_array(std::size_t) override {
-    ++depth_;
-    if (depth_ == 1) return Fail("a runtime policy is a JSON object");
-    if (mode_ == Mode::kTable) {
-      if (depth_ != 3) {
-        return Fail(Where() + ": expected an object of path -> digest list");
-      }
-      table_->Begin(policy_->HashPath(path_));
-      item_ = 0;
-      return true;
-    }
-    return Open(Json::array());
-  }
-
-  bool end_array() override {
-    --depth_;
-    if (mode_ == Mode::kTable) {
-      table_->End();
-      return true;
-    }
-    return Close();
-  }
-
-  bool parse_error(std::size_t position, const std::string&,
-                   const nlohmann::detail::exception& ex) override {
-    if (error_.empty()) {
-      error_ =
-          absl::StrCat("not valid JSON at byte ", position, ": ", ex.what());
-    }
-    return false;
-  }
-
-  const std::string& error() const { return error_; }
-  std::map<std::string, Json>& sections() { return sections_; }
-
- private:
-  enum class Mode { kNone, kTable, kGeneric };
-
-  bool Fail(std::string what) {
-    if (error_.empty()) error_ = std::move(what);
-    return false;
-  }
-  std::string Where() const {
-    std::string w = section_;
-    if (depth_ >= 2 && !path_.empty()) {
-      absl::StrAppend(&w, "[\"", absl::CEscape(path_.substr(0, 120)), "\"]");
-    }
-    if (depth_ >= 3) absl::StrAppend(&w, "[", item_, "]");
-    return w;
-  }
-  bool Scalar(Json v) {
-    if (depth_ == 0) return Fail("a runtime policy is a JSON object");
-    if (mode_ == Mode::kTable) {
-      return Fail(Where() + ": expected a digest string");
-    }
-    if (stack_.empty()) {
-      sections_[section_] = std::move(v);
-      return true;
-    }
-    Insert(std::move(v));
-    return true;
-  }
-  Json* Insert(Json v) {
-    Json* top = stack_.back();
-    if (top->is_object()) {
-      Json& slot = (*top)[pending_key_];
-      slot = std::move(v);
-      return &slot;
-    }
-    top->push_back(std::move(v));
-    return &top->back();
-  }
-  bool Open(Json v) {
-    if (stack_.empty()) {
-      sections_[section_] = std::move(v);
-      stack_.push_back(&sections_[section_]);
-    } else {
-      stack_.push_back(Insert(std::move(v)));
-    }
-    if (stack_.size() > 32) return Fail(section_ + ": nested too deeply");
-    return true;
-  }
-  bool Close() {
-    if (!stack_.empty()) stack_.pop_back();
-    if (depth_ == 1) mode_ = Mode::kNone;
-    return true;
-  }
-
-  RuntimePolicy* policy_;
-  const PolicyLoadOptions& options_;
-  Mode mode_ = Mode::kNone;
-  int depth_ = 0;
-  std::string section_;
-  std::string path_;
-  size_t item_ = 0;
-  size_t entries_ = 0;
-  DigestTable* table_ = nullptr;
-  std::string pending_key_;
-  std::vector<Json*> stack_;
-  std::map<std::string, Json> sections_;
-  absl::flat_hash_set<std::string> seen_;
-  std::string error_;
-};
+// ---------------------------------------------------------------- loader
 
 namespace {
 
 absl::Status Bad(absl::string_view what) {
   return absl::InvalidArgumentError(absl::StrCat("runtime policy: ", what));
 }
+
+absl::string_view View(std::string_view s) {
+  return absl::string_view(s.data(), s.size());
+}
+
+}  // namespace
+
+// Walks the document simdjson parsed (validating the whole text, UTF-8
+// included, at GB/s): "digests", "keyrings" and "ima-buf" go straight into
+// their tables (a 1M-entry policy never becomes an nlohmann DOM); the other,
+// small sections become nlohmann values and are checked afterwards.
+class PolicyDomLoader {
+ public:
+  PolicyDomLoader(RuntimePolicy* policy, const PolicyLoadOptions& options)
+      : policy_(policy), options_(options) {}
+
+  absl::Status Load(simdjson::dom::element root) {
+    simdjson::dom::object top;
+    if (root.get_object().get(top) != simdjson::SUCCESS) {
+      return Bad("a runtime policy is a JSON object");
+    }
+    absl::flat_hash_set<std::string> seen;
+    for (simdjson::dom::key_value_pair kv : top) {
+      const std::string key(kv.key);
+      if (!seen.insert(key).second) {
+        return Bad(absl::StrCat("key '", key.substr(0, 80), "' appears twice"));
+      }
+      if (key == "digests" || key == "keyrings" || key == "ima-buf") {
+        DigestTable* table = key == "digests"    ? &policy_->digests_
+                             : key == "keyrings" ? &policy_->keyrings_
+                                                 : &policy_->ima_buf_;
+        VOUCH_RETURN_IF_ERROR(LoadTable(key, kv.value, table));
+        continue;
+      }
+      static const char* const kKnown[] = {"meta", "release", "excludes", "ima",
+                                           "verification-keys"};
+      if (std::find_if(std::begin(kKnown), std::end(kKnown),
+                       [&](const char* n) { return key == n; }) ==
+          std::end(kKnown)) {
+        return Bad(absl::StrCat(
+            "unknown key '", key.substr(0, 80),
+            "' (meta.version 1 keys: meta, release, digests, excludes, "
+            "keyrings, ima, ima-buf, verification-keys)"));
+      }
+      VOUCH_ASSIGN_OR_RETURN(sections_[key], ToJson(key, kv.value, 1));
+    }
+    return absl::OkStatus();
+  }
+
+  std::map<std::string, Json>& sections() { return sections_; }
+
+ private:
+  static std::string Where(const std::string& section, std::string_view path,
+                           std::optional<size_t> item) {
+    std::string w = absl::StrCat(
+        section, "[\"", absl::CEscape(View(path.substr(0, 120))), "\"]");
+    if (item) absl::StrAppend(&w, "[", *item, "]");
+    return w;
+  }
+
+  // {"<path>": ["<digest>", ...], ...}
+  absl::Status LoadTable(const std::string& section,
+                         simdjson::dom::element value, DigestTable* table) {
+    simdjson::dom::object paths;
+    if (value.get_object().get(paths) != simdjson::SUCCESS) {
+      return Bad(
+          absl::StrCat(section, ": expected an object of path -> digest list"));
+    }
+    // size() is exact (and O(1)) below 2^24 members; it only sizes memory.
+    table->Reserve(std::min<size_t>(paths.size(), options_.max_digest_entries));
+    for (simdjson::dom::key_value_pair kv : paths) {
+      if (++entries_ > options_.max_digest_entries) {
+        return Bad(
+            absl::StrCat("more than ", options_.max_digest_entries, " paths"));
+      }
+      simdjson::dom::array digests;
+      if (kv.value.get_array().get(digests) != simdjson::SUCCESS) {
+        return Bad(absl::StrCat(
+            Where(section, kv.key, std::nullopt),
+            kv.value.is_object() ? ": expected a list of digests, got an object"
+                                 : ": expected a list of digests"));
+      }
+      table->Begin(policy_->HashPath(View(kv.key)));
+      size_t item = 0;
+      for (simdjson::dom::element d : digests) {
+        std::string_view text;
+        if (d.get_string().get(text) != simdjson::SUCCESS) {
+          return Bad(absl::StrCat(Where(section, kv.key, item),
+                                  ": expected a digest string"));
+        }
+        absl::StatusOr<PolicyDigest> digest = ParsePolicyDigest(View(text));
+        if (!digest.ok()) {
+          return Bad(absl::StrCat(Where(section, kv.key, item), ": ",
+                                  digest.status().message()));
+        }
+        table->Add(digest->alg, digest->bytes, digest->size);
+        ++item;
+      }
+      table->End();
+    }
+    return absl::OkStatus();
+  }
+
+  // A small section as an nlohmann value (non-negative integers unsigned,
+  // duplicate object keys: the last wins, as nlohmann's parser does).
+  absl::StatusOr<Json> ToJson(const std::string& section,
+                              simdjson::dom::element v, int depth) {
+    if (depth > 32) return Bad(absl::StrCat(section, ": nested too deeply"));
+    switch (v.type()) {
+      case simdjson::dom::element_type::OBJECT: {
+        Json out = Json::object();
+        simdjson::dom::object object;
+        if (v.get_object().get(object) != simdjson::SUCCESS) break;
+        for (simdjson::dom::key_value_pair kv : object) {
+          VOUCH_ASSIGN_OR_RETURN(out[std::string(kv.key)],
+                                 ToJson(section, kv.value, depth + 1));
+        }
+        return out;
+      }
+      case simdjson::dom::element_type::ARRAY: {
+        Json out = Json::array();
+        simdjson::dom::array array;
+        if (v.get_array().get(array) != simdjson::SUCCESS) break;
+        for (simdjson::dom::element e : array) {
+          VOUCH_ASSIGN_OR_RETURN(Json item, ToJson(section, e, depth + 1));
+          out.push_back(std::move(item));
+        }
+        return out;
+      }
+      case simdjson::dom::element_type::INT64: {
+        const int64_t i = v.get_int64().value_unsafe();
+        return i >= 0 ? Json(static_cast<uint64_t>(i)) : Json(i);
+      }
+      case simdjson::dom::element_type::UINT64:
+        return Json(v.get_uint64().value_unsafe());
+      case simdjson::dom::element_type::DOUBLE:
+        return Json(v.get_double().value_unsafe());
+      case simdjson::dom::element_type::STRING:
+        return Json(std::string(v.get_string().value_unsafe()));
+      case simdjson::dom::element_type::BOOL:
+        return Json(v.get_bool().value_unsafe());
+      case simdjson::dom::element_type::NULL_VALUE:
+        return Json(nullptr);
+    }
+    return Bad(absl::StrCat(section, ": unsupported JSON value"));
+  }
+
+  RuntimePolicy* policy_;
+  const PolicyLoadOptions& options_;
+  size_t entries_ = 0;
+  std::map<std::string, Json> sections_;
+};
+
+namespace {
 
 absl::StatusOr<std::vector<std::string>> StringList(const Json& v,
                                                     absl::string_view where) {
@@ -472,22 +442,24 @@ absl::StatusOr<std::shared_ptr<const RuntimePolicy>> RuntimePolicy::FromJson(
   }
   std::shared_ptr<RuntimePolicy> policy(new RuntimePolicy());
   policy->key_ = options.path_hash_key;
-  PolicySaxHandler handler(policy.get(), options);
-  bool ok = false;
-  try {
-    ok = Json::sax_parse(json.begin(), json.end(), &handler,
-                         nlohmann::detail::input_format_t::json, true);
-  } catch (const std::exception& e) {  // nlohmann may throw; never escapes.
-    return Bad(absl::StrCat("not valid JSON: ", e.what()));
+  // One parser per load: loads may run concurrently. simdjson reads up to
+  // SIMDJSON_PADDING bytes past the end; unless the caller vouches for them
+  // the input is copied once into a padded buffer.
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  const bool copy = options.readable_padding < simdjson::SIMDJSON_PADDING;
+  if (simdjson::error_code err =
+          parser.parse(json.data(), json.size(), copy).get(root);
+      err != simdjson::SUCCESS) {
+    return Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
   }
-  if (!ok) {
-    return Bad(handler.error().empty() ? "not valid JSON" : handler.error());
-  }
+  PolicyDomLoader loader(policy.get(), options);
+  VOUCH_RETURN_IF_ERROR(loader.Load(root));
   for (DigestTable* t :
        {&policy->digests_, &policy->keyrings_, &policy->ima_buf_}) {
     if (absl::Status s = t->Build(); !s.ok()) return Bad(s.message());
   }
-  auto& sec = handler.sections();
+  auto& sec = loader.sections();
 
   // meta.version must be 1 (keylime/ima/ima.py RUNTIME_POLICY_CURRENT_VERSION).
   auto meta = sec.find("meta");

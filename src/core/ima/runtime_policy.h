@@ -44,6 +44,8 @@ class DigestTable {
  public:
   // Building: Begin a path, Add its digests, End it; then Build().
   void Begin(const PathHash& h);
+  // Optional, before Begin: room for `paths` more paths (no regrowth).
+  void Reserve(size_t paths);
   // `alg` nullopt: the digest was given without "alg:" and matches an entry
   // digest of any algorithm with the same bytes (Keylime compares hex only).
   void Add(std::optional<HashAlg> alg, const uint8_t* digest, size_t size);
@@ -91,6 +93,11 @@ struct PolicyLoadOptions {
   // Largest policy accepted, and the most digest entries (bounds memory).
   size_t max_json_bytes = size_t{1} << 30;
   size_t max_digest_entries = 20'000'000;
+  // How many bytes after the end of the JSON text the caller guarantees are
+  // readable (their values do not matter). With at least 64 (simdjson's
+  // SIMDJSON_PADDING) the text is parsed in place; otherwise it is copied
+  // once into a padded buffer. A mapped file has the rest of its last page.
+  size_t readable_padding = 0;
 };
 
 class RuntimePolicy {
@@ -124,7 +131,7 @@ class RuntimePolicy {
 
  private:
   RuntimePolicy();
-  friend class PolicySaxHandler;
+  friend class PolicyDomLoader;
 
   PathHashKey key_{};
   DigestTable digests_;
