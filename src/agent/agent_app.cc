@@ -1,11 +1,16 @@
 #include "agent/agent_app.h"
 
 #include <csignal>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
 
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "agent/registration.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "tpm/esys_tpm.h"
 
 namespace vouch::agent {
 
@@ -35,6 +40,20 @@ AppSpec AgentAppSpec() {
       .String("agent", "boot_log",
               "/sys/kernel/security/tpm0/binary_bios_measurements",
               "Measured-boot (TCG) event log to push")
+      .String("agent", "ek_type", "rsa2048",
+              "Endorsement key template: rsa2048 or ecc-p256")
+      .String("agent", "aik_type", "rsa2048", "AIK type: rsa2048 or ecc-p256")
+      .StringList("agent", "ek_intermediates", {},
+                  "Certificate files (PEM/DER) between the EK certificate "
+                  "and the manufacturer CA, sent at registration")
+      .Duration("agent", "retry_initial", absl::Seconds(1),
+                "First registration retry wait (doubles, jittered)")
+      .Duration("agent", "retry_max", absl::Seconds(60),
+                "Longest registration retry wait")
+      .Bool("agent", "print_id", false,
+            "Print this machine's agent_id (derived from the EK unless "
+            "agent.id is set) and exit")
+      .WithNames("--print-agent-id", "VOUCH_AGENT_PRINT_ID")
       .Duration("agent", "min_push_interval", absl::Seconds(1),
                 "Rate limit for pushes triggered by new IMA entries; the "
                 "larger of this and the verifier's Challenge.min_interval "
@@ -43,22 +62,118 @@ AppSpec AgentAppSpec() {
   return spec;
 }
 
+namespace {
+
+absl::StatusOr<tpm::EkType> EkTypeFrom(const std::string& v) {
+  if (v == "rsa2048") return tpm::EkType::kRsa2048;
+  if (v == "ecc-p256") return tpm::EkType::kEccP256;
+  return absl::InvalidArgumentError("agent.ek_type: rsa2048 or ecc-p256");
+}
+
+absl::StatusOr<tpm::AikType> AikTypeFrom(const std::string& v) {
+  if (v == "rsa2048") return tpm::AikType::kRsa2048;
+  if (v == "ecc-p256") return tpm::AikType::kEccP256;
+  return absl::InvalidArgumentError("agent.aik_type: rsa2048 or ecc-p256");
+}
+
+}  // namespace
+
 int RunAgent(AppContext& ctx) {
   const Config& cfg = ctx.config;
-  Log(LogLevel::kInfo, "agent starting",
-      {{"tcti", cfg.GetString("agent", "tcti")},
-       {"state_dir", cfg.GetString("agent", "state_dir")},
-       {"registrars",
-        absl::StrJoin(cfg.GetStringList("agent", "registrars"), ",")},
-       {"verifiers",
-        absl::StrJoin(cfg.GetStringList("agent", "verifiers"), ",")}});
-  // Registration lands with issue #6 and the push stream with issue #7;
-  // until then the agent only proves its configuration loads and stops
-  // cleanly.
-  Log(LogLevel::kInfo,
-      "agent ready; registration and attestation are not "
-      "implemented yet, waiting for a stop signal");
-  const int sig = WaitForShutdown();
+  const bool print_id = cfg.GetBool("agent", "print_id");
+  absl::StatusOr<tpm::EkType> ek_type =
+      EkTypeFrom(cfg.GetString("agent", "ek_type"));
+  absl::StatusOr<tpm::AikType> aik_type =
+      AikTypeFrom(cfg.GetString("agent", "aik_type"));
+  if (!ek_type.ok() || !aik_type.ok()) {
+    Log(LogLevel::kError, "bad configuration",
+        {{"error", !ek_type.ok() ? ek_type.status().message()
+                                 : aik_type.status().message()}});
+    return 2;
+  }
+  const std::string tcti = cfg.GetString("agent", "tcti");
+  if (!print_id) {
+    Log(LogLevel::kInfo, "agent starting",
+        {{"tcti", tcti},
+         {"state_dir", cfg.GetString("agent", "state_dir")},
+         {"registrars",
+          absl::StrJoin(cfg.GetStringList("agent", "registrars"), ",")}});
+  }
+  // The TPM may not be up yet at boot: wait for it like for a registrar.
+  Backoff tpm_backoff(cfg.GetDuration("agent", "retry_initial"),
+                      cfg.GetDuration("agent", "retry_max"), 1);
+  std::unique_ptr<tpm::EsysTpm> device;
+  Identity identity;
+  while (true) {
+    absl::Status status = [&]() -> absl::Status {
+      absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t =
+          tpm::EsysTpm::Open(tcti);
+      if (!t.ok()) return t.status();
+      IdentityOptions opts;
+      opts.configured_agent_id = cfg.GetString("agent", "id");
+      opts.ek_type = *ek_type;
+      opts.aik_type = *aik_type;
+      opts.state_dir = cfg.GetString("agent", "state_dir");
+      opts.ek_intermediate_files =
+          cfg.GetStringList("agent", "ek_intermediates");
+      absl::StatusOr<Identity> id = LoadIdentity(**t, opts);
+      if (!id.ok()) return id.status();
+      device = *std::move(t);
+      identity = *std::move(id);
+      return absl::OkStatus();
+    }();
+    if (status.ok()) break;
+    if (print_id) {
+      std::cerr << "vouch-agent: " << status.message() << "\n";
+      return 1;
+    }
+    const absl::Duration wait = tpm_backoff.Next();
+    Log(LogLevel::kWarning, "TPM not usable; retrying",
+        {{"tcti", tcti},
+         {"error", status.message()},
+         {"retry_in", absl::FormatDuration(wait)}});
+    if (std::optional<int> sig = WaitForShutdownFor(wait)) {
+      Log(LogLevel::kInfo, "agent stopping", {{"signal", *sig}});
+      return 0;
+    }
+  }
+  if (print_id) {
+    std::cout << identity.agent_id << "\n";
+    return 0;
+  }
+  Log(LogLevel::kInfo, "TPM identity loaded",
+      {{"agent_id", identity.agent_id},
+       {"aik_name", identity.aik_name_hex},
+       {"ek_certificate", !identity.ek_certificate.empty()}});
+
+  RegisterOptions reg;
+  for (const std::string& address : cfg.GetStringList("agent", "registrars")) {
+    reg.registrars.push_back({address, cfg.GetString("tls", "ca_file"),
+                              cfg.GetString("tls", "cert_file"),
+                              cfg.GetString("tls", "key_file")});
+  }
+  if (reg.registrars.empty()) {
+    Log(LogLevel::kError, "agent.registrars is empty");
+    return 2;
+  }
+  reg.retry_initial = cfg.GetDuration("agent", "retry_initial");
+  reg.retry_max = cfg.GetDuration("agent", "retry_max");
+  reg.agent_version = VersionString("vouch-agent").substr(0, 64);
+  if (const char* hook =
+          std::getenv("VOUCH_AGENT_TEST_PAUSE_BEFORE_ACTIVATE")) {
+    reg.pause_before_activate_file = hook;
+  }
+  int sig = 0;
+  std::optional<std::string> aik_name =
+      RegisterUntilActive(*device, identity, reg, &sig);
+  if (!aik_name) {
+    Log(LogLevel::kInfo, "agent stopping", {{"signal", sig}});
+    return 0;
+  }
+  // Streaming to the verifiers comes with issue #7.
+  Log(LogLevel::kInfo, "agent ready to attest",
+      {{"agent_id", identity.agent_id}, {"aik_name", *aik_name}});
+  sig = WaitForShutdown();
   Log(LogLevel::kInfo, "agent stopping", {{"signal", sig}});
   return 0;
 }

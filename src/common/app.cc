@@ -1,9 +1,11 @@
 #include "common/app.h"
 
 #include <signal.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <iostream>
 #include <map>
@@ -12,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/version.h"
 
@@ -110,6 +113,8 @@ int RunApp(AppSpec spec, int argc, char** argv,
                             ", default ", DefaultText(key.default_value), "]"))
             ->type_name(TypeHint(key))
             ->group("Configuration (overrides file and environment)");
+    // A boolean flag alone means true (`--print-agent-id`); `=false` works.
+    if (key.type == ConfigType::kBool) flag.option->expected(0, 1);
   }
   if (spec.add_subcommands) spec.add_subcommands(cli);
 
@@ -119,6 +124,14 @@ int RunApp(AppSpec spec, int argc, char** argv,
     // --help and --version arrive here too, with exit code 0.
     const int code = cli.exit(e);
     return code == 0 ? 0 : 2;
+  }
+
+  for (const ConfigKeySpec& key : spec.schema.keys()) {
+    FlagValue& flag = flags[key.DottedName()];
+    if (key.type == ConfigType::kBool && flag.option->count() > 0 &&
+        flag.text.empty()) {
+      flag.text = "true";
+    }
   }
 
   ConfigSources sources;
@@ -172,6 +185,20 @@ int WaitForShutdown() {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+std::optional<int> WaitForShutdownFor(absl::Duration timeout) {
+  const sigset_t set = ShutdownSignals();
+  const absl::Time until = absl::Now() + timeout;
+  while (true) {
+    const absl::Duration left = until - absl::Now();
+    if (left <= absl::ZeroDuration()) return std::nullopt;
+    const timespec ts = absl::ToTimespec(left);
+    const int sig = sigtimedwait(&set, nullptr, &ts);
+    if (sig > 0) return sig;
+    if (errno == EAGAIN) return std::nullopt;
+    // EINTR: another signal; wait for the rest of the time.
+  }
 }
 
 }  // namespace vouch

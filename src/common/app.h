@@ -15,8 +15,10 @@
 #define VOUCH_COMMON_APP_H_
 
 #include <functional>
+#include <optional>
 #include <string>
 
+#include "absl/time/time.h"
 #include "common/config.h"
 
 namespace CLI {
@@ -53,6 +55,10 @@ void BlockShutdownSignals();
 
 // Daemons: blocks until SIGINT or SIGTERM arrives; returns the signal number.
 int WaitForShutdown();
+
+// Daemons: waits up to `timeout` for SIGINT or SIGTERM; the signal number if
+// one arrived, else nullopt. For interruptible back-off sleeps.
+std::optional<int> WaitForShutdownFor(absl::Duration timeout);
 
 // "vouch-agent 0.1.0 (commit abc1234)".
 std::string VersionString(const std::string& name);

@@ -1,8 +1,23 @@
 #include "registrar/registrar_app.h"
 
+#include <dirent.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "common/status_macros.h"
+#include "registrar/registrar_service.h"
+#include "server/tls.h"
+#include "store/migrate.h"
+#include "store/pg_pool.h"
+#include "store/registrar_store.h"
 
 namespace vouch::registrar {
 
@@ -19,6 +34,9 @@ AppSpec RegistrarAppSpec() {
             "Refuse agents whose EK certificate does not chain to ek_ca_dir")
       .String("registrar", "ek_ca_dir", "/etc/vouch/ek-ca",
               "Directory of trusted TPM manufacturer CA certificates (PEM)")
+      .String("registrar", "port_file", "",
+              "If set, the bound port is written here once serving (for "
+              "listen = \"...:0\")")
       .Duration("registrar", "challenge_ttl", absl::Minutes(2),
                 "How long a credential-activation challenge stays valid")
       .Int("registrar", "max_register_per_minute", 60,
@@ -30,18 +48,134 @@ AppSpec RegistrarAppSpec() {
   return spec;
 }
 
+namespace {
+
+// Every certificate file (PEM or DER) in the EK CA directory.
+absl::StatusOr<std::vector<std::string>> ReadCaDir(const std::string& dir) {
+  std::vector<std::string> out;
+  DIR* d = opendir(dir.c_str());
+  if (d == nullptr) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("registrar.ek_ca_dir: cannot open ", dir));
+  }
+  std::vector<std::string> names;
+  while (dirent* e = readdir(d)) {
+    const std::string n = e->d_name;
+    if (absl::EndsWith(n, ".pem") || absl::EndsWith(n, ".crt") ||
+        absl::EndsWith(n, ".cer") || absl::EndsWith(n, ".der")) {
+      names.push_back(n);
+    }
+  }
+  closedir(d);
+  std::sort(names.begin(), names.end());
+  for (const std::string& n : names) {
+    VOUCH_ASSIGN_OR_RETURN(std::string text,
+                           ReadFileUpTo(dir + "/" + n, 1 << 20));
+    out.push_back(std::move(text));
+  }
+  if (out.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "registrar.ek_ca_dir: no .pem/.crt/.cer/.der files in ", dir));
+  }
+  return out;
+}
+
+// Connects and migrates, retrying while the database is not up yet (the
+// registrar may start before PostgreSQL at boot); gives up after `patience`.
+absl::Status PrepareDatabase(store::PgPool& pool, absl::Duration patience) {
+  const absl::Time give_up = absl::Now() + patience;
+  absl::Duration wait = absl::Milliseconds(200);
+  while (true) {
+    absl::Status status = [&]() -> absl::Status {
+      VOUCH_ASSIGN_OR_RETURN(store::PgPool::Lease db, pool.Acquire());
+      VOUCH_ASSIGN_OR_RETURN(int applied, store::Migrate(*db));
+      Log(LogLevel::kInfo, "database schema ready", {{"applied", applied}});
+      return absl::OkStatus();
+    }();
+    if (status.ok() || !absl::IsUnavailable(status) ||
+        absl::Now() + wait > give_up) {
+      return status;
+    }
+    Log(LogLevel::kWarning, "database not reachable; retrying",
+        {{"error", status.message()}});
+    absl::SleepFor(wait);
+    wait = std::min(wait * 2, absl::Seconds(5));
+  }
+}
+
+}  // namespace
+
 int RunRegistrar(AppContext& ctx) {
   const Config& cfg = ctx.config;
+  const std::string listen = cfg.GetString("registrar", "listen");
   Log(LogLevel::kInfo, "registrar starting",
-      {{"listen", cfg.GetString("registrar", "listen")},
-       {"require_ek_cert", cfg.GetBool("registrar", "require_ek_cert")},
-       {"database_configured", !cfg.GetString("database", "url").empty()}});
-  // The Registrar service lands with issue #6.
-  Log(LogLevel::kInfo,
-      "registrar ready; no service is served yet, waiting "
-      "for a stop signal");
+      {{"listen", listen},
+       {"require_ek_cert", cfg.GetBool("registrar", "require_ek_cert")}});
+  const std::string url = cfg.GetString("database", "url");
+  if (url.empty()) {
+    Log(LogLevel::kError, "database.url is not set");
+    return 2;
+  }
+  std::unique_ptr<core::tpm::EkCertVerifier> ek_cas;
+  const std::string ca_dir = cfg.GetString("registrar", "ek_ca_dir");
+  absl::StatusOr<std::vector<std::string>> cas = ReadCaDir(ca_dir);
+  if (cas.ok()) {
+    absl::StatusOr<std::unique_ptr<core::tpm::EkCertVerifier>> v =
+        core::tpm::EkCertVerifier::Create(*cas);
+    if (!v.ok()) {
+      Log(LogLevel::kError, "cannot load the EK CAs",
+          {{"dir", ca_dir}, {"error", v.status().message()}});
+      return 2;
+    }
+    ek_cas = *std::move(v);
+  } else if (cfg.GetBool("registrar", "require_ek_cert")) {
+    Log(LogLevel::kError, "EK CAs required",
+        {{"error", cas.status().message()}});
+    return 2;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
+      server::ServerCredentialsFromConfig(cfg);
+  if (!creds.ok()) {
+    Log(LogLevel::kError, "TLS setup failed",
+        {{"error", creds.status().message()}});
+    return 2;
+  }
+  store::PgPool pool(
+      url, static_cast<int>(cfg.GetInt("database", "max_connections")));
+  if (absl::Status s = PrepareDatabase(pool, absl::Seconds(60)); !s.ok()) {
+    Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
+    return 1;
+  }
+  store::PgRegistrarStore store(&pool);
+  RegistrarOptions options;
+  options.require_ek_cert = cfg.GetBool("registrar", "require_ek_cert");
+  options.challenge_ttl = cfg.GetDuration("registrar", "challenge_ttl");
+  options.max_register_per_minute =
+      static_cast<int>(cfg.GetInt("registrar", "max_register_per_minute"));
+  RegistrarService service(&store, std::move(ek_cas), options);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, *creds, &port);
+  builder.SetMaxReceiveMessageSize(128 * 1024);  // registrar.proto
+  builder.RegisterService(&service);
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Log(LogLevel::kError, "cannot listen", {{"listen", listen}});
+    return 1;
+  }
+  if (absl::Status s =
+          server::WritePortFile(cfg.GetString("registrar", "port_file"), port);
+      !s.ok()) {
+    Log(LogLevel::kError, "cannot write the port file",
+        {{"error", s.message()}});
+    return 1;
+  }
+  Log(LogLevel::kInfo, "registrar serving",
+      {{"listen", listen}, {"port", port}});
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
 }
 

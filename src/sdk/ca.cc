@@ -280,7 +280,9 @@ absl::Status IssueCertificate(const IssueOptions& options) {
       if (!parsed.ok()) return parsed.status();
       sans.push_back(absl::StrCat("URI:", uri));
     }
-    cn = absl::StrCat(options.name, "@", options.tenant);
+    // The identity is the URI; the CN is only a label (RFC 5280 bounds it
+    // to 64 characters, and a derived agent_id alone takes 64).
+    cn = absl::StrCat(options.name, "@", options.tenant).substr(0, 64);
   }
   std::string out_dir = options.out_dir;
   if (out_dir.empty()) {

@@ -2,6 +2,8 @@
 
 #include <cstdlib>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -114,6 +116,36 @@ absl::StatusOr<int64_t> PgConnection::Exec(absl::string_view sql,
   absl::StatusOr<PgRows> rows = Query(sql, params);
   if (!rows.ok()) return rows.status();
   return rows->affected;
+}
+
+absl::Status PgConnection::ExecScript(absl::string_view sql) {
+  const std::string script(sql);
+  PgResultPtr res(PQexec(handle_->conn.get(), script.c_str()));
+  const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    return StatusFromResult(res.get(), handle_->conn.get(), "script failed");
+  }
+  return absl::OkStatus();
+}
+
+bool PgConnection::Healthy() const {
+  return PQstatus(handle_->conn.get()) == CONNECTION_OK;
+}
+
+std::string ToBytea(absl::string_view bytes) {
+  return absl::StrCat("\\x", absl::BytesToHexString(bytes));
+}
+
+absl::StatusOr<std::string> FromBytea(absl::string_view text) {
+  if (!absl::ConsumePrefix(&text, "\\x") || text.size() % 2 != 0) {
+    return absl::InternalError("bytea value not in hex form");
+  }
+  for (char c : text) {
+    if (!absl::ascii_isxdigit(c)) {
+      return absl::InternalError("bytea value not in hex form");
+    }
+  }
+  return absl::HexStringToBytes(text);
 }
 
 int PgConnection::ServerVersion() const {

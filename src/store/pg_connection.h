@@ -32,6 +32,11 @@ struct PgRows {
 // A parameter: text, or NULL when empty optional.
 using PgParam = std::optional<std::string>;
 
+// bytea in PostgreSQL's text form ("\\x" + hex) and back; FromBytea is
+// kInternal on anything else (the database produced it).
+std::string ToBytea(absl::string_view bytes);
+absl::StatusOr<std::string> FromBytea(absl::string_view text);
+
 class PgConnection {
  public:
   // `conninfo` is a libpq connection string or URI. The password, if any,
@@ -48,6 +53,14 @@ class PgConnection {
   // Runs a statement whose result rows are not needed; returns rows affected.
   absl::StatusOr<int64_t> Exec(absl::string_view sql,
                                const std::vector<PgParam>& params = {});
+
+  // Runs several statements without parameters (simple query protocol). Only
+  // for SQL that is part of the binary (schema migrations), never for text
+  // that came from outside.
+  absl::Status ExecScript(absl::string_view sql);
+
+  // False once the connection is broken (the pool then drops it).
+  bool Healthy() const;
 
   // The server_version_num the server reports (e.g. 150018).
   int ServerVersion() const;

@@ -17,6 +17,8 @@
 #include <chrono>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
+#include <iterator>
 #include <string>
 #include <thread>
 #include <utility>
@@ -30,6 +32,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "harness/temp_dir.h"
 
 extern char** environ;
 
@@ -622,6 +625,37 @@ std::string FileTail(const std::string& path, size_t max_bytes) {
     return absl::StrCat("(cannot read ", path, ": ", std::strerror(errno), ")");
   }
   return Tail(content, max_bytes);
+}
+
+RunResult RunCapture(const std::vector<std::string>& argv,
+                     std::vector<std::pair<std::string, std::string>> env,
+                     std::chrono::milliseconds timeout) {
+  RunResult result;
+  absl::StatusOr<TempDir> dir = TempDir::Create("run-");
+  if (!dir.ok()) {
+    result.err = std::string(dir.status().message());
+    return result;
+  }
+  ProcessOptions options;
+  options.stdout_path = dir->Join("out");
+  options.stderr_path = dir->Join("err");
+  options.env = std::move(env);
+  options.env.emplace_back("HOME", dir->path());
+  options.env.emplace_back("XDG_CONFIG_HOME", dir->Join("xdg"));
+  absl::StatusOr<ChildProcess> child = ChildProcess::Start(argv, options);
+  if (!child.ok()) {
+    result.err = std::string(child.status().message());
+    return result;
+  }
+  absl::StatusOr<ExitStatus> status = child->WaitFor(timeout);
+  result.status = status.ok() ? *status : child->Terminate();
+  auto read = [](const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  result.out = read(options.stdout_path);
+  result.err = read(options.stderr_path);
+  return result;
 }
 
 }  // namespace vouch::testing

@@ -132,6 +132,21 @@ absl::StatusOr<std::string> RunCommand(
     const std::vector<std::string>& argv, const ProcessOptions& options = {},
     std::chrono::milliseconds timeout = std::chrono::seconds(120));
 
+// What a command printed and how it ended (RunCapture).
+struct RunResult {
+  ExitStatus status;  // exited=false, signal=0 when it could not start
+  std::string out;
+  std::string err;
+};
+
+// Runs argv to completion with stdout and stderr captured separately, HOME
+// and XDG_CONFIG_HOME pointed at an empty temp dir (a developer's own
+// ~/.config/vouch stays out of tests) plus `env`. Killed after `timeout`.
+RunResult RunCapture(
+    const std::vector<std::string>& argv,
+    std::vector<std::pair<std::string, std::string>> env = {},
+    std::chrono::milliseconds timeout = std::chrono::seconds(120));
+
 // True if `pid` exists and is not a zombie.
 bool ProcessAlive(pid_t pid);
 

@@ -1,8 +1,10 @@
 #include "core/tpm/public_key.h"
 
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/param_build.h>
 #include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -143,6 +145,23 @@ absl::StatusOr<EvpPkeyPtr> PublicKeyFromPem(const std::string& pem) {
     return absl::InvalidArgumentError("PEM public key is not RSA or EC");
   }
   return key;
+}
+
+absl::StatusOr<Bytes> SpkiSha256(const TPMT_PUBLIC& public_area) {
+  absl::StatusOr<EvpPkeyPtr> key = PublicKeyFromTpm(public_area);
+  if (!key.ok()) return key.status();
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(key->get(), &der);
+  if (len <= 0) {
+    DrainOpenSslErrors();
+    return absl::InternalError("cannot encode the public key");
+  }
+  Bytes digest(32);
+  const bool ok = EVP_Digest(der, static_cast<size_t>(len), digest.data(),
+                             nullptr, EVP_sha256(), nullptr) == 1;
+  OPENSSL_free(der);
+  if (!ok) return absl::InternalError("SHA-256 failed");
+  return digest;
 }
 
 }  // namespace vouch::core::tpm

@@ -12,6 +12,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/bytes.h"
 #include "common/openssl_handle.h"
 
 namespace vouch::core::tpm {
@@ -30,6 +31,10 @@ size_t CurveBytes(TPMI_ECC_CURVE curve);
 // True when `key` is the same public key as `public_area` (EVP_PKEY_eq).
 absl::StatusOr<bool> SameKey(const TPMT_PUBLIC& public_area,
                              const EVP_PKEY* key);
+
+// SHA-256 of the key's DER SubjectPublicKeyInfo (RFC 5280): the EK's
+// `ek_sha256`, and the derived agent_id in lower-case hex.
+absl::StatusOr<Bytes> SpkiSha256(const TPMT_PUBLIC& public_area);
 
 // A public key in PEM (SubjectPublicKeyInfo), e.g. `tpm2_readpublic -f pem`.
 absl::StatusOr<EvpPkeyPtr> PublicKeyFromPem(const std::string& pem);

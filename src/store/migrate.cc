@@ -1,0 +1,76 @@
+#include "store/migrate.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
+
+namespace vouch::store {
+namespace {
+
+// pg_advisory_xact_lock key: "vouchmig" as an int64.
+constexpr const char* kLockKey = "8462953331557722471";
+
+absl::Status Rollback(PgConnection& db, absl::Status status) {
+  (void)db.Exec("ROLLBACK");
+  return status;
+}
+
+}  // namespace
+
+absl::StatusOr<int> Migrate(PgConnection& db) {
+  VOUCH_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+                                "version integer PRIMARY KEY, name text NOT "
+                                "NULL, applied_at timestamptz NOT NULL DEFAULT "
+                                "now())")
+                            .status());
+  const std::vector<Migration>& all = Migrations();
+  const int newest = all.empty() ? 0 : all.back().version;
+  int applied = 0;
+  for (const Migration& m : all) {
+    VOUCH_RETURN_IF_ERROR(db.Exec("BEGIN").status());
+    absl::Status step = [&]() -> absl::Status {
+      VOUCH_RETURN_IF_ERROR(
+          db.Query("SELECT pg_advisory_xact_lock($1)", {kLockKey}).status());
+      VOUCH_ASSIGN_OR_RETURN(PgRows max,
+                             db.Query("SELECT coalesce(max(version), 0) FROM "
+                                      "schema_migrations"));
+      int have = 0;
+      if (!max.rows.empty() && max.rows[0][0] &&
+          !absl::SimpleAtoi(*max.rows[0][0], &have)) {
+        return absl::InternalError("schema_migrations: bad version");
+      }
+      if (have > newest) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the database schema is version ", have,
+            ", newer than this binary knows (", newest, "): upgrade Vouch"));
+      }
+      VOUCH_ASSIGN_OR_RETURN(
+          PgRows done,
+          db.Query("SELECT 1 FROM schema_migrations WHERE version = $1",
+                   {absl::StrCat(m.version)}));
+      if (!done.rows.empty()) return absl::OkStatus();
+      VOUCH_RETURN_IF_ERROR(db.ExecScript(m.sql));
+      VOUCH_RETURN_IF_ERROR(
+          db.Exec("INSERT INTO schema_migrations (version, name) VALUES "
+                  "($1, $2)",
+                  {absl::StrCat(m.version), std::string(m.name)})
+              .status());
+      ++applied;
+      return absl::OkStatus();
+    }();
+    if (!step.ok()) return Rollback(db, step);
+    VOUCH_RETURN_IF_ERROR(db.Exec("COMMIT").status());
+  }
+  if (all.empty()) {
+    // Still refuse a newer database.
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows max,
+        db.Query("SELECT count(*) FROM schema_migrations WHERE version > 0"));
+    if (!max.rows.empty() && max.rows[0][0] && *max.rows[0][0] != "0") {
+      return absl::FailedPreconditionError("the database schema is newer");
+    }
+  }
+  return applied;
+}
+
+}  // namespace vouch::store

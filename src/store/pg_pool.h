@@ -1,0 +1,72 @@
+// File: store/pg_pool.h
+// A bounded pool of PostgreSQL connections shared by a server's threads.
+// Connections are opened lazily (at most max_connections), handed out one
+// caller at a time, and dropped when broken so the next Acquire reconnects.
+// Thread-safe.
+//
+//   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool->Acquire());
+//   VOUCH_ASSIGN_OR_RETURN(PgRows rows, db->Query("SELECT 1"));
+#ifndef VOUCH_STORE_PG_POOL_H_
+#define VOUCH_STORE_PG_POOL_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "store/pg_connection.h"
+
+namespace vouch::store {
+
+class PgPool {
+ public:
+  PgPool(std::string conninfo, int max_connections);
+
+  class Lease {
+   public:
+    Lease(PgPool* pool, std::unique_ptr<PgConnection> conn)
+        : pool_(pool), conn_(std::move(conn)) {}
+    Lease(Lease&&) = default;
+    Lease& operator=(Lease&&) = default;
+    ~Lease();
+    PgConnection* operator->() { return conn_.get(); }
+    PgConnection& operator*() { return *conn_; }
+
+   private:
+    PgPool* pool_;
+    std::unique_ptr<PgConnection> conn_;
+  };
+
+  // A connection within `wait`; kUnavailable when none frees up or the
+  // database cannot be reached.
+  absl::StatusOr<Lease> Acquire(absl::Duration wait = absl::Seconds(10));
+
+ private:
+  void Release(std::unique_ptr<PgConnection> conn);
+
+  const std::string conninfo_;
+  const int max_;
+  absl::Mutex mu_;
+  std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
+  int open_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// Runs fn(connection) inside BEGIN/COMMIT; rolls back when fn fails.
+template <typename Fn>
+auto InTransaction(PgConnection& db, Fn fn) -> decltype(fn(db)) {
+  if (absl::Status s = db.Exec("BEGIN").status(); !s.ok()) return s;
+  auto result = fn(db);
+  if (!result.ok()) {
+    (void)db.Exec("ROLLBACK");
+    return result;
+  }
+  if (absl::Status s = db.Exec("COMMIT").status(); !s.ok()) return s;
+  return result;
+}
+
+}  // namespace vouch::store
+
+#endif  // VOUCH_STORE_PG_POOL_H_

@@ -1,0 +1,486 @@
+// Issue #6 end to end: a real vouch-registrar process on a real PostgreSQL,
+// real swtpm TPMs, real mTLS from `vouchctl ca`'s library, and either a real
+// vouch-agent process or a test client driving EsysTpm directly (for the
+// negative cases an honest agent never produces).
+#include "agent/registration.h"
+
+#include <grpcpp/grpcpp.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <tss2/tss2_mu.h>
+
+#include <catch2/catch.hpp>
+#include <chrono>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "common/file.h"
+#include "core/tpm/tpm_wire.h"
+#include "harness/pg_cluster.h"
+#include "harness/ports.h"
+#include "harness/process.h"
+#include "harness/swtpm.h"
+#include "harness/temp_dir.h"
+#include "sdk/ca.h"
+#include "sdk/channel.h"
+#include "tpm/esys_tpm.h"
+#include "vouch/v1/registrar.grpc.pb.h"
+
+namespace vouch {
+namespace {
+
+using testing::ChildProcess;
+using testing::PgCluster;
+using testing::ProcessOptions;
+using testing::Swtpm;
+using testing::TempDir;
+
+std::string Slurp(const std::string& path) {
+  absl::StatusOr<std::string> s = ReadFileUpTo(path, 64 << 20);
+  return s.ok() ? *s : "";
+}
+
+// Polls until `pred` holds or 60 s pass (generous: a shared CI machine).
+template <typename Pred>
+bool Eventually(Pred pred) {
+  for (int i = 0; i < 600; ++i) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+// A throw-away TLS world: CA, a 127.0.0.1 server certificate, an admin
+// client, a viewer client, and agent certificates on demand.
+struct Tls {
+  std::string ca;
+  explicit Tls(const std::string& dir) : ca(dir + "/ca") {
+    sdk::CaInitOptions init;
+    init.dir = ca;
+    REQUIRE(sdk::InitCa(init).ok());
+    sdk::IssueOptions server;
+    server.ca_dir = ca;
+    server.kind = sdk::CertKind::kServer;
+    server.name = "localhost";
+    server.sans = {"127.0.0.1"};
+    REQUIRE(sdk::IssueCertificate(server).ok());
+    Client("admin", Role::kAdmin);
+    Client("viewer", Role::kViewer);
+  }
+  void Client(const std::string& name, Role role) {
+    sdk::IssueOptions o;
+    o.ca_dir = ca;
+    o.kind = sdk::CertKind::kClient;
+    o.name = name;
+    o.roles = {role};
+    REQUIRE(sdk::IssueCertificate(o).ok());
+  }
+  std::string Agent(const std::string& id) {
+    sdk::IssueOptions o;
+    o.ca_dir = ca;
+    o.kind = sdk::CertKind::kAgent;
+    o.name = id;
+    const std::string dir = ca + "/agents/" + id;
+    struct stat st;
+    if (stat((dir + "/agent.key").c_str(), &st) != 0) {
+      REQUIRE(sdk::IssueCertificate(o).ok());
+    }
+    return dir;
+  }
+  std::string server_dir() const { return ca + "/servers/localhost"; }
+  std::string client_dir(const std::string& n) const {
+    return ca + "/clients/" + n;
+  }
+};
+
+// A vouch-registrar process on a fixed port (kept across restarts).
+class Registrar {
+ public:
+  Registrar(const TempDir& dir, const PgCluster& pg, const Tls& tls,
+            const std::string& ek_ca_dir, const std::string& ttl = "2m",
+            int per_minute = 1000)
+      : dir_(dir.path()) {
+    absl::StatusOr<int> port = testing::PickFreePort();
+    REQUIRE(port.ok());
+    port_ = *port;
+    argv_ = {VOUCH_REGISTRAR_BIN,
+             "--registrar-listen",
+             absl::StrCat("127.0.0.1:", port_),
+             "--registrar-port-file",
+             dir_ + "/registrar.port",
+             "--registrar-ek-ca-dir",
+             ek_ca_dir,
+             "--registrar-challenge-ttl",
+             ttl,
+             "--registrar-max-register-per-minute",
+             absl::StrCat(per_minute),
+             "--database-url",
+             pg.conninfo(),
+             "--tls-ca-file",
+             tls.ca + "/ca.pem",
+             "--tls-cert-file",
+             tls.server_dir() + "/server.pem",
+             "--tls-key-file",
+             tls.server_dir() + "/server.key",
+             "--log-level",
+             "info"};
+    Start();
+  }
+  void Start() {
+    std::remove((dir_ + "/registrar.port").c_str());
+    ProcessOptions opts;
+    opts.stdout_path = opts.stderr_path = log();
+    absl::StatusOr<ChildProcess> p = ChildProcess::Start(argv_, opts);
+    REQUIRE(p.ok());
+    process_.emplace(*std::move(p));
+    REQUIRE(Eventually([&] {
+      return !Slurp(dir_ + "/registrar.port").empty() || !process_->Running();
+    }));
+    INFO(Slurp(log()));
+    REQUIRE(process_->Running());
+  }
+  void Kill() {
+    ::kill(process_->pid(), SIGKILL);
+    process_->Terminate();
+  }
+  std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
+  std::string log() const { return dir_ + "/registrar.log"; }
+  ChildProcess& process() { return *process_; }
+
+ private:
+  std::string dir_;
+  int port_ = 0;
+  std::vector<std::string> argv_;
+  std::optional<ChildProcess> process_;
+};
+
+std::string CaDir(const TempDir& dir, const std::string& name,
+                  const Swtpm& tpm) {
+  const std::string d = dir.Join(name);
+  mkdir(d.c_str(), 0700);
+  int i = 0;
+  for (const std::string& f : tpm.ca_cert_paths()) {
+    std::ofstream(absl::StrCat(d, "/ca", i++, ".pem")) << Slurp(f);
+  }
+  return d;
+}
+
+std::unique_ptr<v1::Registrar::Stub> Stub(const std::string& address,
+                                          const std::string& dir,
+                                          const std::string& stem) {
+  sdk::ClientOptions o;
+  o.server = address;
+  o.ca_file = dir + "/ca.pem";
+  o.cert_file = dir + "/" + stem + ".pem";
+  o.key_file = dir + "/" + stem + ".key";
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> ch = sdk::CreateChannel(o);
+  REQUIRE(ch.ok());
+  return v1::Registrar::NewStub(*ch);
+}
+
+template <typename Req, typename Resp, typename Method>
+grpc::Status Call(v1::Registrar::Stub& stub, Method method, const Req& req,
+                  Resp* resp) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+  return (stub.*method)(&ctx, req, resp);
+}
+
+// The test's own agent: EsysTpm on a swtpm, talking gRPC directly.
+struct TestAgent {
+  std::unique_ptr<tpm::EsysTpm> tpm;
+  agent::Identity id;
+  TestAgent(const Swtpm& swtpm, const std::string& agent_id,
+            const std::string& state_dir) {
+    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t =
+        tpm::EsysTpm::Open(swtpm.tcti());
+    REQUIRE(t.ok());
+    tpm = *std::move(t);
+    agent::IdentityOptions o;
+    o.configured_agent_id = agent_id;
+    o.state_dir = state_dir;
+    mkdir(state_dir.c_str(), 0700);
+    absl::StatusOr<agent::Identity> i = agent::LoadIdentity(*tpm, o);
+    REQUIRE(i.ok());
+    id = *i;
+  }
+  v1::RegisterRequest Request() const {
+    v1::RegisterRequest r;
+    r.set_agent_id(id.agent_id);
+    r.set_ek_public(std::string(AsString(id.ek_public)));
+    r.set_ek_certificate(std::string(AsString(id.ek_certificate)));
+    r.set_aik_public(std::string(AsString(id.aik_public)));
+    r.set_agent_version("test");
+    return r;
+  }
+  std::string Proof(const v1::RegisterResponse& c) {
+    absl::StatusOr<Bytes> secret = tpm->ActivateCredential(
+        AsBytes(c.credential_blob()), AsBytes(c.encrypted_secret()));
+    REQUIRE(secret.ok());
+    absl::StatusOr<Bytes> mac = agent::ActivationProof(*secret, id.agent_id);
+    REQUIRE(mac.ok());
+    return std::string(AsString(*mac));
+  }
+};
+
+testing::RunResult Vouchctl(const Tls& tls, const Registrar& r,
+                            std::vector<std::string> args) {
+  std::vector<std::string> argv = {VOUCHCTL_BIN,
+                                   "--server",
+                                   r.address(),
+                                   "--tls-dir",
+                                   tls.client_dir("admin"),
+                                   "-o",
+                                   "json"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::RunCapture(argv);
+}
+
+TEST_CASE("registrar: register, activate, refuse what it must",
+          "[e2e][pg][tpm]") {
+  absl::StatusOr<TempDir> dir = TempDir::Create("reg-");
+  REQUIRE(dir.ok());
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  absl::StatusOr<std::unique_ptr<Swtpm>> tpm_a = Swtpm::Start();
+  REQUIRE(tpm_a.ok());
+  absl::StatusOr<std::unique_ptr<Swtpm>> tpm_b = Swtpm::Start();
+  REQUIRE(tpm_b.ok());
+  Tls tls(dir->path());
+  Registrar registrar(*dir, **pg, tls, CaDir(*dir, "ek-ca", **tpm_a), "3s");
+
+  TestAgent a(**tpm_a, "node-a", dir->Join("state-a"));
+  auto stub_a = Stub(registrar.address(), tls.Agent("node-a"), "agent");
+  v1::RegisterResponse challenge;
+  REQUIRE(Call(*stub_a, &v1::Registrar::Stub::Register, a.Request(), &challenge)
+              .ok());
+  const std::string proof = a.Proof(challenge);
+
+  SECTION("a wrong HMAC is refused and burns the challenge") {
+    v1::ActivateRequest bad;
+    bad.set_agent_id("node-a");
+    bad.set_hmac(std::string(32, 'x'));
+    v1::ActivateResponse resp;
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Activate, bad, &resp)
+              .error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    v1::ActivateRequest good;
+    good.set_agent_id("node-a");
+    good.set_hmac(proof);
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Activate, good, &resp)
+              .error_code() == grpc::StatusCode::NOT_FOUND);
+    testing::RunResult get =
+        Vouchctl(tls, registrar, {"registrar", "get", "node-a"});
+    REQUIRE(get.status.Success());
+    CHECK(nlohmann::json::parse(get.out)["active"] == false);
+  }
+
+  SECTION("activation, then a replayed Activate") {
+    v1::ActivateRequest good;
+    good.set_agent_id("node-a");
+    good.set_hmac(proof);
+    v1::ActivateResponse resp;
+    REQUIRE(Call(*stub_a, &v1::Registrar::Stub::Activate, good, &resp).ok());
+    CHECK(resp.agent().active());
+    CHECK(absl::BytesToHexString(resp.agent().aik_name()) == a.id.aik_name_hex);
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Activate, good, &resp)
+              .error_code() == grpc::StatusCode::NOT_FOUND);
+
+    testing::RunResult get =
+        Vouchctl(tls, registrar, {"registrar", "get", "node-a"});
+    INFO(get.out);
+    REQUIRE(get.status.Success());
+    nlohmann::json j = nlohmann::json::parse(get.out);
+    CHECK(j["agent_id"] == "node-a");
+    CHECK(j["active"] == true);
+    CHECK(j["aik_name"] == a.id.aik_name_hex);
+    CHECK(j["ek_sha256"].get<std::string>().size() == 64);
+    CHECK(!j["registered_at"].get<std::string>().empty());
+    testing::RunResult list = Vouchctl(tls, registrar, {"registrar", "list"});
+    REQUIRE(list.status.Success());
+    CHECK(nlohmann::json::parse(list.out)["agents"].size() == 1);
+    CHECK(
+        Vouchctl(tls, registrar, {"registrar", "get", "nobody"}).status.code ==
+        1);
+
+    // Another TPM claiming node-a: refused, the record intact.
+    TestAgent b(**tpm_b, "node-a", dir->Join("state-b"));
+    v1::RegisterResponse c2;
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Register, b.Request(), &c2)
+              .error_code() ==
+          grpc::StatusCode::PERMISSION_DENIED);  // B's EK cert is from an
+                                                 // untrusted CA
+    v1::RegisterRequest no_cert = b.Request();
+    no_cert.clear_ek_certificate();
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Register, no_cert, &c2)
+              .error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    testing::RunResult again =
+        Vouchctl(tls, registrar, {"registrar", "get", "node-a"});
+    CHECK(nlohmann::json::parse(again.out)["ek_sha256"] == j["ek_sha256"]);
+    CHECK(nlohmann::json::parse(again.out)["active"] == true);
+
+    // A viewer may read but not delete; an admin may delete.
+    testing::RunResult viewer_rm = testing::RunCapture(
+        {VOUCHCTL_BIN, "--server", registrar.address(), "--tls-dir",
+         tls.client_dir("viewer"), "registrar", "remove", "node-a"});
+    CHECK(viewer_rm.status.code == 1);
+    CHECK(Vouchctl(tls, registrar, {"registrar", "remove", "node-a"})
+              .status.Success());
+    CHECK(
+        Vouchctl(tls, registrar, {"registrar", "get", "node-a"}).status.code ==
+        1);
+  }
+
+  SECTION("an expired challenge is refused") {
+    std::this_thread::sleep_for(std::chrono::seconds(4));  // ttl is 3 s
+    v1::ActivateRequest good;
+    good.set_agent_id("node-a");
+    good.set_hmac(proof);
+    v1::ActivateResponse resp;
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Activate, good, &resp)
+              .error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  }
+
+  SECTION("malformed, oversized and impersonating requests") {
+    v1::RegisterResponse c;
+    // An AIK without fixedTPM.
+    v1::RegisterRequest weak = a.Request();
+    absl::StatusOr<core::tpm::PublicArea> aik =
+        core::tpm::ParsePublic(a.id.aik_public);
+    REQUIRE(aik.ok());
+    TPMT_PUBLIC area = aik->public_area;
+    area.objectAttributes &= ~TPMA_OBJECT_FIXEDTPM;
+    absl::StatusOr<Bytes> weak_bytes = core::tpm::MarshalPublic(area);
+    REQUIRE(weak_bytes.ok());
+    weak.set_aik_public(std::string(AsString(*weak_bytes)));
+    grpc::Status st = Call(*stub_a, &v1::Registrar::Stub::Register, weak, &c);
+    CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(absl::StrContains(st.error_message(), "aik_public"));
+    // Garbage public areas.
+    v1::RegisterRequest junk = a.Request();
+    junk.set_ek_public("\x01\x02garbage");
+    CHECK(
+        Call(*stub_a, &v1::Registrar::Stub::Register, junk, &c).error_code() ==
+        grpc::StatusCode::INVALID_ARGUMENT);
+    // Over the 128 KiB message bound.
+    v1::RegisterRequest huge = a.Request();
+    huge.set_agent_version(std::string(200 * 1024, 'x'));
+    CHECK(
+        Call(*stub_a, &v1::Registrar::Stub::Register, huge, &c).error_code() ==
+        grpc::StatusCode::RESOURCE_EXHAUSTED);
+    // Agent B's certificate claiming node-a.
+    auto stub_b = Stub(registrar.address(), tls.Agent("node-b"), "agent");
+    CHECK(Call(*stub_b, &v1::Registrar::Stub::Register, a.Request(), &c)
+              .error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    // An operator certificate is not an agent.
+    auto stub_admin =
+        Stub(registrar.address(), tls.client_dir("admin"), "client");
+    CHECK(Call(*stub_admin, &v1::Registrar::Stub::Register, a.Request(), &c)
+              .error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    // The server still serves: the same TPM registers again (new challenge).
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Register, a.Request(), &c).ok());
+    v1::ActivateRequest good;
+    good.set_agent_id("node-a");
+    good.set_hmac(a.Proof(c));
+    v1::ActivateResponse resp;
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Activate, good, &resp).ok());
+  }
+  CHECK(registrar.process().Running());
+}
+
+TEST_CASE(
+    "agent process registers; survives a registrar SIGKILL between "
+    "Register and Activate",
+    "[e2e][pg][tpm]") {
+  absl::StatusOr<TempDir> dir = TempDir::Create("agent-");
+  REQUIRE(dir.ok());
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  absl::StatusOr<std::unique_ptr<Swtpm>> tpm = Swtpm::Start();
+  REQUIRE(tpm.ok());
+  Tls tls(dir->path());
+  Registrar registrar(*dir, **pg, tls, CaDir(*dir, "ek-ca", **tpm));
+
+  // The derived agent_id, as an operator gets it before issuing the cert.
+  testing::RunResult id = testing::RunCapture(
+      {VOUCH_AGENT_BIN, "--print-agent-id", "--agent-tcti", (*tpm)->tcti(),
+       "--agent-state-dir", dir->Join("state")});
+  INFO(id.out << id.err << id.status.ToString());
+  REQUIRE(id.status.Success());
+  const std::string agent_id(absl::StripTrailingAsciiWhitespace(id.out));
+  REQUIRE(agent_id.size() == 64);
+  const std::string certs = tls.Agent(agent_id);
+
+  auto start_agent = [&](const std::string& log, bool pause) {
+    ProcessOptions opts;
+    opts.stdout_path = opts.stderr_path = log;
+    if (pause) {
+      opts.env.push_back(
+          {"VOUCH_AGENT_TEST_PAUSE_BEFORE_ACTIVATE", dir->Join("go")});
+    }
+    absl::StatusOr<ChildProcess> p = ChildProcess::Start(
+        {VOUCH_AGENT_BIN, "--agent-tcti", (*tpm)->tcti(), "--agent-state-dir",
+         dir->Join("state"), "--agent-registrars", registrar.address(),
+         "--agent-retry-initial", "200ms", "--agent-retry-max", "1s",
+         "--tls-ca-file", certs + "/ca.pem", "--tls-cert-file",
+         certs + "/agent.pem", "--tls-key-file", certs + "/agent.key",
+         "--log-level", "info"},
+        opts);
+    REQUIRE(p.ok());
+    return *std::move(p);
+  };
+
+  // 1. Killed between Register and Activate, restarted on the same port:
+  //    the agent finishes on its own.
+  const std::string log1 = dir->Join("agent1.log");
+  ChildProcess agent = start_agent(log1, /*pause=*/true);
+  REQUIRE(Eventually([&] {
+    return absl::StrContains(Slurp(log1), "waiting before Activate");
+  }));
+  registrar.Kill();
+  std::ofstream(dir->Join("go")) << "go";
+  // With the registrar down, the agent retries (one log line per attempt).
+  REQUIRE(Eventually([&] {
+    return absl::StrContains(Slurp(log1), "registration attempt failed");
+  }));
+  registrar.Start();
+  REQUIRE(Eventually(
+      [&] { return absl::StrContains(Slurp(log1), "agent ready to attest"); }));
+  INFO(Slurp(log1));
+  testing::RunResult get =
+      Vouchctl(tls, registrar, {"registrar", "get", agent_id});
+  REQUIRE(get.status.Success());
+  nlohmann::json j = nlohmann::json::parse(get.out);
+  CHECK(j["active"] == true);
+  CHECK(j["ek_sha256"] == agent_id);
+  const std::string aik_name = j["aik_name"];
+  CHECK(agent.Terminate().Success());  // SIGTERM: exits 0
+
+  // 2. A restart registers again with the same AIK (kept in the state dir).
+  const std::string log2 = dir->Join("agent2.log");
+  ChildProcess again = start_agent(log2, /*pause=*/false);
+  REQUIRE(Eventually(
+      [&] { return absl::StrContains(Slurp(log2), "agent ready to attest"); }));
+  get = Vouchctl(tls, registrar, {"registrar", "get", agent_id});
+  CHECK(nlohmann::json::parse(get.out)["aik_name"] == aik_name);
+  CHECK(again.Terminate().Success());
+
+  // 3. With no registrar at all the agent keeps retrying and still stops
+  //    cleanly on SIGTERM.
+  registrar.Kill();
+  const std::string log3 = dir->Join("agent3.log");
+  ChildProcess waiting = start_agent(log3, /*pause=*/false);
+  REQUIRE(Eventually([&] {
+    return absl::StrContains(Slurp(log3), "\"attempt\":2") ||
+           absl::StrContains(Slurp(log3), "attempt=2");
+  }));
+  CHECK(waiting.Terminate().Success());
+}
+
+}  // namespace
+}  // namespace vouch
