@@ -18,6 +18,8 @@ absl::Status Rollback(PgConnection& db, absl::Status status) {
 }  // namespace
 
 absl::StatusOr<int> Migrate(PgConnection& db) {
+  // "relation already exists, skipping" notices are noise in service logs.
+  VOUCH_RETURN_IF_ERROR(db.Exec("SET client_min_messages TO warning").status());
   VOUCH_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
                                 "version integer PRIMARY KEY, name text NOT "
                                 "NULL, applied_at timestamptz NOT NULL DEFAULT "

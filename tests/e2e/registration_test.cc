@@ -29,6 +29,8 @@
 #include "harness/temp_dir.h"
 #include "sdk/ca.h"
 #include "sdk/channel.h"
+#include "store/migrate.h"
+#include "store/pg_connection.h"
 #include "tpm/esys_tpm.h"
 #include "vouch/v1/registrar.grpc.pb.h"
 
@@ -113,7 +115,7 @@ class Registrar {
              "--registrar-listen",
              absl::StrCat("127.0.0.1:", port_),
              "--registrar-port-file",
-             dir_ + "/registrar.port",
+             PortFile(),
              "--registrar-ek-ca-dir",
              ek_ca_dir,
              "--registrar-challenge-ttl",
@@ -133,15 +135,14 @@ class Registrar {
     Start();
   }
   void Start() {
-    std::remove((dir_ + "/registrar.port").c_str());
+    std::remove((PortFile()).c_str());
     ProcessOptions opts;
     opts.stdout_path = opts.stderr_path = log();
     absl::StatusOr<ChildProcess> p = ChildProcess::Start(argv_, opts);
     REQUIRE(p.ok());
     process_.emplace(*std::move(p));
-    REQUIRE(Eventually([&] {
-      return !Slurp(dir_ + "/registrar.port").empty() || !process_->Running();
-    }));
+    REQUIRE(Eventually(
+        [&] { return !Slurp(PortFile()).empty() || !process_->Running(); }));
     INFO(Slurp(log()));
     REQUIRE(process_->Running());
   }
@@ -150,7 +151,12 @@ class Registrar {
     process_->Terminate();
   }
   std::string address() const { return absl::StrCat("127.0.0.1:", port_); }
-  std::string log() const { return dir_ + "/registrar.log"; }
+  std::string log() const {
+    return absl::StrCat(dir_, "/registrar-", port_, ".log");
+  }
+  std::string PortFile() const {
+    return absl::StrCat(dir_, "/registrar-", port_, ".port");
+  }
   ChildProcess& process() { return *process_; }
 
  private:
@@ -240,6 +246,33 @@ testing::RunResult Vouchctl(const Tls& tls, const Registrar& r,
                                    "json"};
   argv.insert(argv.end(), args.begin(), args.end());
   return testing::RunCapture(argv);
+}
+
+TEST_CASE("migrations apply once and refuse a newer schema", "[pg]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  absl::StatusOr<std::unique_ptr<store::PgConnection>> db =
+      store::PgConnection::Connect((*pg)->conninfo());
+  REQUIRE(db.ok());
+  absl::StatusOr<int> first = store::Migrate(**db);
+  REQUIRE(first.ok());
+  CHECK(*first == static_cast<int>(store::Migrations().size()));
+  absl::StatusOr<int> second = store::Migrate(**db);
+  REQUIRE(second.ok());
+  CHECK(*second == 0);
+  // The binding log is append-only.
+  REQUIRE((*db)
+              ->Exec("INSERT INTO ek_aik_bindings (agent_id, tenant, "
+                     "ek_sha256, aik_name, event) VALUES ('a', 't', "
+                     "'\\x00', '\\x00', 'registered')")
+              .ok());
+  CHECK(*(*db)->Exec("DELETE FROM ek_aik_bindings") == 0);
+  CHECK(*(*db)->Exec("UPDATE ek_aik_bindings SET agent_id = 'b'") == 0);
+  REQUIRE((*db)
+              ->Exec("INSERT INTO schema_migrations (version, name) VALUES "
+                     "(99999, 'from the future')")
+              .ok());
+  CHECK(absl::IsFailedPrecondition(store::Migrate(**db).status()));
 }
 
 TEST_CASE("registrar: register, activate, refuse what it must",
@@ -389,6 +422,16 @@ TEST_CASE("registrar: register, activate, refuse what it must",
     good.set_hmac(a.Proof(c));
     v1::ActivateResponse resp;
     CHECK(Call(*stub_a, &v1::Registrar::Stub::Activate, good, &resp).ok());
+  }
+  SECTION("Register is rate limited per peer") {
+    Registrar limited(*dir, **pg, tls, CaDir(*dir, "ek-ca", **tpm_a), "2m",
+                      /*per_minute=*/2);
+    auto stub = Stub(limited.address(), tls.Agent("node-a"), "agent");
+    v1::RegisterResponse c;
+    CHECK(Call(*stub, &v1::Registrar::Stub::Register, a.Request(), &c).ok());
+    CHECK(Call(*stub, &v1::Registrar::Stub::Register, a.Request(), &c).ok());
+    CHECK(Call(*stub, &v1::Registrar::Stub::Register, a.Request(), &c)
+              .error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
   }
   CHECK(registrar.process().Running());
 }
