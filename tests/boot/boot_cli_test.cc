@@ -20,8 +20,6 @@
 namespace vouch::core::boot {
 namespace {
 
-using vouch::testing::ChildProcess;
-using vouch::testing::ProcessOptions;
 using vouch::testing::TempDir;
 
 struct Result {
@@ -38,22 +36,11 @@ std::string ReadFile(const std::string& path) {
 }
 
 Result Run(const std::vector<std::string>& argv) {
-  auto dir = TempDir::Create("boot-cli-");
-  REQUIRE(dir.ok());
-  ProcessOptions options;
-  options.stdout_path = dir->Join("out");
-  options.stderr_path = dir->Join("err");
-  options.env.emplace_back("HOME", dir->path());
-  options.env.emplace_back("XDG_CONFIG_HOME", dir->Join("xdg"));
-  auto child = ChildProcess::Start(argv, options);
-  REQUIRE(child.ok());
-  auto status = child->WaitFor(std::chrono::seconds(60));
-  REQUIRE(status.ok());
-  Result r{status->exited ? status->code : -1, ReadFile(options.stdout_path),
-           ReadFile(options.stderr_path)};
-  INFO(status->ToString() << "\n" << r.err);
-  REQUIRE(status->exited);  // Never a crash.
-  return r;
+  vouch::testing::RunResult run =
+      vouch::testing::RunCapture(argv, {}, std::chrono::seconds(60));
+  INFO(run.status.ToString() << "\n" << run.err);
+  REQUIRE(run.status.exited);  // Never a crash.
+  return Result{run.status.code, run.out, run.err};
 }
 
 // Writes the (decoded) test log into `dir` and returns its path.
