@@ -94,7 +94,8 @@ class InputFile {
       }
       f->size_ = static_cast<size_t>(st.st_size);
       if (f->size_ > 0) {
-        void* p = ::mmap(nullptr, f->size_, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+        void* p = ::mmap(nullptr, f->size_, PROT_READ,
+                         MAP_PRIVATE | MAP_POPULATE, fd, 0);
         if (p != MAP_FAILED) f->map_ = p;
       }
     }
