@@ -34,6 +34,21 @@ absl::StatusOr<std::string> AgentTenant(grpc::ServerContext* ctx,
   return agent->tenant;
 }
 
+// An operator RPC: the tenant it acts on, when the caller holds `role`.
+absl::StatusOr<std::string> OperatorTenant(grpc::ServerContext* ctx,
+                                           const std::string& requested,
+                                           Role role) {
+  VOUCH_ASSIGN_OR_RETURN(Principal caller,
+                         server::CallerPrincipal(*ctx->auth_context()));
+  return caller.ResolveTenant(requested, role);
+}
+
+absl::Status CheckAgentId(const std::string& id) {
+  absl::Status s = core::ValidateAgentId(id);
+  if (s.ok()) return s;
+  return absl::InvalidArgumentError(absl::StrCat("agent_id: ", s.message()));
+}
+
 void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
   const int64_t us = absl::ToUnixMicros(t);
   out->set_seconds(us / 1000000);
@@ -158,10 +173,8 @@ grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
                                         const v1::ActivateRequest* req,
                                         v1::ActivateResponse* resp) {
   const std::string& id = req->agent_id();
-  if (absl::Status s = core::ValidateAgentId(id); !s.ok()) {
-    return Fail(
-        "activate refused", "",
-        absl::InvalidArgumentError(absl::StrCat("agent_id: ", s.message())));
+  if (absl::Status s = CheckAgentId(id); !s.ok()) {
+    return Fail("activate refused", "", s);
   }
   absl::StatusOr<std::string> tenant = AgentTenant(ctx, id);
   if (!tenant.ok()) return Fail("activate refused", id, tenant.status());
@@ -214,17 +227,13 @@ grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
 grpc::Status RegistrarService::GetRegisteredAgent(
     grpc::ServerContext* ctx, const v1::GetRegisteredAgentRequest* req,
     v1::RegisteredAgent* resp) {
-  absl::StatusOr<Principal> caller =
-      server::CallerPrincipal(*ctx->auth_context());
-  if (!caller.ok())
-    return Fail("get refused", req->agent_id(), caller.status());
   absl::StatusOr<std::string> tenant =
-      caller->ResolveTenant(req->tenant(), Role::kViewer);
-  if (!tenant.ok())
+      OperatorTenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) {
     return Fail("get refused", req->agent_id(), tenant.status());
-  if (absl::Status s = core::ValidateAgentId(req->agent_id()); !s.ok()) {
-    return server::ToGrpcStatus(
-        absl::InvalidArgumentError(absl::StrCat("agent_id: ", s.message())));
+  }
+  if (absl::Status s = CheckAgentId(req->agent_id()); !s.ok()) {
+    return server::ToGrpcStatus(s);
   }
   absl::StatusOr<store::Registration> reg =
       store_->Get(*tenant, req->agent_id());
@@ -236,11 +245,8 @@ grpc::Status RegistrarService::GetRegisteredAgent(
 grpc::Status RegistrarService::ListRegisteredAgents(
     grpc::ServerContext* ctx, const v1::ListRegisteredAgentsRequest* req,
     v1::ListRegisteredAgentsResponse* resp) {
-  absl::StatusOr<Principal> caller =
-      server::CallerPrincipal(*ctx->auth_context());
-  if (!caller.ok()) return Fail("list refused", "", caller.status());
   absl::StatusOr<std::string> tenant =
-      caller->ResolveTenant(req->tenant(), Role::kViewer);
+      OperatorTenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Fail("list refused", "", tenant.status());
   if (req->page_size() < 0) {
     return server::ToGrpcStatus(
@@ -283,17 +289,13 @@ grpc::Status RegistrarService::ListRegisteredAgents(
 grpc::Status RegistrarService::DeleteRegisteredAgent(
     grpc::ServerContext* ctx, const v1::DeleteRegisteredAgentRequest* req,
     v1::DeleteRegisteredAgentResponse*) {
-  absl::StatusOr<Principal> caller =
-      server::CallerPrincipal(*ctx->auth_context());
-  if (!caller.ok())
-    return Fail("delete refused", req->agent_id(), caller.status());
   absl::StatusOr<std::string> tenant =
-      caller->ResolveTenant(req->tenant(), Role::kAdmin);
-  if (!tenant.ok())
+      OperatorTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) {
     return Fail("delete refused", req->agent_id(), tenant.status());
-  if (absl::Status s = core::ValidateAgentId(req->agent_id()); !s.ok()) {
-    return server::ToGrpcStatus(
-        absl::InvalidArgumentError(absl::StrCat("agent_id: ", s.message())));
+  }
+  if (absl::Status s = CheckAgentId(req->agent_id()); !s.ok()) {
+    return server::ToGrpcStatus(s);
   }
   absl::Status s = store_->Delete(*tenant, req->agent_id());
   if (!s.ok()) return Fail("delete failed", req->agent_id(), s);
