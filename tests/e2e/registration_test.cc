@@ -166,13 +166,16 @@ class Registrar {
   std::optional<ChildProcess> process_;
 };
 
+// A registrar EK CA directory trusting the CAs of these swtpms.
 std::string CaDir(const TempDir& dir, const std::string& name,
-                  const Swtpm& tpm) {
+                  const std::vector<const Swtpm*>& tpms) {
   const std::string d = dir.Join(name);
   mkdir(d.c_str(), 0700);
   int i = 0;
-  for (const std::string& f : tpm.ca_cert_paths()) {
-    std::ofstream(absl::StrCat(d, "/ca", i++, ".pem")) << Slurp(f);
+  for (const Swtpm* tpm : tpms) {
+    for (const std::string& f : tpm->ca_cert_paths()) {
+      std::ofstream(absl::StrCat(d, "/ca", i++, ".pem")) << Slurp(f);
+    }
   }
   return d;
 }
@@ -248,6 +251,36 @@ testing::RunResult Vouchctl(const Tls& tls, const Registrar& r,
   return testing::RunCapture(argv);
 }
 
+TEST_CASE("agent: registration back-off doubles, is jittered and capped",
+          "[core]") {
+  agent::Backoff backoff(absl::Seconds(1), absl::Seconds(10), /*seed=*/7);
+  const double want[] = {1, 2, 4, 8, 10, 10, 10};
+  bool jittered = false;
+  for (double d : want) {
+    const double got = absl::ToDoubleSeconds(backoff.Next());
+    INFO(d << " " << got);
+    CHECK(got >= d / 2);
+    CHECK(got <= d);
+    jittered |= got < d;
+  }
+  CHECK(jittered);
+  backoff.Reset();
+  CHECK(absl::ToDoubleSeconds(backoff.Next()) <= 1.0);
+  // Different seeds spread a fleet out.
+  agent::Backoff other(absl::Seconds(1), absl::Seconds(10), /*seed=*/8);
+  agent::Backoff same(absl::Seconds(1), absl::Seconds(10), /*seed=*/7);
+  CHECK(other.Next() != same.Next());
+}
+
+TEST_CASE("agent: the activation proof is RFC 2104 HMAC-SHA256", "[core]") {
+  // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
+  absl::StatusOr<Bytes> mac =
+      agent::ActivationProof(AsBytes("Jefe"), "what do ya want for nothing?");
+  REQUIRE(mac.ok());
+  CHECK(HexEncode(*mac) ==
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+}
+
 TEST_CASE("migrations apply once and refuse a newer schema", "[pg]") {
   absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
   REQUIRE(pg.ok());
@@ -286,7 +319,11 @@ TEST_CASE("registrar: register, activate, refuse what it must",
   absl::StatusOr<std::unique_ptr<Swtpm>> tpm_b = Swtpm::Start();
   REQUIRE(tpm_b.ok());
   Tls tls(dir->path());
-  Registrar registrar(*dir, **pg, tls, CaDir(*dir, "ek-ca", **tpm_a), "3s");
+  absl::StatusOr<std::unique_ptr<Swtpm>> tpm_c = Swtpm::Start();
+  REQUIRE(tpm_c.ok());
+  // A and B are trusted TPMs; C's EK CA is unknown to the registrar.
+  const std::string ek_ca = CaDir(*dir, "ek-ca", {tpm_a->get(), tpm_b->get()});
+  Registrar registrar(*dir, **pg, tls, ek_ca, "3s");
 
   TestAgent a(**tpm_a, "node-a", dir->Join("state-a"));
   auto stub_a = Stub(registrar.address(), tls.Agent("node-a"), "agent");
@@ -341,16 +378,25 @@ TEST_CASE("registrar: register, activate, refuse what it must",
         Vouchctl(tls, registrar, {"registrar", "get", "nobody"}).status.code ==
         1);
 
-    // Another TPM claiming node-a: refused, the record intact.
+    // Another (trusted) TPM claiming node-a: refused, the record intact.
     TestAgent b(**tpm_b, "node-a", dir->Join("state-b"));
     v1::RegisterResponse c2;
     CHECK(Call(*stub_a, &v1::Registrar::Stub::Register, b.Request(), &c2)
-              .error_code() ==
-          grpc::StatusCode::PERMISSION_DENIED);  // B's EK cert is from an
-                                                 // untrusted CA
-    v1::RegisterRequest no_cert = b.Request();
+              .error_code() == grpc::StatusCode::ALREADY_EXISTS);
+    // B's EK with A's certificate: the certified key is not this EK.
+    v1::RegisterRequest mixed = b.Request();
+    mixed.set_ek_certificate(std::string(AsString(a.id.ek_certificate)));
+    CHECK(Call(*stub_a, &v1::Registrar::Stub::Register, mixed, &c2)
+              .error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    // An EK certificate from a swtpm whose CA is not trusted.
+    TestAgent c(**tpm_c, "node-c", dir->Join("state-c"));
+    auto stub_c = Stub(registrar.address(), tls.Agent("node-c"), "agent");
+    CHECK(Call(*stub_c, &v1::Registrar::Stub::Register, c.Request(), &c2)
+              .error_code() == grpc::StatusCode::PERMISSION_DENIED);
+    // Without a certificate while require_ek_cert = true.
+    v1::RegisterRequest no_cert = c.Request();
     no_cert.clear_ek_certificate();
-    CHECK(Call(*stub_a, &v1::Registrar::Stub::Register, no_cert, &c2)
+    CHECK(Call(*stub_c, &v1::Registrar::Stub::Register, no_cert, &c2)
               .error_code() == grpc::StatusCode::INVALID_ARGUMENT);
     testing::RunResult again =
         Vouchctl(tls, registrar, {"registrar", "get", "node-a"});
@@ -422,9 +468,22 @@ TEST_CASE("registrar: register, activate, refuse what it must",
     good.set_hmac(a.Proof(c));
     v1::ActivateResponse resp;
     CHECK(Call(*stub_a, &v1::Registrar::Stub::Activate, good, &resp).ok());
+    // Both registrations of the same TPM and the activation are in the
+    // append-only binding log.
+    absl::StatusOr<std::unique_ptr<store::PgConnection>> db =
+        store::PgConnection::Connect((*pg)->conninfo());
+    REQUIRE(db.ok());
+    absl::StatusOr<store::PgRows> rows = (*db)->Query(
+        "SELECT event FROM ek_aik_bindings WHERE agent_id = 'node-a' ORDER "
+        "BY seq");
+    REQUIRE(rows.ok());
+    std::vector<std::string> events;
+    for (const auto& row : rows->rows) events.push_back(row[0].value_or(""));
+    CHECK(events ==
+          std::vector<std::string>{"registered", "registered", "activated"});
   }
   SECTION("Register is rate limited per peer") {
-    Registrar limited(*dir, **pg, tls, CaDir(*dir, "ek-ca", **tpm_a), "2m",
+    Registrar limited(*dir, **pg, tls, ek_ca, "2m",
                       /*per_minute=*/2);
     auto stub = Stub(limited.address(), tls.Agent("node-a"), "agent");
     v1::RegisterResponse c;
@@ -447,7 +506,7 @@ TEST_CASE(
   absl::StatusOr<std::unique_ptr<Swtpm>> tpm = Swtpm::Start();
   REQUIRE(tpm.ok());
   Tls tls(dir->path());
-  Registrar registrar(*dir, **pg, tls, CaDir(*dir, "ek-ca", **tpm));
+  Registrar registrar(*dir, **pg, tls, CaDir(*dir, "ek-ca", {tpm->get()}));
 
   // The derived agent_id, as an operator gets it before issuing the cert.
   testing::RunResult id = testing::RunCapture(
