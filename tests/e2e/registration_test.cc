@@ -496,7 +496,7 @@ TEST_CASE("registrar: register, activate, refuse what it must",
 }
 
 TEST_CASE(
-    "agent process registers; survives a registrar SIGKILL between "
+    "agent process registers and survives a registrar SIGKILL between "
     "Register and Activate",
     "[e2e][pg][tpm]") {
   absl::StatusOr<TempDir> dir = TempDir::Create("agent-");

@@ -232,7 +232,7 @@ TEST_CASE("config errors are one line naming file, line and key",
         "/nonexistent/vouch.toml: cannot open config file");
 }
 
-TEST_CASE("config files are ASCII; other characters are escapes",
+TEST_CASE("config files are ASCII, other characters are escapes",
           "[core][common]") {
   auto cfg = ParseConfigText(TestSchema(),
                              "# comment\n[agent]\ntcti = \"caf\\u00e9\"\n",
