@@ -582,6 +582,14 @@ TEST_CASE(
            absl::StrContains(Slurp(log3), "attempt=2");
   }));
   CHECK(waiting.Terminate().Success());
+
+  // 4. Nothing registered before the crashes is lost: after two SIGKILLs the
+  //    registration is still active with the same AIK.
+  registrar.Start();
+  get = Vouchctl(tls, registrar, {"registrar", "get", agent_id});
+  REQUIRE(get.status.Success());
+  CHECK(nlohmann::json::parse(get.out)["active"] == true);
+  CHECK(nlohmann::json::parse(get.out)["aik_name"] == aik_name);
 }
 
 }  // namespace
