@@ -234,12 +234,13 @@ TEST_CASE("config errors are one line naming file, line and key",
 
 TEST_CASE("config files are ASCII, other characters are escapes",
           "[core][common]") {
-  auto cfg = ParseConfigText(TestSchema(),
-                             "# comment\n[agent]\ntcti = \"caf\\u00e9\"\n",
-                             "agent.toml");
+  // The schema must outlive the Config (config.h).
+  const ConfigSchema schema = TestSchema();
+  auto cfg = ParseConfigText(
+      schema, "# comment\n[agent]\ntcti = \"caf\\u00e9\"\n", "agent.toml");
   REQUIRE(cfg.ok());
   CHECK(cfg->GetString("agent", "tcti") == "caf\xc3\xa9");
-  auto comment = ParseConfigText(TestSchema(), "# caf\xc3\xa9\n", "c.toml");
+  auto comment = ParseConfigText(schema, "# caf\xc3\xa9\n", "c.toml");
   CHECK(comment.status().message() ==
         "c.toml:1:6: invalid TOML: non-ASCII byte (write \\uXXXX escapes in "
         "strings; config files are ASCII)");
