@@ -1,8 +1,6 @@
 #include "agent/registration.h"
 
 #include <grpcpp/grpcpp.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -15,6 +13,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "core/tpm/credential.h"
 #include "core/tpm/ek_cert.h"
 #include "core/tpm/public_key.h"
 #include "core/tpm/tpm_wire.h"
@@ -36,13 +35,13 @@ absl::Status FromGrpc(const grpc::Status& st, absl::string_view rpc) {
 }
 
 // DER of a certificate file (PEM or DER), for ek_intermediates.
-absl::StatusOr<std::string> CertificateDer(const std::string& path) {
-  VOUCH_ASSIGN_OR_RETURN(std::string text, ReadFileUpTo(path, 64 * 1024));
-  VOUCH_ASSIGN_OR_RETURN(X509Ptr cert,
-                         core::tpm::ParseCertificate(AsBytes(text)));
+// The certificate re-encoded as plain DER: PEM becomes DER, and the padding
+// some TPMs keep after the certificate in its NV index is dropped.
+absl::StatusOr<std::string> CertificateDer(ByteSpan bytes) {
+  VOUCH_ASSIGN_OR_RETURN(X509Ptr cert, core::tpm::ParseCertificate(bytes));
   unsigned char* der = nullptr;
   const int len = i2d_X509(cert.get(), &der);
-  if (len <= 0) return absl::InvalidArgumentError(path + ": not encodable");
+  if (len <= 0) return absl::InvalidArgumentError("certificate not encodable");
   std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
   OPENSSL_free(der);
   return out;
@@ -101,7 +100,8 @@ absl::StatusOr<std::string> RegisterOnce(tpm::Tpm& tpm, const Identity& id,
       Bytes secret,
       tpm.ActivateCredential(AsBytes(challenge.credential_blob()),
                              AsBytes(challenge.encrypted_secret())));
-  VOUCH_ASSIGN_OR_RETURN(Bytes proof, ActivationProof(secret, id.agent_id));
+  VOUCH_ASSIGN_OR_RETURN(Bytes proof,
+                         core::tpm::ActivationProof(secret, id.agent_id));
   v1::ActivateRequest activate;
   activate.set_agent_id(id.agent_id);
   activate.set_hmac(std::string(AsString(proof)));
@@ -127,41 +127,26 @@ absl::Duration Backoff::Next() {
   return d * half(rng_);
 }
 
-absl::StatusOr<Bytes> ActivationProof(ByteSpan secret,
-                                      const std::string& agent_id) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-           reinterpret_cast<const unsigned char*>(agent_id.data()),
-           agent_id.size(), mac, &len) == nullptr) {
-    return absl::InternalError("HMAC-SHA256 failed");
-  }
-  return Bytes(mac, mac + len);
-}
-
 absl::StatusOr<Identity> LoadIdentity(tpm::Tpm& tpm,
                                       const IdentityOptions& options) {
   Identity id;
   VOUCH_ASSIGN_OR_RETURN(id.ek_public, tpm.LoadEk(options.ek_type));
   absl::StatusOr<Bytes> cert = tpm.ReadEkCertificate(options.ek_type);
   if (cert.ok()) {
-    // Send the DER only: NV indices may hold padding after it.
-    absl::StatusOr<X509Ptr> parsed = core::tpm::ParseCertificate(*cert);
-    if (parsed.ok()) {
-      unsigned char* der = nullptr;
-      const int len = i2d_X509(parsed->get(), &der);
-      if (len > 0) {
-        id.ek_certificate.assign(der, der + len);
-        OPENSSL_free(der);
-      }
-    }
-    if (id.ek_certificate.empty()) id.ek_certificate = *cert;
+    // Unparseable bytes go as read: the registrar decides about them.
+    absl::StatusOr<std::string> der = CertificateDer(*cert);
+    id.ek_certificate = der.ok() ? ToBytes(*der) : *cert;
   } else if (!absl::IsNotFound(cert.status())) {
     return cert.status();
   }
   for (const std::string& f : options.ek_intermediate_files) {
-    VOUCH_ASSIGN_OR_RETURN(std::string der, CertificateDer(f));
-    id.ek_intermediates.push_back(std::move(der));
+    VOUCH_ASSIGN_OR_RETURN(std::string text, ReadFileUpTo(f, 64 * 1024));
+    absl::StatusOr<std::string> der = CertificateDer(AsBytes(text));
+    if (!der.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "agent.ek_intermediates: ", f, ": ", der.status().message()));
+    }
+    id.ek_intermediates.push_back(*std::move(der));
   }
   VOUCH_ASSIGN_OR_RETURN(core::tpm::PublicArea ek,
                          core::tpm::ParsePublic(id.ek_public));

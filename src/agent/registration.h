@@ -89,10 +89,6 @@ std::optional<std::string> RegisterUntilActive(tpm::Tpm& tpm,
                                                const RegisterOptions& options,
                                                int* signal);
 
-// HMAC-SHA256(secret, agent_id) (RFC 2104): the proof Activate carries.
-absl::StatusOr<Bytes> ActivationProof(ByteSpan secret,
-                                      const std::string& agent_id);
-
 }  // namespace vouch::agent
 
 #endif  // VOUCH_AGENT_REGISTRATION_H_

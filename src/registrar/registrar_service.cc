@@ -1,7 +1,5 @@
 #include "registrar/registrar_service.h"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include "absl/strings/escaping.h"
@@ -185,14 +183,9 @@ grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
   // RFC 2104 HMAC-SHA256 keyed with the recovered secret over agent_id,
   // compared in constant time; the expected value is never logged.
   auto proof_ok = [&](const std::string& secret) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
-             reinterpret_cast<const unsigned char*>(id.data()), id.size(), mac,
-             &len) == nullptr) {
-      return false;
-    }
-    return ConstantTimeEquals(ByteSpan(mac, len), AsBytes(req->hmac()));
+    absl::StatusOr<Bytes> expected =
+        core::tpm::ActivationProof(AsBytes(secret), id);
+    return expected.ok() && ConstantTimeEquals(*expected, AsBytes(req->hmac()));
   };
   absl::StatusOr<store::ActivateOutcome> outcome =
       store_->Activate(*tenant, id, proof_ok);

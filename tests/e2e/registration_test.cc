@@ -21,6 +21,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
+#include "core/tpm/credential.h"
 #include "core/tpm/tpm_wire.h"
 #include "harness/pg_cluster.h"
 #include "harness/ports.h"
@@ -232,7 +233,8 @@ struct TestAgent {
     absl::StatusOr<Bytes> secret = tpm->ActivateCredential(
         AsBytes(c.credential_blob()), AsBytes(c.encrypted_secret()));
     REQUIRE(secret.ok());
-    absl::StatusOr<Bytes> mac = agent::ActivationProof(*secret, id.agent_id);
+    absl::StatusOr<Bytes> mac =
+        core::tpm::ActivationProof(*secret, id.agent_id);
     REQUIRE(mac.ok());
     return std::string(AsString(*mac));
   }
@@ -272,10 +274,10 @@ TEST_CASE("agent: registration back-off doubles, is jittered and capped",
   CHECK(other.Next() != same.Next());
 }
 
-TEST_CASE("agent: the activation proof is RFC 2104 HMAC-SHA256", "[core]") {
+TEST_CASE("the activation proof is RFC 2104 HMAC-SHA256", "[core]") {
   // RFC 4231 test case 2: key "Jefe", data "what do ya want for nothing?".
-  absl::StatusOr<Bytes> mac =
-      agent::ActivationProof(AsBytes("Jefe"), "what do ya want for nothing?");
+  absl::StatusOr<Bytes> mac = core::tpm::ActivationProof(
+      AsBytes("Jefe"), "what do ya want for nothing?");
   REQUIRE(mac.ok());
   CHECK(HexEncode(*mac) ==
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");

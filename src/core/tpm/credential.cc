@@ -347,4 +347,16 @@ absl::StatusOr<Credential> MakeCredential(const PublicArea& ek,
   return out;
 }
 
+absl::StatusOr<Bytes> ActivationProof(ByteSpan secret,
+                                      absl::string_view agent_id) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+           reinterpret_cast<const unsigned char*>(agent_id.data()),
+           agent_id.size(), mac, &len) == nullptr) {
+    return absl::InternalError("HMAC-SHA256 failed");
+  }
+  return Bytes(mac, mac + len);
+}
+
 }  // namespace vouch::core::tpm

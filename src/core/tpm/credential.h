@@ -40,6 +40,13 @@ absl::StatusOr<Credential> MakeCredential(const PublicArea& ek,
                                           ByteSpan aik_name, ByteSpan secret,
                                           ByteSpan randomness);
 
+// The proof an agent sends in Activate (registrar.proto): RFC 2104
+// HMAC-SHA256 keyed with the secret ActivateCredential recovered, over the
+// bytes of agent_id. The agent computes it; the registrar recomputes and
+// compares it in constant time.
+absl::StatusOr<Bytes> ActivationProof(ByteSpan secret,
+                                      absl::string_view agent_id);
+
 // TPM 2.0 Part 1, 11.4.10.2 KDFa (SP 800-108 counter mode with HMAC), via
 // OpenSSL's KBKDF. `label` without its terminating zero (the KDF adds it).
 absl::StatusOr<Bytes> KdfA(TPMI_ALG_HASH alg, ByteSpan key,
