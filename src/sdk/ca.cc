@@ -112,12 +112,11 @@ absl::Status AddExtension(X509* cert, X509* issuer, int nid,
   return absl::OkStatus();
 }
 
-// A certificate for `key` named `cn`, valid [not_before, +validity), signed
-// by `issuer_key` (issuer == nullptr: self-signed).
+// A certificate for `key` named `cn`, valid [not_before, +validity), issued
+// by `issuer` (nullptr: self-issued); Sign() signs it afterwards.
 absl::StatusOr<X509Ptr> NewCertificate(EVP_PKEY* key, const std::string& cn,
                                        absl::Time not_before,
-                                       absl::Duration validity, X509* issuer,
-                                       EVP_PKEY* issuer_key) {
+                                       absl::Duration validity, X509* issuer) {
   X509Ptr cert(X509_new());
   if (!cert || X509_set_version(cert.get(), X509_VERSION_3) != 1) {
     return OpenSslError("X509_new");
@@ -152,7 +151,6 @@ absl::StatusOr<X509Ptr> NewCertificate(EVP_PKEY* key, const std::string& cn,
     VOUCH_RETURN_IF_ERROR(AddExtension(
         cert.get(), signer, NID_authority_key_identifier, "keyid:always"));
   }
-  (void)issuer_key;
   return cert;
 }
 
@@ -214,6 +212,14 @@ const char* CertFileStem(CertKind kind) {
   return "client";
 }
 
+std::string IssuedDir(const IssueOptions& options) {
+  if (!options.out_dir.empty()) return options.out_dir;
+  const char* sub = options.kind == CertKind::kServer   ? "servers"
+                    : options.kind == CertKind::kClient ? "clients"
+                                                        : "agents";
+  return absl::StrCat(options.ca_dir, "/", sub, "/", options.name);
+}
+
 absl::Status InitCa(const CaInitOptions& options) {
   if (options.dir.empty()) return absl::InvalidArgumentError("no CA directory");
   VOUCH_RETURN_IF_ERROR(MakeDirs(options.dir, 0700));
@@ -227,7 +233,7 @@ absl::Status InitCa(const CaInitOptions& options) {
   VOUCH_ASSIGN_OR_RETURN(
       X509Ptr cert,
       NewCertificate(key.get(), options.common_name, now - absl::Minutes(5),
-                     options.validity, nullptr, key.get()));
+                     options.validity, nullptr));
   VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), cert.get(),
                                      NID_basic_constraints,
                                      "critical,CA:TRUE,pathlen:0"));
@@ -284,13 +290,7 @@ absl::Status IssueCertificate(const IssueOptions& options) {
     // to 64 characters, and a derived agent_id alone takes 64).
     cn = absl::StrCat(options.name, "@", options.tenant).substr(0, 64);
   }
-  std::string out_dir = options.out_dir;
-  if (out_dir.empty()) {
-    const char* sub = options.kind == CertKind::kServer   ? "servers"
-                      : options.kind == CertKind::kClient ? "clients"
-                                                          : "agents";
-    out_dir = absl::StrCat(options.ca_dir, "/", sub, "/", options.name);
-  }
+  const std::string out_dir = IssuedDir(options);
   VOUCH_RETURN_IF_ERROR(MakeDirs(out_dir, 0700));
   const std::string stem = CertFileStem(options.kind);
   const std::string key_path = absl::StrCat(out_dir, "/", stem, ".key");
@@ -303,7 +303,7 @@ absl::Status IssueCertificate(const IssueOptions& options) {
       options.not_before.value_or(absl::Now() - absl::Minutes(5));
   VOUCH_ASSIGN_OR_RETURN(
       X509Ptr cert, NewCertificate(key.get(), cn, not_before, options.validity,
-                                   ca.first.get(), ca.second.get()));
+                                   ca.first.get()));
   VOUCH_RETURN_IF_ERROR(AddExtension(
       cert.get(), ca.first.get(), NID_basic_constraints, "critical,CA:FALSE"));
   VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), ca.first.get(), NID_key_usage,

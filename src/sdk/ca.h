@@ -64,6 +64,9 @@ absl::Status IssueCertificate(const IssueOptions& options);
 // The file stem IssueCertificate uses for `kind`: "server", "client", "agent".
 const char* CertFileStem(CertKind kind);
 
+// Where IssueCertificate writes: options.out_dir, or its default.
+std::string IssuedDir(const IssueOptions& options);
+
 }  // namespace vouch::sdk
 
 #endif  // VOUCH_SDK_CA_H_

@@ -85,11 +85,7 @@ int RunIssue() {
                  "--client\n";
     return 2;
   }
-  const char* sub = opts.kind == sdk::CertKind::kServer   ? "servers"
-                    : opts.kind == sdk::CertKind::kClient ? "clients"
-                                                          : "agents";
-  const std::string out =
-      a.out.empty() ? absl::StrCat(a.dir, "/", sub, "/", opts.name) : a.out;
+  const std::string out = sdk::IssuedDir(opts);
   const std::string stem = sdk::CertFileStem(opts.kind);
   return Report(sdk::IssueCertificate(opts),
                 absl::StrCat("wrote ", out, "/", stem, ".pem, ", out, "/", stem,
