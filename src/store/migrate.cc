@@ -63,15 +63,6 @@ absl::StatusOr<int> Migrate(PgConnection& db) {
     if (!step.ok()) return Rollback(db, step);
     VOUCH_RETURN_IF_ERROR(db.Exec("COMMIT").status());
   }
-  if (all.empty()) {
-    // Still refuse a newer database.
-    VOUCH_ASSIGN_OR_RETURN(
-        PgRows max,
-        db.Query("SELECT count(*) FROM schema_migrations WHERE version > 0"));
-    if (!max.rows.empty() && max.rows[0][0] && *max.rows[0][0] != "0") {
-      return absl::FailedPreconditionError("the database schema is newer");
-    }
-  }
   return applied;
 }
 
