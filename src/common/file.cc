@@ -3,6 +3,7 @@
 #include <fstream>
 
 #include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 
 namespace vouch {
@@ -22,6 +23,18 @@ absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
   }
   if (in.bad()) return absl::DataLossError(absl::StrCat(path, ": cannot read"));
   return data;
+}
+
+absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
+  constexpr size_t kMaxPemBytes = size_t{256} * 1024;
+  absl::StatusOr<std::string> text = ReadFileUpTo(path, kMaxPemBytes);
+  if (absl::IsNotFound(text.status()) || absl::IsDataLoss(text.status())) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
+  }
+  if (!text.ok() || !absl::StrContains(*text, "-----BEGIN")) {
+    return absl::InvalidArgumentError(absl::StrCat(path, " is not a PEM file"));
+  }
+  return text;
 }
 
 }  // namespace vouch

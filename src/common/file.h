@@ -20,6 +20,10 @@ namespace vouch {
 absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
                                          size_t max_bytes);
 
+// A PEM file (certificates, keys) of at most 256 KiB. kInvalidArgument
+// "cannot read PATH" or "PATH is not a PEM file".
+absl::StatusOr<std::string> ReadPemFile(const std::string& path);
+
 }  // namespace vouch
 
 #endif  // VOUCH_COMMON_FILE_H_

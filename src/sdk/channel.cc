@@ -12,19 +12,6 @@
 namespace vouch::sdk {
 namespace {
 
-constexpr size_t kMaxPemBytes = size_t{256} * 1024;
-
-absl::StatusOr<std::string> ReadPem(const std::string& path) {
-  absl::StatusOr<std::string> text = ReadFileUpTo(path, kMaxPemBytes);
-  if (absl::IsNotFound(text.status()) || absl::IsDataLoss(text.status())) {
-    return absl::InvalidArgumentError(absl::StrCat("cannot read ", path));
-  }
-  if (!text.ok() || !absl::StrContains(*text, "-----BEGIN")) {
-    return absl::InvalidArgumentError(absl::StrCat(path, " is not a PEM file"));
-  }
-  return text;
-}
-
 // True when `server` ("host:port" or "[v6]:port") names a loopback address:
 // localhost, ::1, or an IPv4 literal in 127.0.0.0/8. Names are not resolved.
 bool IsLoopback(const std::string& server) {
@@ -74,11 +61,11 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
   };
   grpc::SslCredentialsOptions ssl;
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_root_certs,
-                         ReadPem(pick(options.ca_file, "ca.pem")));
+                         ReadPemFile(pick(options.ca_file, "ca.pem")));
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
-                         ReadPem(pick(options.cert_file, "client.pem")));
+                         ReadPemFile(pick(options.cert_file, "client.pem")));
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_private_key,
-                         ReadPem(pick(options.key_file, "client.key")));
+                         ReadPemFile(pick(options.key_file, "client.key")));
   return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl),
                                    args);
 }

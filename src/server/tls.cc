@@ -8,7 +8,6 @@
 #include <cstdio>
 #include <cstring>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
 #include "common/status_macros.h"
@@ -16,18 +15,16 @@
 namespace vouch::server {
 namespace {
 
-constexpr size_t kMaxPemBytes = size_t{256} * 1024;
-
 absl::StatusOr<std::string> ReadPemKey(const Config& config, const char* key) {
   const std::string path = config.GetString("tls", key);
   if (path.empty()) {
     return absl::InvalidArgumentError(
         absl::StrCat("tls.", key, " is not set (see `vouchctl ca`)"));
   }
-  absl::StatusOr<std::string> text = ReadFileUpTo(path, kMaxPemBytes);
-  if (!text.ok() || !absl::StrContains(*text, "-----BEGIN")) {
+  absl::StatusOr<std::string> text = ReadPemFile(path);
+  if (!text.ok()) {
     return absl::InvalidArgumentError(
-        absl::StrCat("tls.", key, ": cannot read a PEM file at ", path));
+        absl::StrCat("tls.", key, ": ", text.status().message()));
   }
   return text;
 }
