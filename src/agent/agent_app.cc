@@ -5,9 +5,13 @@
 #include <iostream>
 #include <memory>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "agent/attest_loop.h"
 #include "agent/registration.h"
+#include "common/bytes.h"
+#include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "tpm/esys_tpm.h"
@@ -57,7 +61,19 @@ AppSpec AgentAppSpec() {
       .Duration("agent", "min_push_interval", absl::Seconds(1),
                 "Rate limit for pushes triggered by new IMA entries; the "
                 "larger of this and the verifier's Challenge.min_interval "
-                "applies");
+                "applies")
+      .Duration("agent", "reply_timeout", absl::Seconds(30),
+                "No verdict within this after a push: the verifier is "
+                "considered gone and the agent reconnects to another")
+      .Duration("agent", "keepalive", absl::Seconds(10),
+                "HTTP/2 keepalive ping period on the attestation stream")
+      .Duration("agent", "stream_retry_max", absl::Minutes(5),
+                "Longest wait between attempts to reopen the attestation "
+                "stream (1 s doubling, jittered)")
+      .Bool("agent", "keep_tpm_open", true,
+            "Hold the TPM connection between pushes; false opens it for each "
+            "push (needed when the TPM is a swtpm shared with other tools, "
+            "as in the demo: swtpm serves one connection at a time)");
   AddTlsKeys(spec.schema, "agent", "CA certificate that signs the servers");
   return spec;
 }
@@ -170,12 +186,51 @@ int RunAgent(AppContext& ctx) {
     Log(LogLevel::kInfo, "agent stopping", {{"signal", sig}});
     return 0;
   }
-  // Streaming to the verifiers comes with issue #7.
   Log(LogLevel::kInfo, "agent ready to attest",
       {{"agent_id", identity.agent_id}, {"aik_name", *aik_name}});
-  sig = WaitForShutdown();
-  Log(LogLevel::kInfo, "agent stopping", {{"signal", sig}});
-  return 0;
+
+  AttestOptions att;
+  att.agent_id = identity.agent_id;
+  absl::StatusOr<Bytes> name = HexDecode(*aik_name);
+  if (!name.ok()) {
+    Log(LogLevel::kError, "bad AIK name", {{"error", name.status().message()}});
+    return 1;
+  }
+  att.aik_name = std::string(AsString(*name));
+  att.verifiers = cfg.GetStringList("agent", "verifiers");
+  att.ca_file = cfg.GetString("tls", "ca_file");
+  att.cert_file = cfg.GetString("tls", "cert_file");
+  att.key_file = cfg.GetString("tls", "key_file");
+  att.ima_log = cfg.GetString("agent", "ima_log");
+  att.boot_log = cfg.GetString("agent", "boot_log");
+  att.agent_version = reg.agent_version;
+  absl::StatusOr<std::string> boot_id =
+      ReadFileUpTo("/proc/sys/kernel/random/boot_id", 64);
+  if (boot_id.ok()) {
+    att.boot_id = std::string(absl::StripAsciiWhitespace(*boot_id));
+  }
+  att.retry_initial = cfg.GetDuration("agent", "retry_initial");
+  att.retry_max = cfg.GetDuration("agent", "stream_retry_max");
+  att.min_push_interval = cfg.GetDuration("agent", "min_push_interval");
+  att.reply_timeout = cfg.GetDuration("agent", "reply_timeout");
+  att.keepalive = cfg.GetDuration("agent", "keepalive");
+  att.keep_tpm_open = cfg.GetBool("agent", "keep_tpm_open");
+  const std::string state_dir = cfg.GetString("agent", "state_dir");
+  const tpm::EkType ek = *ek_type;
+  const tpm::AikType aik = *aik_type;
+  TpmOpener open_tpm = [tcti, state_dir, ek,
+                        aik]() -> absl::StatusOr<std::unique_ptr<tpm::Tpm>> {
+    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = tpm::EsysTpm::Open(tcti);
+    if (!t.ok()) return t.status();
+    if (absl::StatusOr<Bytes> e = (*t)->LoadEk(ek); !e.ok()) return e.status();
+    if (absl::StatusOr<Bytes> a = (*t)->LoadOrCreateAik(state_dir, aik);
+        !a.ok()) {
+      return a.status();
+    }
+    return std::unique_ptr<tpm::Tpm>(*std::move(t));
+  };
+  device.reset();  // Reopened per push, or once, by the loop.
+  return RunAttestLoop(open_tpm, att);
 }
 
 }  // namespace vouch::agent

@@ -80,29 +80,6 @@ absl::StatusOr<std::vector<std::string>> ReadCaDir(const std::string& dir) {
   return out;
 }
 
-// Connects and migrates, retrying while the database is not up yet (the
-// registrar may start before PostgreSQL at boot); gives up after `patience`.
-absl::Status PrepareDatabase(store::PgPool& pool, absl::Duration patience) {
-  const absl::Time give_up = absl::Now() + patience;
-  absl::Duration wait = absl::Milliseconds(200);
-  while (true) {
-    absl::Status status = [&]() -> absl::Status {
-      VOUCH_ASSIGN_OR_RETURN(store::PgPool::Lease db, pool.Acquire());
-      VOUCH_ASSIGN_OR_RETURN(int applied, store::Migrate(*db));
-      Log(LogLevel::kInfo, "database schema ready", {{"applied", applied}});
-      return absl::OkStatus();
-    }();
-    if (status.ok() || !absl::IsUnavailable(status) ||
-        absl::Now() + wait > give_up) {
-      return status;
-    }
-    Log(LogLevel::kWarning, "database not reachable; retrying",
-        {{"error", status.message()}});
-    absl::SleepFor(wait);
-    wait = std::min(wait * 2, absl::Seconds(5));
-  }
-}
-
 }  // namespace
 
 int RunRegistrar(AppContext& ctx) {
@@ -142,7 +119,8 @@ int RunRegistrar(AppContext& ctx) {
   }
   store::PgPool pool(
       url, static_cast<int>(cfg.GetInt("database", "max_connections")));
-  if (absl::Status s = PrepareDatabase(pool, absl::Seconds(60)); !s.ok()) {
+  if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
+      !s.ok()) {
     Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
     return 1;
   }
@@ -159,20 +137,10 @@ int RunRegistrar(AppContext& ctx) {
   builder.AddListeningPort(listen, *creds, &port);
   builder.SetMaxReceiveMessageSize(128 * 1024);  // registrar.proto
   builder.RegisterService(&service);
-  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
-  if (server == nullptr || port == 0) {
-    Log(LogLevel::kError, "cannot listen", {{"listen", listen}});
-    return 1;
-  }
-  if (absl::Status s =
-          server::WritePortFile(cfg.GetString("registrar", "port_file"), port);
-      !s.ok()) {
-    Log(LogLevel::kError, "cannot write the port file",
-        {{"error", s.message()}});
-    return 1;
-  }
-  Log(LogLevel::kInfo, "registrar serving",
-      {{"listen", listen}, {"port", port}});
+  std::unique_ptr<grpc::Server> server = server::StartServing(
+      builder, port, listen, cfg.GetString("registrar", "port_file"),
+      "registrar");
+  if (server == nullptr) return 1;
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

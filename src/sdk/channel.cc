@@ -38,6 +38,15 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
         "no server address: set --server or VOUCH_SERVER");
   }
   grpc::ChannelArguments args;
+  if (options.keepalive_ms > 0) {
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIME_MS, options.keepalive_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_TIMEOUT_MS, options.keepalive_ms);
+    args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+    args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
+  }
+  if (options.max_receive_bytes > 0) {
+    args.SetMaxReceiveMessageSize(options.max_receive_bytes);
+  }
   if (!options.tls_server_name.empty()) {
     args.SetSslTargetNameOverride(options.tls_server_name);
   }

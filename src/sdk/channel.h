@@ -34,6 +34,11 @@ struct ClientOptions {
   bool insecure_loopback_for_testing = false;
   // Overrides the name checked against the server certificate.
   std::string tls_server_name;
+  // HTTP/2 keepalive pings every this many ms, also with no call active,
+  // so a long-lived stream to a vanished server is noticed; 0: off.
+  int keepalive_ms = 0;
+  // Largest message accepted from the server; 0: gRPC's default (4 MiB).
+  int max_receive_bytes = 0;
 };
 
 // kInvalidArgument when the options are incomplete or the TLS files are

@@ -10,6 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/file.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace vouch::server {
@@ -60,6 +61,25 @@ absl::Status WritePortFile(const std::string& path, int port) {
     return absl::UnavailableError(absl::StrCat("cannot write ", path));
   }
   return absl::OkStatus();
+}
+
+std::unique_ptr<grpc::Server> StartServing(grpc::ServerBuilder& builder,
+                                           const int& port,
+                                           const std::string& listen,
+                                           const std::string& port_file,
+                                           const std::string& role) {
+  std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
+  if (server == nullptr || port == 0) {
+    Log(LogLevel::kError, "cannot listen", {{"listen", listen}});
+    return nullptr;
+  }
+  if (absl::Status s = WritePortFile(port_file, port); !s.ok()) {
+    Log(LogLevel::kError, "cannot write the port file",
+        {{"error", s.message()}});
+    return nullptr;
+  }
+  Log(LogLevel::kInfo, role + " serving", {{"listen", listen}, {"port", port}});
+  return server;
 }
 
 }  // namespace vouch::server

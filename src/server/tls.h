@@ -19,6 +19,8 @@
 #include "common/config.h"
 
 namespace grpc {
+class Server;
+class ServerBuilder;
 class ServerCredentials;
 }  // namespace grpc
 
@@ -29,6 +31,16 @@ namespace vouch::server {
 // certificate that chains to ca_file.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
 ServerCredentialsFromConfig(const Config& config);
+
+// Builds and starts `builder` (whose listening port was added with
+// `port`), then writes the bound port to `port_file` and logs
+// "<role> serving". nullptr, after logging why, when it cannot listen or
+// write the file.
+std::unique_ptr<grpc::Server> StartServing(grpc::ServerBuilder& builder,
+                                           const int& port,
+                                           const std::string& listen,
+                                           const std::string& port_file,
+                                           const std::string& role);
 
 // Writes `port` and a newline to `path` atomically (temp file + rename), so
 // a reader never sees a partial number. A no-op when `path` is empty.

@@ -1,7 +1,11 @@
 #include "store/migrate.h"
 
+#include <algorithm>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace vouch::store {
@@ -64,6 +68,27 @@ absl::StatusOr<int> Migrate(PgConnection& db) {
     VOUCH_RETURN_IF_ERROR(db.Exec("COMMIT").status());
   }
   return applied;
+}
+
+absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience) {
+  const absl::Time give_up = absl::Now() + patience;
+  absl::Duration wait = absl::Milliseconds(200);
+  while (true) {
+    absl::Status status = [&]() -> absl::Status {
+      VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool.Acquire());
+      VOUCH_ASSIGN_OR_RETURN(int applied, Migrate(*db));
+      Log(LogLevel::kInfo, "database schema ready", {{"applied", applied}});
+      return absl::OkStatus();
+    }();
+    if (status.ok() || !absl::IsUnavailable(status) ||
+        absl::Now() + wait > give_up) {
+      return status;
+    }
+    Log(LogLevel::kWarning, "database not reachable; retrying",
+        {{"error", status.message()}});
+    absl::SleepFor(wait);
+    wait = std::min(wait * 2, absl::Seconds(5));
+  }
 }
 
 }  // namespace vouch::store

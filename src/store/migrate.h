@@ -13,7 +13,9 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "store/pg_connection.h"
+#include "store/pg_pool.h"
 
 namespace vouch::store {
 
@@ -30,6 +32,11 @@ const std::vector<Migration>& Migrations();
 // kFailedPrecondition when the database has a version this binary does not
 // know (a newer Vouch migrated it).
 absl::StatusOr<int> Migrate(PgConnection& db);
+
+// What a server does at start: connects through `pool` and migrates,
+// retrying while the database is unreachable (a server may start before
+// PostgreSQL at boot) for up to `patience`; logs each attempt.
+absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience);
 
 }  // namespace vouch::store
 

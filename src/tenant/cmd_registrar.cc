@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "common/bytes.h"
-#include "sdk/channel.h"
+#include "tenant/cli_common.h"
 #include "tenant/offline_commands.h"
 #include "vouch/v1/registrar.grpc.pb.h"
 
@@ -37,13 +37,6 @@ CLI::App* get_cmd = nullptr;
 CLI::App* list_cmd = nullptr;
 CLI::App* remove_cmd = nullptr;
 
-std::string Rfc3339(const google::protobuf::Timestamp& t) {
-  return absl::FormatTime(
-      "%Y-%m-%dT%H:%M:%SZ",
-      absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos()),
-      absl::UTCTimeZone());
-}
-
 nlohmann::json ToJson(const v1::RegisteredAgent& a) {
   nlohmann::json j;
   j["agent_id"] = a.agent_id();
@@ -60,27 +53,6 @@ nlohmann::json ToJson(const v1::RegisteredAgent& a) {
   j["ek_certificate_issuer"] = a.ek_certificate_issuer();
   j["agent_version"] = a.agent_version();
   return j;
-}
-
-// YAML for these flat records: every value is a JSON scalar, which YAML
-// reads as the same value.
-void PrintYaml(const nlohmann::json& j, const std::string& indent,
-               std::ostream& out) {
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    if (it->is_array()) {
-      out << indent << it.key() << ":" << (it->empty() ? " []" : "") << "\n";
-      for (const auto& item : *it) {
-        bool first = true;
-        for (auto f = item.begin(); f != item.end(); ++f) {
-          out << indent << (first ? "- " : "  ") << f.key() << ": " << f->dump()
-              << "\n";
-          first = false;
-        }
-      }
-    } else {
-      out << indent << it.key() << ": " << it->dump() << "\n";
-    }
-  }
 }
 
 void PrintTable(const std::vector<v1::RegisteredAgent>& agents) {
@@ -104,26 +76,6 @@ int Print(const nlohmann::json& j, const std::string& format,
     PrintTable(agents);
   }
   return 0;
-}
-
-int RpcError(const grpc::Status& st, const std::string& server) {
-  std::cerr << "vouchctl registrar: " << st.error_message();
-  switch (st.error_code()) {
-    case grpc::StatusCode::NOT_FOUND:
-    case grpc::StatusCode::PERMISSION_DENIED:
-    case grpc::StatusCode::ALREADY_EXISTS:
-    case grpc::StatusCode::FAILED_PRECONDITION:
-      std::cerr << "\n";
-      return 1;
-    case grpc::StatusCode::UNAVAILABLE:
-    case grpc::StatusCode::DEADLINE_EXCEEDED:
-      std::cerr << " (is the registrar at " << server
-                << " up, and does --tls-dir hold a certificate of its CA?)\n";
-      return 2;
-    default:
-      std::cerr << "\n";
-      return 2;
-  }
 }
 
 }  // namespace
@@ -155,29 +107,21 @@ void AddRegistrarCommands(CLI::App& cli) {
 std::optional<int> RunRegistrarCommands(AppContext& ctx) {
   if (registrar_cmd == nullptr || !registrar_cmd->parsed()) return std::nullopt;
   const RegistrarArgs& a = Args();
-  sdk::ClientOptions opts;
-  opts.server = ctx.config.GetString("client", "server");
-  opts.tls_dir = ctx.config.GetString("client", "tls_dir");
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
-      sdk::CreateChannel(opts);
-  if (!channel.ok()) {
-    std::cerr << "vouchctl registrar: " << channel.status().message() << "\n";
-    return 2;
-  }
-  auto stub = v1::Registrar::NewStub(*channel);
+  std::string server;
+  std::shared_ptr<grpc::Channel> channel =
+      ClientChannel(ctx, "registrar", &server);
+  if (channel == nullptr) return 2;
+  auto stub = v1::Registrar::NewStub(channel);
   const std::string format = ctx.config.GetString("client", "output");
-  auto deadline = [] {
-    return std::chrono::system_clock::now() + std::chrono::seconds(15);
-  };
   if (get_cmd->parsed()) {
     v1::GetRegisteredAgentRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
     v1::RegisteredAgent agent;
     grpc::ClientContext c;
-    c.set_deadline(deadline());
+    c.set_deadline(RpcDeadline());
     grpc::Status st = stub->GetRegisteredAgent(&c, req, &agent);
-    if (!st.ok()) return RpcError(st, opts.server);
+    if (!st.ok()) return RpcError("registrar", st, server, "registrar");
     return Print(ToJson(agent), format, {agent});
   }
   if (remove_cmd->parsed()) {
@@ -186,9 +130,9 @@ std::optional<int> RunRegistrarCommands(AppContext& ctx) {
     req.set_agent_id(a.agent_id);
     v1::DeleteRegisteredAgentResponse resp;
     grpc::ClientContext c;
-    c.set_deadline(deadline());
+    c.set_deadline(RpcDeadline());
     grpc::Status st = stub->DeleteRegisteredAgent(&c, req, &resp);
-    if (!st.ok()) return RpcError(st, opts.server);
+    if (!st.ok()) return RpcError("registrar", st, server, "registrar");
     std::cout << "deleted " << a.agent_id << "\n";
     return 0;
   }
@@ -201,9 +145,9 @@ std::optional<int> RunRegistrarCommands(AppContext& ctx) {
   do {
     v1::ListRegisteredAgentsResponse resp;
     grpc::ClientContext c;
-    c.set_deadline(deadline());
+    c.set_deadline(RpcDeadline());
     grpc::Status st = stub->ListRegisteredAgents(&c, req, &resp);
-    if (!st.ok()) return RpcError(st, opts.server);
+    if (!st.ok()) return RpcError("registrar", st, server, "registrar");
     agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
     next = resp.next_page_token();
     req.set_page_token(next);

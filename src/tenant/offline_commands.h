@@ -35,6 +35,14 @@ std::optional<int> RunCaCommands(AppContext& ctx);
 void AddRegistrarCommands(CLI::App& cli);
 std::optional<int> RunRegistrarCommands(AppContext& ctx);
 
+// `dev ima-append` (cmd_dev.cc): models the kernel's IMA with a TPM.
+void AddDevCommands(CLI::App& cli);
+std::optional<int> RunDevCommands(AppContext& ctx);
+
+// `agents` and `policies` (cmd_agents.cc): the verifier's Admin service.
+void AddAdminCommands(CLI::App& cli);
+std::optional<int> RunAdminCommands(AppContext& ctx);
+
 }  // namespace vouch::tenant
 
 #endif  // VOUCH_TENANT_OFFLINE_COMMANDS_H_

@@ -50,6 +50,8 @@ AppSpec VouchctlAppSpec() {
     AddBootCommands(cli);
     AddCaCommands(cli);
     AddRegistrarCommands(cli);
+    AddAdminCommands(cli);
+    AddDevCommands(cli);
   };
   return spec;
 }
@@ -71,8 +73,9 @@ int RunVouchctl(AppContext& ctx) {
     std::cout << ctx.config.ToToml();
     return 0;
   }
-  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands,
-                    &RunCaCommands, &RunRegistrarCommands}) {
+  for (auto* run :
+       {&RunImaCommands, &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
+        &RunRegistrarCommands, &RunAdminCommands, &RunDevCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

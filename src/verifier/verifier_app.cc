@@ -1,8 +1,27 @@
 #include "verifier/verifier_app.h"
 
+#include <grpcpp/grpcpp.h>
+#include <openssl/rand.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "server/tls.h"
+#include "store/migrate.h"
+#include "store/pg_pool.h"
+#include "store/verifier_store.h"
+#include "verifier/admin_service.h"
+#include "verifier/attestation_service.h"
+#include "verifier/executor.h"
+#include "verifier/group_commit.h"
+#include "verifier/policy_cache.h"
 
 namespace vouch::verifier {
 
@@ -19,17 +38,29 @@ AppSpec VerifierAppSpec() {
               "gRPC listen address (Attestation and Admin services)")
       .String("verifier", "id", "",
               "Pool member name; empty uses the host name and process id")
-      .Duration("verifier", "interval", absl::Seconds(60),
-                "Default attestation interval asked of agents (5s..1h, as "
-                "Challenge.interval in the protocol)")
+      .String("verifier", "port_file", "",
+              "If set, the bound port is written here once serving (for "
+              "listen = \"...:0\")")
       .Int("verifier", "timeout_intervals", 3,
-           "An agent silent for this many intervals is marked timeout", 1, 100)
+           "An agent silent for this many intervals is marked timeout; all "
+           "verifiers of a pool must agree",
+           1, 100)
+      .Duration("verifier", "min_interval", absl::Seconds(1),
+                "Least time between two pushes of one agent "
+                "(Challenge.min_interval)")
+      .Duration("verifier", "sweep_interval", absl::Seconds(5),
+                "How often this verifier marks silent agents timeout and "
+                "renews the leases of its streams")
       .Int("verifier", "max_agent_message_bytes", 6 << 20,
            "Largest AgentMessage accepted (the protocol's bound is 6 MiB)",
            4096, 6 << 20)
       .Int("verifier", "workers", 0,
            "Threads for verification and database work; 0 = one per core", 0,
-           256);
+           256)
+      .Int("verifier", "commit_threads", 2,
+           "Group-commit threads (each one database connection)", 1, 64)
+      .Int("verifier", "max_commit_batch", 256,
+           "Most verdicts committed in one transaction", 1, 10000);
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
   AddTlsKeys(spec.schema, "verifier",
              "CA that signs agent and client certificates");
@@ -37,19 +68,115 @@ AppSpec VerifierAppSpec() {
   return spec;
 }
 
+namespace {
+
+std::string DefaultId() {
+  char host[256] = {};
+  if (gethostname(host, sizeof(host) - 1) != 0) host[0] = '\0';
+  return absl::StrCat(host[0] != '\0' ? host : "verifier", "-", getpid());
+}
+
+}  // namespace
+
 int RunVerifier(AppContext& ctx) {
   const Config& cfg = ctx.config;
+  const std::string listen = cfg.GetString("verifier", "listen");
+  std::string id = cfg.GetString("verifier", "id");
+  if (id.empty()) id = DefaultId();
+  const std::string url = cfg.GetString("database", "url");
+  if (url.empty()) {
+    Log(LogLevel::kError, "database.url is not set");
+    return 2;
+  }
+  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
+      server::ServerCredentialsFromConfig(cfg);
+  if (!creds.ok()) {
+    Log(LogLevel::kError, "TLS setup failed",
+        {{"error", creds.status().message()}});
+    return 2;
+  }
+  const int timeout_intervals =
+      static_cast<int>(cfg.GetInt("verifier", "timeout_intervals"));
+  int workers = static_cast<int>(cfg.GetInt("verifier", "workers"));
+  if (workers == 0) {
+    workers = static_cast<int>(std::thread::hardware_concurrency());
+    if (workers < 2) workers = 2;
+  }
+  const int commit_threads =
+      static_cast<int>(cfg.GetInt("verifier", "commit_threads"));
+  // Workers and committers each hold at most one connection at a time.
+  int max_conn = static_cast<int>(cfg.GetInt("database", "max_connections"));
+  if (max_conn < workers + commit_threads + 1) {
+    max_conn = workers + commit_threads + 1;
+  }
   Log(LogLevel::kInfo, "verifier starting",
-      {{"listen", cfg.GetString("verifier", "listen")},
-       {"interval",
-        absl::FormatDuration(cfg.GetDuration("verifier", "interval"))},
-       {"database_configured", !cfg.GetString("database", "url").empty()}});
-  // The Attestation stream lands with issue #7, Admin with issue #8.
-  Log(LogLevel::kInfo,
-      "verifier ready; no service is served yet, waiting for "
-      "a stop signal");
-  const int sig = WaitForShutdown();
+      {{"listen", listen},
+       {"id", id},
+       {"workers", workers},
+       {"db_connections", max_conn}});
+  store::PgPool pool(url, max_conn);
+  if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
+      !s.ok()) {
+    Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
+    return 1;
+  }
+  store::PgVerifierStore store(&pool, timeout_intervals);
+  core::ima::PathHashKey key{};
+  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+    Log(LogLevel::kError, "RAND_bytes failed");
+    return 1;
+  }
+  Executor executor(workers, /*max_queued=*/100000);
+  GroupCommitter committer(
+      &pool, commit_threads,
+      static_cast<size_t>(cfg.GetInt("verifier", "max_commit_batch")));
+  PolicyCache policies(&store, absl::Seconds(1), key);
+  AttestationOptions options;
+  options.verifier_id = id;
+  options.min_interval = cfg.GetDuration("verifier", "min_interval");
+  options.timeout_intervals = timeout_intervals;
+  AttestationService attestation(&store, &executor, &committer, &policies,
+                                 options);
+  AdminService admin(&store);
+
+  grpc::ServerBuilder builder;
+  int port = 0;
+  builder.AddListeningPort(listen, *creds, &port);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(cfg.GetInt("verifier", "max_agent_message_bytes")));
+  // Agents keep their streams alive with pings (agent_app.cc).
+  builder.AddChannelArgument(
+      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
+  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  builder.RegisterService(&attestation);
+  builder.RegisterService(&admin);
+  std::unique_ptr<grpc::Server> server =
+      server::StartServing(builder, port, listen,
+                           cfg.GetString("verifier", "port_file"), "verifier");
+  if (server == nullptr) return 1;
+
+  // Maintenance: the timeout sweeper (safe in every verifier at once) and
+  // lease renewal of this verifier's streams (which also finds streams
+  // another verifier took over and ends them).
+  const absl::Duration sweep = cfg.GetDuration("verifier", "sweep_interval");
+  int sig = 0;
+  while (true) {
+    absl::StatusOr<int64_t> swept = store.SweepTimeouts();
+    if (!swept.ok()) {
+      Log(LogLevel::kWarning, "timeout sweep failed",
+          {{"error", swept.status().message()}});
+    } else if (*swept > 0) {
+      Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
+    }
+    attestation.RenewLeases();
+    if (std::optional<int> s = WaitForShutdownFor(sweep)) {
+      sig = *s;
+      break;
+    }
+  }
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
+  attestation.Drain();
+  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
 }
 

@@ -164,10 +164,17 @@ ProcessOptions PgCluster::ServerSideOptions() const {
   return options;
 }
 
-absl::Status PgCluster::StartServer() {
-  absl::StatusOr<int> port = PickFreePort();
-  if (!port.ok()) return port.status();
-  port_ = *port;
+absl::Status PgCluster::Restart() {
+  if (!stopped_) return absl::FailedPreconditionError("not stopped");
+  return StartServer(/*same_port=*/true);
+}
+
+absl::Status PgCluster::StartServer(bool same_port) {
+  if (!same_port) {
+    absl::StatusOr<int> port = PickFreePort();
+    if (!port.ok()) return port.status();
+    port_ = *port;
+  }
   // cluster_name puts dir() into every backend's process title, so
   // ProcessesWithArgContaining(dir()) finds them all.
   const std::string server_options = absl::StrCat(

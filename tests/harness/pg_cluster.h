@@ -45,6 +45,9 @@ class PgCluster {
   // process still naming dir() (backends carry it via cluster_name). OK iff
   // no such process remains. Idempotent.
   absl::Status Stop();
+  // Starts the stopped server again on the same port and data (a database
+  // outage in a test ends).
+  absl::Status Restart();
 
   // libpq connection strings: over the Unix socket / over TCP 127.0.0.1.
   std::string conninfo(absl::string_view dbname = kDefaultDatabase) const;
@@ -76,7 +79,7 @@ class PgCluster {
 
   // Options for running a server-side tool (user, cwd, clean environment).
   ProcessOptions ServerSideOptions() const;
-  absl::Status StartServer();
+  absl::Status StartServer(bool same_port = false);
 
   TempDir dir_;
   std::string bin_dir_;

@@ -172,10 +172,22 @@ absl::Status Swtpm::Setup() {
   return absl::OkStatus();
 }
 
-absl::Status Swtpm::StartServer() {
-  absl::StatusOr<int> port = PickFreePortPair();
-  if (!port.ok()) return port.status();
-  port_ = *port;
+absl::Status Swtpm::Restart() {
+  RunResult down = RunCapture({"tpm2_shutdown", "-c", "-T", tcti()});
+  if (!down.status.Success()) {
+    return absl::InternalError(absl::StrCat(
+        "tpm2_shutdown: ", down.status.ToString(), ": ", down.err));
+  }
+  Stop();
+  return StartServer(/*same_port=*/true);
+}
+
+absl::Status Swtpm::StartServer(bool same_port) {
+  if (!same_port) {
+    absl::StatusOr<int> port = PickFreePortPair();
+    if (!port.ok()) return port.status();
+    port_ = *port;
+  }
   ProcessOptions process_options;
   process_options.working_dir = dir_.path();
   process_options.stdout_path = dir_.Join("swtpm.out");

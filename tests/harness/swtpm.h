@@ -67,6 +67,11 @@ class Swtpm {
 
   // Terminates swtpm (SIGTERM, then SIGKILL after 2 s). Idempotent.
   void Stop();
+  // An orderly reboot: TPM2_Shutdown(CLEAR) (as the OS sends at power-off),
+  // then swtpm is stopped and started again on the same ports and state.
+  // The next Startup(CLEAR) is a TPM Reset: resetCount grows, PCRs start
+  // from zero, and clockInfo.safe stays 1 (an unorderly stop clears it).
+  absl::Status Restart();
 
   // "swtpm:host=127.0.0.1,port=P" for Tss2_TctiLdr / tpm2-tools -T.
   std::string tcti() const;
@@ -99,7 +104,7 @@ class Swtpm {
       : dir_(std::move(dir)), options_(options) {}
 
   absl::Status Setup();
-  absl::Status StartServer();
+  absl::Status StartServer(bool same_port = false);
 
   TempDir dir_;
   SwtpmOptions options_;

@@ -19,7 +19,7 @@ set(rules_sdk "\"(core|tpm|store|server)/|${upper}")
 set(rules_verifier "\"(tpm|agent|registrar|tenant)/")
 set(rules_registrar "\"(tpm|agent|verifier|tenant)/")
 set(rules_agent "\"(store|verifier|registrar|tenant)/")
-set(rules_tenant "\"(tpm|store|server|agent|verifier|registrar)/")
+set(rules_tenant "\"(store|server|agent|verifier|registrar)/")
 
 set(violations "")
 file(GLOB_RECURSE sources RELATIVE ${ROOT} ${ROOT}/src/*.h ${ROOT}/src/*.cc)

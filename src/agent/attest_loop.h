@@ -1,0 +1,58 @@
+// File: agent/attest_loop.h
+// The agent's attestation part: after activation it holds one Attest
+// stream to a verifier of the pool and answers challenges (quote first, then
+// the IMA log from Challenge.ima_from, so the log may run ahead; the boot
+// log when asked). It pushes on the challenge's interval and as soon as new
+// IMA entries appear (polled every 200 ms, no sooner than min_interval
+// after the last push). A broken stream is reopened, with jittered back-off
+// (none after ABORTED), to the next verifier in the list; the verifier names
+// the entry to resume from, so the log is never resent unless asked.
+// Runs on the calling thread until SIGINT/SIGTERM. See docs/agent.md for
+// the state diagram.
+//
+//   AttestOptions opts = ...;
+//   return RunAttestLoop(tpm_access, opts);
+#ifndef VOUCH_AGENT_ATTEST_LOOP_H_
+#define VOUCH_AGENT_ATTEST_LOOP_H_
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "tpm/tpm.h"
+
+namespace vouch::agent {
+
+// Opens the TPM with the AIK loaded; the loop drops it between pushes when
+// the TPM must be shared (swtpm serves one connection at a time).
+using TpmOpener = std::function<absl::StatusOr<std::unique_ptr<tpm::Tpm>>()>;
+
+struct AttestOptions {
+  std::string agent_id;
+  std::string aik_name;  // Binary TPM name of the AIK.
+  std::vector<std::string> verifiers;
+  std::string ca_file;
+  std::string cert_file;
+  std::string key_file;
+  std::string ima_log;   // Empty: no IMA.
+  std::string boot_log;  // Empty: no boot log.
+  std::string agent_version;
+  std::string boot_id;
+  absl::Duration retry_initial = absl::Seconds(1);
+  absl::Duration retry_max = absl::Minutes(5);
+  absl::Duration min_push_interval = absl::Seconds(1);
+  absl::Duration ima_poll = absl::Milliseconds(200);
+  // No reply to an Evidence within this: the verifier is gone; reconnect.
+  absl::Duration reply_timeout = absl::Seconds(30);
+  absl::Duration keepalive = absl::Seconds(10);
+  bool keep_tpm_open = true;
+};
+
+// Returns the process exit code (0 after a stop signal).
+int RunAttestLoop(const TpmOpener& open_tpm, const AttestOptions& options);
+
+}  // namespace vouch::agent
+
+#endif  // VOUCH_AGENT_ATTEST_LOOP_H_

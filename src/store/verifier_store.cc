@@ -1,0 +1,566 @@
+#include "store/verifier_store.h"
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+
+namespace vouch::store {
+namespace {
+
+using Row = std::vector<std::optional<std::string>>;
+
+absl::StatusOr<std::string> Bytea(const std::optional<std::string>& v) {
+  if (!v) return std::string();
+  return FromBytea(*v);
+}
+
+template <typename T>
+absl::StatusOr<T> Int(const std::optional<std::string>& v) {
+  T out{};
+  if (!v || !absl::SimpleAtoi(*v, &out)) {
+    return absl::InternalError("bad integer column");
+  }
+  return out;
+}
+
+absl::StatusOr<absl::Time> Micros(const std::optional<std::string>& v) {
+  VOUCH_ASSIGN_OR_RETURN(int64_t us, Int<int64_t>(v));
+  return absl::FromUnixMicros(us);
+}
+
+std::string Us(absl::string_view column) {
+  return absl::StrCat("(extract(epoch from ", column, ") * 1000000)::bigint");
+}
+
+std::string Secs(absl::Duration d) {
+  return absl::StrCat(absl::ToDoubleSeconds(d));
+}
+
+// The state as read: never a stale pass (see AgentRow::state).
+std::string EffectiveState(int k) {
+  return absl::StrCat(
+      "CASE WHEN a.state IN ('pass', 'pending') AND "
+      "COALESCE(a.last_verdict_at, a.enrolled_at) < now() - "
+      "make_interval(secs => a.interval_ms * ",
+      k, " / 1000.0) THEN 'timeout' ELSE a.state END");
+}
+
+std::string AgentColumns(int k) {
+  return absl::StrCat(
+      "a.tenant, a.agent_id, COALESCE(a.runtime_policy, ''), "
+      "COALESCE(a.boot_policy, ''), a.interval_ms, a.hash_alg, a.enrolled_by, ",
+      Us("a.enrolled_at"),
+      ", COALESCE(a.owner, ''), a.epoch, "
+      "a.connected AND COALESCE(a.lease_until > now(), false), "
+      "a.agent_version, a.clock_known, a.reset_count, a.restart_count, "
+      "a.clock, a.ima_next_entry, a.pcr10_sha1, a.pcr10_sha256, "
+      "a.runtime_policy_version, ",
+      EffectiveState(k), ", ", Us("a.state_since"), ", ",
+      Us("a.last_verdict_at"),
+      ", COALESCE(a.last_attestation_id, ''), a.failures");
+}
+
+absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
+  AgentRow a;
+  a.enrollment.tenant = r[0].value_or("");
+  a.enrollment.agent_id = r[1].value_or("");
+  a.enrollment.runtime_policy = r[2].value_or("");
+  a.enrollment.boot_policy = r[3].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(int64_t ms, Int<int64_t>(r[4]));
+  a.enrollment.interval = absl::Milliseconds(ms);
+  VOUCH_ASSIGN_OR_RETURN(a.enrollment.hash_alg, Int<int>(r[5]));
+  a.enrollment.enrolled_by = r[6].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.enrolled_at, Micros(r[7]));
+  a.owner = r[8].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.epoch, Int<int64_t>(r[9]));
+  a.connected = r[10].value_or("f") == "t";
+  a.agent_version = r[11].value_or("");
+  a.clock_known = r[12].value_or("f") == "t";
+  VOUCH_ASSIGN_OR_RETURN(a.reset_count, Int<uint32_t>(r[13]));
+  VOUCH_ASSIGN_OR_RETURN(a.restart_count, Int<uint32_t>(r[14]));
+  VOUCH_ASSIGN_OR_RETURN(a.clock, Int<uint64_t>(r[15]));
+  VOUCH_ASSIGN_OR_RETURN(a.ima_next_entry, Int<uint64_t>(r[16]));
+  VOUCH_ASSIGN_OR_RETURN(a.pcr10_sha1, Bytea(r[17]));
+  VOUCH_ASSIGN_OR_RETURN(a.pcr10_sha256, Bytea(r[18]));
+  VOUCH_ASSIGN_OR_RETURN(a.runtime_policy_version, Int<uint64_t>(r[19]));
+  a.state = r[20].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.state_since, Micros(r[21]));
+  if (r[22]) {
+    VOUCH_ASSIGN_OR_RETURN(absl::Time t, Micros(r[22]));
+    a.last_verdict_at = t;
+  }
+  a.last_attestation_id = r[23].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.failures, Bytea(r[24]));
+  return a;
+}
+
+constexpr const char* kPolicyColumns =
+    "tenant, name, version, kind, content, sha256, description, created_by, "
+    "(extract(epoch from created_at) * 1000000)::bigint, removed";
+
+absl::StatusOr<PolicyRow> PolicyFromRow(const Row& r) {
+  PolicyRow p;
+  p.tenant = r[0].value_or("");
+  p.name = r[1].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(p.version, Int<uint64_t>(r[2]));
+  VOUCH_ASSIGN_OR_RETURN(p.kind, Int<int>(r[3]));
+  VOUCH_ASSIGN_OR_RETURN(p.content, Bytea(r[4]));
+  VOUCH_ASSIGN_OR_RETURN(p.sha256, Bytea(r[5]));
+  p.description = r[6].value_or("");
+  p.created_by = r[7].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(p.created_at, Micros(r[8]));
+  p.removed = r[9].value_or("f") == "t";
+  return p;
+}
+
+absl::StatusOr<PolicyRow> InsertPolicyVersion(PgConnection& c,
+                                              const PolicyRow& p,
+                                              uint64_t version) {
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      c.Query(absl::StrCat("INSERT INTO policies (tenant, name, version, "
+                           "kind, content, sha256, description, created_by) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+                           kPolicyColumns),
+              {p.tenant, p.name, absl::StrCat(version), absl::StrCat(p.kind),
+               ToBytea(p.content), ToBytea(p.sha256), p.description,
+               p.created_by}));
+  if (rows.rows.empty()) return absl::InternalError("policy not inserted");
+  return PolicyFromRow(rows.rows[0]);
+}
+
+// Takes the per-name lock (the row may not exist yet) and reads the newest
+// version: (version, removed, kind), or no row.
+absl::StatusOr<PgRows> LockNewest(PgConnection& c, const PolicyRow& p) {
+  VOUCH_RETURN_IF_ERROR(
+      c.Exec("SELECT pg_advisory_xact_lock(hashtext($1 || '/' || $2))",
+             {p.tenant, p.name})
+          .status());
+  return c.Query(
+      "SELECT version, removed, kind FROM policies WHERE tenant = $1 AND "
+      "name = $2 ORDER BY version DESC LIMIT 1",
+      {p.tenant, p.name});
+}
+
+}  // namespace
+
+absl::StatusOr<PolicyRow> PgVerifierStore::AddPolicy(const PolicyRow& p) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<PolicyRow> {
+    VOUCH_ASSIGN_OR_RETURN(PgRows newest, LockNewest(c, p));
+    uint64_t version = 1;
+    if (!newest.rows.empty()) {
+      if (newest.rows[0][1].value_or("f") != "t") {
+        return absl::AlreadyExistsError(
+            absl::StrCat("policy ", p.name, " exists; update it instead"));
+      }
+      VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(newest.rows[0][0]));
+      version = v + 1;
+    }
+    return InsertPolicyVersion(c, p, version);
+  });
+}
+
+absl::StatusOr<PolicyRow> PgVerifierStore::UpdatePolicy(
+    const PolicyRow& p, uint64_t expected_version) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<PolicyRow> {
+    VOUCH_ASSIGN_OR_RETURN(PgRows newest, LockNewest(c, p));
+    if (newest.rows.empty() || newest.rows[0][1].value_or("f") == "t") {
+      return absl::NotFoundError(absl::StrCat("no policy ", p.name));
+    }
+    VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(newest.rows[0][0]));
+    if (expected_version != 0 && expected_version != v) {
+      return absl::AbortedError(absl::StrCat(
+          "policy ", p.name, " is at version ", v, ", not ", expected_version));
+    }
+    PolicyRow next = p;
+    VOUCH_ASSIGN_OR_RETURN(next.kind, Int<int>(newest.rows[0][2]));
+    return InsertPolicyVersion(c, next, v + 1);
+  });
+}
+
+absl::StatusOr<PolicyRow> PgVerifierStore::GetPolicy(const std::string& tenant,
+                                                     const std::string& name,
+                                                     uint64_t version) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  PgRows rows;
+  if (version == 0) {
+    VOUCH_ASSIGN_OR_RETURN(
+        rows, db->Query(absl::StrCat("SELECT ", kPolicyColumns,
+                                     " FROM policies WHERE tenant = $1 AND "
+                                     "name = $2 ORDER BY version DESC LIMIT 1"),
+                        {tenant, name}));
+    if (!rows.rows.empty() && rows.rows[0][9].value_or("f") == "t") {
+      rows.rows.clear();
+    }
+  } else {
+    VOUCH_ASSIGN_OR_RETURN(
+        rows, db->Query(absl::StrCat("SELECT ", kPolicyColumns,
+                                     " FROM policies WHERE tenant = $1 AND "
+                                     "name = $2 AND version = $3"),
+                        {tenant, name, absl::StrCat(version)}));
+  }
+  if (rows.rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("no policy ", name));
+  }
+  return PolicyFromRow(rows.rows[0]);
+}
+
+absl::StatusOr<std::pair<uint64_t, int>> PgVerifierStore::NewestPolicyVersion(
+    const std::string& tenant, const std::string& name) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT version, kind, removed FROM policies WHERE tenant = "
+                "$1 AND name = $2 ORDER BY version DESC LIMIT 1",
+                {tenant, name}));
+  if (rows.rows.empty() || rows.rows[0][2].value_or("f") == "t") {
+    return absl::NotFoundError(absl::StrCat("no policy ", name));
+  }
+  VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(rows.rows[0][0]));
+  VOUCH_ASSIGN_OR_RETURN(int kind, Int<int>(rows.rows[0][1]));
+  return std::make_pair(v, kind);
+}
+
+absl::StatusOr<std::vector<PolicyRow>> PgVerifierStore::ListPolicies(
+    const std::string& tenant, const std::string& after, int limit) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT DISTINCT ON (name) tenant, name, version, kind, "
+                "''::bytea, sha256, description, created_by, (extract(epoch "
+                "from created_at) * 1000000)::bigint, removed FROM policies "
+                "WHERE tenant = $1 AND name > $2 ORDER BY name, version DESC",
+                {tenant, after}));
+  std::vector<PolicyRow> out;
+  for (const Row& r : rows.rows) {
+    if (r[9].value_or("f") == "t") continue;
+    VOUCH_ASSIGN_OR_RETURN(PolicyRow p, PolicyFromRow(r));
+    out.push_back(std::move(p));
+    if (static_cast<int>(out.size()) >= limit) break;
+  }
+  return out;
+}
+
+absl::Status PgVerifierStore::RemovePolicy(const std::string& tenant,
+                                           const std::string& name) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(*db, [&](PgConnection& c) -> absl::Status {
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows used,
+        c.Query("SELECT agent_id FROM agent_state WHERE tenant = $1 AND "
+                "(runtime_policy = $2 OR boot_policy = $2) LIMIT 1",
+                {tenant, name}));
+    if (!used.rows.empty()) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("policy ", name, " is used by agent ",
+                       used.rows[0][0].value_or(""), "; unenroll it first"));
+    }
+    VOUCH_ASSIGN_OR_RETURN(
+        int64_t n, c.Exec("UPDATE policies SET removed = true WHERE tenant = "
+                          "$1 AND name = $2 AND NOT removed",
+                          {tenant, name}));
+    if (n == 0) return absl::NotFoundError(absl::StrCat("no policy ", name));
+    return absl::OkStatus();
+  });
+}
+
+absl::StatusOr<AgentRow> PgVerifierStore::Enroll(const Enrollment& e) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<AgentRow> {
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows reg, c.Query("SELECT activated_at IS NOT NULL FROM "
+                            "registrations WHERE tenant = $1 AND agent_id = $2",
+                            {e.tenant, e.agent_id}));
+    if (reg.rows.empty()) {
+      return absl::NotFoundError(
+          "agent is not registered in this tenant (see vouchctl registrar "
+          "list)");
+    }
+    if (reg.rows[0][0].value_or("f") != "t") {
+      return absl::FailedPreconditionError(
+          "agent has registered but not activated its AIK yet");
+    }
+    for (const std::string* name : {&e.runtime_policy, &e.boot_policy}) {
+      if (name->empty()) continue;
+      VOUCH_ASSIGN_OR_RETURN(
+          PgRows p, c.Query("SELECT 1 FROM policies WHERE tenant = $1 AND "
+                            "name = $2 AND NOT removed",
+                            {e.tenant, *name}));
+      if (p.rows.empty()) {
+        return absl::NotFoundError(absl::StrCat("no policy ", *name));
+      }
+    }
+    auto opt = [](const std::string& s) -> PgParam {
+      return s.empty() ? PgParam() : PgParam(s);
+    };
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows rows,
+        c.Query(
+            absl::StrCat("INSERT INTO agent_state AS a (agent_id, tenant, "
+                         "runtime_policy, boot_policy, interval_ms, hash_alg, "
+                         "enrolled_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON "
+                         "CONFLICT (agent_id) DO NOTHING RETURNING ",
+                         AgentColumns(timeout_intervals_)),
+            {e.agent_id, e.tenant, opt(e.runtime_policy), opt(e.boot_policy),
+             absl::StrCat(absl::ToInt64Milliseconds(e.interval)),
+             absl::StrCat(e.hash_alg), e.enrolled_by}));
+    if (rows.rows.empty()) {
+      return absl::AlreadyExistsError(
+          "agent is already enrolled; unenroll it first");
+    }
+    VOUCH_RETURN_IF_ERROR(
+        c.Exec("INSERT INTO agent_events (tenant, agent_id, previous_state, "
+               "state, cause) VALUES ($1, $2, 'unenrolled', 'pending', "
+               "'enrolled')",
+               {e.tenant, e.agent_id})
+            .status());
+    return AgentFromRow(rows.rows[0]);
+  });
+}
+
+absl::Status PgVerifierStore::Unenroll(const std::string& tenant,
+                                       const std::string& agent_id) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("WITH d AS (DELETE FROM agent_state WHERE tenant = $1 AND "
+                "agent_id = $2 RETURNING state) INSERT INTO agent_events "
+                "(tenant, agent_id, previous_state, state, cause) SELECT $1, "
+                "$2, d.state, 'unenrolled', 'unenrolled' FROM d RETURNING 1",
+                {tenant, agent_id}));
+  if (rows.rows.empty()) return absl::NotFoundError("agent is not enrolled");
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AgentRow> PgVerifierStore::GetAgent(
+    const std::string& tenant, const std::string& agent_id) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(absl::StrCat("SELECT ", AgentColumns(timeout_intervals_),
+                             " FROM agent_state a WHERE a.tenant = $1 AND "
+                             "a.agent_id = $2"),
+                {tenant, agent_id}));
+  if (rows.rows.empty()) return absl::NotFoundError("agent is not enrolled");
+  return AgentFromRow(rows.rows[0]);
+}
+
+absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgents(
+    const std::string& tenant, const std::string& after,
+    const std::vector<std::string>& states, int limit) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  std::string filter;
+  std::vector<PgParam> params = {tenant, after, absl::StrCat(limit)};
+  if (!states.empty()) {
+    // {pass,fail}: the states are our own enum names, never caller text.
+    filter = absl::StrCat(" AND ", EffectiveState(timeout_intervals_),
+                          " = ANY($4::text[])");
+    params.push_back(absl::StrCat("{", absl::StrJoin(states, ","), "}"));
+  }
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(absl::StrCat("SELECT ", AgentColumns(timeout_intervals_),
+                             " FROM agent_state a WHERE a.tenant = $1 AND "
+                             "a.agent_id > $2",
+                             filter, " ORDER BY a.agent_id LIMIT $3"),
+                params));
+  std::vector<AgentRow> out;
+  for (const Row& r : rows.rows) {
+    VOUCH_ASSIGN_OR_RETURN(AgentRow a, AgentFromRow(r));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+absl::StatusOr<Takeover> PgVerifierStore::TakeOver(
+    const std::string& tenant, const std::string& agent_id,
+    const std::string& owner, const std::string& agent_version,
+    absl::Duration lease) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<Takeover> {
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows reg,
+        c.Query("SELECT aik_public, aik_name FROM registrations WHERE tenant "
+                "= $1 AND agent_id = $2 AND activated_at IS NOT NULL",
+                {tenant, agent_id}));
+    if (reg.rows.empty()) {
+      return absl::FailedPreconditionError(
+          "agent is not registered and active: register again");
+    }
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows rows,
+        c.Query(absl::StrCat("UPDATE agent_state a SET owner = $3, epoch = "
+                             "a.epoch + 1, lease_until = now() + "
+                             "make_interval(secs => $4::float8), connected = "
+                             "true, agent_version = $5 WHERE a.tenant = $1 "
+                             "AND a.agent_id = $2 RETURNING ",
+                             AgentColumns(timeout_intervals_)),
+                {tenant, agent_id, owner, Secs(lease), agent_version}));
+    if (rows.rows.empty()) {
+      return absl::FailedPreconditionError("agent is not enrolled");
+    }
+    Takeover t;
+    VOUCH_ASSIGN_OR_RETURN(t.agent, AgentFromRow(rows.rows[0]));
+    VOUCH_ASSIGN_OR_RETURN(t.aik_public, Bytea(reg.rows[0][0]));
+    VOUCH_ASSIGN_OR_RETURN(t.aik_name, Bytea(reg.rows[0][1]));
+    return t;
+  });
+}
+
+absl::StatusOr<bool> PgVerifierStore::RenewLease(const std::string& agent_id,
+                                                 int64_t epoch,
+                                                 absl::Duration lease) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      int64_t n,
+      db->Exec("UPDATE agent_state SET lease_until = now() + "
+               "make_interval(secs => $3::float8) WHERE agent_id = $1 AND "
+               "epoch = $2",
+               {agent_id, absl::StrCat(epoch), Secs(lease)}));
+  return n > 0;
+}
+
+absl::Status PgVerifierStore::Release(const std::string& agent_id,
+                                      int64_t epoch) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return db
+      ->Exec(
+          "UPDATE agent_state SET connected = false WHERE agent_id = $1 "
+          "AND epoch = $2",
+          {agent_id, absl::StrCat(epoch)})
+      .status();
+}
+
+absl::StatusOr<int64_t> PgVerifierStore::SweepTimeouts() {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  // The self-join reads the state before the update for the event; the
+  // conditions are on `a`, which PostgreSQL rechecks on the newest row
+  // version when another sweeper got there first.
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(absl::StrCat(
+          "WITH t AS (UPDATE agent_state a SET state = 'timeout', state_since "
+          "= now() FROM agent_state o WHERE o.agent_id = a.agent_id AND "
+          "a.state IN ('pass', 'pending') AND COALESCE(a.last_verdict_at, "
+          "a.enrolled_at) < now() - make_interval(secs => a.interval_ms * ",
+          timeout_intervals_,
+          " / 1000.0) RETURNING a.tenant, a.agent_id, o.state AS prev) "
+          "INSERT INTO agent_events (tenant, agent_id, previous_state, state, "
+          "cause) SELECT tenant, agent_id, prev, 'timeout', 'timeout' FROM t "
+          "RETURNING 1")));
+  return static_cast<int64_t>(rows.rows.size());
+}
+
+absl::StatusOr<std::vector<PgVerifierStore::AttestationRow>>
+PgVerifierStore::History(const std::string& tenant, const std::string& agent_id,
+                         int limit) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT attestation_id, state, verifier, epoch, ima_from, "
+                "ima_next_entry, ima_entries_received, (extract(epoch from "
+                "at) * 1000000)::bigint FROM attestations WHERE tenant = $1 "
+                "AND agent_id = $2 ORDER BY at DESC, attestation_id LIMIT $3",
+                {tenant, agent_id, absl::StrCat(limit)}));
+  std::vector<AttestationRow> out;
+  for (const Row& r : rows.rows) {
+    AttestationRow a;
+    a.attestation_id = r[0].value_or("");
+    a.state = r[1].value_or("");
+    a.verifier = r[2].value_or("");
+    VOUCH_ASSIGN_OR_RETURN(a.epoch, Int<int64_t>(r[3]));
+    if (r[4]) {
+      VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[4]));
+      a.ima_from = v;
+    }
+    if (r[5]) {
+      VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[5]));
+      a.ima_next_entry = v;
+    }
+    VOUCH_ASSIGN_OR_RETURN(a.ima_entries_received, Int<uint64_t>(r[6]));
+    VOUCH_ASSIGN_OR_RETURN(a.at, Micros(r[7]));
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+absl::StatusOr<VerdictApplied> PgVerifierStore::ApplyVerdict(
+    PgConnection& db, const VerdictCommit& c) {
+  auto opt_u64 = [](const std::optional<uint64_t>& v) -> PgParam {
+    return v ? PgParam(absl::StrCat(*v)) : PgParam();
+  };
+  const bool ima = c.ima_next_entry.has_value();
+  const bool clock = c.reset_count.has_value();
+  // $1 agent_id  $2 epoch  $3 passed  $4 attestation_id  $5 failures
+  // $6 lease s   $7 clock? $8 reset   $9 restart  $10 clock
+  // $11 ima_next $12 sha1 $13 sha256  $14 tenant  $15 verifier  $16 nonce
+  // $17 ima_from $18 received  $19 evidence sha256  $20 policy version
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db.Query(
+          "WITH u AS (UPDATE agent_state a SET "
+          "state = CASE WHEN $3::boolean AND o.state <> 'fail' THEN 'pass' "
+          "ELSE 'fail' END, "
+          "state_since = CASE WHEN (CASE WHEN $3::boolean AND o.state <> "
+          "'fail' THEN 'pass' ELSE 'fail' END) = o.state THEN a.state_since "
+          "ELSE now() END, "
+          "last_verdict_at = now(), last_attestation_id = $4, failures = $5, "
+          "lease_until = now() + make_interval(secs => $6::float8), "
+          "connected = true, "
+          "clock_known = a.clock_known OR $7::boolean, "
+          "reset_count = CASE WHEN $7::boolean THEN $8::bigint ELSE "
+          "a.reset_count END, "
+          "restart_count = CASE WHEN $7::boolean THEN $9::bigint ELSE "
+          "a.restart_count END, "
+          "clock = CASE WHEN $7::boolean THEN $10::bigint ELSE a.clock END, "
+          "ima_next_entry = COALESCE($11::bigint, a.ima_next_entry), "
+          "pcr10_sha1 = COALESCE($12::bytea, a.pcr10_sha1), "
+          "pcr10_sha256 = COALESCE($13::bytea, a.pcr10_sha256), "
+          "runtime_policy_version = $20::bigint "
+          "FROM agent_state o WHERE o.agent_id = a.agent_id AND a.agent_id = "
+          "$1 AND a.epoch = $2::bigint RETURNING o.state AS prev, a.state), "
+          "r AS (INSERT INTO attestations (attestation_id, tenant, agent_id, "
+          "verifier, epoch, nonce, state, failures, ima_from, "
+          "ima_next_entry, ima_entries_received, reset_count, "
+          "evidence_sha256) SELECT $4, $14, $1, $15, $2::bigint, $16, CASE "
+          "WHEN $3::boolean THEN 'pass' ELSE 'fail' END, $5, $17::bigint, "
+          "$11::bigint, $18::bigint, CASE WHEN $7::boolean THEN $8::bigint "
+          "ELSE -1 END, $19 FROM u RETURNING 1), "
+          "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
+          "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
+          "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1) "
+          "SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u",
+          {c.agent_id,
+           absl::StrCat(c.epoch),
+           c.passed ? "true" : "false",
+           c.attestation_id,
+           ToBytea(c.failures),
+           Secs(c.lease),
+           clock ? "true" : "false",
+           absl::StrCat(c.reset_count.value_or(0)),
+           absl::StrCat(c.restart_count),
+           absl::StrCat(c.clock),
+           opt_u64(c.ima_next_entry),
+           ima ? PgParam(ToBytea(c.pcr10_sha1)) : PgParam(),
+           ima ? PgParam(ToBytea(c.pcr10_sha256)) : PgParam(),
+           c.tenant,
+           c.owner,
+           ToBytea(c.nonce),
+           opt_u64(c.ima_from),
+           absl::StrCat(c.ima_entries_received),
+           ToBytea(c.evidence_sha256),
+           absl::StrCat(c.runtime_policy_version)}));
+  VerdictApplied out;
+  if (rows.rows.empty()) {
+    out.fenced = true;
+    return out;
+  }
+  out.previous_state = rows.rows[0][0].value_or("");
+  out.state = rows.rows[0][1].value_or("");
+  return out;
+}
+
+}  // namespace vouch::store

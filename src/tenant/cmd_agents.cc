@@ -1,0 +1,399 @@
+// vouchctl agents get|list|enroll|remove and vouchctl policies
+// add|update|get|list|remove: the verifier's Admin RPCs through the SDK
+// channel (--server / VOUCH_SERVER, --tls-dir / VOUCH_TLS_DIR). Exit 0 ok,
+// 1 not found or refused, 2 usage or connection trouble.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/time.h"
+#include "common/bytes.h"
+#include "common/file.h"
+#include "sdk/names.h"
+#include "tenant/cli_common.h"
+#include "tenant/offline_commands.h"
+#include "vouch/v1/admin.grpc.pb.h"
+
+namespace vouch::tenant {
+namespace {
+
+struct AdminArgs {
+  std::string agent_id;
+  std::string tenant;
+  std::string runtime_policy;
+  std::string boot_policy;
+  std::string interval;
+  std::vector<std::string> states;
+  int page_size = 0;
+  bool all = false;
+  std::string name;
+  std::string file;
+  std::string kind = "runtime";
+  std::string description;
+  uint64_t version = 0;
+};
+
+AdminArgs& Args() {
+  static AdminArgs* args = new AdminArgs();
+  return *args;
+}
+
+CLI::App* agents_cmd = nullptr;
+CLI::App* agents_get = nullptr;
+CLI::App* agents_list = nullptr;
+CLI::App* agents_enroll = nullptr;
+CLI::App* agents_remove = nullptr;
+CLI::App* policies_cmd = nullptr;
+CLI::App* policies_add = nullptr;
+CLI::App* policies_update = nullptr;
+CLI::App* policies_get = nullptr;
+CLI::App* policies_list = nullptr;
+CLI::App* policies_remove = nullptr;
+
+nlohmann::json ToJson(const v1::AgentStatus& a) {
+  nlohmann::json j;
+  j["agent_id"] = a.agent_id();
+  j["tenant"] = a.tenant();
+  j["state"] = sdk::StateName(a.state());
+  j["state_since"] = Rfc3339(a.state_since());
+  j["verifier_id"] = a.verifier();
+  j["connected"] = a.connected();
+  j["ima_next_entry"] = a.has_ima_next_entry()
+                            ? nlohmann::json(a.ima_next_entry())
+                            : nlohmann::json(nullptr);
+  j["last_verdict_at"] = a.has_last_verdict_at()
+                             ? nlohmann::json(Rfc3339(a.last_verdict_at()))
+                             : nlohmann::json(nullptr);
+  j["last_attestation_id"] = a.last_attestation_id();
+  j["reset_count"] = a.reset_count();
+  j["runtime_policy"] = a.enrollment().runtime_policy().name();
+  j["runtime_policy_version"] = a.enrollment().runtime_policy().version();
+  j["boot_policy"] = a.enrollment().boot_policy().name();
+  j["interval_seconds"] = a.enrollment().interval().seconds();
+  j["agent_version"] = a.agent_version();
+  nlohmann::json failures = nlohmann::json::array();
+  for (const v1::Failure& f : a.failures()) {
+    nlohmann::json fj;
+    fj["code"] = v1::FailureCode_Name(f.code());
+    fj["detail"] = f.detail();
+    fj["path"] = f.path();
+    fj["ima_entry_index"] = f.has_ima_entry_index()
+                                ? nlohmann::json(f.ima_entry_index())
+                                : nlohmann::json(nullptr);
+    failures.push_back(fj);
+  }
+  j["failures"] = failures;
+  return j;
+}
+
+nlohmann::json ToJson(const v1::Policy& p) {
+  nlohmann::json j;
+  j["name"] = p.name();
+  j["tenant"] = p.tenant();
+  j["version"] = p.version();
+  j["kind"] = p.kind() == v1::POLICY_KIND_RUNTIME ? "runtime"
+              : p.kind() == v1::POLICY_KIND_BOOT  ? "boot"
+                                                  : "pcr";
+  j["sha256"] = HexEncode(AsBytes(p.sha256()));
+  j["description"] = p.description();
+  j["created_at"] = Rfc3339(p.created_at());
+  j["created_by"] = p.created_by();
+  return j;
+}
+
+int Print(const nlohmann::json& j, const std::string& format,
+          const std::string& table) {
+  if (format == "json") {
+    std::cout << j.dump(2) << "\n";
+  } else if (format == "yaml") {
+    PrintYaml(j, "", std::cout);
+  } else {
+    std::cout << table;
+  }
+  return 0;
+}
+
+std::string AgentTable(const std::vector<v1::AgentStatus>& agents) {
+  std::string out = absl::StrCat(
+      absl::StrFormat("%-40s %-8s %-24s %-10s %s\n", "AGENT_ID", "STATE",
+                      "LAST_VERDICT", "IMA_NEXT", "VERIFIER"));
+  for (const v1::AgentStatus& a : agents) {
+    absl::StrAppend(
+        &out,
+        absl::StrFormat(
+            "%-40s %-8s %-24s %-10s %s\n", a.agent_id(),
+            sdk::StateName(a.state()),
+            a.has_last_verdict_at() ? Rfc3339(a.last_verdict_at()) : "-",
+            a.has_ima_next_entry() ? absl::StrCat(a.ima_next_entry()) : "-",
+            a.verifier()));
+    for (const v1::Failure& f : a.failures()) {
+      absl::StrAppend(&out, "    ", v1::FailureCode_Name(f.code()), " ",
+                      f.path(), " ", f.detail(), "\n");
+    }
+  }
+  return out;
+}
+
+std::string PolicyTable(const std::vector<v1::Policy>& policies) {
+  std::string out = absl::StrFormat("%-32s %-8s %-8s %-24s %s\n", "NAME",
+                                    "VERSION", "KIND", "CREATED", "SHA256");
+  for (const v1::Policy& p : policies) {
+    nlohmann::json j = ToJson(p);
+    absl::StrAppend(
+        &out,
+        absl::StrFormat("%-32s %-8d %-8s %-24s %s\n", p.name(), p.version(),
+                        j["kind"].get<std::string>(), Rfc3339(p.created_at()),
+                        HexEncode(AsBytes(p.sha256())).substr(0, 16)));
+  }
+  return out;
+}
+
+int RunAgents(v1::Admin::Stub& stub, const std::string& server,
+              const std::string& format) {
+  const AdminArgs& a = Args();
+  auto fail = [&](const grpc::Status& st) {
+    return RpcError("agents", st, server, "verifier");
+  };
+  if (agents_get->parsed()) {
+    v1::GetAgentStatusRequest req;
+    req.set_tenant(a.tenant);
+    req.set_agent_id(a.agent_id);
+    v1::AgentStatus status;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.GetAgentStatus(&c, req, &status);
+    if (!st.ok()) return fail(st);
+    return Print(ToJson(status), format, AgentTable({status}));
+  }
+  if (agents_enroll->parsed()) {
+    v1::EnrollAgentRequest req;
+    req.set_tenant(a.tenant);
+    req.set_agent_id(a.agent_id);
+    if (!a.runtime_policy.empty()) {
+      req.mutable_runtime_policy()->set_name(a.runtime_policy);
+    }
+    if (!a.boot_policy.empty()) {
+      req.mutable_boot_policy()->set_name(a.boot_policy);
+    }
+    if (!a.interval.empty()) {
+      absl::Duration d;
+      if (!absl::ParseDuration(a.interval, &d)) {
+        std::cerr << "vouchctl agents enroll: --interval: a duration such as "
+                     "30s or 5m\n";
+        return 2;
+      }
+      req.mutable_interval()->set_seconds(absl::ToInt64Seconds(d));
+    }
+    v1::AgentStatus status;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.EnrollAgent(&c, req, &status);
+    if (!st.ok()) return fail(st);
+    return Print(ToJson(status), format, AgentTable({status}));
+  }
+  if (agents_remove->parsed()) {
+    v1::UnenrollAgentRequest req;
+    req.set_tenant(a.tenant);
+    req.set_agent_id(a.agent_id);
+    v1::UnenrollAgentResponse resp;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.UnenrollAgent(&c, req, &resp);
+    if (!st.ok()) return fail(st);
+    std::cout << "unenrolled " << a.agent_id << "\n";
+    return 0;
+  }
+  v1::ListAgentsRequest req;
+  req.set_tenant(a.tenant);
+  req.set_page_size(a.page_size);
+  for (const std::string& s : a.states) req.add_states(sdk::ParseStateName(s));
+  std::vector<v1::AgentStatus> agents;
+  std::string next;
+  do {
+    v1::ListAgentsResponse resp;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.ListAgents(&c, req, &resp);
+    if (!st.ok()) return fail(st);
+    agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
+    next = resp.next_page_token();
+    req.set_page_token(next);
+  } while (a.all && !next.empty());
+  nlohmann::json j;
+  j["agents"] = nlohmann::json::array();
+  for (const auto& agent : agents) j["agents"].push_back(ToJson(agent));
+  j["next_page_token"] = next;
+  return Print(j, format, AgentTable(agents));
+}
+
+int RunPolicies(v1::Admin::Stub& stub, const std::string& server,
+                const std::string& format) {
+  const AdminArgs& a = Args();
+  auto fail = [&](const grpc::Status& st) {
+    return RpcError("policies", st, server, "verifier");
+  };
+  std::string content;
+  if (policies_add->parsed() || policies_update->parsed()) {
+    absl::StatusOr<std::string> text = ReadFileUpTo(a.file, 16 << 20);
+    if (!text.ok()) {
+      std::cerr << "vouchctl policies: " << text.status().message() << "\n";
+      return 2;
+    }
+    content = *std::move(text);
+  }
+  if (policies_add->parsed()) {
+    v1::AddPolicyRequest req;
+    req.set_tenant(a.tenant);
+    req.set_name(a.name);
+    req.set_kind(a.kind == "boot" ? v1::POLICY_KIND_BOOT
+                                  : v1::POLICY_KIND_RUNTIME);
+    req.set_content(content);
+    req.set_description(a.description);
+    v1::Policy p;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.AddPolicy(&c, req, &p);
+    if (!st.ok()) return fail(st);
+    return Print(ToJson(p), format, PolicyTable({p}));
+  }
+  if (policies_update->parsed()) {
+    v1::UpdatePolicyRequest req;
+    req.set_tenant(a.tenant);
+    req.set_name(a.name);
+    req.set_content(content);
+    req.set_description(a.description);
+    req.set_expected_version(a.version);
+    v1::Policy p;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.UpdatePolicy(&c, req, &p);
+    if (!st.ok()) return fail(st);
+    return Print(ToJson(p), format, PolicyTable({p}));
+  }
+  if (policies_get->parsed()) {
+    v1::GetPolicyRequest req;
+    req.set_tenant(a.tenant);
+    req.set_name(a.name);
+    req.set_version(a.version);
+    v1::Policy p;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.GetPolicy(&c, req, &p);
+    if (!st.ok()) return fail(st);
+    nlohmann::json j = ToJson(p);
+    j["content"] = p.content();
+    return Print(j, format, PolicyTable({p}));
+  }
+  if (policies_remove->parsed()) {
+    v1::RemovePolicyRequest req;
+    req.set_tenant(a.tenant);
+    req.set_name(a.name);
+    v1::RemovePolicyResponse resp;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.RemovePolicy(&c, req, &resp);
+    if (!st.ok()) return fail(st);
+    std::cout << "removed " << a.name << "\n";
+    return 0;
+  }
+  v1::ListPoliciesRequest req;
+  req.set_tenant(a.tenant);
+  req.set_page_size(a.page_size);
+  std::vector<v1::Policy> policies;
+  std::string next;
+  do {
+    v1::ListPoliciesResponse resp;
+    grpc::ClientContext c;
+    c.set_deadline(RpcDeadline());
+    grpc::Status st = stub.ListPolicies(&c, req, &resp);
+    if (!st.ok()) return fail(st);
+    policies.insert(policies.end(), resp.policies().begin(),
+                    resp.policies().end());
+    next = resp.next_page_token();
+    req.set_page_token(next);
+  } while (a.all && !next.empty());
+  nlohmann::json j;
+  j["policies"] = nlohmann::json::array();
+  for (const auto& p : policies) j["policies"].push_back(ToJson(p));
+  j["next_page_token"] = next;
+  return Print(j, format, PolicyTable(policies));
+}
+
+}  // namespace
+
+void AddAdminCommands(CLI::App& cli) {
+  AdminArgs& a = Args();
+  agents_cmd = cli.add_subcommand("agents", "Enrolled agents and their state");
+  agents_cmd->require_subcommand(1);
+  agents_get = agents_cmd->add_subcommand("get", "Show one agent's state");
+  agents_list = agents_cmd->add_subcommand("list", "List enrolled agents");
+  agents_enroll = agents_cmd->add_subcommand(
+      "enroll", "Enroll a registered agent for attestation");
+  agents_remove = agents_cmd->add_subcommand(
+      "remove", "Unenroll an agent (its history is kept)");
+  for (CLI::App* c : {agents_get, agents_enroll, agents_remove}) {
+    c->add_option("agent_id", a.agent_id, "The agent")->required();
+  }
+  agents_enroll->add_option("--runtime-policy", a.runtime_policy,
+                            "Runtime (IMA) policy name");
+  agents_enroll->add_option("--boot-policy", a.boot_policy,
+                            "Measured-boot policy name");
+  agents_enroll->add_option("--interval", a.interval,
+                            "Push interval, 5s..1h (default 60s)");
+  agents_list->add_option("--state", a.states, "Only agents in these states")
+      ->check(CLI::IsMember({"pending", "pass", "fail", "timeout"}));
+  policies_cmd = cli.add_subcommand("policies", "Named, versioned policies");
+  policies_cmd->require_subcommand(1);
+  policies_add = policies_cmd->add_subcommand("add", "Add a policy");
+  policies_update = policies_cmd->add_subcommand(
+      "update", "Store a new version (used from agents' next attestation)");
+  policies_get = policies_cmd->add_subcommand("get", "Show a policy");
+  policies_list = policies_cmd->add_subcommand("list", "List policies");
+  policies_remove = policies_cmd->add_subcommand("remove", "Remove a policy");
+  for (CLI::App* c :
+       {policies_add, policies_update, policies_get, policies_remove}) {
+    c->add_option("name", a.name, "Policy name")->required();
+  }
+  for (CLI::App* c : {policies_add, policies_update}) {
+    c->add_option("--file,-f", a.file, "Policy file (Keylime JSON)")
+        ->required();
+    c->add_option("--description", a.description, "What it is for");
+  }
+  policies_add->add_option("--kind", a.kind, "runtime or boot")
+      ->check(CLI::IsMember({"runtime", "boot"}));
+  policies_update->add_option("--expected-version", a.version,
+                              "Refuse unless this is the newest version");
+  policies_get->add_option("--version", a.version, "Version (default newest)");
+  for (CLI::App* c : {agents_list, policies_list}) {
+    c->add_option("--page-size", a.page_size, "Page size (default 100)")
+        ->check(CLI::Range(1, 1000));
+    c->add_flag("--all", a.all, "Fetch every page");
+  }
+  for (CLI::App* g : {agents_cmd, policies_cmd}) {
+    for (CLI::App* c : g->get_subcommands({})) {
+      c->add_option("--tenant", a.tenant,
+                    "Tenant (default: your certificate's only tenant)");
+    }
+  }
+}
+
+std::optional<int> RunAdminCommands(AppContext& ctx) {
+  const bool agents = agents_cmd != nullptr && agents_cmd->parsed();
+  const bool policies = policies_cmd != nullptr && policies_cmd->parsed();
+  if (!agents && !policies) return std::nullopt;
+  const char* name = agents ? "agents" : "policies";
+  std::string server;
+  std::shared_ptr<grpc::Channel> channel = ClientChannel(ctx, name, &server);
+  if (channel == nullptr) return 2;
+  auto stub = v1::Admin::NewStub(channel);
+  const std::string format = ctx.config.GetString("client", "output");
+  return agents ? RunAgents(*stub, server, format)
+                : RunPolicies(*stub, server, format);
+}
+
+}  // namespace vouch::tenant

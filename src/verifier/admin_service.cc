@@ -1,0 +1,405 @@
+#include "verifier/admin_service.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "common/logging.h"
+#include "common/principal.h"
+#include "core/agent_id.h"
+#include "core/boot/boot_policy.h"
+#include "core/ima/runtime_policy.h"
+#include "sdk/names.h"
+#include "server/auth.h"
+#include "vouch/v1/attestation.pb.h"
+
+namespace vouch::verifier {
+namespace {
+
+constexpr size_t kMaxPolicyBytes = 16 << 20;  // admin.proto
+constexpr int kDefaultPageSize = 100;
+constexpr int kMaxPageSize = 1000;
+
+absl::StatusOr<std::string> Tenant(grpc::ServerContext* ctx,
+                                   const std::string& requested, Role role) {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!caller.ok()) return caller.status();
+  return caller->ResolveTenant(requested, role);
+}
+
+std::string CallerName(grpc::ServerContext* ctx) {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!caller.ok() || caller->grants.empty()) return "";
+  return caller->grants[0].name;
+}
+
+grpc::Status Reply(const absl::Status& status) {
+  if (absl::IsUnavailable(status) || absl::IsInternal(status)) {
+    Log(LogLevel::kWarning, "admin request failed",
+        {{"error", status.message()}});
+    return server::ToGrpcStatus(
+        absl::Status(status.code(), absl::IsUnavailable(status)
+                                        ? "verifier database unavailable; retry"
+                                        : "internal error"));
+  }
+  return server::ToGrpcStatus(status);
+}
+
+void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
+  const int64_t us = absl::ToUnixMicros(t);
+  out->set_seconds(us / 1000000);
+  out->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
+}
+
+void ToStatus(const store::AgentRow& a, v1::AgentStatus* out) {
+  out->set_tenant(a.enrollment.tenant);
+  out->set_agent_id(a.enrollment.agent_id);
+  out->set_state(sdk::ParseStateName(a.state));
+  SetTime(a.state_since, out->mutable_state_since());
+  v1::Enrollment* e = out->mutable_enrollment();
+  if (!a.enrollment.runtime_policy.empty()) {
+    e->mutable_runtime_policy()->set_name(a.enrollment.runtime_policy);
+    e->mutable_runtime_policy()->set_version(a.runtime_policy_version);
+  }
+  if (!a.enrollment.boot_policy.empty()) {
+    e->mutable_boot_policy()->set_name(a.enrollment.boot_policy);
+  }
+  const int64_t ms = absl::ToInt64Milliseconds(a.enrollment.interval);
+  e->mutable_interval()->set_seconds(ms / 1000);
+  e->mutable_interval()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
+  e->set_hash_alg(static_cast<v1::HashAlgorithm>(a.enrollment.hash_alg));
+  SetTime(a.enrolled_at, e->mutable_enrolled_at());
+  e->set_enrolled_by(a.enrollment.enrolled_by);
+  if (a.last_verdict_at) {
+    SetTime(*a.last_verdict_at, out->mutable_last_verdict_at());
+  }
+  out->set_last_attestation_id(a.last_attestation_id);
+  if (!a.failures.empty()) {
+    v1::Verdict holder;
+    if (holder.ParseFromString(a.failures)) {
+      for (const v1::Failure& f : holder.failures()) *out->add_failures() = f;
+    }
+  }
+  out->set_connected(a.connected);
+  out->set_verifier(a.owner);
+  out->set_reset_count(a.reset_count);
+  if (!a.enrollment.runtime_policy.empty()) {
+    out->set_ima_next_entry(a.ima_next_entry);
+  }
+  out->set_agent_version(a.agent_version);
+}
+
+// Parses policy content of `kind` with the code that will attest with it;
+// kInvalidArgument with the first schema error.
+absl::Status ValidatePolicy(int kind, const std::string& content) {
+  if (content.empty() || content.size() > kMaxPolicyBytes) {
+    return absl::InvalidArgumentError("content: 1 byte .. 16 MiB");
+  }
+  switch (kind) {
+    case v1::POLICY_KIND_RUNTIME:
+      return core::ima::RuntimePolicy::FromJson(content).status();
+    case v1::POLICY_KIND_BOOT:
+      return core::boot::BootPolicy::FromJson(content).status();
+    case v1::POLICY_KIND_PCR:
+      return absl::InvalidArgumentError(
+          "PCR policies are not supported by this verifier yet");
+    default:
+      return absl::InvalidArgumentError("kind: RUNTIME or BOOT");
+  }
+}
+
+void ToPolicy(const store::PolicyRow& p, bool with_content, v1::Policy* out) {
+  out->set_tenant(p.tenant);
+  out->set_name(p.name);
+  out->set_version(p.version);
+  out->set_kind(static_cast<v1::PolicyKind>(p.kind));
+  out->set_format(p.kind == v1::POLICY_KIND_RUNTIME
+                      ? v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON
+                      : v1::POLICY_FORMAT_KEYLIME_MB_REFSTATE_JSON);
+  if (with_content) out->set_content(p.content);
+  out->set_sha256(p.sha256);
+  out->set_description(p.description);
+  SetTime(p.created_at, out->mutable_created_at());
+  out->set_created_by(p.created_by);
+  out->set_removed(p.removed);
+}
+
+absl::Status ValidatePolicyName(const std::string& name) {
+  if (name.empty() || name.size() > 128 ||
+      !std::all_of(name.begin(), name.end(), [](char c) {
+        return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+               c == '_' || c == '-';
+      })) {
+    return absl::InvalidArgumentError("name: 1..128 of [A-Za-z0-9._-]");
+  }
+  return absl::OkStatus();
+}
+
+std::string Sha256(const std::string& data) {
+  std::string out(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+         reinterpret_cast<uint8_t*>(out.data()));
+  return out;
+}
+
+// Page tokens: hex of "<tenant>\n<filter>\n<last key>", checked on use.
+std::string PageToken(const std::string& tenant, const std::string& filter,
+                      const std::string& last) {
+  return absl::BytesToHexString(absl::StrCat(tenant, "\n", filter, "\n", last));
+}
+
+absl::StatusOr<std::string> PageAfter(const std::string& token,
+                                      const std::string& tenant,
+                                      const std::string& filter) {
+  if (token.empty()) return std::string();
+  std::vector<std::string> parts =
+      absl::StrSplit(absl::HexStringToBytes(token), absl::MaxSplits('\n', 2));
+  if (token.size() > 1024 || parts.size() != 3 || parts[0] != tenant ||
+      parts[1] != filter) {
+    return absl::InvalidArgumentError(
+        "page_token: not from this query; start again without it");
+  }
+  return parts[2];
+}
+
+absl::StatusOr<int> PageSize(int requested) {
+  if (requested < 0) {
+    return absl::InvalidArgumentError("page_size: must not be negative");
+  }
+  if (requested == 0) return kDefaultPageSize;
+  return std::min(requested, kMaxPageSize);
+}
+
+}  // namespace
+
+grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
+                                       const v1::EnrollAgentRequest* req,
+                                       v1::AgentStatus* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = core::ValidateAgentId(req->agent_id()); !s.ok()) {
+    return Reply(s);
+  }
+  if (req->runtime_policy().name().empty() &&
+      req->boot_policy().name().empty()) {
+    return Reply(absl::InvalidArgumentError(
+        "give a runtime or boot policy: an enrollment that checks nothing "
+        "beyond the quote is refused"));
+  }
+  if (!req->pcr_policy().name().empty()) {
+    return Reply(absl::InvalidArgumentError(
+        "pcr_policy: PCR policies are not supported by this verifier yet"));
+  }
+  if (req->runtime_policy().version() != 0 ||
+      req->boot_policy().version() != 0) {
+    return Reply(absl::InvalidArgumentError(
+        "policy version: only 0 (follow the newest) is supported"));
+  }
+  absl::Duration interval = absl::Seconds(req->interval().seconds()) +
+                            absl::Nanoseconds(req->interval().nanos());
+  if (interval == absl::ZeroDuration()) interval = absl::Seconds(60);
+  if (interval < absl::Seconds(5) || interval > absl::Hours(1)) {
+    return Reply(absl::InvalidArgumentError("interval: 5s..1h"));
+  }
+  if (req->hash_alg() != v1::HASH_ALGORITHM_UNSPECIFIED &&
+      req->hash_alg() != v1::HASH_ALGORITHM_SHA256) {
+    return Reply(absl::InvalidArgumentError(
+        "hash_alg: only SHA256 is supported by this verifier"));
+  }
+  store::Enrollment e;
+  e.tenant = *tenant;
+  e.agent_id = req->agent_id();
+  e.runtime_policy = req->runtime_policy().name();
+  e.boot_policy = req->boot_policy().name();
+  e.interval = interval;
+  e.hash_alg = v1::HASH_ALGORITHM_SHA256;
+  e.enrolled_by = CallerName(ctx);
+  absl::StatusOr<store::AgentRow> row = store_->Enroll(e);
+  if (!row.ok()) return Reply(row.status());
+  Log(LogLevel::kInfo, "agent enrolled",
+      {{"agent_id", e.agent_id},
+       {"tenant", e.tenant},
+       {"runtime_policy", e.runtime_policy},
+       {"boot_policy", e.boot_policy},
+       {"by", e.enrolled_by}});
+  ToStatus(*row, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::UnenrollAgent(grpc::ServerContext* ctx,
+                                         const v1::UnenrollAgentRequest* req,
+                                         v1::UnenrollAgentResponse*) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = store_->Unenroll(*tenant, req->agent_id()); !s.ok()) {
+    return Reply(s);
+  }
+  Log(LogLevel::kInfo, "agent unenrolled",
+      {{"agent_id", req->agent_id()}, {"by", CallerName(ctx)}});
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetAgentStatus(grpc::ServerContext* ctx,
+                                          const v1::GetAgentStatusRequest* req,
+                                          v1::AgentStatus* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<store::AgentRow> row =
+      store_->GetAgent(*tenant, req->agent_id());
+  if (!row.ok()) return Reply(row.status());
+  ToStatus(*row, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
+                                      const v1::ListAgentsRequest* req,
+                                      v1::ListAgentsResponse* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<int> size = PageSize(req->page_size());
+  if (!size.ok()) return Reply(size.status());
+  if (!req->policy().empty()) {
+    return Reply(absl::InvalidArgumentError(
+        "policy filter: not supported by this verifier yet"));
+  }
+  std::vector<std::string> states;
+  for (int s : req->states()) {
+    std::string name = sdk::StateName(s);
+    if (name == "unspecified" || name == "unenrolled") {
+      return Reply(absl::InvalidArgumentError("states: unknown state"));
+    }
+    states.push_back(name);
+  }
+  std::sort(states.begin(), states.end());
+  const std::string filter = absl::StrJoin(states, ",");
+  absl::StatusOr<std::string> after =
+      PageAfter(req->page_token(), *tenant, filter);
+  if (!after.ok()) return Reply(after.status());
+  absl::StatusOr<std::vector<store::AgentRow>> rows =
+      store_->ListAgents(*tenant, *after, states, *size + 1);
+  if (!rows.ok()) return Reply(rows.status());
+  for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
+    ToStatus((*rows)[i], resp->add_agents());
+  }
+  if (static_cast<int>(rows->size()) > *size) {
+    resp->set_next_page_token(
+        PageToken(*tenant, filter, (*rows)[*size - 1].enrollment.agent_id));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::AddPolicy(grpc::ServerContext* ctx,
+                                     const v1::AddPolicyRequest* req,
+                                     v1::Policy* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = ValidatePolicyName(req->name()); !s.ok()) {
+    return Reply(s);
+  }
+  if (absl::Status s = ValidatePolicy(req->kind(), req->content()); !s.ok()) {
+    return Reply(
+        absl::InvalidArgumentError(absl::StrCat("content: ", s.message())));
+  }
+  store::PolicyRow p;
+  p.tenant = *tenant;
+  p.name = req->name();
+  p.kind = req->kind();
+  p.content = req->content();
+  p.sha256 = Sha256(p.content);
+  p.description = req->description().substr(0, 1024);
+  p.created_by = CallerName(ctx);
+  absl::StatusOr<store::PolicyRow> row = store_->AddPolicy(p);
+  if (!row.ok()) return Reply(row.status());
+  ToPolicy(*row, /*with_content=*/false, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::UpdatePolicy(grpc::ServerContext* ctx,
+                                        const v1::UpdatePolicyRequest* req,
+                                        v1::Policy* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<std::pair<uint64_t, int>> newest =
+      store_->NewestPolicyVersion(*tenant, req->name());
+  if (!newest.ok()) return Reply(newest.status());
+  if (absl::Status s = ValidatePolicy(newest->second, req->content());
+      !s.ok()) {
+    return Reply(
+        absl::InvalidArgumentError(absl::StrCat("content: ", s.message())));
+  }
+  store::PolicyRow p;
+  p.tenant = *tenant;
+  p.name = req->name();
+  p.content = req->content();
+  p.sha256 = Sha256(p.content);
+  p.description = req->description().substr(0, 1024);
+  p.created_by = CallerName(ctx);
+  absl::StatusOr<store::PolicyRow> row =
+      store_->UpdatePolicy(p, req->expected_version());
+  if (!row.ok()) return Reply(row.status());
+  ToPolicy(*row, /*with_content=*/false, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetPolicy(grpc::ServerContext* ctx,
+                                     const v1::GetPolicyRequest* req,
+                                     v1::Policy* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<store::PolicyRow> row =
+      store_->GetPolicy(*tenant, req->name(), req->version());
+  if (!row.ok()) return Reply(row.status());
+  ToPolicy(*row, /*with_content=*/true, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListPolicies(grpc::ServerContext* ctx,
+                                        const v1::ListPoliciesRequest* req,
+                                        v1::ListPoliciesResponse* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<int> size = PageSize(req->page_size());
+  if (!size.ok()) return Reply(size.status());
+  absl::StatusOr<std::string> after =
+      PageAfter(req->page_token(), *tenant, "policies");
+  if (!after.ok()) return Reply(after.status());
+  absl::StatusOr<std::vector<store::PolicyRow>> rows =
+      store_->ListPolicies(*tenant, *after, *size + 1);
+  if (!rows.ok()) return Reply(rows.status());
+  for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
+    if (req->kind() != v1::POLICY_KIND_UNSPECIFIED &&
+        (*rows)[i].kind != req->kind()) {
+      continue;
+    }
+    ToPolicy((*rows)[i], /*with_content=*/false, resp->add_policies());
+  }
+  if (static_cast<int>(rows->size()) > *size) {
+    resp->set_next_page_token(
+        PageToken(*tenant, "policies", (*rows)[*size - 1].name));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::RemovePolicy(grpc::ServerContext* ctx,
+                                        const v1::RemovePolicyRequest* req,
+                                        v1::RemovePolicyResponse*) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  return Reply(store_->RemovePolicy(*tenant, req->name()));
+}
+
+}  // namespace vouch::verifier

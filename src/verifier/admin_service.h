@@ -1,0 +1,59 @@
+// File: verifier/admin_service.h
+// The operator-facing Admin service (admin.proto), served by every verifier
+// of the pool from the shared database: enrollment, agent status and lists,
+// and named versioned policies. Callers are principals from their client
+// certificates; each RPC checks the role admin.proto states and the tenant
+// rule of common.proto. Requests are untrusted: policy content is parsed
+// with the same code the verifier attests with before it is stored.
+// Synchronous gRPC API (handlers run on gRPC's pool, so blocking libpq calls
+// stall no event loop). Thread-safe.
+//
+//   AdminService admin(&store, /*timeout_intervals=*/3);
+//   builder.RegisterService(&admin);
+#ifndef VOUCH_VERIFIER_ADMIN_SERVICE_H_
+#define VOUCH_VERIFIER_ADMIN_SERVICE_H_
+
+#include "store/verifier_store.h"
+#include "vouch/v1/admin.grpc.pb.h"
+
+namespace vouch::verifier {
+
+class AdminService final : public v1::Admin::Service {
+ public:
+  explicit AdminService(store::PgVerifierStore* store) : store_(store) {}
+
+  grpc::Status EnrollAgent(grpc::ServerContext* ctx,
+                           const v1::EnrollAgentRequest* req,
+                           v1::AgentStatus* resp) override;
+  grpc::Status UnenrollAgent(grpc::ServerContext* ctx,
+                             const v1::UnenrollAgentRequest* req,
+                             v1::UnenrollAgentResponse* resp) override;
+  grpc::Status GetAgentStatus(grpc::ServerContext* ctx,
+                              const v1::GetAgentStatusRequest* req,
+                              v1::AgentStatus* resp) override;
+  grpc::Status ListAgents(grpc::ServerContext* ctx,
+                          const v1::ListAgentsRequest* req,
+                          v1::ListAgentsResponse* resp) override;
+  grpc::Status AddPolicy(grpc::ServerContext* ctx,
+                         const v1::AddPolicyRequest* req,
+                         v1::Policy* resp) override;
+  grpc::Status UpdatePolicy(grpc::ServerContext* ctx,
+                            const v1::UpdatePolicyRequest* req,
+                            v1::Policy* resp) override;
+  grpc::Status GetPolicy(grpc::ServerContext* ctx,
+                         const v1::GetPolicyRequest* req,
+                         v1::Policy* resp) override;
+  grpc::Status ListPolicies(grpc::ServerContext* ctx,
+                            const v1::ListPoliciesRequest* req,
+                            v1::ListPoliciesResponse* resp) override;
+  grpc::Status RemovePolicy(grpc::ServerContext* ctx,
+                            const v1::RemovePolicyRequest* req,
+                            v1::RemovePolicyResponse* resp) override;
+
+ private:
+  store::PgVerifierStore* store_;
+};
+
+}  // namespace vouch::verifier
+
+#endif  // VOUCH_VERIFIER_ADMIN_SERVICE_H_

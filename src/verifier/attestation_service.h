@@ -1,0 +1,96 @@
+// File: verifier/attestation_service.h
+// The agent-facing Attestation service (attestation.proto) on gRPC's
+// callback API: one reactor per stream, one write in flight, nothing
+// blocking inside a reaction — each message is handled on the bounded
+// Executor (database, quote and log checks) and each verdict is committed by
+// the GroupCommitter before it is written. The reactor reads the next
+// message only after it answered the last one, so an agent has at most one
+// message buffered in the verifier. Everything an agent sends is untrusted.
+// Thread-safe.
+//
+//   AttestationService svc(&ctx);        // ctx outlives the server
+//   builder.RegisterService(&svc);
+//   ... periodically: svc.RenewLeases();
+#ifndef VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
+#define VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/ima/path_hash.h"
+#include "server/rate_limiter.h"
+#include "store/verifier_store.h"
+#include "verifier/executor.h"
+#include "verifier/group_commit.h"
+#include "verifier/policy_cache.h"
+#include "vouch/v1/attestation.grpc.pb.h"
+
+namespace vouch::verifier {
+
+struct AttestationOptions {
+  std::string verifier_id;
+  absl::Duration min_interval = absl::Seconds(1);
+  int timeout_intervals = 3;
+  // Consecutive early pushes tolerated before the stream is cut off.
+  int max_early_pushes = 5;
+  int hello_per_minute = 30;  // Per agent_id.
+};
+
+class StreamReactor;
+
+class AttestationService final : public v1::Attestation::CallbackService {
+ public:
+  AttestationService(store::PgVerifierStore* store, Executor* executor,
+                     GroupCommitter* committer, PolicyCache* policies,
+                     AttestationOptions options);
+  ~AttestationService() override;
+
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>* Attest(
+      grpc::CallbackServerContext* context) override;
+
+  // Renews the lease of every stream this verifier holds; a stream whose
+  // epoch was taken over by another verifier is ended with ABORTED (the
+  // fence). Blocking (database): call from a maintenance thread.
+  void RenewLeases();
+  // Ends every stream with UNAVAILABLE (draining before shutdown).
+  void Drain();
+  // Streams open now.
+  size_t streams() const;
+
+  // For the reactors.
+  store::PgVerifierStore* store() { return store_; }
+  Executor* executor() { return executor_; }
+  GroupCommitter* committer() { return committer_; }
+  PolicyCache* policies() { return policies_; }
+  const AttestationOptions& options() const { return options_; }
+  server::RateLimiter& hello_limiter() { return hello_limiter_; }
+  // A stream took agent_id at epoch; an older stream of the same agent on
+  // this verifier is ended with ABORTED.
+  void Register(StreamReactor* reactor, const std::string& agent_id,
+                int64_t epoch);
+  void Unregister(StreamReactor* reactor);
+
+ private:
+  struct Held {
+    std::string agent_id;
+    int64_t epoch = 0;
+  };
+  store::PgVerifierStore* store_;
+  Executor* executor_;
+  GroupCommitter* committer_;
+  PolicyCache* policies_;
+  const AttestationOptions options_;
+  server::RateLimiter hello_limiter_;
+  mutable absl::Mutex mu_;
+  std::map<StreamReactor*, Held> streams_ ABSL_GUARDED_BY(mu_);
+  size_t open_ ABSL_GUARDED_BY(mu_) = 0;
+  friend class StreamReactor;
+};
+
+}  // namespace vouch::verifier
+
+#endif  // VOUCH_VERIFIER_ATTESTATION_SERVICE_H_

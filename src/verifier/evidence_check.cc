@@ -1,0 +1,336 @@
+#include "verifier/evidence_check.h"
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "core/boot/event_log.h"
+
+namespace vouch::verifier {
+namespace {
+
+namespace ctpm = ::vouch::core::tpm;
+namespace cima = ::vouch::core::ima;
+
+size_t DigestBytes(TPMI_ALG_HASH alg) {
+  switch (alg) {
+    case TPM2_ALG_SHA1:
+      return 20;
+    case TPM2_ALG_SHA256:
+      return 32;
+    case TPM2_ALG_SHA384:
+      return 48;
+    case TPM2_ALG_SHA512:
+      return 64;
+    default:
+      return 0;
+  }
+}
+
+absl::StatusOr<ctpm::PcrValues> ToPcrValues(
+    const google::protobuf::RepeatedPtrField<v1::PcrBankValues>& banks) {
+  ctpm::PcrValues out;
+  for (const v1::PcrBankValues& bank : banks) {
+    std::optional<TPMI_ALG_HASH> alg = TpmHashAlg(bank.hash_alg());
+    if (!alg || DigestBytes(*alg) == 0) {
+      return absl::InvalidArgumentError("pcr_values: unsupported bank");
+    }
+    if (out.count(*alg) != 0) {
+      return absl::InvalidArgumentError("pcr_values: bank listed twice");
+    }
+    ctpm::PcrBank& values = out[*alg];
+    if (bank.values_size() > 24) {
+      return absl::InvalidArgumentError("pcr_values: more than 24 PCRs");
+    }
+    for (const v1::PcrValue& v : bank.values()) {
+      if (v.index() > 23 || values.count(v.index()) != 0 ||
+          v.digest().size() != DigestBytes(*alg)) {
+        return absl::InvalidArgumentError(
+            "pcr_values: bad index, repeated index or wrong digest size");
+      }
+      values[v.index()] = ToBytes(v.digest());
+    }
+  }
+  return out;
+}
+
+void AddFailure(EvidenceOutcome& out, v1::Failure f) {
+  if (static_cast<int>(out.failures.size()) >= kMaxListedFailures) {
+    out.failures_truncated = true;
+    return;
+  }
+  out.failures.push_back(std::move(f));
+}
+
+void AddVerdictFailures(EvidenceOutcome& out, const core::Verdict& verdict) {
+  for (const core::Failure& f : verdict.failures()) {
+    v1::Failure p;
+    p.set_code(FailureCodeForRule(f.rule));
+    p.set_detail(f.detail.substr(0, 1024));
+    AddFailure(out, std::move(p));
+  }
+}
+
+v1::Failure Simple(v1::FailureCode code, std::string detail) {
+  v1::Failure f;
+  f.set_code(code);
+  f.set_detail(std::move(detail));
+  return f;
+}
+
+}  // namespace
+
+std::optional<TPMI_ALG_HASH> TpmHashAlg(v1::HashAlgorithm alg) {
+  switch (alg) {
+    case v1::HASH_ALGORITHM_SHA1:
+      return TPM2_ALG_SHA1;
+    case v1::HASH_ALGORITHM_SHA256:
+      return TPM2_ALG_SHA256;
+    case v1::HASH_ALGORITHM_SHA384:
+      return TPM2_ALG_SHA384;
+    case v1::HASH_ALGORITHM_SHA512:
+      return TPM2_ALG_SHA512;
+    default:
+      return std::nullopt;
+  }
+}
+
+v1::FailureCode FailureCodeForRule(absl::string_view rule) {
+  struct Map {
+    const char* rule;
+    v1::FailureCode code;
+  };
+  static constexpr Map kExact[] = {
+      {"quote.magic", v1::FAILURE_CODE_QUOTE_NOT_TPM_GENERATED},
+      {"quote.type", v1::FAILURE_CODE_QUOTE_WRONG_TYPE},
+      {"quote.signature", v1::FAILURE_CODE_QUOTE_SIGNATURE_INVALID},
+      {"quote.signature_alg", v1::FAILURE_CODE_QUOTE_SCHEME_NOT_ALLOWED},
+      {"quote.nonce", v1::FAILURE_CODE_NONCE_MISMATCH},
+      {"quote.pcr_bank", v1::FAILURE_CODE_PCR_SELECTION_MISMATCH},
+      {"quote.pcr_selection", v1::FAILURE_CODE_PCR_SELECTION_MISMATCH},
+      {"quote.pcr_values", v1::FAILURE_CODE_PCR_DIGEST_MISMATCH},
+      {"quote.pcr_digest", v1::FAILURE_CODE_PCR_DIGEST_MISMATCH},
+      {"quote.clock.safe", v1::FAILURE_CODE_CLOCK_NOT_SAFE},
+      {"ima.bad_template_hash", v1::FAILURE_CODE_IMA_TEMPLATE_HASH_MISMATCH},
+      {"ima.pcr_mismatch", v1::FAILURE_CODE_IMA_REPLAY_MISMATCH},
+      {"ima.not_in_policy", v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY},
+      {"ima.digest_mismatch", v1::FAILURE_CODE_IMA_DIGEST_NOT_ALLOWED},
+      {"ima.bad_signature", v1::FAILURE_CODE_IMA_SIGNATURE_INVALID},
+      {"ima.keyring_not_allowed", v1::FAILURE_CODE_IMA_BUFFER_NOT_ALLOWED},
+      {"boot.pcr_quote", v1::FAILURE_CODE_BOOT_LOG_REPLAY_MISMATCH},
+      {"boot.refstate", v1::FAILURE_CODE_BOOT_POLICY_EMPTY},
+      {"boot.secureboot", v1::FAILURE_CODE_SECURE_BOOT_DISABLED},
+      {"boot.kernels", v1::FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED},
+      {"boot.firmware_apps", v1::FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED},
+      {"boot.pk", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
+      {"boot.kek", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
+      {"boot.db", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
+      {"boot.dbx", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
+  };
+  for (const Map& m : kExact) {
+    if (rule == m.rule) return m.code;
+  }
+  if (absl::StartsWith(rule, "quote.clock.")) {
+    return v1::FAILURE_CODE_CLOCK_ROLLBACK;
+  }
+  if (absl::StartsWith(rule, "quote.")) return v1::FAILURE_CODE_QUOTE_MALFORMED;
+  if (absl::StartsWith(rule, "ima.")) return v1::FAILURE_CODE_IMA_LOG_MALFORMED;
+  if (absl::StartsWith(rule, "boot.")) {
+    return v1::FAILURE_CODE_BOOT_POLICY_VIOLATION;
+  }
+  return v1::FAILURE_CODE_UNSPECIFIED;
+}
+
+absl::Status ValidateEvidence(const v1::Evidence& ev,
+                              const IssuedChallenge& challenge) {
+  if (ev.quote().empty() || ev.quote().size() > kMaxQuoteBytes) {
+    return absl::InvalidArgumentError("quote: 1..1024 bytes");
+  }
+  if (ev.signature().empty() || ev.signature().size() > kMaxSignatureBytes) {
+    return absl::InvalidArgumentError("signature: 1..1024 bytes");
+  }
+  if (ev.pcr_values_size() > kMaxPcrBanks) {
+    return absl::InvalidArgumentError("pcr_values: at most 8 banks");
+  }
+  if (ev.has_ima_entries() != challenge.ima_from.has_value()) {
+    return absl::InvalidArgumentError(
+        challenge.ima_from ? "ima_entries: required by the challenge"
+                           : "ima_entries: not asked for");
+  }
+  if (ev.has_ima_entries()) {
+    const v1::ImaLogChunk& chunk = ev.ima_entries();
+    if (chunk.first_index() != *challenge.ima_from) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ima_entries.first_index is ", chunk.first_index(),
+                       ", the challenge asked from ", *challenge.ima_from));
+    }
+    if (chunk.data().size() > kMaxImaChunkBytes) {
+      return absl::InvalidArgumentError("ima_entries.data: over 4 MiB");
+    }
+    if (chunk.format() != v1::IMA_LOG_FORMAT_ASCII &&
+        chunk.format() != v1::IMA_LOG_FORMAT_BINARY) {
+      return absl::InvalidArgumentError("ima_entries.format: not set");
+    }
+    if (chunk.template_hash_alg() != v1::HASH_ALGORITHM_UNSPECIFIED &&
+        chunk.template_hash_alg() != v1::HASH_ALGORITHM_SHA1) {
+      return absl::InvalidArgumentError(
+          "ima_entries.template_hash_alg: only SHA1 lists are accepted");
+    }
+  }
+  if (!ev.boot_log().empty() && !challenge.want_boot_log) {
+    return absl::InvalidArgumentError("boot_log: not asked for");
+  }
+  if (ev.boot_log().size() > kMaxBootLogBytes) {
+    return absl::InvalidArgumentError("boot_log: over 1 MiB");
+  }
+  return ToPcrValues(ev.pcr_values()).status();
+}
+
+EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in) {
+  EvidenceOutcome out;
+  out.ima = in.progress.ima;
+  const IssuedChallenge& ch = *in.challenge;
+  absl::StatusOr<ctpm::PcrValues> pcrs = ToPcrValues(ev.pcr_values());
+  if (!pcrs.ok()) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_QUOTE_MALFORMED,
+                           std::string(pcrs.status().message())));
+    return out;
+  }
+  ctpm::QuotePolicy qp;
+  if (in.allow_sha1) qp.allowed_hash_algs.push_back(TPM2_ALG_SHA1);
+  qp.required_selection = ch.selection;
+  ctpm::QuoteEvidence qe;
+  qe.attest = AsBytes(ev.quote());
+  qe.signature = AsBytes(ev.signature());
+  qe.nonce = ch.nonce;
+  qe.pcr_values = &*pcrs;
+  qe.previous = in.progress.clock;
+  absl::StatusOr<ctpm::QuoteResult> quote = in.aik->VerifyQuote(qe, qp);
+  if (!quote.ok()) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_QUOTE_MALFORMED,
+                           std::string(quote.status().message())));
+    return out;
+  }
+  bool signature_ok = true;
+  for (const core::Failure& f : quote->verdict.failures()) {
+    if (f.rule == "quote.signature" || f.rule == "quote.signature_alg" ||
+        f.rule == "quote.magic" || f.rule == "quote.type") {
+      signature_ok = false;
+    }
+  }
+  if (signature_ok) out.clock = quote->clock;
+  if (!quote->verdict.passed()) {
+    AddVerdictFailures(out, quote->verdict);
+    return out;  // Nothing else is proven without a verified quote.
+  }
+  // A reboot (TPM 2.0 Part 1, 36.6: resetCount counts TPM Resets): PCR 10
+  // and the IMA list start over; ask again unless this challenge did.
+  const bool new_boot =
+      in.progress.clock.has_value() &&
+      quote->clock.reset_count > in.progress.clock->reset_count;
+  if (new_boot) {
+    const bool ima_from_zero =
+        in.runtime_policy == nullptr || (ch.ima_from && *ch.ima_from == 0 &&
+                                         in.progress.ima.next_entry_index == 0);
+    const bool boot_ok = in.boot_policy == nullptr || ch.want_boot_log;
+    if (!ima_from_zero || !boot_ok) {
+      out.kind = EvidenceOutcome::Kind::kNewBoot;
+      return out;
+    }
+  }
+  if (in.boot_policy != nullptr) {
+    if (ev.boot_log().empty()) {
+      if (ch.want_boot_log) {
+        AddFailure(out, Simple(v1::FAILURE_CODE_EVIDENCE_MISSING,
+                               "the boot log was asked for and not sent"));
+      }
+    } else {
+      auto bank = pcrs->find(TPM2_ALG_SHA256);
+      absl::StatusOr<core::Verdict> boot =
+          bank == pcrs->end()
+              ? absl::StatusOr<core::Verdict>(
+                    absl::InvalidArgumentError("the quote has no SHA-256 bank"))
+              : core::boot::VerifyBootLog(AsBytes(ev.boot_log()),
+                                          core::boot::kAlgSha256, bank->second,
+                                          *in.boot_policy);
+      if (!boot.ok()) {
+        AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_LOG_MALFORMED,
+                               std::string(boot.status().message())));
+      } else {
+        AddVerdictFailures(out, *boot);
+      }
+    }
+  }
+  if (in.runtime_policy != nullptr) {
+    const v1::ImaLogChunk& chunk = ev.ima_entries();
+    auto bank = pcrs->find(TPM2_ALG_SHA256);
+    auto pcr10 = bank == pcrs->end() ? ctpm::PcrBank::const_iterator()
+                                     : bank->second.find(cima::kImaPcr);
+    if (bank == pcrs->end() || pcr10 == bank->second.end()) {
+      AddFailure(out, Simple(v1::FAILURE_CODE_EVIDENCE_MISSING,
+                             "the quote does not cover PCR 10 (SHA-256)"));
+    } else {
+      std::string data;
+      absl::string_view chunk_bytes = chunk.data();
+      if (!in.held_ima.empty()) {
+        data = absl::StrCat(in.held_ima, chunk.data());
+        chunk_bytes = data;
+      }
+      cima::QuotedPcr10 quoted;
+      std::array<uint8_t, 32> v{};
+      std::memcpy(v.data(), pcr10->second.data(), v.size());
+      quoted.sha256 = v;
+      cima::ImaEvalOptions opts;
+      opts.replay_sha1 = false;  // The pool replays the SHA-256 bank.
+      opts.max_listed_failures = kMaxListedFailures;
+      absl::StatusOr<cima::ImaEvaluation> r = cima::EvaluateImaLog(
+          in.progress.ima, chunk_bytes, quoted, in.runtime_policy, opts);
+      if (!r.ok()) {
+        AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_MALFORMED,
+                               std::string(r.status().message())));
+      } else {
+        out.ima_entries_received = r->entries_parsed;
+        if (chunk.truncated() && !r->pcr_matched &&
+            r->failures.size() == r->failure_count &&
+            std::all_of(r->failures.begin(), r->failures.end(),
+                        [](const cima::ImaFailure& f) {
+                          return f.reason == cima::reason::kPcrMismatch;
+                        })) {
+          if (chunk_bytes.size() > kMaxHeldImaBytes) {
+            AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_TOO_LARGE,
+                                   "over 64 MiB of unproven IMA entries"));
+          } else {
+            out.kind = EvidenceOutcome::Kind::kNeedMore;
+            out.held_ima = std::string(chunk_bytes);
+            out.next_ima_from =
+                in.progress.ima.next_entry_index + r->entries_parsed;
+            return out;
+          }
+        } else {
+          out.ima = r->state;
+          for (const cima::ImaFailure& f : r->failures) {
+            v1::Failure p;
+            p.set_code(FailureCodeForRule(absl::StrCat("ima.", f.reason)));
+            p.set_detail(f.detail.substr(0, 1024));
+            p.set_ima_entry_index(f.index);
+            p.set_path(cima::DisplayPath(f.path).substr(0, 4096));
+            AddFailure(out, std::move(p));
+          }
+          if (r->failure_count > r->failures.size()) {
+            out.failures_truncated = true;
+          }
+          if (!r->verdict.complete() && r->failures.empty()) {
+            AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_MALFORMED,
+                                   "IMA evaluation did not complete"));
+          }
+        }
+      }
+    }
+  }
+  out.passed = out.failures.empty() && !out.failures_truncated;
+  return out;
+}
+
+}  // namespace vouch::verifier

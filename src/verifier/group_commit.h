@@ -1,0 +1,66 @@
+// File: verifier/group_commit.h
+// Group commit of verdicts: many streams' verdicts share one transaction
+// (one WAL flush), so the database is not one commit per quote. Each verdict
+// is one fenced statement (PgVerifierStore::ApplyVerdict); the callback runs
+// only after the transaction holding it committed, or with an error when it
+// did not, so nothing is acknowledged before it is durable. A statement that
+// fails aborts its batch, and the batch is then retried one verdict per
+// transaction so one bad verdict cannot fail the others. Thread-safe.
+//
+//   GroupCommitter gc(&pool, /*threads=*/2, /*max_batch=*/64);
+//   gc.Submit(commit, [](absl::StatusOr<store::VerdictApplied> r) { ... });
+#ifndef VOUCH_VERIFIER_GROUP_COMMIT_H_
+#define VOUCH_VERIFIER_GROUP_COMMIT_H_
+
+#include <cstddef>
+#include <deque>
+#include <functional>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "store/pg_pool.h"
+#include "store/verifier_store.h"
+
+namespace vouch::verifier {
+
+class GroupCommitter {
+ public:
+  using Done = std::function<void(absl::StatusOr<store::VerdictApplied>)>;
+
+  GroupCommitter(store::PgPool* pool, int threads, size_t max_batch);
+  // Commits what is queued, then joins.
+  ~GroupCommitter();
+  GroupCommitter(const GroupCommitter&) = delete;
+  GroupCommitter& operator=(const GroupCommitter&) = delete;
+
+  void Submit(store::VerdictCommit commit, Done done);
+
+  // Batches committed and verdicts in them, since start (for metrics and
+  // the benchmark).
+  uint64_t batches() const;
+  uint64_t verdicts() const;
+
+ private:
+  struct Item {
+    store::VerdictCommit commit;
+    Done done;
+  };
+  void Loop();
+  void CommitBatch(std::vector<Item>& batch);
+
+  store::PgPool* pool_;
+  const size_t max_batch_;
+  mutable absl::Mutex mu_;
+  std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t verdicts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::vector<std::thread> threads_;
+};
+
+}  // namespace vouch::verifier
+
+#endif  // VOUCH_VERIFIER_GROUP_COMMIT_H_

@@ -1,0 +1,71 @@
+// File: verifier/policy_cache.h
+// Policies as the verifier uses them: loaded once per (tenant, name,
+// version) and shared, immutable, by every agent enrolled with them. The
+// newest version number of a name is re-read from the database at most once
+// per `ttl`, so an update reaches running agents within ttl without a query
+// per quote. Policy content was validated when it was stored, but is parsed
+// again here (a bad row is kFailedPrecondition, never a pass). Thread-safe.
+//
+//   PolicyCache cache(&store, absl::Seconds(1), key);
+//   VOUCH_ASSIGN_OR_RETURN(auto p, cache.Runtime(tenant, "web"));
+#ifndef VOUCH_VERIFIER_POLICY_CACHE_H_
+#define VOUCH_VERIFIER_POLICY_CACHE_H_
+
+#include <map>
+#include <memory>
+#include <string>
+#include <utility>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "core/boot/boot_policy.h"
+#include "core/ima/runtime_policy.h"
+#include "store/verifier_store.h"
+
+namespace vouch::verifier {
+
+template <typename T>
+struct Versioned {
+  uint64_t version = 0;
+  std::shared_ptr<const T> policy;
+};
+
+class PolicyCache {
+ public:
+  PolicyCache(store::PgVerifierStore* store, absl::Duration ttl,
+              core::ima::PathHashKey path_hash_key)
+      : store_(store), ttl_(ttl), key_(path_hash_key) {}
+
+  absl::StatusOr<Versioned<core::ima::RuntimePolicy>> Runtime(
+      const std::string& tenant, const std::string& name);
+  absl::StatusOr<Versioned<core::boot::BootPolicy>> Boot(
+      const std::string& tenant, const std::string& name);
+
+  // Distinct policy versions loaded so far (for tests and metrics).
+  int loads() const;
+
+ private:
+  struct Entry {
+    absl::Mutex mu;  // Held while loading, so a version loads once.
+    uint64_t version ABSL_GUARDED_BY(mu) = 0;
+    absl::Time checked ABSL_GUARDED_BY(mu) = absl::InfinitePast();
+    std::shared_ptr<const void> policy ABSL_GUARDED_BY(mu);
+  };
+  template <typename T, typename Parse>
+  absl::StatusOr<Versioned<T>> Get(const std::string& tenant,
+                                   const std::string& name, int kind,
+                                   Parse parse);
+
+  store::PgVerifierStore* store_;
+  const absl::Duration ttl_;
+  const core::ima::PathHashKey key_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
+  int loads_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+}  // namespace vouch::verifier
+
+#endif  // VOUCH_VERIFIER_POLICY_CACHE_H_
