@@ -73,20 +73,16 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
   return std::unique_ptr<PgConnection>(new PgConnection(std::move(handle)));
 }
 
-absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
-                                           const std::vector<PgParam>& params) {
+namespace {
+
+std::vector<const char*> ParamValues(const std::vector<PgParam>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
   for (const PgParam& p : params) values.push_back(p ? p->c_str() : nullptr);
-  const std::string statement(sql);
-  PgResultPtr res(PQexecParams(handle_->conn.get(), statement.c_str(),
-                               static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr,
-                               /*resultFormat=*/0));
-  const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    return StatusFromResult(res.get(), handle_->conn.get(), "query failed");
-  }
+  return values;
+}
+
+PgRows RowsOf(const PgResultPtr& res) {
   PgRows out;
   const int ncols = PQnfields(res.get());
   const int nrows = PQntuples(res.get());
@@ -108,6 +104,67 @@ absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
   }
   const char* tuples = PQcmdTuples(res.get());
   out.affected = (tuples && *tuples) ? std::strtoll(tuples, nullptr, 10) : 0;
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
+                                           const std::vector<PgParam>& params) {
+  std::vector<const char*> values = ParamValues(params);
+  const std::string statement(sql);
+  PgResultPtr res(PQexecParams(handle_->conn.get(), statement.c_str(),
+                               static_cast<int>(values.size()), nullptr,
+                               values.data(), nullptr, nullptr,
+                               /*resultFormat=*/0));
+  const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
+  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
+    return StatusFromResult(res.get(), handle_->conn.get(), "query failed");
+  }
+  return RowsOf(res);
+}
+
+absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
+    const std::vector<PgStatement>& statements) {
+  PGconn* conn = handle_->conn.get();
+  if (PQenterPipelineMode(conn) != 1) {
+    return StatusFromResult(nullptr, conn, "pipeline mode");
+  }
+  size_t sent = 0;
+  for (const PgStatement& s : statements) {
+    std::vector<const char*> values = ParamValues(s.params);
+    if (PQsendQueryParams(conn, s.sql.c_str(), static_cast<int>(values.size()),
+                          nullptr, values.data(), nullptr, nullptr, 0) != 1) {
+      break;
+    }
+    ++sent;
+  }
+  const bool synced = PQpipelineSync(conn) == 1;
+  std::vector<PgRows> out;
+  std::optional<absl::Status> error;
+  if (sent < statements.size() || !synced) {
+    error = StatusFromResult(nullptr, conn, "pipeline send failed");
+  }
+  // Each statement's result is followed by a null; the sync comes last.
+  for (size_t i = 0; i < sent; ++i) {
+    PgResultPtr res(PQgetResult(conn));
+    if (res == nullptr) {
+      if (!error) error = StatusFromResult(nullptr, conn, "pipeline");
+      break;
+    }
+    const ExecStatusType st = PQresultStatus(res.get());
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      out.push_back(RowsOf(res));
+    } else if (!error) {
+      error = StatusFromResult(res.get(), conn, "query failed");
+    }
+    PgResultPtr end(PQgetResult(conn));  // null after each statement
+  }
+  if (synced && PQstatus(conn) == CONNECTION_OK) {
+    PgResultPtr sync(PQgetResult(conn));  // PGRES_PIPELINE_SYNC
+  }
+  PQexitPipelineMode(conn);
+  if (error) return *error;
   return out;
 }
 

@@ -32,6 +32,12 @@ struct PgRows {
 // A parameter: text, or NULL when empty optional.
 using PgParam = std::optional<std::string>;
 
+// One statement with its $1..$n text parameters.
+struct PgStatement {
+  std::string sql;
+  std::vector<PgParam> params;
+};
+
 // bytea in PostgreSQL's text form ("\\x" + hex) and back; FromBytea is
 // kInternal on anything else (the database produced it).
 std::string ToBytea(absl::string_view bytes);
@@ -50,6 +56,14 @@ class PgConnection {
   // Runs one statement with $1..$n text parameters.
   absl::StatusOr<PgRows> Query(absl::string_view sql,
                                const std::vector<PgParam>& params = {});
+  // Sends all statements at once in libpq's pipeline mode (one round trip)
+  // and returns each one's rows in order. On the first failing statement it
+  // returns that error; PostgreSQL then skips the rest, so send BEGIN ...
+  // COMMIT inside to make the whole list atomic (and ROLLBACK after an
+  // error: the transaction is left aborted).
+  absl::StatusOr<std::vector<PgRows>> QueryPipelined(
+      const std::vector<PgStatement>& statements);
+
   // Runs a statement whose result rows are not needed; returns rows affected.
   absl::StatusOr<int64_t> Exec(absl::string_view sql,
                                const std::vector<PgParam>& params = {});

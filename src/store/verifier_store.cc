@@ -487,8 +487,7 @@ PgVerifierStore::History(const std::string& tenant, const std::string& agent_id,
   return out;
 }
 
-absl::StatusOr<VerdictApplied> PgVerifierStore::ApplyVerdict(
-    PgConnection& db, const VerdictCommit& c) {
+PgStatement PgVerifierStore::VerdictStatement(const VerdictCommit& c) {
   auto opt_u64 = [](const std::optional<uint64_t>& v) -> PgParam {
     return v ? PgParam(absl::StrCat(*v)) : PgParam();
   };
@@ -498,61 +497,62 @@ absl::StatusOr<VerdictApplied> PgVerifierStore::ApplyVerdict(
   // $6 lease s   $7 clock? $8 reset   $9 restart  $10 clock
   // $11 ima_next $12 sha1 $13 sha256  $14 tenant  $15 verifier  $16 nonce
   // $17 ima_from $18 received  $19 evidence sha256  $20 policy version
-  VOUCH_ASSIGN_OR_RETURN(
-      PgRows rows,
-      db.Query(
-          "WITH u AS (UPDATE agent_state a SET "
-          "state = CASE WHEN $3::boolean AND o.state <> 'fail' THEN 'pass' "
-          "ELSE 'fail' END, "
-          "state_since = CASE WHEN (CASE WHEN $3::boolean AND o.state <> "
-          "'fail' THEN 'pass' ELSE 'fail' END) = o.state THEN a.state_since "
-          "ELSE now() END, "
-          "last_verdict_at = now(), last_attestation_id = $4, failures = $5, "
-          "lease_until = now() + make_interval(secs => $6::float8), "
-          "connected = true, "
-          "clock_known = a.clock_known OR $7::boolean, "
-          "reset_count = CASE WHEN $7::boolean THEN $8::bigint ELSE "
-          "a.reset_count END, "
-          "restart_count = CASE WHEN $7::boolean THEN $9::bigint ELSE "
-          "a.restart_count END, "
-          "clock = CASE WHEN $7::boolean THEN $10::bigint ELSE a.clock END, "
-          "ima_next_entry = COALESCE($11::bigint, a.ima_next_entry), "
-          "pcr10_sha1 = COALESCE($12::bytea, a.pcr10_sha1), "
-          "pcr10_sha256 = COALESCE($13::bytea, a.pcr10_sha256), "
-          "runtime_policy_version = $20::bigint "
-          "FROM agent_state o WHERE o.agent_id = a.agent_id AND a.agent_id = "
-          "$1 AND a.epoch = $2::bigint RETURNING o.state AS prev, a.state), "
-          "r AS (INSERT INTO attestations (attestation_id, tenant, agent_id, "
-          "verifier, epoch, nonce, state, failures, ima_from, "
-          "ima_next_entry, ima_entries_received, reset_count, "
-          "evidence_sha256) SELECT $4, $14, $1, $15, $2::bigint, $16, CASE "
-          "WHEN $3::boolean THEN 'pass' ELSE 'fail' END, $5, $17::bigint, "
-          "$11::bigint, $18::bigint, CASE WHEN $7::boolean THEN $8::bigint "
-          "ELSE -1 END, $19 FROM u RETURNING 1), "
-          "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
-          "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
-          "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1) "
-          "SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u",
-          {c.agent_id,
-           absl::StrCat(c.epoch),
-           c.passed ? "true" : "false",
-           c.attestation_id,
-           ToBytea(c.failures),
-           Secs(c.lease),
-           clock ? "true" : "false",
-           absl::StrCat(c.reset_count.value_or(0)),
-           absl::StrCat(c.restart_count),
-           absl::StrCat(c.clock),
-           opt_u64(c.ima_next_entry),
-           ima ? PgParam(ToBytea(c.pcr10_sha1)) : PgParam(),
-           ima ? PgParam(ToBytea(c.pcr10_sha256)) : PgParam(),
-           c.tenant,
-           c.owner,
-           ToBytea(c.nonce),
-           opt_u64(c.ima_from),
-           absl::StrCat(c.ima_entries_received),
-           ToBytea(c.evidence_sha256),
-           absl::StrCat(c.runtime_policy_version)}));
+  return PgStatement{
+      "WITH u AS (UPDATE agent_state a SET "
+      "state = CASE WHEN $3::boolean AND o.state <> 'fail' THEN 'pass' "
+      "ELSE 'fail' END, "
+      "state_since = CASE WHEN (CASE WHEN $3::boolean AND o.state <> "
+      "'fail' THEN 'pass' ELSE 'fail' END) = o.state THEN a.state_since "
+      "ELSE now() END, "
+      "last_verdict_at = now(), last_attestation_id = $4, failures = $5, "
+      "lease_until = now() + make_interval(secs => $6::float8), "
+      "connected = true, "
+      "clock_known = a.clock_known OR $7::boolean, "
+      "reset_count = CASE WHEN $7::boolean THEN $8::bigint ELSE "
+      "a.reset_count END, "
+      "restart_count = CASE WHEN $7::boolean THEN $9::bigint ELSE "
+      "a.restart_count END, "
+      "clock = CASE WHEN $7::boolean THEN $10::bigint ELSE a.clock END, "
+      "ima_next_entry = COALESCE($11::bigint, a.ima_next_entry), "
+      "pcr10_sha1 = COALESCE($12::bytea, a.pcr10_sha1), "
+      "pcr10_sha256 = COALESCE($13::bytea, a.pcr10_sha256), "
+      "runtime_policy_version = $20::bigint "
+      "FROM agent_state o WHERE o.agent_id = a.agent_id AND a.agent_id = "
+      "$1 AND a.epoch = $2::bigint RETURNING o.state AS prev, a.state), "
+      "r AS (INSERT INTO attestations (attestation_id, tenant, agent_id, "
+      "verifier, epoch, nonce, state, failures, ima_from, "
+      "ima_next_entry, ima_entries_received, reset_count, "
+      "evidence_sha256) SELECT $4, $14, $1, $15, $2::bigint, $16, CASE "
+      "WHEN $3::boolean THEN 'pass' ELSE 'fail' END, $5, $17::bigint, "
+      "$11::bigint, $18::bigint, CASE WHEN $7::boolean THEN $8::bigint "
+      "ELSE -1 END, $19 FROM u RETURNING 1), "
+      "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
+      "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
+      "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1) "
+      "SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u",
+      {c.agent_id,
+       absl::StrCat(c.epoch),
+       c.passed ? "true" : "false",
+       c.attestation_id,
+       ToBytea(c.failures),
+       Secs(c.lease),
+       clock ? "true" : "false",
+       absl::StrCat(c.reset_count.value_or(0)),
+       absl::StrCat(c.restart_count),
+       absl::StrCat(c.clock),
+       opt_u64(c.ima_next_entry),
+       ima ? PgParam(ToBytea(c.pcr10_sha1)) : PgParam(),
+       ima ? PgParam(ToBytea(c.pcr10_sha256)) : PgParam(),
+       c.tenant,
+       c.owner,
+       ToBytea(c.nonce),
+       opt_u64(c.ima_from),
+       absl::StrCat(c.ima_entries_received),
+       ToBytea(c.evidence_sha256),
+       absl::StrCat(c.runtime_policy_version)}};
+}
+
+VerdictApplied PgVerifierStore::VerdictResult(const PgRows& rows) {
   VerdictApplied out;
   if (rows.rows.empty()) {
     out.fenced = true;
@@ -561,6 +561,13 @@ absl::StatusOr<VerdictApplied> PgVerifierStore::ApplyVerdict(
   out.previous_state = rows.rows[0][0].value_or("");
   out.state = rows.rows[0][1].value_or("");
   return out;
+}
+
+absl::StatusOr<VerdictApplied> PgVerifierStore::ApplyVerdict(
+    PgConnection& db, const VerdictCommit& c) {
+  PgStatement st = VerdictStatement(c);
+  VOUCH_ASSIGN_OR_RETURN(PgRows rows, db.Query(st.sql, st.params));
+  return VerdictResult(rows);
 }
 
 }  // namespace vouch::store

@@ -192,6 +192,9 @@ class PgVerifierStore {
   // commit for all.
   static absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
                                                      const VerdictCommit& c);
+  // The same as a statement to pipeline, and the reading of its rows.
+  static PgStatement VerdictStatement(const VerdictCommit& c);
+  static VerdictApplied VerdictResult(const PgRows& rows);
 
  private:
   PgPool* pool_;

@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -24,6 +25,9 @@ namespace vouch::verifier {
 namespace {
 
 namespace ctpm = ::vouch::core::tpm;
+
+// Evidence whose IMA chunk is at most this is checked on the reactor thread.
+constexpr size_t kInlineImaBytes = 64 << 10;
 
 Bytes RandomBytes(size_t n) {
   Bytes out(n);
@@ -76,24 +80,46 @@ class StreamReactor final
   }
 
   void OnReadDone(bool ok) override {
-    absl::MutexLock lock(&mu_);
-    if (!ok) {
-      read_done_ = true;
-      if (!finish_) finish_ = grpc::Status::OK;
-      MaybeFinishLocked();
+    std::shared_ptr<const v1::AgentMessage> message;
+    {
+      absl::MutexLock lock(&mu_);
+      if (!ok) {
+        read_done_ = true;
+        if (!finish_) finish_ = grpc::Status::OK;
+        MaybeFinishLocked();
+        return;
+      }
+      message = std::make_shared<const v1::AgentMessage>(std::move(in_));
+      in_.Clear();
+      busy_ = true;
+    }
+    received_at_ = absl::Now();
+    // Small evidence is checked right here: the check is a few tens of
+    // microseconds of CPU, less than handing it to another thread, and it
+    // never blocks (a policy not in the cache sends it to the executor).
+    // Everything else — Hello (database), large IMA chunks, boot logs — runs
+    // on the executor.
+    if (hello_done_ && message->has_evidence() &&
+        message->evidence().boot_log().empty() &&
+        message->evidence().ima_entries().data().size() <= kInlineImaBytes) {
+      HandleEvidence(message, /*may_block=*/false);
       return;
     }
-    auto message = std::make_shared<v1::AgentMessage>(std::move(in_));
-    in_.Clear();
-    busy_ = true;
-    if (!service_->executor()->Submit([this, message] { Handle(*message); })) {
-      busy_ = false;
-      if (!finish_) {
-        finish_ = GrpcError(grpc::StatusCode::UNAVAILABLE,
-                            "verifier overloaded; reconnect with backoff");
-      }
-      MaybeFinishLocked();
+    Dispatch(message);
+  }
+
+  // Runs `message` on the executor; ends the stream when it is full.
+  void Dispatch(std::shared_ptr<const v1::AgentMessage> message) {
+    if (service_->executor()->Submit([this, message] { Handle(message); })) {
+      return;
     }
+    absl::MutexLock lock(&mu_);
+    busy_ = false;
+    if (!finish_) {
+      finish_ = GrpcError(grpc::StatusCode::UNAVAILABLE,
+                          "verifier overloaded; reconnect with backoff");
+    }
+    MaybeFinishLocked();
   }
 
   void OnWriteDone(bool ok) override {
@@ -182,7 +208,8 @@ class StreamReactor final
     Done();
   }
 
-  void Handle(const v1::AgentMessage& message) {
+  void Handle(const std::shared_ptr<const v1::AgentMessage>& shared) {
+    const v1::AgentMessage& message = *shared;
     switch (message.message_case()) {
       case v1::AgentMessage::kHello:
         if (hello_done_) {
@@ -194,7 +221,7 @@ class StreamReactor final
         return;
       case v1::AgentMessage::kEvidence:
         if (!hello_done_) break;
-        HandleEvidence(message.evidence());
+        HandleEvidence(shared, /*may_block=*/true);
         return;
       case v1::AgentMessage::kAgentError:
         if (!hello_done_) break;
@@ -387,7 +414,9 @@ class StreamReactor final
     Send(std::move(m));
   }
 
-  void HandleEvidence(const v1::Evidence& ev) {
+  void HandleEvidence(const std::shared_ptr<const v1::AgentMessage>& message,
+                      bool may_block) {
+    const v1::Evidence& ev = message->evidence();
     if (!challenge_) {
       StreamErrorReply(grpc::StatusCode::FAILED_PRECONDITION,
                        "no outstanding Challenge");
@@ -425,12 +454,17 @@ class StreamReactor final
     Versioned<core::ima::RuntimePolicy> runtime;
     Versioned<core::boot::BootPolicy> boot;
     std::vector<v1::Failure> policy_failures;
+    bool redispatch = false;
     auto load = [&](const std::string& name, auto getter, auto& slot) -> bool {
       if (name.empty()) return true;
-      auto got = getter(row_.enrollment.tenant, name);
+      auto got = getter(row_.enrollment.tenant, name, may_block);
       if (got.ok()) {
         slot = *std::move(got);
         return true;
+      }
+      if (!may_block && got.status().message() == PolicyCache::kWouldBlock) {
+        redispatch = true;
+        return false;
       }
       if (absl::IsUnavailable(got.status())) {
         Done(GrpcError(grpc::StatusCode::UNAVAILABLE,
@@ -447,16 +481,17 @@ class StreamReactor final
     PolicyCache* cache = service_->policies();
     if (!load(
             row_.enrollment.runtime_policy,
-            [cache](const std::string& t, const std::string& n) {
-              return cache->Runtime(t, n);
+            [cache](const std::string& t, const std::string& n, bool b) {
+              return cache->Runtime(t, n, b);
             },
             runtime) ||
         !load(
             row_.enrollment.boot_policy,
-            [cache](const std::string& t, const std::string& n) {
-              return cache->Boot(t, n);
+            [cache](const std::string& t, const std::string& n, bool b) {
+              return cache->Boot(t, n, b);
             },
             boot)) {
+      if (redispatch) Dispatch(message);
       return;
     }
     input.runtime_policy = runtime.policy.get();
@@ -574,6 +609,7 @@ class StreamReactor final
     SetTimestamp(last_verdict_, v->mutable_verified_at());
     if (has_runtime) v->set_ima_next_entry(progress_.ima.next_entry_index);
     *v->mutable_next_challenge() = ChallengeMessage(*challenge_);
+    service_->RecordLatency(absl::Now() - received_at_);
     Send(std::move(m));
     Done();
   }
@@ -604,6 +640,7 @@ class StreamReactor final
   std::string held_ima_;
   absl::Time last_verdict_ = absl::InfinitePast();
   absl::Time last_challenge_at_ = absl::InfinitePast();
+  absl::Time received_at_;
   int early_pushes_ = 0;
 };
 
@@ -676,6 +713,27 @@ void AttestationService::RenewLeases() {
                                 "reconnect"));
     }
   }
+}
+
+void AttestationService::RecordLatency(absl::Duration d) {
+  absl::MutexLock lock(&stats_mu_);
+  if (latencies_.size() < (size_t{1} << 20)) latencies_.push_back(d);
+}
+
+AttestationService::LatencyStats AttestationService::TakeLatencyStats() {
+  std::vector<absl::Duration> v;
+  {
+    absl::MutexLock lock(&stats_mu_);
+    v.swap(latencies_);
+  }
+  LatencyStats out;
+  out.verdicts = v.size();
+  if (v.empty()) return out;
+  std::sort(v.begin(), v.end());
+  out.p50 = v[v.size() / 2];
+  out.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
+  out.max = v.back();
+  return out;
 }
 
 void AttestationService::Drain() {

@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <map>
 #include <string>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
@@ -61,6 +62,15 @@ class AttestationService final : public v1::Attestation::CallbackService {
   // Streams open now.
   size_t streams() const;
 
+  // The verifier's time from an Evidence read to its Verdict handed to gRPC
+  // for sending, over the verdicts since the last call (then reset).
+  struct LatencyStats {
+    size_t verdicts = 0;
+    absl::Duration p50, p99, max;
+  };
+  LatencyStats TakeLatencyStats();
+  void RecordLatency(absl::Duration d);
+
   // For the reactors.
   store::PgVerifierStore* store() { return store_; }
   Executor* executor() { return executor_; }
@@ -88,6 +98,8 @@ class AttestationService final : public v1::Attestation::CallbackService {
   mutable absl::Mutex mu_;
   std::map<StreamReactor*, Held> streams_ ABSL_GUARDED_BY(mu_);
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Mutex stats_mu_;
+  std::vector<absl::Duration> latencies_ ABSL_GUARDED_BY(stats_mu_);
   friend class StreamReactor;
 };
 

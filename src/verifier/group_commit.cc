@@ -62,41 +62,43 @@ void GroupCommitter::Loop() {
 void GroupCommitter::CommitBatch(std::vector<Item>& batch) {
   std::vector<absl::StatusOr<store::VerdictApplied>> results;
   absl::StatusOr<store::PgPool::Lease> db = pool_->Acquire(absl::Seconds(5));
-  auto run = [&](size_t from, size_t to) -> absl::Status {
-    std::vector<absl::StatusOr<store::VerdictApplied>> part;
-    absl::Status s =
-        store::InTransaction(**db, [&](store::PgConnection& c) -> absl::Status {
-          for (size_t i = from; i < to; ++i) {
-            VOUCH_ASSIGN_OR_RETURN(
-                store::VerdictApplied a,
-                store::PgVerifierStore::ApplyVerdict(c, batch[i].commit));
-            part.push_back(a);
-          }
-          return absl::OkStatus();
-        });
-    if (s.ok()) {
-      for (auto& p : part) results.push_back(std::move(p));
-    }
-    return s;
-  };
   if (!db.ok()) {
     for (Item& item : batch) item.done(db.status());
     return;
   }
-  absl::Status all = run(0, batch.size());
-  if (!all.ok() && batch.size() > 1 && (*db)->Healthy()) {
-    // One verdict broke the batch; commit the others one by one.
-    results.clear();
-    for (size_t i = 0; i < batch.size(); ++i) {
-      absl::Status one = run(i, i + 1);
-      if (!one.ok()) results.push_back(one);
-    }
-  } else if (!all.ok()) {
-    results.assign(batch.size(), all);
+  // The whole batch in one round trip: BEGIN, one fenced statement per
+  // verdict, COMMIT (libpq pipeline mode).
+  std::vector<store::PgStatement> statements;
+  statements.reserve(batch.size() + 2);
+  statements.push_back({"BEGIN", {}});
+  for (const Item& item : batch) {
+    statements.push_back(store::PgVerifierStore::VerdictStatement(item.commit));
   }
-  if (!all.ok()) {
-    Log(LogLevel::kWarning, "verdict commit failed",
-        {{"error", all.message()}, {"batch", batch.size()}});
+  statements.push_back({"COMMIT", {}});
+  absl::StatusOr<std::vector<store::PgRows>> all =
+      (*db)->QueryPipelined(statements);
+  if (all.ok() && all->size() == statements.size()) {
+    for (size_t i = 0; i < batch.size(); ++i) {
+      results.push_back(store::PgVerifierStore::VerdictResult((*all)[i + 1]));
+    }
+  } else {
+    absl::Status failed =
+        all.ok() ? absl::InternalError("short pipeline") : all.status();
+    Log(LogLevel::kWarning, "verdict batch failed; committing one by one",
+        {{"error", failed.message()}, {"batch", batch.size()}});
+    (void)(*db)->Exec("ROLLBACK");  // The failed transaction stays open.
+    // One verdict may have broken the batch: commit each on its own.
+    for (Item& item : batch) {
+      if (!(*db)->Healthy()) {
+        results.push_back(failed);
+        continue;
+      }
+      results.push_back(store::InTransaction(
+          **db,
+          [&](store::PgConnection& c) -> absl::StatusOr<store::VerdictApplied> {
+            return store::PgVerifierStore::ApplyVerdict(c, item.commit);
+          }));
+    }
   }
   {
     absl::MutexLock lock(&mu_);

@@ -10,7 +10,7 @@ namespace vouch::verifier {
 template <typename T, typename Parse>
 absl::StatusOr<Versioned<T>> PolicyCache::Get(const std::string& tenant,
                                               const std::string& name, int kind,
-                                              Parse parse) {
+                                              bool may_block, Parse parse) {
   std::shared_ptr<Entry> entry;
   {
     absl::MutexLock lock(&mu_);
@@ -19,12 +19,21 @@ absl::StatusOr<Versioned<T>> PolicyCache::Get(const std::string& tenant,
     if (e == nullptr) e = std::make_shared<Entry>();
     entry = e;
   }
-  absl::MutexLock lock(&entry->mu);
   const absl::Time now = absl::Now();
+  if (!may_block) {
+    // Never wait for a loader (it may be querying the database).
+    if (!entry->mu.TryLock()) return absl::UnavailableError(kWouldBlock);
+  } else {
+    entry->mu.Lock();
+  }
+  // Unlocks entry->mu on every return below.
+  std::unique_ptr<absl::Mutex, void (*)(absl::Mutex*)> unlock(
+      &entry->mu, [](absl::Mutex* m) { m->Unlock(); });
   if (entry->policy != nullptr && now < entry->checked + ttl_) {
     return Versioned<T>{entry->version,
                         std::static_pointer_cast<const T>(entry->policy)};
   }
+  if (!may_block) return absl::UnavailableError(kWouldBlock);
   VOUCH_ASSIGN_OR_RETURN(auto newest,
                          store_->NewestPolicyVersion(tenant, name));
   if (newest.second != kind) {
@@ -51,9 +60,10 @@ absl::StatusOr<Versioned<T>> PolicyCache::Get(const std::string& tenant,
 }
 
 absl::StatusOr<Versioned<core::ima::RuntimePolicy>> PolicyCache::Runtime(
-    const std::string& tenant, const std::string& name) {
+    const std::string& tenant, const std::string& name, bool may_block) {
   return Get<core::ima::RuntimePolicy>(
-      tenant, name, v1::POLICY_KIND_RUNTIME, [this](const std::string& json) {
+      tenant, name, v1::POLICY_KIND_RUNTIME, may_block,
+      [this](const std::string& json) {
         core::ima::PolicyLoadOptions opts;
         opts.path_hash_key = key_;
         return core::ima::RuntimePolicy::FromJson(json, opts);
@@ -61,9 +71,9 @@ absl::StatusOr<Versioned<core::ima::RuntimePolicy>> PolicyCache::Runtime(
 }
 
 absl::StatusOr<Versioned<core::boot::BootPolicy>> PolicyCache::Boot(
-    const std::string& tenant, const std::string& name) {
+    const std::string& tenant, const std::string& name, bool may_block) {
   return Get<core::boot::BootPolicy>(
-      tenant, name, v1::POLICY_KIND_BOOT,
+      tenant, name, v1::POLICY_KIND_BOOT, may_block,
       [](const std::string& json)
           -> absl::StatusOr<std::shared_ptr<const core::boot::BootPolicy>> {
         VOUCH_ASSIGN_OR_RETURN(core::boot::BootPolicy p,

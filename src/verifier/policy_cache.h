@@ -38,10 +38,16 @@ class PolicyCache {
               core::ima::PathHashKey path_hash_key)
       : store_(store), ttl_(ttl), key_(path_hash_key) {}
 
+  // `may_block` false: never touches the database; kUnavailable with
+  // message kWouldBlock when the entry is missing or older than ttl (the
+  // caller retries on a thread that may block).
   absl::StatusOr<Versioned<core::ima::RuntimePolicy>> Runtime(
-      const std::string& tenant, const std::string& name);
+      const std::string& tenant, const std::string& name,
+      bool may_block = true);
   absl::StatusOr<Versioned<core::boot::BootPolicy>> Boot(
-      const std::string& tenant, const std::string& name);
+      const std::string& tenant, const std::string& name,
+      bool may_block = true);
+  static constexpr char kWouldBlock[] = "policy cache: would block";
 
   // Distinct policy versions loaded so far (for tests and metrics).
   int loads() const;
@@ -53,10 +59,12 @@ class PolicyCache {
     absl::Time checked ABSL_GUARDED_BY(mu) = absl::InfinitePast();
     std::shared_ptr<const void> policy ABSL_GUARDED_BY(mu);
   };
+  // Locks entries conditionally (TryLock), which the analysis cannot follow.
   template <typename T, typename Parse>
   absl::StatusOr<Versioned<T>> Get(const std::string& tenant,
                                    const std::string& name, int kind,
-                                   Parse parse);
+                                   bool may_block,
+                                   Parse parse) ABSL_NO_THREAD_SAFETY_ANALYSIS;
 
   store::PgVerifierStore* store_;
   const absl::Duration ttl_;

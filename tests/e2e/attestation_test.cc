@@ -25,11 +25,19 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "common/file.h"
 #include "e2e/e2e_util.h"
 #include "sdk/channel.h"
+#include "store/migrate.h"
 #include "store/pg_connection.h"
+#include "store/pg_pool.h"
+#include "store/verifier_store.h"
+#include "tpm/esys_tpm.h"
+#include "verifier/group_commit.h"
 #include "vouch/v1/admin.grpc.pb.h"
+#include "vouch/v1/attestation.grpc.pb.h"
 
 namespace vouch {
 namespace {
@@ -410,6 +418,394 @@ TEST_CASE(
   CHECK(pool.Status()["reset_count"] == boots + 1);
   CHECK(absl::StrContains(Slurp(pool.v1_->log()) + Slurp(pool.v2_->log()),
                           "agent rebooted"));
+}
+
+}  // namespace
+}  // namespace vouch
+
+namespace vouch {
+namespace {
+
+// One verdict through a real GroupCommitter, waited for.
+class GroupCommitterForTest {
+ public:
+  explicit GroupCommitterForTest(store::PgPool* pool) : gc_(pool, 1, 16) {}
+  absl::StatusOr<store::VerdictApplied> Commit(store::VerdictCommit c) {
+    absl::Notification done;
+    absl::StatusOr<store::VerdictApplied> out;
+    gc_.Submit(std::move(c), [&](absl::StatusOr<store::VerdictApplied> r) {
+      out = std::move(r);
+      done.Notify();
+    });
+    done.WaitForNotification();
+    return out;
+  }
+
+ private:
+  verifier::GroupCommitter gc_;
+};
+
+// The pool's state machine on a real PostgreSQL, without processes: the
+// epoch fence, latching, group commit and the sweeper, deterministically.
+TEST_CASE(
+    "agent_state: the epoch fence, latched failures, group commit and "
+    "the sweeper",
+    "[pg]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  store::PgPool pool((*pg)->conninfo(), 4);
+  REQUIRE(store::PrepareDatabase(pool, absl::Seconds(30)).ok());
+  {
+    absl::StatusOr<store::PgPool::Lease> db = pool.Acquire();
+    REQUIRE(db.ok());
+    for (const char* id : {"a1", "a2"}) {
+      absl::StatusOr<int64_t> inserted = (*db)->Exec(
+          "INSERT INTO registrations (agent_id, tenant, "
+          "ek_public, ek_sha256, ek_certificate, aik_public, "
+          "aik_name, activated_at) VALUES ($1, 'default', "
+          "'\\x00', sha256(convert_to($1::text, 'UTF8')), '\\x00', '\\x01', "
+          "'\\x02', now())",
+          {id});
+      INFO(inserted.status().message());
+      REQUIRE(inserted.ok());
+    }
+  }
+  store::PgVerifierStore store(&pool, /*timeout_intervals=*/2);
+  store::PolicyRow policy;
+  policy.tenant = "default";
+  policy.name = "p";
+  policy.kind = 1;
+  policy.content = "{}";
+  REQUIRE(store.AddPolicy(policy).ok());
+  CHECK(absl::IsAlreadyExists(store.AddPolicy(policy).status()));
+  for (const char* id : {"a1", "a2"}) {
+    store::Enrollment e;
+    e.tenant = "default";
+    e.agent_id = id;
+    e.runtime_policy = "p";
+    e.interval = absl::Seconds(5);
+    e.hash_alg = 11;
+    REQUIRE(store.Enroll(e).ok());
+    CHECK(absl::IsAlreadyExists(store.Enroll(e).status()));
+  }
+  CHECK(absl::IsFailedPrecondition(store.RemovePolicy("default", "p")));
+
+  absl::StatusOr<store::Takeover> first =
+      store.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
+  REQUIRE(first.ok());
+  absl::StatusOr<store::Takeover> second =
+      store.TakeOver("default", "a1", "v2", "", absl::Seconds(30));
+  REQUIRE(second.ok());
+  CHECK(second->agent.epoch == first->agent.epoch + 1);
+  CHECK(second->aik_name == "\x02");
+
+  auto commit = [&](int64_t epoch, bool passed, uint64_t ima_next,
+                    const std::string& nonce) {
+    store::VerdictCommit c;
+    c.tenant = "default";
+    c.agent_id = "a1";
+    c.owner = epoch == first->agent.epoch ? "v1" : "v2";
+    c.epoch = epoch;
+    c.attestation_id = nonce;
+    c.nonce = nonce;
+    c.passed = passed;
+    c.evidence_sha256 = "x";
+    c.reset_count = 3;
+    c.ima_from = 0;
+    c.ima_next_entry = ima_next;
+    c.pcr10_sha1 = std::string(20, 'a');
+    c.pcr10_sha256 = std::string(32, 'b');
+    return c;
+  };
+  GroupCommitterForTest committer(&pool);
+  // The old owner's write is fenced: nothing changes, nothing is recorded.
+  absl::StatusOr<store::VerdictApplied> stale =
+      committer.Commit(commit(first->agent.epoch, true, 7, "n-stale"));
+  REQUIRE(stale.ok());
+  CHECK(stale->fenced);
+  absl::StatusOr<store::AgentRow> row = store.GetAgent("default", "a1");
+  REQUIRE(row.ok());
+  CHECK(row->state == "pending");
+  CHECK(row->ima_next_entry == 0);
+  CHECK(!store.RenewLease("a1", first->agent.epoch, absl::Seconds(30)).value());
+  CHECK(store.RenewLease("a1", second->agent.epoch, absl::Seconds(30)).value());
+
+  // The owner's writes apply; a failure latches; a nonce is accepted once.
+  absl::StatusOr<store::VerdictApplied> ok =
+      committer.Commit(commit(second->agent.epoch, true, 3, "n1"));
+  REQUIRE(ok.ok());
+  CHECK(!ok->fenced);
+  CHECK(ok->previous_state == "pending");
+  CHECK(ok->state == "pass");
+  CHECK(committer.Commit(commit(second->agent.epoch, false, 4, "n2"))->state ==
+        "fail");
+  CHECK(committer.Commit(commit(second->agent.epoch, true, 5, "n3"))->state ==
+        "fail");
+  CHECK(!committer.Commit(commit(second->agent.epoch, true, 6, "n3")).ok());
+  row = store.GetAgent("default", "a1");
+  REQUIRE(row.ok());
+  CHECK(row->ima_next_entry == 5);
+  CHECK(row->reset_count == 3);
+  CHECK(row->pcr10_sha256 == std::string(32, 'b'));
+
+  // Many verdicts at once share transactions; each one gets its own answer.
+  {
+    verifier::GroupCommitter gc(&pool, 1, 64);
+    absl::Mutex mu;
+    int fenced = 0;
+    int applied = 0;
+    for (int i = 0; i < 200; ++i) {
+      const bool stale_one = i % 50 == 0;
+      gc.Submit(commit(stale_one ? first->agent.epoch : second->agent.epoch,
+                       true, 5, absl::StrCat("batch-", i)),
+                [&](absl::StatusOr<store::VerdictApplied> r) {
+                  absl::MutexLock lock(&mu);
+                  REQUIRE(r.ok());
+                  (r->fenced ? fenced : applied)++;
+                });
+    }
+    REQUIRE(Within(30, [&] {
+      absl::MutexLock lock(&mu);
+      return fenced + applied == 200;
+    }));
+    CHECK(fenced == 4);
+    CHECK(applied == 196);
+    CHECK(gc.batches() < 200);
+  }
+  CHECK(store.History("default", "a1", 1000)->size() == 199);
+
+  // The sweeper: a2 never attested; with its enrollment backdated past
+  // 2 x 5 s it reads as timeout at once and is written as timeout once,
+  // however many sweepers run.
+  {
+    absl::StatusOr<store::PgPool::Lease> db = pool.Acquire();
+    REQUIRE(db.ok());
+    REQUIRE((*db)
+                ->Exec("UPDATE agent_state SET enrolled_at = now() - "
+                       "interval '11 seconds' WHERE agent_id = 'a2'")
+                .ok());
+  }
+  CHECK(store.GetAgent("default", "a2")->state == "timeout");
+  CHECK(store.SweepTimeouts().value() == 1);
+  CHECK(store.SweepTimeouts().value() == 0);
+  CHECK(store.ListAgents("default", "", {"timeout"}, 10)->size() == 1);
+  CHECK(store.ListAgents("default", "", {"fail"}, 10)
+            ->at(0)
+            .enrollment.agent_id == "a1");
+  REQUIRE(store.Unenroll("default", "a2").ok());
+  CHECK(absl::IsNotFound(store.GetAgent("default", "a2").status()));
+}
+
+}  // namespace
+}  // namespace vouch
+
+namespace vouch {
+namespace {
+
+// The test as an agent: the real TPM (the agent's AIK from its state dir)
+// and a raw Attest stream, to send what an honest agent never would.
+class RawAgent {
+ public:
+  RawAgent(Pool& pool, const std::string& claimed_id) : pool_(pool) {
+    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t =
+        tpm::EsysTpm::Open(pool.tpm_->tcti());
+    REQUIRE(t.ok());
+    tpm_ = *std::move(t);
+    REQUIRE(tpm_->LoadEk(tpm::EkType::kRsa2048).ok());
+    REQUIRE(
+        tpm_->LoadOrCreateAik(pool.dir_.Join("state"), tpm::AikType::kRsa2048)
+            .ok());
+    absl::StatusOr<store::PgRows> name = pool.Db()->Query(
+        "SELECT aik_name FROM registrations WHERE agent_id = $1",
+        {pool.agent_id_});
+    REQUIRE(name.ok());
+    aik_name_ = *store::FromBytea(*name->rows.at(0).at(0));
+    sdk::ClientOptions o;
+    o.server = pool.v1_->address();
+    o.ca_file = pool.agent_dir_ + "/ca.pem";
+    o.cert_file = pool.agent_dir_ + "/agent.pem";
+    o.key_file = pool.agent_dir_ + "/agent.key";
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> ch = sdk::CreateChannel(o);
+    REQUIRE(ch.ok());
+    stub_ = v1::Attestation::NewStub(*ch);
+    stream_ = stub_->Attest(&ctx_);
+    v1::AgentMessage hello;
+    hello.mutable_hello()->set_agent_id(claimed_id);
+    hello.mutable_hello()->set_aik_name(aik_name_);
+    hello.mutable_hello()->mutable_capabilities()->add_pcr_banks(
+        v1::HASH_ALGORITHM_SHA256);
+    REQUIRE(stream_->Write(hello));
+  }
+  ~RawAgent() {
+    if (finished_) return;
+    ctx_.TryCancel();
+    (void)stream_->Finish();
+  }
+
+  bool Next(v1::VerifierMessage* m) { return stream_->Read(m); }
+  grpc::Status Finish() {
+    finished_ = true;
+    return stream_->Finish();
+  }
+
+  // Evidence for `c`: a real quote (of `nonce`, default the challenge's)
+  // and the log's entries from `first` (default ima_from), `count` of them.
+  v1::AgentMessage Evidence(const v1::Challenge& c,
+                            std::optional<std::string> nonce = std::nullopt,
+                            std::optional<uint64_t> first = std::nullopt,
+                            std::optional<uint64_t> from_line = std::nullopt) {
+    TPML_PCR_SELECTION sel{};
+    sel.count = 1;
+    sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
+    sel.pcrSelections[0].sizeofSelect = 3;
+    for (uint32_t pcr : c.pcr_selection().banks(0).pcr_indices()) {
+      sel.pcrSelections[0].pcrSelect[pcr / 8] |=
+          static_cast<uint8_t>(1u << (pcr % 8));
+    }
+    absl::StatusOr<tpm::QuoteBlob> q =
+        tpm_->Quote(AsBytes(nonce.value_or(c.nonce())), sel);
+    REQUIRE(q.ok());
+    absl::StatusOr<core::tpm::PcrValues> pcrs = tpm_->PcrRead(sel);
+    REQUIRE(pcrs.ok());
+    v1::AgentMessage m;
+    v1::Evidence* ev = m.mutable_evidence();
+    ev->set_quote(std::string(AsString(q->attest)));
+    ev->set_signature(std::string(AsString(q->signature)));
+    v1::PcrBankValues* bank = ev->add_pcr_values();
+    bank->set_hash_alg(v1::HASH_ALGORITHM_SHA256);
+    for (const auto& [index, digest] : pcrs->at(TPM2_ALG_SHA256)) {
+      v1::PcrValue* v = bank->add_values();
+      v->set_index(index);
+      v->set_digest(std::string(AsString(digest)));
+    }
+    std::vector<std::string> lines =
+        absl::StrSplit(Slurp(pool_.ima_log_), '\n', absl::SkipEmpty());
+    std::string data;
+    for (size_t i = from_line.value_or(c.ima_from()); i < lines.size(); ++i) {
+      absl::StrAppend(&data, lines[i], "\n");
+    }
+    v1::ImaLogChunk* chunk = ev->mutable_ima_entries();
+    chunk->set_format(v1::IMA_LOG_FORMAT_ASCII);
+    chunk->set_first_index(first.value_or(c.ima_from()));
+    chunk->set_data(data);
+    return m;
+  }
+
+  void Send(const v1::AgentMessage& m) { REQUIRE(stream_->Write(m)); }
+  // swtpm serves one connection at a time: let the real agent have it.
+  void ReleaseTpm() { tpm_.reset(); }
+
+ private:
+  Pool& pool_;
+  std::unique_ptr<tpm::EsysTpm> tpm_;
+  std::string aik_name_;
+  bool finished_ = false;
+  std::unique_ptr<v1::Attestation::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::AgentMessage, v1::VerifierMessage>>
+      stream_;
+};
+
+bool HasCode(const v1::Verdict& v, v1::FailureCode code) {
+  for (const v1::Failure& f : v.failures()) {
+    if (f.code() == code) return true;
+  }
+  return false;
+}
+
+TEST_CASE(
+    "pool: replayed and wrong-nonce quotes fail, IMA gaps and overlaps "
+    "are refused, a flooding agent is cut off, the position holds",
+    "[e2e][pg][tpm]") {
+  Pool pool("5s");
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  pool.StopAgent();  // The test is the agent from here on.
+
+  {  // Another agent's id on this agent's certificate.
+    RawAgent liar(pool, "someone-else");
+    v1::VerifierMessage m;
+    CHECK(!liar.Next(&m));
+    CHECK(liar.Finish().error_code() == grpc::StatusCode::PERMISSION_DENIED);
+  }
+  RawAgent agent(pool, pool.agent_id_);
+  v1::VerifierMessage m;
+  REQUIRE(agent.Next(&m));
+  REQUIRE(m.has_challenge());
+  const v1::Challenge c1 = m.challenge();
+  CHECK(c1.ima_from() == 3);
+  CHECK(c1.nonce().size() == 32);
+  const v1::AgentMessage honest = agent.Evidence(c1);
+  agent.Send(honest);
+  REQUIRE(agent.Next(&m));
+  REQUIRE(m.has_verdict());
+  CHECK(m.verdict().state() == v1::ATTESTATION_STATE_PASS);
+  v1::Challenge c = m.verdict().next_challenge();
+  CHECK(c.nonce() != c1.nonce());
+
+  // A gap: entries that do not start where the verifier asked.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  agent.Send(agent.Evidence(c, std::nullopt, c.ima_from() + 1));
+  REQUIRE(agent.Next(&m));
+  REQUIRE(m.has_error());
+  CHECK(m.error().code() ==
+        static_cast<int>(grpc::StatusCode::INVALID_ARGUMENT));
+  CHECK(absl::StrContains(m.error().message(), "first_index"));
+
+  // The old evidence replayed against the new challenge.
+  agent.Send(honest);
+  REQUIRE(agent.Next(&m));
+  REQUIRE(m.has_verdict());
+  CHECK(m.verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(HasCode(m.verdict(), v1::FAILURE_CODE_NONCE_MISMATCH));
+  CHECK(m.verdict().ima_next_entry() == 3);
+  c = m.verdict().next_challenge();
+
+  // An overlap: entry 2 again, labelled as entry 3, with a new measurement.
+  pool.Append({pool.good_[0]});
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  agent.Send(agent.Evidence(c, std::nullopt, std::nullopt, /*from_line=*/2));
+  REQUIRE(agent.Next(&m));
+  REQUIRE(m.has_verdict());
+  CHECK(m.verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(HasCode(m.verdict(), v1::FAILURE_CODE_IMA_REPLAY_MISMATCH));
+  CHECK(m.verdict().ima_next_entry() == 3);
+  c = m.verdict().next_challenge();
+
+  // A quote of another nonce.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  agent.Send(agent.Evidence(c, std::string(32, 'z')));
+  REQUIRE(agent.Next(&m));
+  REQUIRE(m.has_verdict());
+  CHECK(HasCode(m.verdict(), v1::FAILURE_CODE_NONCE_MISMATCH));
+  CHECK(m.verdict().ima_next_entry() == 3);
+  CHECK(m.verdict().agent_state() == v1::ATTESTATION_STATE_FAIL);
+  c = m.verdict().next_challenge();
+  CHECK(pool.Status()["ima_next_entry"] == 3);
+
+  // Flooding: evidence faster than min_interval is refused, then cut off.
+  const v1::AgentMessage flood = agent.Evidence(c);
+  int refused = 0;
+  for (int i = 0; i < 10; ++i) {
+    agent.Send(flood);
+    if (!agent.Next(&m)) break;
+    REQUIRE(m.has_error());
+    CHECK(m.error().code() ==
+          static_cast<int>(grpc::StatusCode::RESOURCE_EXHAUSTED));
+    ++refused;
+  }
+  CHECK(refused == 5);
+  CHECK(agent.Finish().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+
+  agent.ReleaseTpm();
+  // The verifier keeps serving: the real agent attests again (still FAIL,
+  // latched) and the honest entry 3 is accepted.
+  pool.StartAgent();
+  REQUIRE(Within(40, [&] {
+    nlohmann::json s = pool.Status();
+    return s.is_object() && s["ima_next_entry"] == 4;
+  }));
+  CHECK(pool.State() == "fail");
 }
 
 }  // namespace

@@ -1,0 +1,448 @@
+// verifier_load: a load generator for one vouch-verifier process.
+//
+// It starts a throw-away PostgreSQL (the test harness), a real
+// vouch-verifier (mTLS, group commit), registers and enrolls N software
+// agents directly in the database — each with an in-process RSA-2048 key
+// acting as its AIK (restricted signing key attributes, so the verifier
+// admits it like a TPM's) — and opens one Attest stream per agent. Each
+// agent answers every challenge at once with a freshly signed TPMS_ATTEST
+// quote (PCR 10 and an empty IMA chunk against an empty runtime policy), so
+// the verifier does the whole path per quote: decode, RSA signature and
+// quote rules, IMA replay, fenced commit, verdict.
+//
+// Phase 1 (saturation) reports verified quotes per second of wall time and
+// per CPU-second the verifier process used (utime + stime from /proc): the
+// second is "per verifier core". Phase 2 offers half the phase-1 rate and
+// reports the round trip evidence-sent -> verdict-received (p50/p99), an
+// upper bound of the verifier's evidence-to-verdict time.
+//
+// Usage: verifier_load [--agents N] [--seconds S] [--verifier-cpu C]
+// (--verifier-cpu pins the verifier to CPU C and the agents to the others)
+#include <grpcpp/grpcpp.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/sha.h>
+#include <sched.h>
+#include <tss2/tss2_mu.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "common/bytes.h"
+#include "common/file.h"
+#include "common/principal.h"
+#include "core/tpm/tpm_wire.h"
+#include "harness/pg_cluster.h"
+#include "harness/ports.h"
+#include "harness/process.h"
+#include "harness/temp_dir.h"
+#include "sdk/ca.h"
+#include "sdk/channel.h"
+#include "store/migrate.h"
+#include "store/pg_pool.h"
+#include "store/verifier_store.h"
+#include "vouch/v1/attestation.grpc.pb.h"
+
+namespace vouch {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+[[noreturn]] void Die(const std::string& what) {
+  std::cerr << "verifier_load: " << what << "\n";
+  std::exit(1);
+}
+
+template <typename T>
+T Must(absl::StatusOr<T> v, const std::string& what) {
+  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().message()));
+  return *std::move(v);
+}
+
+// A software AIK: RSA-2048, with a TPM's restricted signing attributes.
+struct SoftAik {
+  EVP_PKEY* key = nullptr;
+  Bytes tpm2b_public;
+  Bytes name;
+};
+
+SoftAik MakeAik() {
+  SoftAik aik;
+  aik.key = EVP_RSA_gen(2048);
+  if (aik.key == nullptr) Die("EVP_RSA_gen");
+  BIGNUM* n = nullptr;
+  EVP_PKEY_get_bn_param(aik.key, "n", &n);
+  TPMT_PUBLIC pub{};
+  pub.type = TPM2_ALG_RSA;
+  pub.nameAlg = TPM2_ALG_SHA256;
+  pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
+                         TPMA_OBJECT_SENSITIVEDATAORIGIN |
+                         TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
+                         TPMA_OBJECT_SIGN_ENCRYPT;
+  pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
+  pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
+  pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
+  pub.parameters.rsaDetail.keyBits = 2048;
+  pub.unique.rsa.size = 256;
+  BN_bn2binpad(n, pub.unique.rsa.buffer, 256);
+  BN_free(n);
+  aik.tpm2b_public = Must(core::tpm::MarshalPublic(pub), "marshal AIK");
+  core::tpm::PublicArea area =
+      Must(core::tpm::ParsePublic(aik.tpm2b_public), "parse AIK");
+  aik.name = Must(core::tpm::ObjectName(area), "AIK name");
+  return aik;
+}
+
+// TPM2_Quote as a TPM would answer it for PCR 10 (SHA-256) = all zero.
+std::pair<std::string, std::string> SignQuote(const SoftAik& aik,
+                                              const std::string& nonce,
+                                              uint64_t clock) {
+  TPMS_ATTEST a{};
+  a.magic = TPM2_GENERATED_VALUE;
+  a.type = TPM2_ST_ATTEST_QUOTE;
+  a.qualifiedSigner.size = static_cast<UINT16>(aik.name.size());
+  std::memcpy(a.qualifiedSigner.name, aik.name.data(), aik.name.size());
+  a.extraData.size = static_cast<UINT16>(nonce.size());
+  std::memcpy(a.extraData.buffer, nonce.data(), nonce.size());
+  a.clockInfo.clock = clock;
+  a.clockInfo.resetCount = 1;
+  a.clockInfo.safe = 1;
+  TPML_PCR_SELECTION& sel = a.attested.quote.pcrSelect;
+  sel.count = 1;
+  sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
+  sel.pcrSelections[0].sizeofSelect = 3;
+  sel.pcrSelections[0].pcrSelect[1] = 0x04;
+  uint8_t zero[32] = {};
+  a.attested.quote.pcrDigest.size = 32;
+  SHA256(zero, 32, a.attested.quote.pcrDigest.buffer);
+  uint8_t buf[2048];
+  size_t off = 0;
+  if (Tss2_MU_TPMS_ATTEST_Marshal(&a, buf, sizeof buf, &off) != 0) {
+    Die("marshal attest");
+  }
+  std::string attest(reinterpret_cast<char*>(buf), off);
+  EVP_MD_CTX* md = EVP_MD_CTX_new();
+  size_t sig_len = 256;
+  uint8_t sig[256];
+  if (EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, aik.key) != 1 ||
+      EVP_DigestSign(md, sig, &sig_len, buf, off) != 1) {
+    Die("sign");
+  }
+  EVP_MD_CTX_free(md);
+  TPMT_SIGNATURE s{};
+  s.sigAlg = TPM2_ALG_RSASSA;
+  s.signature.rsassa.hash = TPM2_ALG_SHA256;
+  s.signature.rsassa.sig.size = static_cast<UINT16>(sig_len);
+  std::memcpy(s.signature.rsassa.sig.buffer, sig, sig_len);
+  off = 0;
+  if (Tss2_MU_TPMT_SIGNATURE_Marshal(&s, buf, sizeof buf, &off) != 0) {
+    Die("marshal signature");
+  }
+  return {attest, std::string(reinterpret_cast<char*>(buf), off)};
+}
+
+// utime + stime of a process, in seconds.
+double CpuSeconds(pid_t pid) {
+  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+  std::string stat((std::istreambuf_iterator<char>(f)),
+                   std::istreambuf_iterator<char>());
+  const size_t close = stat.rfind(')');
+  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
+  double ut = 0, st = 0;
+  (void)absl::SimpleAtod(fields.at(11), &ut);
+  (void)absl::SimpleAtod(fields.at(12), &st);
+  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+struct Shared {
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> verdicts{0};
+  std::atomic<uint64_t> failures{0};
+  // Phase 2: at most this many pushes per second per agent (0: no limit).
+  std::atomic<double> per_agent_rate{0};
+  std::mutex mu;
+  std::vector<double> rtt_ms;
+  std::atomic<bool> record{false};
+};
+
+void RunAgent(const std::string& address, const std::string& agent_dir,
+              const std::string& agent_id, const SoftAik& aik, Shared* shared) {
+  sdk::ClientOptions o;
+  o.server = address;
+  o.ca_file = agent_dir + "/ca.pem";
+  o.cert_file = agent_dir + "/agent.pem";
+  o.key_file = agent_dir + "/agent.key";
+  auto stub = v1::Attestation::NewStub(Must(sdk::CreateChannel(o), "channel"));
+  grpc::ClientContext ctx;
+  auto stream = stub->Attest(&ctx);
+  v1::AgentMessage hello;
+  hello.mutable_hello()->set_agent_id(agent_id);
+  hello.mutable_hello()->set_aik_name(std::string(AsString(aik.name)));
+  hello.mutable_hello()->mutable_capabilities()->add_pcr_banks(
+      v1::HASH_ALGORITHM_SHA256);
+  if (!stream->Write(hello)) Die("hello");
+  v1::VerifierMessage m;
+  if (!stream->Read(&m) || !m.has_challenge()) Die("no challenge");
+  v1::Challenge c = m.challenge();
+  uint64_t clock = 1000;
+  Clock::time_point next = Clock::now();
+  v1::AgentMessage ev;
+  v1::PcrBankValues* bank = ev.mutable_evidence()->add_pcr_values();
+  bank->set_hash_alg(v1::HASH_ALGORITHM_SHA256);
+  v1::PcrValue* pcr10 = bank->add_values();
+  pcr10->set_index(10);
+  pcr10->set_digest(std::string(32, '\0'));
+  v1::ImaLogChunk* chunk = ev.mutable_evidence()->mutable_ima_entries();
+  chunk->set_format(v1::IMA_LOG_FORMAT_ASCII);
+  while (!shared->stop) {
+    const double rate = shared->per_agent_rate;
+    if (rate > 0) {
+      next += std::chrono::microseconds(static_cast<int64_t>(1e6 / rate));
+      std::this_thread::sleep_until(next);
+    } else {
+      next = Clock::now();
+    }
+    auto [attest, sig] = SignQuote(aik, c.nonce(), clock += 10);
+    ev.mutable_evidence()->set_quote(attest);
+    ev.mutable_evidence()->set_signature(sig);
+    chunk->set_first_index(c.ima_from());
+    const auto sent = Clock::now();
+    if (!stream->Write(ev) || !stream->Read(&m)) break;
+    const double ms =
+        std::chrono::duration<double, std::milli>(Clock::now() - sent).count();
+    if (m.has_error()) Die(absl::StrCat("stream error: ", m.error().message()));
+    if (!m.has_verdict()) {
+      if (m.has_challenge()) c = m.challenge();
+      continue;
+    }
+    if (shared->record) {
+      std::lock_guard<std::mutex> lock(shared->mu);
+      shared->rtt_ms.push_back(ms);
+    }
+    shared->verdicts++;
+    if (m.verdict().state() != v1::ATTESTATION_STATE_PASS) shared->failures++;
+    c = m.verdict().next_challenge();
+  }
+  ctx.TryCancel();
+  (void)stream->Finish();
+}
+
+int Main(int argc, char** argv) {
+  int agents = 64;
+  int seconds = 10;
+  int verifier_cpu = -1;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--agents") agents = std::atoi(argv[i + 1]);
+    if (flag == "--seconds") seconds = std::atoi(argv[i + 1]);
+    if (flag == "--verifier-cpu") verifier_cpu = std::atoi(argv[i + 1]);
+  }
+  const std::string verifier_bin = VOUCH_VERIFIER_BIN;
+  testing::TempDir dir = Must(testing::TempDir::Create("load"), "temp dir");
+  std::unique_ptr<testing::PgCluster> pg =
+      Must(testing::PgCluster::Start(), "PostgreSQL");
+  const std::string ca = dir.Join("ca");
+  sdk::CaInitOptions init;
+  init.dir = ca;
+  if (!sdk::InitCa(init).ok()) Die("ca init");
+  sdk::IssueOptions server;
+  server.ca_dir = ca;
+  server.kind = sdk::CertKind::kServer;
+  server.name = "localhost";
+  server.sans = {"127.0.0.1"};
+  if (!sdk::IssueCertificate(server).ok()) Die("server cert");
+
+  store::PgPool pool(pg->conninfo(), 2);
+  if (!store::PrepareDatabase(pool, absl::Seconds(30)).ok()) Die("migrate");
+  store::PgVerifierStore store(&pool, 3);
+  store::PolicyRow policy;
+  policy.tenant = "default";
+  policy.name = "empty";
+  policy.kind = 1;
+  policy.content =
+      R"({"meta": {"version": 1}, "release": 0, "digests": {}, "excludes": [],
+      "keyrings": {}, "ima": {"ignored_keyrings": [], "log_hash_alg": "sha1",
+      "dm_policy": null}, "ima-buf": {}, "verification-keys": ""})";
+  Must(store.AddPolicy(policy), "policy");
+  std::vector<SoftAik> aiks;
+  std::vector<std::string> ids;
+  std::cerr << "verifier_load: registering " << agents << " agents\n";
+  for (int i = 0; i < agents; ++i) {
+    aiks.push_back(MakeAik());
+    ids.push_back(absl::StrCat("load-agent-", i));
+    auto db = Must(pool.Acquire(), "db");
+    Must(db->Exec("INSERT INTO registrations (agent_id, tenant, ek_public, "
+                  "ek_sha256, ek_certificate, aik_public, aik_name, "
+                  "activated_at) VALUES ($1, 'default', '\\x00', "
+                  "sha256(convert_to($1::text, 'UTF8')), '\\x00', $2, $3, "
+                  "now())",
+                  {ids[i], store::ToBytea(AsString(aiks[i].tpm2b_public)),
+                   store::ToBytea(AsString(aiks[i].name))}),
+         "register");
+    store::Enrollment e;
+    e.tenant = "default";
+    e.agent_id = ids[i];
+    e.runtime_policy = "empty";
+    e.interval = absl::Seconds(60);
+    e.hash_alg = 11;
+    Must(store.Enroll(e), "enroll");
+    sdk::IssueOptions a;
+    a.ca_dir = ca;
+    a.kind = sdk::CertKind::kAgent;
+    a.name = ids[i];
+    if (!sdk::IssueCertificate(a).ok()) Die("agent cert");
+  }
+  const int port = Must(testing::PickFreePort(), "port");
+  const std::string address = absl::StrCat("127.0.0.1:", port);
+  testing::ProcessOptions popts;
+  popts.stdout_path = popts.stderr_path = dir.Join("verifier.log");
+  popts.env = {{"VOUCH_DATABASE_URL", pg->conninfo()}};
+  std::vector<std::string> prefix;
+  if (verifier_cpu >= 0) {
+    // The verifier alone on one CPU, the agents (and PostgreSQL) elsewhere,
+    // so the agents' RSA signing does not preempt it.
+    prefix = {"taskset", "-c", absl::StrCat(verifier_cpu)};
+    cpu_set_t others;
+    CPU_ZERO(&others);
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long c = 0; c < n; ++c) {
+      if (c != verifier_cpu) CPU_SET(c, &others);
+    }
+    if (n > 1) sched_setaffinity(0, sizeof others, &others);
+  }
+  std::vector<std::string> command = {verifier_bin,
+                                      "--verifier-listen",
+                                      address,
+                                      "--verifier-port-file",
+                                      dir.Join("port"),
+                                      "--verifier-min-interval",
+                                      "0s",
+                                      "--verifier-workers",
+                                      "2",
+                                      "--tls-ca-file",
+                                      ca + "/ca.pem",
+                                      "--tls-cert-file",
+                                      ca + "/servers/localhost/server.pem",
+                                      "--tls-key-file",
+                                      ca + "/servers/localhost/server.key",
+                                      "--log-level",
+                                      "info",
+                                      "--verifier-sweep-interval",
+                                      "1s"};
+  command.insert(command.begin(), prefix.begin(), prefix.end());
+  testing::ChildProcess verifier =
+      Must(testing::ChildProcess::Start(command, popts), "start verifier");
+  for (int i = 0; i < 300; ++i) {
+    if (!ReadFileUpTo(dir.Join("port"), 64).value_or("").empty()) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  Shared shared;
+  std::vector<std::thread> threads;
+  for (int i = 0; i < agents; ++i) {
+    threads.emplace_back(RunAgent, address, ca + "/agents/" + ids[i], ids[i],
+                         std::cref(aiks[i]), &shared);
+  }
+  // Warm up, then phase 1: saturation.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  uint64_t v0 = shared.verdicts;
+  double c0 = CpuSeconds(verifier.pid());
+  auto t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const uint64_t n1 = shared.verdicts - v0;
+  const double cpu = CpuSeconds(verifier.pid()) - c0;
+  const double rate = static_cast<double>(n1) / wall;
+  std::printf("phase 1 (saturation, %d agents, %d s):\n", agents, seconds);
+  std::printf("  verified quotes: %lu in %.1f s = %.0f/s (wall)\n",
+              static_cast<unsigned long>(n1), wall, rate);
+  std::printf(
+      "  verifier CPU: %.2f s = %.0f verified quotes per CPU-second "
+      "(per core)\n",
+      cpu, static_cast<double>(n1) / cpu);
+  // Phase 2: half that rate, round-trip latency.
+  shared.per_agent_rate = rate / 2 / agents;
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  shared.record = true;
+  const size_t log_from =
+      ReadFileUpTo(dir.Join("verifier.log"), 64 << 20).value_or("").size();
+  v0 = shared.verdicts;
+  c0 = CpuSeconds(verifier.pid());
+  t0 = Clock::now();
+  std::this_thread::sleep_for(std::chrono::seconds(seconds));
+  shared.record = false;
+  const std::string log =
+      ReadFileUpTo(dir.Join("verifier.log"), 64 << 20).value_or("");
+  const double wall2 = std::chrono::duration<double>(Clock::now() - t0).count();
+  const uint64_t n2 = shared.verdicts - v0;
+  const double cpu2 = CpuSeconds(verifier.pid()) - c0;
+  std::vector<double> rtt;
+  {
+    std::lock_guard<std::mutex> lock(shared.mu);
+    rtt = shared.rtt_ms;
+  }
+  std::sort(rtt.begin(), rtt.end());
+  auto pct = [&](double p) {
+    return rtt.empty() ? 0.0
+                       : rtt[std::min(rtt.size() - 1,
+                                      static_cast<size_t>(p * rtt.size()))];
+  };
+  std::printf("phase 2 (half load, %.0f/s offered):\n", rate / 2);
+  std::printf("  verified quotes: %.0f/s, verifier CPU %.0f%%\n",
+              static_cast<double>(n2) / wall2, 100 * cpu2 / wall2);
+  std::printf(
+      "  evidence sent -> verdict received: p50 %.2f ms, p99 %.2f ms, "
+      "max %.2f ms (%zu samples)\n",
+      pct(0.50), pct(0.99), rtt.empty() ? 0.0 : rtt.back(), rtt.size());
+  // The verifier's own evidence-to-verdict time, per 1 s window.
+  int64_t worst_p99 = 0, worst_max = 0;
+  std::vector<int64_t> p50s;
+  for (absl::string_view line :
+       absl::StrSplit(absl::string_view(log).substr(log_from), '\n')) {
+    if (!absl::StrContains(line, "attestation latency")) continue;
+    auto field = [&](absl::string_view key) -> int64_t {
+      const size_t at = line.find(key);
+      if (at == absl::string_view::npos) return 0;
+      int64_t v = 0;
+      absl::string_view rest = line.substr(at + key.size());
+      (void)absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &v);
+      return v;
+    };
+    p50s.push_back(field("p50_us="));
+    worst_p99 = std::max(worst_p99, field("p99_us="));
+    worst_max = std::max(worst_max, field("max_us="));
+  }
+  std::sort(p50s.begin(), p50s.end());
+  std::printf(
+      "  verifier evidence received -> verdict sent: p50 %.2f ms, "
+      "worst 1 s window p99 %.2f ms, max %.2f ms\n",
+      p50s.empty() ? 0.0 : p50s[p50s.size() / 2] / 1000.0, worst_p99 / 1000.0,
+      worst_max / 1000.0);
+  std::printf("  verdicts that were not PASS: %lu\n",
+              static_cast<unsigned long>(shared.failures.load()));
+  shared.stop = true;
+  verifier.Terminate();
+  for (std::thread& t : threads) t.join();
+  return shared.failures > 0 ? 1 : 0;
+}
+
+}  // namespace
+}  // namespace vouch
+
+int main(int argc, char** argv) { return vouch::Main(argc, argv); }
