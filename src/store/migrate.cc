@@ -24,11 +24,21 @@ absl::Status Rollback(PgConnection& db, absl::Status status) {
 absl::StatusOr<int> Migrate(PgConnection& db) {
   // "relation already exists, skipping" notices are noise in service logs.
   VOUCH_RETURN_IF_ERROR(db.Exec("SET client_min_messages TO warning").status());
-  VOUCH_RETURN_IF_ERROR(db.Exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
-                                "version integer PRIMARY KEY, name text NOT "
-                                "NULL, applied_at timestamptz NOT NULL DEFAULT "
-                                "now())")
-                            .status());
+  // Under the same lock as the migrations: servers starting together would
+  // otherwise race on creating the table (a duplicate pg_type row).
+  VOUCH_RETURN_IF_ERROR(db.Exec("BEGIN").status());
+  absl::Status created = [&]() -> absl::Status {
+    VOUCH_RETURN_IF_ERROR(
+        db.Query("SELECT pg_advisory_xact_lock($1)", {kLockKey}).status());
+    return db
+        .Exec(
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer "
+            "PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT "
+            "NULL DEFAULT now())")
+        .status();
+  }();
+  if (!created.ok()) return Rollback(db, created);
+  VOUCH_RETURN_IF_ERROR(db.Exec("COMMIT").status());
   const std::vector<Migration>& all = Migrations();
   const int newest = all.empty() ? 0 : all.back().version;
   int applied = 0;

@@ -445,6 +445,24 @@ class GroupCommitterForTest {
   verifier::GroupCommitter gc_;
 };
 
+TEST_CASE("migrations: servers starting together all migrate", "[pg]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  std::vector<absl::Status> results(6);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < 6; ++i) {
+    threads.emplace_back([&, i] {
+      store::PgPool pool((*pg)->conninfo(), 1);
+      results[i] = store::PrepareDatabase(pool, absl::Seconds(30));
+    });
+  }
+  for (std::thread& t : threads) t.join();
+  for (const absl::Status& s : results) {
+    INFO(s.message());
+    CHECK(s.ok());
+  }
+}
+
 // The pool's state machine on a real PostgreSQL, without processes: the
 // epoch fence, latching, group commit and the sweeper, deterministically.
 TEST_CASE(
