@@ -106,6 +106,7 @@ class Session {
     copts.ca_file = o_.ca_file;
     copts.cert_file = o_.cert_file;
     copts.key_file = o_.key_file;
+    copts.round_robin = true;  // A DNS name of the whole pool.
     copts.keepalive_ms =
         static_cast<int>(absl::ToInt64Milliseconds(o_.keepalive));
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =

@@ -37,6 +37,9 @@ struct ClientOptions {
   // HTTP/2 keepalive pings every this many ms, also with no call active,
   // so a long-lived stream to a vanished server is noticed; 0: off.
   int keepalive_ms = 0;
+  // Spread calls over every address a DNS name resolves to (gRPC's
+  // round_robin policy) instead of sticking to the first.
+  bool round_robin = false;
   // Largest message accepted from the server; 0: gRPC's default (4 MiB).
   int max_receive_bytes = 0;
 };

@@ -423,6 +423,14 @@ absl::StatusOr<bool> PgVerifierStore::RenewLease(const std::string& agent_id,
   return n > 0;
 }
 
+absl::StatusOr<bool> PgVerifierStore::Enrolled(const std::string& agent_id) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT 1 FROM agent_state WHERE agent_id = $1", {agent_id}));
+  return !rows.rows.empty();
+}
+
 absl::Status PgVerifierStore::Release(const std::string& agent_id,
                                       int64_t epoch) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());

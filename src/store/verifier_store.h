@@ -162,6 +162,8 @@ class PgVerifierStore {
   // Renews the lease while epoch is still ours; false when fenced out.
   absl::StatusOr<bool> RenewLease(const std::string& agent_id, int64_t epoch,
                                   absl::Duration lease);
+  // Whether the agent is enrolled (has an agent_state row).
+  absl::StatusOr<bool> Enrolled(const std::string& agent_id);
   // The stream ended: marks the agent disconnected if epoch is still ours.
   absl::Status Release(const std::string& agent_id, int64_t epoch);
 

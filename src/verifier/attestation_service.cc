@@ -159,6 +159,17 @@ class StreamReactor final
     delete this;
   }
 
+  // Tells the agent its new state (a StateNotice), then ends the stream.
+  void NoticeAndEnd(v1::AttestationState state, v1::StateChangeCause cause,
+                    grpc::Status status) {
+    v1::VerifierMessage m;
+    m.mutable_state_notice()->set_state(state);
+    m.mutable_state_notice()->set_cause(cause);
+    SetTimestamp(absl::Now(), m.mutable_state_notice()->mutable_changed_at());
+    Send(std::move(m));
+    End(std::move(status));
+  }
+
   // Ends the stream (from any thread).
   void End(grpc::Status status) {
     absl::MutexLock lock(&mu_);
@@ -572,12 +583,7 @@ class StreamReactor final
       return;
     }
     if (applied->fenced) {
-      Log(LogLevel::kWarning,
-          "ownership lost: another verifier took the agent over; closing "
-          "the stream",
-          {{"agent_id", agent_id_}, {"epoch", epoch_}});
-      Done(GrpcError(grpc::StatusCode::ABORTED,
-                     "another verifier took this agent over; reconnect"));
+      Done(service_->FencedStatus(agent_id_, epoch_, this));
       return;
     }
     if (out.clock) progress_.clock = out.clock;
@@ -701,18 +707,41 @@ void AttestationService::RenewLeases() {
     absl::StatusOr<bool> ok = store_->RenewLease(
         h.agent_id, h.epoch, absl::Minutes(1) * options_.timeout_intervals);
     if (!ok.ok() || *ok) continue;
-    Log(LogLevel::kWarning,
-        "ownership lost: another verifier took the agent over; closing the "
-        "stream",
-        {{"agent_id", h.agent_id}, {"epoch", h.epoch}});
+    grpc::Status status = FencedStatus(h.agent_id, h.epoch, nullptr);
     absl::MutexLock lock(&mu_);
     auto it = streams_.find(reactor);
-    if (it != streams_.end() && it->second.epoch == h.epoch) {
-      reactor->End(grpc::Status(grpc::StatusCode::ABORTED,
-                                "another verifier took this agent over; "
-                                "reconnect"));
+    if (it == streams_.end() || it->second.epoch != h.epoch) continue;
+    if (status.error_code() == grpc::StatusCode::FAILED_PRECONDITION) {
+      reactor->NoticeAndEnd(v1::ATTESTATION_STATE_UNENROLLED,
+                            v1::STATE_CHANGE_CAUSE_UNENROLLED, status);
+    } else {
+      reactor->End(status);
     }
   }
+}
+
+grpc::Status AttestationService::FencedStatus(const std::string& agent_id,
+                                              int64_t epoch,
+                                              StreamReactor* reactor) {
+  // Zero rows: another verifier took the agent over, or it was unenrolled.
+  absl::StatusOr<bool> enrolled = store_->Enrolled(agent_id);
+  if (enrolled.ok() && !*enrolled) {
+    Log(LogLevel::kInfo, "agent unenrolled; closing its stream",
+        {{"agent_id", agent_id}});
+    grpc::Status status(grpc::StatusCode::FAILED_PRECONDITION,
+                        "the agent was unenrolled");
+    if (reactor != nullptr) {
+      reactor->NoticeAndEnd(v1::ATTESTATION_STATE_UNENROLLED,
+                            v1::STATE_CHANGE_CAUSE_UNENROLLED, status);
+    }
+    return status;
+  }
+  Log(LogLevel::kWarning,
+      "ownership lost: another verifier took the agent over; closing the "
+      "stream",
+      {{"agent_id", agent_id}, {"epoch", epoch}});
+  return grpc::Status(grpc::StatusCode::ABORTED,
+                      "another verifier took this agent over; reconnect");
 }
 
 void AttestationService::RecordLatency(absl::Duration d) {

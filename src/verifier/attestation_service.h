@@ -83,6 +83,11 @@ class AttestationService final : public v1::Attestation::CallbackService {
   void Register(StreamReactor* reactor, const std::string& agent_id,
                 int64_t epoch);
   void Unregister(StreamReactor* reactor);
+  // Why a fenced write found zero rows: ABORTED (taken over) or
+  // FAILED_PRECONDITION (unenrolled; `reactor`, if given, is sent a
+  // StateNotice first). Blocking (one query).
+  grpc::Status FencedStatus(const std::string& agent_id, int64_t epoch,
+                            StreamReactor* reactor);
 
  private:
   struct Held {

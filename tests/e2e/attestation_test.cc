@@ -284,6 +284,18 @@ TEST_CASE(
               "SELECT count(*) FROM attestations WHERE attestation_id = '", id,
               "'")) == 1);
   }
+
+  // Unenrolled: the verifier holding the stream tells the agent and ends it;
+  // the history stays.
+  testing::RunResult removed = pool.Ctl({"agents", "remove", pool.agent_id_});
+  INFO(removed.err);
+  REQUIRE(removed.status.Success());
+  REQUIRE(Within(20, [&] {
+    return absl::StrContains(Slurp(pool.agent_log()), "state=unenrolled");
+  }));
+  CHECK(absl::StrContains(Slurp(pool.agent_log()), "the agent was unenrolled"));
+  CHECK(pool.Status().is_null());
+  CHECK(pool.QueryInt("SELECT count(*) FROM attestations") > 0);
 }
 
 TEST_CASE(
