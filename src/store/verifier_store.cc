@@ -462,6 +462,59 @@ absl::StatusOr<int64_t> PgVerifierStore::SweepTimeouts() {
   return static_cast<int64_t>(rows.rows.size());
 }
 
+absl::StatusOr<PgVerifierStore::EventPosition>
+PgVerifierStore::EventHorizon() {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
+  EventPosition p;
+  VOUCH_ASSIGN_OR_RETURN(p.xid, Int<uint64_t>(rows.rows.at(0).at(0)));
+  return p;
+}
+
+absl::StatusOr<std::vector<PgVerifierStore::EventRow>>
+PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
+                             const std::vector<std::string>& agent_ids,
+                             const std::vector<std::string>& states,
+                             int limit) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  // Array literals of validated agent ids and our own state names.
+  auto array = [](const std::vector<std::string>& v) -> PgParam {
+    if (v.empty()) return std::nullopt;
+    return absl::StrCat("{", absl::StrJoin(v, ","), "}");
+  };
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(
+          "SELECT e.xid::text, e.seq, e.agent_id, e.previous_state, e.state, "
+          "e.cause, COALESCE(e.attestation_id, ''), COALESCE(t.failures, "
+          "''::bytea), (extract(epoch from e.at) * 1000000)::bigint FROM "
+          "agent_events e LEFT JOIN attestations t ON t.attestation_id = "
+          "e.attestation_id WHERE e.tenant = $1 AND (e.xid, e.seq) > "
+          "($2::xid8, $3::bigint) AND e.xid < "
+          "pg_snapshot_xmin(pg_current_snapshot()) AND ($4::text[] IS NULL OR "
+          "e.agent_id = ANY($4::text[])) AND ($5::text[] IS NULL OR e.state = "
+          "ANY($5::text[])) ORDER BY e.xid, e.seq LIMIT $6",
+          {tenant, absl::StrCat(after.xid), absl::StrCat(after.seq),
+           array(agent_ids), array(states), absl::StrCat(limit)}));
+  std::vector<EventRow> out;
+  for (const Row& r : rows.rows) {
+    EventRow e;
+    VOUCH_ASSIGN_OR_RETURN(e.position.xid, Int<uint64_t>(r[0]));
+    VOUCH_ASSIGN_OR_RETURN(e.position.seq, Int<int64_t>(r[1]));
+    e.agent_id = r[2].value_or("");
+    e.previous_state = r[3].value_or("");
+    e.state = r[4].value_or("");
+    e.cause = r[5].value_or("");
+    e.attestation_id = r[6].value_or("");
+    VOUCH_ASSIGN_OR_RETURN(e.failures, Bytea(r[7]));
+    VOUCH_ASSIGN_OR_RETURN(e.at, Micros(r[8]));
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
 absl::StatusOr<std::vector<PgVerifierStore::AttestationRow>>
 PgVerifierStore::History(const std::string& tenant, const std::string& agent_id,
                          int limit) {

@@ -172,6 +172,33 @@ class PgVerifierStore {
   // to run in every verifier at once (row locks; the WHERE is rechecked).
   absl::StatusOr<int64_t> SweepTimeouts();
 
+  // Watch: events in commit order. A position is (xid, seq) of the last
+  // event delivered. Only events of transactions older than every running
+  // one are returned (xid < the snapshot's xmin), so a later read never
+  // finds an event before a position already passed.
+  struct EventPosition {
+    uint64_t xid = 0;
+    int64_t seq = 0;
+  };
+  struct EventRow {
+    EventPosition position;
+    std::string agent_id;
+    std::string previous_state;
+    std::string state;
+    std::string cause;
+    std::string attestation_id;
+    std::string failures;  // Of the verdict, when there is one.
+    absl::Time at;
+  };
+  // Where "now" is: every event committed later comes after it.
+  absl::StatusOr<EventPosition> EventHorizon();
+  // Events of `tenant` after `after`, final ones only, oldest first; empty
+  // `agent_ids` / `states`: no filter.
+  absl::StatusOr<std::vector<EventRow>> EventsAfter(
+      const std::string& tenant, EventPosition after,
+      const std::vector<std::string>& agent_ids,
+      const std::vector<std::string>& states, int limit);
+
   // Attestation records of one agent, newest first: (id, state, verifier,
   // epoch, ima_from, ima_next_entry, entries received).
   struct AttestationRow {

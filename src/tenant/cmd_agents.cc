@@ -7,6 +7,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -36,6 +37,9 @@ struct AdminArgs {
   std::string kind = "runtime";
   std::string description;
   uint64_t version = 0;
+  std::vector<std::string> agent_ids;
+  std::string resume;
+  int count = 0;
 };
 
 AdminArgs& Args() {
@@ -48,6 +52,7 @@ CLI::App* agents_get = nullptr;
 CLI::App* agents_list = nullptr;
 CLI::App* agents_enroll = nullptr;
 CLI::App* agents_remove = nullptr;
+CLI::App* agents_watch = nullptr;
 CLI::App* policies_cmd = nullptr;
 CLI::App* policies_add = nullptr;
 CLI::App* policies_update = nullptr;
@@ -153,12 +158,91 @@ std::string PolicyTable(const std::vector<v1::Policy>& policies) {
   return out;
 }
 
+nlohmann::json ToJson(const v1::WatchEvent& e) {
+  nlohmann::json j;
+  j["resume_token"] = e.resume_token();
+  j["event_time"] = Rfc3339(e.event_time());
+  if (e.has_heartbeat()) {
+    j["kind"] = "heartbeat";
+    return j;
+  }
+  j["kind"] = "state_change";
+  j["event_id"] = e.event_id();
+  j["agent_id"] = e.agent_id();
+  const v1::StateChange& c = e.state_change();
+  j["previous_state"] = sdk::StateName(c.previous_state());
+  j["state"] = sdk::StateName(c.state());
+  j["cause"] = v1::StateChangeCause_Name(c.cause());
+  j["attestation_id"] = c.attestation_id();
+  nlohmann::json failures = nlohmann::json::array();
+  for (const v1::Failure& f : c.failures()) {
+    failures.push_back({{"code", v1::FailureCode_Name(f.code())},
+                        {"path", f.path()},
+                        {"detail", f.detail()}});
+  }
+  j["failures"] = failures;
+  return j;
+}
+
+// Follows events until interrupted (or --count events): reconnects with
+// the last resume token when the verifier goes away.
+int RunWatch(v1::Admin::Stub& stub, const std::string& server,
+             const std::string& format) {
+  const AdminArgs& a = Args();
+  v1::WatchRequest req;
+  req.set_tenant(a.tenant);
+  for (const std::string& id : a.agent_ids) req.add_agent_ids(id);
+  for (const std::string& st : a.states) {
+    req.add_states(sdk::ParseStateName(st));
+  }
+  std::string token = a.resume;
+  int seen = 0;
+  while (true) {
+    req.set_resume_token(token);
+    grpc::ClientContext c;
+    std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader =
+        stub.Watch(&c, req);
+    v1::WatchEvent e;
+    while (reader->Read(&e)) {
+      token = e.resume_token();
+      if (e.has_heartbeat()) continue;
+      if (format == "json" || format == "yaml") {
+        std::cout << ToJson(e).dump() << std::endl;
+      } else {
+        const v1::StateChange& ch = e.state_change();
+        std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " "
+                  << sdk::StateName(ch.previous_state()) << " -> "
+                  << sdk::StateName(ch.state()) << " ("
+                  << v1::StateChangeCause_Name(ch.cause()) << ")";
+        if (ch.failures_size() > 0) {
+          std::cout << " " << ch.failures(0).path() << " "
+                    << ch.failures(0).detail();
+        }
+        std::cout << std::endl;
+      }
+      if (a.count > 0 && ++seen >= a.count) {
+        c.TryCancel();
+        (void)reader->Finish();
+        return 0;
+      }
+    }
+    grpc::Status st = reader->Finish();
+    if (st.error_code() != grpc::StatusCode::UNAVAILABLE) {
+      return RpcError("agents watch", st, server, "verifier");
+    }
+    std::cerr << "vouchctl agents watch: " << st.error_message()
+              << "; resuming in 1 s\n";
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
 int RunAgents(v1::Admin::Stub& stub, const std::string& server,
               const std::string& format) {
   const AdminArgs& a = Args();
   auto fail = [&](const grpc::Status& st) {
     return RpcError("agents", st, server, "verifier");
   };
+  if (agents_watch->parsed()) return RunWatch(stub, server, format);
   if (agents_get->parsed()) {
     v1::GetAgentStatusRequest req;
     req.set_tenant(a.tenant);
@@ -336,6 +420,17 @@ void AddAdminCommands(CLI::App& cli) {
       "enroll", "Enroll a registered agent for attestation");
   agents_remove = agents_cmd->add_subcommand(
       "remove", "Unenroll an agent (its history is kept)");
+  agents_watch = agents_cmd->add_subcommand(
+      "watch", "Follow state changes as they commit (Ctrl-C stops)");
+  agents_watch->add_option("agent_ids", a.agent_ids, "Only these agents");
+  agents_watch->add_option("--resume", a.resume,
+                           "Resume after this event's resume_token");
+  agents_watch->add_option("--count", a.count,
+                           "Exit after this many events");
+  agents_watch
+      ->add_option("--state", a.states, "Only changes into these states")
+      ->check(CLI::IsMember({"pending", "pass", "fail", "timeout",
+                             "unenrolled"}));
   for (CLI::App* c : {agents_get, agents_enroll, agents_remove}) {
     c->add_option("agent_id", a.agent_id, "The agent")->required();
   }

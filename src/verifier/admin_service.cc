@@ -6,7 +6,9 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/principal.h"
 #include "core/agent_id.h"
@@ -175,7 +177,119 @@ absl::StatusOr<int> PageSize(int requested) {
   return std::min(requested, kMaxPageSize);
 }
 
+// Resume tokens: "w1:<xid>:<seq>".
+std::string EventToken(const store::PgVerifierStore::EventPosition& p) {
+  return absl::StrCat("w1:", p.xid, ":", p.seq);
+}
+
+absl::StatusOr<store::PgVerifierStore::EventPosition> ParseEventToken(
+    const std::string& token) {
+  std::vector<std::string> parts = absl::StrSplit(token, ':');
+  store::PgVerifierStore::EventPosition p;
+  if (token.size() > 1024 || parts.size() != 3 || parts[0] != "w1" ||
+      !absl::SimpleAtoi(parts[1], &p.xid) ||
+      !absl::SimpleAtoi(parts[2], &p.seq)) {
+    return absl::OutOfRangeError(
+        "resume_token is not valid: re-read state with ListAgents, then "
+        "Watch without a token");
+  }
+  return p;
+}
+
+v1::StateChangeCause CauseOf(const std::string& c) {
+  if (c == "verdict") return v1::STATE_CHANGE_CAUSE_VERDICT;
+  if (c == "timeout") return v1::STATE_CHANGE_CAUSE_TIMEOUT;
+  if (c == "enrolled") return v1::STATE_CHANGE_CAUSE_ENROLLED;
+  if (c == "unenrolled") return v1::STATE_CHANGE_CAUSE_UNENROLLED;
+  return v1::STATE_CHANGE_CAUSE_UNSPECIFIED;
+}
+
 }  // namespace
+
+grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
+                                 const v1::WatchRequest* req,
+                                 grpc::ServerWriter<v1::WatchEvent>* writer) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (req->include_verdicts()) {
+    return Reply(absl::InvalidArgumentError(
+        "include_verdicts: not supported by this verifier yet"));
+  }
+  if (req->agent_ids_size() > 100 || req->states_size() > 8) {
+    return Reply(absl::InvalidArgumentError(
+        "at most 100 agent_ids and 8 states"));
+  }
+  std::vector<std::string> agents;
+  for (const std::string& id : req->agent_ids()) {
+    if (absl::Status s = core::ValidateAgentId(id); !s.ok()) return Reply(s);
+    agents.push_back(id);
+  }
+  std::vector<std::string> states;
+  for (int st : req->states()) {
+    const std::string name = sdk::StateName(st);
+    if (name == "unspecified") {
+      return Reply(absl::InvalidArgumentError("states: unknown state"));
+    }
+    states.push_back(name);
+  }
+  store::PgVerifierStore::EventPosition at;
+  if (req->resume_token().empty()) {
+    absl::StatusOr<store::PgVerifierStore::EventPosition> now =
+        store_->EventHorizon();
+    if (!now.ok()) return Reply(now.status());
+    at = *now;
+  } else {
+    absl::StatusOr<store::PgVerifierStore::EventPosition> p =
+        ParseEventToken(req->resume_token());
+    if (!p.ok()) return Reply(p.status());
+    at = *p;
+  }
+  auto heartbeat = [&]() {
+    v1::WatchEvent e;
+    e.set_resume_token(EventToken(at));
+    SetTime(absl::Now(), e.mutable_event_time());
+    e.mutable_heartbeat();
+    return writer->Write(e);
+  };
+  if (!heartbeat()) return grpc::Status::OK;
+  absl::Time last_sent = absl::Now();
+  while (!ctx->IsCancelled()) {
+    absl::StatusOr<std::vector<store::PgVerifierStore::EventRow>> events =
+        store_->EventsAfter(*tenant, at, agents, states, 500);
+    if (!events.ok()) return Reply(events.status());
+    for (const store::PgVerifierStore::EventRow& r : *events) {
+      at = r.position;
+      v1::WatchEvent e;
+      e.set_resume_token(EventToken(at));
+      e.set_agent_id(r.agent_id);
+      e.set_event_id(absl::StrCat(r.position.xid, "-", r.position.seq));
+      SetTime(r.at, e.mutable_event_time());
+      v1::StateChange* c = e.mutable_state_change();
+      c->set_previous_state(sdk::ParseStateName(r.previous_state));
+      c->set_state(sdk::ParseStateName(r.state));
+      c->set_cause(CauseOf(r.cause));
+      c->set_attestation_id(r.attestation_id);
+      if (r.state == "fail" && !r.failures.empty()) {
+        v1::Verdict holder;
+        if (holder.ParseFromString(r.failures)) {
+          for (const v1::Failure& f : holder.failures()) {
+            *c->add_failures() = f;
+          }
+        }
+      }
+      if (!writer->Write(e)) return grpc::Status::OK;
+      last_sent = absl::Now();
+    }
+    if (events->size() == 500) continue;  // More are waiting.
+    if (absl::Now() - last_sent > absl::Seconds(10)) {
+      if (!heartbeat()) return grpc::Status::OK;
+      last_sent = absl::Now();
+    }
+    absl::SleepFor(watch_poll);
+  }
+  return grpc::Status::OK;
+}
 
 grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
                                        const v1::EnrollAgentRequest* req,

@@ -49,6 +49,13 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RemovePolicy(grpc::ServerContext* ctx,
                             const v1::RemovePolicyRequest* req,
                             v1::RemovePolicyResponse* resp) override;
+  // State changes in commit order, polled from agent_events every
+  // `watch_poll`; a heartbeat first and after every 10 s without events.
+  // Runs on one gRPC thread per subscriber until it goes away.
+  grpc::Status Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
+                     grpc::ServerWriter<v1::WatchEvent>* writer) override;
+
+  absl::Duration watch_poll = absl::Milliseconds(200);
 
  private:
   store::PgVerifierStore* store_;

@@ -250,6 +250,17 @@ TEST_CASE(
   // verdict.
   Pool pool("60s");
   REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  // An operator follows state changes (Watch) from here on.
+  const std::string watch_out = pool.dir_.Join("watch.out");
+  ProcessOptions wopts;
+  wopts.stdout_path = watch_out;
+  wopts.stderr_path = pool.dir_.Join("watch.err");
+  absl::StatusOr<ChildProcess> watcher = ChildProcess::Start(
+      {VOUCHCTL_BIN, "--server", pool.v1_->address(), "--tls-dir",
+       pool.tls_.client_dir("admin"), "-o", "json", "agents", "watch"},
+      wopts);
+  REQUIRE(watcher.ok());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
   nlohmann::json s = pool.Status();
   CHECK(s["ima_next_entry"] == 3);
   CHECK((s["verifier_id"] == "v1" || s["verifier_id"] == "v2"));
@@ -285,6 +296,24 @@ TEST_CASE(
               "'")) == 1);
   }
 
+  // The watcher saw the failure, with the file.
+  REQUIRE(Within(10, [&] {
+    return absl::StrContains(Slurp(watch_out), "\"state\":\"fail\"");
+  }));
+  std::string fail_token;
+  for (absl::string_view line : absl::StrSplit(Slurp(watch_out), '\n')) {
+    if (!absl::StrContains(line, "\"state\":\"fail\"")) continue;
+    nlohmann::json e = nlohmann::json::parse(line);
+    CHECK(e["agent_id"] == pool.agent_id_);
+    CHECK(e["previous_state"] == "pass");
+    CHECK(e["failures"][0]["path"] == evil);
+    fail_token = e["resume_token"];
+  }
+  REQUIRE(!fail_token.empty());
+  // The verifier it watches restarts; the watcher resumes from its token.
+  pool.v1_->Kill();
+  pool.v1_->Start();
+
   // Unenrolled: the verifier holding the stream tells the agent and ends it;
   // the history stays.
   testing::RunResult removed = pool.Ctl({"agents", "remove", pool.agent_id_});
@@ -296,6 +325,31 @@ TEST_CASE(
   CHECK(absl::StrContains(Slurp(pool.agent_log()), "the agent was unenrolled"));
   CHECK(pool.Status().is_null());
   CHECK(pool.QueryInt("SELECT count(*) FROM attestations") > 0);
+
+  // Nothing missed or repeated across the restart; a later Watch resumed
+  // from the failure's token gets exactly what followed it.
+  REQUIRE(Within(20, [&] {
+    return absl::StrContains(Slurp(watch_out), "\"state\":\"unenrolled\"");
+  }));
+  int fails = 0;
+  for (absl::string_view line : absl::StrSplit(Slurp(watch_out), '\n')) {
+    if (absl::StrContains(line, "\"state\":\"fail\"")) ++fails;
+  }
+  CHECK(fails == 1);
+  watcher->Terminate();
+  testing::RunResult resumed =
+      pool.Ctl({"-o", "json", "agents", "watch", "--resume", fail_token,
+                "--count", "1"});
+  INFO(resumed.err);
+  REQUIRE(resumed.status.Success());
+  nlohmann::json next = nlohmann::json::parse(resumed.out);
+  CHECK(next["previous_state"] == "fail");
+  CHECK(next["state"] == "unenrolled");
+  CHECK(next["cause"] == "STATE_CHANGE_CAUSE_UNENROLLED");
+  testing::RunResult bad =
+      pool.Ctl({"agents", "watch", "--resume", "w1:garbage"});
+  CHECK(bad.status.code == 2);
+  CHECK(absl::StrContains(bad.err, "resume_token is not valid"));
 }
 
 TEST_CASE(
