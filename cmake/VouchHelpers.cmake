@@ -28,7 +28,9 @@ function(vouch_library)
   add_library(vouch_${ARG_NAME} STATIC ${ARG_SRCS})
   add_library(vouch::${ARG_NAME} ALIAS vouch_${ARG_NAME})
   target_include_directories(vouch_${ARG_NAME} PUBLIC
-    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>)
+    $<BUILD_INTERFACE:${PROJECT_SOURCE_DIR}/src>
+    $<INSTALL_INTERFACE:include/vouch>)
+  set_target_properties(vouch_${ARG_NAME} PROPERTIES EXPORT_NAME ${ARG_NAME})
   target_compile_options(vouch_${ARG_NAME} PRIVATE ${VOUCH_WARNINGS})
   target_link_libraries(vouch_${ARG_NAME} PUBLIC ${ARG_PUBLIC_DEPS}
                         PRIVATE ${ARG_PRIVATE_DEPS})

@@ -46,6 +46,9 @@ int RpcError(const std::string& command, const grpc::Status& st,
     case grpc::StatusCode::ALREADY_EXISTS:
     case grpc::StatusCode::FAILED_PRECONDITION:
     case grpc::StatusCode::ABORTED:
+    case grpc::StatusCode::INVALID_ARGUMENT:
+    case grpc::StatusCode::OUT_OF_RANGE:
+    case grpc::StatusCode::UNAUTHENTICATED:
       std::cerr << "\n";
       return 1;
     case grpc::StatusCode::UNAVAILABLE:
@@ -57,6 +60,14 @@ int RpcError(const std::string& command, const grpc::Status& st,
       std::cerr << "\n";
       return 2;
   }
+}
+
+int RpcError(const std::string& command, const absl::Status& status,
+             const std::string& server, const std::string& service) {
+  return RpcError(command,
+                  grpc::Status(static_cast<grpc::StatusCode>(status.code()),
+                               std::string(status.message())),
+                  server, service);
 }
 
 std::shared_ptr<grpc::Channel> ClientChannel(AppContext& ctx,

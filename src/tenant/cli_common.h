@@ -27,8 +27,11 @@ void PrintYaml(const nlohmann::json& j, const std::string& indent,
                std::ostream& out);
 
 // Prints "vouchctl <command>: <message>" with a hint for connection
-// trouble; returns 1 for not found / refused, else 2.
+// trouble; returns 1 when the server refused (not found, permission,
+// invalid argument, precondition, ...), 2 for connection trouble.
 int RpcError(const std::string& command, const grpc::Status& status,
+             const std::string& server, const std::string& service);
+int RpcError(const std::string& command, const absl::Status& status,
              const std::string& server, const std::string& service);
 
 // The channel to --server with --tls-dir; prints the error and returns

@@ -15,6 +15,7 @@
 #include "absl/time/time.h"
 #include "common/bytes.h"
 #include "common/file.h"
+#include "sdk/client.h"
 #include "sdk/names.h"
 #include "tenant/cli_common.h"
 #include "tenant/offline_commands.h"
@@ -186,7 +187,7 @@ nlohmann::json ToJson(const v1::WatchEvent& e) {
 
 // Follows events until interrupted (or --count events): reconnects with
 // the last resume token when the verifier goes away.
-int RunWatch(v1::Admin::Stub& stub, const std::string& server,
+int RunWatch(sdk::Client& client, const std::string& server,
              const std::string& format) {
   const AdminArgs& a = Args();
   v1::WatchRequest req;
@@ -201,7 +202,7 @@ int RunWatch(v1::Admin::Stub& stub, const std::string& server,
     req.set_resume_token(token);
     grpc::ClientContext c;
     std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader =
-        stub.Watch(&c, req);
+        client.stub().Watch(&c, req);
     v1::WatchEvent e;
     while (reader->Read(&e)) {
       token = e.resume_token();
@@ -236,22 +237,22 @@ int RunWatch(v1::Admin::Stub& stub, const std::string& server,
   }
 }
 
-int RunAgents(v1::Admin::Stub& stub, const std::string& server,
+int RunAgents(sdk::Client& client, const std::string& server,
               const std::string& format) {
   const AdminArgs& a = Args();
-  auto fail = [&](const grpc::Status& st) {
+  auto fail = [&](const absl::Status& st) {
     return RpcError("agents", st, server, "verifier");
   };
-  if (agents_watch->parsed()) return RunWatch(stub, server, format);
+  if (agents_watch->parsed()) return RunWatch(client, server, format);
   if (agents_get->parsed()) {
     v1::GetAgentStatusRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
     v1::AgentStatus status;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.GetAgentStatus(&c, req, &status);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::GetAgentStatus, req, &status);
+        !st.ok()) {
+      return fail(st);
+    }
     return Print(ToJson(status), format, AgentTable({status}));
   }
   if (agents_enroll->parsed()) {
@@ -274,10 +275,10 @@ int RunAgents(v1::Admin::Stub& stub, const std::string& server,
       req.mutable_interval()->set_seconds(absl::ToInt64Seconds(d));
     }
     v1::AgentStatus status;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.EnrollAgent(&c, req, &status);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::EnrollAgent, req, &status);
+        !st.ok()) {
+      return fail(st);
+    }
     return Print(ToJson(status), format, AgentTable({status}));
   }
   if (agents_remove->parsed()) {
@@ -285,10 +286,10 @@ int RunAgents(v1::Admin::Stub& stub, const std::string& server,
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
     v1::UnenrollAgentResponse resp;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.UnenrollAgent(&c, req, &resp);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::UnenrollAgent, req, &resp);
+        !st.ok()) {
+      return fail(st);
+    }
     std::cout << "unenrolled " << a.agent_id << "\n";
     return 0;
   }
@@ -300,10 +301,10 @@ int RunAgents(v1::Admin::Stub& stub, const std::string& server,
   std::string next;
   do {
     v1::ListAgentsResponse resp;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.ListAgents(&c, req, &resp);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::ListAgents, req, &resp);
+        !st.ok()) {
+      return fail(st);
+    }
     agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
     next = resp.next_page_token();
     req.set_page_token(next);
@@ -315,10 +316,10 @@ int RunAgents(v1::Admin::Stub& stub, const std::string& server,
   return Print(j, format, AgentTable(agents));
 }
 
-int RunPolicies(v1::Admin::Stub& stub, const std::string& server,
+int RunPolicies(sdk::Client& client, const std::string& server,
                 const std::string& format) {
   const AdminArgs& a = Args();
-  auto fail = [&](const grpc::Status& st) {
+  auto fail = [&](const absl::Status& st) {
     return RpcError("policies", st, server, "verifier");
   };
   std::string content;
@@ -339,10 +340,10 @@ int RunPolicies(v1::Admin::Stub& stub, const std::string& server,
     req.set_content(content);
     req.set_description(a.description);
     v1::Policy p;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.AddPolicy(&c, req, &p);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::AddPolicy, req, &p);
+        !st.ok()) {
+      return fail(st);
+    }
     return Print(ToJson(p), format, PolicyTable({p}));
   }
   if (policies_update->parsed()) {
@@ -353,10 +354,10 @@ int RunPolicies(v1::Admin::Stub& stub, const std::string& server,
     req.set_description(a.description);
     req.set_expected_version(a.version);
     v1::Policy p;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.UpdatePolicy(&c, req, &p);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::UpdatePolicy, req, &p);
+        !st.ok()) {
+      return fail(st);
+    }
     return Print(ToJson(p), format, PolicyTable({p}));
   }
   if (policies_get->parsed()) {
@@ -365,10 +366,10 @@ int RunPolicies(v1::Admin::Stub& stub, const std::string& server,
     req.set_name(a.name);
     req.set_version(a.version);
     v1::Policy p;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.GetPolicy(&c, req, &p);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::GetPolicy, req, &p);
+        !st.ok()) {
+      return fail(st);
+    }
     nlohmann::json j = ToJson(p);
     j["content"] = p.content();
     return Print(j, format, PolicyTable({p}));
@@ -378,10 +379,10 @@ int RunPolicies(v1::Admin::Stub& stub, const std::string& server,
     req.set_tenant(a.tenant);
     req.set_name(a.name);
     v1::RemovePolicyResponse resp;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.RemovePolicy(&c, req, &resp);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::RemovePolicy, req, &resp);
+        !st.ok()) {
+      return fail(st);
+    }
     std::cout << "removed " << a.name << "\n";
     return 0;
   }
@@ -392,10 +393,10 @@ int RunPolicies(v1::Admin::Stub& stub, const std::string& server,
   std::string next;
   do {
     v1::ListPoliciesResponse resp;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub.ListPolicies(&c, req, &resp);
-    if (!st.ok()) return fail(st);
+    if (absl::Status st = client.Call(&v1::Admin::Stub::ListPolicies, req, &resp);
+        !st.ok()) {
+      return fail(st);
+    }
     policies.insert(policies.end(), resp.policies().begin(),
                     resp.policies().end());
     next = resp.next_page_token();
@@ -482,13 +483,19 @@ std::optional<int> RunAdminCommands(AppContext& ctx) {
   const bool policies = policies_cmd != nullptr && policies_cmd->parsed();
   if (!agents && !policies) return std::nullopt;
   const char* name = agents ? "agents" : "policies";
-  std::string server;
-  std::shared_ptr<grpc::Channel> channel = ClientChannel(ctx, name, &server);
-  if (channel == nullptr) return 2;
-  auto stub = v1::Admin::NewStub(channel);
+  sdk::ClientOptions opts;
+  opts.server = ctx.config.GetString("client", "server");
+  opts.tls_dir = ctx.config.GetString("client", "tls_dir");
+  absl::StatusOr<std::unique_ptr<sdk::Client>> client =
+      sdk::Client::Connect(opts);
+  if (!client.ok()) {
+    std::cerr << "vouchctl " << name << ": " << client.status().message()
+              << "\n";
+    return 2;
+  }
   const std::string format = ctx.config.GetString("client", "output");
-  return agents ? RunAgents(*stub, server, format)
-                : RunPolicies(*stub, server, format);
+  return agents ? RunAgents(**client, opts.server, format)
+                : RunPolicies(**client, opts.server, format);
 }
 
 }  // namespace vouch::tenant

@@ -348,7 +348,7 @@ TEST_CASE(
   CHECK(next["cause"] == "STATE_CHANGE_CAUSE_UNENROLLED");
   testing::RunResult bad =
       pool.Ctl({"agents", "watch", "--resume", "w1:garbage"});
-  CHECK(bad.status.code == 2);
+  CHECK(bad.status.code == 1);
   CHECK(absl::StrContains(bad.err, "resume_token is not valid"));
 }
 
@@ -484,6 +484,39 @@ TEST_CASE(
   CHECK(pool.Status()["reset_count"] == boots + 1);
   CHECK(absl::StrContains(Slurp(pool.v1_->log()) + Slurp(pool.v2_->log()),
                           "agent rebooted"));
+
+  // A bad policy upload is refused with the first schema error; a viewer
+  // may not change anything.
+  const std::string bad = pool.dir_.Join("bad.json");
+  std::ofstream(bad) << R"({"meta": {"version": 2}})";
+  testing::RunResult refused =
+      pool.Ctl({"policies", "update", "web", "-f", bad});
+  CHECK(refused.status.code == 1);
+  CHECK(absl::StrContains(refused.err, "meta.version"));
+  testing::RunResult viewer = testing::RunCapture(
+      {VOUCHCTL_BIN, "--server", pool.v1_->address(), "--tls-dir",
+       pool.tls_.client_dir("viewer"), "agents", "remove", pool.agent_id_});
+  CHECK(viewer.status.code == 1);
+  CHECK(pool.State() == "pass");
+  // A policy update reaches the running agent without re-enrollment: the
+  // new version no longer allows good0, so measuring it again fails.
+  const std::string v2 = pool.dir_.Join("policy-v2.json");
+  {
+    nlohmann::json p =
+        nlohmann::json::parse(Slurp(pool.dir_.Join("policy.json")));
+    p["digests"].erase(pool.good_[0]);
+    std::ofstream(v2) << p.dump();
+  }
+  testing::RunResult updated =
+      pool.Ctl({"policies", "update", "web", "-f", v2});
+  INFO(updated.err);
+  REQUIRE(updated.status.Success());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  pool.Append({pool.good_[0]});
+  REQUIRE(Within(30, [&] { return pool.State() == "fail"; }));
+  nlohmann::json after = pool.Status();
+  CHECK(after["runtime_policy_version"] == 2);
+  CHECK(after["failures"][0]["path"] == pool.good_[0]);
 }
 
 }  // namespace
