@@ -41,6 +41,10 @@ struct AdminArgs {
   std::vector<std::string> agent_ids;
   std::string resume;
   int count = 0;
+  std::string import_format = "keylime";
+  std::string exclude_list;
+  bool update = false;
+  int limit = 20;
 };
 
 AdminArgs& Args() {
@@ -54,6 +58,8 @@ CLI::App* agents_list = nullptr;
 CLI::App* agents_enroll = nullptr;
 CLI::App* agents_remove = nullptr;
 CLI::App* agents_watch = nullptr;
+CLI::App* agents_history = nullptr;
+CLI::App* policies_import = nullptr;
 CLI::App* policies_cmd = nullptr;
 CLI::App* policies_add = nullptr;
 CLI::App* policies_update = nullptr;
@@ -244,12 +250,47 @@ int RunAgents(sdk::Client& client, const std::string& server,
     return RpcError("agents", st, server, "verifier");
   };
   if (agents_watch->parsed()) return RunWatch(client, server, format);
+  if (agents_history->parsed()) {
+    v1::GetAttestationHistoryRequest req;
+    req.set_tenant(a.tenant);
+    req.set_agent_id(a.agent_id);
+    req.set_page_size(a.limit);
+    v1::GetAttestationHistoryResponse resp;
+    if (absl::Status st =
+            client.Call(&v1::Admin::Stub::GetAttestationHistory, req, &resp);
+        !st.ok()) {
+      return fail(st);
+    }
+    nlohmann::json j;
+    j["records"] = nlohmann::json::array();
+    std::string table =
+        absl::StrFormat("%-24s %-32s %-6s %-10s %s\n", "TIME", "ATTESTATION_ID",
+                        "STATE", "IMA", "VERIFIER");
+    for (const v1::AttestationRecord& r : resp.records()) {
+      const std::string ima =
+          r.has_ima_next_entry()
+              ? absl::StrCat(r.ima_first_entry(), "..", r.ima_next_entry())
+              : "-";
+      j["records"].push_back({{"attestation_id", r.attestation_id()},
+                              {"state", sdk::StateName(r.state())},
+                              {"verified_at", Rfc3339(r.verified_at())},
+                              {"verifier", r.verifier()},
+                              {"ima", ima}});
+      absl::StrAppend(
+          &table,
+          absl::StrFormat("%-24s %-32s %-6s %-10s %s\n",
+                          Rfc3339(r.verified_at()), r.attestation_id(),
+                          sdk::StateName(r.state()), ima, r.verifier()));
+    }
+    return Print(j, format, table);
+  }
   if (agents_get->parsed()) {
     v1::GetAgentStatusRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
     v1::AgentStatus status;
-    if (absl::Status st = client.Call(&v1::Admin::Stub::GetAgentStatus, req, &status);
+    if (absl::Status st =
+            client.Call(&v1::Admin::Stub::GetAgentStatus, req, &status);
         !st.ok()) {
       return fail(st);
     }
@@ -275,7 +316,8 @@ int RunAgents(sdk::Client& client, const std::string& server,
       req.mutable_interval()->set_seconds(absl::ToInt64Seconds(d));
     }
     v1::AgentStatus status;
-    if (absl::Status st = client.Call(&v1::Admin::Stub::EnrollAgent, req, &status);
+    if (absl::Status st =
+            client.Call(&v1::Admin::Stub::EnrollAgent, req, &status);
         !st.ok()) {
       return fail(st);
     }
@@ -286,7 +328,8 @@ int RunAgents(sdk::Client& client, const std::string& server,
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
     v1::UnenrollAgentResponse resp;
-    if (absl::Status st = client.Call(&v1::Admin::Stub::UnenrollAgent, req, &resp);
+    if (absl::Status st =
+            client.Call(&v1::Admin::Stub::UnenrollAgent, req, &resp);
         !st.ok()) {
       return fail(st);
     }
@@ -323,7 +366,8 @@ int RunPolicies(sdk::Client& client, const std::string& server,
     return RpcError("policies", st, server, "verifier");
   };
   std::string content;
-  if (policies_add->parsed() || policies_update->parsed()) {
+  if (policies_add->parsed() || policies_update->parsed() ||
+      policies_import->parsed()) {
     absl::StatusOr<std::string> text = ReadFileUpTo(a.file, 16 << 20);
     if (!text.ok()) {
       std::cerr << "vouchctl policies: " << text.status().message() << "\n";
@@ -360,6 +404,33 @@ int RunPolicies(sdk::Client& client, const std::string& server,
     }
     return Print(ToJson(p), format, PolicyTable({p}));
   }
+  if (policies_import->parsed()) {
+    v1::ImportPolicyRequest req;
+    req.set_tenant(a.tenant);
+    req.set_name(a.name);
+    req.set_content(content);
+    req.set_description(a.description);
+    req.set_update_existing(a.update);
+    req.set_format(a.import_format == "allowlist" ? v1::POLICY_FORMAT_ALLOWLIST
+                   : a.import_format == "dsse" ? v1::POLICY_FORMAT_DSSE_SIGNED
+                   : a.import_format == "refstate"
+                       ? v1::POLICY_FORMAT_KEYLIME_MB_REFSTATE_JSON
+                       : v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON);
+    if (!a.exclude_list.empty()) {
+      absl::StatusOr<std::string> ex = ReadFileUpTo(a.exclude_list, 1 << 20);
+      if (!ex.ok()) {
+        std::cerr << "vouchctl policies: " << ex.status().message() << "\n";
+        return 2;
+      }
+      req.set_exclude_list(*ex);
+    }
+    v1::Policy p;
+    if (absl::Status st = client.Call(&v1::Admin::Stub::ImportPolicy, req, &p);
+        !st.ok()) {
+      return fail(st);
+    }
+    return Print(ToJson(p), format, PolicyTable({p}));
+  }
   if (policies_get->parsed()) {
     v1::GetPolicyRequest req;
     req.set_tenant(a.tenant);
@@ -379,7 +450,8 @@ int RunPolicies(sdk::Client& client, const std::string& server,
     req.set_tenant(a.tenant);
     req.set_name(a.name);
     v1::RemovePolicyResponse resp;
-    if (absl::Status st = client.Call(&v1::Admin::Stub::RemovePolicy, req, &resp);
+    if (absl::Status st =
+            client.Call(&v1::Admin::Stub::RemovePolicy, req, &resp);
         !st.ok()) {
       return fail(st);
     }
@@ -393,7 +465,8 @@ int RunPolicies(sdk::Client& client, const std::string& server,
   std::string next;
   do {
     v1::ListPoliciesResponse resp;
-    if (absl::Status st = client.Call(&v1::Admin::Stub::ListPolicies, req, &resp);
+    if (absl::Status st =
+            client.Call(&v1::Admin::Stub::ListPolicies, req, &resp);
         !st.ok()) {
       return fail(st);
     }
@@ -421,17 +494,21 @@ void AddAdminCommands(CLI::App& cli) {
       "enroll", "Enroll a registered agent for attestation");
   agents_remove = agents_cmd->add_subcommand(
       "remove", "Unenroll an agent (its history is kept)");
+  agents_history = agents_cmd->add_subcommand(
+      "history", "An agent's attestation records, newest first");
+  agents_history->add_option("agent_id", a.agent_id, "The agent")->required();
+  agents_history->add_option("--limit", a.limit, "How many (default 20)")
+      ->check(CLI::Range(1, 1000));
   agents_watch = agents_cmd->add_subcommand(
       "watch", "Follow state changes as they commit (Ctrl-C stops)");
   agents_watch->add_option("agent_ids", a.agent_ids, "Only these agents");
   agents_watch->add_option("--resume", a.resume,
                            "Resume after this event's resume_token");
-  agents_watch->add_option("--count", a.count,
-                           "Exit after this many events");
+  agents_watch->add_option("--count", a.count, "Exit after this many events");
   agents_watch
       ->add_option("--state", a.states, "Only changes into these states")
-      ->check(CLI::IsMember({"pending", "pass", "fail", "timeout",
-                             "unenrolled"}));
+      ->check(
+          CLI::IsMember({"pending", "pass", "fail", "timeout", "unenrolled"}));
   for (CLI::App* c : {agents_get, agents_enroll, agents_remove}) {
     c->add_option("agent_id", a.agent_id, "The agent")->required();
   }
@@ -451,11 +528,23 @@ void AddAdminCommands(CLI::App& cli) {
   policies_get = policies_cmd->add_subcommand("get", "Show a policy");
   policies_list = policies_cmd->add_subcommand("list", "List policies");
   policies_remove = policies_cmd->add_subcommand("remove", "Remove a policy");
-  for (CLI::App* c :
-       {policies_add, policies_update, policies_get, policies_remove}) {
+  policies_import = policies_cmd->add_subcommand(
+      "import",
+      "Import a Keylime runtime policy or reference state, a legacy "
+      "allowlist, or a DSSE-signed policy");
+  policies_import
+      ->add_option("--format", a.import_format,
+                   "keylime (runtime policy JSON), refstate, allowlist, dsse")
+      ->check(CLI::IsMember({"keylime", "refstate", "allowlist", "dsse"}));
+  policies_import->add_option("--exclude-list", a.exclude_list,
+                              "Allowlist only: Keylime exclude list file");
+  policies_import->add_flag("--update", a.update,
+                            "Store a new version of an existing policy");
+  for (CLI::App* c : {policies_add, policies_update, policies_get,
+                      policies_remove, policies_import}) {
     c->add_option("name", a.name, "Policy name")->required();
   }
-  for (CLI::App* c : {policies_add, policies_update}) {
+  for (CLI::App* c : {policies_add, policies_update, policies_import}) {
     c->add_option("--file,-f", a.file, "Policy file (Keylime JSON)")
         ->required();
     c->add_option("--description", a.description, "What it is for");

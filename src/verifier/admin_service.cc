@@ -5,14 +5,15 @@
 #include <algorithm>
 
 #include "absl/strings/escaping.h"
-#include "absl/strings/str_cat.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/principal.h"
 #include "core/agent_id.h"
 #include "core/boot/boot_policy.h"
+#include "core/ima/dsse.h"
 #include "core/ima/runtime_policy.h"
 #include "sdk/names.h"
 #include "server/auth.h"
@@ -217,8 +218,8 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
         "include_verdicts: not supported by this verifier yet"));
   }
   if (req->agent_ids_size() > 100 || req->states_size() > 8) {
-    return Reply(absl::InvalidArgumentError(
-        "at most 100 agent_ids and 8 states"));
+    return Reply(
+        absl::InvalidArgumentError("at most 100 agent_ids and 8 states"));
   }
   std::vector<std::string> agents;
   for (const std::string& id : req->agent_ids()) {
@@ -411,31 +412,51 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::StorePolicy(grpc::ServerContext* ctx,
+                                       const std::string& tenant,
+                                       const std::string& name, int kind,
+                                       const std::string& content,
+                                       const std::string& description,
+                                       bool update, uint64_t expected_version,
+                                       v1::Policy* resp) {
+  if (absl::Status s = ValidatePolicyName(name); !s.ok()) return Reply(s);
+  if (update) {
+    absl::StatusOr<std::pair<uint64_t, int>> newest =
+        store_->NewestPolicyVersion(tenant, name);
+    if (!newest.ok()) return Reply(newest.status());
+    if (kind != 0 && kind != newest->second) {
+      return Reply(absl::InvalidArgumentError(
+          absl::StrCat("policy ", name, " is of another kind")));
+    }
+    kind = newest->second;
+  }
+  if (absl::Status s = ValidatePolicy(kind, content); !s.ok()) {
+    return Reply(
+        absl::InvalidArgumentError(absl::StrCat("content: ", s.message())));
+  }
+  store::PolicyRow p;
+  p.tenant = tenant;
+  p.name = name;
+  p.kind = kind;
+  p.content = content;
+  p.sha256 = Sha256(content);
+  p.description = description.substr(0, 1024);
+  p.created_by = CallerName(ctx);
+  absl::StatusOr<store::PolicyRow> row =
+      update ? store_->UpdatePolicy(p, expected_version) : store_->AddPolicy(p);
+  if (!row.ok()) return Reply(row.status());
+  ToPolicy(*row, /*with_content=*/false, resp);
+  return grpc::Status::OK;
+}
+
 grpc::Status AdminService::AddPolicy(grpc::ServerContext* ctx,
                                      const v1::AddPolicyRequest* req,
                                      v1::Policy* resp) {
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
-  if (absl::Status s = ValidatePolicyName(req->name()); !s.ok()) {
-    return Reply(s);
-  }
-  if (absl::Status s = ValidatePolicy(req->kind(), req->content()); !s.ok()) {
-    return Reply(
-        absl::InvalidArgumentError(absl::StrCat("content: ", s.message())));
-  }
-  store::PolicyRow p;
-  p.tenant = *tenant;
-  p.name = req->name();
-  p.kind = req->kind();
-  p.content = req->content();
-  p.sha256 = Sha256(p.content);
-  p.description = req->description().substr(0, 1024);
-  p.created_by = CallerName(ctx);
-  absl::StatusOr<store::PolicyRow> row = store_->AddPolicy(p);
-  if (!row.ok()) return Reply(row.status());
-  ToPolicy(*row, /*with_content=*/false, resp);
-  return grpc::Status::OK;
+  return StorePolicy(ctx, *tenant, req->name(), req->kind(), req->content(),
+                     req->description(), /*update=*/false, 0, resp);
 }
 
 grpc::Status AdminService::UpdatePolicy(grpc::ServerContext* ctx,
@@ -444,25 +465,109 @@ grpc::Status AdminService::UpdatePolicy(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
-  absl::StatusOr<std::pair<uint64_t, int>> newest =
-      store_->NewestPolicyVersion(*tenant, req->name());
-  if (!newest.ok()) return Reply(newest.status());
-  if (absl::Status s = ValidatePolicy(newest->second, req->content());
-      !s.ok()) {
-    return Reply(
-        absl::InvalidArgumentError(absl::StrCat("content: ", s.message())));
+  return StorePolicy(ctx, *tenant, req->name(), 0, req->content(),
+                     req->description(), /*update=*/true,
+                     req->expected_version(), resp);
+}
+
+grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
+                                        const v1::ImportPolicyRequest* req,
+                                        v1::Policy* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (req->content().empty() || req->content().size() > kMaxPolicyBytes ||
+      req->exclude_list().size() > (1 << 20)) {
+    return Reply(absl::InvalidArgumentError(
+        "content: 1 byte .. 16 MiB; exclude_list: at most 1 MiB"));
   }
-  store::PolicyRow p;
-  p.tenant = *tenant;
-  p.name = req->name();
-  p.content = req->content();
-  p.sha256 = Sha256(p.content);
-  p.description = req->description().substr(0, 1024);
-  p.created_by = CallerName(ctx);
-  absl::StatusOr<store::PolicyRow> row =
-      store_->UpdatePolicy(p, req->expected_version());
-  if (!row.ok()) return Reply(row.status());
-  ToPolicy(*row, /*with_content=*/false, resp);
+  if (!req->exclude_list().empty() &&
+      req->format() != v1::POLICY_FORMAT_ALLOWLIST) {
+    return Reply(
+        absl::InvalidArgumentError("exclude_list: only with ALLOWLIST"));
+  }
+  int kind = v1::POLICY_KIND_RUNTIME;
+  std::string native;
+  switch (req->format()) {
+    case v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON:
+      native = req->content();
+      break;
+    case v1::POLICY_FORMAT_KEYLIME_MB_REFSTATE_JSON:
+      kind = v1::POLICY_KIND_BOOT;
+      native = req->content();
+      break;
+    case v1::POLICY_FORMAT_ALLOWLIST: {
+      absl::StatusOr<core::ima::PolicyDraft> draft =
+          core::ima::ConvertAllowlist(req->content(), req->exclude_list());
+      if (!draft.ok()) return Reply(draft.status());
+      absl::StatusOr<std::string> json = core::ima::WriteRuntimePolicy(*draft);
+      if (!json.ok()) return Reply(json.status());
+      native = *std::move(json);
+      break;
+    }
+    case v1::POLICY_FORMAT_DSSE_SIGNED: {
+      // Any one of the configured keys must verify the envelope; the
+      // payload is only read after that.
+      bool verified = false;
+      for (const std::string& key : signing_keys_) {
+        absl::StatusOr<core::ima::DsseVerification> v =
+            core::ima::VerifyDsseEnvelope(req->content(), key);
+        if (!v.ok()) return Reply(v.status());
+        if (v->valid) {
+          verified = true;
+          native = v->payload;
+          break;
+        }
+      }
+      if (!verified) {
+        return Reply(absl::InvalidArgumentError(
+            signing_keys_.empty()
+                ? "no policy-signing key is configured "
+                  "(verifier.policy_signing_keys)"
+                : "the DSSE signature does not verify with any configured "
+                  "policy-signing key"));
+      }
+      break;
+    }
+    default:
+      return Reply(absl::InvalidArgumentError(
+          "format: KEYLIME_RUNTIME_POLICY_JSON, KEYLIME_MB_REFSTATE_JSON, "
+          "ALLOWLIST or DSSE_SIGNED"));
+  }
+  if (native.size() > kMaxPolicyBytes) {
+    return Reply(absl::InvalidArgumentError("converted policy over 16 MiB"));
+  }
+  grpc::Status st =
+      StorePolicy(ctx, *tenant, req->name(), kind, native, req->description(),
+                  req->update_existing(), req->expected_version(), resp);
+  if (!st.ok()) return st;
+  resp->set_imported_from(req->format());
+  resp->set_source_sha256(Sha256(req->content()));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetAttestationHistory(
+    grpc::ServerContext* ctx, const v1::GetAttestationHistoryRequest* req,
+    v1::GetAttestationHistoryResponse* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<int> size = PageSize(req->page_size());
+  if (!size.ok()) return Reply(size.status());
+  absl::StatusOr<std::vector<store::PgVerifierStore::AttestationRow>> rows =
+      store_->History(*tenant, req->agent_id(), *size);
+  if (!rows.ok()) return Reply(rows.status());
+  for (const store::PgVerifierStore::AttestationRow& r : *rows) {
+    v1::AttestationRecord* rec = resp->add_records();
+    rec->set_attestation_id(r.attestation_id);
+    rec->set_tenant(*tenant);
+    rec->set_agent_id(req->agent_id());
+    rec->set_state(sdk::ParseStateName(r.state));
+    SetTime(r.at, rec->mutable_verified_at());
+    rec->set_verifier(r.verifier);
+    if (r.ima_from) rec->set_ima_first_entry(*r.ima_from);
+    if (r.ima_next_entry) rec->set_ima_next_entry(*r.ima_next_entry);
+  }
   return grpc::Status::OK;
 }
 

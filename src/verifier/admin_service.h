@@ -13,6 +13,9 @@
 #ifndef VOUCH_VERIFIER_ADMIN_SERVICE_H_
 #define VOUCH_VERIFIER_ADMIN_SERVICE_H_
 
+#include <string>
+#include <vector>
+
 #include "store/verifier_store.h"
 #include "vouch/v1/admin.grpc.pb.h"
 
@@ -20,7 +23,11 @@ namespace vouch::verifier {
 
 class AdminService final : public v1::Admin::Service {
  public:
-  explicit AdminService(store::PgVerifierStore* store) : store_(store) {}
+  // `policy_signing_keys`: PEM public keys or certificates that DSSE-signed
+  // policy imports must verify with (any one).
+  explicit AdminService(store::PgVerifierStore* store,
+                        std::vector<std::string> policy_signing_keys = {})
+      : store_(store), signing_keys_(std::move(policy_signing_keys)) {}
 
   grpc::Status EnrollAgent(grpc::ServerContext* ctx,
                            const v1::EnrollAgentRequest* req,
@@ -49,6 +56,15 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status RemovePolicy(grpc::ServerContext* ctx,
                             const v1::RemovePolicyRequest* req,
                             v1::RemovePolicyResponse* resp) override;
+  // Keylime runtime policy, reference state, legacy allowlist (+ exclude
+  // list) or DSSE-signed runtime policy, converted to the native format.
+  grpc::Status ImportPolicy(grpc::ServerContext* ctx,
+                            const v1::ImportPolicyRequest* req,
+                            v1::Policy* resp) override;
+  // Newest first, at most page_size (default 100, up to 1000).
+  grpc::Status GetAttestationHistory(
+      grpc::ServerContext* ctx, const v1::GetAttestationHistoryRequest* req,
+      v1::GetAttestationHistoryResponse* resp) override;
   // State changes in commit order, polled from agent_events every
   // `watch_poll`; a heartbeat first and after every 10 s without events.
   // Runs on one gRPC thread per subscriber until it goes away.
@@ -58,7 +74,15 @@ class AdminService final : public v1::Admin::Service {
   absl::Duration watch_poll = absl::Milliseconds(200);
 
  private:
+  // Validates and stores `content` as a new policy or a new version.
+  grpc::Status StorePolicy(grpc::ServerContext* ctx, const std::string& tenant,
+                           const std::string& name, int kind,
+                           const std::string& content,
+                           const std::string& description, bool update,
+                           uint64_t expected_version, v1::Policy* resp);
+
   store::PgVerifierStore* store_;
+  std::vector<std::string> signing_keys_;
 };
 
 }  // namespace vouch::verifier

@@ -12,6 +12,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "server/tls.h"
@@ -61,7 +62,10 @@ AppSpec VerifierAppSpec() {
       .Int("verifier", "commit_threads", 2,
            "Group-commit threads (each one database connection)", 1, 64)
       .Int("verifier", "max_commit_batch", 256,
-           "Most verdicts committed in one transaction", 1, 10000);
+           "Most verdicts committed in one transaction", 1, 10000)
+      .StringList("verifier", "policy_signing_keys", {},
+                  "PEM public keys or certificates that DSSE-signed policy "
+                  "imports must verify with (any one)");
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
   AddTlsKeys(spec.schema, "verifier",
              "CA that signs agent and client certificates");
@@ -141,7 +145,18 @@ int RunVerifier(AppContext& ctx) {
   options.timeout_intervals = timeout_intervals;
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
-  AdminService admin(&store);
+  std::vector<std::string> signing_keys;
+  for (const std::string& f :
+       cfg.GetStringList("verifier", "policy_signing_keys")) {
+    absl::StatusOr<std::string> pem = ReadFileUpTo(f, 1 << 20);
+    if (!pem.ok()) {
+      Log(LogLevel::kError, "verifier.policy_signing_keys: unreadable",
+          {{"file", f}, {"error", pem.status().message()}});
+      return 2;
+    }
+    signing_keys.push_back(*std::move(pem));
+  }
+  AdminService admin(&store, std::move(signing_keys));
 
   grpc::ServerBuilder builder;
   int port = 0;

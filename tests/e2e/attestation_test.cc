@@ -69,7 +69,8 @@ class Verifier : public ServerProcess {
             dir, pg, tls, VOUCH_VERIFIER_BIN, "verifier", id,
             {"--verifier-id", id, "--verifier-sweep-interval", "1s",
              "--verifier-timeout-intervals", "2", "--verifier-min-interval",
-             "1s", "--verifier-workers", "2"}) {}
+             "1s", "--verifier-workers", "2", "--verifier-policy-signing-keys",
+             VOUCH_TEST_DATA_DIR "/keylime/runtime-policy-pubkey.pub"}) {}
 };
 
 TempDir NewDir() {
@@ -923,6 +924,43 @@ TEST_CASE(
     return s.is_object() && s["ima_next_entry"] == 4;
   }));
   CHECK(pool.State() == "fail");
+
+  // The attestation history holds every verdict, newest first.
+  testing::RunResult history = pool.Ctl(
+      {"-o", "json", "agents", "history", pool.agent_id_, "--limit", "1000"});
+  INFO(history.err);
+  REQUIRE(history.status.Success());
+  nlohmann::json records = nlohmann::json::parse(history.out)["records"];
+  CHECK(records.size() == static_cast<size_t>(pool.QueryInt(
+                              "SELECT count(*) FROM attestations")));
+  CHECK(std::any_of(records.begin(), records.end(),
+                    [](const auto& r) { return r["state"] == "fail"; }));
+
+  // Imports: Keylime's signed policy verifies with the configured key, its
+  // bad-signed twin is refused, a legacy allowlist is converted.
+  const std::string data = VOUCH_TEST_DATA_DIR "/keylime/";
+  testing::RunResult signed_ok =
+      pool.Ctl({"policies", "import", "signed", "--format", "dsse", "-f",
+                data + "runtime-policy-test-signed.json"});
+  INFO(signed_ok.err);
+  CHECK(signed_ok.status.Success());
+  testing::RunResult signed_bad =
+      pool.Ctl({"policies", "import", "signed-bad", "--format", "dsse", "-f",
+                data + "runtime-policy-test-signed-bad.json"});
+  CHECK(signed_bad.status.code == 1);
+  CHECK(absl::StrContains(signed_bad.err, "does not verify"));
+  testing::RunResult allow =
+      pool.Ctl({"-o", "json", "policies", "import", "legacy", "--format",
+                "allowlist", "-f", data + "allowlist-sha256"});
+  INFO(allow.err);
+  REQUIRE(allow.status.Success());
+  CHECK(nlohmann::json::parse(allow.out)["kind"] == "runtime");
+  testing::RunResult got =
+      pool.Ctl({"-o", "json", "policies", "get", "legacy"});
+  REQUIRE(got.status.Success());
+  CHECK(absl::StrContains(
+      nlohmann::json::parse(got.out)["content"].get<std::string>(),
+      "\"digests\""));
 }
 
 }  // namespace
