@@ -965,3 +965,112 @@ TEST_CASE(
 
 }  // namespace
 }  // namespace vouch
+
+namespace vouch {
+namespace {
+
+TEST_CASE(
+    "admin: lists page, and foreign, expired and missing client "
+    "certificates are refused while the verifier keeps serving",
+    "[e2e][pg]") {
+  TempDir dir = NewDir();
+  Tls tls(dir.path());
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  Verifier verifier(dir, **pg, tls, "v1");
+  {
+    store::PgPool pool((*pg)->conninfo(), 2);
+    store::PgVerifierStore store(&pool, 3);
+    absl::StatusOr<store::PgPool::Lease> db = pool.Acquire();
+    REQUIRE(db.ok());
+    store::PolicyRow policy;
+    policy.tenant = "default";
+    policy.name = "p";
+    policy.kind = 1;
+    policy.content = "{}";
+    REQUIRE(store.AddPolicy(policy).ok());
+    for (const char* id : {"node-a", "node-b", "node-c"}) {
+      REQUIRE((*db)
+                  ->Exec("INSERT INTO registrations (agent_id, tenant, "
+                         "ek_public, ek_sha256, ek_certificate, aik_public, "
+                         "aik_name, activated_at) VALUES ($1, 'default', "
+                         "'\\x00', sha256(convert_to($1::text, 'UTF8')), "
+                         "'\\x00', '\\x01', '\\x02', now())",
+                         {id})
+                  .ok());
+    }
+  }
+  auto ctl = [&](const std::string& tls_dir, std::vector<std::string> args) {
+    std::vector<std::string> argv = {
+        VOUCHCTL_BIN, "--server", verifier.address(), "--tls-dir", tls_dir,
+        "-o",         "json"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::RunCapture(argv);
+  };
+  const std::string admin = tls.client_dir("admin");
+  for (const char* id : {"node-c", "node-a", "node-b"}) {
+    testing::RunResult r =
+        ctl(admin, {"agents", "enroll", id, "--runtime-policy", "p"});
+    INFO(r.err);
+    REQUIRE(r.status.Success());
+  }
+  testing::RunResult page = ctl(admin, {"agents", "list", "--page-size", "2"});
+  REQUIRE(page.status.Success());
+  nlohmann::json first = nlohmann::json::parse(page.out);
+  REQUIRE(first["agents"].size() == 2);
+  CHECK(first["agents"][0]["agent_id"] == "node-a");
+  CHECK(first["agents"][1]["agent_id"] == "node-b");
+  CHECK(!first["next_page_token"].get<std::string>().empty());
+  testing::RunResult all =
+      ctl(admin, {"agents", "list", "--page-size", "2", "--all"});
+  REQUIRE(all.status.Success());
+  nlohmann::json every = nlohmann::json::parse(all.out);
+  REQUIRE(every["agents"].size() == 3);
+  CHECK(every["agents"][2]["agent_id"] == "node-c");
+  CHECK(every["agents"][2]["state"] == "pending");
+
+  // Certificates the verifier must refuse.
+  sdk::IssueOptions expired;
+  expired.ca_dir = tls.ca;
+  expired.kind = sdk::CertKind::kClient;
+  expired.name = "old";
+  expired.roles = {Role::kAdmin};
+  expired.validity = absl::Hours(1);
+  expired.not_before = absl::Now() - absl::Hours(48);
+  REQUIRE(sdk::IssueCertificate(expired).ok());
+  Tls other(dir.Join("other"));
+  const std::string foreign = other.client_dir("admin");
+  std::ofstream(foreign + "/ca.pem", std::ios::trunc)
+      << Slurp(tls.ca + "/ca.pem");  // trusts our server, presents theirs
+  for (const std::string& d : {tls.client_dir("old"), foreign}) {
+    INFO(d);
+    testing::RunResult r = ctl(d, {"agents", "list"});
+    CHECK(!r.status.Success());
+  }
+  {  // No client certificate at all.
+    grpc::SslCredentialsOptions ssl;
+    ssl.pem_root_certs = Slurp(tls.ca + "/ca.pem");
+    auto stub = v1::Admin::NewStub(
+        grpc::CreateChannel(verifier.address(), grpc::SslCredentials(ssl)));
+    grpc::ClientContext c;
+    c.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(10));
+    v1::ListAgentsResponse resp;
+    grpc::Status st = stub->ListAgents(&c, v1::ListAgentsRequest(), &resp);
+    CHECK(!st.ok());
+  }
+  // A viewer reads but may not enroll; an agent certificate may not use
+  // the Admin service at all.
+  testing::RunResult viewer = ctl(tls.client_dir("viewer"), {"agents", "list"});
+  CHECK(viewer.status.Success());
+  testing::RunResult refused =
+      ctl(tls.client_dir("viewer"), {"agents", "remove", "node-a"});
+  CHECK(refused.status.code == 1);
+  CHECK(absl::StrContains(refused.err, "role"));
+  const std::string agent_dir = tls.Agent("node-a");
+  CHECK(ctl(agent_dir, {"agents", "list"}).status.code != 0);
+  // Still serving.
+  CHECK(ctl(admin, {"agents", "get", "node-a"}).status.Success());
+}
+
+}  // namespace
+}  // namespace vouch
