@@ -350,15 +350,21 @@ absl::StatusOr<AgentRow> PgVerifierStore::GetAgent(
 
 absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgents(
     const std::string& tenant, const std::string& after,
-    const std::vector<std::string>& states, int limit) {
+    const std::vector<std::string>& states, int limit,
+    const std::string& policy) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   std::string filter;
   std::vector<PgParam> params = {tenant, after, absl::StrCat(limit)};
+  if (!policy.empty()) {
+    params.push_back(policy);
+    absl::StrAppend(&filter, " AND (a.runtime_policy = $", params.size(),
+                    " OR a.boot_policy = $", params.size(), ")");
+  }
   if (!states.empty()) {
     // {pass,fail}: the states are our own enum names, never caller text.
-    filter = absl::StrCat(" AND ", EffectiveState(timeout_intervals_),
-                          " = ANY($4::text[])");
     params.push_back(absl::StrCat("{", absl::StrJoin(states, ","), "}"));
+    absl::StrAppend(&filter, " AND ", EffectiveState(timeout_intervals_),
+                    " = ANY($", params.size(), "::text[])");
   }
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
@@ -462,8 +468,7 @@ absl::StatusOr<int64_t> PgVerifierStore::SweepTimeouts() {
   return static_cast<int64_t>(rows.rows.size());
 }
 
-absl::StatusOr<PgVerifierStore::EventPosition>
-PgVerifierStore::EventHorizon() {
+absl::StatusOr<PgVerifierStore::EventPosition> PgVerifierStore::EventHorizon() {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
@@ -477,7 +482,7 @@ absl::StatusOr<std::vector<PgVerifierStore::EventRow>>
 PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
                              const std::vector<std::string>& agent_ids,
                              const std::vector<std::string>& states,
-                             int limit) {
+                             bool verdicts, int limit) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   // Array literals of validated agent ids and our own state names.
   auto array = [](const std::vector<std::string>& v) -> PgParam {
@@ -487,17 +492,30 @@ PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
       db->Query(
-          "SELECT e.xid::text, e.seq, e.agent_id, e.previous_state, e.state, "
-          "e.cause, COALESCE(e.attestation_id, ''), COALESCE(t.failures, "
-          "''::bytea), (extract(epoch from e.at) * 1000000)::bigint FROM "
-          "agent_events e LEFT JOIN attestations t ON t.attestation_id = "
+          "SELECT xid::text, seq, agent_id, previous_state, state, cause, "
+          "attestation_id, failures, us, verdict, verifier FROM ("
+          "SELECT e.xid, e.seq, e.agent_id, e.previous_state, e.state, "
+          "e.cause, COALESCE(e.attestation_id, '') AS attestation_id, "
+          "COALESCE(t.failures, ''::bytea) AS failures, (extract(epoch from "
+          "e.at) * 1000000)::bigint AS us, false AS verdict, '' AS verifier "
+          "FROM agent_events e LEFT JOIN attestations t ON t.attestation_id = "
           "e.attestation_id WHERE e.tenant = $1 AND (e.xid, e.seq) > "
           "($2::xid8, $3::bigint) AND e.xid < "
           "pg_snapshot_xmin(pg_current_snapshot()) AND ($4::text[] IS NULL OR "
           "e.agent_id = ANY($4::text[])) AND ($5::text[] IS NULL OR e.state = "
-          "ANY($5::text[])) ORDER BY e.xid, e.seq LIMIT $6",
+          "ANY($5::text[])) "
+          "UNION ALL "
+          "SELECT t.xid, t.seq, t.agent_id, '', t.state, '', "
+          "t.attestation_id, t.failures, (extract(epoch from t.at) * "
+          "1000000)::bigint, true, t.verifier FROM attestations t WHERE "
+          "$7::boolean AND t.tenant = $1 AND (t.xid, t.seq) > ($2::xid8, "
+          "$3::bigint) AND t.xid < pg_snapshot_xmin(pg_current_snapshot()) "
+          "AND ($4::text[] IS NULL OR t.agent_id = ANY($4::text[])) AND "
+          "($5::text[] IS NULL OR t.state = ANY($5::text[]))"
+          ") u ORDER BY u.xid, u.seq LIMIT $6",
           {tenant, absl::StrCat(after.xid), absl::StrCat(after.seq),
-           array(agent_ids), array(states), absl::StrCat(limit)}));
+           array(agent_ids), array(states), absl::StrCat(limit),
+           verdicts ? "true" : "false"}));
   std::vector<EventRow> out;
   for (const Row& r : rows.rows) {
     EventRow e;
@@ -510,6 +528,8 @@ PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
     e.attestation_id = r[6].value_or("");
     VOUCH_ASSIGN_OR_RETURN(e.failures, Bytea(r[7]));
     VOUCH_ASSIGN_OR_RETURN(e.at, Micros(r[8]));
+    e.verdict = r[9].value_or("f") == "t";
+    e.verifier = r[10].value_or("");
     out.push_back(std::move(e));
   }
   return out;

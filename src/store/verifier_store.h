@@ -146,10 +146,12 @@ class PgVerifierStore {
   absl::StatusOr<AgentRow> GetAgent(const std::string& tenant,
                                     const std::string& agent_id);
   // Enrolled agents with agent_id > after, ascending; `states` filters on
-  // the state as read (empty: all).
+  // the state as read (empty: all), `policy` on the runtime or boot policy
+  // name (empty: all).
   absl::StatusOr<std::vector<AgentRow>> ListAgents(
       const std::string& tenant, const std::string& after,
-      const std::vector<std::string>& states, int limit);
+      const std::vector<std::string>& states, int limit,
+      const std::string& policy = "");
 
   // Pool ownership. Bumps epoch and makes `owner` the holder (a
   // reconnecting agent is taken over at once). kFailedPrecondition when the
@@ -182,6 +184,8 @@ class PgVerifierStore {
   };
   struct EventRow {
     EventPosition position;
+    bool verdict = false;  // An attestation record, not a state change.
+    std::string verifier;  // For verdicts.
     std::string agent_id;
     std::string previous_state;
     std::string state;
@@ -194,10 +198,11 @@ class PgVerifierStore {
   absl::StatusOr<EventPosition> EventHorizon();
   // Events of `tenant` after `after`, final ones only, oldest first; empty
   // `agent_ids` / `states`: no filter.
+  // `verdicts`: attestation records too, interleaved in the same order.
   absl::StatusOr<std::vector<EventRow>> EventsAfter(
       const std::string& tenant, EventPosition after,
       const std::vector<std::string>& agent_ids,
-      const std::vector<std::string>& states, int limit);
+      const std::vector<std::string>& states, bool verdicts, int limit);
 
   // Attestation records of one agent, newest first: (id, state, verifier,
   // epoch, ima_from, ima_next_entry, entries received).

@@ -44,6 +44,8 @@ struct AdminArgs {
   std::string import_format = "keylime";
   std::string exclude_list;
   bool update = false;
+  bool verdicts = false;
+  std::string policy;
   int limit = 20;
 };
 
@@ -173,6 +175,15 @@ nlohmann::json ToJson(const v1::WatchEvent& e) {
     j["kind"] = "heartbeat";
     return j;
   }
+  if (e.has_verdict()) {
+    j["kind"] = "verdict";
+    j["event_id"] = e.event_id();
+    j["agent_id"] = e.agent_id();
+    j["attestation_id"] = e.verdict().attestation_id();
+    j["state"] = sdk::StateName(e.verdict().state());
+    j["verifier"] = e.verdict().verifier();
+    return j;
+  }
   j["kind"] = "state_change";
   j["event_id"] = e.event_id();
   j["agent_id"] = e.agent_id();
@@ -199,6 +210,7 @@ int RunWatch(sdk::Client& client, const std::string& server,
   v1::WatchRequest req;
   req.set_tenant(a.tenant);
   for (const std::string& id : a.agent_ids) req.add_agent_ids(id);
+  req.set_include_verdicts(a.verdicts);
   for (const std::string& st : a.states) {
     req.add_states(sdk::ParseStateName(st));
   }
@@ -215,6 +227,10 @@ int RunWatch(sdk::Client& client, const std::string& server,
       if (e.has_heartbeat()) continue;
       if (format == "json" || format == "yaml") {
         std::cout << ToJson(e).dump() << std::endl;
+      } else if (e.has_verdict()) {
+        std::cout << Rfc3339(e.event_time()) << " " << e.agent_id()
+                  << " verdict " << sdk::StateName(e.verdict().state()) << " "
+                  << e.verdict().attestation_id() << std::endl;
       } else {
         const v1::StateChange& ch = e.state_change();
         std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " "
@@ -340,6 +356,7 @@ int RunAgents(sdk::Client& client, const std::string& server,
   req.set_tenant(a.tenant);
   req.set_page_size(a.page_size);
   for (const std::string& s : a.states) req.add_states(sdk::ParseStateName(s));
+  req.set_policy(a.policy);
   std::vector<v1::AgentStatus> agents;
   std::string next;
   do {
@@ -505,6 +522,10 @@ void AddAdminCommands(CLI::App& cli) {
   agents_watch->add_option("--resume", a.resume,
                            "Resume after this event's resume_token");
   agents_watch->add_option("--count", a.count, "Exit after this many events");
+  agents_watch->add_flag("--verdicts", a.verdicts,
+                         "Also every verdict (high volume)");
+  agents_list->add_option("--policy", a.policy,
+                          "Only agents enrolled with this policy");
   agents_watch
       ->add_option("--state", a.states, "Only changes into these states")
       ->check(

@@ -213,10 +213,6 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
-  if (req->include_verdicts()) {
-    return Reply(absl::InvalidArgumentError(
-        "include_verdicts: not supported by this verifier yet"));
-  }
   if (req->agent_ids_size() > 100 || req->states_size() > 8) {
     return Reply(
         absl::InvalidArgumentError("at most 100 agent_ids and 8 states"));
@@ -257,7 +253,8 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
   absl::Time last_sent = absl::Now();
   while (!ctx->IsCancelled()) {
     absl::StatusOr<std::vector<store::PgVerifierStore::EventRow>> events =
-        store_->EventsAfter(*tenant, at, agents, states, 500);
+        store_->EventsAfter(*tenant, at, agents, states,
+                            req->include_verdicts(), 500);
     if (!events.ok()) return Reply(events.status());
     for (const store::PgVerifierStore::EventRow& r : *events) {
       at = r.position;
@@ -266,19 +263,30 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
       e.set_agent_id(r.agent_id);
       e.set_event_id(absl::StrCat(r.position.xid, "-", r.position.seq));
       SetTime(r.at, e.mutable_event_time());
+      v1::Verdict holder;
+      if (!r.failures.empty() && !holder.ParseFromString(r.failures)) {
+        holder.Clear();
+      }
+      if (r.verdict) {
+        v1::AttestationRecord* v = e.mutable_verdict();
+        v->set_attestation_id(r.attestation_id);
+        v->set_tenant(*tenant);
+        v->set_agent_id(r.agent_id);
+        v->set_state(sdk::ParseStateName(r.state));
+        *v->mutable_failures() = holder.failures();
+        v->set_failures_truncated(holder.failures_truncated());
+        SetTime(r.at, v->mutable_verified_at());
+        v->set_verifier(r.verifier);
+        if (!writer->Write(e)) return grpc::Status::OK;
+        last_sent = absl::Now();
+        continue;
+      }
       v1::StateChange* c = e.mutable_state_change();
       c->set_previous_state(sdk::ParseStateName(r.previous_state));
       c->set_state(sdk::ParseStateName(r.state));
       c->set_cause(CauseOf(r.cause));
       c->set_attestation_id(r.attestation_id);
-      if (r.state == "fail" && !r.failures.empty()) {
-        v1::Verdict holder;
-        if (holder.ParseFromString(r.failures)) {
-          for (const v1::Failure& f : holder.failures()) {
-            *c->add_failures() = f;
-          }
-        }
-      }
+      if (r.state == "fail") *c->mutable_failures() = holder.failures();
       if (!writer->Write(e)) return grpc::Status::OK;
       last_sent = absl::Now();
     }
@@ -383,8 +391,9 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
   absl::StatusOr<int> size = PageSize(req->page_size());
   if (!size.ok()) return Reply(size.status());
   if (!req->policy().empty()) {
-    return Reply(absl::InvalidArgumentError(
-        "policy filter: not supported by this verifier yet"));
+    if (absl::Status s = ValidatePolicyName(req->policy()); !s.ok()) {
+      return Reply(s);
+    }
   }
   std::vector<std::string> states;
   for (int s : req->states()) {
@@ -395,12 +404,13 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
     states.push_back(name);
   }
   std::sort(states.begin(), states.end());
-  const std::string filter = absl::StrJoin(states, ",");
+  const std::string filter =
+      absl::StrCat(absl::StrJoin(states, ","), "/", req->policy());
   absl::StatusOr<std::string> after =
       PageAfter(req->page_token(), *tenant, filter);
   if (!after.ok()) return Reply(after.status());
   absl::StatusOr<std::vector<store::AgentRow>> rows =
-      store_->ListAgents(*tenant, *after, states, *size + 1);
+      store_->ListAgents(*tenant, *after, states, *size + 1, req->policy());
   if (!rows.ok()) return Reply(rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
     ToStatus((*rows)[i], resp->add_agents());

@@ -65,8 +65,9 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status GetAttestationHistory(
       grpc::ServerContext* ctx, const v1::GetAttestationHistoryRequest* req,
       v1::GetAttestationHistoryResponse* resp) override;
-  // State changes in commit order, polled from agent_events every
-  // `watch_poll`; a heartbeat first and after every 10 s without events.
+  // State changes (and, with include_verdicts, attestation records) in
+  // commit order, polled every `watch_poll`; a heartbeat first and after
+  // every 10 s without events.
   // Runs on one gRPC thread per subscriber until it goes away.
   grpc::Status Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
                      grpc::ServerWriter<v1::WatchEvent>* writer) override;

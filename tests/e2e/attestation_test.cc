@@ -347,6 +347,23 @@ TEST_CASE(
   CHECK(next["previous_state"] == "fail");
   CHECK(next["state"] == "unenrolled");
   CHECK(next["cause"] == "STATE_CHANGE_CAUSE_UNENROLLED");
+  // With --verdicts the same position also yields attestation records.
+  testing::RunResult verdicts =
+      pool.Ctl({"-o", "json", "agents", "watch", "--verdicts", "--resume",
+                fail_token, "--count", "2"});
+  INFO(verdicts.err);
+  REQUIRE(verdicts.status.Success());
+  int verdict_events = 0;
+  for (absl::string_view line : absl::StrSplit(verdicts.out, '\n')) {
+    if (line.empty()) continue;
+    nlohmann::json e = nlohmann::json::parse(line);
+    if (e["kind"] != "verdict") continue;
+    ++verdict_events;
+    CHECK(pool.QueryInt(absl::StrCat(
+              "SELECT count(*) FROM attestations WHERE attestation_id = '",
+              e["attestation_id"].get<std::string>(), "'")) == 1);
+  }
+  CHECK(verdict_events >= 1);
   testing::RunResult bad =
       pool.Ctl({"agents", "watch", "--resume", "w1:garbage"});
   CHECK(bad.status.code == 1);
@@ -1028,6 +1045,13 @@ TEST_CASE(
   REQUIRE(every["agents"].size() == 3);
   CHECK(every["agents"][2]["agent_id"] == "node-c");
   CHECK(every["agents"][2]["state"] == "pending");
+  testing::RunResult by_policy =
+      ctl(admin, {"agents", "list", "--policy", "p"});
+  REQUIRE(by_policy.status.Success());
+  CHECK(nlohmann::json::parse(by_policy.out)["agents"].size() == 3);
+  testing::RunResult none = ctl(admin, {"agents", "list", "--policy", "q"});
+  REQUIRE(none.status.Success());
+  CHECK(nlohmann::json::parse(none.out)["agents"].empty());
 
   // Certificates the verifier must refuse.
   sdk::IssueOptions expired;
