@@ -7,7 +7,6 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -214,49 +213,33 @@ int RunWatch(sdk::Client& client, const std::string& server,
   for (const std::string& st : a.states) {
     req.add_states(sdk::ParseStateName(st));
   }
-  std::string token = a.resume;
+  req.set_resume_token(a.resume);
   int seen = 0;
-  while (true) {
-    req.set_resume_token(token);
-    grpc::ClientContext c;
-    std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader =
-        client.stub().Watch(&c, req);
-    v1::WatchEvent e;
-    while (reader->Read(&e)) {
-      token = e.resume_token();
-      if (e.has_heartbeat()) continue;
-      if (format == "json" || format == "yaml") {
-        std::cout << ToJson(e).dump() << std::endl;
-      } else if (e.has_verdict()) {
-        std::cout << Rfc3339(e.event_time()) << " " << e.agent_id()
-                  << " verdict " << sdk::StateName(e.verdict().state()) << " "
-                  << e.verdict().attestation_id() << std::endl;
-      } else {
-        const v1::StateChange& ch = e.state_change();
-        std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " "
-                  << sdk::StateName(ch.previous_state()) << " -> "
-                  << sdk::StateName(ch.state()) << " ("
-                  << v1::StateChangeCause_Name(ch.cause()) << ")";
-        if (ch.failures_size() > 0) {
-          std::cout << " " << ch.failures(0).path() << " "
-                    << ch.failures(0).detail();
-        }
-        std::cout << std::endl;
+  // The SDK resumes from the last token when the verifier goes away.
+  absl::Status st = client.Watch(req, [&](const v1::WatchEvent& e) {
+    if (e.has_heartbeat()) return true;
+    if (format == "json" || format == "yaml") {
+      std::cout << ToJson(e).dump() << std::endl;
+    } else if (e.has_verdict()) {
+      std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " verdict "
+                << sdk::StateName(e.verdict().state()) << " "
+                << e.verdict().attestation_id() << std::endl;
+    } else {
+      const v1::StateChange& ch = e.state_change();
+      std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " "
+                << sdk::StateName(ch.previous_state()) << " -> "
+                << sdk::StateName(ch.state()) << " ("
+                << v1::StateChangeCause_Name(ch.cause()) << ")";
+      if (ch.failures_size() > 0) {
+        std::cout << " " << ch.failures(0).path() << " "
+                  << ch.failures(0).detail();
       }
-      if (a.count > 0 && ++seen >= a.count) {
-        c.TryCancel();
-        (void)reader->Finish();
-        return 0;
-      }
+      std::cout << std::endl;
     }
-    grpc::Status st = reader->Finish();
-    if (st.error_code() != grpc::StatusCode::UNAVAILABLE) {
-      return RpcError("agents watch", st, server, "verifier");
-    }
-    std::cerr << "vouchctl agents watch: " << st.error_message()
-              << "; resuming in 1 s\n";
-    std::this_thread::sleep_for(std::chrono::seconds(1));
-  }
+    return !(a.count > 0 && ++seen >= a.count);
+  });
+  if (!st.ok()) return RpcError("agents watch", st, server, "verifier");
+  return 0;
 }
 
 int RunAgents(sdk::Client& client, const std::string& server,

@@ -347,6 +347,22 @@ TEST_CASE(
   CHECK(next["previous_state"] == "fail");
   CHECK(next["state"] == "unenrolled");
   CHECK(next["cause"] == "STATE_CHANGE_CAUSE_UNENROLLED");
+  // From the very beginning: enrolled (pending), then pass, then fail.
+  testing::RunResult history = pool.Ctl(
+      {"-o", "json", "agents", "watch", "--resume", "w1:0:0", "--count", "3"});
+  INFO(history.err);
+  REQUIRE(history.status.Success());
+  std::vector<nlohmann::json> from_start;
+  for (absl::string_view line : absl::StrSplit(history.out, '\n')) {
+    if (!line.empty()) from_start.push_back(nlohmann::json::parse(line));
+  }
+  REQUIRE(from_start.size() == 3);
+  CHECK(from_start[0]["state"] == "pending");
+  CHECK(from_start[0]["cause"] == "STATE_CHANGE_CAUSE_ENROLLED");
+  CHECK(from_start[1]["state"] == "pass");
+  CHECK(from_start[1]["cause"] == "STATE_CHANGE_CAUSE_VERDICT");
+  CHECK(from_start[2]["state"] == "fail");
+
   // With --verdicts the same position also yields attestation records.
   testing::RunResult verdicts =
       pool.Ctl({"-o", "json", "agents", "watch", "--verdicts", "--resume",
