@@ -19,7 +19,8 @@ int main(int argc, char** argv) {
   auto agents = (*client)->ListAgents();
   if (!agents.ok()) return std::cerr << agents.status() << "\n", 1;
   for (const auto& a : *agents) {
-    std::cout << a.agent_id() << " " << vouch::sdk::StateName(a.state()) << "\n";
+    std::cout << a.agent_id() << " " << vouch::sdk::StateName(a.state())
+              << "\n";
   }
   absl::Status watched = (*client)->Watch({}, [](const auto& event) {
     if (!event.has_state_change()) return true;  // a heartbeat
