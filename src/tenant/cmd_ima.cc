@@ -9,6 +9,7 @@
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <future>
 #include <iostream>
 #include <map>
 #include <memory>
@@ -143,19 +144,24 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
 }
 
 // A random key for the policy's path hash (see core/ima/README.md).
-ima::PolicyLoadOptions LoadOptions() {
+ima::PolicyLoadOptions LoadOptions(const ima::PathHashKey& key) {
   ima::PolicyLoadOptions o;
-  if (RAND_bytes(o.path_hash_key.data(),
-                 static_cast<int>(o.path_hash_key.size())) != 1) {
-    o.path_hash_key = {};  // Still correct; only collision-hardening is lost.
-  }
+  o.path_hash_key = key;
   o.max_json_bytes = kMaxPolicyBytes;
   return o;
 }
 
+ima::PathHashKey RandomPathHashKey() {
+  ima::PathHashKey key{};
+  if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
+    key = {};  // Still correct; only collision-hardening is lost.
+  }
+  return key;
+}
+
 // Loads a policy file, verifying it first when it is a DSSE envelope.
 absl::StatusOr<std::shared_ptr<const ima::RuntimePolicy>> LoadPolicy(
-    const ImaFlags& f) {
+    const ImaFlags& f, const ima::PathHashKey& key) {
   absl::StatusOr<std::unique_ptr<InputFile>> file =
       InputFile::Open(f.policy_file, kMaxPolicyBytes);
   if (!file.ok()) return file.status();
@@ -167,19 +173,19 @@ absl::StatusOr<std::shared_ptr<const ima::RuntimePolicy>> LoadPolicy(
                        ": a signed (DSSE) policy needs "
                        "--policy-key"));
     }
-    absl::StatusOr<std::string> key = Read(f.policy_key, kMaxSmallFile);
-    if (!key.ok()) return key.status();
+    absl::StatusOr<std::string> public_key = Read(f.policy_key, kMaxSmallFile);
+    if (!public_key.ok()) return public_key.status();
     absl::StatusOr<ima::DsseVerification> v =
-        ima::VerifyDsseEnvelope(text, *key);
+        ima::VerifyDsseEnvelope(text, *public_key);
     if (!v.ok()) return v.status();
     if (!v->valid) {
       return absl::PermissionDeniedError(absl::StrCat(
           f.policy_file, ": the policy signature does not verify with ",
           f.policy_key));
     }
-    return ima::RuntimePolicy::FromJson(v->payload, LoadOptions());
+    return ima::RuntimePolicy::FromJson(v->payload, LoadOptions(key));
   }
-  ima::PolicyLoadOptions options = LoadOptions();
+  ima::PolicyLoadOptions options = LoadOptions(key);
   options.readable_padding = (*file)->readable_padding();
   auto policy = ima::RuntimePolicy::FromJson(text, options);
   if (!policy.ok()) {
@@ -225,17 +231,38 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
           "(sha256) and match --bank");
     }
   }
-  std::shared_ptr<const ima::RuntimePolicy> policy;
+  // With a policy, it loads on a second thread while this one parses and
+  // replays the log (the integrity pass needs only the path-hash key); the
+  // content pass waits for it. A bad policy is reported before a bad log, as
+  // when the two ran one after the other.
+  const ima::PathHashKey key = RandomPathHashKey();
+  std::future<absl::StatusOr<std::shared_ptr<const ima::RuntimePolicy>>>
+      pending;
   if (with_policy) {
-    auto loaded = LoadPolicy(f);
-    if (!loaded.ok()) return CannotEvaluate(loaded.status().ToString());
-    policy = *std::move(loaded);
+    pending = std::async(std::launch::async,
+                         [&f, &key] { return LoadPolicy(f, key); });
   }
+  absl::StatusOr<std::shared_ptr<const ima::RuntimePolicy>> policy = nullptr;
+  auto await_policy = [&]() -> absl::StatusOr<const ima::RuntimePolicy*> {
+    if (pending.valid()) policy = pending.get();
+    if (!policy.ok()) return policy.status();
+    return policy->get();
+  };
   absl::StatusOr<std::unique_ptr<InputFile>> log =
       InputFile::Open(f.log, kMaxLogBytes);
+  absl::StatusOr<ima::ImaEvaluation> result = absl::UnknownError("no log");
+  if (log.ok() && with_policy) {
+    result =
+        ima::EvaluateImaLogAwaitingPolicy(ima::ImaReplayState{}, (*log)->data(),
+                                          quoted, key, await_policy, options);
+  } else if (log.ok()) {
+    result = ima::EvaluateImaLog(ima::ImaReplayState{}, (*log)->data(), quoted,
+                                 nullptr, options);
+  }
+  if (absl::Status s = await_policy().status(); !s.ok()) {
+    return CannotEvaluate(s.ToString());
+  }
   if (!log.ok()) return CannotEvaluate(log.status().ToString());
-  auto result = ima::EvaluateImaLog(ima::ImaReplayState{}, (*log)->data(),
-                                    quoted, policy.get(), options);
   if (!result.ok()) {
     return CannotEvaluate(absl::StrCat(f.log, ": ", result.status().message()));
   }

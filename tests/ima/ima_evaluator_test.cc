@@ -248,6 +248,55 @@ TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
 }
 
 TEST_CASE(
+    "ima: a policy awaited after the integrity pass gives the same result",
+    "[core]") {
+  auto records = SampleRecords(8);
+  records[3].path = "/opt/unknown";
+  PathHashKey key{};
+  key[0] = 7;
+  PolicyLoadOptions lo;
+  lo.path_hash_key = key;
+  auto policy = RuntimePolicy::FromJson(PolicyFor(SampleRecords(8)), lo);
+  REQUIRE(policy.ok());
+  const std::string log = WriteLog(records, LogFormat::kAscii);
+  int awaited = 0;
+  auto await = [&]() -> absl::StatusOr<const RuntimePolicy*> {
+    ++awaited;
+    return policy->get();
+  };
+  auto r = EvaluateImaLogAwaitingPolicy({}, log, std::nullopt, key, await);
+  REQUIRE(r.ok());
+  CHECK(awaited == 1);
+  CHECK(Reasons(*r) == Reasons(Eval(log, policy->get())));
+  CHECK(Reasons(*r).size() == 1);
+
+  SECTION("a bad template hash fails without waiting for the policy") {
+    std::string bad = log;
+    char& c = bad[bad.find(' ') + 1];  // First template hash.
+    c = c == '0' ? '1' : '0';
+    awaited = 0;
+    auto b = EvaluateImaLogAwaitingPolicy({}, bad, std::nullopt, key, await);
+    REQUIRE(b.ok());
+    CHECK(awaited == 0);
+    CHECK(Reasons(*b) == std::vector<std::pair<uint64_t, std::string>>{
+                             {0, "bad_template_hash"}});
+  }
+  SECTION("the policy's load error is the result") {
+    auto failing = []() -> absl::StatusOr<const RuntimePolicy*> {
+      return absl::InvalidArgumentError("policy: bad regex");
+    };
+    auto e = EvaluateImaLogAwaitingPolicy({}, log, std::nullopt, key, failing);
+    CHECK(e.status() == absl::InvalidArgumentError("policy: bad regex"));
+  }
+  SECTION("a policy loaded with another key is refused") {
+    PathHashKey other = key;
+    other[0] = 8;
+    auto e = EvaluateImaLogAwaitingPolicy({}, log, std::nullopt, other, await);
+    CHECK(absl::IsInvalidArgument(e.status()));
+  }
+}
+
+TEST_CASE(
     "ima: the log may run ahead of the quote: the shortest prefix is taken",
     "[core]") {
   auto records = SampleRecords(20);

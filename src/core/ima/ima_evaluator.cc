@@ -242,9 +242,14 @@ void AddFailure(ImaEvaluation* r, const ImaEvalOptions& options, uint64_t index,
 
 }  // namespace
 
-absl::StatusOr<ImaEvaluation> EvaluateImaLog(
+namespace {
+
+// Both entry points: `key` null means integrity only (no path hashes, no
+// content pass); otherwise the content pass runs on await_policy()'s policy.
+absl::StatusOr<ImaEvaluation> Evaluate(
     const ImaReplayState& state, absl::string_view chunk,
-    const std::optional<QuotedPcr10>& quoted, const RuntimePolicy* policy,
+    const std::optional<QuotedPcr10>& quoted, const PathHashKey* key,
+    absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
     const ImaEvalOptions& options) {
   if (!options.replay_sha1 && !options.replay_sha256) {
     return absl::InvalidArgumentError("replay at least one PCR bank");
@@ -290,7 +295,7 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
     if (!more) break;
     ++r.entries_parsed;
     Pending& pe = pending.emplace_back();
-    if (policy != nullptr) pe.hash = policy->HashPath(e.path);
+    if (key != nullptr) pe.hash = SipHash128(*key, e.path);
     pe.path = e.path;
     pe.offset = e.offset;
     pe.pcr = e.pcr;
@@ -335,7 +340,13 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
   r.entries_accepted = accepted_entries;
 
   // Pass 2: content, on the proven prefix only.
-  if (policy != nullptr) {
+  if (key != nullptr) {
+    VOUCH_ASSIGN_OR_RETURN(const RuntimePolicy* policy, await_policy());
+    if (policy == nullptr) return absl::InternalError("no policy to check");
+    if (policy->path_hash_key() != *key) {
+      return absl::InvalidArgumentError(
+          "the policy was loaded with another path-hash key");
+    }
     ContentChecker checker(*policy, options);
     const DigestTable& digests = policy->digests();
     constexpr uint64_t kSlotAhead = 8;
@@ -388,6 +399,26 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLog(
   }
   r.verdict.MarkComplete();
   return r;
+}
+
+}  // namespace
+
+absl::StatusOr<ImaEvaluation> EvaluateImaLog(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const RuntimePolicy* policy,
+    const ImaEvalOptions& options) {
+  return Evaluate(
+      state, chunk, quoted, policy ? &policy->path_hash_key() : nullptr,
+      [policy]() -> absl::StatusOr<const RuntimePolicy*> { return policy; },
+      options);
+}
+
+absl::StatusOr<ImaEvaluation> EvaluateImaLogAwaitingPolicy(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const PathHashKey& key,
+    absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
+    const ImaEvalOptions& options) {
+  return Evaluate(state, chunk, quoted, &key, await_policy, options);
 }
 
 }  // namespace vouch::core::ima

@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/functional/function_ref.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/ima/ima_log.h"
@@ -107,6 +108,19 @@ struct ImaEvaluation {
 absl::StatusOr<ImaEvaluation> EvaluateImaLog(
     const ImaReplayState& state, absl::string_view chunk,
     const std::optional<QuotedPcr10>& quoted, const RuntimePolicy* policy,
+    const ImaEvalOptions& options = {});
+
+// The same evaluation with the policy awaited only after the integrity pass,
+// so a caller can load a large policy on another thread while the log is
+// parsed and replayed (what `vouchctl ima check` does). `await_policy` is
+// called at most once, and only when content is to be checked; its error is
+// returned as is. `key` must be the path-hash key the policy is loaded with
+// (PolicyLoadOptions::path_hash_key); a policy with another key is
+// kInvalidArgument.
+absl::StatusOr<ImaEvaluation> EvaluateImaLogAwaitingPolicy(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const PathHashKey& key,
+    absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
     const ImaEvalOptions& options = {});
 
 // Evaluates one integrity-proven entry against the policy (Keylime's

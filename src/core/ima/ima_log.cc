@@ -118,6 +118,19 @@ absl::StatusOr<bool> ImaLogParser::Next(ImaEntry* entry) {
 // separated by one space; the path may itself hold spaces, so for ima-sig
 // and ima-buf the last space-separated field is the signature/buffer (which
 // may be empty: the line then ends in a space).
+namespace {
+
+// The end of the field that starts at `from`: the space right after `a` or
+// `b` bytes (its lengths in a well-formed line), else the next space.
+inline size_t FieldEnd(absl::string_view line, size_t from, size_t a,
+                       size_t b) {
+  if (from + a < line.size() && line[from + a] == ' ') return from + a;
+  if (from + b < line.size() && line[from + b] == ' ') return from + b;
+  return line.find(' ', from);
+}
+
+}  // namespace
+
 absl::StatusOr<bool> ImaLogParser::NextAscii(ImaEntry* e) {
   size_t start = pos_;
   const char* base = data_.data() + start;
@@ -141,21 +154,29 @@ absl::StatusOr<bool> ImaLogParser::NextAscii(ImaEntry* e) {
     return EntryError(index_, start, what);
   };
 
-  // PCR index.
-  size_t sp1 = line.find(' ');
-  if (sp1 == absl::string_view::npos || sp1 == 0 || sp1 > 4) {
-    return fail("PCR index field missing or too long");
-  }
+  // PCR index: at most 4 digits, so a short loop instead of a search (the
+  // fields below are found from their known lengths for the same reason; a
+  // field that is not where a well-formed line has it is searched for, and
+  // the hex decoding rejects a space inside a digest).
+  size_t sp1 = 0;
   uint32_t pcr = 0;
-  for (size_t i = 0; i < sp1; ++i) {
-    char c = line[i];
-    if (c < '0' || c > '9') return fail("PCR index is not a decimal number");
+  for (; sp1 < line.size() && sp1 < 5 && line[sp1] != ' '; ++sp1) {
+    char c = line[sp1];
+    if (c < '0' || c > '9') {
+      sp1 = line.find(' ');
+      if (sp1 == absl::string_view::npos || sp1 == 0 || sp1 > 4) break;
+      return fail("PCR index is not a decimal number");
+    }
     pcr = pcr * 10 + static_cast<uint32_t>(c - '0');
+  }
+  if (sp1 >= line.size() || line[sp1] != ' ' || sp1 == 0 || sp1 > 4) {
+    return fail("PCR index field missing or too long");
   }
   e->pcr = pcr;
 
-  // Template hash.
-  size_t sp2 = line.find(' ', sp1 + 1);
+  // Template hash: 40 hex digits (SHA-1) in almost every log, 64 in per-bank
+  // SHA-256 logs.
+  size_t sp2 = FieldEnd(line, sp1 + 1, 40, 64);
   if (sp2 == absl::string_view::npos) {
     return fail("template hash, name and fields missing");
   }
@@ -187,29 +208,38 @@ absl::StatusOr<bool> ImaLogParser::NextAscii(ImaEntry* e) {
   absl::string_view rest = line.substr(sp3 + 1);
 
   // Digest field.
-  size_t sp4 = rest.find(' ');
-  if (sp4 == absl::string_view::npos) return fail("path field missing");
-  absl::string_view dfield = rest.substr(0, sp4);
-  absl::string_view after = rest.substr(sp4 + 1);
+  size_t sp4 = absl::string_view::npos;
   absl::string_view hexdigest;
   if (e->tmpl == ImaTemplate::kIma) {
     // Legacy 'd' field: a bare 20-byte SHA-1 digest.
     e->digest_alg = HashAlg::kSha1;
-    hexdigest = dfield;
+    sp4 = FieldEnd(rest, 0, 40, 40);
+    if (sp4 == absl::string_view::npos) return fail("path field missing");
+    hexdigest = rest.substr(0, sp4);
   } else {
-    size_t colon = dfield.find(':');
-    if (colon == absl::string_view::npos) {
+    // '<alg>:<hex>': the name is short, its digest size fixes the rest.
+    size_t colon = 0;
+    while (colon < rest.size() && rest[colon] != ':' && rest[colon] != ' ') {
+      ++colon;
+    }
+    if (colon >= rest.size() || rest[colon] != ':') {
+      sp4 = rest.find(' ');
+      if (sp4 == absl::string_view::npos) return fail("path field missing");
       return fail("file digest is not '<alg>:<hex>'");
     }
-    absl::string_view alg_name = dfield.substr(0, colon);
+    absl::string_view alg_name = rest.substr(0, colon);
     std::optional<HashAlg> alg = HashAlgFromName(alg_name);
     if (!alg) {
       return fail(absl::StrCat("file digest algorithm '", Shown(alg_name),
                                "' is not supported"));
     }
     e->digest_alg = *alg;
-    hexdigest = dfield.substr(colon + 1);
+    const size_t hex_len = 2 * DigestSize(*alg);
+    sp4 = FieldEnd(rest, colon + 1, hex_len, hex_len);
+    if (sp4 == absl::string_view::npos) return fail("path field missing");
+    hexdigest = rest.substr(colon + 1, sp4 - colon - 1);
   }
+  absl::string_view after = rest.substr(sp4 + 1);
   if (hexdigest.size() != 2 * DigestSize(e->digest_alg)) {
     return fail(absl::StrCat(HashAlgName(e->digest_alg), " file digest has ",
                              hexdigest.size(), " hex digits, want ",

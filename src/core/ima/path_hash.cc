@@ -49,7 +49,6 @@ PathHash SipHash128(const PathHashKey& key, absl::string_view data) {
     std::memcpy(&m, p + i, 8);  // Little-endian hosts only (see README).
     s.v3 ^= m;
     s.Round();
-    s.Round();
     s.v0 ^= m;
   }
   uint64_t b = static_cast<uint64_t>(n) << 56;
@@ -58,14 +57,13 @@ PathHash SipHash128(const PathHashKey& key, absl::string_view data) {
   }
   s.v3 ^= b;
   s.Round();
-  s.Round();
   s.v0 ^= b;
   s.v2 ^= 0xee;
-  for (int i = 0; i < 4; ++i) s.Round();
+  for (int i = 0; i < 3; ++i) s.Round();
   PathHash out;
   out.h0 = s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
   s.v1 ^= 0xdd;
-  for (int i = 0; i < 4; ++i) s.Round();
+  for (int i = 0; i < 3; ++i) s.Round();
   out.h1 = s.v0 ^ s.v1 ^ s.v2 ^ s.v3;
   return out;
 }

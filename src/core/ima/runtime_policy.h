@@ -110,6 +110,7 @@ class RuntimePolicy {
   RuntimePolicy& operator=(const RuntimePolicy&) = delete;
 
   PathHash HashPath(absl::string_view path) const;
+  const PathHashKey& path_hash_key() const { return key_; }
   const DigestTable& digests() const { return digests_; }
   const DigestTable& keyrings() const { return keyrings_; }
   const DigestTable& ima_buf() const { return ima_buf_; }
