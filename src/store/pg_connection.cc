@@ -1,7 +1,9 @@
 #include "store/pg_connection.h"
 
+#include <algorithm>
 #include <cstdlib>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -13,6 +15,7 @@ namespace vouch::store {
 
 struct PgConnection::Handle {
   PgConnPtr conn;
+  absl::flat_hash_set<std::string> prepared;  // Names, on this connection.
 };
 
 namespace {
@@ -130,13 +133,36 @@ absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
   if (PQenterPipelineMode(conn) != 1) {
     return StatusFromResult(nullptr, conn, "pipeline mode");
   }
+  // One result per statement; a statement prepared here adds one before it.
+  std::vector<const std::string*> preparing;  // Per result: a name or null.
   size_t sent = 0;
   for (const PgStatement& s : statements) {
     std::vector<const char*> values = ParamValues(s.params);
-    if (PQsendQueryParams(conn, s.sql.c_str(), static_cast<int>(values.size()),
-                          nullptr, values.data(), nullptr, nullptr, 0) != 1) {
-      break;
+    const int n = static_cast<int>(values.size());
+    if (s.prepare_as.empty()) {
+      if (PQsendQueryParams(conn, s.sql.c_str(), n, nullptr, values.data(),
+                            nullptr, nullptr, 0) != 1) {
+        break;
+      }
+    } else {
+      const bool known = handle_->prepared.contains(s.prepare_as) ||
+                         std::any_of(preparing.begin(), preparing.end(),
+                                     [&](const std::string* p) {
+                                       return p && *p == s.prepare_as;
+                                     });
+      if (!known) {
+        if (PQsendPrepare(conn, s.prepare_as.c_str(), s.sql.c_str(), n,
+                          nullptr) != 1) {
+          break;
+        }
+        preparing.push_back(&s.prepare_as);
+      }
+      if (PQsendQueryPrepared(conn, s.prepare_as.c_str(), n, values.data(),
+                              nullptr, nullptr, 0) != 1) {
+        break;
+      }
     }
+    preparing.push_back(nullptr);
     ++sent;
   }
   const bool synced = PQpipelineSync(conn) == 1;
@@ -146,7 +172,7 @@ absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
     error = StatusFromResult(nullptr, conn, "pipeline send failed");
   }
   // Each statement's result is followed by a null; the sync comes last.
-  for (size_t i = 0; i < sent; ++i) {
+  for (const std::string* name : preparing) {
     PgResultPtr res(PQgetResult(conn));
     if (res == nullptr) {
       if (!error) error = StatusFromResult(nullptr, conn, "pipeline");
@@ -154,7 +180,11 @@ absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
     }
     const ExecStatusType st = PQresultStatus(res.get());
     if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
-      out.push_back(RowsOf(res));
+      if (name != nullptr) {
+        handle_->prepared.insert(*name);
+      } else {
+        out.push_back(RowsOf(res));
+      }
     } else if (!error) {
       error = StatusFromResult(res.get(), conn, "query failed");
     }
@@ -191,6 +221,21 @@ bool PgConnection::Healthy() const {
 
 std::string ToBytea(absl::string_view bytes) {
   return absl::StrCat("\\x", absl::BytesToHexString(bytes));
+}
+
+std::string ToTextArray(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (size_t i = 0; i < items.size(); ++i) {
+    if (i > 0) out.push_back(',');
+    out.push_back('"');
+    for (char c : items[i]) {
+      if (c == '"' || c == '\\') out.push_back('\\');
+      out.push_back(c);
+    }
+    out.push_back('"');
+  }
+  out.push_back('}');
+  return out;
 }
 
 absl::StatusOr<std::string> FromBytea(absl::string_view text) {

@@ -32,16 +32,24 @@ struct PgRows {
 // A parameter: text, or NULL when empty optional.
 using PgParam = std::optional<std::string>;
 
-// One statement with its $1..$n text parameters.
+// One statement with its $1..$n text parameters. With `prepare_as`,
+// QueryPipelined prepares it once per connection under that name and then
+// only binds and executes it (PostgreSQL plans a statement like the
+// verdict's in about as long as it runs it).
 struct PgStatement {
   std::string sql;
   std::vector<PgParam> params;
+  std::string prepare_as;
 };
 
 // bytea in PostgreSQL's text form ("\\x" + hex) and back; FromBytea is
 // kInternal on anything else (the database produced it).
 std::string ToBytea(absl::string_view bytes);
 absl::StatusOr<std::string> FromBytea(absl::string_view text);
+
+// A one-dimensional array literal ({"a","b"}) for a text[] parameter: each
+// element double-quoted with " and \ escaped, so any text is safe.
+std::string ToTextArray(const std::vector<std::string>& items);
 
 class PgConnection {
  public:

@@ -419,14 +419,42 @@ absl::StatusOr<Takeover> PgVerifierStore::TakeOver(
 absl::StatusOr<bool> PgVerifierStore::RenewLease(const std::string& agent_id,
                                                  int64_t epoch,
                                                  absl::Duration lease) {
+  VOUCH_ASSIGN_OR_RETURN(std::vector<bool> renewed,
+                         RenewLeases({{agent_id, epoch, lease}}));
+  return renewed.at(0);
+}
+
+absl::StatusOr<std::vector<bool>> PgVerifierStore::RenewLeases(
+    const std::vector<LeaseRenewal>& renewals) {
+  std::vector<bool> renewed(renewals.size(), false);
+  if (renewals.empty()) return renewed;
+  std::vector<std::string> ids, epochs, secs, renew;
+  for (const LeaseRenewal& r : renewals) {
+    ids.push_back(r.agent_id);
+    epochs.push_back(absl::StrCat(r.epoch));
+    secs.push_back(Secs(r.lease));
+    renew.push_back(r.renew ? "true" : "false");
+  }
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  // Rows not renewed are only read (no row lock, no new row version), so
+  // checking every held stream each sweep does not contend with verdicts.
   VOUCH_ASSIGN_OR_RETURN(
-      int64_t n,
-      db->Exec("UPDATE agent_state SET lease_until = now() + "
-               "make_interval(secs => $3::float8) WHERE agent_id = $1 AND "
-               "epoch = $2",
-               {agent_id, absl::StrCat(epoch), Secs(lease)}));
-  return n > 0;
+      PgRows rows,
+      db->Query("WITH r AS (SELECT * FROM unnest($1::text[], $2::bigint[], "
+                "$3::float8[], $4::boolean[]) WITH ORDINALITY AS r(agent_id, "
+                "epoch, secs, renew, i)), u AS (UPDATE agent_state a SET "
+                "lease_until = now() + make_interval(secs => r.secs) FROM r "
+                "WHERE r.renew AND a.agent_id = r.agent_id AND a.epoch = "
+                "r.epoch RETURNING r.i) SELECT i FROM u UNION ALL SELECT r.i "
+                "FROM r JOIN agent_state a ON a.agent_id = r.agent_id AND "
+                "a.epoch = r.epoch WHERE NOT r.renew",
+                {ToTextArray(ids), ToTextArray(epochs), ToTextArray(secs),
+                 ToTextArray(renew)}));
+  for (const auto& row : rows.rows) {
+    VOUCH_ASSIGN_OR_RETURN(size_t i, Int<size_t>(row.at(0)));
+    if (i >= 1 && i <= renewed.size()) renewed[i - 1] = true;
+  }
+  return renewed;
 }
 
 absl::StatusOr<bool> PgVerifierStore::Enrolled(const std::string& agent_id) {
@@ -630,7 +658,8 @@ PgStatement PgVerifierStore::VerdictStatement(const VerdictCommit& c) {
        opt_u64(c.ima_from),
        absl::StrCat(c.ima_entries_received),
        ToBytea(c.evidence_sha256),
-       absl::StrCat(c.runtime_policy_version)}};
+       absl::StrCat(c.runtime_policy_version)},
+      "vouch_verdict"};
 }
 
 VerdictApplied PgVerifierStore::VerdictResult(const PgRows& rows) {

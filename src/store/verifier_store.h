@@ -164,6 +164,17 @@ class PgVerifierStore {
   // Renews the lease while epoch is still ours; false when fenced out.
   absl::StatusOr<bool> RenewLease(const std::string& agent_id, int64_t epoch,
                                   absl::Duration lease);
+  struct LeaseRenewal {
+    std::string agent_id;
+    int64_t epoch = 0;
+    absl::Duration lease;
+    bool renew = true;  // false: only check that the epoch is still ours.
+  };
+  // Checks many agents' epochs in one statement, renewing the leases of
+  // those marked `renew` (only those rows are written); element i is false
+  // when renewals[i] was fenced out (taken over or unenrolled).
+  absl::StatusOr<std::vector<bool>> RenewLeases(
+      const std::vector<LeaseRenewal>& renewals);
   // Whether the agent is enrolled (has an agent_state row).
   absl::StatusOr<bool> Enrolled(const std::string& agent_id);
   // The stream ended: marks the agent disconnected if epoch is still ours.

@@ -1,9 +1,11 @@
 #include "verifier/attestation_service.h"
 
+#include <openssl/crypto.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <optional>
@@ -29,13 +31,32 @@ namespace ctpm = ::vouch::core::tpm;
 // Evidence whose IMA chunk is at most this is checked on the reactor thread.
 constexpr size_t kInlineImaBytes = 64 << 10;
 
+// Nonces and record ids from OpenSSL's DRBG, drawn 4 KiB at a time per
+// thread: each RAND_bytes call costs several microseconds of locking,
+// algorithm lookup and a getpid() fork check, more than a verdict's own
+// checks. Bytes handed out are wiped from the buffer; the verifier never
+// forks, so a child cannot reuse them.
 Bytes RandomBytes(size_t n) {
+  constexpr size_t kPool = 4096;
+  thread_local uint8_t pool[kPool];
+  thread_local size_t used = kPool;
   Bytes out(n);
-  if (RAND_bytes(out.data(), static_cast<int>(n)) != 1) {
-    // Without randomness no nonce can be issued; never fall back to a
-    // predictable value.
-    Log(LogLevel::kError, "RAND_bytes failed");
-    std::abort();
+  size_t done = 0;
+  while (done < n) {
+    if (used == kPool) {
+      if (RAND_bytes(pool, static_cast<int>(kPool)) != 1) {
+        // Without randomness no nonce can be issued; never fall back to a
+        // predictable value.
+        Log(LogLevel::kError, "RAND_bytes failed");
+        std::abort();
+      }
+      used = 0;
+    }
+    const size_t take = std::min(n - done, kPool - used);
+    std::memcpy(out.data() + done, pool + used, take);
+    OPENSSL_cleanse(pool + used, take);
+    used += take;
+    done += take;
   }
   return out;
 }
@@ -320,7 +341,7 @@ class StreamReactor final
       return;
     }
     epoch_ = taken->agent.epoch;
-    service_->Register(this, agent_id_, epoch_);
+    service_->Register(this, agent_id_, epoch_, Lease(absl::Seconds(60)));
     row_ = taken->agent;
     if (taken->aik_name != hello.aik_name()) {
       Done(GrpcError(grpc::StatusCode::FAILED_PRECONDITION,
@@ -566,6 +587,7 @@ class StreamReactor final
     c.runtime_policy_version = runtime.version;
     auto result = std::make_shared<EvidenceOutcome>(std::move(out));
     const std::string attestation_id = c.attestation_id;
+    submitted_at_ = absl::Now();
     service_->committer()->Submit(
         std::move(c), [this, result, attestation_id, has_runtime](
                           absl::StatusOr<store::VerdictApplied> applied) {
@@ -586,6 +608,7 @@ class StreamReactor final
       Done(service_->FencedStatus(agent_id_, epoch_, this));
       return;
     }
+    service_->LeaseWritten(this, Lease(absl::Seconds(60)));
     if (out.clock) progress_.clock = out.clock;
     if (has_runtime) progress_.ima = out.ima;
     held_ima_.clear();
@@ -615,7 +638,8 @@ class StreamReactor final
     SetTimestamp(last_verdict_, v->mutable_verified_at());
     if (has_runtime) v->set_ima_next_entry(progress_.ima.next_entry_index);
     *v->mutable_next_challenge() = ChallengeMessage(*challenge_);
-    service_->RecordLatency(absl::Now() - received_at_);
+    const absl::Time sent_at = absl::Now();
+    service_->RecordLatency(sent_at - received_at_, sent_at - submitted_at_);
     Send(std::move(m));
     Done();
   }
@@ -647,6 +671,7 @@ class StreamReactor final
   absl::Time last_verdict_ = absl::InfinitePast();
   absl::Time last_challenge_at_ = absl::InfinitePast();
   absl::Time received_at_;
+  absl::Time submitted_at_;
   int early_pushes_ = 0;
 };
 
@@ -674,7 +699,8 @@ AttestationService::Attest(grpc::CallbackServerContext* context) {
 }
 
 void AttestationService::Register(StreamReactor* reactor,
-                                  const std::string& agent_id, int64_t epoch) {
+                                  const std::string& agent_id, int64_t epoch,
+                                  absl::Duration lease) {
   absl::MutexLock lock(&mu_);
   for (auto& [other, held] : streams_) {
     if (other != reactor && held.agent_id == agent_id) {
@@ -682,7 +708,16 @@ void AttestationService::Register(StreamReactor* reactor,
                               "the agent opened a newer stream"));
     }
   }
-  streams_[reactor] = Held{agent_id, epoch};
+  streams_[reactor] = Held{agent_id, epoch, lease, absl::Now()};
+}
+
+void AttestationService::LeaseWritten(StreamReactor* reactor,
+                                      absl::Duration lease) {
+  absl::MutexLock lock(&mu_);
+  auto it = streams_.find(reactor);
+  if (it == streams_.end()) return;
+  it->second.lease = lease;
+  it->second.written = absl::Now();
 }
 
 void AttestationService::Unregister(StreamReactor* reactor) {
@@ -695,18 +730,34 @@ size_t AttestationService::streams() const {
   return open_;
 }
 
-void AttestationService::RenewLeases() {
+void AttestationService::RenewLeases(absl::Duration every) {
   std::vector<std::pair<StreamReactor*, Held>> held;
+  std::vector<store::PgVerifierStore::LeaseRenewal> renewals;
+  const absl::Time now = absl::Now();
   {
     absl::MutexLock lock(&mu_);
-    held.assign(streams_.begin(), streams_.end());
+    const bool stalled = now - last_renewal_ > 2 * every;
+    last_renewal_ = now;
+    for (const auto& [reactor, h] : streams_) {
+      held.emplace_back(reactor, h);
+      renewals.push_back({h.agent_id, h.epoch, h.lease,
+                          stalled || now - h.written > h.lease / 3});
+    }
   }
-  for (const auto& [reactor, h] : held) {
-    // The lease covers timeout_intervals of the longest interval we know
-    // of; renewals run far more often than that.
-    absl::StatusOr<bool> ok = store_->RenewLease(
-        h.agent_id, h.epoch, absl::Minutes(1) * options_.timeout_intervals);
-    if (!ok.ok() || *ok) continue;
+  if (held.empty()) return;
+  absl::StatusOr<std::vector<bool>> owned = store_->RenewLeases(renewals);
+  if (!owned.ok()) return;  // Database down: the commits fail too.
+  for (size_t i = 0; i < held.size(); ++i) {
+    const auto& [reactor, h] = held[i];
+    if ((*owned)[i]) {
+      if (!renewals[i].renew) continue;
+      absl::MutexLock lock(&mu_);
+      auto it = streams_.find(reactor);
+      if (it != streams_.end() && it->second.epoch == h.epoch) {
+        it->second.written = std::max(it->second.written, now);
+      }
+      continue;
+    }
     grpc::Status status = FencedStatus(h.agent_id, h.epoch, nullptr);
     absl::MutexLock lock(&mu_);
     auto it = streams_.find(reactor);
@@ -744,24 +795,34 @@ grpc::Status AttestationService::FencedStatus(const std::string& agent_id,
                       "another verifier took this agent over; reconnect");
 }
 
-void AttestationService::RecordLatency(absl::Duration d) {
+void AttestationService::RecordLatency(absl::Duration total,
+                                       absl::Duration commit) {
   absl::MutexLock lock(&stats_mu_);
-  if (latencies_.size() < (size_t{1} << 20)) latencies_.push_back(d);
+  if (latencies_.size() < (size_t{1} << 20)) {
+    latencies_.push_back(total);
+    commit_latencies_.push_back(commit);
+  }
 }
 
 AttestationService::LatencyStats AttestationService::TakeLatencyStats() {
-  std::vector<absl::Duration> v;
+  std::vector<absl::Duration> v, c;
   {
     absl::MutexLock lock(&stats_mu_);
     v.swap(latencies_);
+    c.swap(commit_latencies_);
   }
   LatencyStats out;
   out.verdicts = v.size();
   if (v.empty()) return out;
-  std::sort(v.begin(), v.end());
-  out.p50 = v[v.size() / 2];
-  out.p99 = v[std::min(v.size() - 1, v.size() * 99 / 100)];
+  auto at = [](std::vector<absl::Duration>& d, size_t per_100) {
+    std::sort(d.begin(), d.end());
+    return d[std::min(d.size() - 1, d.size() * per_100 / 100)];
+  };
+  out.p50 = at(v, 50);
+  out.p99 = at(v, 99);
   out.max = v.back();
+  out.commit_p50 = at(c, 50);
+  out.commit_p99 = at(c, 99);
   return out;
 }
 

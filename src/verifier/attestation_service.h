@@ -10,7 +10,7 @@
 //
 //   AttestationService svc(&ctx);        // ctx outlives the server
 //   builder.RegisterService(&svc);
-//   ... periodically: svc.RenewLeases();
+//   ... periodically: svc.RenewLeases(period);
 #ifndef VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
 #define VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
 
@@ -53,23 +53,32 @@ class AttestationService final : public v1::Attestation::CallbackService {
   grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>* Attest(
       grpc::CallbackServerContext* context) override;
 
-  // Renews the lease of every stream this verifier holds; a stream whose
-  // epoch was taken over by another verifier is ended with ABORTED (the
-  // fence). Blocking (database): call from a maintenance thread.
-  void RenewLeases();
+  // In one statement, checks that every stream this verifier holds still
+  // has its epoch, and renews the leases last written (taken, or a verdict
+  // committed) more than a third of a lease ago; streams with verdicts
+  // flowing need no renewal, as each verdict commit writes the lease, and
+  // the check of the others only reads. A stream whose epoch was taken over
+  // is ended with ABORTED (the fence); an unenrolled agent is told so and
+  // its stream ended with FAILED_PRECONDITION. `every`
+  // is how often it is called: a longer gap since the last call means this
+  // process was stalled (SIGSTOP, a frozen VM), so every lease is checked.
+  // Blocking (database): call from a maintenance thread.
+  void RenewLeases(absl::Duration every);
   // Ends every stream with UNAVAILABLE (draining before shutdown).
   void Drain();
   // Streams open now.
   size_t streams() const;
 
   // The verifier's time from an Evidence read to its Verdict handed to gRPC
-  // for sending, over the verdicts since the last call (then reset).
+  // for sending, and the part of it spent committing (queued for and in the
+  // group commit), over the verdicts since the last call (then reset).
   struct LatencyStats {
     size_t verdicts = 0;
     absl::Duration p50, p99, max;
+    absl::Duration commit_p50, commit_p99;
   };
   LatencyStats TakeLatencyStats();
-  void RecordLatency(absl::Duration d);
+  void RecordLatency(absl::Duration total, absl::Duration commit);
 
   // For the reactors.
   store::PgVerifierStore* store() { return store_; }
@@ -81,7 +90,9 @@ class AttestationService final : public v1::Attestation::CallbackService {
   // A stream took agent_id at epoch; an older stream of the same agent on
   // this verifier is ended with ABORTED.
   void Register(StreamReactor* reactor, const std::string& agent_id,
-                int64_t epoch);
+                int64_t epoch, absl::Duration lease);
+  // The stream's lease was just written (by a committed verdict).
+  void LeaseWritten(StreamReactor* reactor, absl::Duration lease);
   void Unregister(StreamReactor* reactor);
   // Why a fenced write found zero rows: ABORTED (taken over) or
   // FAILED_PRECONDITION (unenrolled; `reactor`, if given, is sent a
@@ -93,6 +104,8 @@ class AttestationService final : public v1::Attestation::CallbackService {
   struct Held {
     std::string agent_id;
     int64_t epoch = 0;
+    absl::Duration lease;
+    absl::Time written;  // When the lease was last written.
   };
   store::PgVerifierStore* store_;
   Executor* executor_;
@@ -103,8 +116,10 @@ class AttestationService final : public v1::Attestation::CallbackService {
   mutable absl::Mutex mu_;
   std::map<StreamReactor*, Held> streams_ ABSL_GUARDED_BY(mu_);
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Time last_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   absl::Mutex stats_mu_;
   std::vector<absl::Duration> latencies_ ABSL_GUARDED_BY(stats_mu_);
+  std::vector<absl::Duration> commit_latencies_ ABSL_GUARDED_BY(stats_mu_);
   friend class StreamReactor;
 };
 

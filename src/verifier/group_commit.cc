@@ -70,11 +70,11 @@ void GroupCommitter::CommitBatch(std::vector<Item>& batch) {
   // verdict, COMMIT (libpq pipeline mode).
   std::vector<store::PgStatement> statements;
   statements.reserve(batch.size() + 2);
-  statements.push_back({"BEGIN", {}});
+  statements.push_back({"BEGIN", {}, {}});
   for (const Item& item : batch) {
     statements.push_back(store::PgVerifierStore::VerdictStatement(item.commit));
   }
-  statements.push_back({"COMMIT", {}});
+  statements.push_back({"COMMIT", {}, {}});
   absl::StatusOr<std::vector<store::PgRows>> all =
       (*db)->QueryPipelined(statements);
   if (all.ok() && all->size() == statements.size()) {

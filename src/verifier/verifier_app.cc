@@ -179,6 +179,8 @@ int RunVerifier(AppContext& ctx) {
   // another verifier took over and ends them).
   const absl::Duration sweep = cfg.GetDuration("verifier", "sweep_interval");
   int sig = 0;
+  uint64_t last_batches = 0;
+  uint64_t last_committed = 0;
   while (true) {
     absl::StatusOr<int64_t> swept = store.SweepTimeouts();
     if (!swept.ok()) {
@@ -187,16 +189,24 @@ int RunVerifier(AppContext& ctx) {
     } else if (*swept > 0) {
       Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
     }
-    attestation.RenewLeases();
+    attestation.RenewLeases(sweep);
     const AttestationService::LatencyStats stats =
         attestation.TakeLatencyStats();
+    const uint64_t batches = committer.batches();
+    const uint64_t committed = committer.verdicts();
     if (stats.verdicts > 0) {
       Log(LogLevel::kInfo, "attestation latency",
           {{"verdicts", stats.verdicts},
            {"p50_us", absl::ToInt64Microseconds(stats.p50)},
            {"p99_us", absl::ToInt64Microseconds(stats.p99)},
-           {"max_us", absl::ToInt64Microseconds(stats.max)}});
+           {"max_us", absl::ToInt64Microseconds(stats.max)},
+           {"commit_p50_us", absl::ToInt64Microseconds(stats.commit_p50)},
+           {"commit_p99_us", absl::ToInt64Microseconds(stats.commit_p99)},
+           {"batches", batches - last_batches},
+           {"batched_verdicts", committed - last_committed}});
     }
+    last_batches = batches;
+    last_committed = committed;
     if (std::optional<int> s = WaitForShutdownFor(sweep)) {
       sig = *s;
       break;

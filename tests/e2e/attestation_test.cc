@@ -682,6 +682,28 @@ TEST_CASE(
   CHECK(row->ima_next_entry == 0);
   CHECK(!store.RenewLease("a1", first->agent.epoch, absl::Seconds(30)).value());
   CHECK(store.RenewLease("a1", second->agent.epoch, absl::Seconds(30)).value());
+  // Many at once: a stale epoch, the owner's epoch only checked (its row is
+  // not written), an agent that is not enrolled.
+  auto lease_text = [&] {
+    auto db = pool.Acquire();
+    REQUIRE(db.ok());
+    auto rows = (*db)->Query(
+        "SELECT lease_until::text FROM agent_state WHERE agent_id = 'a1'");
+    REQUIRE(rows.ok());
+    return rows->rows.at(0).at(0).value_or("");
+  };
+  const std::string lease_before = lease_text();
+  absl::StatusOr<std::vector<bool>> many =
+      store.RenewLeases({{"a1", first->agent.epoch, absl::Seconds(30), true},
+                         {"a1", second->agent.epoch, absl::Hours(5), false},
+                         {"nobody", 1, absl::Seconds(30), true}});
+  REQUIRE(many.ok());
+  CHECK(*many == std::vector<bool>{false, true, false});
+  CHECK(lease_text() == lease_before);
+  many = store.RenewLeases({{"a1", second->agent.epoch, absl::Hours(5), true}});
+  REQUIRE(many.ok());
+  CHECK(*many == std::vector<bool>{true});
+  CHECK(lease_text() > lease_before);
 
   // The owner's writes apply; a failure latches; a nonce is accepted once.
   absl::StatusOr<store::VerdictApplied> ok =
