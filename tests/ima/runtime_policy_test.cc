@@ -7,10 +7,12 @@
 #include <openssl/params.h>
 
 #include <catch2/catch.hpp>
+#include <cstring>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/ima/dsse.h"
+#include "core/ima/hash_alg.h"
 #include "core/ima/path_hash.h"
 #include "ima_test_util.h"
 
@@ -122,6 +124,40 @@ TEST_CASE("ima: every schema violation is a clear error", "[core]") {
     absl::Status s = LoadError(c.json);
     REQUIRE(absl::IsInvalidArgument(s));
     CHECK(absl::StrContains(s.message(), c.want));
+  }
+}
+
+TEST_CASE("ima: Digester agrees with OpenSSL's EVP_Digest at every split",
+          "[core]") {
+  std::string data;
+  for (int i = 0; i < 300; ++i) data.push_back(static_cast<char>(i * 7 + 3));
+  const auto* p = reinterpret_cast<const uint8_t*>(data.data());
+  for (HashAlg alg :
+       {HashAlg::kSha1, HashAlg::kSha256, HashAlg::kSha384, HashAlg::kSha512}) {
+    const EVP_MD* md = alg == HashAlg::kSha1     ? EVP_sha1()
+                       : alg == HashAlg::kSha256 ? EVP_sha256()
+                       : alg == HashAlg::kSha384 ? EVP_sha384()
+                                                 : EVP_sha512();
+    Digester d(alg);
+    // Every length around the block and padding boundaries, split anywhere.
+    for (size_t len = 0; len <= 300; ++len) {
+      uint8_t want[64];
+      unsigned int want_len = 0;
+      REQUIRE(EVP_Digest(p, len, want, &want_len, md, nullptr) == 1);
+      REQUIRE(want_len == d.size());
+      for (size_t split : {size_t{0}, len / 3, len / 2, len}) {
+        uint8_t got[64] = {};
+        REQUIRE(d.Digest2(p, split, p + split, len - split, got));
+        INFO("alg " << HashAlgName(alg) << " length " << len << " split "
+                    << split);
+        CHECK(std::memcmp(got, want, want_len) == 0);
+      }
+    }
+    uint8_t empty[64] = {};
+    uint8_t want[64];
+    REQUIRE(EVP_Digest("", 0, want, nullptr, md, nullptr) == 1);
+    REQUIRE(d.Digest(absl::string_view(), empty));
+    CHECK(std::memcmp(empty, want, d.size()) == 0);
   }
 }
 
