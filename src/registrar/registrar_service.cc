@@ -13,6 +13,7 @@
 #include "core/tpm/credential.h"
 #include "registrar/register_validation.h"
 #include "server/auth.h"
+#include "server/proto_time.h"
 
 namespace vouch::registrar {
 namespace {
@@ -47,12 +48,6 @@ absl::Status CheckAgentId(const std::string& id) {
   return absl::InvalidArgumentError(absl::StrCat("agent_id: ", s.message()));
 }
 
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
-}
-
 void ToProto(const store::Registration& r, bool full,
              v1::RegisteredAgent* out) {
   out->set_agent_id(r.agent_id);
@@ -64,8 +59,9 @@ void ToProto(const store::Registration& r, bool full,
   out->set_pending_aik_name(r.pending_aik_name);
   out->set_ek_certificate_issuer(r.ek_certificate_issuer);
   out->set_agent_version(r.agent_version);
-  SetTime(r.registered_at, out->mutable_registered_at());
-  if (r.activated_at) SetTime(*r.activated_at, out->mutable_activated_at());
+  server::SetTimestamp(r.registered_at, out->mutable_registered_at());
+  if (r.activated_at)
+    server::SetTimestamp(*r.activated_at, out->mutable_activated_at());
   if (full) {
     out->set_ek_public(r.ek_public);
     out->set_ek_certificate(r.ek_certificate);
@@ -158,7 +154,7 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
   resp->set_credential_blob(std::string(AsString(credential->credential_blob)));
   resp->set_encrypted_secret(
       std::string(AsString(credential->encrypted_secret)));
-  SetTime(*expires, resp->mutable_expires_at());
+  server::SetTimestamp(*expires, resp->mutable_expires_at());
   Log(LogLevel::kInfo, "agent registered; challenge issued",
       {{"agent_id", id},
        {"tenant", *tenant},

@@ -17,6 +17,7 @@
 #include "core/ima/runtime_policy.h"
 #include "sdk/names.h"
 #include "server/auth.h"
+#include "server/proto_time.h"
 #include "vouch/v1/attestation.pb.h"
 
 namespace vouch::verifier {
@@ -53,17 +54,11 @@ grpc::Status Reply(const absl::Status& status) {
   return server::ToGrpcStatus(status);
 }
 
-void SetTime(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-}
-
 void ToStatus(const store::AgentRow& a, v1::AgentStatus* out) {
   out->set_tenant(a.enrollment.tenant);
   out->set_agent_id(a.enrollment.agent_id);
   out->set_state(sdk::ParseStateName(a.state));
-  SetTime(a.state_since, out->mutable_state_since());
+  server::SetTimestamp(a.state_since, out->mutable_state_since());
   v1::Enrollment* e = out->mutable_enrollment();
   if (!a.enrollment.runtime_policy.empty()) {
     e->mutable_runtime_policy()->set_name(a.enrollment.runtime_policy);
@@ -76,10 +71,10 @@ void ToStatus(const store::AgentRow& a, v1::AgentStatus* out) {
   e->mutable_interval()->set_seconds(ms / 1000);
   e->mutable_interval()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
   e->set_hash_alg(static_cast<v1::HashAlgorithm>(a.enrollment.hash_alg));
-  SetTime(a.enrolled_at, e->mutable_enrolled_at());
+  server::SetTimestamp(a.enrolled_at, e->mutable_enrolled_at());
   e->set_enrolled_by(a.enrollment.enrolled_by);
   if (a.last_verdict_at) {
-    SetTime(*a.last_verdict_at, out->mutable_last_verdict_at());
+    server::SetTimestamp(*a.last_verdict_at, out->mutable_last_verdict_at());
   }
   out->set_last_attestation_id(a.last_attestation_id);
   if (!a.failures.empty()) {
@@ -127,7 +122,7 @@ void ToPolicy(const store::PolicyRow& p, bool with_content, v1::Policy* out) {
   if (with_content) out->set_content(p.content);
   out->set_sha256(p.sha256);
   out->set_description(p.description);
-  SetTime(p.created_at, out->mutable_created_at());
+  server::SetTimestamp(p.created_at, out->mutable_created_at());
   out->set_created_by(p.created_by);
   out->set_removed(p.removed);
 }
@@ -245,7 +240,7 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
   auto heartbeat = [&]() {
     v1::WatchEvent e;
     e.set_resume_token(EventToken(at));
-    SetTime(absl::Now(), e.mutable_event_time());
+    server::SetTimestamp(absl::Now(), e.mutable_event_time());
     e.mutable_heartbeat();
     return writer->Write(e);
   };
@@ -262,7 +257,7 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
       e.set_resume_token(EventToken(at));
       e.set_agent_id(r.agent_id);
       e.set_event_id(absl::StrCat(r.position.xid, "-", r.position.seq));
-      SetTime(r.at, e.mutable_event_time());
+      server::SetTimestamp(r.at, e.mutable_event_time());
       v1::Verdict holder;
       if (!r.failures.empty() && !holder.ParseFromString(r.failures)) {
         holder.Clear();
@@ -275,7 +270,7 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
         v->set_state(sdk::ParseStateName(r.state));
         *v->mutable_failures() = holder.failures();
         v->set_failures_truncated(holder.failures_truncated());
-        SetTime(r.at, v->mutable_verified_at());
+        server::SetTimestamp(r.at, v->mutable_verified_at());
         v->set_verifier(r.verifier);
         if (!writer->Write(e)) return grpc::Status::OK;
         last_sent = absl::Now();
@@ -573,7 +568,7 @@ grpc::Status AdminService::GetAttestationHistory(
     rec->set_tenant(*tenant);
     rec->set_agent_id(req->agent_id());
     rec->set_state(sdk::ParseStateName(r.state));
-    SetTime(r.at, rec->mutable_verified_at());
+    server::SetTimestamp(r.at, rec->mutable_verified_at());
     rec->set_verifier(r.verifier);
     if (r.ima_from) rec->set_ima_first_entry(*r.ima_from);
     if (r.ima_next_entry) rec->set_ima_next_entry(*r.ima_next_entry);

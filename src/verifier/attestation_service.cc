@@ -20,6 +20,7 @@
 #include "core/tpm/quote.h"
 #include "sdk/names.h"
 #include "server/auth.h"
+#include "server/proto_time.h"
 #include "verifier/evidence_check.h"
 
 namespace vouch::verifier {
@@ -59,18 +60,6 @@ Bytes RandomBytes(size_t n) {
     done += take;
   }
   return out;
-}
-
-void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out) {
-  const int64_t us = absl::ToUnixMicros(t);
-  out->set_seconds(us / 1000000);
-  out->set_nanos(static_cast<int32_t>((us % 1000000) * 1000));
-}
-
-void SetDuration(absl::Duration d, google::protobuf::Duration* out) {
-  const int64_t ms = absl::ToInt64Milliseconds(d);
-  out->set_seconds(ms / 1000);
-  out->set_nanos(static_cast<int32_t>((ms % 1000) * 1000000));
 }
 
 std::string EncodeFailures(const std::vector<v1::Failure>& failures,
@@ -186,7 +175,8 @@ class StreamReactor final
     v1::VerifierMessage m;
     m.mutable_state_notice()->set_state(state);
     m.mutable_state_notice()->set_cause(cause);
-    SetTimestamp(absl::Now(), m.mutable_state_notice()->mutable_changed_at());
+    server::SetTimestamp(absl::Now(),
+                         m.mutable_state_notice()->mutable_changed_at());
     Send(std::move(m));
     End(std::move(status));
   }
@@ -234,7 +224,8 @@ class StreamReactor final
     m.mutable_error()->set_code(static_cast<int32_t>(code));
     m.mutable_error()->set_message(std::string(message.substr(0, 256)));
     if (retry_after > absl::ZeroDuration()) {
-      SetDuration(retry_after, m.mutable_error()->mutable_retry_after());
+      server::SetDuration(retry_after,
+                          m.mutable_error()->mutable_retry_after());
     }
     Send(std::move(m));
     Done();
@@ -415,7 +406,7 @@ class StreamReactor final
   v1::Challenge ChallengeMessage(const IssuedChallenge& c) const {
     v1::Challenge m;
     m.set_nonce(std::string(AsString(c.nonce)));
-    SetTimestamp(c.expires_at, m.mutable_expires_at());
+    server::SetTimestamp(c.expires_at, m.mutable_expires_at());
     m.set_hash_alg(v1::HASH_ALGORITHM_SHA256);
     m.set_sign_scheme(v1::SIGN_SCHEME_UNSPECIFIED);
     v1::PcrBankSelection* bank = m.mutable_pcr_selection()->add_banks();
@@ -427,10 +418,10 @@ class StreamReactor final
     }
     if (c.ima_from) m.set_ima_from(*c.ima_from);
     m.set_want_boot_log(c.want_boot_log);
-    SetDuration(row_.enrollment.interval, m.mutable_interval());
+    server::SetDuration(row_.enrollment.interval, m.mutable_interval());
     absl::Duration min = service_->options().min_interval;
     if (min > row_.enrollment.interval) min = row_.enrollment.interval;
-    SetDuration(min, m.mutable_min_interval());
+    server::SetDuration(min, m.mutable_min_interval());
     return m;
   }
 
@@ -635,7 +626,7 @@ class StreamReactor final
     v->set_agent_state(sdk::ParseStateName(applied->state));
     for (const v1::Failure& f : out.failures) *v->add_failures() = f;
     v->set_failures_truncated(out.failures_truncated);
-    SetTimestamp(last_verdict_, v->mutable_verified_at());
+    server::SetTimestamp(last_verdict_, v->mutable_verified_at());
     if (has_runtime) v->set_ima_next_entry(progress_.ima.next_entry_index);
     *v->mutable_next_challenge() = ChallengeMessage(*challenge_);
     const absl::Time sent_at = absl::Now();

@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/boot/event_log.h"
+#include "core/tpm/tpm_wire.h"
 
 namespace vouch::verifier {
 namespace {
@@ -14,27 +15,12 @@ namespace {
 namespace ctpm = ::vouch::core::tpm;
 namespace cima = ::vouch::core::ima;
 
-size_t DigestBytes(TPMI_ALG_HASH alg) {
-  switch (alg) {
-    case TPM2_ALG_SHA1:
-      return 20;
-    case TPM2_ALG_SHA256:
-      return 32;
-    case TPM2_ALG_SHA384:
-      return 48;
-    case TPM2_ALG_SHA512:
-      return 64;
-    default:
-      return 0;
-  }
-}
-
 absl::StatusOr<ctpm::PcrValues> ToPcrValues(
     const google::protobuf::RepeatedPtrField<v1::PcrBankValues>& banks) {
   ctpm::PcrValues out;
   for (const v1::PcrBankValues& bank : banks) {
     std::optional<TPMI_ALG_HASH> alg = TpmHashAlg(bank.hash_alg());
-    if (!alg || DigestBytes(*alg) == 0) {
+    if (!alg || ctpm::HashSize(*alg) == 0) {
       return absl::InvalidArgumentError("pcr_values: unsupported bank");
     }
     if (out.count(*alg) != 0) {
@@ -46,7 +32,7 @@ absl::StatusOr<ctpm::PcrValues> ToPcrValues(
     }
     for (const v1::PcrValue& v : bank.values()) {
       if (v.index() > 23 || values.count(v.index()) != 0 ||
-          v.digest().size() != DigestBytes(*alg)) {
+          v.digest().size() != ctpm::HashSize(*alg)) {
         return absl::InvalidArgumentError(
             "pcr_values: bad index, repeated index or wrong digest size");
       }

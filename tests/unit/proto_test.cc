@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "server/proto_time.h"
 #include "vouch/v1/admin.grpc.pb.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 #include "vouch/v1/registrar.grpc.pb.h"
@@ -181,3 +182,18 @@ TEST_CASE("generated stub and service talk over gRPC", "[core][proto]") {
 
 }  // namespace
 }  // namespace vouch::v1
+
+TEST_CASE("absl times become Timestamp and Duration values", "[core][proto]") {
+  google::protobuf::Timestamp ts;
+  vouch::server::SetTimestamp(absl::FromUnixMicros(1700000000123456), &ts);
+  CHECK(ts.seconds() == 1700000000);
+  CHECK(ts.nanos() == 123456000);
+  // Before 1970 the nanos stay non-negative, as Timestamp requires.
+  vouch::server::SetTimestamp(absl::FromUnixMicros(-1500000), &ts);
+  CHECK(ts.seconds() == -2);
+  CHECK(ts.nanos() == 500000000);
+  google::protobuf::Duration d;
+  vouch::server::SetDuration(absl::Milliseconds(61250), &d);
+  CHECK(d.seconds() == 61);
+  CHECK(d.nanos() == 250000000);
+}
