@@ -5,6 +5,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <deque>
 #include <memory>
@@ -182,6 +183,19 @@ class StreamReactor final
   }
 
   // Ends the stream (from any thread).
+  // When this stream's lease was last written to the database (taken, a
+  // verdict committed, a renewal); read by the sweeper without the
+  // reactor's lock, hence atomic.
+  absl::Time lease_written() const {
+    return absl::FromUnixMicros(lease_written_us_.load());
+  }
+  void MarkLeaseWritten(absl::Time t) {
+    const int64_t us = absl::ToUnixMicros(t);
+    int64_t seen = lease_written_us_.load();
+    while (seen < us && !lease_written_us_.compare_exchange_weak(seen, us)) {
+    }
+  }
+
   void End(grpc::Status status) {
     absl::MutexLock lock(&mu_);
     if (!finish_) finish_ = std::move(status);
@@ -332,6 +346,7 @@ class StreamReactor final
       return;
     }
     epoch_ = taken->agent.epoch;
+    MarkLeaseWritten(absl::Now());
     service_->Register(this, agent_id_, epoch_, Lease(absl::Seconds(60)));
     row_ = taken->agent;
     if (taken->aik_name != hello.aik_name()) {
@@ -599,7 +614,7 @@ class StreamReactor final
       Done(service_->FencedStatus(agent_id_, epoch_, this));
       return;
     }
-    service_->LeaseWritten(this, Lease(absl::Seconds(60)));
+    MarkLeaseWritten(absl::Now());
     if (out.clock) progress_.clock = out.clock;
     if (has_runtime) progress_.ima = out.ima;
     held_ima_.clear();
@@ -661,6 +676,7 @@ class StreamReactor final
   std::string held_ima_;
   absl::Time last_verdict_ = absl::InfinitePast();
   absl::Time last_challenge_at_ = absl::InfinitePast();
+  std::atomic<int64_t> lease_written_us_{0};
   absl::Time received_at_;
   absl::Time submitted_at_;
   int early_pushes_ = 0;
@@ -699,16 +715,7 @@ void AttestationService::Register(StreamReactor* reactor,
                               "the agent opened a newer stream"));
     }
   }
-  streams_[reactor] = Held{agent_id, epoch, lease, absl::Now()};
-}
-
-void AttestationService::LeaseWritten(StreamReactor* reactor,
-                                      absl::Duration lease) {
-  absl::MutexLock lock(&mu_);
-  auto it = streams_.find(reactor);
-  if (it == streams_.end()) return;
-  it->second.lease = lease;
-  it->second.written = absl::Now();
+  streams_[reactor] = Held{agent_id, epoch, lease};
 }
 
 void AttestationService::Unregister(StreamReactor* reactor) {
@@ -731,8 +738,9 @@ void AttestationService::RenewLeases(absl::Duration every) {
     last_renewal_ = now;
     for (const auto& [reactor, h] : streams_) {
       held.emplace_back(reactor, h);
-      renewals.push_back({h.agent_id, h.epoch, h.lease,
-                          stalled || now - h.written > h.lease / 3});
+      renewals.push_back(
+          {h.agent_id, h.epoch, h.lease,
+           stalled || now - reactor->lease_written() > h.lease / 3});
     }
   }
   if (held.empty()) return;
@@ -742,10 +750,10 @@ void AttestationService::RenewLeases(absl::Duration every) {
     const auto& [reactor, h] = held[i];
     if ((*owned)[i]) {
       if (!renewals[i].renew) continue;
-      absl::MutexLock lock(&mu_);
+      absl::MutexLock lock(&mu_);  // The reactor lives while registered.
       auto it = streams_.find(reactor);
       if (it != streams_.end() && it->second.epoch == h.epoch) {
-        it->second.written = std::max(it->second.written, now);
+        reactor->MarkLeaseWritten(now);
       }
       continue;
     }

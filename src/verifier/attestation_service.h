@@ -91,8 +91,6 @@ class AttestationService final : public v1::Attestation::CallbackService {
   // this verifier is ended with ABORTED.
   void Register(StreamReactor* reactor, const std::string& agent_id,
                 int64_t epoch, absl::Duration lease);
-  // The stream's lease was just written (by a committed verdict).
-  void LeaseWritten(StreamReactor* reactor, absl::Duration lease);
   void Unregister(StreamReactor* reactor);
   // Why a fenced write found zero rows: ABORTED (taken over) or
   // FAILED_PRECONDITION (unenrolled; `reactor`, if given, is sent a
@@ -104,8 +102,7 @@ class AttestationService final : public v1::Attestation::CallbackService {
   struct Held {
     std::string agent_id;
     int64_t epoch = 0;
-    absl::Duration lease;
-    absl::Time written;  // When the lease was last written.
+    absl::Duration lease;  // The reactor records when it last wrote it.
   };
   store::PgVerifierStore* store_;
   Executor* executor_;
