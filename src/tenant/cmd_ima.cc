@@ -143,7 +143,6 @@ absl::Status WriteFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-// A random key for the policy's path hash (see core/ima/README.md).
 ima::PolicyLoadOptions LoadOptions(const ima::PathHashKey& key) {
   ima::PolicyLoadOptions o;
   o.path_hash_key = key;
@@ -151,6 +150,7 @@ ima::PolicyLoadOptions LoadOptions(const ima::PathHashKey& key) {
   return o;
 }
 
+// A random key for the policy's path hash (see core/ima/README.md).
 ima::PathHashKey RandomPathHashKey() {
   ima::PathHashKey key{};
   if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
