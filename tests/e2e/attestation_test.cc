@@ -167,7 +167,18 @@ class Pool {
     REQUIRE(p.ok());
     agent_.emplace(*std::move(p));
   }
-  void StopAgent() { agent_->Terminate(); }
+  // Stops the agent. A stop mid-quote can leave its EK and AIK loaded in
+  // swtpm, which has no resource manager to flush a closed connection's
+  // objects (the kernel's /dev/tpmrm0 would), and swtpm holds only three:
+  // the next user's loads would fail with TPM_RC_OBJECT_MEMORY. So the
+  // transient objects are flushed, as a resource manager would.
+  void StopAgent() {
+    agent_->Terminate();
+    testing::RunResult r =
+        testing::RunCapture({"tpm2_flushcontext", "-t", "-T", tpm_->tcti()});
+    INFO(r.err);
+    REQUIRE(r.status.Success());
+  }
 
   // `vouchctl dev ima-append` of `paths` (the kernel measuring them).
   void Append(const std::vector<std::string>& paths) {
