@@ -18,12 +18,16 @@
 //
 // Usage: verifier_load [--agents N] [--seconds S] [--verifier-cpu C]
 //                      [--verifier-cpu-quota F] [--verifier-log FILE]
+//                      [--transport-floor 1]
 // --verifier-cpu pins the verifier and PostgreSQL to CPU C and the agents to
 // the others. --verifier-cpu-quota caps the verifier at F CPUs (a CFS quota,
 // cgroup v1 or v2; needs root) during phase 1, so that on a small machine
 // the verifier, not the agents' RSA signing, is what saturates: the
 // per-CPU-second figure is then the verifier's efficiency when saturated.
-// Phase 2 runs without the cap. VOUCH_LOAD_PRELOAD, if set, becomes the
+// Phase 2 runs without the cap. --transport-floor runs transport_floor (an
+// Attestation server that checks and stores nothing) in place of
+// vouch-verifier: the same load then measures gRPC + mTLS alone.
+// VOUCH_LOAD_PRELOAD, if set, becomes the
 // verifier's LD_PRELOAD (to try another allocator).
 #include <grpcpp/grpcpp.h>
 #include <openssl/evp.h>
@@ -338,6 +342,7 @@ int Main(int argc, char** argv) {
   int verifier_cpu = -1;
   double quota = 0;
   std::string log_path;
+  bool floor = false;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--agents") agents = std::atoi(argv[i + 1]);
@@ -345,8 +350,10 @@ int Main(int argc, char** argv) {
     if (flag == "--verifier-cpu") verifier_cpu = std::atoi(argv[i + 1]);
     if (flag == "--verifier-cpu-quota") quota = std::atof(argv[i + 1]);
     if (flag == "--verifier-log") log_path = argv[i + 1];
+    if (flag == "--transport-floor") floor = std::atoi(argv[i + 1]) != 0;
   }
-  const std::string verifier_bin = VOUCH_VERIFIER_BIN;
+  const std::string verifier_bin =
+      floor ? VOUCH_TRANSPORT_FLOOR_BIN : VOUCH_VERIFIER_BIN;
   testing::TempDir dir = Must(testing::TempDir::Create("load"), "temp dir");
   std::unique_ptr<testing::PgCluster> pg =
       Must(testing::PgCluster::Start(), "PostgreSQL");
@@ -521,6 +528,19 @@ int Main(int argc, char** argv) {
       "  evidence sent -> verdict received: p50 %.2f ms, p99 %.2f ms, "
       "max %.2f ms (%zu samples)\n",
       pct(0.50), pct(0.99), rtt.empty() ? 0.0 : rtt.back(), rtt.size());
+  auto finish = [&] {
+    std::printf("  verdicts that were not PASS: %lu\n",
+                static_cast<unsigned long>(shared.failures.load()));
+    shared.stop = true;
+    verifier.Terminate();
+    for (std::thread& t : threads) t.join();
+    return shared.failures > 0 ? 1 : 0;
+  };
+  if (floor) {
+    // transport_floor keeps no latency log: only the round trip applies.
+    std::printf("  (transport floor: no verifier-side latency)\n");
+    return finish();
+  }
   // The verifier's own evidence-to-verdict time, per 1 s window.
   int64_t worst_p99 = 0, worst_max = 0, worst_commit_p99 = 0;
   int64_t batches = 0, batched = 0;
@@ -554,12 +574,7 @@ int Main(int argc, char** argv) {
       "per group commit\n",
       worst_commit_p99 / 1000.0,
       batches > 0 ? static_cast<double>(batched) / batches : 0.0);
-  std::printf("  verdicts that were not PASS: %lu\n",
-              static_cast<unsigned long>(shared.failures.load()));
-  shared.stop = true;
-  verifier.Terminate();
-  for (std::thread& t : threads) t.join();
-  return shared.failures > 0 ? 1 : 0;
+  return finish();
 }
 
 }  // namespace
