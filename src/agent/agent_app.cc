@@ -92,6 +92,22 @@ absl::StatusOr<tpm::AikType> AikTypeFrom(const std::string& v) {
   return absl::InvalidArgumentError("agent.aik_type: rsa2048 or ecc-p256");
 }
 
+// Opens the TPM and flushes transient objects a stopped process left in it
+// (see EsysTpm::FlushTransientObjects): the agent is the TPM's only user of
+// transient objects, and without this an agent killed mid-quote on a TPM
+// reached without a resource manager could never load its keys again.
+absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> OpenTpm(const std::string& tcti) {
+  absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = tpm::EsysTpm::Open(tcti);
+  if (!t.ok()) return t.status();
+  absl::StatusOr<int> flushed = (*t)->FlushTransientObjects();
+  if (!flushed.ok()) return flushed.status();
+  if (*flushed > 0) {
+    Log(LogLevel::kWarning, "flushed transient objects left in the TPM",
+        {{"count", *flushed}});
+  }
+  return t;
+}
+
 }  // namespace
 
 int RunAgent(AppContext& ctx) {
@@ -122,8 +138,7 @@ int RunAgent(AppContext& ctx) {
   Identity identity;
   while (true) {
     absl::Status status = [&]() -> absl::Status {
-      absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t =
-          tpm::EsysTpm::Open(tcti);
+      absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = OpenTpm(tcti);
       if (!t.ok()) return t.status();
       IdentityOptions opts;
       opts.configured_agent_id = cfg.GetString("agent", "id");
@@ -220,7 +235,7 @@ int RunAgent(AppContext& ctx) {
   const tpm::AikType aik = *aik_type;
   TpmOpener open_tpm = [tcti, state_dir, ek,
                         aik]() -> absl::StatusOr<std::unique_ptr<tpm::Tpm>> {
-    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = tpm::EsysTpm::Open(tcti);
+    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = OpenTpm(tcti);
     if (!t.ok()) return t.status();
     if (absl::StatusOr<Bytes> e = (*t)->LoadEk(ek); !e.ok()) return e.status();
     if (absl::StatusOr<Bytes> a = (*t)->LoadOrCreateAik(state_dir, aik);

@@ -82,6 +82,36 @@ absl::StatusOr<std::unique_ptr<EsysTpm>> EsysTpm::Open(absl::string_view tcti) {
   return std::unique_ptr<EsysTpm>(new EsysTpm(std::move(handles)));
 }
 
+absl::StatusOr<int> EsysTpm::FlushTransientObjects() {
+  ESYS_CONTEXT* ctx = handles_->esys.get();
+  TPMI_YES_NO more = TPM2_NO;
+  TPMS_CAPABILITY_DATA* raw = nullptr;
+  VOUCH_RETURN_IF_ERROR(TssStatus(
+      Esys_GetCapability(ctx, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE,
+                         TPM2_CAP_HANDLES, TPM2_TRANSIENT_FIRST,
+                         TPM2_MAX_CAP_HANDLES, &more, &raw),
+      "TPM2_GetCapability(TPM_CAP_HANDLES, transient)"));
+  EsysBuffer<TPMS_CAPABILITY_DATA> caps(raw);
+  const TPML_HANDLE& list = caps->data.handles;
+  int flushed = 0;
+  // A TPM holds a handful of transient objects (3 in swtpm, 3..7 in
+  // hardware), so one page of the list has them all.
+  for (uint32_t i = 0; i < list.count && i < TPM2_MAX_CAP_HANDLES; ++i) {
+    const TPM2_HANDLE handle = list.handle[i];
+    if ((handle >> TPM2_HR_SHIFT) != TPM2_HT_TRANSIENT) continue;
+    ESYS_TR tr = ESYS_TR_NONE;
+    const std::string what =
+        absl::StrFormat("flushing transient object 0x%08x", handle);
+    VOUCH_RETURN_IF_ERROR(
+        TssStatus(Esys_TR_FromTPMPublic(ctx, handle, ESYS_TR_NONE, ESYS_TR_NONE,
+                                        ESYS_TR_NONE, &tr),
+                  what));
+    VOUCH_RETURN_IF_ERROR(TssStatus(Esys_FlushContext(ctx, tr), what));
+    ++flushed;
+  }
+  return flushed;
+}
+
 absl::StatusOr<Bytes> EsysTpm::GetRandom(size_t count) {
   if (count > kMaxRandomBytes) {
     return absl::InvalidArgumentError(

@@ -29,6 +29,16 @@ class EsysTpm : public Tpm {
   static absl::StatusOr<std::unique_ptr<EsysTpm>> Open(absl::string_view tcti);
   ~EsysTpm() override;
 
+  // Flushes every transient object the TPM holds that this connection can
+  // see, and returns how many there were. Behind a resource manager
+  // (/dev/tpmrm0, tpm2-abrmd) a new connection sees none of another's, so
+  // this does nothing; on a TPM reached directly (/dev/tpm0, swtpm's
+  // socket) they are what a process stopped mid-command left behind, and
+  // they fill the TPM's few object slots (TPM_RC_OBJECT_MEMORY) until
+  // flushed. Sessions and persistent handles are left alone. Call it right
+  // after Open, before loading anything.
+  absl::StatusOr<int> FlushTransientObjects();
+
   absl::StatusOr<Bytes> GetRandom(size_t count) override;
   absl::StatusOr<Bytes> ReadNv(uint32_t nv_index) override;
   absl::StatusOr<Bytes> LoadEk(EkType type) override;

@@ -168,17 +168,9 @@ class Pool {
     agent_.emplace(*std::move(p));
   }
   // Stops the agent. A stop mid-quote can leave its EK and AIK loaded in
-  // swtpm, which has no resource manager to flush a closed connection's
-  // objects (the kernel's /dev/tpmrm0 would), and swtpm holds only three:
-  // the next user's loads would fail with TPM_RC_OBJECT_MEMORY. So the
-  // transient objects are flushed, as a resource manager would.
-  void StopAgent() {
-    agent_->Terminate();
-    testing::RunResult r =
-        testing::RunCapture({"tpm2_flushcontext", "-t", "-T", tpm_->tcti()});
-    INFO(r.err);
-    REQUIRE(r.status.Success());
-  }
+  // swtpm, which has no resource manager; whoever opens the TPM next
+  // flushes them (EsysTpm::FlushTransientObjects), as the agent does.
+  void StopAgent() { agent_->Terminate(); }
 
   // `vouchctl dev ima-append` of `paths` (the kernel measuring them).
   void Append(const std::vector<std::string>& paths) {
@@ -797,6 +789,8 @@ class RawAgent {
         tpm::EsysTpm::Open(pool.tpm_->tcti());
     REQUIRE(t.ok());
     tpm_ = *std::move(t);
+    // What the stopped agent may have left loaded (see StopAgent).
+    REQUIRE(tpm_->FlushTransientObjects().ok());
     REQUIRE(tpm_->LoadEk(tpm::EkType::kRsa2048).ok());
     REQUIRE(
         tpm_->LoadOrCreateAik(pool.dir_.Join("state"), tpm::AikType::kRsa2048)

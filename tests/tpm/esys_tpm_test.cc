@@ -1,6 +1,7 @@
 // [tpm] round trips on a real swtpm: EsysTpm quotes and core verifies;
 // software MakeCredential <-> TPM ActivateCredential for RSA and ECC EKs;
 // swtpm's EK certificate chains to the harness CA with the EK's own key;
+// transient objects left in the TPM are flushed on open;
 // keys made by tpm2-tools that must be refused; `vouchctl quote verify` on
 // tpm2-tools output.
 #include "tpm/esys_tpm.h"
@@ -327,6 +328,42 @@ TEST_CASE("swtpm's EK certificate chains to the harness CA with the EK's key",
               ->Verify(padded, intermediates, area_a->public_area, now)
               .passed());
   }
+}
+
+TEST_CASE("transient objects a stopped process left are flushed on open",
+          "[tpm]") {
+  auto swtpm = StartSwtpm();
+  auto state = TempDir::Create("leftover-");
+  REQUIRE(state.ok());
+  // tpm2-tools without a resource manager leaves each primary loaded, as a
+  // process killed mid-command would; swtpm has room for three.
+  testing::ProcessOptions options;
+  options.env = {{"TPM2TOOLS_TCTI", swtpm->tcti()}};
+  options.working_dir = state->path();
+  for (int i = 0; i < 3; ++i) {
+    auto made = RunCommand({"tpm2_createprimary", "-C", "n", "-G", "ecc256",
+                            "-c", absl::StrCat("p", i, ".ctx")},
+                           options);
+    REQUIRE(made.ok());
+  }
+  {
+    auto tpm = Open(*swtpm);
+    // The TPM is full: without the flush nothing can be loaded.
+    auto ek = tpm->LoadEk(EkType::kRsa2048);
+    REQUIRE_FALSE(ek.ok());
+    CHECK_THAT(std::string(ek.status().message()),
+               Catch::Contains("0x00000902"));  // TPM_RC_OBJECT_MEMORY
+    auto flushed = tpm->FlushTransientObjects();
+    REQUIRE(flushed.ok());
+    CHECK(*flushed == 3);
+    REQUIRE(tpm->LoadEk(EkType::kRsa2048).ok());
+    REQUIRE(tpm->LoadOrCreateAik(state->path(), AikType::kRsa2048).ok());
+  }
+  // EsysTpm flushes its own EK and AIK when it goes.
+  auto tpm = Open(*swtpm);
+  auto flushed = tpm->FlushTransientObjects();
+  REQUIRE(flushed.ok());
+  CHECK(*flushed == 0);
 }
 
 // tpm2-tools on the swtpm; no resource manager, so transients are flushed
