@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <iostream>
@@ -191,12 +192,14 @@ std::optional<int> WaitForShutdownFor(absl::Duration timeout) {
   const sigset_t set = ShutdownSignals();
   const absl::Time until = absl::Now() + timeout;
   while (true) {
-    const absl::Duration left = until - absl::Now();
-    if (left <= absl::ZeroDuration()) return std::nullopt;
+    // A zero (or spent) timeout still takes a pending signal: sigtimedwait
+    // with a zero timespec polls.
+    const absl::Duration left =
+        std::max(until - absl::Now(), absl::ZeroDuration());
     const timespec ts = absl::ToTimespec(left);
     const int sig = sigtimedwait(&set, nullptr, &ts);
     if (sig > 0) return sig;
-    if (errno == EAGAIN) return std::nullopt;
+    if (errno != EINTR) return std::nullopt;  // EAGAIN: none in time.
     // EINTR: another signal; wait for the rest of the time.
   }
 }

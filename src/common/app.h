@@ -57,7 +57,8 @@ void BlockShutdownSignals();
 int WaitForShutdown();
 
 // Daemons: waits up to `timeout` for SIGINT or SIGTERM; the signal number if
-// one arrived, else nullopt. For interruptible back-off sleeps.
+// one arrived, else nullopt. For interruptible back-off sleeps; a zero
+// timeout polls (takes a signal already pending).
 std::optional<int> WaitForShutdownFor(absl::Duration timeout);
 
 // "vouch-agent 0.1.0 (commit abc1234)".

@@ -167,10 +167,16 @@ class Pool {
     REQUIRE(p.ok());
     agent_.emplace(*std::move(p));
   }
-  // Stops the agent. A stop mid-quote can leave its EK and AIK loaded in
-  // swtpm, which has no resource manager; whoever opens the TPM next
-  // flushes them (EsysTpm::FlushTransientObjects), as the agent does.
-  void StopAgent() { agent_->Terminate(); }
+  // Stops the agent with SIGTERM, which it must obey at once (exit 0, not
+  // the SIGKILL after the grace). A SIGKILL mid-quote can still leave its
+  // EK and AIK loaded in swtpm, which has no resource manager; whoever opens
+  // the TPM next flushes them (EsysTpm::FlushTransientObjects), as the
+  // agent does.
+  void StopAgent() {
+    const testing::ExitStatus stopped = agent_->Terminate();
+    INFO(stopped.ToString());
+    CHECK(stopped.Success());
+  }
 
   // `vouchctl dev ima-append` of `paths` (the kernel measuring them).
   void Append(const std::vector<std::string>& paths) {

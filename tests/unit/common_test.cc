@@ -1,4 +1,5 @@
 // Unit tests for src/common: status macros, hex, logging, layered config.
+#include <signal.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
@@ -9,6 +10,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "common/app.h"
 #include "common/bytes.h"
 #include "common/config.h"
 #include "common/file.h"
@@ -261,6 +263,24 @@ TEST_CASE("printed config parses back to the same values", "[core][common]") {
         absl::Hours(2) + absl::Minutes(3));
   CHECK(again->GetStringList("agent", "verifiers") ==
         std::vector<std::string>{"a:1"});
+}
+
+TEST_CASE("a pending stop signal is taken even by a zero-timeout poll",
+          "[core][common]") {
+  // The agent's attestation loop polls with a zero timeout between
+  // messages; a SIGTERM that arrived meanwhile must end it.
+  sigset_t old;
+  sigemptyset(&old);
+  pthread_sigmask(SIG_SETMASK, nullptr, &old);
+  BlockShutdownSignals();
+  CHECK_FALSE(WaitForShutdownFor(absl::ZeroDuration()).has_value());
+  CHECK_FALSE(WaitForShutdownFor(absl::Milliseconds(5)).has_value());
+  REQUIRE(raise(SIGTERM) == 0);  // Blocked: stays pending for this thread.
+  CHECK(WaitForShutdownFor(absl::ZeroDuration()) == SIGTERM);
+  CHECK_FALSE(WaitForShutdownFor(absl::ZeroDuration()).has_value());
+  REQUIRE(raise(SIGINT) == 0);
+  CHECK(WaitForShutdownFor(absl::Seconds(5)) == SIGINT);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
 }
 
 }  // namespace
