@@ -17,9 +17,7 @@
 #include <grpcpp/grpcpp.h>
 #include <openssl/rand.h>
 
-#include <csignal>
 #include <cstdlib>
-#include <cstring>
 #include <iostream>
 #include <map>
 #include <string>
@@ -27,6 +25,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
+#include "common/app.h"
 #include "common/file.h"
 #include "server/proto_time.h"
 #include "server/tls.h"
@@ -107,7 +106,9 @@ class FloorService final : public v1::Attestation::CallbackService {
 };
 
 int Main(int argc, char** argv) {
-  // As vouch-verifier does (verifier_app.cc).
+  // As vouch-verifier does (RunApp, verifier_app.cc): stop signals blocked
+  // before gRPC starts its threads, deadlock detection off.
+  BlockShutdownSignals();
   absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
   std::map<std::string, std::string> flags;
   for (int i = 1; i + 1 < argc; i += 2) flags[argv[i]] = argv[i + 1];
@@ -142,13 +143,7 @@ int Main(int argc, char** argv) {
   std::unique_ptr<grpc::Server> server = server::StartServing(
       builder, port, listen, flags["--verifier-port-file"], "transport_floor");
   if (server == nullptr) return 1;
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  int sig = 0;
-  sigwait(&set, &sig);
+  WaitForShutdown();
   server->Shutdown(absl::ToChronoTime(absl::Now() + absl::Seconds(1)));
   return 0;
 }
