@@ -64,12 +64,13 @@
 #include "harness/pg_cluster.h"
 #include "harness/ports.h"
 #include "harness/process.h"
+#include "harness/soft_aik.h"
 #include "harness/temp_dir.h"
 #include "sdk/ca.h"
 #include "sdk/channel.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
-#include "store/verifier_store.h"
+#include "store/pg_verifier_store.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
 namespace vouch {
@@ -88,86 +89,17 @@ T Must(absl::StatusOr<T> v, const std::string& what) {
   return *std::move(v);
 }
 
-// A software AIK: RSA-2048, with a TPM's restricted signing attributes.
-struct SoftAik {
-  EVP_PKEY* key = nullptr;
-  Bytes tpm2b_public;
-  Bytes name;
-};
-
-SoftAik MakeAik() {
-  SoftAik aik;
-  aik.key = EVP_RSA_gen(2048);
-  if (aik.key == nullptr) Die("EVP_RSA_gen");
-  BIGNUM* n = nullptr;
-  EVP_PKEY_get_bn_param(aik.key, "n", &n);
-  TPMT_PUBLIC pub{};
-  pub.type = TPM2_ALG_RSA;
-  pub.nameAlg = TPM2_ALG_SHA256;
-  pub.objectAttributes = TPMA_OBJECT_FIXEDTPM | TPMA_OBJECT_FIXEDPARENT |
-                         TPMA_OBJECT_SENSITIVEDATAORIGIN |
-                         TPMA_OBJECT_USERWITHAUTH | TPMA_OBJECT_RESTRICTED |
-                         TPMA_OBJECT_SIGN_ENCRYPT;
-  pub.parameters.rsaDetail.symmetric.algorithm = TPM2_ALG_NULL;
-  pub.parameters.rsaDetail.scheme.scheme = TPM2_ALG_RSASSA;
-  pub.parameters.rsaDetail.scheme.details.rsassa.hashAlg = TPM2_ALG_SHA256;
-  pub.parameters.rsaDetail.keyBits = 2048;
-  pub.unique.rsa.size = 256;
-  BN_bn2binpad(n, pub.unique.rsa.buffer, 256);
-  BN_free(n);
-  aik.tpm2b_public = Must(core::tpm::MarshalPublic(pub), "marshal AIK");
-  core::tpm::PublicArea area =
-      Must(core::tpm::ParsePublic(aik.tpm2b_public), "parse AIK");
-  aik.name = Must(core::tpm::ObjectName(area), "AIK name");
-  return aik;
-}
+using testing::SoftAik;
 
 // TPM2_Quote as a TPM would answer it for PCR 10 (SHA-256) = all zero.
 std::pair<std::string, std::string> SignQuote(const SoftAik& aik,
                                               const std::string& nonce,
                                               uint64_t clock) {
-  TPMS_ATTEST a{};
-  a.magic = TPM2_GENERATED_VALUE;
-  a.type = TPM2_ST_ATTEST_QUOTE;
-  a.qualifiedSigner.size = static_cast<UINT16>(aik.name.size());
-  std::memcpy(a.qualifiedSigner.name, aik.name.data(), aik.name.size());
-  a.extraData.size = static_cast<UINT16>(nonce.size());
-  std::memcpy(a.extraData.buffer, nonce.data(), nonce.size());
-  a.clockInfo.clock = clock;
-  a.clockInfo.resetCount = 1;
-  a.clockInfo.safe = 1;
-  TPML_PCR_SELECTION& sel = a.attested.quote.pcrSelect;
-  sel.count = 1;
-  sel.pcrSelections[0].hash = TPM2_ALG_SHA256;
-  sel.pcrSelections[0].sizeofSelect = 3;
-  sel.pcrSelections[0].pcrSelect[1] = 0x04;
-  uint8_t zero[32] = {};
-  a.attested.quote.pcrDigest.size = 32;
-  SHA256(zero, 32, a.attested.quote.pcrDigest.buffer);
-  uint8_t buf[2048];
-  size_t off = 0;
-  if (Tss2_MU_TPMS_ATTEST_Marshal(&a, buf, sizeof buf, &off) != 0) {
-    Die("marshal attest");
-  }
-  std::string attest(reinterpret_cast<char*>(buf), off);
-  EVP_MD_CTX* md = EVP_MD_CTX_new();
-  size_t sig_len = 256;
-  uint8_t sig[256];
-  if (EVP_DigestSignInit(md, nullptr, EVP_sha256(), nullptr, aik.key) != 1 ||
-      EVP_DigestSign(md, sig, &sig_len, buf, off) != 1) {
-    Die("sign");
-  }
-  EVP_MD_CTX_free(md);
-  TPMT_SIGNATURE s{};
-  s.sigAlg = TPM2_ALG_RSASSA;
-  s.signature.rsassa.hash = TPM2_ALG_SHA256;
-  s.signature.rsassa.sig.size = static_cast<UINT16>(sig_len);
-  std::memcpy(s.signature.rsassa.sig.buffer, sig, sig_len);
-  off = 0;
-  if (Tss2_MU_TPMT_SIGNATURE_Marshal(&s, buf, sizeof buf, &off) != 0) {
-    Die("marshal signature");
-  }
-  return {attest, std::string(reinterpret_cast<char*>(buf), off)};
+  TPML_PCR_SELECTION sel{};
+  (void)core::tpm::SelectPcr(sel, TPM2_ALG_SHA256, 10);
+  core::tpm::PcrValues values;
+  values[TPM2_ALG_SHA256][10] = Bytes(32, 0);
+  return aik.Quote(sel, values, nonce, core::tpm::ClockInfo{clock, 1, 0, true});
 }
 
 // utime + stime of a process, in seconds.
@@ -286,7 +218,7 @@ void RunAgent(const std::string& address, const std::string& agent_dir,
   auto stream = stub->Attest(&ctx);
   v1::AgentMessage hello;
   hello.mutable_hello()->set_agent_id(agent_id);
-  hello.mutable_hello()->set_aik_name(std::string(AsString(aik.name)));
+  hello.mutable_hello()->set_aik_name(std::string(AsString(aik.name())));
   hello.mutable_hello()->mutable_capabilities()->add_pcr_banks(
       v1::HASH_ALGORITHM_SHA256);
   if (!stream->Write(hello)) Die("hello");
@@ -389,7 +321,7 @@ int Main(int argc, char** argv) {
   std::vector<std::string> ids;
   std::cerr << "verifier_load: registering " << agents << " agents\n";
   for (int i = 0; i < agents; ++i) {
-    aiks.push_back(MakeAik());
+    aiks.push_back(SoftAik::Create());
     ids.push_back(absl::StrCat("load-agent-", i));
     auto db = Must(pool.Acquire(), "db");
     Must(db->Exec("INSERT INTO registrations (agent_id, tenant, ek_public, "
@@ -397,8 +329,8 @@ int Main(int argc, char** argv) {
                   "activated_at) VALUES ($1, 'default', '\\x00', "
                   "sha256(convert_to($1::text, 'UTF8')), '\\x00', $2, $3, "
                   "now())",
-                  {ids[i], store::ToBytea(AsString(aiks[i].tpm2b_public)),
-                   store::ToBytea(AsString(aiks[i].name))}),
+                  {ids[i], store::ToBytea(AsString(aiks[i].tpm2b_public())),
+                   store::ToBytea(AsString(aiks[i].name()))}),
          "register");
     store::Enrollment e;
     e.tenant = "default";

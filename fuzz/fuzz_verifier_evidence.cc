@@ -1,5 +1,5 @@
 // Fuzzes what the verifier does with an agent's Evidence
-// (verifier/evidence_check.h): the protobuf decoding gRPC performs, the shape
+// (core/attest/evidence.h): the protobuf decoding gRPC performs, the shape
 // and bound checks against an outstanding Challenge, and — for what passes
 // them — the whole evaluation: quote against a fixed RSA AIK, IMA integrity
 // and policy from a stored replay position, boot log against a policy.
@@ -11,10 +11,10 @@
 
 #include "absl/time/time.h"
 #include "common/bytes.h"
+#include "core/attest/evidence.h"
 #include "core/boot/boot_policy.h"
 #include "core/ima/runtime_policy.h"
 #include "core/tpm/quote.h"
-#include "verifier/evidence_check.h"
 #include "vouch/v1/attestation.pb.h"
 
 namespace {
@@ -35,7 +35,7 @@ constexpr char kPolicy[] = R"({"meta": {"version": 1}, "release": 0,
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   namespace ct = vouch::core::tpm;
-  namespace v = vouch::verifier;
+  namespace v = vouch::core::attest;
   static const std::unique_ptr<ct::AikVerifier> aik =
       *ct::AikVerifier::Create(*vouch::HexDecode(kAikHex));
   static const std::shared_ptr<const vouch::core::ima::RuntimePolicy> policy =
@@ -61,6 +61,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   in.runtime_policy = policy.get();
   in.boot_policy = ch.want_boot_log ? &boot : nullptr;
   in.allow_sha1 = true;
-  (void)v::CheckEvidence(ev, in);
+  (void)v::CheckEvidence(ev, in, absl::FromUnixSeconds(1000));
   return 0;
 }

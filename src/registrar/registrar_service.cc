@@ -10,15 +10,17 @@
 #include "common/principal.h"
 #include "common/status_macros.h"
 #include "core/agent_id.h"
+#include "core/attest/register.h"
 #include "core/tpm/credential.h"
-#include "registrar/register_validation.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
 
 namespace vouch::registrar {
 namespace {
 
-constexpr size_t kMaxPageToken = 1024;
+using core::attest::kMaxPageTokenBytes;
+using core::attest::ValidateRegister;
+using core::attest::ValidRegistration;
 
 // The caller must be the agent named in the request; returns its tenant.
 absl::StatusOr<std::string> AgentTenant(grpc::ServerContext* ctx,
@@ -247,7 +249,7 @@ grpc::Status RegistrarService::ListRegisteredAgents(
   if (req->has_active()) active = req->active();
   std::string after;
   if (!req->page_token().empty()) {
-    const std::string raw = req->page_token().size() <= kMaxPageToken
+    const std::string raw = req->page_token().size() <= kMaxPageTokenBytes
                                 ? absl::HexStringToBytes(req->page_token())
                                 : "";
     std::vector<std::string> parts =

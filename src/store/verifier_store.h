@@ -1,26 +1,30 @@
 // File: store/verifier_store.h
-// The verifier pool's tables (migrations/0002_verifier.sql): named,
-// versioned policies; enrollments with the per-agent pool state (owner,
-// epoch fence, lease, IMA replay position, TPM clock, state); attestation
-// records; state-change events. Values come from a verifier after it
-// validated them; every query is parameterised. Thread-safe: each call
-// leases its own connection, except ApplyVerdict, which runs on the
-// connection (and inside the transaction) of the group committer.
+// The verifier pool's storage, as three small interfaces and the plain
+// values they pass: named, versioned policies (PolicyStore); enrollments
+// with the per-agent pool state — owner, epoch fence, lease, IMA replay
+// position, TPM clock, state — and the verdicts committed on them
+// (AgentStore); state-change events and attestation records in commit
+// order (EventStore). PgVerifierStore (pg_verifier_store.h) keeps them in
+// PostgreSQL; InMemoryVerifierStore (in_memory_verifier_store.h) is its
+// twin for unit tests, and one contract test suite runs against both.
+// Values come from a verifier after it validated them. Implementations are
+// thread-safe. No libpq here: the verifier's pure session uses these types.
 //
-//   PgVerifierStore store(&pool, /*timeout_intervals=*/3);
-//   VOUCH_ASSIGN_OR_RETURN(Takeover t, store.TakeOver(tenant, id, me, lease));
-//   ... ApplyVerdict(conn, commit) inside a transaction, fenced by t.epoch.
+//   AgentStore* agents = &pg_store;
+//   VOUCH_ASSIGN_OR_RETURN(Takeover t, agents->TakeOver(tenant, id, me, v, l));
+//   auto applied = agents->CommitVerdicts({&commit});  // fenced by t.epoch
 #ifndef VOUCH_STORE_VERIFIER_STORE_H_
 #define VOUCH_STORE_VERIFIER_STORE_H_
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "store/pg_pool.h"
+#include "core/agent_state.h"
 
 namespace vouch::store {
 
@@ -65,7 +69,7 @@ struct AgentRow {
   // pending | pass | fail | timeout. As read: a pass or pending whose last
   // verdict (or enrollment) is older than timeout_intervals x interval reads
   // as timeout even before a sweeper wrote it, so no stale pass is shown.
-  std::string state;
+  core::AgentState state = v1::ATTESTATION_STATE_PENDING;
   absl::Time state_since;
   std::optional<absl::Time> last_verdict_at;
   std::string last_attestation_id;
@@ -105,145 +109,149 @@ struct VerdictCommit {
 };
 
 struct VerdictApplied {
-  bool fenced = false;  // Zero rows: another verifier owns the agent now.
-  std::string previous_state;
-  std::string state;  // The agent's state after (fail is latched).
+  // Zero rows: another verifier owns the agent now, or it was unenrolled.
+  bool fenced = false;
+  core::AgentState previous_state = v1::ATTESTATION_STATE_UNSPECIFIED;
+  // The agent's state after (fail is latched).
+  core::AgentState state = v1::ATTESTATION_STATE_UNSPECIFIED;
 };
 
-class PgVerifierStore {
- public:
-  PgVerifierStore(PgPool* pool, int timeout_intervals)
-      : pool_(pool), timeout_intervals_(timeout_intervals) {}
+struct LeaseRenewal {
+  std::string agent_id;
+  int64_t epoch = 0;
+  absl::Duration lease;
+  bool renew = true;  // false: only check that the epoch is still ours.
+};
 
-  // Policies. AddPolicy: version 1, or one past the newest removed version;
+// Watch: events in commit order. A position orders every committed event;
+// in PostgreSQL it is (xid, seq) of the last event delivered.
+struct EventPosition {
+  uint64_t xid = 0;
+  int64_t seq = 0;
+};
+struct EventRow {
+  EventPosition position;
+  bool verdict = false;  // An attestation record, not a state change.
+  std::string verifier;  // For verdicts.
+  std::string agent_id;
+  core::AgentState previous_state = v1::ATTESTATION_STATE_UNSPECIFIED;
+  core::AgentState state = v1::ATTESTATION_STATE_UNSPECIFIED;
+  std::string cause;  // verdict | timeout (state changes)
+  std::string attestation_id;
+  std::string failures;  // Of the verdict, when there is one.
+  absl::Time at;
+};
+
+// An attestation record of one agent.
+struct AttestationRow {
+  std::string attestation_id;
+  core::AgentState state = v1::ATTESTATION_STATE_UNSPECIFIED;  // pass|fail
+  std::string verifier;
+  int64_t epoch = 0;
+  std::optional<uint64_t> ima_from;
+  std::optional<uint64_t> ima_next_entry;
+  uint64_t ima_entries_received = 0;
+  absl::Time at;
+};
+
+class PolicyStore {
+ public:
+  virtual ~PolicyStore() = default;
+  // AddPolicy: version 1, or one past the newest removed version;
   // kAlreadyExists when a version that is not removed exists.
-  absl::StatusOr<PolicyRow> AddPolicy(const PolicyRow& policy);
+  virtual absl::StatusOr<PolicyRow> AddPolicy(const PolicyRow& policy) = 0;
   // A new version of an existing policy; kNotFound when none is live,
   // kAborted when expected_version (non-zero) is not the newest.
-  absl::StatusOr<PolicyRow> UpdatePolicy(const PolicyRow& policy,
-                                         uint64_t expected_version);
-  // version 0: the newest version that is not removed.
-  absl::StatusOr<PolicyRow> GetPolicy(const std::string& tenant,
-                                      const std::string& name,
-                                      uint64_t version);
+  virtual absl::StatusOr<PolicyRow> UpdatePolicy(const PolicyRow& policy,
+                                                 uint64_t expected_version) = 0;
+  // version 0: the newest version that is not removed. kNotFound otherwise.
+  virtual absl::StatusOr<PolicyRow> GetPolicy(const std::string& tenant,
+                                              const std::string& name,
+                                              uint64_t version) = 0;
   // The newest live version number and kind; kNotFound when removed/absent.
-  absl::StatusOr<std::pair<uint64_t, int>> NewestPolicyVersion(
-      const std::string& tenant, const std::string& name);
-  // Newest version of each live policy (without content), by name.
-  absl::StatusOr<std::vector<PolicyRow>> ListPolicies(const std::string& tenant,
-                                                      const std::string& after,
-                                                      int limit);
-  // kFailedPrecondition while an enrollment references it.
-  absl::Status RemovePolicy(const std::string& tenant, const std::string& name);
+  virtual absl::StatusOr<std::pair<uint64_t, int>> NewestPolicyVersion(
+      const std::string& tenant, const std::string& name) = 0;
+  // Newest version of each live policy (without content), names > after,
+  // ascending.
+  virtual absl::StatusOr<std::vector<PolicyRow>> ListPolicies(
+      const std::string& tenant, const std::string& after, int limit) = 0;
+  // kNotFound when absent; kFailedPrecondition while an enrollment
+  // references it.
+  virtual absl::Status RemovePolicy(const std::string& tenant,
+                                    const std::string& name) = 0;
+};
 
-  // Enrollment. kNotFound: not registered in the tenant or a policy does not
-  // exist; kFailedPrecondition: registered but not activated;
-  // kAlreadyExists: enrolled.
-  absl::StatusOr<AgentRow> Enroll(const Enrollment& enrollment);
+class AgentStore {
+ public:
+  virtual ~AgentStore() = default;
+  // kNotFound: not registered in the tenant or a policy does not exist;
+  // kFailedPrecondition: registered but not activated; kAlreadyExists:
+  // enrolled.
+  virtual absl::StatusOr<AgentRow> Enroll(const Enrollment& enrollment) = 0;
   // kNotFound when not enrolled. Deletes the row; the stream's next fenced
   // write finds zero rows and ends.
-  absl::Status Unenroll(const std::string& tenant, const std::string& agent_id);
-  absl::StatusOr<AgentRow> GetAgent(const std::string& tenant,
-                                    const std::string& agent_id);
+  virtual absl::Status Unenroll(const std::string& tenant,
+                                const std::string& agent_id) = 0;
+  virtual absl::StatusOr<AgentRow> GetAgent(const std::string& tenant,
+                                            const std::string& agent_id) = 0;
   // Enrolled agents with agent_id > after, ascending; `states` filters on
   // the state as read (empty: all), `policy` on the runtime or boot policy
   // name (empty: all).
-  absl::StatusOr<std::vector<AgentRow>> ListAgents(
+  virtual absl::StatusOr<std::vector<AgentRow>> ListAgents(
       const std::string& tenant, const std::string& after,
-      const std::vector<std::string>& states, int limit,
-      const std::string& policy = "");
+      const std::vector<core::AgentState>& states, int limit,
+      const std::string& policy) = 0;
 
   // Pool ownership. Bumps epoch and makes `owner` the holder (a
   // reconnecting agent is taken over at once). kFailedPrecondition when the
   // agent is not registered and active in the tenant or not enrolled.
-  absl::StatusOr<Takeover> TakeOver(const std::string& tenant,
-                                    const std::string& agent_id,
-                                    const std::string& owner,
-                                    const std::string& agent_version,
-                                    absl::Duration lease);
-  // Renews the lease while epoch is still ours; false when fenced out.
-  absl::StatusOr<bool> RenewLease(const std::string& agent_id, int64_t epoch,
-                                  absl::Duration lease);
-  struct LeaseRenewal {
-    std::string agent_id;
-    int64_t epoch = 0;
-    absl::Duration lease;
-    bool renew = true;  // false: only check that the epoch is still ours.
-  };
-  // Checks many agents' epochs in one statement, renewing the leases of
-  // those marked `renew` (only those rows are written); element i is false
-  // when renewals[i] was fenced out (taken over or unenrolled).
-  absl::StatusOr<std::vector<bool>> RenewLeases(
-      const std::vector<LeaseRenewal>& renewals);
-  // Whether the agent is enrolled (has an agent_state row).
-  absl::StatusOr<bool> Enrolled(const std::string& agent_id);
+  virtual absl::StatusOr<Takeover> TakeOver(const std::string& tenant,
+                                            const std::string& agent_id,
+                                            const std::string& owner,
+                                            const std::string& agent_version,
+                                            absl::Duration lease) = 0;
+  // Checks many agents' epochs at once, renewing the leases of those
+  // marked `renew`; element i is false when renewals[i] was fenced out
+  // (taken over or unenrolled).
+  virtual absl::StatusOr<std::vector<bool>> RenewLeases(
+      const std::vector<LeaseRenewal>& renewals) = 0;
+  // Whether the agent is enrolled.
+  virtual absl::StatusOr<bool> Enrolled(const std::string& agent_id) = 0;
   // The stream ended: marks the agent disconnected if epoch is still ours.
-  absl::Status Release(const std::string& agent_id, int64_t epoch);
-
+  virtual absl::Status Release(const std::string& agent_id, int64_t epoch) = 0;
   // Marks pass/pending agents whose last verdict (or enrollment) is older
   // than timeout_intervals x interval as timeout, with an event each. Safe
-  // to run in every verifier at once (row locks; the WHERE is rechecked).
-  absl::StatusOr<int64_t> SweepTimeouts();
+  // to run in every verifier at once. Returns how many it marked.
+  virtual absl::StatusOr<int64_t> SweepTimeouts() = 0;
 
-  // Watch: events in commit order. A position is (xid, seq) of the last
-  // event delivered. Only events of transactions older than every running
-  // one are returned (xid < the snapshot's xmin), so a later read never
-  // finds an event before a position already passed.
-  struct EventPosition {
-    uint64_t xid = 0;
-    int64_t seq = 0;
-  };
-  struct EventRow {
-    EventPosition position;
-    bool verdict = false;  // An attestation record, not a state change.
-    std::string verifier;  // For verdicts.
-    std::string agent_id;
-    std::string previous_state;
-    std::string state;
-    std::string cause;
-    std::string attestation_id;
-    std::string failures;  // Of the verdict, when there is one.
-    absl::Time at;
-  };
+  // Commits verdicts together (one transaction where the store has them):
+  // each one, fenced by its epoch, writes the agent's state, replay
+  // position, clock and lease, the attestation record and, when the state
+  // changed, an event. Element i is commits[i]'s result, returned only
+  // after it is durable; a commit that breaks the batch does not fail the
+  // others (they are retried one by one).
+  virtual std::vector<absl::StatusOr<VerdictApplied>> CommitVerdicts(
+      const std::vector<const VerdictCommit*>& commits) = 0;
+
+  // Attestation records of one agent, newest first.
+  virtual absl::StatusOr<std::vector<AttestationRow>> History(
+      const std::string& tenant, const std::string& agent_id, int limit) = 0;
+};
+
+class EventStore {
+ public:
+  virtual ~EventStore() = default;
   // Where "now" is: every event committed later comes after it.
-  absl::StatusOr<EventPosition> EventHorizon();
-  // Events of `tenant` after `after`, final ones only, oldest first; empty
-  // `agent_ids` / `states`: no filter.
-  // `verdicts`: attestation records too, interleaved in the same order.
-  absl::StatusOr<std::vector<EventRow>> EventsAfter(
+  virtual absl::StatusOr<EventPosition> EventHorizon() = 0;
+  // Events of `tenant` after `after`, final ones only (never one that a
+  // later read could find before a position already passed), oldest first;
+  // empty `agent_ids` / `states`: no filter. `verdicts`: attestation
+  // records too, interleaved in the same order.
+  virtual absl::StatusOr<std::vector<EventRow>> EventsAfter(
       const std::string& tenant, EventPosition after,
       const std::vector<std::string>& agent_ids,
-      const std::vector<std::string>& states, bool verdicts, int limit);
-
-  // Attestation records of one agent, newest first: (id, state, verifier,
-  // epoch, ima_from, ima_next_entry, entries received).
-  struct AttestationRow {
-    std::string attestation_id;
-    std::string state;
-    std::string verifier;
-    int64_t epoch = 0;
-    std::optional<uint64_t> ima_from;
-    std::optional<uint64_t> ima_next_entry;
-    uint64_t ima_entries_received = 0;
-    absl::Time at;
-  };
-  absl::StatusOr<std::vector<AttestationRow>> History(
-      const std::string& tenant, const std::string& agent_id, int limit);
-
-  // Writes one verdict on `db`, which must be inside a transaction: the
-  // agent's state, replay position, clock and lease (fenced with epoch), the
-  // attestation record and, when the state changed, an event — one
-  // statement, so a batch of verdicts costs one round trip each and one
-  // commit for all.
-  static absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
-                                                     const VerdictCommit& c);
-  // The same as a statement to pipeline, and the reading of its rows.
-  static PgStatement VerdictStatement(const VerdictCommit& c);
-  static VerdictApplied VerdictResult(const PgRows& rows);
-
- private:
-  PgPool* pool_;
-  int timeout_intervals_;
+      const std::vector<core::AgentState>& states, bool verdicts,
+      int limit) = 0;
 };
 
 }  // namespace vouch::store

@@ -12,10 +12,10 @@
 #include "common/logging.h"
 #include "common/principal.h"
 #include "core/agent_id.h"
+#include "core/agent_state.h"
 #include "core/boot/boot_policy.h"
 #include "core/ima/dsse.h"
 #include "core/ima/runtime_policy.h"
-#include "sdk/names.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
 #include "vouch/v1/attestation.pb.h"
@@ -57,7 +57,7 @@ grpc::Status Reply(const absl::Status& status) {
 void ToStatus(const store::AgentRow& a, v1::AgentStatus* out) {
   out->set_tenant(a.enrollment.tenant);
   out->set_agent_id(a.enrollment.agent_id);
-  out->set_state(sdk::ParseStateName(a.state));
+  out->set_state(a.state);
   server::SetTimestamp(a.state_since, out->mutable_state_since());
   v1::Enrollment* e = out->mutable_enrollment();
   if (!a.enrollment.runtime_policy.empty()) {
@@ -174,14 +174,13 @@ absl::StatusOr<int> PageSize(int requested) {
 }
 
 // Resume tokens: "w1:<xid>:<seq>".
-std::string EventToken(const store::PgVerifierStore::EventPosition& p) {
+std::string EventToken(const store::EventPosition& p) {
   return absl::StrCat("w1:", p.xid, ":", p.seq);
 }
 
-absl::StatusOr<store::PgVerifierStore::EventPosition> ParseEventToken(
-    const std::string& token) {
+absl::StatusOr<store::EventPosition> ParseEventToken(const std::string& token) {
   std::vector<std::string> parts = absl::StrSplit(token, ':');
-  store::PgVerifierStore::EventPosition p;
+  store::EventPosition p;
   if (token.size() > 1024 || parts.size() != 3 || parts[0] != "w1" ||
       !absl::SimpleAtoi(parts[1], &p.xid) ||
       !absl::SimpleAtoi(parts[2], &p.seq)) {
@@ -217,22 +216,20 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
     if (absl::Status s = core::ValidateAgentId(id); !s.ok()) return Reply(s);
     agents.push_back(id);
   }
-  std::vector<std::string> states;
+  std::vector<core::AgentState> states;
   for (int st : req->states()) {
-    const std::string name = sdk::StateName(st);
-    if (name == "unspecified") {
+    if (core::AgentStateName(st) == "unspecified") {
       return Reply(absl::InvalidArgumentError("states: unknown state"));
     }
-    states.push_back(name);
+    states.push_back(static_cast<core::AgentState>(st));
   }
-  store::PgVerifierStore::EventPosition at;
+  store::EventPosition at;
   if (req->resume_token().empty()) {
-    absl::StatusOr<store::PgVerifierStore::EventPosition> now =
-        store_->EventHorizon();
+    absl::StatusOr<store::EventPosition> now = events_->EventHorizon();
     if (!now.ok()) return Reply(now.status());
     at = *now;
   } else {
-    absl::StatusOr<store::PgVerifierStore::EventPosition> p =
+    absl::StatusOr<store::EventPosition> p =
         ParseEventToken(req->resume_token());
     if (!p.ok()) return Reply(p.status());
     at = *p;
@@ -247,11 +244,10 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
   if (!heartbeat()) return grpc::Status::OK;
   absl::Time last_sent = absl::Now();
   while (!ctx->IsCancelled()) {
-    absl::StatusOr<std::vector<store::PgVerifierStore::EventRow>> events =
-        store_->EventsAfter(*tenant, at, agents, states,
-                            req->include_verdicts(), 500);
+    absl::StatusOr<std::vector<store::EventRow>> events = events_->EventsAfter(
+        *tenant, at, agents, states, req->include_verdicts(), 500);
     if (!events.ok()) return Reply(events.status());
-    for (const store::PgVerifierStore::EventRow& r : *events) {
+    for (const store::EventRow& r : *events) {
       at = r.position;
       v1::WatchEvent e;
       e.set_resume_token(EventToken(at));
@@ -267,7 +263,7 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
         v->set_attestation_id(r.attestation_id);
         v->set_tenant(*tenant);
         v->set_agent_id(r.agent_id);
-        v->set_state(sdk::ParseStateName(r.state));
+        v->set_state(r.state);
         *v->mutable_failures() = holder.failures();
         v->set_failures_truncated(holder.failures_truncated());
         server::SetTimestamp(r.at, v->mutable_verified_at());
@@ -277,11 +273,12 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
         continue;
       }
       v1::StateChange* c = e.mutable_state_change();
-      c->set_previous_state(sdk::ParseStateName(r.previous_state));
-      c->set_state(sdk::ParseStateName(r.state));
+      c->set_previous_state(r.previous_state);
+      c->set_state(r.state);
       c->set_cause(CauseOf(r.cause));
       c->set_attestation_id(r.attestation_id);
-      if (r.state == "fail") *c->mutable_failures() = holder.failures();
+      if (r.state == v1::ATTESTATION_STATE_FAIL)
+        *c->mutable_failures() = holder.failures();
       if (!writer->Write(e)) return grpc::Status::OK;
       last_sent = absl::Now();
     }
@@ -338,7 +335,7 @@ grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
   e.interval = interval;
   e.hash_alg = v1::HASH_ALGORITHM_SHA256;
   e.enrolled_by = CallerName(ctx);
-  absl::StatusOr<store::AgentRow> row = store_->Enroll(e);
+  absl::StatusOr<store::AgentRow> row = agents_->Enroll(e);
   if (!row.ok()) return Reply(row.status());
   Log(LogLevel::kInfo, "agent enrolled",
       {{"agent_id", e.agent_id},
@@ -356,7 +353,7 @@ grpc::Status AdminService::UnenrollAgent(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
-  if (absl::Status s = store_->Unenroll(*tenant, req->agent_id()); !s.ok()) {
+  if (absl::Status s = agents_->Unenroll(*tenant, req->agent_id()); !s.ok()) {
     return Reply(s);
   }
   Log(LogLevel::kInfo, "agent unenrolled",
@@ -371,7 +368,7 @@ grpc::Status AdminService::GetAgentStatus(grpc::ServerContext* ctx,
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
   absl::StatusOr<store::AgentRow> row =
-      store_->GetAgent(*tenant, req->agent_id());
+      agents_->GetAgent(*tenant, req->agent_id());
   if (!row.ok()) return Reply(row.status());
   ToStatus(*row, resp);
   return grpc::Status::OK;
@@ -390,22 +387,24 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
       return Reply(s);
     }
   }
-  std::vector<std::string> states;
+  std::vector<core::AgentState> states;
+  std::vector<std::string> names;
   for (int s : req->states()) {
-    std::string name = sdk::StateName(s);
+    const absl::string_view name = core::AgentStateName(s);
     if (name == "unspecified" || name == "unenrolled") {
       return Reply(absl::InvalidArgumentError("states: unknown state"));
     }
-    states.push_back(name);
+    states.push_back(static_cast<core::AgentState>(s));
+    names.emplace_back(name);
   }
-  std::sort(states.begin(), states.end());
+  std::sort(names.begin(), names.end());
   const std::string filter =
-      absl::StrCat(absl::StrJoin(states, ","), "/", req->policy());
+      absl::StrCat(absl::StrJoin(names, ","), "/", req->policy());
   absl::StatusOr<std::string> after =
       PageAfter(req->page_token(), *tenant, filter);
   if (!after.ok()) return Reply(after.status());
   absl::StatusOr<std::vector<store::AgentRow>> rows =
-      store_->ListAgents(*tenant, *after, states, *size + 1, req->policy());
+      agents_->ListAgents(*tenant, *after, states, *size + 1, req->policy());
   if (!rows.ok()) return Reply(rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
     ToStatus((*rows)[i], resp->add_agents());
@@ -427,7 +426,7 @@ grpc::Status AdminService::StorePolicy(grpc::ServerContext* ctx,
   if (absl::Status s = ValidatePolicyName(name); !s.ok()) return Reply(s);
   if (update) {
     absl::StatusOr<std::pair<uint64_t, int>> newest =
-        store_->NewestPolicyVersion(tenant, name);
+        policies_->NewestPolicyVersion(tenant, name);
     if (!newest.ok()) return Reply(newest.status());
     if (kind != 0 && kind != newest->second) {
       return Reply(absl::InvalidArgumentError(
@@ -448,7 +447,8 @@ grpc::Status AdminService::StorePolicy(grpc::ServerContext* ctx,
   p.description = description.substr(0, 1024);
   p.created_by = CallerName(ctx);
   absl::StatusOr<store::PolicyRow> row =
-      update ? store_->UpdatePolicy(p, expected_version) : store_->AddPolicy(p);
+      update ? policies_->UpdatePolicy(p, expected_version)
+             : policies_->AddPolicy(p);
   if (!row.ok()) return Reply(row.status());
   ToPolicy(*row, /*with_content=*/false, resp);
   return grpc::Status::OK;
@@ -559,15 +559,15 @@ grpc::Status AdminService::GetAttestationHistory(
   if (!tenant.ok()) return Reply(tenant.status());
   absl::StatusOr<int> size = PageSize(req->page_size());
   if (!size.ok()) return Reply(size.status());
-  absl::StatusOr<std::vector<store::PgVerifierStore::AttestationRow>> rows =
-      store_->History(*tenant, req->agent_id(), *size);
+  absl::StatusOr<std::vector<store::AttestationRow>> rows =
+      agents_->History(*tenant, req->agent_id(), *size);
   if (!rows.ok()) return Reply(rows.status());
-  for (const store::PgVerifierStore::AttestationRow& r : *rows) {
+  for (const store::AttestationRow& r : *rows) {
     v1::AttestationRecord* rec = resp->add_records();
     rec->set_attestation_id(r.attestation_id);
     rec->set_tenant(*tenant);
     rec->set_agent_id(req->agent_id());
-    rec->set_state(sdk::ParseStateName(r.state));
+    rec->set_state(r.state);
     server::SetTimestamp(r.at, rec->mutable_verified_at());
     rec->set_verifier(r.verifier);
     if (r.ima_from) rec->set_ima_first_entry(*r.ima_from);
@@ -583,7 +583,7 @@ grpc::Status AdminService::GetPolicy(grpc::ServerContext* ctx,
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
   absl::StatusOr<store::PolicyRow> row =
-      store_->GetPolicy(*tenant, req->name(), req->version());
+      policies_->GetPolicy(*tenant, req->name(), req->version());
   if (!row.ok()) return Reply(row.status());
   ToPolicy(*row, /*with_content=*/true, resp);
   return grpc::Status::OK;
@@ -601,7 +601,7 @@ grpc::Status AdminService::ListPolicies(grpc::ServerContext* ctx,
       PageAfter(req->page_token(), *tenant, "policies");
   if (!after.ok()) return Reply(after.status());
   absl::StatusOr<std::vector<store::PolicyRow>> rows =
-      store_->ListPolicies(*tenant, *after, *size + 1);
+      policies_->ListPolicies(*tenant, *after, *size + 1);
   if (!rows.ok()) return Reply(rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
     if (req->kind() != v1::POLICY_KIND_UNSPECIFIED &&
@@ -623,7 +623,7 @@ grpc::Status AdminService::RemovePolicy(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
-  return Reply(store_->RemovePolicy(*tenant, req->name()));
+  return Reply(policies_->RemovePolicy(*tenant, req->name()));
 }
 
 }  // namespace vouch::verifier

@@ -8,7 +8,7 @@
 // Synchronous gRPC API (handlers run on gRPC's pool, so blocking libpq calls
 // stall no event loop). Thread-safe.
 //
-//   AdminService admin(&store, /*timeout_intervals=*/3);
+//   AdminService admin(&store, &store, &store, signing_keys);
 //   builder.RegisterService(&admin);
 #ifndef VOUCH_VERIFIER_ADMIN_SERVICE_H_
 #define VOUCH_VERIFIER_ADMIN_SERVICE_H_
@@ -25,9 +25,13 @@ class AdminService final : public v1::Admin::Service {
  public:
   // `policy_signing_keys`: PEM public keys or certificates that DSSE-signed
   // policy imports must verify with (any one).
-  explicit AdminService(store::PgVerifierStore* store,
-                        std::vector<std::string> policy_signing_keys = {})
-      : store_(store), signing_keys_(std::move(policy_signing_keys)) {}
+  AdminService(store::PolicyStore* policies, store::AgentStore* agents,
+               store::EventStore* events,
+               std::vector<std::string> policy_signing_keys = {})
+      : policies_(policies),
+        agents_(agents),
+        events_(events),
+        signing_keys_(std::move(policy_signing_keys)) {}
 
   grpc::Status EnrollAgent(grpc::ServerContext* ctx,
                            const v1::EnrollAgentRequest* req,
@@ -82,7 +86,9 @@ class AdminService final : public v1::Admin::Service {
                            const std::string& description, bool update,
                            uint64_t expected_version, v1::Policy* resp);
 
-  store::PgVerifierStore* store_;
+  store::PolicyStore* policies_;
+  store::AgentStore* agents_;
+  store::EventStore* events_;
   std::vector<std::string> signing_keys_;
 };
 

@@ -1,14 +1,22 @@
 // File: verifier/attestation_service.h
 // The agent-facing Attestation service (attestation.proto) on gRPC's
 // callback API: one reactor per stream, one write in flight, nothing
-// blocking inside a reaction — each message is handled on the bounded
-// Executor (database, quote and log checks) and each verdict is committed by
-// the GroupCommitter before it is written. The reactor reads the next
-// message only after it answered the last one, so an agent has at most one
-// message buffered in the verifier. Everything an agent sends is untrusted.
+// blocking inside a reaction. Each stream's protocol is an
+// AttestationSession (attestation_session.h); its reactor only moves
+// messages between the stream and the session and runs the actions the
+// session returns — blocking ones (takeover, policy loads, the fence
+// check, large evidence) on the bounded Executor, verdicts through the
+// GroupCommitter, which acknowledges nothing before it is committed. The
+// reactor reads the next message only after the session answered the
+// last one, so an agent has at most one message buffered in the verifier.
 // Thread-safe.
 //
-//   AttestationService svc(&ctx);        // ctx outlives the server
+// Lock order: AttestationService::mu_ before StreamReactor::mu_ (Register,
+// RenewLeases and Drain end streams while holding the service's lock);
+// stats_mu_ and the PolicyCache's locks are leaves. Nothing blocking runs
+// under any of them.
+//
+//   AttestationService svc(&store, &executor, &committer, &cache, options);
 //   builder.RegisterService(&svc);
 //   ... periodically: svc.RenewLeases(period);
 #ifndef VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
@@ -22,9 +30,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "core/ima/path_hash.h"
 #include "server/rate_limiter.h"
 #include "store/verifier_store.h"
+#include "verifier/attestation_session.h"
 #include "verifier/executor.h"
 #include "verifier/group_commit.h"
 #include "verifier/policy_cache.h"
@@ -33,19 +41,16 @@
 namespace vouch::verifier {
 
 struct AttestationOptions {
-  std::string verifier_id;
-  absl::Duration min_interval = absl::Seconds(1);
-  int timeout_intervals = 3;
-  // Consecutive early pushes tolerated before the stream is cut off.
-  int max_early_pushes = 5;
+  SessionOptions session;
   int hello_per_minute = 30;  // Per agent_id.
 };
 
 class StreamReactor;
 
-class AttestationService final : public v1::Attestation::CallbackService {
+class AttestationService final : public v1::Attestation::CallbackService,
+                                 public SessionEnv {
  public:
-  AttestationService(store::PgVerifierStore* store, Executor* executor,
+  AttestationService(store::AgentStore* store, Executor* executor,
                      GroupCommitter* committer, PolicyCache* policies,
                      AttestationOptions options);
   ~AttestationService() override;
@@ -59,9 +64,9 @@ class AttestationService final : public v1::Attestation::CallbackService {
   // flowing need no renewal, as each verdict commit writes the lease, and
   // the check of the others only reads. A stream whose epoch was taken over
   // is ended with ABORTED (the fence); an unenrolled agent is told so and
-  // its stream ended with FAILED_PRECONDITION. `every`
-  // is how often it is called: a longer gap since the last call means this
-  // process was stalled (SIGSTOP, a frozen VM), so every lease is checked.
+  // its stream ended with FAILED_PRECONDITION. `every` is how often it is
+  // called: a longer gap since the last call means this process was stalled
+  // (SIGSTOP, a frozen VM), so every lease is checked.
   // Blocking (database): call from a maintenance thread.
   void RenewLeases(absl::Duration every);
   // Ends every stream with UNAVAILABLE (draining before shutdown).
@@ -78,33 +83,26 @@ class AttestationService final : public v1::Attestation::CallbackService {
     absl::Duration commit_p50, commit_p99;
   };
   LatencyStats TakeLatencyStats();
-  void RecordLatency(absl::Duration total, absl::Duration commit);
 
-  // For the reactors.
-  store::PgVerifierStore* store() { return store_; }
-  Executor* executor() { return executor_; }
-  GroupCommitter* committer() { return committer_; }
-  PolicyCache* policies() { return policies_; }
-  const AttestationOptions& options() const { return options_; }
-  server::RateLimiter& hello_limiter() { return hello_limiter_; }
-  // A stream took agent_id at epoch; an older stream of the same agent on
-  // this verifier is ended with ABORTED.
-  void Register(StreamReactor* reactor, const std::string& agent_id,
-                int64_t epoch, absl::Duration lease);
-  void Unregister(StreamReactor* reactor);
-  // Why a fenced write found zero rows: ABORTED (taken over) or
-  // FAILED_PRECONDITION (unenrolled; `reactor`, if given, is sent a
-  // StateNotice first). Blocking (one query).
-  grpc::Status FencedStatus(const std::string& agent_id, int64_t epoch,
-                            StreamReactor* reactor);
+  // SessionEnv.
+  Bytes Random(size_t n) override;
+  bool AllowHello(const std::string& agent_id, absl::Time now) override;
 
  private:
+  friend class StreamReactor;
   struct Held {
     std::string agent_id;
     int64_t epoch = 0;
     absl::Duration lease;  // The reactor records when it last wrote it.
   };
-  store::PgVerifierStore* store_;
+  // A stream took agent_id at epoch; an older stream of the same agent on
+  // this verifier is ended with ABORTED.
+  void Register(StreamReactor* reactor, const std::string& agent_id,
+                int64_t epoch, absl::Duration lease);
+  void Unregister(StreamReactor* reactor);
+  void RecordLatency(absl::Duration total, absl::Duration commit);
+
+  store::AgentStore* store_;
   Executor* executor_;
   GroupCommitter* committer_;
   PolicyCache* policies_;
@@ -117,7 +115,6 @@ class AttestationService final : public v1::Attestation::CallbackService {
   absl::Mutex stats_mu_;
   std::vector<absl::Duration> latencies_ ABSL_GUARDED_BY(stats_mu_);
   std::vector<absl::Duration> commit_latencies_ ABSL_GUARDED_BY(stats_mu_);
-  friend class StreamReactor;
 };
 
 }  // namespace vouch::verifier

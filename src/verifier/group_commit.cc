@@ -2,14 +2,11 @@
 
 #include <utility>
 
-#include "common/logging.h"
-#include "common/status_macros.h"
-
 namespace vouch::verifier {
 
-GroupCommitter::GroupCommitter(store::PgPool* pool, int threads,
+GroupCommitter::GroupCommitter(store::AgentStore* store, int threads,
                                size_t max_batch)
-    : pool_(pool), max_batch_(max_batch < 1 ? 1 : max_batch) {
+    : store_(store), max_batch_(max_batch < 1 ? 1 : max_batch) {
   if (threads < 1) threads = 1;
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
@@ -60,45 +57,14 @@ void GroupCommitter::Loop() {
 }
 
 void GroupCommitter::CommitBatch(std::vector<Item>& batch) {
-  std::vector<absl::StatusOr<store::VerdictApplied>> results;
-  absl::StatusOr<store::PgPool::Lease> db = pool_->Acquire(absl::Seconds(5));
-  if (!db.ok()) {
-    for (Item& item : batch) item.done(db.status());
-    return;
-  }
-  // The whole batch in one round trip: BEGIN, one fenced statement per
-  // verdict, COMMIT (libpq pipeline mode).
-  std::vector<store::PgStatement> statements;
-  statements.reserve(batch.size() + 2);
-  statements.push_back({"BEGIN", {}, {}});
-  for (const Item& item : batch) {
-    statements.push_back(store::PgVerifierStore::VerdictStatement(item.commit));
-  }
-  statements.push_back({"COMMIT", {}, {}});
-  absl::StatusOr<std::vector<store::PgRows>> all =
-      (*db)->QueryPipelined(statements);
-  if (all.ok() && all->size() == statements.size()) {
-    for (size_t i = 0; i < batch.size(); ++i) {
-      results.push_back(store::PgVerifierStore::VerdictResult((*all)[i + 1]));
-    }
-  } else {
-    absl::Status failed =
-        all.ok() ? absl::InternalError("short pipeline") : all.status();
-    Log(LogLevel::kWarning, "verdict batch failed; committing one by one",
-        {{"error", failed.message()}, {"batch", batch.size()}});
-    (void)(*db)->Exec("ROLLBACK");  // The failed transaction stays open.
-    // One verdict may have broken the batch: commit each on its own.
-    for (Item& item : batch) {
-      if (!(*db)->Healthy()) {
-        results.push_back(failed);
-        continue;
-      }
-      results.push_back(store::InTransaction(
-          **db,
-          [&](store::PgConnection& c) -> absl::StatusOr<store::VerdictApplied> {
-            return store::PgVerifierStore::ApplyVerdict(c, item.commit);
-          }));
-    }
+  std::vector<const store::VerdictCommit*> commits;
+  commits.reserve(batch.size());
+  for (const Item& item : batch) commits.push_back(&item.commit);
+  std::vector<absl::StatusOr<store::VerdictApplied>> results =
+      store_->CommitVerdicts(commits);
+  if (results.size() != batch.size()) {  // A store bug: acknowledge nothing.
+    results.assign(batch.size(),
+                   absl::InternalError("verdict store returned short"));
   }
   {
     absl::MutexLock lock(&mu_);

@@ -1,13 +1,12 @@
 // File: verifier/group_commit.h
 // Group commit of verdicts: many streams' verdicts share one transaction
-// (one WAL flush), so the database is not one commit per quote. Each verdict
-// is one fenced statement (PgVerifierStore::ApplyVerdict); the callback runs
-// only after the transaction holding it committed, or with an error when it
-// did not, so nothing is acknowledged before it is durable. A statement that
-// fails aborts its batch, and the batch is then retried one verdict per
-// transaction so one bad verdict cannot fail the others. Thread-safe.
+// (one WAL flush), so the database is not one commit per quote. Whatever
+// queued while the previous batch committed forms the next batch, handed to
+// AgentStore::CommitVerdicts; each callback runs only after the store
+// reported its verdict durable, or with an error when it is not, so nothing
+// is acknowledged before it is committed. Thread-safe.
 //
-//   GroupCommitter gc(&pool, /*threads=*/2, /*max_batch=*/64);
+//   GroupCommitter gc(&store, /*threads=*/2, /*max_batch=*/64);
 //   gc.Submit(commit, [](absl::StatusOr<store::VerdictApplied> r) { ... });
 #ifndef VOUCH_VERIFIER_GROUP_COMMIT_H_
 #define VOUCH_VERIFIER_GROUP_COMMIT_H_
@@ -21,7 +20,6 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
-#include "store/pg_pool.h"
 #include "store/verifier_store.h"
 
 namespace vouch::verifier {
@@ -30,7 +28,7 @@ class GroupCommitter {
  public:
   using Done = std::function<void(absl::StatusOr<store::VerdictApplied>)>;
 
-  GroupCommitter(store::PgPool* pool, int threads, size_t max_batch);
+  GroupCommitter(store::AgentStore* store, int threads, size_t max_batch);
   // Commits what is queued, then joins.
   ~GroupCommitter();
   GroupCommitter(const GroupCommitter&) = delete;
@@ -51,7 +49,7 @@ class GroupCommitter {
   void Loop();
   void CommitBatch(std::vector<Item>& batch);
 
-  store::PgPool* pool_;
+  store::AgentStore* store_;
   const size_t max_batch_;
   mutable absl::Mutex mu_;
   std::deque<Item> queue_ ABSL_GUARDED_BY(mu_);

@@ -1,39 +1,46 @@
 #include "verifier/policy_cache.h"
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "vouch/v1/admin.pb.h"
 
 namespace vouch::verifier {
 
+std::shared_ptr<PolicyCache::Entry> PolicyCache::EntryFor(
+    const std::string& tenant, const std::string& name, int kind) {
+  absl::MutexLock lock(&mu_);
+  std::shared_ptr<Entry>& e =
+      entries_[absl::StrCat(kind, "/", tenant, "/", name)];
+  if (e == nullptr) e = std::make_shared<Entry>();
+  return e;
+}
+
+template <typename T>
+std::optional<Versioned<T>> PolicyCache::TryGet(const std::string& tenant,
+                                                const std::string& name,
+                                                int kind, absl::Time now) {
+  std::shared_ptr<Entry> entry = EntryFor(tenant, name, kind);
+  // Never wait for a loader (it may be querying the database).
+  if (!entry->mu.TryLock()) return std::nullopt;
+  std::optional<Versioned<T>> out;
+  if (entry->policy != nullptr && now < entry->checked + ttl_) {
+    out = Versioned<T>{entry->version,
+                       std::static_pointer_cast<const T>(entry->policy)};
+  }
+  entry->mu.Unlock();
+  return out;
+}
+
 template <typename T, typename Parse>
 absl::StatusOr<Versioned<T>> PolicyCache::Get(const std::string& tenant,
                                               const std::string& name, int kind,
-                                              bool may_block, Parse parse) {
-  std::shared_ptr<Entry> entry;
-  {
-    absl::MutexLock lock(&mu_);
-    std::shared_ptr<Entry>& e =
-        entries_[absl::StrCat(kind, "/", tenant, "/", name)];
-    if (e == nullptr) e = std::make_shared<Entry>();
-    entry = e;
-  }
-  const absl::Time now = absl::Now();
-  if (!may_block) {
-    // Never wait for a loader (it may be querying the database).
-    if (!entry->mu.TryLock()) return absl::UnavailableError(kWouldBlock);
-  } else {
-    entry->mu.Lock();
-  }
-  // Unlocks entry->mu on every return below.
-  std::unique_ptr<absl::Mutex, void (*)(absl::Mutex*)> unlock(
-      &entry->mu, [](absl::Mutex* m) { m->Unlock(); });
+                                              absl::Time now, Parse parse) {
+  std::shared_ptr<Entry> entry = EntryFor(tenant, name, kind);
+  absl::MutexLock lock(&entry->mu);  // A version loads once.
   if (entry->policy != nullptr && now < entry->checked + ttl_) {
     return Versioned<T>{entry->version,
                         std::static_pointer_cast<const T>(entry->policy)};
   }
-  if (!may_block) return absl::UnavailableError(kWouldBlock);
   VOUCH_ASSIGN_OR_RETURN(auto newest,
                          store_->NewestPolicyVersion(tenant, name));
   if (newest.second != kind) {
@@ -59,10 +66,22 @@ absl::StatusOr<Versioned<T>> PolicyCache::Get(const std::string& tenant,
                       std::static_pointer_cast<const T>(entry->policy)};
 }
 
+std::optional<Versioned<core::ima::RuntimePolicy>> PolicyCache::TryRuntime(
+    const std::string& tenant, const std::string& name, absl::Time now) {
+  return TryGet<core::ima::RuntimePolicy>(tenant, name, v1::POLICY_KIND_RUNTIME,
+                                          now);
+}
+
+std::optional<Versioned<core::boot::BootPolicy>> PolicyCache::TryBoot(
+    const std::string& tenant, const std::string& name, absl::Time now) {
+  return TryGet<core::boot::BootPolicy>(tenant, name, v1::POLICY_KIND_BOOT,
+                                        now);
+}
+
 absl::StatusOr<Versioned<core::ima::RuntimePolicy>> PolicyCache::Runtime(
-    const std::string& tenant, const std::string& name, bool may_block) {
+    const std::string& tenant, const std::string& name, absl::Time now) {
   return Get<core::ima::RuntimePolicy>(
-      tenant, name, v1::POLICY_KIND_RUNTIME, may_block,
+      tenant, name, v1::POLICY_KIND_RUNTIME, now,
       [this](const std::string& json) {
         core::ima::PolicyLoadOptions opts;
         opts.path_hash_key = key_;
@@ -71,9 +90,9 @@ absl::StatusOr<Versioned<core::ima::RuntimePolicy>> PolicyCache::Runtime(
 }
 
 absl::StatusOr<Versioned<core::boot::BootPolicy>> PolicyCache::Boot(
-    const std::string& tenant, const std::string& name, bool may_block) {
+    const std::string& tenant, const std::string& name, absl::Time now) {
   return Get<core::boot::BootPolicy>(
-      tenant, name, v1::POLICY_KIND_BOOT, may_block,
+      tenant, name, v1::POLICY_KIND_BOOT, now,
       [](const std::string& json)
           -> absl::StatusOr<std::shared_ptr<const core::boot::BootPolicy>> {
         VOUCH_ASSIGN_OR_RETURN(core::boot::BootPolicy p,

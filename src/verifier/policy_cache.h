@@ -4,15 +4,20 @@
 // newest version number of a name is re-read from the database at most once
 // per `ttl`, so an update reaches running agents within ttl without a query
 // per quote. Policy content was validated when it was stored, but is parsed
-// again here (a bad row is kFailedPrecondition, never a pass). Thread-safe.
+// again here (a bad row is kFailedPrecondition, never a pass). The
+// attestation session sees it as a PolicySource: TryRuntime/TryBoot never
+// block and miss when a load is due. Thread-safe.
 //
 //   PolicyCache cache(&store, absl::Seconds(1), key);
-//   VOUCH_ASSIGN_OR_RETURN(auto p, cache.Runtime(tenant, "web"));
+//   VOUCH_ASSIGN_OR_RETURN(auto p, cache.Runtime(tenant, "web", now));  //
+//   blocks std::optional<Versioned<RuntimePolicy>> q = cache.TryRuntime(t,
+//   "web", now);
 #ifndef VOUCH_VERIFIER_POLICY_CACHE_H_
 #define VOUCH_VERIFIER_POLICY_CACHE_H_
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 
@@ -29,25 +34,41 @@ namespace vouch::verifier {
 template <typename T>
 struct Versioned {
   uint64_t version = 0;
-  std::shared_ptr<const T> policy;
+  std::shared_ptr<const T> policy;  // Null: none enrolled.
 };
 
-class PolicyCache {
+// Policies without waiting: a hit, or nullopt when the policy must be
+// loaded (missing, older than the cache's ttl, or being loaded now).
+class PolicySource {
  public:
-  PolicyCache(store::PgVerifierStore* store, absl::Duration ttl,
+  virtual ~PolicySource() = default;
+  virtual std::optional<Versioned<core::ima::RuntimePolicy>> TryRuntime(
+      const std::string& tenant, const std::string& name, absl::Time now) = 0;
+  virtual std::optional<Versioned<core::boot::BootPolicy>> TryBoot(
+      const std::string& tenant, const std::string& name, absl::Time now) = 0;
+};
+
+class PolicyCache final : public PolicySource {
+ public:
+  PolicyCache(store::PolicyStore* store, absl::Duration ttl,
               core::ima::PathHashKey path_hash_key)
       : store_(store), ttl_(ttl), key_(path_hash_key) {}
 
-  // `may_block` false: never touches the database; kUnavailable with
-  // message kWouldBlock when the entry is missing or older than ttl (the
-  // caller retries on a thread that may block).
+  // Blocking (database): the newest version, loaded once. kNotFound when
+  // the policy is gone, kFailedPrecondition when it is of another kind or
+  // does not load, kUnavailable when the database is down.
   absl::StatusOr<Versioned<core::ima::RuntimePolicy>> Runtime(
-      const std::string& tenant, const std::string& name,
-      bool may_block = true);
+      const std::string& tenant, const std::string& name, absl::Time now);
   absl::StatusOr<Versioned<core::boot::BootPolicy>> Boot(
+      const std::string& tenant, const std::string& name, absl::Time now);
+
+  // PolicySource.
+  std::optional<Versioned<core::ima::RuntimePolicy>> TryRuntime(
       const std::string& tenant, const std::string& name,
-      bool may_block = true);
-  static constexpr char kWouldBlock[] = "policy cache: would block";
+      absl::Time now) override;
+  std::optional<Versioned<core::boot::BootPolicy>> TryBoot(
+      const std::string& tenant, const std::string& name,
+      absl::Time now) override;
 
   // Distinct policy versions loaded so far (for tests and metrics).
   int loads() const;
@@ -59,14 +80,20 @@ class PolicyCache {
     absl::Time checked ABSL_GUARDED_BY(mu) = absl::InfinitePast();
     std::shared_ptr<const void> policy ABSL_GUARDED_BY(mu);
   };
-  // Locks entries conditionally (TryLock), which the analysis cannot follow.
+  std::shared_ptr<Entry> EntryFor(const std::string& tenant,
+                                  const std::string& name, int kind);
+  // Locks the entry conditionally (TryLock), which the analysis cannot
+  // follow.
+  template <typename T>
+  std::optional<Versioned<T>> TryGet(
+      const std::string& tenant, const std::string& name, int kind,
+      absl::Time now) ABSL_NO_THREAD_SAFETY_ANALYSIS;
   template <typename T, typename Parse>
   absl::StatusOr<Versioned<T>> Get(const std::string& tenant,
                                    const std::string& name, int kind,
-                                   bool may_block,
-                                   Parse parse) ABSL_NO_THREAD_SAFETY_ANALYSIS;
+                                   absl::Time now, Parse parse);
 
-  store::PgVerifierStore* store_;
+  store::PolicyStore* store_;
   const absl::Duration ttl_;
   const core::ima::PathHashKey key_;
   mutable absl::Mutex mu_;

@@ -18,7 +18,7 @@
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
-#include "store/verifier_store.h"
+#include "store/pg_verifier_store.h"
 #include "verifier/admin_service.h"
 #include "verifier/attestation_service.h"
 #include "verifier/executor.h"
@@ -136,13 +136,13 @@ int RunVerifier(AppContext& ctx) {
   }
   Executor executor(workers, /*max_queued=*/100000);
   GroupCommitter committer(
-      &pool, commit_threads,
+      &store, commit_threads,
       static_cast<size_t>(cfg.GetInt("verifier", "max_commit_batch")));
   PolicyCache policies(&store, absl::Seconds(1), key);
   AttestationOptions options;
-  options.verifier_id = id;
-  options.min_interval = cfg.GetDuration("verifier", "min_interval");
-  options.timeout_intervals = timeout_intervals;
+  options.session.verifier_id = id;
+  options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
+  options.session.timeout_intervals = timeout_intervals;
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
   std::vector<std::string> signing_keys;
@@ -156,7 +156,7 @@ int RunVerifier(AppContext& ctx) {
     }
     signing_keys.push_back(*std::move(pem));
   }
-  AdminService admin(&store, std::move(signing_keys));
+  AdminService admin(&store, &store, &store, std::move(signing_keys));
 
   grpc::ServerBuilder builder;
   int port = 0;

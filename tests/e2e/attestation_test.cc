@@ -33,7 +33,7 @@
 #include "store/migrate.h"
 #include "store/pg_connection.h"
 #include "store/pg_pool.h"
-#include "store/verifier_store.h"
+#include "store/pg_verifier_store.h"
 #include "tpm/esys_tpm.h"
 #include "verifier/group_commit.h"
 #include "vouch/v1/admin.grpc.pb.h"
@@ -570,25 +570,6 @@ TEST_CASE(
 namespace vouch {
 namespace {
 
-// One verdict through a real GroupCommitter, waited for.
-class GroupCommitterForTest {
- public:
-  explicit GroupCommitterForTest(store::PgPool* pool) : gc_(pool, 1, 16) {}
-  absl::StatusOr<store::VerdictApplied> Commit(store::VerdictCommit c) {
-    absl::Notification done;
-    absl::StatusOr<store::VerdictApplied> out;
-    gc_.Submit(std::move(c), [&](absl::StatusOr<store::VerdictApplied> r) {
-      out = std::move(r);
-      done.Notify();
-    });
-    done.WaitForNotification();
-    return out;
-  }
-
- private:
-  verifier::GroupCommitter gc_;
-};
-
 TEST_CASE("migrations: servers starting together all migrate", "[pg]") {
   absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
   REQUIRE(pg.ok());
@@ -605,179 +586,6 @@ TEST_CASE("migrations: servers starting together all migrate", "[pg]") {
     INFO(s.message());
     CHECK(s.ok());
   }
-}
-
-// The pool's state machine on a real PostgreSQL, without processes: the
-// epoch fence, latching, group commit and the sweeper, deterministically.
-TEST_CASE(
-    "agent_state: the epoch fence, latched failures, group commit and "
-    "the sweeper",
-    "[pg]") {
-  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
-  REQUIRE(pg.ok());
-  store::PgPool pool((*pg)->conninfo(), 4);
-  REQUIRE(store::PrepareDatabase(pool, absl::Seconds(30)).ok());
-  {
-    absl::StatusOr<store::PgPool::Lease> db = pool.Acquire();
-    REQUIRE(db.ok());
-    for (const char* id : {"a1", "a2"}) {
-      absl::StatusOr<int64_t> inserted = (*db)->Exec(
-          "INSERT INTO registrations (agent_id, tenant, "
-          "ek_public, ek_sha256, ek_certificate, aik_public, "
-          "aik_name, activated_at) VALUES ($1, 'default', "
-          "'\\x00', sha256(convert_to($1::text, 'UTF8')), '\\x00', '\\x01', "
-          "'\\x02', now())",
-          {id});
-      INFO(inserted.status().message());
-      REQUIRE(inserted.ok());
-    }
-  }
-  store::PgVerifierStore store(&pool, /*timeout_intervals=*/2);
-  store::PolicyRow policy;
-  policy.tenant = "default";
-  policy.name = "p";
-  policy.kind = 1;
-  policy.content = "{}";
-  REQUIRE(store.AddPolicy(policy).ok());
-  CHECK(absl::IsAlreadyExists(store.AddPolicy(policy).status()));
-  for (const char* id : {"a1", "a2"}) {
-    store::Enrollment e;
-    e.tenant = "default";
-    e.agent_id = id;
-    e.runtime_policy = "p";
-    e.interval = absl::Seconds(5);
-    e.hash_alg = 11;
-    REQUIRE(store.Enroll(e).ok());
-    CHECK(absl::IsAlreadyExists(store.Enroll(e).status()));
-  }
-  CHECK(absl::IsFailedPrecondition(store.RemovePolicy("default", "p")));
-
-  absl::StatusOr<store::Takeover> first =
-      store.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
-  REQUIRE(first.ok());
-  absl::StatusOr<store::Takeover> second =
-      store.TakeOver("default", "a1", "v2", "", absl::Seconds(30));
-  REQUIRE(second.ok());
-  CHECK(second->agent.epoch == first->agent.epoch + 1);
-  CHECK(second->aik_name == "\x02");
-
-  auto commit = [&](int64_t epoch, bool passed, uint64_t ima_next,
-                    const std::string& nonce) {
-    store::VerdictCommit c;
-    c.tenant = "default";
-    c.agent_id = "a1";
-    c.owner = epoch == first->agent.epoch ? "v1" : "v2";
-    c.epoch = epoch;
-    c.attestation_id = nonce;
-    c.nonce = nonce;
-    c.passed = passed;
-    c.evidence_sha256 = "x";
-    c.reset_count = 3;
-    c.ima_from = 0;
-    c.ima_next_entry = ima_next;
-    c.pcr10_sha1 = std::string(20, 'a');
-    c.pcr10_sha256 = std::string(32, 'b');
-    return c;
-  };
-  GroupCommitterForTest committer(&pool);
-  // The old owner's write is fenced: nothing changes, nothing is recorded.
-  absl::StatusOr<store::VerdictApplied> stale =
-      committer.Commit(commit(first->agent.epoch, true, 7, "n-stale"));
-  REQUIRE(stale.ok());
-  CHECK(stale->fenced);
-  absl::StatusOr<store::AgentRow> row = store.GetAgent("default", "a1");
-  REQUIRE(row.ok());
-  CHECK(row->state == "pending");
-  CHECK(row->ima_next_entry == 0);
-  CHECK(!store.RenewLease("a1", first->agent.epoch, absl::Seconds(30)).value());
-  CHECK(store.RenewLease("a1", second->agent.epoch, absl::Seconds(30)).value());
-  // Many at once: a stale epoch, the owner's epoch only checked (its row is
-  // not written), an agent that is not enrolled.
-  auto lease_text = [&] {
-    auto db = pool.Acquire();
-    REQUIRE(db.ok());
-    auto rows = (*db)->Query(
-        "SELECT lease_until::text FROM agent_state WHERE agent_id = 'a1'");
-    REQUIRE(rows.ok());
-    return rows->rows.at(0).at(0).value_or("");
-  };
-  const std::string lease_before = lease_text();
-  absl::StatusOr<std::vector<bool>> many =
-      store.RenewLeases({{"a1", first->agent.epoch, absl::Seconds(30), true},
-                         {"a1", second->agent.epoch, absl::Hours(5), false},
-                         {"nobody", 1, absl::Seconds(30), true}});
-  REQUIRE(many.ok());
-  CHECK(*many == std::vector<bool>{false, true, false});
-  CHECK(lease_text() == lease_before);
-  many = store.RenewLeases({{"a1", second->agent.epoch, absl::Hours(5), true}});
-  REQUIRE(many.ok());
-  CHECK(*many == std::vector<bool>{true});
-  CHECK(lease_text() > lease_before);
-
-  // The owner's writes apply; a failure latches; a nonce is accepted once.
-  absl::StatusOr<store::VerdictApplied> ok =
-      committer.Commit(commit(second->agent.epoch, true, 3, "n1"));
-  REQUIRE(ok.ok());
-  CHECK(!ok->fenced);
-  CHECK(ok->previous_state == "pending");
-  CHECK(ok->state == "pass");
-  CHECK(committer.Commit(commit(second->agent.epoch, false, 4, "n2"))->state ==
-        "fail");
-  CHECK(committer.Commit(commit(second->agent.epoch, true, 5, "n3"))->state ==
-        "fail");
-  CHECK(!committer.Commit(commit(second->agent.epoch, true, 6, "n3")).ok());
-  row = store.GetAgent("default", "a1");
-  REQUIRE(row.ok());
-  CHECK(row->ima_next_entry == 5);
-  CHECK(row->reset_count == 3);
-  CHECK(row->pcr10_sha256 == std::string(32, 'b'));
-
-  // Many verdicts at once share transactions; each one gets its own answer.
-  {
-    verifier::GroupCommitter gc(&pool, 1, 64);
-    absl::Mutex mu;
-    int fenced = 0;
-    int applied = 0;
-    for (int i = 0; i < 200; ++i) {
-      const bool stale_one = i % 50 == 0;
-      gc.Submit(commit(stale_one ? first->agent.epoch : second->agent.epoch,
-                       true, 5, absl::StrCat("batch-", i)),
-                [&](absl::StatusOr<store::VerdictApplied> r) {
-                  absl::MutexLock lock(&mu);
-                  REQUIRE(r.ok());
-                  (r->fenced ? fenced : applied)++;
-                });
-    }
-    REQUIRE(Within(30, [&] {
-      absl::MutexLock lock(&mu);
-      return fenced + applied == 200;
-    }));
-    CHECK(fenced == 4);
-    CHECK(applied == 196);
-    CHECK(gc.batches() < 200);
-  }
-  CHECK(store.History("default", "a1", 1000)->size() == 199);
-
-  // The sweeper: a2 never attested; with its enrollment backdated past
-  // 2 x 5 s it reads as timeout at once and is written as timeout once,
-  // however many sweepers run.
-  {
-    absl::StatusOr<store::PgPool::Lease> db = pool.Acquire();
-    REQUIRE(db.ok());
-    REQUIRE((*db)
-                ->Exec("UPDATE agent_state SET enrolled_at = now() - "
-                       "interval '11 seconds' WHERE agent_id = 'a2'")
-                .ok());
-  }
-  CHECK(store.GetAgent("default", "a2")->state == "timeout");
-  CHECK(store.SweepTimeouts().value() == 1);
-  CHECK(store.SweepTimeouts().value() == 0);
-  CHECK(store.ListAgents("default", "", {"timeout"}, 10)->size() == 1);
-  CHECK(store.ListAgents("default", "", {"fail"}, 10)
-            ->at(0)
-            .enrollment.agent_id == "a1");
-  REQUIRE(store.Unenroll("default", "a2").ok());
-  CHECK(absl::IsNotFound(store.GetAgent("default", "a2").status()));
 }
 
 }  // namespace

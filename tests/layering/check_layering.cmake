@@ -14,12 +14,19 @@ set(rules_common "\"(core|tpm|store|sdk|server|agent|verifier|registrar|tenant)/
 set(rules_core "\"(tpm|store|sdk|server|agent|verifier|registrar|tenant)/|grpcpp/|\\.grpc\\.pb\\.h|toml\\+\\+|CLI/|<(thread|mutex|condition_variable|future|fstream|random|chrono)>|sys/socket\\.h|absl/time/clock\\.h|absl/synchronization/|absl/random/")
 set(rules_tpm "\"(store|sdk|server)/|${upper}")
 set(rules_store "\"(tpm|sdk|server)/|${upper}")
-set(rules_server "\"(core|tpm|store|sdk)/|${upper}")
-set(rules_sdk "\"(core|tpm|store|server)/|${upper}")
+set(rules_server "\"(tpm|store|sdk)/|${upper}")
+# The SDK sees core's shared tables (state names, limits), never its
+# verification areas.
+set(rules_sdk "\"(tpm|store|server)/|\"core/(tpm|ima|boot)/|\"core/attest/(evidence|hello|register|wire)|${upper}")
 set(rules_verifier "\"(tpm|agent|registrar|tenant)/")
 set(rules_registrar "\"(tpm|agent|verifier|tenant)/")
 set(rules_agent "\"(store|verifier|registrar|tenant)/")
 set(rules_tenant "\"(store|server|agent|verifier|registrar)/")
+
+# The verifier's session (a pure state machine) and what it reads policies
+# through: no gRPC, no PostgreSQL implementation, no clock.
+set(pure_session_files "^src/verifier/(attestation_session|policy_cache)\\.")
+set(rules_pure_session "grpcpp/|\\.grpc\\.pb\\.h|\"store/pg_|absl/time/clock\\.h")
 
 set(violations "")
 file(GLOB_RECURSE sources RELATIVE ${ROOT} ${ROOT}/src/*.h ${ROOT}/src/*.cc)
@@ -35,6 +42,9 @@ foreach(rel IN LISTS sources)
       set(bad "only src/store includes libpq-fe.h")
     elseif(DEFINED rules_${folder} AND line MATCHES "${rules_${folder}}")
       set(bad "src/${folder} may not include this (see its README.md)")
+    elseif(rel MATCHES "${pure_session_files}" AND
+           line MATCHES "${rules_pure_session}")
+      set(bad "the attestation session is pure: no gRPC, libpq or clock")
     endif()
     if(bad)
       string(STRIP "${line}" line)

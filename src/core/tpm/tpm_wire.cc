@@ -213,6 +213,32 @@ absl::StatusOr<Bytes> Digest(TPMI_ALG_HASH alg, ByteSpan data) {
   return out;
 }
 
+absl::Status SelectPcr(TPML_PCR_SELECTION& selection, TPMI_ALG_HASH alg,
+                       uint32_t pcr) {
+  if (pcr > 23) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("PCR ", pcr, " is not a PCR 0..23"));
+  }
+  uint32_t b = 0;
+  while (b < selection.count && b < TPM2_NUM_PCR_BANKS &&
+         selection.pcrSelections[b].hash != alg) {
+    ++b;
+  }
+  if (b == selection.count) {
+    if (selection.count >= TPM2_NUM_PCR_BANKS) {
+      return absl::InvalidArgumentError("PCR selection: too many banks");
+    }
+    TPMS_PCR_SELECTION& s = selection.pcrSelections[selection.count++];
+    s = TPMS_PCR_SELECTION{};
+    s.hash = alg;
+    s.sizeofSelect = 3;  // PCRs 0..23 (TCG PC Client PTP).
+  }
+  TPMS_PCR_SELECTION& s = selection.pcrSelections[b];
+  if (s.sizeofSelect < 3) s.sizeofSelect = 3;
+  s.pcrSelect[pcr / 8] |= static_cast<uint8_t>(1u << (pcr % 8));
+  return absl::OkStatus();
+}
+
 bool IsPcrSelected(const TPML_PCR_SELECTION& selection, TPMI_ALG_HASH alg,
                    uint32_t pcr) {
   for (uint32_t b = 0; b < selection.count && b < TPM2_NUM_PCR_BANKS; ++b) {
@@ -251,14 +277,14 @@ absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelectionText(
     }
     TPMS_PCR_SELECTION& s = out.pcrSelections[out.count++];
     s.hash = alg;
-    s.sizeofSelect = 3;  // PCRs 0..23 (TCG PC Client PTP).
+    s.sizeofSelect = 3;  // An empty bank is still listed.
     for (absl::string_view item : absl::StrSplit(bank.substr(colon + 1), ',')) {
       uint32_t pcr = 0;
       if (!absl::SimpleAtoi(item, &pcr) || pcr > 23) {
         return absl::InvalidArgumentError(absl::StrCat(
             "PCR selection '", bank, "': '", item, "' is not a PCR 0..23"));
       }
-      s.pcrSelect[pcr / 8] |= static_cast<uint8_t>(1u << (pcr % 8));
+      VOUCH_RETURN_IF_ERROR(SelectPcr(out, alg, pcr));
     }
   }
   return out;

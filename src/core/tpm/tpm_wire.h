@@ -57,6 +57,12 @@ absl::StatusOr<Bytes> MarshalPublic(const TPMT_PUBLIC& public_area);
 // TPM 2.0 Part 2, 10.9.7 TPML_PCR_SELECTION.
 absl::StatusOr<TPML_PCR_SELECTION> ParsePcrSelection(ByteSpan bytes);
 Bytes MarshalPcrSelection(const TPML_PCR_SELECTION& selection);
+// Adds PCR `pcr` (0..23) of bank `alg` to `selection`, appending the bank
+// (sizeofSelect 3, TCG PC Client PTP) when it is not there yet: the one
+// way Vouch builds a selection. kInvalidArgument for a PCR over 23 or a
+// ninth bank.
+absl::Status SelectPcr(TPML_PCR_SELECTION& selection, TPMI_ALG_HASH alg,
+                       uint32_t pcr);
 // True when PCR `pcr` of bank `alg` is in `selection`.
 bool IsPcrSelected(const TPML_PCR_SELECTION& selection, TPMI_ALG_HASH alg,
                    uint32_t pcr);

@@ -1,4 +1,4 @@
-#include "registrar/register_validation.h"
+#include "core/attest/register.h"
 
 #include <openssl/evp.h>
 #include <openssl/x509.h>
@@ -12,7 +12,7 @@
 #include "core/tpm/public_key.h"
 #include "core/tpm/quote.h"
 
-namespace vouch::registrar {
+namespace vouch::core::attest {
 namespace {
 
 absl::Status Invalid(absl::string_view field, absl::string_view what) {
@@ -145,4 +145,4 @@ absl::StatusOr<ValidRegistration> ValidateRegister(
   return v;
 }
 
-}  // namespace vouch::registrar
+}  // namespace vouch::core::attest

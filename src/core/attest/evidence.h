@@ -1,16 +1,17 @@
-// File: verifier/evidence_check.h
+// File: core/attest/evidence.h
 // What the verifier does with one Evidence, apart from I/O: shape and bound
 // checks against the outstanding Challenge (a violation is a StreamError,
-// nothing is evaluated), then the evaluation through src/core — quote and
-// clock rules first, and only for a verified quote the IMA log (integrity,
+// nothing is evaluated), then the evaluation through src/core — the nonce's
+// expiry, quote and clock rules first, and only for a verified quote
+// (`VerifiedPcrs`, which nothing else can make) the IMA log (integrity,
 // then policy, from the stored replay position) and the boot log. Evidence
 // is untrusted; the AIK, policies and stored state are trusted. Pure: time
 // comes in as an argument; thread-safe for distinct inputs.
 //
 //   VOUCH_RETURN_IF_ERROR(ValidateEvidence(ev, challenge));  // StreamError
-//   EvidenceOutcome out = CheckEvidence(ev, input);
-#ifndef VOUCH_VERIFIER_EVIDENCE_CHECK_H_
-#define VOUCH_VERIFIER_EVIDENCE_CHECK_H_
+//   EvidenceOutcome out = CheckEvidence(ev, input, now);
+#ifndef VOUCH_CORE_ATTEST_EVIDENCE_H_
+#define VOUCH_CORE_ATTEST_EVIDENCE_H_
 
 #include <tss2/tss2_tpm2_types.h>
 
@@ -22,23 +23,14 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "common/bytes.h"
+#include "core/attest/limits.h"
 #include "core/boot/boot_policy.h"
 #include "core/ima/ima_evaluator.h"
 #include "core/ima/runtime_policy.h"
 #include "core/tpm/quote.h"
 #include "vouch/v1/attestation.pb.h"
 
-namespace vouch::verifier {
-
-// Protocol bounds (attestation.proto).
-inline constexpr size_t kMaxQuoteBytes = 1024;
-inline constexpr size_t kMaxSignatureBytes = 1024;
-inline constexpr int kMaxPcrBanks = 8;
-inline constexpr size_t kMaxImaChunkBytes = 4 << 20;
-inline constexpr size_t kMaxBootLogBytes = 1 << 20;
-// Unverified IMA bytes held per agent across truncated chunks.
-inline constexpr size_t kMaxHeldImaBytes = 64 << 20;
-inline constexpr int kMaxListedFailures = 100;
+namespace vouch::core::attest {
 
 struct IssuedChallenge {
   Bytes nonce;
@@ -51,17 +43,17 @@ struct IssuedChallenge {
 
 // What the pool stored for the agent (the replay position to continue).
 struct AgentProgress {
-  std::optional<core::tpm::ClockInfo> clock;  // Of the last accepted quote.
-  core::ima::ImaReplayState ima;
+  std::optional<tpm::ClockInfo> clock;  // Of the last accepted quote.
+  ima::ImaReplayState ima;
 };
 
 struct EvidenceInput {
-  const core::tpm::AikVerifier* aik = nullptr;
+  const tpm::AikVerifier* aik = nullptr;
   const IssuedChallenge* challenge = nullptr;
   AgentProgress progress;
   // Null when not enrolled.
-  const core::ima::RuntimePolicy* runtime_policy = nullptr;
-  const core::boot::BootPolicy* boot_policy = nullptr;
+  const ima::RuntimePolicy* runtime_policy = nullptr;
+  const boot::BootPolicy* boot_policy = nullptr;
   // Entries of earlier truncated chunks, not yet proven (prepended).
   absl::string_view held_ima;
   bool allow_sha1 = false;
@@ -70,6 +62,8 @@ struct EvidenceInput {
 struct EvidenceOutcome {
   enum class Kind {
     kVerdict,   // Evaluated: commit, then send a Verdict.
+    kExpired,   // The challenge's nonce expired before the evidence came:
+                // nothing evaluated; send a fresh Challenge.
     kNewBoot,   // The quote shows a reboot the Challenge did not ask for:
                 // send a Challenge from IMA entry 0 (and for the boot log).
     kNeedMore,  // Truncated IMA chunk: hold `held_ima`, ask from
@@ -80,13 +74,28 @@ struct EvidenceOutcome {
   std::vector<v1::Failure> failures;  // At most kMaxListedFailures.
   bool failures_truncated = false;
   // Set when the quote's signature verified (the clock is then the TPM's).
-  std::optional<core::tpm::ClockInfo> clock;
+  std::optional<tpm::ClockInfo> clock;
   // The replay position after this evidence (unchanged when nothing was
   // proven); meaningful when a runtime policy is enrolled.
-  core::ima::ImaReplayState ima;
+  ima::ImaReplayState ima;
   uint64_t ima_entries_received = 0;
   std::string held_ima;
   uint64_t next_ima_from = 0;
+};
+
+// PCR values whose quote verified (signature by the pinned AIK, nonce,
+// digest, clock). Only CheckEvidence makes one, after the quote passed; the
+// log evaluations below take it, so no log is judged against PCRs that a
+// quote did not prove.
+class VerifiedPcrs {
+ public:
+  const tpm::PcrValues& values() const { return values_; }
+
+ private:
+  explicit VerifiedPcrs(tpm::PcrValues values) : values_(std::move(values)) {}
+  tpm::PcrValues values_;
+  friend EvidenceOutcome CheckEvidence(const v1::Evidence&,
+                                       const EvidenceInput&, absl::Time);
 };
 
 // kInvalidArgument naming the violated bound or rule (the reply is a
@@ -94,17 +103,16 @@ struct EvidenceOutcome {
 absl::Status ValidateEvidence(const v1::Evidence& evidence,
                               const IssuedChallenge& challenge);
 
-// Evaluates evidence that passed ValidateEvidence; see the file comment.
+// Evaluates evidence that passed ValidateEvidence at time `now`; see the
+// file comment. A challenge past its expiry is kExpired, whatever the
+// evidence holds.
 EvidenceOutcome CheckEvidence(const v1::Evidence& evidence,
-                              const EvidenceInput& input);
+                              const EvidenceInput& input, absl::Time now);
 
 // The FailureCode for a core rule name ("quote.nonce", "ima.not_in_policy",
 // "boot.kernels", ...).
 v1::FailureCode FailureCodeForRule(absl::string_view rule);
 
-// The v1 hash enum <-> TPM_ALG_ID (same numbers, checked).
-std::optional<TPMI_ALG_HASH> TpmHashAlg(v1::HashAlgorithm alg);
+}  // namespace vouch::core::attest
 
-}  // namespace vouch::verifier
-
-#endif  // VOUCH_VERIFIER_EVIDENCE_CHECK_H_
+#endif  // VOUCH_CORE_ATTEST_EVIDENCE_H_

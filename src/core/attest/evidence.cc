@@ -1,4 +1,4 @@
-#include "verifier/evidence_check.h"
+#include "core/attest/evidence.h"
 
 #include <algorithm>
 #include <cstring>
@@ -6,41 +6,15 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "core/attest/wire.h"
 #include "core/boot/event_log.h"
 #include "core/tpm/tpm_wire.h"
 
-namespace vouch::verifier {
+namespace vouch::core::attest {
 namespace {
 
 namespace ctpm = ::vouch::core::tpm;
 namespace cima = ::vouch::core::ima;
-
-absl::StatusOr<ctpm::PcrValues> ToPcrValues(
-    const google::protobuf::RepeatedPtrField<v1::PcrBankValues>& banks) {
-  ctpm::PcrValues out;
-  for (const v1::PcrBankValues& bank : banks) {
-    std::optional<TPMI_ALG_HASH> alg = TpmHashAlg(bank.hash_alg());
-    if (!alg || ctpm::HashSize(*alg) == 0) {
-      return absl::InvalidArgumentError("pcr_values: unsupported bank");
-    }
-    if (out.count(*alg) != 0) {
-      return absl::InvalidArgumentError("pcr_values: bank listed twice");
-    }
-    ctpm::PcrBank& values = out[*alg];
-    if (bank.values_size() > 24) {
-      return absl::InvalidArgumentError("pcr_values: more than 24 PCRs");
-    }
-    for (const v1::PcrValue& v : bank.values()) {
-      if (v.index() > 23 || values.count(v.index()) != 0 ||
-          v.digest().size() != ctpm::HashSize(*alg)) {
-        return absl::InvalidArgumentError(
-            "pcr_values: bad index, repeated index or wrong digest size");
-      }
-      values[v.index()] = ToBytes(v.digest());
-    }
-  }
-  return out;
-}
 
 void AddFailure(EvidenceOutcome& out, v1::Failure f) {
   if (static_cast<int>(out.failures.size()) >= kMaxListedFailures) {
@@ -54,7 +28,7 @@ void AddVerdictFailures(EvidenceOutcome& out, const core::Verdict& verdict) {
   for (const core::Failure& f : verdict.failures()) {
     v1::Failure p;
     p.set_code(FailureCodeForRule(f.rule));
-    p.set_detail(f.detail.substr(0, 1024));
+    p.set_detail(f.detail.substr(0, kMaxFailureDetailBytes));
     AddFailure(out, std::move(p));
   }
 }
@@ -67,21 +41,6 @@ v1::Failure Simple(v1::FailureCode code, std::string detail) {
 }
 
 }  // namespace
-
-std::optional<TPMI_ALG_HASH> TpmHashAlg(v1::HashAlgorithm alg) {
-  switch (alg) {
-    case v1::HASH_ALGORITHM_SHA1:
-      return TPM2_ALG_SHA1;
-    case v1::HASH_ALGORITHM_SHA256:
-      return TPM2_ALG_SHA256;
-    case v1::HASH_ALGORITHM_SHA384:
-      return TPM2_ALG_SHA384;
-    case v1::HASH_ALGORITHM_SHA512:
-      return TPM2_ALG_SHA512;
-    default:
-      return std::nullopt;
-  }
-}
 
 v1::FailureCode FailureCodeForRule(absl::string_view rule) {
   struct Map {
@@ -171,14 +130,144 @@ absl::Status ValidateEvidence(const v1::Evidence& ev,
   if (ev.boot_log().size() > kMaxBootLogBytes) {
     return absl::InvalidArgumentError("boot_log: over 1 MiB");
   }
-  return ToPcrValues(ev.pcr_values()).status();
+  return PcrValuesFromProto(ev.pcr_values()).status();
 }
 
-EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in) {
+namespace {
+
+// The boot log against the boot policy, replayed to the verified PCRs.
+void EvaluateBootLog(const v1::Evidence& ev, const IssuedChallenge& ch,
+                     const VerifiedPcrs& pcrs, const boot::BootPolicy& policy,
+                     EvidenceOutcome& out) {
+  if (ev.boot_log().empty()) {
+    if (ch.want_boot_log) {
+      AddFailure(out, Simple(v1::FAILURE_CODE_EVIDENCE_MISSING,
+                             "the boot log was asked for and not sent"));
+    }
+    return;
+  }
+  auto bank = pcrs.values().find(TPM2_ALG_SHA256);
+  absl::StatusOr<core::Verdict> verdict =
+      bank == pcrs.values().end()
+          ? absl::StatusOr<core::Verdict>(
+                absl::InvalidArgumentError("the quote has no SHA-256 bank"))
+          : boot::VerifyBootLog(AsBytes(ev.boot_log()), boot::kAlgSha256,
+                                bank->second, policy);
+  if (!verdict.ok()) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_LOG_MALFORMED,
+                           std::string(verdict.status().message())));
+  } else {
+    AddVerdictFailures(out, *verdict);
+  }
+}
+
+// Whether an evaluation failed only because a truncated chunk did not reach
+// the quoted PCR 10 yet (then the verifier asks for more).
+bool OnlyShortOfTheQuote(const v1::ImaLogChunk& chunk,
+                         const cima::ImaEvaluation& r) {
+  return chunk.truncated() && !r.pcr_matched &&
+         r.failures.size() == r.failure_count &&
+         std::all_of(r.failures.begin(), r.failures.end(),
+                     [](const cima::ImaFailure& f) {
+                       return f.reason == cima::reason::kPcrMismatch;
+                     });
+}
+
+void AddImaFailures(const cima::ImaEvaluation& r, EvidenceOutcome& out) {
+  for (const cima::ImaFailure& f : r.failures) {
+    v1::Failure p;
+    p.set_code(FailureCodeForRule(absl::StrCat("ima.", f.reason)));
+    p.set_detail(f.detail.substr(0, kMaxFailureDetailBytes));
+    p.set_ima_entry_index(f.index);
+    p.set_path(cima::DisplayPath(f.path).substr(0, kMaxFailurePathBytes));
+    AddFailure(out, std::move(p));
+  }
+  if (r.failure_count > r.failures.size()) out.failures_truncated = true;
+  if (!r.verdict.complete() && r.failures.empty()) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_MALFORMED,
+                           "IMA evaluation did not complete"));
+  }
+}
+
+// The IMA chunk (after any held entries) replayed from the stored position
+// to the verified PCR 10, then the proven entries against the policy.
+// Returns false when the outcome is final without a verdict (kNeedMore).
+bool EvaluateIma(const v1::Evidence& ev, const EvidenceInput& in,
+                 const VerifiedPcrs& pcrs, EvidenceOutcome& out) {
+  const v1::ImaLogChunk& chunk = ev.ima_entries();
+  auto bank = pcrs.values().find(TPM2_ALG_SHA256);
+  auto pcr10 = bank == pcrs.values().end() ? ctpm::PcrBank::const_iterator()
+                                           : bank->second.find(cima::kImaPcr);
+  if (bank == pcrs.values().end() || pcr10 == bank->second.end()) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_EVIDENCE_MISSING,
+                           "the quote does not cover PCR 10 (SHA-256)"));
+    return true;
+  }
+  std::string data;
+  absl::string_view chunk_bytes = chunk.data();
+  if (!in.held_ima.empty()) {
+    data = absl::StrCat(in.held_ima, chunk.data());
+    chunk_bytes = data;
+  }
+  cima::QuotedPcr10 quoted;
+  std::array<uint8_t, 32> v{};
+  std::memcpy(v.data(), pcr10->second.data(), v.size());
+  quoted.sha256 = v;
+  cima::ImaEvalOptions opts;
+  opts.replay_sha1 = false;  // The pool replays the SHA-256 bank.
+  opts.max_listed_failures = kMaxListedFailures;
+  absl::StatusOr<cima::ImaEvaluation> r = cima::EvaluateImaLog(
+      in.progress.ima, chunk_bytes, quoted, in.runtime_policy, opts);
+  if (!r.ok()) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_MALFORMED,
+                           std::string(r.status().message())));
+    return true;
+  }
+  out.ima_entries_received = r->entries_parsed;
+  if (!OnlyShortOfTheQuote(chunk, *r)) {
+    out.ima = r->state;
+    AddImaFailures(*r, out);
+    return true;
+  }
+  if (chunk_bytes.size() > kMaxHeldImaBytes) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_TOO_LARGE,
+                           "over 64 MiB of unproven IMA entries"));
+    return true;
+  }
+  out.kind = EvidenceOutcome::Kind::kNeedMore;
+  out.held_ima = std::string(chunk_bytes);
+  out.next_ima_from = in.progress.ima.next_entry_index + r->entries_parsed;
+  return false;
+}
+
+// A reboot (TPM 2.0 Part 1, 36.6: resetCount counts TPM Resets): PCR 10
+// and the IMA list start over; true when this challenge did not already
+// ask for both logs from their start.
+bool UnaskedReboot(const EvidenceInput& in, const ctpm::ClockInfo& clock) {
+  const IssuedChallenge& ch = *in.challenge;
+  if (!in.progress.clock.has_value() ||
+      clock.reset_count <= in.progress.clock->reset_count) {
+    return false;
+  }
+  const bool ima_from_zero =
+      in.runtime_policy == nullptr || (ch.ima_from && *ch.ima_from == 0 &&
+                                       in.progress.ima.next_entry_index == 0);
+  const bool boot_ok = in.boot_policy == nullptr || ch.want_boot_log;
+  return !ima_from_zero || !boot_ok;
+}
+
+}  // namespace
+
+EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in,
+                              absl::Time now) {
   EvidenceOutcome out;
   out.ima = in.progress.ima;
   const IssuedChallenge& ch = *in.challenge;
-  absl::StatusOr<ctpm::PcrValues> pcrs = ToPcrValues(ev.pcr_values());
+  if (now > ch.expires_at) {
+    out.kind = EvidenceOutcome::Kind::kExpired;
+    return out;
+  }
+  absl::StatusOr<ctpm::PcrValues> pcrs = PcrValuesFromProto(ev.pcr_values());
   if (!pcrs.ok()) {
     AddFailure(out, Simple(v1::FAILURE_CODE_QUOTE_MALFORMED,
                            std::string(pcrs.status().message())));
@@ -211,112 +300,19 @@ EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in) {
     AddVerdictFailures(out, quote->verdict);
     return out;  // Nothing else is proven without a verified quote.
   }
-  // A reboot (TPM 2.0 Part 1, 36.6: resetCount counts TPM Resets): PCR 10
-  // and the IMA list start over; ask again unless this challenge did.
-  const bool new_boot =
-      in.progress.clock.has_value() &&
-      quote->clock.reset_count > in.progress.clock->reset_count;
-  if (new_boot) {
-    const bool ima_from_zero =
-        in.runtime_policy == nullptr || (ch.ima_from && *ch.ima_from == 0 &&
-                                         in.progress.ima.next_entry_index == 0);
-    const bool boot_ok = in.boot_policy == nullptr || ch.want_boot_log;
-    if (!ima_from_zero || !boot_ok) {
-      out.kind = EvidenceOutcome::Kind::kNewBoot;
-      return out;
-    }
+  if (UnaskedReboot(in, quote->clock)) {
+    out.kind = EvidenceOutcome::Kind::kNewBoot;
+    return out;
   }
+  const VerifiedPcrs verified(*std::move(pcrs));
   if (in.boot_policy != nullptr) {
-    if (ev.boot_log().empty()) {
-      if (ch.want_boot_log) {
-        AddFailure(out, Simple(v1::FAILURE_CODE_EVIDENCE_MISSING,
-                               "the boot log was asked for and not sent"));
-      }
-    } else {
-      auto bank = pcrs->find(TPM2_ALG_SHA256);
-      absl::StatusOr<core::Verdict> boot =
-          bank == pcrs->end()
-              ? absl::StatusOr<core::Verdict>(
-                    absl::InvalidArgumentError("the quote has no SHA-256 bank"))
-              : core::boot::VerifyBootLog(AsBytes(ev.boot_log()),
-                                          core::boot::kAlgSha256, bank->second,
-                                          *in.boot_policy);
-      if (!boot.ok()) {
-        AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_LOG_MALFORMED,
-                               std::string(boot.status().message())));
-      } else {
-        AddVerdictFailures(out, *boot);
-      }
-    }
+    EvaluateBootLog(ev, ch, verified, *in.boot_policy, out);
   }
-  if (in.runtime_policy != nullptr) {
-    const v1::ImaLogChunk& chunk = ev.ima_entries();
-    auto bank = pcrs->find(TPM2_ALG_SHA256);
-    auto pcr10 = bank == pcrs->end() ? ctpm::PcrBank::const_iterator()
-                                     : bank->second.find(cima::kImaPcr);
-    if (bank == pcrs->end() || pcr10 == bank->second.end()) {
-      AddFailure(out, Simple(v1::FAILURE_CODE_EVIDENCE_MISSING,
-                             "the quote does not cover PCR 10 (SHA-256)"));
-    } else {
-      std::string data;
-      absl::string_view chunk_bytes = chunk.data();
-      if (!in.held_ima.empty()) {
-        data = absl::StrCat(in.held_ima, chunk.data());
-        chunk_bytes = data;
-      }
-      cima::QuotedPcr10 quoted;
-      std::array<uint8_t, 32> v{};
-      std::memcpy(v.data(), pcr10->second.data(), v.size());
-      quoted.sha256 = v;
-      cima::ImaEvalOptions opts;
-      opts.replay_sha1 = false;  // The pool replays the SHA-256 bank.
-      opts.max_listed_failures = kMaxListedFailures;
-      absl::StatusOr<cima::ImaEvaluation> r = cima::EvaluateImaLog(
-          in.progress.ima, chunk_bytes, quoted, in.runtime_policy, opts);
-      if (!r.ok()) {
-        AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_MALFORMED,
-                               std::string(r.status().message())));
-      } else {
-        out.ima_entries_received = r->entries_parsed;
-        if (chunk.truncated() && !r->pcr_matched &&
-            r->failures.size() == r->failure_count &&
-            std::all_of(r->failures.begin(), r->failures.end(),
-                        [](const cima::ImaFailure& f) {
-                          return f.reason == cima::reason::kPcrMismatch;
-                        })) {
-          if (chunk_bytes.size() > kMaxHeldImaBytes) {
-            AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_TOO_LARGE,
-                                   "over 64 MiB of unproven IMA entries"));
-          } else {
-            out.kind = EvidenceOutcome::Kind::kNeedMore;
-            out.held_ima = std::string(chunk_bytes);
-            out.next_ima_from =
-                in.progress.ima.next_entry_index + r->entries_parsed;
-            return out;
-          }
-        } else {
-          out.ima = r->state;
-          for (const cima::ImaFailure& f : r->failures) {
-            v1::Failure p;
-            p.set_code(FailureCodeForRule(absl::StrCat("ima.", f.reason)));
-            p.set_detail(f.detail.substr(0, 1024));
-            p.set_ima_entry_index(f.index);
-            p.set_path(cima::DisplayPath(f.path).substr(0, 4096));
-            AddFailure(out, std::move(p));
-          }
-          if (r->failure_count > r->failures.size()) {
-            out.failures_truncated = true;
-          }
-          if (!r->verdict.complete() && r->failures.empty()) {
-            AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_MALFORMED,
-                                   "IMA evaluation did not complete"));
-          }
-        }
-      }
-    }
+  if (in.runtime_policy != nullptr && !EvaluateIma(ev, in, verified, out)) {
+    return out;
   }
   out.passed = out.failures.empty() && !out.failures_truncated;
   return out;
 }
 
-}  // namespace vouch::verifier
+}  // namespace vouch::core::attest

@@ -1,11 +1,11 @@
-#include "sdk/names.h"
+#include "core/agent_state.h"
 
-namespace vouch::sdk {
+namespace vouch::core {
 namespace {
 
 struct Name {
-  v1::AttestationState state;
-  const char* name;
+  AgentState state;
+  absl::string_view name;
 };
 constexpr Name kNames[] = {
     {v1::ATTESTATION_STATE_PENDING, "pending"},
@@ -17,18 +17,18 @@ constexpr Name kNames[] = {
 
 }  // namespace
 
-std::string StateName(int state) {
+absl::string_view AgentStateName(int state) {
   for (const Name& n : kNames) {
     if (n.state == state) return n.name;
   }
   return "unspecified";
 }
 
-v1::AttestationState ParseStateName(absl::string_view name) {
+AgentState ParseAgentState(absl::string_view name) {
   for (const Name& n : kNames) {
     if (name == n.name) return n.state;
   }
   return v1::ATTESTATION_STATE_UNSPECIFIED;
 }
 
-}  // namespace vouch::sdk
+}  // namespace vouch::core

@@ -1,8 +1,11 @@
-#include "store/verifier_store.h"
+#include "store/pg_verifier_store.h"
+
+#include <utility>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "common/logging.h"
 #include "common/status_macros.h"
 
 namespace vouch::store {
@@ -31,6 +34,26 @@ absl::StatusOr<absl::Time> Micros(const std::optional<std::string>& v) {
 
 std::string Us(absl::string_view column) {
   return absl::StrCat("(extract(epoch from ", column, ") * 1000000)::bigint");
+}
+
+// A state read from our own columns (the CHECK constraints keep them to
+// these names); anything else is a bug.
+absl::StatusOr<core::AgentState> State(const std::optional<std::string>& v) {
+  const core::AgentState s = core::ParseAgentState(v.value_or(""));
+  if (s == v1::ATTESTATION_STATE_UNSPECIFIED) {
+    return absl::InternalError("bad state column");
+  }
+  return s;
+}
+
+// {pass,fail}: a text[] literal of our own enum names, never caller text.
+PgParam StateArray(const std::vector<core::AgentState>& states) {
+  if (states.empty()) return std::nullopt;
+  std::vector<std::string> names;
+  for (core::AgentState s : states) {
+    names.emplace_back(core::AgentStateName(s));
+  }
+  return absl::StrCat("{", absl::StrJoin(names, ","), "}");
 }
 
 std::string Secs(absl::Duration d) {
@@ -84,7 +107,7 @@ absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
   VOUCH_ASSIGN_OR_RETURN(a.pcr10_sha1, Bytea(r[17]));
   VOUCH_ASSIGN_OR_RETURN(a.pcr10_sha256, Bytea(r[18]));
   VOUCH_ASSIGN_OR_RETURN(a.runtime_policy_version, Int<uint64_t>(r[19]));
-  a.state = r[20].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.state, State(r[20]));
   VOUCH_ASSIGN_OR_RETURN(a.state_since, Micros(r[21]));
   if (r[22]) {
     VOUCH_ASSIGN_OR_RETURN(absl::Time t, Micros(r[22]));
@@ -350,7 +373,7 @@ absl::StatusOr<AgentRow> PgVerifierStore::GetAgent(
 
 absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgents(
     const std::string& tenant, const std::string& after,
-    const std::vector<std::string>& states, int limit,
+    const std::vector<core::AgentState>& states, int limit,
     const std::string& policy) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   std::string filter;
@@ -361,8 +384,7 @@ absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgents(
                     " OR a.boot_policy = $", params.size(), ")");
   }
   if (!states.empty()) {
-    // {pass,fail}: the states are our own enum names, never caller text.
-    params.push_back(absl::StrCat("{", absl::StrJoin(states, ","), "}"));
+    params.push_back(StateArray(states));
     absl::StrAppend(&filter, " AND ", EffectiveState(timeout_intervals_),
                     " = ANY($", params.size(), "::text[])");
   }
@@ -496,7 +518,7 @@ absl::StatusOr<int64_t> PgVerifierStore::SweepTimeouts() {
   return static_cast<int64_t>(rows.rows.size());
 }
 
-absl::StatusOr<PgVerifierStore::EventPosition> PgVerifierStore::EventHorizon() {
+absl::StatusOr<EventPosition> PgVerifierStore::EventHorizon() {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
@@ -506,13 +528,12 @@ absl::StatusOr<PgVerifierStore::EventPosition> PgVerifierStore::EventHorizon() {
   return p;
 }
 
-absl::StatusOr<std::vector<PgVerifierStore::EventRow>>
-PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
-                             const std::vector<std::string>& agent_ids,
-                             const std::vector<std::string>& states,
-                             bool verdicts, int limit) {
+absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
+    const std::string& tenant, EventPosition after,
+    const std::vector<std::string>& agent_ids,
+    const std::vector<core::AgentState>& states, bool verdicts, int limit) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
-  // Array literals of validated agent ids and our own state names.
+  // An array literal of validated agent ids.
   auto array = [](const std::vector<std::string>& v) -> PgParam {
     if (v.empty()) return std::nullopt;
     return absl::StrCat("{", absl::StrJoin(v, ","), "}");
@@ -542,7 +563,7 @@ PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
           "($5::text[] IS NULL OR t.state = ANY($5::text[]))"
           ") u ORDER BY u.xid, u.seq LIMIT $6",
           {tenant, absl::StrCat(after.xid), absl::StrCat(after.seq),
-           array(agent_ids), array(states), absl::StrCat(limit),
+           array(agent_ids), StateArray(states), absl::StrCat(limit),
            verdicts ? "true" : "false"}));
   std::vector<EventRow> out;
   for (const Row& r : rows.rows) {
@@ -550,8 +571,9 @@ PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
     VOUCH_ASSIGN_OR_RETURN(e.position.xid, Int<uint64_t>(r[0]));
     VOUCH_ASSIGN_OR_RETURN(e.position.seq, Int<int64_t>(r[1]));
     e.agent_id = r[2].value_or("");
-    e.previous_state = r[3].value_or("");
-    e.state = r[4].value_or("");
+    // previous_state is '' for verdict rows.
+    e.previous_state = core::ParseAgentState(r[3].value_or(""));
+    VOUCH_ASSIGN_OR_RETURN(e.state, State(r[4]));
     e.cause = r[5].value_or("");
     e.attestation_id = r[6].value_or("");
     VOUCH_ASSIGN_OR_RETURN(e.failures, Bytea(r[7]));
@@ -563,9 +585,8 @@ PgVerifierStore::EventsAfter(const std::string& tenant, EventPosition after,
   return out;
 }
 
-absl::StatusOr<std::vector<PgVerifierStore::AttestationRow>>
-PgVerifierStore::History(const std::string& tenant, const std::string& agent_id,
-                         int limit) {
+absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
+    const std::string& tenant, const std::string& agent_id, int limit) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
@@ -578,7 +599,7 @@ PgVerifierStore::History(const std::string& tenant, const std::string& agent_id,
   for (const Row& r : rows.rows) {
     AttestationRow a;
     a.attestation_id = r[0].value_or("");
-    a.state = r[1].value_or("");
+    VOUCH_ASSIGN_OR_RETURN(a.state, State(r[1]));
     a.verifier = r[2].value_or("");
     VOUCH_ASSIGN_OR_RETURN(a.epoch, Int<int64_t>(r[3]));
     if (r[4]) {
@@ -596,7 +617,10 @@ PgVerifierStore::History(const std::string& tenant, const std::string& agent_id,
   return out;
 }
 
-PgStatement PgVerifierStore::VerdictStatement(const VerdictCommit& c) {
+namespace {
+
+// One verdict as one statement (to pipeline): see AgentStore::CommitVerdicts.
+PgStatement VerdictStatement(const VerdictCommit& c) {
   auto opt_u64 = [](const std::optional<uint64_t>& v) -> PgParam {
     return v ? PgParam(absl::StrCat(*v)) : PgParam();
   };
@@ -662,22 +686,68 @@ PgStatement PgVerifierStore::VerdictStatement(const VerdictCommit& c) {
       "vouch_verdict"};
 }
 
-VerdictApplied PgVerifierStore::VerdictResult(const PgRows& rows) {
+absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
   VerdictApplied out;
   if (rows.rows.empty()) {
     out.fenced = true;
     return out;
   }
-  out.previous_state = rows.rows[0][0].value_or("");
-  out.state = rows.rows[0][1].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(out.previous_state, State(rows.rows[0][0]));
+  VOUCH_ASSIGN_OR_RETURN(out.state, State(rows.rows[0][1]));
   return out;
 }
 
-absl::StatusOr<VerdictApplied> PgVerifierStore::ApplyVerdict(
-    PgConnection& db, const VerdictCommit& c) {
+absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
+                                            const VerdictCommit& c) {
   PgStatement st = VerdictStatement(c);
   VOUCH_ASSIGN_OR_RETURN(PgRows rows, db.Query(st.sql, st.params));
   return VerdictResult(rows);
+}
+
+}  // namespace
+
+std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
+    const std::vector<const VerdictCommit*>& commits) {
+  std::vector<absl::StatusOr<VerdictApplied>> results;
+  results.reserve(commits.size());
+  absl::StatusOr<PgPool::Lease> db = pool_->Acquire(absl::Seconds(5));
+  if (!db.ok()) {
+    results.assign(commits.size(), db.status());
+    return results;
+  }
+  // The whole batch in one round trip: BEGIN, one fenced statement per
+  // verdict, COMMIT (libpq pipeline mode).
+  std::vector<PgStatement> statements;
+  statements.reserve(commits.size() + 2);
+  statements.push_back({"BEGIN", {}, {}});
+  for (const VerdictCommit* c : commits) {
+    statements.push_back(VerdictStatement(*c));
+  }
+  statements.push_back({"COMMIT", {}, {}});
+  absl::StatusOr<std::vector<PgRows>> all = (*db)->QueryPipelined(statements);
+  if (all.ok() && all->size() == statements.size()) {
+    for (size_t i = 0; i < commits.size(); ++i) {
+      results.push_back(VerdictResult((*all)[i + 1]));
+    }
+    return results;
+  }
+  absl::Status failed =
+      all.ok() ? absl::InternalError("short pipeline") : all.status();
+  Log(LogLevel::kWarning, "verdict batch failed; committing one by one",
+      {{"error", failed.message()}, {"batch", commits.size()}});
+  (void)(*db)->Exec("ROLLBACK");  // The failed transaction stays open.
+  // One verdict may have broken the batch: commit each on its own.
+  for (const VerdictCommit* c : commits) {
+    if (!(*db)->Healthy()) {
+      results.push_back(failed);
+      continue;
+    }
+    results.push_back(InTransaction(
+        **db, [&](PgConnection& conn) -> absl::StatusOr<VerdictApplied> {
+          return ApplyVerdict(conn, *c);
+        }));
+  }
+  return results;
 }
 
 }  // namespace vouch::store

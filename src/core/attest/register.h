@@ -1,4 +1,4 @@
-// File: registrar/register_validation.h
+// File: core/attest/register.h
 // Everything the registrar checks in a RegisterRequest before it touches the
 // database, as one pure function (fuzzed by fuzz_registrar_register): field
 // bounds, agent_id syntax, EK and AIK public areas, AIK admission rules, the
@@ -7,24 +7,19 @@
 //
 //   VOUCH_ASSIGN_OR_RETURN(ValidRegistration v,
 //       ValidateRegister(request, verifier.get(), require_cert, now));
-#ifndef VOUCH_REGISTRAR_REGISTER_VALIDATION_H_
-#define VOUCH_REGISTRAR_REGISTER_VALIDATION_H_
+#ifndef VOUCH_CORE_ATTEST_REGISTER_H_
+#define VOUCH_CORE_ATTEST_REGISTER_H_
 
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/attest/limits.h"
 #include "core/tpm/ek_cert.h"
 #include "core/tpm/tpm_wire.h"
 #include "vouch/v1/registrar.pb.h"
 
-namespace vouch::registrar {
-
-// registrar.proto bounds.
-inline constexpr size_t kMaxPublicBytes = 1024;
-inline constexpr size_t kMaxCertificateBytes = 8 * 1024;
-inline constexpr int kMaxIntermediates = 8;
-inline constexpr size_t kMaxAgentVersionBytes = 64;
+namespace vouch::core::attest {
 
 struct ValidRegistration {
   core::tpm::PublicArea ek;
@@ -42,6 +37,6 @@ absl::StatusOr<ValidRegistration> ValidateRegister(
     const v1::RegisterRequest& request, const core::tpm::EkCertVerifier* ek_cas,
     bool require_ek_cert, absl::Time now);
 
-}  // namespace vouch::registrar
+}  // namespace vouch::core::attest
 
-#endif  // VOUCH_REGISTRAR_REGISTER_VALIDATION_H_
+#endif  // VOUCH_CORE_ATTEST_REGISTER_H_

@@ -1,0 +1,471 @@
+#include "store/in_memory_verifier_store.h"
+
+#include <algorithm>
+
+#include "absl/strings/str_cat.h"
+
+namespace vouch::store {
+namespace {
+
+bool Before(const EventPosition& a, const EventPosition& b) {
+  return a.xid < b.xid || (a.xid == b.xid && a.seq < b.seq);
+}
+
+bool Contains(const std::vector<core::AgentState>& v, core::AgentState s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+}  // namespace
+
+InMemoryVerifierStore::InMemoryVerifierStore(int timeout_intervals, Clock clock)
+    : timeout_intervals_(timeout_intervals), clock_(std::move(clock)) {}
+
+void InMemoryVerifierStore::SetRegistration(const std::string& tenant,
+                                            const std::string& agent_id,
+                                            const std::string& aik_public,
+                                            const std::string& aik_name,
+                                            bool active) {
+  absl::MutexLock lock(&mu_);
+  registrations_[{tenant, agent_id}] = {aik_public, aik_name, active};
+}
+
+void InMemoryVerifierStore::FailCommits(int n) {
+  absl::MutexLock lock(&mu_);
+  fail_commits_ = n;
+}
+
+std::vector<size_t> InMemoryVerifierStore::batch_sizes() const {
+  absl::MutexLock lock(&mu_);
+  return batch_sizes_;
+}
+
+void InMemoryVerifierStore::Backdate(const std::string& agent_id,
+                                     absl::Duration d) {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end()) return;
+  it->second.row.enrolled_at -= d;
+  if (it->second.row.last_verdict_at) *it->second.row.last_verdict_at -= d;
+}
+
+absl::Time InMemoryVerifierStore::lease_until(
+    const std::string& agent_id) const {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  return it == agents_.end() ? absl::InfinitePast() : it->second.lease_until;
+}
+
+// --- Policies ---------------------------------------------------------------
+
+absl::StatusOr<PolicyRow> InMemoryVerifierStore::AddPolicy(const PolicyRow& p) {
+  absl::MutexLock lock(&mu_);
+  std::vector<PolicyRow>& versions = policies_[{p.tenant, p.name}];
+  uint64_t version = 1;
+  if (!versions.empty()) {
+    if (!versions.back().removed) {
+      return absl::AlreadyExistsError(
+          absl::StrCat("policy ", p.name, " exists; update it instead"));
+    }
+    version = versions.back().version + 1;
+  }
+  PolicyRow row = p;
+  row.version = version;
+  row.created_at = clock_();
+  row.removed = false;
+  versions.push_back(row);
+  return row;
+}
+
+absl::StatusOr<PolicyRow> InMemoryVerifierStore::UpdatePolicy(
+    const PolicyRow& p, uint64_t expected_version) {
+  absl::MutexLock lock(&mu_);
+  auto it = policies_.find({p.tenant, p.name});
+  if (it == policies_.end() || it->second.back().removed) {
+    return absl::NotFoundError(absl::StrCat("no policy ", p.name));
+  }
+  const PolicyRow& newest = it->second.back();
+  if (expected_version != 0 && expected_version != newest.version) {
+    return absl::AbortedError(absl::StrCat("policy ", p.name, " is at version ",
+                                           newest.version, ", not ",
+                                           expected_version));
+  }
+  PolicyRow row = p;
+  row.kind = newest.kind;
+  row.version = newest.version + 1;
+  row.created_at = clock_();
+  row.removed = false;
+  it->second.push_back(row);
+  return row;
+}
+
+absl::StatusOr<PolicyRow> InMemoryVerifierStore::GetPolicy(
+    const std::string& tenant, const std::string& name, uint64_t version) {
+  absl::MutexLock lock(&mu_);
+  auto it = policies_.find({tenant, name});
+  if (it != policies_.end()) {
+    if (version == 0 && !it->second.back().removed) return it->second.back();
+    for (const PolicyRow& row : it->second) {
+      if (version != 0 && row.version == version) return row;
+    }
+  }
+  return absl::NotFoundError(absl::StrCat("no policy ", name));
+}
+
+absl::StatusOr<std::pair<uint64_t, int>>
+InMemoryVerifierStore::NewestPolicyVersion(const std::string& tenant,
+                                           const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  auto it = policies_.find({tenant, name});
+  if (it == policies_.end() || it->second.back().removed) {
+    return absl::NotFoundError(absl::StrCat("no policy ", name));
+  }
+  return std::make_pair(it->second.back().version, it->second.back().kind);
+}
+
+absl::StatusOr<std::vector<PolicyRow>> InMemoryVerifierStore::ListPolicies(
+    const std::string& tenant, const std::string& after, int limit) {
+  absl::MutexLock lock(&mu_);
+  std::vector<PolicyRow> out;
+  for (auto it = policies_.upper_bound({tenant, after});
+       it != policies_.end() && it->first.first == tenant &&
+       static_cast<int>(out.size()) < limit;
+       ++it) {
+    if (it->second.back().removed) continue;
+    PolicyRow row = it->second.back();
+    row.content.clear();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+absl::Status InMemoryVerifierStore::RemovePolicy(const std::string& tenant,
+                                                 const std::string& name) {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [id, a] : agents_) {
+    const Enrollment& e = a.row.enrollment;
+    if (e.tenant == tenant &&
+        (e.runtime_policy == name || e.boot_policy == name)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "policy ", name, " is used by agent ", id, "; unenroll it first"));
+    }
+  }
+  auto it = policies_.find({tenant, name});
+  bool removed = false;
+  if (it != policies_.end()) {
+    for (PolicyRow& row : it->second) {
+      removed = removed || !row.removed;
+      row.removed = true;
+    }
+  }
+  if (!removed) return absl::NotFoundError(absl::StrCat("no policy ", name));
+  return absl::OkStatus();
+}
+
+// --- Agents -----------------------------------------------------------------
+
+AgentRow InMemoryVerifierStore::AsRead(const Agent& a) const {
+  AgentRow row = a.row;
+  const absl::Time now = clock_();
+  row.connected = a.row.connected && a.lease_until > now;
+  const absl::Time last = a.row.last_verdict_at.value_or(a.row.enrolled_at);
+  if ((row.state == v1::ATTESTATION_STATE_PASS ||
+       row.state == v1::ATTESTATION_STATE_PENDING) &&
+      last < now - a.row.enrollment.interval * timeout_intervals_) {
+    row.state = v1::ATTESTATION_STATE_TIMEOUT;
+  }
+  return row;
+}
+
+void InMemoryVerifierStore::AddEvent(const std::string& tenant, EventRow e) {
+  e.position = {xid_, static_cast<int64_t>(log_.size()) + 1};
+  e.at = clock_();
+  log_.push_back(Record{tenant, std::move(e), {}});
+}
+
+absl::StatusOr<AgentRow> InMemoryVerifierStore::Enroll(const Enrollment& e) {
+  absl::MutexLock lock(&mu_);
+  auto reg = registrations_.find({e.tenant, e.agent_id});
+  if (reg == registrations_.end()) {
+    return absl::NotFoundError(
+        "agent is not registered in this tenant (see vouchctl registrar "
+        "list)");
+  }
+  if (!reg->second.active) {
+    return absl::FailedPreconditionError(
+        "agent has registered but not activated its AIK yet");
+  }
+  for (const std::string* name : {&e.runtime_policy, &e.boot_policy}) {
+    if (name->empty()) continue;
+    auto p = policies_.find({e.tenant, *name});
+    if (p == policies_.end() || p->second.back().removed) {
+      return absl::NotFoundError(absl::StrCat("no policy ", *name));
+    }
+  }
+  if (agents_.count(e.agent_id) != 0) {
+    return absl::AlreadyExistsError(
+        "agent is already enrolled; unenroll it first");
+  }
+  Agent& a = agents_[e.agent_id];
+  a.row.enrollment = e;
+  a.row.enrolled_at = clock_();
+  a.row.state = v1::ATTESTATION_STATE_PENDING;
+  a.row.state_since = a.row.enrolled_at;
+  ++xid_;
+  EventRow ev;
+  ev.agent_id = e.agent_id;
+  ev.previous_state = v1::ATTESTATION_STATE_UNENROLLED;
+  ev.state = v1::ATTESTATION_STATE_PENDING;
+  ev.cause = "enrolled";
+  AddEvent(e.tenant, std::move(ev));
+  return AsRead(a);
+}
+
+absl::Status InMemoryVerifierStore::Unenroll(const std::string& tenant,
+                                             const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.row.enrollment.tenant != tenant) {
+    return absl::NotFoundError("agent is not enrolled");
+  }
+  ++xid_;
+  EventRow ev;
+  ev.agent_id = agent_id;
+  ev.previous_state = it->second.row.state;
+  ev.state = v1::ATTESTATION_STATE_UNENROLLED;
+  ev.cause = "unenrolled";
+  AddEvent(tenant, std::move(ev));
+  agents_.erase(it);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<AgentRow> InMemoryVerifierStore::GetAgent(
+    const std::string& tenant, const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.row.enrollment.tenant != tenant) {
+    return absl::NotFoundError("agent is not enrolled");
+  }
+  return AsRead(it->second);
+}
+
+absl::StatusOr<std::vector<AgentRow>> InMemoryVerifierStore::ListAgents(
+    const std::string& tenant, const std::string& after,
+    const std::vector<core::AgentState>& states, int limit,
+    const std::string& policy) {
+  absl::MutexLock lock(&mu_);
+  std::vector<AgentRow> out;
+  for (auto it = agents_.upper_bound(after);
+       it != agents_.end() && static_cast<int>(out.size()) < limit; ++it) {
+    const Enrollment& e = it->second.row.enrollment;
+    if (e.tenant != tenant) continue;
+    if (!policy.empty() && e.runtime_policy != policy &&
+        e.boot_policy != policy) {
+      continue;
+    }
+    AgentRow row = AsRead(it->second);
+    if (!states.empty() && !Contains(states, row.state)) continue;
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+absl::StatusOr<Takeover> InMemoryVerifierStore::TakeOver(
+    const std::string& tenant, const std::string& agent_id,
+    const std::string& owner, const std::string& agent_version,
+    absl::Duration lease) {
+  absl::MutexLock lock(&mu_);
+  auto reg = registrations_.find({tenant, agent_id});
+  if (reg == registrations_.end() || !reg->second.active) {
+    return absl::FailedPreconditionError(
+        "agent is not registered and active: register again");
+  }
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.row.enrollment.tenant != tenant) {
+    return absl::FailedPreconditionError("agent is not enrolled");
+  }
+  Agent& a = it->second;
+  a.row.owner = owner;
+  ++a.row.epoch;
+  a.lease_until = clock_() + lease;
+  a.row.connected = true;
+  a.row.agent_version = agent_version;
+  return Takeover{AsRead(a), reg->second.aik_public, reg->second.aik_name};
+}
+
+absl::StatusOr<std::vector<bool>> InMemoryVerifierStore::RenewLeases(
+    const std::vector<LeaseRenewal>& renewals) {
+  absl::MutexLock lock(&mu_);
+  std::vector<bool> out;
+  for (const LeaseRenewal& r : renewals) {
+    auto it = agents_.find(r.agent_id);
+    const bool ours = it != agents_.end() && it->second.row.epoch == r.epoch;
+    if (ours && r.renew) it->second.lease_until = clock_() + r.lease;
+    out.push_back(ours);
+  }
+  return out;
+}
+
+absl::StatusOr<bool> InMemoryVerifierStore::Enrolled(
+    const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  return agents_.count(agent_id) != 0;
+}
+
+absl::Status InMemoryVerifierStore::Release(const std::string& agent_id,
+                                            int64_t epoch) {
+  absl::MutexLock lock(&mu_);
+  auto it = agents_.find(agent_id);
+  if (it != agents_.end() && it->second.row.epoch == epoch) {
+    it->second.row.connected = false;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> InMemoryVerifierStore::SweepTimeouts() {
+  absl::MutexLock lock(&mu_);
+  ++xid_;
+  int64_t n = 0;
+  for (auto& [id, a] : agents_) {
+    if (AsRead(a).state != v1::ATTESTATION_STATE_TIMEOUT ||
+        a.row.state == v1::ATTESTATION_STATE_TIMEOUT) {
+      continue;
+    }
+    EventRow ev;
+    ev.agent_id = id;
+    ev.previous_state = a.row.state;
+    ev.state = v1::ATTESTATION_STATE_TIMEOUT;
+    ev.cause = "timeout";
+    AddEvent(a.row.enrollment.tenant, std::move(ev));
+    a.row.state = v1::ATTESTATION_STATE_TIMEOUT;
+    a.row.state_since = clock_();
+    ++n;
+  }
+  return n;
+}
+
+absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
+    const VerdictCommit& c) {
+  VerdictApplied out;
+  auto it = agents_.find(c.agent_id);
+  if (it == agents_.end() || it->second.row.epoch != c.epoch) {
+    out.fenced = true;
+    return out;
+  }
+  if (attestation_ids_.count(c.attestation_id) != 0 ||
+      nonces_.count(c.nonce) != 0) {
+    return absl::AlreadyExistsError("attestation or nonce recorded before");
+  }
+  attestation_ids_.insert(c.attestation_id);
+  nonces_.insert(c.nonce);
+  Agent& a = it->second;
+  const absl::Time now = clock_();
+  out.previous_state = a.row.state;
+  out.state = c.passed && a.row.state != v1::ATTESTATION_STATE_FAIL
+                  ? v1::ATTESTATION_STATE_PASS
+                  : v1::ATTESTATION_STATE_FAIL;
+  if (out.state != a.row.state) a.row.state_since = now;
+  a.row.state = out.state;
+  a.row.last_verdict_at = now;
+  a.row.last_attestation_id = c.attestation_id;
+  a.row.failures = c.failures;
+  a.lease_until = now + c.lease;
+  a.row.connected = true;
+  if (c.reset_count) {
+    a.row.clock_known = true;
+    a.row.reset_count = *c.reset_count;
+    a.row.restart_count = c.restart_count;
+    a.row.clock = c.clock;
+  }
+  if (c.ima_next_entry) {
+    a.row.ima_next_entry = *c.ima_next_entry;
+    a.row.pcr10_sha1 = c.pcr10_sha1;
+    a.row.pcr10_sha256 = c.pcr10_sha256;
+  }
+  a.row.runtime_policy_version = c.runtime_policy_version;
+  Record r;
+  r.tenant = c.tenant;
+  r.event.position = {xid_, static_cast<int64_t>(log_.size()) + 1};
+  r.event.verdict = true;
+  r.event.verifier = c.owner;
+  r.event.agent_id = c.agent_id;
+  r.event.state =
+      c.passed ? v1::ATTESTATION_STATE_PASS : v1::ATTESTATION_STATE_FAIL;
+  r.event.attestation_id = c.attestation_id;
+  r.event.failures = c.failures;
+  r.event.at = now;
+  r.attestation = {
+      c.attestation_id, r.event.state,          c.owner, c.epoch, c.ima_from,
+      c.ima_next_entry, c.ima_entries_received, now};
+  log_.push_back(std::move(r));
+  if (out.previous_state != out.state) {
+    EventRow ev;
+    ev.agent_id = c.agent_id;
+    ev.previous_state = out.previous_state;
+    ev.state = out.state;
+    ev.cause = "verdict";
+    ev.attestation_id = c.attestation_id;
+    ev.failures = c.failures;
+    AddEvent(c.tenant, std::move(ev));
+  }
+  return out;
+}
+
+std::vector<absl::StatusOr<VerdictApplied>>
+InMemoryVerifierStore::CommitVerdicts(
+    const std::vector<const VerdictCommit*>& commits) {
+  absl::MutexLock lock(&mu_);
+  std::vector<absl::StatusOr<VerdictApplied>> out;
+  if (fail_commits_ > 0) {
+    --fail_commits_;
+    out.assign(commits.size(), absl::UnavailableError("database down"));
+    return out;
+  }
+  ++xid_;  // One transaction for the batch.
+  batch_sizes_.push_back(commits.size());
+  for (const VerdictCommit* c : commits) out.push_back(Apply(*c));
+  return out;
+}
+
+absl::StatusOr<std::vector<AttestationRow>> InMemoryVerifierStore::History(
+    const std::string& tenant, const std::string& agent_id, int limit) {
+  absl::MutexLock lock(&mu_);
+  std::vector<AttestationRow> out;
+  for (auto it = log_.rbegin();
+       it != log_.rend() && static_cast<int>(out.size()) < limit; ++it) {
+    if (it->event.verdict && it->tenant == tenant &&
+        it->event.agent_id == agent_id) {
+      out.push_back(it->attestation);
+    }
+  }
+  return out;
+}
+
+// --- Events -----------------------------------------------------------------
+
+absl::StatusOr<EventPosition> InMemoryVerifierStore::EventHorizon() {
+  absl::MutexLock lock(&mu_);
+  // Every later event has a higher xid (each write bumps it first).
+  return EventPosition{xid_, static_cast<int64_t>(log_.size())};
+}
+
+absl::StatusOr<std::vector<EventRow>> InMemoryVerifierStore::EventsAfter(
+    const std::string& tenant, EventPosition after,
+    const std::vector<std::string>& agent_ids,
+    const std::vector<core::AgentState>& states, bool verdicts, int limit) {
+  absl::MutexLock lock(&mu_);
+  std::vector<EventRow> out;
+  for (const Record& r : log_) {
+    if (static_cast<int>(out.size()) >= limit) break;
+    if (r.tenant != tenant || !Before(after, r.event.position)) continue;
+    if (r.event.verdict && !verdicts) continue;
+    if (!agent_ids.empty() && std::find(agent_ids.begin(), agent_ids.end(),
+                                        r.event.agent_id) == agent_ids.end()) {
+      continue;
+    }
+    if (!states.empty() && !Contains(states, r.event.state)) continue;
+    out.push_back(r.event);
+  }
+  return out;
+}
+
+}  // namespace vouch::store

@@ -1,0 +1,89 @@
+// File: store/pg_verifier_store.h
+// The verifier pool's storage in PostgreSQL (migrations/0002..0004): the
+// three interfaces of verifier_store.h over the policies, agent_state,
+// attestations and agent_events tables. Every query is parameterised; each
+// call leases its own connection from the pool. Verdicts commit in one
+// transaction and one round trip per batch (libpq pipeline mode). Event
+// positions are (xid, seq): only events of transactions older than every
+// running one are returned, so a later read never finds an event before a
+// position already passed. Thread-safe.
+//
+//   PgVerifierStore store(&pool, /*timeout_intervals=*/3);
+//   VOUCH_ASSIGN_OR_RETURN(Takeover t, store.TakeOver(tenant, id, me, v, l));
+//   std::vector<absl::StatusOr<VerdictApplied>> r = store.CommitVerdicts(b);
+#ifndef VOUCH_STORE_PG_VERIFIER_STORE_H_
+#define VOUCH_STORE_PG_VERIFIER_STORE_H_
+
+#include "store/pg_pool.h"
+#include "store/verifier_store.h"
+
+namespace vouch::store {
+
+class PgVerifierStore final : public PolicyStore,
+                              public AgentStore,
+                              public EventStore {
+ public:
+  PgVerifierStore(PgPool* pool, int timeout_intervals)
+      : pool_(pool), timeout_intervals_(timeout_intervals) {}
+
+  // PolicyStore.
+  absl::StatusOr<PolicyRow> AddPolicy(const PolicyRow& policy) override;
+  absl::StatusOr<PolicyRow> UpdatePolicy(const PolicyRow& policy,
+                                         uint64_t expected_version) override;
+  absl::StatusOr<PolicyRow> GetPolicy(const std::string& tenant,
+                                      const std::string& name,
+                                      uint64_t version) override;
+  absl::StatusOr<std::pair<uint64_t, int>> NewestPolicyVersion(
+      const std::string& tenant, const std::string& name) override;
+  absl::StatusOr<std::vector<PolicyRow>> ListPolicies(const std::string& tenant,
+                                                      const std::string& after,
+                                                      int limit) override;
+  absl::Status RemovePolicy(const std::string& tenant,
+                            const std::string& name) override;
+
+  // AgentStore.
+  absl::StatusOr<AgentRow> Enroll(const Enrollment& enrollment) override;
+  absl::Status Unenroll(const std::string& tenant,
+                        const std::string& agent_id) override;
+  absl::StatusOr<AgentRow> GetAgent(const std::string& tenant,
+                                    const std::string& agent_id) override;
+  absl::StatusOr<std::vector<AgentRow>> ListAgents(
+      const std::string& tenant, const std::string& after,
+      const std::vector<core::AgentState>& states, int limit,
+      const std::string& policy) override;
+  absl::StatusOr<Takeover> TakeOver(const std::string& tenant,
+                                    const std::string& agent_id,
+                                    const std::string& owner,
+                                    const std::string& agent_version,
+                                    absl::Duration lease) override;
+  absl::StatusOr<std::vector<bool>> RenewLeases(
+      const std::vector<LeaseRenewal>& renewals) override;
+  absl::StatusOr<bool> Enrolled(const std::string& agent_id) override;
+  absl::Status Release(const std::string& agent_id, int64_t epoch) override;
+  absl::StatusOr<int64_t> SweepTimeouts() override;
+  std::vector<absl::StatusOr<VerdictApplied>> CommitVerdicts(
+      const std::vector<const VerdictCommit*>& commits) override;
+  absl::StatusOr<std::vector<AttestationRow>> History(
+      const std::string& tenant, const std::string& agent_id,
+      int limit) override;
+
+  // EventStore.
+  absl::StatusOr<EventPosition> EventHorizon() override;
+  absl::StatusOr<std::vector<EventRow>> EventsAfter(
+      const std::string& tenant, EventPosition after,
+      const std::vector<std::string>& agent_ids,
+      const std::vector<core::AgentState>& states, bool verdicts,
+      int limit) override;
+
+  // One lease, for tests: RenewLeases of one.
+  absl::StatusOr<bool> RenewLease(const std::string& agent_id, int64_t epoch,
+                                  absl::Duration lease);
+
+ private:
+  PgPool* pool_;
+  int timeout_intervals_;
+};
+
+}  // namespace vouch::store
+
+#endif  // VOUCH_STORE_PG_VERIFIER_STORE_H_

@@ -1,0 +1,547 @@
+#include "verifier/attestation_session.h"
+
+#include <openssl/sha.h>
+
+#include <algorithm>
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "common/logging.h"
+#include "core/attest/hello.h"
+#include "core/attest/limits.h"
+#include "core/attest/wire.h"
+#include "core/tpm/tpm_wire.h"
+
+namespace vouch::verifier {
+namespace {
+
+namespace attest = ::vouch::core::attest;
+namespace ctpm = ::vouch::core::tpm;
+using Kind = SessionAction::Kind;
+
+SessionAction Make(Kind kind) {
+  SessionAction a;
+  a.kind = kind;
+  return a;
+}
+
+SessionAction Send(v1::VerifierMessage message) {
+  SessionAction a = Make(Kind::kSend);
+  a.message = std::move(message);
+  return a;
+}
+
+SessionAction EndWith(absl::Status status) {
+  SessionAction a = Make(Kind::kEnd);
+  a.status = std::move(status);
+  return a;
+}
+
+std::string EncodeFailures(const std::vector<v1::Failure>& failures,
+                           bool truncated) {
+  if (failures.empty()) return "";
+  v1::Verdict holder;
+  for (const v1::Failure& f : failures) *holder.add_failures() = f;
+  holder.set_failures_truncated(truncated);
+  return holder.SerializeAsString();
+}
+
+std::string Sha256(const std::string& data) {
+  std::string digest(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
+         reinterpret_cast<uint8_t*>(digest.data()));
+  return digest;
+}
+
+}  // namespace
+
+absl::string_view SessionStateName(AttestationSession::State state) {
+  using S = AttestationSession::State;
+  switch (state) {
+    case S::kAwaitHello:
+      return "await_hello";
+    case S::kTakingOver:
+      return "taking_over";
+    case S::kReady:
+      return "ready";
+    case S::kLoadingPolicies:
+      return "loading_policies";
+    case S::kCommitting:
+      return "committing";
+    case S::kCheckingFence:
+      return "checking_fence";
+    case S::kClosed:
+      return "closed";
+  }
+  return "unknown";
+}
+
+AttestationSession::AttestationSession(std::string tenant, std::string agent,
+                                       const SessionOptions& options,
+                                       SessionEnv* env, PolicySource* policies)
+    : tenant_(std::move(tenant)),
+      identity_(std::move(agent)),
+      options_(options),
+      env_(env),
+      policies_(policies) {}
+
+bool AttestationSession::Cheap(const v1::AgentMessage& message) {
+  // Small evidence is checked where it was read: a few tens of microseconds
+  // of CPU, less than handing it to another thread. Nothing else the
+  // session does blocks or costs much (it asks for blocking work).
+  constexpr size_t kInlineImaBytes = 64 << 10;
+  if (!message.has_evidence()) return true;
+  return message.evidence().boot_log().empty() &&
+         message.evidence().ima_entries().data().size() <= kInlineImaBytes;
+}
+
+SessionActions AttestationSession::End(absl::Status status) {
+  state_ = State::kClosed;
+  pending_.reset();
+  committing_.reset();
+  return {EndWith(std::move(status))};
+}
+
+SessionActions AttestationSession::StreamError(absl::StatusCode code,
+                                               absl::string_view message,
+                                               absl::Duration retry_after) {
+  v1::VerifierMessage m;
+  m.mutable_error()->set_code(static_cast<int32_t>(code));
+  m.mutable_error()->set_message(
+      std::string(message.substr(0, attest::kMaxErrorMessageBytes)));
+  if (retry_after > absl::ZeroDuration()) {
+    attest::SetDuration(retry_after, m.mutable_error()->mutable_retry_after());
+  }
+  return {Send(std::move(m)), Make(Kind::kReadNext)};
+}
+
+SessionActions AttestationSession::OnMessage(
+    std::shared_ptr<const v1::AgentMessage> message, absl::Time now) {
+  const bool hello_done = state_ != State::kAwaitHello;
+  if (state_ != State::kAwaitHello && state_ != State::kReady) {
+    // The shell reads one message at a time; anything else is a bug.
+    return End(absl::InternalError("message out of turn"));
+  }
+  switch (message->message_case()) {
+    case v1::AgentMessage::kHello:
+      if (hello_done) {
+        return End(absl::InvalidArgumentError("a second Hello on one stream"));
+      }
+      return OnHello(message->hello(), now);
+    case v1::AgentMessage::kEvidence:
+      if (!hello_done) break;
+      return OnEvidence(std::move(message), now);
+    case v1::AgentMessage::kAgentError:
+      if (!hello_done) break;
+      return OnAgentError(message->agent_error(), now);
+    default:
+      if (!hello_done) break;
+      return StreamError(absl::StatusCode::kInvalidArgument,
+                         "empty AgentMessage");
+  }
+  return End(absl::InvalidArgumentError("the first message must be a Hello"));
+}
+
+SessionActions AttestationSession::OnHello(const v1::Hello& hello,
+                                           absl::Time now) {
+  if (absl::Status s = attest::ValidateHello(hello, identity_); !s.ok()) {
+    return End(std::move(s));
+  }
+  if (!env_->AllowHello(hello.agent_id(), now)) {
+    return End(absl::ResourceExhaustedError(
+        "too many Hellos for this agent; back off"));
+  }
+  agent_id_ = hello.agent_id();
+  state_ = State::kTakingOver;
+  SessionAction a = Make(Kind::kTakeOver);
+  a.tenant = tenant_;
+  a.agent_id = agent_id_;
+  a.agent_version = hello.agent_version();
+  a.lease = options_.min_lease;
+  hello_aik_name_ = hello.aik_name();
+  return {std::move(a)};
+}
+
+SessionActions AttestationSession::OnTakenOver(
+    absl::StatusOr<store::Takeover> taken, absl::Time now) {
+  if (!taken.ok()) {
+    return End(absl::IsUnavailable(taken.status())
+                   ? absl::UnavailableError(
+                         "database unavailable; reconnect with backoff")
+                   : taken.status());
+  }
+  epoch_ = taken->agent.epoch;
+  row_ = std::move(taken->agent);
+  SessionActions out;
+  SessionAction hold = Make(Kind::kHold);
+  hold.agent_id = agent_id_;
+  hold.epoch = epoch_;
+  hold.lease = Lease();
+  out.push_back(std::move(hold));
+  if (taken->aik_name != hello_aik_name_) {
+    out.push_back(EndWith(absl::FailedPreconditionError(
+        "aik_name is not the registrar's active AIK: register again")));
+    state_ = State::kClosed;
+    return out;
+  }
+  absl::StatusOr<std::unique_ptr<ctpm::AikVerifier>> aik =
+      ctpm::AikVerifier::Create(AsBytes(taken->aik_public));
+  if (!aik.ok()) {
+    out.push_back(EndWith(absl::FailedPreconditionError(
+        "the registered AIK does not parse: register again")));
+    state_ = State::kClosed;
+    return out;
+  }
+  aik_ = *std::move(aik);
+  if (row_.clock_known) {
+    progress_.clock =
+        ctpm::ClockInfo{row_.clock, row_.reset_count, row_.restart_count, true};
+  }
+  progress_.ima.next_entry_index = row_.ima_next_entry;
+  if (row_.pcr10_sha256.size() == 32) {
+    std::memcpy(progress_.ima.pcr_sha256.data(), row_.pcr10_sha256.data(), 32);
+  }
+  if (row_.pcr10_sha1.size() == 20) {
+    std::memcpy(progress_.ima.pcr_sha1.data(), row_.pcr10_sha1.data(), 20);
+  }
+  Log(LogLevel::kInfo, "agent stream taken",
+      {{"agent_id", agent_id_},
+       {"epoch", epoch_},
+       {"ima_next_entry", row_.ima_next_entry},
+       {"state", core::AgentStateName(row_.state)}});
+  want_boot_log_ = !row_.enrollment.boot_policy.empty();
+  state_ = State::kReady;
+  for (SessionAction& a : AskAgain(std::nullopt, now)) {
+    out.push_back(std::move(a));
+  }
+  return out;
+}
+
+absl::Duration AttestationSession::MinInterval() const {
+  return std::min(options_.min_interval, row_.enrollment.interval);
+}
+
+absl::Duration AttestationSession::Lease() const {
+  const absl::Duration lease =
+      row_.enrollment.interval * options_.timeout_intervals;
+  return std::max(lease, options_.min_lease);
+}
+
+core::attest::IssuedChallenge AttestationSession::NewChallenge(absl::Time now) {
+  attest::IssuedChallenge c;
+  c.nonce = env_->Random(attest::kNonceBytes);
+  c.expires_at = now + 2 * row_.enrollment.interval + absl::Seconds(30);
+  c.hash_alg = TPM2_ALG_SHA256;
+  (void)ctpm::SelectPcr(c.selection, TPM2_ALG_SHA256, 10);
+  if (!row_.enrollment.boot_policy.empty()) {
+    // The boot policy checks 0-9 and 14 (core::boot UsedPcrs).
+    for (uint32_t p = 0; p <= 9; ++p) {
+      (void)ctpm::SelectPcr(c.selection, TPM2_ALG_SHA256, p);
+    }
+    (void)ctpm::SelectPcr(c.selection, TPM2_ALG_SHA256, 14);
+  }
+  if (!row_.enrollment.runtime_policy.empty()) {
+    c.ima_from = progress_.ima.next_entry_index;
+  }
+  c.want_boot_log = want_boot_log_;
+  return c;
+}
+
+v1::Challenge AttestationSession::ChallengeMessage(
+    const core::attest::IssuedChallenge& c) const {
+  v1::Challenge m;
+  m.set_nonce(std::string(AsString(c.nonce)));
+  attest::SetTimestamp(c.expires_at, m.mutable_expires_at());
+  m.set_hash_alg(v1::HASH_ALGORITHM_SHA256);
+  m.set_sign_scheme(v1::SIGN_SCHEME_UNSPECIFIED);
+  *m.mutable_pcr_selection() = attest::PcrSelectionToProto(c.selection);
+  if (c.ima_from) m.set_ima_from(*c.ima_from);
+  m.set_want_boot_log(c.want_boot_log);
+  attest::SetDuration(row_.enrollment.interval, m.mutable_interval());
+  attest::SetDuration(MinInterval(), m.mutable_min_interval());
+  return m;
+}
+
+// A bare Challenge (not riding on a Verdict): after the takeover, an
+// expired nonce, an unasked reboot, a truncated IMA chunk, an AgentError.
+// `ima_from` overrides where the IMA log is asked from.
+SessionActions AttestationSession::AskAgain(std::optional<uint64_t> ima_from,
+                                            absl::Time now) {
+  challenge_ = NewChallenge(now);
+  if (ima_from) challenge_->ima_from = ima_from;
+  last_challenge_at_ = now;
+  challenge_by_verdict_ = false;
+  state_ = State::kReady;
+  v1::VerifierMessage m;
+  *m.mutable_challenge() = ChallengeMessage(*challenge_);
+  return {Send(std::move(m)), Make(Kind::kReadNext)};
+}
+
+// Counts a push that came before min_interval; true when the agent has
+// done so too often and is cut off.
+bool AttestationSession::EarlyPush(absl::Time since, absl::Time now) {
+  if (now - since >= MinInterval()) {
+    early_pushes_ = 0;
+    return false;
+  }
+  return ++early_pushes_ > options_.max_early_pushes;
+}
+
+SessionActions AttestationSession::OnAgentError(const v1::AgentError& error,
+                                                absl::Time now) {
+  if (EarlyPush(last_challenge_at_, now)) {
+    return End(absl::ResourceExhaustedError(
+        "errors reported faster than min_interval; cut off"));
+  }
+  Log(LogLevel::kWarning, "agent reports an error",
+      {{"agent_id", agent_id_},
+       {"code", error.code()},
+       {"message", error.message().substr(0, attest::kMaxErrorMessageBytes)}});
+  return AskAgain(std::nullopt, now);
+}
+
+SessionActions AttestationSession::OnEvidence(
+    std::shared_ptr<const v1::AgentMessage> message, absl::Time now) {
+  if (!challenge_) {
+    return StreamError(absl::StatusCode::kFailedPrecondition,
+                       "no outstanding Challenge");
+  }
+  if (challenge_by_verdict_) {
+    const absl::Duration wait = MinInterval() - (now - last_verdict_);
+    if (EarlyPush(last_verdict_, now)) {
+      return End(absl::ResourceExhaustedError(
+          "evidence sent faster than min_interval; cut off"));
+    }
+    if (wait > absl::ZeroDuration()) {
+      return StreamError(absl::StatusCode::kResourceExhausted,
+                         "evidence before min_interval", wait);
+    }
+  } else {
+    early_pushes_ = 0;
+  }
+  if (absl::Status s =
+          attest::ValidateEvidence(message->evidence(), *challenge_);
+      !s.ok()) {
+    return StreamError(absl::StatusCode::kInvalidArgument, s.message());
+  }
+  pending_ = std::move(message);
+  LoadedPolicies loaded;
+  bool miss = false;
+  const store::Enrollment& e = row_.enrollment;
+  if (!e.runtime_policy.empty()) {
+    auto hit = policies_->TryRuntime(e.tenant, e.runtime_policy, now);
+    if (hit) loaded.runtime = *std::move(hit);
+    miss = miss || !hit;
+  }
+  if (!e.boot_policy.empty()) {
+    auto hit = policies_->TryBoot(e.tenant, e.boot_policy, now);
+    if (hit) loaded.boot = *std::move(hit);
+    miss = miss || !hit;
+  }
+  if (miss) {
+    state_ = State::kLoadingPolicies;
+    SessionAction a = Make(Kind::kLoadPolicies);
+    a.tenant = e.tenant;
+    a.runtime_policy = e.runtime_policy;
+    a.boot_policy = e.boot_policy;
+    return {std::move(a)};
+  }
+  return Evaluate(loaded, now);
+}
+
+SessionActions AttestationSession::OnPoliciesLoaded(LoadedPolicies loaded,
+                                                    absl::Time now) {
+  if (state_ != State::kLoadingPolicies || pending_ == nullptr) {
+    return End(absl::InternalError("policies loaded out of turn"));
+  }
+  return Evaluate(loaded, now);
+}
+
+// The held evidence against its policies; a policy that cannot be had is
+// a failing verdict (POLICY_UNAVAILABLE), never a pass; a database outage
+// ends the stream without a verdict.
+SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
+                                            absl::Time now) {
+  std::vector<v1::Failure> policy_failures;
+  auto check = [&](const absl::Status& s, const std::string& name) {
+    if (s.ok()) return true;
+    if (absl::IsUnavailable(s)) return false;
+    v1::Failure f;
+    f.set_code(v1::FAILURE_CODE_POLICY_UNAVAILABLE);
+    f.set_detail(
+        std::string(s.message()).substr(0, attest::kMaxFailureDetailBytes));
+    f.mutable_policy()->set_name(name);
+    policy_failures.push_back(std::move(f));
+    return true;
+  };
+  if (!check(policies.runtime.status(), row_.enrollment.runtime_policy) ||
+      !check(policies.boot.status(), row_.enrollment.boot_policy)) {
+    return End(
+        absl::UnavailableError("database unavailable; reconnect with backoff"));
+  }
+  attest::EvidenceOutcome out;
+  uint64_t runtime_version = 0;
+  if (!policy_failures.empty()) {
+    out.ima = progress_.ima;
+    out.failures = std::move(policy_failures);
+  } else {
+    attest::EvidenceInput input;
+    input.aik = aik_.get();
+    input.challenge = &*challenge_;
+    input.progress = progress_;
+    input.held_ima = held_ima_;
+    input.runtime_policy = policies.runtime->policy.get();
+    input.boot_policy = policies.boot->policy.get();
+    runtime_version = policies.runtime->version;
+    out = attest::CheckEvidence(pending_->evidence(), input, now);
+  }
+  switch (out.kind) {
+    case attest::EvidenceOutcome::Kind::kVerdict:
+      return CommitVerdict(std::move(out), runtime_version, now);
+    case attest::EvidenceOutcome::Kind::kExpired:
+      pending_.reset();
+      return AskAgain(std::nullopt, now);
+    case attest::EvidenceOutcome::Kind::kNewBoot:
+      Log(LogLevel::kInfo, "agent rebooted; asking for its logs from the start",
+          {{"agent_id", agent_id_}});
+      pending_.reset();
+      progress_.ima = core::ima::ImaReplayState{};
+      held_ima_.clear();
+      want_boot_log_ = !row_.enrollment.boot_policy.empty();
+      return AskAgain(std::nullopt, now);
+    case attest::EvidenceOutcome::Kind::kNeedMore:
+      pending_.reset();
+      held_ima_ = std::move(out.held_ima);
+      return AskAgain(out.next_ima_from, now);
+  }
+  return End(absl::InternalError("unknown evidence outcome"));
+}
+
+SessionActions AttestationSession::CommitVerdict(
+    core::attest::EvidenceOutcome out, uint64_t runtime_version,
+    absl::Time /*now*/) {
+  const bool has_runtime = !row_.enrollment.runtime_policy.empty();
+  SessionAction a = Make(Kind::kCommit);
+  store::VerdictCommit& c = a.commit;
+  c.tenant = tenant_;
+  c.agent_id = agent_id_;
+  c.owner = options_.verifier_id;
+  c.epoch = epoch_;
+  c.attestation_id = absl::BytesToHexString(AsString(env_->Random(16)));
+  c.nonce = std::string(AsString(challenge_->nonce));
+  c.passed = out.passed;
+  c.failures = EncodeFailures(out.failures, out.failures_truncated);
+  c.evidence_sha256 = Sha256(pending_->evidence().SerializeAsString());
+  c.lease = Lease();
+  if (out.clock) {
+    c.reset_count = out.clock->reset_count;
+    c.restart_count = out.clock->restart_count;
+    c.clock = out.clock->clock;
+  }
+  if (has_runtime) {
+    c.ima_from = challenge_->ima_from;
+    c.ima_next_entry = out.ima.next_entry_index;
+    c.ima_entries_received = out.ima_entries_received;
+    c.pcr10_sha1 = std::string(AsString(out.ima.pcr_sha1));
+    c.pcr10_sha256 = std::string(AsString(out.ima.pcr_sha256));
+  }
+  c.runtime_policy_version = runtime_version;
+  committing_id_ = c.attestation_id;
+  committing_ = std::move(out);
+  pending_.reset();
+  state_ = State::kCommitting;
+  return {std::move(a)};
+}
+
+SessionActions AttestationSession::OnCommitted(
+    absl::StatusOr<store::VerdictApplied> applied, absl::Time now) {
+  if (state_ != State::kCommitting || !committing_) {
+    return End(absl::InternalError("commit result out of turn"));
+  }
+  if (!applied.ok()) {
+    return End(absl::UnavailableError(
+        "database unavailable; the evidence was not recorded; reconnect "
+        "with backoff"));
+  }
+  if (applied->fenced) {
+    state_ = State::kCheckingFence;
+    committing_.reset();
+    SessionAction a = Make(Kind::kCheckFence);
+    a.agent_id = agent_id_;
+    a.epoch = epoch_;
+    return {std::move(a)};
+  }
+  const attest::EvidenceOutcome out = *std::move(committing_);
+  committing_.reset();
+  const bool has_runtime = !row_.enrollment.runtime_policy.empty();
+  if (out.clock) progress_.clock = out.clock;
+  if (has_runtime) progress_.ima = out.ima;
+  held_ima_.clear();
+  want_boot_log_ = false;
+  last_verdict_ = now;
+  if (applied->previous_state != applied->state) {
+    Log(LogLevel::kInfo, "agent state changed",
+        {{"agent_id", agent_id_},
+         {"from", core::AgentStateName(applied->previous_state)},
+         {"to", core::AgentStateName(applied->state)},
+         {"attestation_id", committing_id_},
+         {"failures", out.failures.size()},
+         {"first_failure", out.failures.empty()
+                               ? std::string()
+                               : absl::StrCat(out.failures[0].path(), " ",
+                                              out.failures[0].detail())}});
+  }
+  challenge_ = NewChallenge(now);
+  last_challenge_at_ = now;
+  challenge_by_verdict_ = true;
+  state_ = State::kReady;
+  v1::VerifierMessage m;
+  v1::Verdict* v = m.mutable_verdict();
+  v->set_attestation_id(committing_id_);
+  v->set_state(out.passed ? v1::ATTESTATION_STATE_PASS
+                          : v1::ATTESTATION_STATE_FAIL);
+  v->set_agent_state(applied->state);
+  for (const v1::Failure& f : out.failures) *v->add_failures() = f;
+  v->set_failures_truncated(out.failures_truncated);
+  attest::SetTimestamp(now, v->mutable_verified_at());
+  if (has_runtime) v->set_ima_next_entry(progress_.ima.next_entry_index);
+  *v->mutable_next_challenge() = ChallengeMessage(*challenge_);
+  return {Send(std::move(m)), Make(Kind::kReadNext)};
+}
+
+SessionActions AttestationSession::OnFenceChecked(absl::StatusOr<bool> enrolled,
+                                                  absl::Time now) {
+  if (state_ != State::kCheckingFence) {
+    return End(absl::InternalError("fence check out of turn"));
+  }
+  state_ = State::kClosed;
+  // A failed check is read as a takeover: the agent reconnects and learns
+  // the rest from its next Hello.
+  return Fenced(agent_id_, epoch_, enrolled.ok() ? *enrolled : true, now);
+}
+
+SessionActions AttestationSession::Fenced(const std::string& agent_id,
+                                          int64_t epoch, bool enrolled,
+                                          absl::Time now) {
+  if (enrolled) {
+    Log(LogLevel::kWarning,
+        "ownership lost: another verifier took the agent over; closing the "
+        "stream",
+        {{"agent_id", agent_id}, {"epoch", epoch}});
+    return {EndWith(absl::AbortedError(
+        "another verifier took this agent over; reconnect"))};
+  }
+  Log(LogLevel::kInfo, "agent unenrolled; closing its stream",
+      {{"agent_id", agent_id}});
+  v1::VerifierMessage m;
+  v1::StateNotice* n = m.mutable_state_notice();
+  n->set_state(v1::ATTESTATION_STATE_UNENROLLED);
+  n->set_cause(v1::STATE_CHANGE_CAUSE_UNENROLLED);
+  attest::SetTimestamp(now, n->mutable_changed_at());
+  return {Send(std::move(m)),
+          EndWith(absl::FailedPreconditionError("the agent was unenrolled"))};
+}
+
+}  // namespace vouch::verifier

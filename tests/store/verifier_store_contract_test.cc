@@ -1,0 +1,425 @@
+// The verifier store's contract, run against PostgreSQL (PgVerifierStore,
+// [pg]) and its in-memory twin (InMemoryVerifierStore, [core]): the same
+// calls, the same answers. A rule the twin gets wrong makes the session's
+// unit tests lie, so every rule the pool relies on is here: the epoch
+// fence, latched failures, one answer per verdict in a batch, nonces used
+// once, the state as read (no stale pass), the sweeper, events in commit
+// order, policies and their versions.
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "harness/pg_cluster.h"
+#include "store/in_memory_verifier_store.h"
+#include "store/migrate.h"
+#include "store/pg_pool.h"
+#include "store/pg_verifier_store.h"
+
+namespace vouch {
+namespace {
+
+using core::AgentState;
+using testing::PgCluster;
+
+// What the contract needs beyond the interfaces: registrations (the
+// registrar's table), moving an agent's clock back, reading a lease.
+class Fixture {
+ public:
+  virtual ~Fixture() = default;
+  virtual store::PolicyStore& policies() = 0;
+  virtual store::AgentStore& agents() = 0;
+  virtual store::EventStore& events() = 0;
+  virtual void Register(const std::string& agent_id) = 0;
+  virtual void Backdate(const std::string& agent_id, absl::Duration d) = 0;
+  virtual absl::Time LeaseUntil(const std::string& agent_id) = 0;
+};
+
+class PgFixture final : public Fixture {
+ public:
+  PgFixture() {
+    absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+    REQUIRE(pg.ok());
+    pg_ = *std::move(pg);
+    pool_ = std::make_unique<store::PgPool>(pg_->conninfo(), 4);
+    REQUIRE(store::PrepareDatabase(*pool_, absl::Seconds(30)).ok());
+    store_ = std::make_unique<store::PgVerifierStore>(pool_.get(), 2);
+  }
+  store::PolicyStore& policies() override { return *store_; }
+  store::AgentStore& agents() override { return *store_; }
+  store::EventStore& events() override { return *store_; }
+  void Register(const std::string& id) override {
+    Exec(
+        "INSERT INTO registrations (agent_id, tenant, ek_public, ek_sha256, "
+        "ek_certificate, aik_public, aik_name, activated_at) VALUES ($1, "
+        "'default', '\\x00', sha256(convert_to($1::text, 'UTF8')), '\\x00', "
+        "'\\x01', '\\x02', now())",
+        {id});
+  }
+  void Backdate(const std::string& id, absl::Duration d) override {
+    Exec(absl::StrCat("UPDATE agent_state SET enrolled_at = enrolled_at - "
+                      "make_interval(secs => ",
+                      absl::ToDoubleSeconds(d),
+                      "), last_verdict_at = last_verdict_at - "
+                      "make_interval(secs => ",
+                      absl::ToDoubleSeconds(d), ") WHERE agent_id = $1"),
+         {id});
+  }
+  absl::Time LeaseUntil(const std::string& id) override {
+    absl::StatusOr<store::PgPool::Lease> db = pool_->Acquire();
+    REQUIRE(db.ok());
+    absl::StatusOr<store::PgRows> rows = (*db)->Query(
+        "SELECT (extract(epoch from lease_until) * 1000000)::bigint FROM "
+        "agent_state WHERE agent_id = $1",
+        {id});
+    REQUIRE(rows.ok());
+    if (rows->rows.empty() || !rows->rows[0][0]) return absl::InfinitePast();
+    return absl::FromUnixMicros(std::stoll(*rows->rows[0][0]));
+  }
+
+ private:
+  void Exec(const std::string& sql, std::vector<store::PgParam> params) {
+    absl::StatusOr<store::PgPool::Lease> db = pool_->Acquire();
+    REQUIRE(db.ok());
+    absl::StatusOr<int64_t> n = (*db)->Exec(sql, params);
+    INFO(n.status().message());
+    REQUIRE(n.ok());
+  }
+  std::unique_ptr<PgCluster> pg_;
+  std::unique_ptr<store::PgPool> pool_;
+  std::unique_ptr<store::PgVerifierStore> store_;
+};
+
+class MemoryFixture final : public Fixture {
+ public:
+  MemoryFixture() : store_(2, [] { return absl::Now(); }) {}
+  store::PolicyStore& policies() override { return store_; }
+  store::AgentStore& agents() override { return store_; }
+  store::EventStore& events() override { return store_; }
+  void Register(const std::string& id) override {
+    store_.SetRegistration("default", id, "\x01", "\x02");
+  }
+  void Backdate(const std::string& id, absl::Duration d) override {
+    store_.Backdate(id, d);
+  }
+  absl::Time LeaseUntil(const std::string& id) override {
+    return store_.lease_until(id);
+  }
+
+ private:
+  store::InMemoryVerifierStore store_;
+};
+
+store::PolicyRow Policy(const std::string& name, int kind = 1) {
+  store::PolicyRow p;
+  p.tenant = "default";
+  p.name = name;
+  p.kind = kind;
+  p.content = "{}";
+  p.sha256 = std::string(32, 's');
+  return p;
+}
+
+store::VerdictCommit Commit(int64_t epoch, bool passed, uint64_t ima_next,
+                            const std::string& nonce) {
+  store::VerdictCommit c;
+  c.tenant = "default";
+  c.agent_id = "a1";
+  c.owner = absl::StrCat("v", epoch);
+  c.epoch = epoch;
+  c.attestation_id = nonce;
+  c.nonce = nonce;
+  c.passed = passed;
+  c.evidence_sha256 = "x";
+  c.lease = absl::Seconds(30);
+  c.reset_count = 3;
+  c.ima_from = 0;
+  c.ima_next_entry = ima_next;
+  c.pcr10_sha1 = std::string(20, 'a');
+  c.pcr10_sha256 = std::string(32, 'b');
+  return c;
+}
+
+absl::StatusOr<store::VerdictApplied> CommitOne(store::AgentStore& s,
+                                                const store::VerdictCommit& c) {
+  std::vector<absl::StatusOr<store::VerdictApplied>> r = s.CommitVerdicts({&c});
+  REQUIRE(r.size() == 1);
+  return r[0];
+}
+
+void PolicyContract(Fixture& f) {
+  store::PolicyStore& s = f.policies();
+  REQUIRE(s.AddPolicy(Policy("p")).ok());
+  CHECK(absl::IsAlreadyExists(s.AddPolicy(Policy("p")).status()));
+  CHECK(absl::IsNotFound(s.UpdatePolicy(Policy("q"), 0).status()));
+  absl::StatusOr<store::PolicyRow> v2 = s.UpdatePolicy(Policy("p", 2), 1);
+  REQUIRE(v2.ok());
+  CHECK(v2->version == 2);
+  CHECK(v2->kind == 1);  // The kind stays the first version's.
+  CHECK(absl::IsAborted(s.UpdatePolicy(Policy("p"), 1).status()));
+  CHECK(s.NewestPolicyVersion("default", "p").value() ==
+        std::make_pair(uint64_t{2}, 1));
+  CHECK(s.GetPolicy("default", "p", 1)->version == 1);
+  CHECK(s.GetPolicy("default", "p", 0)->version == 2);
+  CHECK(absl::IsNotFound(s.GetPolicy("other", "p", 0).status()));
+  REQUIRE(s.AddPolicy(Policy("a")).ok());
+  absl::StatusOr<std::vector<store::PolicyRow>> list =
+      s.ListPolicies("default", "", 10);
+  REQUIRE(list.ok());
+  REQUIRE(list->size() == 2);
+  CHECK(list->at(0).name == "a");
+  CHECK(list->at(1).version == 2);
+  CHECK(list->at(1).content.empty());
+  CHECK(s.ListPolicies("default", "a", 10)->size() == 1);
+  REQUIRE(s.RemovePolicy("default", "p").ok());
+  CHECK(absl::IsNotFound(s.RemovePolicy("default", "p")));
+  CHECK(absl::IsNotFound(s.NewestPolicyVersion("default", "p").status()));
+  CHECK(absl::IsNotFound(s.GetPolicy("default", "p", 0).status()));
+  CHECK(s.GetPolicy("default", "p", 2).ok());  // Kept for the record.
+  CHECK(s.AddPolicy(Policy("p")).value().version == 3);
+}
+
+void AgentContract(Fixture& f) {
+  store::AgentStore& s = f.agents();
+  for (const char* id : {"a1", "a2"}) f.Register(id);
+  REQUIRE(f.policies().AddPolicy(Policy("p")).ok());
+  store::Enrollment e;
+  e.tenant = "default";
+  e.runtime_policy = "p";
+  e.interval = absl::Seconds(5);
+  e.hash_alg = 11;
+  e.agent_id = "nobody";
+  CHECK(absl::IsNotFound(s.Enroll(e).status()));
+  e.runtime_policy = "missing";
+  e.agent_id = "a1";
+  CHECK(absl::IsNotFound(s.Enroll(e).status()));
+  e.runtime_policy = "p";
+  for (const char* id : {"a1", "a2"}) {
+    e.agent_id = id;
+    absl::StatusOr<store::AgentRow> row = s.Enroll(e);
+    REQUIRE(row.ok());
+    CHECK(row->state == v1::ATTESTATION_STATE_PENDING);
+    CHECK(absl::IsAlreadyExists(s.Enroll(e).status()));
+  }
+  CHECK(absl::IsFailedPrecondition(f.policies().RemovePolicy("default", "p")));
+  CHECK(absl::IsFailedPrecondition(
+      s.TakeOver("other", "a1", "v1", "", absl::Seconds(30)).status()));
+
+  absl::StatusOr<store::Takeover> first =
+      s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
+  REQUIRE(first.ok());
+  absl::StatusOr<store::Takeover> second =
+      s.TakeOver("default", "a1", "v2", "", absl::Seconds(30));
+  REQUIRE(second.ok());
+  CHECK(second->agent.epoch == first->agent.epoch + 1);
+  CHECK(second->aik_name == "\x02");
+  CHECK(second->aik_public == "\x01");
+  const int64_t old_epoch = first->agent.epoch;
+  const int64_t epoch = second->agent.epoch;
+
+  // The old owner's write is fenced: nothing changes, nothing is recorded.
+  absl::StatusOr<store::VerdictApplied> stale =
+      CommitOne(s, Commit(old_epoch, true, 7, "n-stale"));
+  REQUIRE(stale.ok());
+  CHECK(stale->fenced);
+  absl::StatusOr<store::AgentRow> row = s.GetAgent("default", "a1");
+  REQUIRE(row.ok());
+  CHECK(row->state == v1::ATTESTATION_STATE_PENDING);
+  CHECK(row->ima_next_entry == 0);
+  CHECK(row->connected);
+  CHECK(absl::IsNotFound(s.GetAgent("other", "a1").status()));
+
+  // Leases: many at once; a row only checked is not written.
+  const absl::Time lease_before = f.LeaseUntil("a1");
+  absl::StatusOr<std::vector<bool>> many =
+      s.RenewLeases({{"a1", old_epoch, absl::Seconds(30), true},
+                     {"a1", epoch, absl::Hours(5), false},
+                     {"nobody", 1, absl::Seconds(30), true}});
+  REQUIRE(many.ok());
+  CHECK(*many == std::vector<bool>{false, true, false});
+  CHECK(f.LeaseUntil("a1") == lease_before);
+  many = s.RenewLeases({{"a1", epoch, absl::Hours(5), true}});
+  REQUIRE(many.ok());
+  CHECK(*many == std::vector<bool>{true});
+  CHECK(f.LeaseUntil("a1") > lease_before + absl::Hours(4));
+
+  // The owner's writes apply; a failure latches; a nonce is accepted once.
+  absl::StatusOr<store::VerdictApplied> ok =
+      CommitOne(s, Commit(epoch, true, 3, "n1"));
+  REQUIRE(ok.ok());
+  CHECK(!ok->fenced);
+  CHECK(ok->previous_state == v1::ATTESTATION_STATE_PENDING);
+  CHECK(ok->state == v1::ATTESTATION_STATE_PASS);
+  CHECK(CommitOne(s, Commit(epoch, false, 4, "n2"))->state ==
+        v1::ATTESTATION_STATE_FAIL);
+  CHECK(CommitOne(s, Commit(epoch, true, 5, "n3"))->state ==
+        v1::ATTESTATION_STATE_FAIL);
+  CHECK(!CommitOne(s, Commit(epoch, true, 6, "n3")).ok());
+  row = s.GetAgent("default", "a1");
+  REQUIRE(row.ok());
+  CHECK(row->ima_next_entry == 5);
+  CHECK(row->reset_count == 3);
+  CHECK(row->clock_known);
+  CHECK(row->pcr10_sha256 == std::string(32, 'b'));
+  CHECK(row->last_attestation_id == "n3");
+  CHECK(row->owner == "v2");
+
+  // One batch: each verdict gets its own answer; a duplicate nonce fails
+  // only itself.
+  std::vector<store::VerdictCommit> batch;
+  for (int i = 0; i < 40; ++i) {
+    batch.push_back(Commit(i % 10 == 0 ? old_epoch : epoch, true, 5,
+                           absl::StrCat("batch-", i)));
+  }
+  batch.push_back(Commit(epoch, true, 5, "n1"));
+  std::vector<const store::VerdictCommit*> ptrs;
+  for (const store::VerdictCommit& c : batch) ptrs.push_back(&c);
+  std::vector<absl::StatusOr<store::VerdictApplied>> results =
+      s.CommitVerdicts(ptrs);
+  REQUIRE(results.size() == batch.size());
+  int fenced = 0, applied = 0;
+  for (size_t i = 0; i + 1 < results.size(); ++i) {
+    REQUIRE(results[i].ok());
+    (results[i]->fenced ? fenced : applied)++;
+  }
+  CHECK(fenced == 4);
+  CHECK(applied == 36);
+  CHECK(!results.back().ok());
+  absl::StatusOr<std::vector<store::AttestationRow>> history =
+      s.History("default", "a1", 1000);
+  REQUIRE(history.ok());
+  CHECK(history->size() == 3 + 36);
+  CHECK(history->front().attestation_id != "n1");  // Newest first.
+  CHECK(s.History("default", "a1", 2)->size() == 2);
+
+  // The sweeper: a2 never attested; backdated past 2 x 5 s it reads as
+  // timeout at once and is written as timeout once.
+  f.Backdate("a2", absl::Seconds(11));
+  CHECK(s.GetAgent("default", "a2")->state == v1::ATTESTATION_STATE_TIMEOUT);
+  CHECK(s.SweepTimeouts().value() == 1);
+  CHECK(s.SweepTimeouts().value() == 0);
+  CHECK(s.ListAgents("default", "", {v1::ATTESTATION_STATE_TIMEOUT}, 10, "")
+            ->size() == 1);
+  CHECK(s.ListAgents("default", "", {v1::ATTESTATION_STATE_FAIL}, 10, "")
+            ->at(0)
+            .enrollment.agent_id == "a1");
+  CHECK(s.ListAgents("default", "a1", {}, 10, "")->size() == 1);
+  CHECK(s.ListAgents("default", "", {}, 10, "other")->empty());
+  CHECK(s.ListAgents("default", "", {}, 1, "p")->size() == 1);
+
+  REQUIRE(s.Release("a1", old_epoch).ok());  // Not ours: no change.
+  CHECK(s.GetAgent("default", "a1")->connected);
+  REQUIRE(s.Release("a1", epoch).ok());
+  CHECK(!s.GetAgent("default", "a1")->connected);
+
+  REQUIRE(s.Unenroll("default", "a2").ok());
+  CHECK(absl::IsNotFound(s.Unenroll("default", "a2")));
+  CHECK(absl::IsNotFound(s.GetAgent("default", "a2").status()));
+  CHECK(!s.Enrolled("a2").value());
+  CHECK(s.Enrolled("a1").value());
+  // An unenrolled agent's stream is fenced too.
+  REQUIRE(s.Unenroll("default", "a1").ok());
+  CHECK(CommitOne(s, Commit(epoch, true, 9, "n-after"))->fenced);
+}
+
+void EventContract(Fixture& f) {
+  store::AgentStore& s = f.agents();
+  store::EventStore& ev = f.events();
+  f.Register("a1");
+  REQUIRE(f.policies().AddPolicy(Policy("p")).ok());
+  absl::StatusOr<store::EventPosition> start = ev.EventHorizon();
+  REQUIRE(start.ok());
+  store::Enrollment e;
+  e.tenant = "default";
+  e.agent_id = "a1";
+  e.runtime_policy = "p";
+  e.interval = absl::Seconds(5);
+  REQUIRE(s.Enroll(e).ok());
+  const int64_t epoch =
+      s.TakeOver("default", "a1", "v1", "", absl::Seconds(30))->agent.epoch;
+  REQUIRE(CommitOne(s, Commit(epoch, true, 1, "e1")).ok());
+  REQUIRE(CommitOne(s, Commit(epoch, true, 2, "e2")).ok());
+  REQUIRE(CommitOne(s, Commit(epoch, false, 3, "e3")).ok());
+
+  // Final events only, in commit order, after the horizon.
+  auto events = [&](store::EventPosition after, bool verdicts,
+                    std::vector<AgentState> states = {}) {
+    absl::StatusOr<std::vector<store::EventRow>> r =
+        ev.EventsAfter("default", after, {}, states, verdicts, 100);
+    REQUIRE(r.ok());
+    return *r;
+  };
+  // PostgreSQL shows a transaction's events once no older one runs; ours
+  // are all committed, so a moment's wait is enough.
+  std::vector<store::EventRow> changes;
+  for (int i = 0; i < 50 && changes.size() < 3; ++i) {
+    changes = events(*start, false);
+    if (changes.size() < 3) absl::SleepFor(absl::Milliseconds(20));
+  }
+  REQUIRE(changes.size() == 3);
+  CHECK(changes[0].previous_state == v1::ATTESTATION_STATE_UNENROLLED);
+  CHECK(changes[0].state == v1::ATTESTATION_STATE_PENDING);
+  CHECK(changes[0].cause == "enrolled");
+  CHECK(changes[1].state == v1::ATTESTATION_STATE_PASS);
+  CHECK(changes[1].cause == "verdict");
+  CHECK(changes[1].attestation_id == "e1");
+  CHECK(changes[2].previous_state == v1::ATTESTATION_STATE_PASS);
+  CHECK(changes[2].state == v1::ATTESTATION_STATE_FAIL);
+  std::vector<store::EventRow> all = events(*start, true);
+  REQUIRE(all.size() == 6);  // 3 changes, 3 verdicts, interleaved.
+  int verdict_rows = 0;
+  for (const store::EventRow& r : all) {
+    if (!r.verdict) continue;
+    ++verdict_rows;
+    CHECK(r.verifier == "v1");
+  }
+  CHECK(verdict_rows == 3);
+  CHECK(all[1].attestation_id == "e1");
+  for (size_t i = 1; i < all.size(); ++i) {
+    const store::EventPosition& a = all[i - 1].position;
+    const store::EventPosition& b = all[i].position;
+    CHECK((a.xid < b.xid || (a.xid == b.xid && a.seq < b.seq)));
+  }
+  // Resuming after a position gives exactly what followed.
+  std::vector<store::EventRow> rest = events(all[2].position, true);
+  REQUIRE(rest.size() == 3);
+  CHECK(rest[0].attestation_id == all[3].attestation_id);
+  CHECK(events(*start, true, {v1::ATTESTATION_STATE_FAIL}).size() == 2);
+  CHECK(ev.EventsAfter("other", *start, {}, {}, true, 100)->empty());
+  CHECK(ev.EventsAfter("default", *start, {"zz"}, {}, true, 100)->empty());
+  absl::StatusOr<store::EventPosition> end = ev.EventHorizon();
+  REQUIRE(end.ok());
+  CHECK(events(*end, true).empty());
+}
+
+TEST_CASE("verifier store contract: policies (in memory)", "[core][store]") {
+  MemoryFixture f;
+  PolicyContract(f);
+}
+TEST_CASE("verifier store contract: agents and verdicts (in memory)",
+          "[core][store]") {
+  MemoryFixture f;
+  AgentContract(f);
+}
+TEST_CASE("verifier store contract: events (in memory)", "[core][store]") {
+  MemoryFixture f;
+  EventContract(f);
+}
+TEST_CASE("verifier store contract: policies (PostgreSQL)", "[pg][store]") {
+  PgFixture f;
+  PolicyContract(f);
+}
+TEST_CASE("verifier store contract: agents and verdicts (PostgreSQL)",
+          "[pg][store]") {
+  PgFixture f;
+  AgentContract(f);
+}
+TEST_CASE("verifier store contract: events (PostgreSQL)", "[pg][store]") {
+  PgFixture f;
+  EventContract(f);
+}
+
+}  // namespace
+}  // namespace vouch

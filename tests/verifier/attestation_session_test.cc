@@ -1,0 +1,522 @@
+// The attestation session's every path of docs/protocol.md, without gRPC,
+// swtpm or PostgreSQL: SoftAik quotes, generated IMA logs, the in-memory
+// store twin (which passes the same contract tests as PostgreSQL) and the
+// real PolicyCache over it.
+#include <catch2/catch.hpp>
+
+#include "absl/strings/escaping.h"
+#include "verifier/session_util.h"
+
+namespace vouch::verifier::testing {
+namespace {
+
+using State = AttestationSession::State;
+
+v1::AgentMessage AgentError() {
+  v1::AgentMessage m;
+  m.mutable_agent_error()->set_code(14);
+  m.mutable_agent_error()->set_message("TPM busy");
+  return m;
+}
+
+bool HasFailure(const v1::Verdict& v, v1::FailureCode code) {
+  for (const v1::Failure& f : v.failures()) {
+    if (f.code() == code) return true;
+  }
+  return false;
+}
+
+TEST_CASE("session: Hello, Challenge, Evidence, a committed Verdict",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  std::unique_ptr<AttestationSession> s = t.Open(agent.id());
+  CHECK(s->state() == State::kAwaitHello);
+  Reply hello = t.Send(*s, agent.Hello());
+  CHECK(hello.takeovers == 1);
+  REQUIRE(hello.holds.size() == 1);
+  CHECK(hello.holds[0] == 1);
+  REQUIRE(hello.challenge());
+  const v1::Challenge c = hello.last().challenge();
+  CHECK(c.nonce().size() == 32);
+  CHECK(c.ima_from() == 0);
+  CHECK(!c.want_boot_log());
+  REQUIRE(c.pcr_selection().banks_size() == 1);
+  CHECK(c.pcr_selection().banks(0).pcr_indices_size() == 1);
+  CHECK(c.pcr_selection().banks(0).pcr_indices(0) == 10);
+  CHECK(s->state() == State::kReady);
+
+  Reply r = t.Send(*s, agent.Evidence(c));
+  CHECK(r.commits == 1);
+  REQUIRE(r.verdict());
+  const v1::Verdict& v = r.last().verdict();
+  INFO(v.DebugString());
+  CHECK(v.state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(v.agent_state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(v.ima_next_entry() == 3);
+  CHECK(v.next_challenge().ima_from() == 3);
+  CHECK(v.next_challenge().nonce() != c.nonce());
+  // Committed before it was sent.
+  absl::StatusOr<store::AgentRow> row = t.store.GetAgent("default", "node-1");
+  REQUIRE(row.ok());
+  CHECK(row->state == v1::ATTESTATION_STATE_PASS);
+  CHECK(row->ima_next_entry == 3);
+  CHECK(row->last_attestation_id == v.attestation_id());
+  CHECK(row->runtime_policy_version == 1);
+
+  // A new measurement, pushed after min_interval: only the new entry.
+  agent.Measure("/usr/bin/tool1", 1);
+  t.now += absl::Seconds(2);
+  Reply r2 = t.Send(*s, agent.Evidence(v.next_challenge()));
+  REQUIRE(r2.verdict());
+  CHECK(r2.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(r2.last().verdict().ima_next_entry() == 4);
+  CHECK(t.store.History("default", "node-1", 10)->size() == 2);
+}
+
+TEST_CASE("session: Hello refusals", "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  SoftAgent stranger("node-9");  // Registered nowhere, enrolled nowhere.
+  t.Enroll(agent);
+  // Each Hello, from the identity `as`, ends the stream with `code`.
+  struct Case {
+    const char* name;
+    std::string as;
+    v1::AgentMessage hello;
+    absl::StatusCode code;
+    int holds;
+  };
+  std::vector<Case> cases;
+  cases.push_back({"another identity", "node-2", agent.Hello(),
+                   absl::StatusCode::kPermissionDenied, 0});
+  v1::Challenge none;
+  cases.push_back({"evidence first", "node-1", agent.Evidence(none),
+                   absl::StatusCode::kInvalidArgument, 0});
+  v1::AgentMessage aik = agent.Hello();
+  aik.mutable_hello()->set_aik_name(std::string(34, 'x'));
+  // It took the agent, then let go.
+  cases.push_back({"an AIK that is not the registrar's", "node-1", aik,
+                   absl::StatusCode::kFailedPrecondition, 1});
+  cases.push_back({"not enrolled", "node-9", stranger.Hello(),
+                   absl::StatusCode::kFailedPrecondition, 0});
+  v1::AgentMessage bound = agent.Hello();
+  bound.mutable_hello()->set_boot_id(std::string(65, 'b'));
+  cases.push_back({"a field over its bound", "node-1", bound,
+                   absl::StatusCode::kInvalidArgument, 0});
+  v1::AgentMessage banks = agent.Hello();
+  banks.mutable_hello()->mutable_capabilities()->clear_pcr_banks();
+  cases.push_back({"no SHA-256 bank", "node-1", banks,
+                   absl::StatusCode::kFailedPrecondition, 0});
+  for (const Case& c : cases) {
+    INFO(c.name);
+    std::unique_ptr<AttestationSession> s = t.Open(c.as);
+    Reply r = t.Send(*s, c.hello);
+    REQUIRE(r.ended);
+    CHECK(r.ended->code() == c.code);
+    CHECK(static_cast<int>(r.holds.size()) == c.holds);
+    CHECK(s->state() == State::kClosed);
+  }
+  SECTION("a second Hello") {
+    v1::Challenge c;
+    std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+    Reply r = t.Send(*s, agent.Hello());
+    REQUIRE(r.ended);
+    CHECK(absl::IsInvalidArgument(*r.ended));
+  }
+  SECTION("too many Hellos") {
+    t.env.hellos_allowed_ = 0;
+    std::unique_ptr<AttestationSession> s = t.Open("node-1");
+    Reply r = t.Send(*s, agent.Hello());
+    REQUIRE(r.ended);
+    CHECK(absl::IsResourceExhausted(*r.ended));
+  }
+}
+
+TEST_CASE("session: wrong, expired and replayed nonces", "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+
+  SECTION("a quote of another nonce fails, and the failure latches") {
+    SoftAgent::Options o;
+    o.nonce = std::string(32, 'n');
+    Reply r = t.Send(*s, agent.Evidence(c, o));
+    REQUIRE(r.verdict());
+    CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+    CHECK(HasFailure(r.last().verdict(), v1::FAILURE_CODE_NONCE_MISMATCH));
+    CHECK(r.last().verdict().ima_next_entry() == 0);  // Nothing proven.
+    t.now += absl::Seconds(2);
+    Reply ok = t.Send(*s, agent.Evidence(r.last().verdict().next_challenge()));
+    REQUIRE(ok.verdict());
+    CHECK(ok.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+    CHECK(ok.last().verdict().agent_state() == v1::ATTESTATION_STATE_FAIL);
+  }
+  SECTION("an expired nonce is not evaluated: a fresh Challenge") {
+    t.now += absl::Seconds(2 * 10 + 31);
+    Reply r = t.Send(*s, agent.Evidence(c));
+    CHECK(r.commits == 0);
+    REQUIRE(r.challenge());
+    CHECK(r.last().challenge().nonce() != c.nonce());
+    CHECK(t.store.History("default", "node-1", 10)->empty());
+  }
+  SECTION("a replayed quote (an earlier nonce) fails") {
+    v1::AgentMessage first = agent.Evidence(c);
+    Reply r = t.Send(*s, first);
+    REQUIRE(r.verdict());
+    CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+    t.now += absl::Seconds(2);
+    // Replayed whole, its IMA chunk no longer starts where asked.
+    Reply whole = t.Send(*s, first);
+    REQUIRE(whole.error());
+    CHECK(whole.commits == 0);
+    // The old quote with a fitting chunk is evaluated, and fails.
+    v1::AgentMessage replay =
+        agent.Evidence(r.last().verdict().next_challenge());
+    replay.mutable_evidence()->set_quote(first.evidence().quote());
+    replay.mutable_evidence()->set_signature(first.evidence().signature());
+    Reply again = t.Send(*s, replay);
+    REQUIRE(again.verdict());
+    CHECK(again.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+    CHECK(HasFailure(again.last().verdict(), v1::FAILURE_CODE_NONCE_MISMATCH));
+  }
+  SECTION("a quote signed by another key fails") {
+    v1::AgentMessage ev = agent.Evidence(c);
+    std::string sig = ev.evidence().signature();
+    sig[sig.size() - 1] ^= 1;
+    ev.mutable_evidence()->set_signature(sig);
+    Reply r = t.Send(*s, ev);
+    REQUIRE(r.verdict());
+    CHECK(HasFailure(r.last().verdict(),
+                     v1::FAILURE_CODE_QUOTE_SIGNATURE_INVALID));
+  }
+  SECTION("an empty message is a StreamError; the stream reads on") {
+    v1::AgentMessage empty;
+    Reply r = t.Send(*s, empty);
+    REQUIRE(r.error());
+    CHECK(r.last().error().code() ==
+          static_cast<int>(absl::StatusCode::kInvalidArgument));
+    CHECK(r.read_next);
+  }
+}
+
+TEST_CASE("session: IMA gap, overlap, truncated chunk, tampered entry",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  Reply first = t.Send(*s, agent.Evidence(c));
+  REQUIRE(first.verdict());
+  c = first.last().verdict().next_challenge();
+  REQUIRE(c.ima_from() == 3);
+  agent.Measure("/usr/bin/tool2", 2);
+  agent.Measure("/usr/bin/tool1", 1);
+  t.now += absl::Seconds(2);
+
+  SECTION("a gap (entries from later than asked) is refused, then fixed") {
+    SoftAgent::Options o;
+    o.first = 4;
+    Reply r = t.Send(*s, agent.Evidence(c, o));
+    REQUIRE(r.error());
+    CHECK(r.last().error().code() ==
+          static_cast<int>(absl::StatusCode::kInvalidArgument));
+    CHECK(r.commits == 0);
+    Reply ok = t.Send(*s, agent.Evidence(c));  // The challenge stays valid.
+    REQUIRE(ok.verdict());
+    CHECK(ok.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+    CHECK(ok.last().verdict().ima_next_entry() == 5);
+  }
+  SECTION("an overlap (entries from earlier than asked) is refused") {
+    SoftAgent::Options o;
+    o.first = 1;
+    Reply r = t.Send(*s, agent.Evidence(c, o));
+    REQUIRE(r.error());
+    CHECK(r.commits == 0);
+  }
+  SECTION("a truncated chunk is held and the rest asked for") {
+    SoftAgent::Options o;
+    o.last = 4;
+    o.truncated = true;
+    Reply part = t.Send(*s, agent.Evidence(c, o));
+    CHECK(part.commits == 0);
+    REQUIRE(part.challenge());
+    CHECK(part.last().challenge().ima_from() == 4);
+    Reply rest = t.Send(*s, agent.Evidence(part.last().challenge()));
+    REQUIRE(rest.verdict());
+    CHECK(rest.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+    CHECK(rest.last().verdict().ima_next_entry() == 5);
+    CHECK(t.store.GetAgent("default", "node-1")->ima_next_entry == 5);
+  }
+  SECTION("the log may run ahead of the quote: the proven prefix counts") {
+    SoftAgent::Options o;
+    o.quoted = 4;
+    Reply r = t.Send(*s, agent.Evidence(c, o));
+    REQUIRE(r.verdict());
+    CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+    CHECK(r.last().verdict().ima_next_entry() == 4);
+  }
+  SECTION("a log that is not what PCR 10 says fails") {
+    v1::AgentMessage ev = agent.Evidence(c);
+    std::string data = ev.evidence().ima_entries().data();
+    const size_t at = data.find("tool2");
+    REQUIRE(at != std::string::npos);
+    data[at + 4] = '9';
+    ev.mutable_evidence()->mutable_ima_entries()->set_data(data);
+    Reply r = t.Send(*s, ev);
+    REQUIRE(r.verdict());
+    CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+    CHECK(r.last().verdict().ima_next_entry() == 3);
+  }
+  SECTION("a file the policy does not allow fails, naming it") {
+    agent.Measure("/tmp/evil", 99);
+    Reply r = t.Send(*s, agent.Evidence(c));
+    REQUIRE(r.verdict());
+    const v1::Verdict& v = r.last().verdict();
+    CHECK(v.state() == v1::ATTESTATION_STATE_FAIL);
+    REQUIRE(v.failures_size() == 1);
+    CHECK(v.failures(0).code() == v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY);
+    CHECK(v.failures(0).path() == "/tmp/evil");
+    CHECK(v.failures(0).ima_entry_index() == 5);
+    CHECK(t.store.GetAgent("default", "node-1")->state ==
+          v1::ATTESTATION_STATE_FAIL);
+  }
+}
+
+TEST_CASE("session: a flood is slowed, then cut off", "[core][session]") {
+  SessionTest t;
+  t.options.max_early_pushes = 3;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  Reply r = t.Send(*s, agent.Evidence(c));
+  REQUIRE(r.verdict());
+  c = r.last().verdict().next_challenge();
+  for (int i = 0; i < 3; ++i) {
+    t.now += absl::Milliseconds(100);
+    Reply early = t.Send(*s, agent.Evidence(c));
+    REQUIRE(early.error());
+    CHECK(early.last().error().code() ==
+          static_cast<int>(absl::StatusCode::kResourceExhausted));
+    CHECK(early.last().error().has_retry_after());
+    CHECK(early.commits == 0);
+  }
+  t.now += absl::Milliseconds(100);
+  Reply cut = t.Send(*s, agent.Evidence(c));
+  REQUIRE(cut.ended);
+  CHECK(absl::IsResourceExhausted(*cut.ended));
+  CHECK(s->state() == State::kClosed);
+
+  SECTION("errors reported too fast are cut off too") {
+    std::unique_ptr<AttestationSession> s2 = t.Connect(agent, &c);
+    Reply last;
+    for (int i = 0; i < 5 && !last.ended; ++i) last = t.Send(*s2, AgentError());
+    REQUIRE(last.ended);
+    CHECK(absl::IsResourceExhausted(*last.ended));
+  }
+}
+
+TEST_CASE("session: an AgentError gets a fresh Challenge", "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  t.now += absl::Seconds(5);
+  Reply r = t.Send(*s, AgentError());
+  REQUIRE(r.challenge());
+  CHECK(r.last().challenge().nonce() != c.nonce());
+  CHECK(r.commits == 0);
+}
+
+TEST_CASE("session: takeover by a newer stream ends the old one (ABORTED)",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c1, c2;
+  std::unique_ptr<AttestationSession> old = t.Connect(agent, &c1);
+  std::unique_ptr<AttestationSession> fresh = t.Connect(agent, &c2);
+  CHECK(fresh->epoch() == old->epoch() + 1);
+  Reply r = t.Send(*old, agent.Evidence(c1));
+  CHECK(r.commits == 1);
+  REQUIRE(r.ended);
+  CHECK(absl::IsAborted(*r.ended));
+  CHECK(r.sent.empty());  // No verdict for a fenced commit.
+  CHECK(t.store.History("default", "node-1", 10)->empty());
+  Reply ok = t.Send(*fresh, agent.Evidence(c2));
+  REQUIRE(ok.verdict());
+  CHECK(ok.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+}
+
+TEST_CASE("session: unenrolled mid-stream: a StateNotice, FAILED_PRECONDITION",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  REQUIRE(t.store.Unenroll("default", "node-1").ok());
+  Reply r = t.Send(*s, agent.Evidence(c));
+  REQUIRE(r.ended);
+  CHECK(absl::IsFailedPrecondition(*r.ended));
+  REQUIRE(r.sent.size() == 1);
+  REQUIRE(r.sent[0].has_state_notice());
+  CHECK(r.sent[0].state_notice().state() == v1::ATTESTATION_STATE_UNENROLLED);
+  CHECK(r.sent[0].state_notice().cause() == v1::STATE_CHANGE_CAUSE_UNENROLLED);
+  // The sweeper's view of the same: what Fenced returns.
+  SessionActions swept =
+      AttestationSession::Fenced("node-1", 1, /*enrolled=*/true, t.now);
+  REQUIRE(swept.size() == 1);
+  CHECK(absl::IsAborted(swept[0].status));
+}
+
+TEST_CASE("session: a reboot asks for both logs from the start",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  Reply r = t.Send(*s, agent.Evidence(c));
+  REQUIRE(r.verdict());
+  c = r.last().verdict().next_challenge();
+  agent.Reboot();
+  t.now += absl::Seconds(2);
+  // The agent answers the old challenge (from entry 3) after its reboot:
+  // the quote's higher resetCount, not the agent's word, says so.
+  SoftAgent::Options o;
+  o.first = 3;
+  Reply seen = t.Send(*s, agent.Evidence(c, o));
+  CHECK(seen.commits == 0);
+  REQUIRE(seen.challenge());
+  CHECK(seen.last().challenge().ima_from() == 0);
+  Reply ok = t.Send(*s, agent.Evidence(seen.last().challenge()));
+  REQUIRE(ok.verdict());
+  CHECK(ok.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(ok.last().verdict().ima_next_entry() == 1);
+  CHECK(t.store.GetAgent("default", "node-1")->reset_count == 2);
+}
+
+TEST_CASE("session: a boot policy asks for the boot log and its PCRs",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.PutPolicy("boot", "{}", /*kind=*/2);
+  t.Enroll(agent, "web", "boot");
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  CHECK(c.want_boot_log());
+  REQUIRE(c.pcr_selection().banks_size() == 1);
+  CHECK(c.pcr_selection().banks(0).pcr_indices_size() == 12);  // 0-10, 14
+  Reply r = t.Send(*s, agent.Evidence(c));  // No boot log sent.
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(HasFailure(r.last().verdict(), v1::FAILURE_CODE_EVIDENCE_MISSING));
+  const v1::Challenge next = r.last().verdict().next_challenge();
+  CHECK(!next.want_boot_log());  // Asked once per boot.
+  t.now += absl::Seconds(2);
+  SoftAgent::Options o;
+  o.boot_log = "unasked";
+  Reply unasked = t.Send(*s, agent.Evidence(next, o));
+  REQUIRE(unasked.error());
+  CHECK(unasked.last().error().code() ==
+        static_cast<int>(absl::StatusCode::kInvalidArgument));
+}
+
+TEST_CASE("session: a policy updated mid-stream applies to the next quote",
+          "[core][session]") {
+  SessionTest t(/*policy_ttl=*/absl::ZeroDuration());
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  Reply r = t.Send(*s, agent.Evidence(c));
+  REQUIRE(r.verdict());
+  CHECK(r.policy_loads == 1);
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  // Version 2 no longer allows tool1's digest; the next measurement of it
+  // fails against version 2.
+  t.PutPolicy("web", core::ima::testing::PolicyJson(
+                         {{"/usr/bin/tool0",
+                           {absl::BytesToHexString(AsString(
+                               core::ima::testing::FileDigest(0)))}}}));
+  agent.Measure("/usr/bin/tool1", 1);
+  t.now += absl::Seconds(2);
+  Reply r2 = t.Send(*s, agent.Evidence(r.last().verdict().next_challenge()));
+  REQUIRE(r2.verdict());
+  CHECK(r2.policy_loads == 1);
+  CHECK(r2.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(t.store.GetAgent("default", "node-1")->runtime_policy_version == 2);
+}
+
+TEST_CASE("session: a policy that does not load fails closed",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.PutPolicy("broken", "{not json");
+  t.Enroll(agent, "broken");
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  Reply r = t.Send(*s, agent.Evidence(c));
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  REQUIRE(r.last().verdict().failures_size() == 1);
+  CHECK(r.last().verdict().failures(0).code() ==
+        v1::FAILURE_CODE_POLICY_UNAVAILABLE);
+  CHECK(r.last().verdict().failures(0).policy().name() == "broken");
+  // The replay position is kept, not reset.
+  CHECK(t.store.GetAgent("default", "node-1")->ima_next_entry == 0);
+}
+
+TEST_CASE(
+    "session: a failed commit ends the stream and the retry loses nothing",
+    "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  t.store.FailCommits(1);
+  Reply r = t.Send(*s, agent.Evidence(c));
+  CHECK(r.commits == 1);
+  REQUIRE(r.ended);
+  CHECK(absl::IsUnavailable(*r.ended));
+  CHECK(r.sent.empty());  // Nothing acknowledged.
+  CHECK(t.store.History("default", "node-1", 10)->empty());
+  // The agent reconnects (to any verifier) and continues from what was
+  // committed: nothing lost, nothing twice.
+  v1::Challenge again;
+  std::unique_ptr<AttestationSession> s2 = t.Connect(agent, &again);
+  CHECK(again.ima_from() == 0);
+  Reply ok = t.Send(*s2, agent.Evidence(again));
+  REQUIRE(ok.verdict());
+  CHECK(ok.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(t.store.History("default", "node-1", 10)->size() == 1);
+  CHECK(t.store.GetAgent("default", "node-1")->ima_next_entry == 3);
+}
+
+TEST_CASE("session: the policy cache is used without blocking when warm",
+          "[core][session]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  Reply cold = t.Send(*s, agent.Evidence(c));
+  CHECK(cold.policy_loads == 1);
+  t.now += absl::Seconds(2);
+  Reply warm =
+      t.Send(*s, agent.Evidence(cold.last().verdict().next_challenge()));
+  CHECK(warm.policy_loads == 0);
+  REQUIRE(warm.verdict());
+  CHECK(t.policies.loads() == 1);
+}
+
+}  // namespace
+}  // namespace vouch::verifier::testing
