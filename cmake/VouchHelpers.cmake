@@ -47,19 +47,24 @@ function(vouch_binary)
     RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endfunction()
 
-# vouch_test(NAME <name> SRCS ... DEPS ... [LABELS ...])
+# vouch_test(NAME <name> SRCS ... DEPS ... [LABEL <label>])
 # A Catch2 test executable; each TEST_CASE becomes one CTest test. Catch2 v2's
 # discovery does not turn tags into CTest labels, so select by tag with the
-# test binary itself (`./unit_tests "[pg]"`) or by name with `ctest -R`.
+# test binary itself (`./unit_tests "[pg]"`), by name with `ctest -R`, or by
+# the binary's LABEL (one per binary) with `ctest -L`.
 function(vouch_test)
-  cmake_parse_arguments(ARG "" "NAME" "SRCS;DEPS" ${ARGN})
+  cmake_parse_arguments(ARG "" "NAME;LABEL" "SRCS;DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
   target_compile_options(${ARG_NAME} PRIVATE ${VOUCH_WARNINGS})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS} Catch2::Catch2WithMain)
+  set(properties TIMEOUT 300)
+  if(ARG_LABEL)
+    list(APPEND properties LABELS ${ARG_LABEL})
+  endif()
   # --warn NoTests: a CTest entry whose name matches no test case fails
   # instead of passing empty (a ';' in a test name once split one in two).
   catch_discover_tests(${ARG_NAME}
-    PROPERTIES TIMEOUT 300
+    PROPERTIES ${properties}
     REPORTER compact
     EXTRA_ARGS --durations no --warn NoTests)
 endfunction()

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <optional>
+#include <string>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
@@ -108,6 +110,119 @@ absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> OpenTpm(const std::string& tcti) {
   return t;
 }
 
+// The TPM, its identity, and the agent's settings for them, read once.
+struct TpmSettings {
+  std::string tcti;
+  std::string state_dir;
+  tpm::EkType ek_type = tpm::EkType::kRsa2048;
+  tpm::AikType aik_type = tpm::AikType::kRsa2048;
+};
+
+// Opens the TPM and loads the identity, retrying with back-off: the TPM may
+// not be up yet at boot. Returns the exit code when the agent must end
+// instead (a stop signal, or --print-agent-id failing).
+std::optional<int> LoadIdentityUntilReady(const Config& cfg,
+                                          const TpmSettings& t, bool print_id,
+                                          std::unique_ptr<tpm::EsysTpm>* device,
+                                          Identity* identity) {
+  Backoff tpm_backoff(cfg.GetDuration("agent", "retry_initial"),
+                      cfg.GetDuration("agent", "retry_max"), 1);
+  while (true) {
+    absl::Status status = [&]() -> absl::Status {
+      absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> opened = OpenTpm(t.tcti);
+      if (!opened.ok()) return opened.status();
+      IdentityOptions opts;
+      opts.configured_agent_id = cfg.GetString("agent", "id");
+      opts.ek_type = t.ek_type;
+      opts.aik_type = t.aik_type;
+      opts.state_dir = t.state_dir;
+      opts.ek_intermediate_files =
+          cfg.GetStringList("agent", "ek_intermediates");
+      absl::StatusOr<Identity> id = LoadIdentity(**opened, opts);
+      if (!id.ok()) return id.status();
+      *device = *std::move(opened);
+      *identity = *std::move(id);
+      return absl::OkStatus();
+    }();
+    if (status.ok()) return std::nullopt;
+    if (print_id) {
+      std::cerr << "vouch-agent: " << status.message() << "\n";
+      return 1;
+    }
+    const absl::Duration wait = tpm_backoff.Next();
+    Log(LogLevel::kWarning, "TPM not usable; retrying",
+        {{"tcti", t.tcti},
+         {"error", status.message()},
+         {"retry_in", absl::FormatDuration(wait)}});
+    if (std::optional<int> sig = WaitForShutdownFor(wait)) {
+      Log(LogLevel::kInfo, "agent stopping", {{"signal", *sig}});
+      return 0;
+    }
+  }
+}
+
+RegisterOptions RegistrationOptions(const Config& cfg) {
+  RegisterOptions reg;
+  for (const std::string& address : cfg.GetStringList("agent", "registrars")) {
+    reg.registrars.push_back({address, cfg.GetString("tls", "ca_file"),
+                              cfg.GetString("tls", "cert_file"),
+                              cfg.GetString("tls", "key_file")});
+  }
+  reg.retry_initial = cfg.GetDuration("agent", "retry_initial");
+  reg.retry_max = cfg.GetDuration("agent", "retry_max");
+  reg.agent_version = VersionString("vouch-agent").substr(0, 64);
+  if (const char* hook =
+          std::getenv("VOUCH_AGENT_TEST_PAUSE_BEFORE_ACTIVATE")) {
+    reg.pause_before_activate_file = hook;
+  }
+  return reg;
+}
+
+// `aik_name` is the AIK's binary TPM Name.
+AttestOptions AttestationOptions(const Config& cfg, const Identity& identity,
+                                 const std::string& aik_name,
+                                 const std::string& agent_version) {
+  AttestOptions att;
+  att.agent_id = identity.agent_id;
+  att.aik_name = aik_name;
+  att.verifiers = cfg.GetStringList("agent", "verifiers");
+  att.ca_file = cfg.GetString("tls", "ca_file");
+  att.cert_file = cfg.GetString("tls", "cert_file");
+  att.key_file = cfg.GetString("tls", "key_file");
+  att.ima_log = cfg.GetString("agent", "ima_log");
+  att.boot_log = cfg.GetString("agent", "boot_log");
+  att.agent_version = agent_version;
+  absl::StatusOr<std::string> boot_id =
+      ReadFileUpTo("/proc/sys/kernel/random/boot_id", 64);
+  if (boot_id.ok()) {
+    att.boot_id = std::string(absl::StripAsciiWhitespace(*boot_id));
+  }
+  att.retry_initial = cfg.GetDuration("agent", "retry_initial");
+  att.retry_max = cfg.GetDuration("agent", "stream_retry_max");
+  att.min_push_interval = cfg.GetDuration("agent", "min_push_interval");
+  att.reply_timeout = cfg.GetDuration("agent", "reply_timeout");
+  att.keepalive = cfg.GetDuration("agent", "keepalive");
+  att.keep_tpm_open = cfg.GetBool("agent", "keep_tpm_open");
+  return att;
+}
+
+// Opens the TPM with the EK and AIK loaded, for each push or once.
+TpmOpener AttestTpmOpener(const TpmSettings& t) {
+  return [t]() -> absl::StatusOr<std::unique_ptr<tpm::Tpm>> {
+    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> opened = OpenTpm(t.tcti);
+    if (!opened.ok()) return opened.status();
+    if (absl::StatusOr<Bytes> e = (*opened)->LoadEk(t.ek_type); !e.ok()) {
+      return e.status();
+    }
+    if (absl::StatusOr<Bytes> a =
+            (*opened)->LoadOrCreateAik(t.state_dir, t.aik_type);
+        !a.ok()) {
+      return a.status();
+    }
+    return std::unique_ptr<tpm::Tpm>(*std::move(opened));
+  };
+}
+
 }  // namespace
 
 int RunAgent(AppContext& ctx) {
@@ -123,50 +238,21 @@ int RunAgent(AppContext& ctx) {
                                  : aik_type.status().message()}});
     return 2;
   }
-  const std::string tcti = cfg.GetString("agent", "tcti");
+  const TpmSettings tpm_settings{cfg.GetString("agent", "tcti"),
+                                 cfg.GetString("agent", "state_dir"), *ek_type,
+                                 *aik_type};
   if (!print_id) {
     Log(LogLevel::kInfo, "agent starting",
-        {{"tcti", tcti},
-         {"state_dir", cfg.GetString("agent", "state_dir")},
+        {{"tcti", tpm_settings.tcti},
+         {"state_dir", tpm_settings.state_dir},
          {"registrars",
           absl::StrJoin(cfg.GetStringList("agent", "registrars"), ",")}});
   }
-  // The TPM may not be up yet at boot: wait for it like for a registrar.
-  Backoff tpm_backoff(cfg.GetDuration("agent", "retry_initial"),
-                      cfg.GetDuration("agent", "retry_max"), 1);
   std::unique_ptr<tpm::EsysTpm> device;
   Identity identity;
-  while (true) {
-    absl::Status status = [&]() -> absl::Status {
-      absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = OpenTpm(tcti);
-      if (!t.ok()) return t.status();
-      IdentityOptions opts;
-      opts.configured_agent_id = cfg.GetString("agent", "id");
-      opts.ek_type = *ek_type;
-      opts.aik_type = *aik_type;
-      opts.state_dir = cfg.GetString("agent", "state_dir");
-      opts.ek_intermediate_files =
-          cfg.GetStringList("agent", "ek_intermediates");
-      absl::StatusOr<Identity> id = LoadIdentity(**t, opts);
-      if (!id.ok()) return id.status();
-      device = *std::move(t);
-      identity = *std::move(id);
-      return absl::OkStatus();
-    }();
-    if (status.ok()) break;
-    if (print_id) {
-      std::cerr << "vouch-agent: " << status.message() << "\n";
-      return 1;
-    }
-    const absl::Duration wait = tpm_backoff.Next();
-    Log(LogLevel::kWarning, "TPM not usable; retrying",
-        {{"tcti", tcti},
-         {"error", status.message()},
-         {"retry_in", absl::FormatDuration(wait)}});
-    if (std::optional<int> sig = WaitForShutdownFor(wait)) {
-      Log(LogLevel::kInfo, "agent stopping", {{"signal", *sig}});
-      return 0;
-    }
+  if (std::optional<int> code = LoadIdentityUntilReady(
+          cfg, tpm_settings, print_id, &device, &identity)) {
+    return *code;
   }
   if (print_id) {
     std::cout << identity.agent_id << "\n";
@@ -177,22 +263,10 @@ int RunAgent(AppContext& ctx) {
        {"aik_name", identity.aik_name_hex},
        {"ek_certificate", !identity.ek_certificate.empty()}});
 
-  RegisterOptions reg;
-  for (const std::string& address : cfg.GetStringList("agent", "registrars")) {
-    reg.registrars.push_back({address, cfg.GetString("tls", "ca_file"),
-                              cfg.GetString("tls", "cert_file"),
-                              cfg.GetString("tls", "key_file")});
-  }
+  const RegisterOptions reg = RegistrationOptions(cfg);
   if (reg.registrars.empty()) {
     Log(LogLevel::kError, "agent.registrars is empty");
     return 2;
-  }
-  reg.retry_initial = cfg.GetDuration("agent", "retry_initial");
-  reg.retry_max = cfg.GetDuration("agent", "retry_max");
-  reg.agent_version = VersionString("vouch-agent").substr(0, 64);
-  if (const char* hook =
-          std::getenv("VOUCH_AGENT_TEST_PAUSE_BEFORE_ACTIVATE")) {
-    reg.pause_before_activate_file = hook;
   }
   int sig = 0;
   std::optional<std::string> aik_name =
@@ -204,48 +278,15 @@ int RunAgent(AppContext& ctx) {
   Log(LogLevel::kInfo, "agent ready to attest",
       {{"agent_id", identity.agent_id}, {"aik_name", *aik_name}});
 
-  AttestOptions att;
-  att.agent_id = identity.agent_id;
   absl::StatusOr<Bytes> name = HexDecode(*aik_name);
   if (!name.ok()) {
     Log(LogLevel::kError, "bad AIK name", {{"error", name.status().message()}});
     return 1;
   }
-  att.aik_name = std::string(AsString(*name));
-  att.verifiers = cfg.GetStringList("agent", "verifiers");
-  att.ca_file = cfg.GetString("tls", "ca_file");
-  att.cert_file = cfg.GetString("tls", "cert_file");
-  att.key_file = cfg.GetString("tls", "key_file");
-  att.ima_log = cfg.GetString("agent", "ima_log");
-  att.boot_log = cfg.GetString("agent", "boot_log");
-  att.agent_version = reg.agent_version;
-  absl::StatusOr<std::string> boot_id =
-      ReadFileUpTo("/proc/sys/kernel/random/boot_id", 64);
-  if (boot_id.ok()) {
-    att.boot_id = std::string(absl::StripAsciiWhitespace(*boot_id));
-  }
-  att.retry_initial = cfg.GetDuration("agent", "retry_initial");
-  att.retry_max = cfg.GetDuration("agent", "stream_retry_max");
-  att.min_push_interval = cfg.GetDuration("agent", "min_push_interval");
-  att.reply_timeout = cfg.GetDuration("agent", "reply_timeout");
-  att.keepalive = cfg.GetDuration("agent", "keepalive");
-  att.keep_tpm_open = cfg.GetBool("agent", "keep_tpm_open");
-  const std::string state_dir = cfg.GetString("agent", "state_dir");
-  const tpm::EkType ek = *ek_type;
-  const tpm::AikType aik = *aik_type;
-  TpmOpener open_tpm = [tcti, state_dir, ek,
-                        aik]() -> absl::StatusOr<std::unique_ptr<tpm::Tpm>> {
-    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = OpenTpm(tcti);
-    if (!t.ok()) return t.status();
-    if (absl::StatusOr<Bytes> e = (*t)->LoadEk(ek); !e.ok()) return e.status();
-    if (absl::StatusOr<Bytes> a = (*t)->LoadOrCreateAik(state_dir, aik);
-        !a.ok()) {
-      return a.status();
-    }
-    return std::unique_ptr<tpm::Tpm>(*std::move(t));
-  };
+  const AttestOptions att = AttestationOptions(
+      cfg, identity, std::string(AsString(*name)), reg.agent_version);
   device.reset();  // Reopened per push, or once, by the loop.
-  return RunAttestLoop(open_tpm, att);
+  return RunAttestLoop(AttestTpmOpener(tpm_settings), att);
 }
 
 }  // namespace vouch::agent

@@ -7,27 +7,24 @@
 // after the last push). A broken stream is reopened, with jittered back-off
 // (none after ABORTED), to the next verifier in the list; the verifier names
 // the entry to resume from, so the log is never resent unless asked.
-// Runs on the calling thread until SIGINT/SIGTERM. See docs/agent.md for
-// the state diagram.
+// The decisions are AttestStateMachine's (attest_state_machine.h); this is
+// its driver: the gRPC stream, the clock, the TPM (via EvidenceBuilder) and
+// the IMA poll. Runs on the calling thread until SIGINT/SIGTERM. See
+// docs/agent.md for the state diagram.
 //
 //   AttestOptions opts = ...;
-//   return RunAttestLoop(tpm_access, opts);
+//   TpmOpener open_tpm = ...;  // EsysTpm with EK and AIK loaded
+//   return RunAttestLoop(open_tpm, opts);
 #ifndef VOUCH_AGENT_ATTEST_LOOP_H_
 #define VOUCH_AGENT_ATTEST_LOOP_H_
 
-#include <functional>
 #include <string>
 #include <vector>
 
-#include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "tpm/tpm.h"
+#include "agent/evidence.h"
 
 namespace vouch::agent {
-
-// Opens the TPM with the AIK loaded; the loop drops it between pushes when
-// the TPM must be shared (swtpm serves one connection at a time).
-using TpmOpener = std::function<absl::StatusOr<std::unique_ptr<tpm::Tpm>>()>;
 
 struct AttestOptions {
   std::string agent_id;
