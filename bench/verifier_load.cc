@@ -18,7 +18,7 @@
 //
 // Usage: verifier_load [--agents N] [--seconds S] [--verifier-cpu C]
 //                      [--verifier-cpu-quota F] [--verifier-log FILE]
-//                      [--transport-floor 1]
+//                      [--transport-floor 1] [--json]
 // --verifier-cpu pins the verifier and PostgreSQL to CPU C and the agents to
 // the others. --verifier-cpu-quota caps the verifier at F CPUs (a CFS quota,
 // cgroup v1 or v2; needs root) during phase 1, so that on a small machine
@@ -27,6 +27,9 @@
 // Phase 2 runs without the cap. --transport-floor runs transport_floor (an
 // Attestation server that checks and stores nothing) in place of
 // vouch-verifier: the same load then measures gRPC + mTLS alone.
+// --json prints one JSON object of the figures last (quotes_per_cpu_second,
+// context_switches_per_quote, verdicts_per_commit at saturation,
+// p99_ms_worst_window at half load, ...), so runs can be compared.
 // VOUCH_LOAD_PRELOAD, if set, becomes the
 // verifier's LD_PRELOAD (to try another allocator).
 #include <grpcpp/grpcpp.h>
@@ -52,10 +55,12 @@
 #include <thread>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "absl/time/time.h"
 #include "common/bytes.h"
 #include "common/file.h"
@@ -100,6 +105,72 @@ std::pair<std::string, std::string> SignQuote(const SoftAik& aik,
   core::tpm::PcrValues values;
   values[TPM2_ALG_SHA256][10] = Bytes(32, 0);
   return aik.Quote(sel, values, nonce, core::tpm::ClockInfo{clock, 1, 0, true});
+}
+
+// Context switches (voluntary and not) of every thread of a process so far.
+uint64_t ContextSwitches(pid_t pid) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(
+           absl::StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream f(task.path() / "status");
+    std::string line;
+    while (std::getline(f, line)) {
+      if (!absl::StartsWith(line, "voluntary_ctxt_switches:") &&
+          !absl::StartsWith(line, "nonvoluntary_ctxt_switches:")) {
+        continue;
+      }
+      uint64_t n = 0;
+      if (absl::SimpleAtoi(
+              absl::StripAsciiWhitespace(line.substr(line.find(':') + 1)),
+              &n)) {
+        total += n;
+      }
+    }
+  }
+  return total;
+}
+
+// The verifier's "attestation latency" log lines (one per sweep interval)
+// between two offsets of its log.
+struct LatencyLog {
+  double p50_ms = 0;        // Median of the windows' p50.
+  double worst_p99_ms = 0;  // Worst 1 s window.
+  double worst_max_ms = 0;
+  double worst_commit_p99_ms = 0;
+  double verdicts_per_commit = 0;
+};
+
+LatencyLog ReadLatencyLog(absl::string_view log) {
+  int64_t worst_p99 = 0, worst_max = 0, worst_commit_p99 = 0;
+  int64_t batches = 0, batched = 0;
+  std::vector<int64_t> p50s;
+  for (absl::string_view line : absl::StrSplit(log, '\n')) {
+    if (!absl::StrContains(line, "attestation latency")) continue;
+    auto field = [&](absl::string_view key) -> int64_t {
+      const size_t at = line.find(key);
+      if (at == absl::string_view::npos) return 0;
+      int64_t v = 0;
+      absl::string_view rest = line.substr(at + key.size());
+      (void)absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &v);
+      return v;
+    };
+    p50s.push_back(field(" p50_us="));
+    worst_p99 = std::max(worst_p99, field(" p99_us="));
+    worst_max = std::max(worst_max, field(" max_us="));
+    worst_commit_p99 = std::max(worst_commit_p99, field("commit_p99_us="));
+    batches += field(" batches=");
+    batched += field("batched_verdicts=");
+  }
+  std::sort(p50s.begin(), p50s.end());
+  LatencyLog out;
+  out.p50_ms = p50s.empty() ? 0.0 : p50s[p50s.size() / 2] / 1000.0;
+  out.worst_p99_ms = worst_p99 / 1000.0;
+  out.worst_max_ms = worst_max / 1000.0;
+  out.worst_commit_p99_ms = worst_commit_p99 / 1000.0;
+  out.verdicts_per_commit =
+      batches > 0 ? static_cast<double>(batched) / batches : 0.0;
+  return out;
 }
 
 // utime + stime of a process, in seconds.
@@ -275,6 +346,17 @@ int Main(int argc, char** argv) {
   double quota = 0;
   std::string log_path;
   bool floor = false;
+  bool json = false;
+  std::vector<char*> args = {argv[0]};
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--json") {
+      json = true;
+    } else {
+      args.push_back(argv[i]);
+    }
+  }
+  argc = static_cast<int>(args.size());
+  argv = args.data();
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--agents") agents = std::atoi(argv[i + 1]);
@@ -407,11 +489,20 @@ int Main(int argc, char** argv) {
   std::this_thread::sleep_for(std::chrono::seconds(2));
   uint64_t v0 = shared.verdicts;
   double c0 = CpuSeconds(verifier.pid());
+  const uint64_t cs0 = ContextSwitches(verifier.pid());
+  const size_t log_phase1 =
+      ReadFileUpTo(log_path, 64 << 20).value_or("").size();
   auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const uint64_t n1 = shared.verdicts - v0;
   const double cpu = CpuSeconds(verifier.pid()) - c0;
+  const double cs_per_quote =
+      static_cast<double>(ContextSwitches(verifier.pid()) - cs0) /
+      static_cast<double>(std::max<uint64_t>(n1, 1));
+  const std::string log1 = ReadFileUpTo(log_path, 64 << 20).value_or("");
+  const LatencyLog saturated = ReadLatencyLog(
+      absl::string_view(log1).substr(std::min(log_phase1, log1.size())));
   const double rate = static_cast<double>(n1) / wall;
   if (quota > 0) {
     std::printf(
@@ -425,8 +516,8 @@ int Main(int argc, char** argv) {
               static_cast<unsigned long>(n1), wall, rate);
   std::printf(
       "  verifier CPU: %.2f s = %.0f verified quotes per CPU-second "
-      "(per core)\n",
-      cpu, static_cast<double>(n1) / cpu);
+      "(per core); %.2f context switches per quote\n",
+      cpu, static_cast<double>(n1) / cpu, cs_per_quote);
   // Phase 2: half that rate, round-trip latency, without the cap.
   if (cap) cap->Lift();
   shared.per_agent_rate = rate / 2 / agents;
@@ -460,53 +551,48 @@ int Main(int argc, char** argv) {
       "  evidence sent -> verdict received: p50 %.2f ms, p99 %.2f ms, "
       "max %.2f ms (%zu samples)\n",
       pct(0.50), pct(0.99), rtt.empty() ? 0.0 : rtt.back(), rtt.size());
-  auto finish = [&] {
-    std::printf("  verdicts that were not PASS: %lu\n",
-                static_cast<unsigned long>(shared.failures.load()));
-    shared.stop = true;
-    verifier.Terminate();
-    for (std::thread& t : threads) t.join();
-    return shared.failures > 0 ? 1 : 0;
-  };
+  const LatencyLog half = floor ? LatencyLog{}
+                                : ReadLatencyLog(absl::string_view(log).substr(
+                                      std::min(log_from, log.size())));
   if (floor) {
     // transport_floor keeps no latency log: only the round trip applies.
     std::printf("  (transport floor: no verifier-side latency)\n");
-    return finish();
+  } else {
+    std::printf(
+        "  verifier evidence received -> verdict sent: p50 %.2f ms, "
+        "worst 1 s window p99 %.2f ms, max %.2f ms\n",
+        half.p50_ms, half.worst_p99_ms, half.worst_max_ms);
+    std::printf(
+        "  of which committing: worst 1 s window p99 %.2f ms; %.2f verdicts "
+        "per group commit (%.2f at saturation)\n",
+        half.worst_commit_p99_ms, half.verdicts_per_commit,
+        saturated.verdicts_per_commit);
   }
-  // The verifier's own evidence-to-verdict time, per 1 s window.
-  int64_t worst_p99 = 0, worst_max = 0, worst_commit_p99 = 0;
-  int64_t batches = 0, batched = 0;
-  std::vector<int64_t> p50s;
-  for (absl::string_view line :
-       absl::StrSplit(absl::string_view(log).substr(log_from), '\n')) {
-    if (!absl::StrContains(line, "attestation latency")) continue;
-    auto field = [&](absl::string_view key) -> int64_t {
-      const size_t at = line.find(key);
-      if (at == absl::string_view::npos) return 0;
-      int64_t v = 0;
-      absl::string_view rest = line.substr(at + key.size());
-      (void)absl::SimpleAtoi(rest.substr(0, rest.find(' ')), &v);
-      return v;
-    };
-    p50s.push_back(field(" p50_us="));
-    worst_p99 = std::max(worst_p99, field(" p99_us="));
-    worst_max = std::max(worst_max, field(" max_us="));
-    worst_commit_p99 = std::max(worst_commit_p99, field("commit_p99_us="));
-    batches += field(" batches=");
-    batched += field("batched_verdicts=");
+  std::printf("  verdicts that were not PASS: %lu\n",
+              static_cast<unsigned long>(shared.failures.load()));
+  shared.stop = true;
+  verifier.Terminate();
+  for (std::thread& t : threads) t.join();
+  if (json) {
+    // One object, last, so runs can be compared by machine.
+    std::printf(
+        "{\"mode\": \"%s\", \"agents\": %d, \"seconds\": %d, "
+        "\"cpu_quota\": %.3f, \"quotes_per_second_wall\": %.1f, "
+        "\"quotes_per_cpu_second\": %.1f, "
+        "\"context_switches_per_quote\": %.3f, "
+        "\"verdicts_per_commit\": %.2f, "
+        "\"verdicts_per_commit_half_load\": %.2f, "
+        "\"p50_ms\": %.3f, \"p99_ms_worst_window\": %.3f, "
+        "\"commit_p99_ms_worst_window\": %.3f, "
+        "\"rtt_p50_ms\": %.3f, \"rtt_p99_ms\": %.3f, "
+        "\"failures\": %lu}\n",
+        floor ? "transport_floor" : "verifier", agents, seconds, quota, rate,
+        static_cast<double>(n1) / cpu, cs_per_quote,
+        saturated.verdicts_per_commit, half.verdicts_per_commit, half.p50_ms,
+        half.worst_p99_ms, half.worst_commit_p99_ms, pct(0.50), pct(0.99),
+        static_cast<unsigned long>(shared.failures.load()));
   }
-  std::sort(p50s.begin(), p50s.end());
-  std::printf(
-      "  verifier evidence received -> verdict sent: p50 %.2f ms, "
-      "worst 1 s window p99 %.2f ms, max %.2f ms\n",
-      p50s.empty() ? 0.0 : p50s[p50s.size() / 2] / 1000.0, worst_p99 / 1000.0,
-      worst_max / 1000.0);
-  std::printf(
-      "  of which committing: worst 1 s window p99 %.2f ms; %.2f verdicts "
-      "per group commit\n",
-      worst_commit_p99 / 1000.0,
-      batches > 0 ? static_cast<double>(batched) / batches : 0.0);
-  return finish();
+  return shared.failures > 0 ? 1 : 0;
 }
 
 }  // namespace

@@ -48,10 +48,10 @@ function(vouch_binary)
 endfunction()
 
 # vouch_test(NAME <name> SRCS ... DEPS ... [LABEL <label>])
-# A Catch2 test executable; each TEST_CASE becomes one CTest test. Catch2 v2's
-# discovery does not turn tags into CTest labels, so select by tag with the
-# test binary itself (`./unit_tests "[pg]"`), by name with `ctest -R`, or by
-# the binary's LABEL (one per binary) with `ctest -L`.
+# A Catch2 test executable; each TEST_CASE becomes one CTest test. Each
+# test's Catch2 tags become its CTest labels ([pg] -> `ctest -L pg`; see
+# VouchCatchLabels.cmake), and LABEL, if given, is added to every test of
+# the binary.
 function(vouch_test)
   cmake_parse_arguments(ARG "" "NAME;LABEL" "SRCS;DEPS" ${ARGN})
   add_executable(${ARG_NAME} ${ARG_SRCS})
@@ -67,4 +67,9 @@ function(vouch_test)
     PROPERTIES ${properties}
     REPORTER compact
     EXTRA_ARGS --durations no --warn NoTests)
+  # After catch's own include file (which adds the tests): tags -> labels.
+  set(labels ${CMAKE_CURRENT_BINARY_DIR}/${ARG_NAME}_labels.cmake)
+  file(GENERATE OUTPUT ${labels} CONTENT
+    "include(${PROJECT_SOURCE_DIR}/cmake/VouchCatchLabels.cmake)\nvouch_label_catch_tests(\"$<TARGET_FILE:${ARG_NAME}>\" \"${ARG_LABEL}\")\n")
+  set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${labels})
 endfunction()
