@@ -16,15 +16,12 @@
 #include "agent/ima_source.h"
 #include "common/app.h"
 #include "common/logging.h"
+#include "core/attest/limits.h"
 #include "sdk/channel.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
 namespace vouch::agent {
 namespace {
-
-constexpr size_t kMaxChunkBytes = 4 << 20;  // attestation.proto
-constexpr size_t kMaxChunkEntries = 100000;
-constexpr size_t kMaxBootLogBytes = 1 << 20;
 
 using Actions = std::vector<AttestAction>;
 using Kind = AttestAction::Kind;
@@ -153,9 +150,9 @@ EvidenceOptions BuilderOptions(const AttestOptions& o) {
   EvidenceOptions e;
   e.boot_log = o.boot_log;
   e.keep_tpm_open = o.keep_tpm_open;
-  e.max_ima_chunk_bytes = kMaxChunkBytes;
-  e.max_ima_chunk_entries = kMaxChunkEntries;
-  e.max_boot_log_bytes = kMaxBootLogBytes;
+  e.max_ima_chunk_bytes = core::attest::kMaxImaChunkBytes;
+  e.max_ima_chunk_entries = core::attest::kMaxImaChunkEntries;
+  e.max_boot_log_bytes = core::attest::kMaxBootLogBytes;
   return e;
 }
 

@@ -4,6 +4,7 @@
 
 #include "common/file.h"
 #include "common/logging.h"
+#include "core/attest/wire.h"
 
 namespace vouch::agent {
 namespace {
@@ -12,21 +13,6 @@ namespace {
 constexpr int kQuoteAttempts = 5;
 
 }  // namespace
-
-TPML_PCR_SELECTION ToSelection(const v1::PcrSelection& s) {
-  TPML_PCR_SELECTION out{};
-  for (const v1::PcrBankSelection& b : s.banks()) {
-    if (out.count >= TPM2_NUM_PCR_BANKS) break;
-    TPMS_PCR_SELECTION& sel = out.pcrSelections[out.count++];
-    sel.hash = static_cast<TPMI_ALG_HASH>(b.hash_alg());
-    sel.sizeofSelect = 3;
-    for (uint32_t pcr : b.pcr_indices()) {
-      if (pcr < 24)
-        sel.pcrSelect[pcr / 8] |= static_cast<uint8_t>(1u << (pcr % 8));
-    }
-  }
-  return out;
-}
 
 EvidenceBuilder::EvidenceBuilder(TpmOpener open_tpm, EvidenceOptions options,
                                  ImaSource* ima)
@@ -64,7 +50,10 @@ absl::Status EvidenceBuilder::AddQuote(const v1::Challenge& ch,
                                        v1::Evidence& ev) {
   absl::StatusOr<tpm::Tpm*> t = Tpm();
   if (!t.ok()) return t.status();
-  const TPML_PCR_SELECTION sel = ToSelection(ch.pcr_selection());
+  absl::StatusOr<TPML_PCR_SELECTION> selection =
+      core::attest::PcrSelectionFromProto(ch.pcr_selection());
+  if (!selection.ok()) return selection.status();
+  const TPML_PCR_SELECTION& sel = *selection;
   // The PCRs may change between reading them and quoting (PCR 10 with
   // every measurement): read, quote, read again, and retry until both
   // reads agree, so the values sent are the quoted ones.
@@ -87,15 +76,7 @@ absl::Status EvidenceBuilder::AddQuote(const v1::Challenge& ch,
   }
   ev.set_quote(std::string(AsString(quote->attest)));
   ev.set_signature(std::string(AsString(quote->signature)));
-  for (const auto& [alg, bank] : values) {
-    v1::PcrBankValues* b = ev.add_pcr_values();
-    b->set_hash_alg(static_cast<v1::HashAlgorithm>(alg));
-    for (const auto& [index, digest] : bank) {
-      v1::PcrValue* v = b->add_values();
-      v->set_index(index);
-      v->set_digest(std::string(AsString(digest)));
-    }
-  }
+  core::attest::PcrValuesToProto(values, ev.mutable_pcr_values());
   return absl::OkStatus();
 }
 

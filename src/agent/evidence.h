@@ -48,10 +48,6 @@ struct BuiltEvidence {
   std::optional<uint64_t> ima_sent_until;
 };
 
-// A Challenge's PCR selection as a TPML_PCR_SELECTION (TPM 2.0 Part 2,
-// 10.9.7; sizeofSelect 3, for PCRs 0-23).
-TPML_PCR_SELECTION ToSelection(const v1::PcrSelection& selection);
-
 class EvidenceBuilder {
  public:
   // `ima` may be null (no IMA log configured); it must outlive the builder.

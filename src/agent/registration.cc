@@ -13,6 +13,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "core/attest/limits.h"
 #include "core/tpm/credential.h"
 #include "core/tpm/ek_cert.h"
 #include "core/tpm/public_key.h"
@@ -23,7 +24,7 @@
 namespace vouch::agent {
 namespace {
 
-constexpr size_t kMaxBlobBytes = 1024;  // registrar.proto bounds
+using core::attest::kMaxCredentialBlobBytes;
 
 std::chrono::system_clock::time_point Deadline(absl::Duration d) {
   return std::chrono::system_clock::now() + absl::ToChronoMilliseconds(d);
@@ -80,8 +81,8 @@ absl::StatusOr<std::string> RegisterOnce(tpm::Tpm& tpm, const Identity& id,
     grpc::Status st = stub->Register(&ctx, req, &challenge);
     if (!st.ok()) return FromGrpc(st, "Register");
   }
-  if (challenge.credential_blob().size() > kMaxBlobBytes ||
-      challenge.encrypted_secret().size() > kMaxBlobBytes) {
+  if (challenge.credential_blob().size() > kMaxCredentialBlobBytes ||
+      challenge.encrypted_secret().size() > kMaxCredentialBlobBytes) {
     return absl::InvalidArgumentError("Register: oversized challenge");
   }
   Log(LogLevel::kInfo, "registered; activating",

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "agent/fake_tpm.h"
+#include "core/attest/wire.h"
 #include "core/tpm/quote.h"
 #include "harness/temp_dir.h"
 
@@ -129,7 +130,8 @@ TEST_CASE(
   REQUIRE(aik.ok());
   CHECK((*aik)->admission().passed());
   core::tpm::QuotePolicy policy;
-  policy.required_selection = ToSelection(challenge.pcr_selection());
+  policy.required_selection =
+      *core::attest::PcrSelectionFromProto(challenge.pcr_selection());
   const Bytes attest = ToBytes(ev.quote());
   const Bytes signature = ToBytes(ev.signature());
   const Bytes nonce = ToBytes(challenge.nonce());
@@ -325,21 +327,39 @@ TEST_CASE("evidence: the boot log when asked", "[agent]") {
 }
 
 TEST_CASE("evidence: the PCR selection of an untrusted Challenge", "[agent]") {
+  // The agent reads the selection with core's one helper, which refuses
+  // what a TPM could not quote instead of clamping it.
   v1::PcrSelection s;
   v1::PcrBankSelection* b = s.add_banks();
   b->set_hash_alg(v1::HASH_ALGORITHM_SHA256);
-  for (uint32_t pcr : {0u, 10u, 23u, 24u, 1000u}) b->add_pcr_indices(pcr);
-  for (int i = 0; i < 40; ++i) {
-    s.add_banks()->set_hash_alg(v1::HASH_ALGORITHM_SHA1);
-  }
-  const TPML_PCR_SELECTION sel = ToSelection(s);
-  CHECK(sel.count == TPM2_NUM_PCR_BANKS);
-  CHECK(sel.pcrSelections[0].hash == TPM2_ALG_SHA256);
-  CHECK(sel.pcrSelections[0].sizeofSelect == 3);
-  CHECK(sel.pcrSelections[0].pcrSelect[0] == 0x01);
-  CHECK(sel.pcrSelections[0].pcrSelect[1] == 0x04);
-  CHECK(sel.pcrSelections[0].pcrSelect[2] == 0x80);
-  CHECK(sel.pcrSelections[0].pcrSelect[3] == 0);
+  for (uint32_t pcr : {0u, 10u, 23u}) b->add_pcr_indices(pcr);
+  absl::StatusOr<TPML_PCR_SELECTION> sel =
+      core::attest::PcrSelectionFromProto(s);
+  REQUIRE(sel.ok());
+  CHECK(sel->count == 1);
+  CHECK(sel->pcrSelections[0].hash == TPM2_ALG_SHA256);
+  CHECK(sel->pcrSelections[0].sizeofSelect == 3);
+  CHECK(sel->pcrSelections[0].pcrSelect[0] == 0x01);
+  CHECK(sel->pcrSelections[0].pcrSelect[1] == 0x04);
+  CHECK(sel->pcrSelections[0].pcrSelect[2] == 0x80);
+  CHECK(sel->pcrSelections[0].pcrSelect[3] == 0);
+  v1::PcrSelection high = s;
+  high.mutable_banks(0)->add_pcr_indices(24);
+  CHECK(absl::IsInvalidArgument(
+      core::attest::PcrSelectionFromProto(high).status()));
+  v1::PcrSelection many = s;
+  for (int i = 0; i < 40; ++i)
+    many.add_banks()->set_hash_alg(v1::HASH_ALGORITHM_SHA1);
+  CHECK(absl::IsInvalidArgument(
+      core::attest::PcrSelectionFromProto(many).status()));
+  v1::PcrSelection twice = s;
+  twice.add_banks()->set_hash_alg(v1::HASH_ALGORITHM_SHA256);
+  CHECK(absl::IsInvalidArgument(
+      core::attest::PcrSelectionFromProto(twice).status()));
+  v1::PcrSelection unknown;
+  unknown.add_banks()->set_hash_alg(static_cast<v1::HashAlgorithm>(99));
+  CHECK(absl::IsInvalidArgument(
+      core::attest::PcrSelectionFromProto(unknown).status()));
 }
 
 }  // namespace
