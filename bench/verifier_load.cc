@@ -19,6 +19,7 @@
 // Usage: verifier_load [--agents N] [--seconds S] [--verifier-cpu C]
 //                      [--verifier-cpu-quota F] [--verifier-log FILE]
 //                      [--transport-floor 1] [--json]
+//                      [--verifier-arg ARG]...
 // --verifier-cpu pins the verifier and PostgreSQL to CPU C and the agents to
 // the others. --verifier-cpu-quota caps the verifier at F CPUs (a CFS quota,
 // cgroup v1 or v2; needs root) during phase 1, so that on a small machine
@@ -27,6 +28,8 @@
 // Phase 2 runs without the cap. --transport-floor runs transport_floor (an
 // Attestation server that checks and stores nothing) in place of
 // vouch-verifier: the same load then measures gRPC + mTLS alone.
+// --verifier-arg passes ARG on to vouch-verifier (repeatable; for
+// experiments such as --verifier-arg --verifier-commit-threads=1).
 // --json prints one JSON object of the figures last (quotes_per_cpu_second,
 // context_switches_per_quote, verdicts_per_commit at saturation,
 // p99_ms_worst_window at half load, ...), so runs can be compared.
@@ -347,6 +350,7 @@ int Main(int argc, char** argv) {
   std::string log_path;
   bool floor = false;
   bool json = false;
+  std::vector<std::string> extra_verifier_args;
   std::vector<char*> args = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--json") {
@@ -365,6 +369,7 @@ int Main(int argc, char** argv) {
     if (flag == "--verifier-cpu-quota") quota = std::atof(argv[i + 1]);
     if (flag == "--verifier-log") log_path = argv[i + 1];
     if (flag == "--transport-floor") floor = std::atoi(argv[i + 1]) != 0;
+    if (flag == "--verifier-arg") extra_verifier_args.push_back(argv[i + 1]);
   }
   const std::string verifier_bin =
       floor ? VOUCH_TRANSPORT_FLOOR_BIN : VOUCH_VERIFIER_BIN;
@@ -467,6 +472,10 @@ int Main(int argc, char** argv) {
                                       "info",
                                       "--verifier-sweep-interval",
                                       "1s"};
+  if (!floor) {
+    command.insert(command.end(), extra_verifier_args.begin(),
+                   extra_verifier_args.end());
+  }
   command.insert(command.begin(), prefix.begin(), prefix.end());
   testing::ChildProcess verifier =
       Must(testing::ChildProcess::Start(command, popts), "start verifier");
