@@ -282,7 +282,7 @@ EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in) {
             r->failures.size() == r->failure_count &&
             std::all_of(r->failures.begin(), r->failures.end(),
                         [](const cima::ImaFailure& f) {
-                          return f.reason == cima::reason::kPcrMismatch;
+                          return f.reason == core::Rule::kImaPcrMismatch;
                         })) {
           if (chunk_bytes.size() > kMaxHeldImaBytes) {
             AddFailure(out, Simple(v1::FAILURE_CODE_IMA_LOG_TOO_LARGE,
@@ -298,7 +298,7 @@ EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in) {
           out.ima = r->state;
           for (const cima::ImaFailure& f : r->failures) {
             v1::Failure p;
-            p.set_code(FailureCodeForRule(absl::StrCat("ima.", f.reason)));
+            p.set_code(FailureCodeForRule(core::RuleName(f.reason)));
             p.set_detail(f.detail.substr(0, 1024));
             p.set_ima_entry_index(f.index);
             p.set_path(cima::DisplayPath(f.path).substr(0, 4096));
