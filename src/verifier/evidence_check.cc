@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/boot/event_log.h"
+#include "core/rule.h"
 #include "core/tpm/tpm_wire.h"
 
 namespace vouch::verifier {
@@ -53,7 +54,7 @@ void AddFailure(EvidenceOutcome& out, v1::Failure f) {
 void AddVerdictFailures(EvidenceOutcome& out, const core::Verdict& verdict) {
   for (const core::Failure& f : verdict.failures()) {
     v1::Failure p;
-    p.set_code(FailureCodeForRule(f.rule));
+    p.set_code(FailureCodeForRule(core::RuleName(f.rule)));
     p.set_detail(f.detail.substr(0, 1024));
     AddFailure(out, std::move(p));
   }
@@ -201,8 +202,9 @@ EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in) {
   }
   bool signature_ok = true;
   for (const core::Failure& f : quote->verdict.failures()) {
-    if (f.rule == "quote.signature" || f.rule == "quote.signature_alg" ||
-        f.rule == "quote.magic" || f.rule == "quote.type") {
+    if (f.rule == core::Rule::kQuoteSignature ||
+        f.rule == core::Rule::kQuoteSignatureAlg ||
+        f.rule == core::Rule::kQuoteMagic || f.rule == core::Rule::kQuoteType) {
       signature_ok = false;
     }
   }

@@ -242,8 +242,7 @@ void AddFailure(ImaEvaluation* r, const ImaEvalOptions& options, uint64_t index,
   ++r->failure_count;
   if (r->failures.size() >= options.max_listed_failures) return;
   r->verdict.AddFailure(
-      std::string(RuleName(why)),
-      absl::StrCat("entry ", index, " ", DisplayPath(path), ": ", detail));
+      why, absl::StrCat("entry ", index, " ", DisplayPath(path), ": ", detail));
   r->failures.push_back({index, std::string(path), why, std::move(detail)});
 }
 
