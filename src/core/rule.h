@@ -10,7 +10,7 @@
 //
 // Adding a rule: add the enumerator (values stay 0, 1, ...), its name in
 // RuleName (-Wswitch refuses a missing one), its place in kAllRules (a unit
-// test checks), and its FailureCode in verifier/evidence_check.cc.
+// test checks), and its FailureCode in verifier::FailureCodeFor.
 #ifndef VOUCH_CORE_RULE_H_
 #define VOUCH_CORE_RULE_H_
 

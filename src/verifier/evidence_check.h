@@ -25,6 +25,7 @@
 #include "core/boot/boot_policy.h"
 #include "core/ima/ima_evaluator.h"
 #include "core/ima/runtime_policy.h"
+#include "core/rule.h"
 #include "core/tpm/quote.h"
 #include "vouch/v1/attestation.pb.h"
 
@@ -98,9 +99,10 @@ absl::Status ValidateEvidence(const v1::Evidence& evidence,
 EvidenceOutcome CheckEvidence(const v1::Evidence& evidence,
                               const EvidenceInput& input);
 
-// The FailureCode for a core rule name ("quote.nonce", "ima.not_in_policy",
-// "boot.kernels", ...).
-v1::FailureCode FailureCodeForRule(absl::string_view rule);
+// The FailureCode for a failed core rule (never FAILURE_CODE_UNSPECIFIED for
+// an enumerator). An exhaustive switch: a rule added without a code does not
+// compile.
+v1::FailureCode FailureCodeFor(core::Rule rule);
 
 // The v1 hash enum <-> TPM_ALG_ID (same numbers, checked).
 std::optional<TPMI_ALG_HASH> TpmHashAlg(v1::HashAlgorithm alg);
