@@ -2,10 +2,12 @@
 // The result of evaluating evidence: a value with reasons, not an error
 // status. It fails closed: a Verdict passes only when the evaluator declared
 // that every check it owes has run and none recorded a failure. A default
-// constructed Verdict is a FAIL. Pure value type; not synchronised.
+// constructed Verdict is a FAIL. Each failure names its rule as a Rule
+// (rule.h; RuleName gives the stable text). Pure value type; not
+// synchronised.
 //
 //   Verdict v;
-//   if (!nonce_ok) v.AddFailure("quote.nonce", "extraData differs");
+//   if (!nonce_ok) v.AddFailure(Rule::kQuoteNonce, "extraData differs");
 //   v.MarkComplete();
 //   if (v.passed()) ...
 #ifndef VOUCH_CORE_VERDICT_H_
@@ -15,17 +17,19 @@
 #include <utility>
 #include <vector>
 
+#include "core/rule.h"
+
 namespace vouch::core {
 
 struct Failure {
-  std::string rule;    // Stable identifier, e.g. "quote.nonce".
+  Rule rule;           // What failed; RuleName(rule) is e.g. "quote.nonce".
   std::string detail;  // For operators; never holds an expected secret.
 };
 
 class Verdict {
  public:
-  void AddFailure(std::string rule, std::string detail) {
-    failures_.push_back({std::move(rule), std::move(detail)});
+  void AddFailure(Rule rule, std::string detail) {
+    failures_.push_back({rule, std::move(detail)});
   }
   // Declares that every check ran. Without it the verdict stays FAIL.
   void MarkComplete() { complete_ = true; }

@@ -17,6 +17,7 @@
 #include "core/boot/efi.h"
 #include "core/boot/event_log.h"
 #include "core/boot/replay.h"
+#include "core/rule.h"
 #include "tenant/offline_commands.h"
 
 namespace vouch::tenant {
@@ -162,14 +163,16 @@ int RunCheck(const BootFlags& f) {
     Json out = {{"passed", verdict.passed()}, {"failures", Json::array()}};
     for (const core::Failure& failure : verdict.failures()) {
       out["failures"].push_back(
-          {{"rule", failure.rule}, {"detail", failure.detail}});
+          {{"rule", std::string(core::RuleName(failure.rule))},
+           {"detail", failure.detail}});
     }
     std::cout << out.dump(-1, ' ', false, Json::error_handler_t::replace)
               << "\n";
   } else {
     std::cout << (verdict.passed() ? "PASS" : "FAIL") << "\n";
     for (const core::Failure& failure : verdict.failures()) {
-      std::cout << "  " << failure.rule << ": " << failure.detail << "\n";
+      std::cout << "  " << core::RuleName(failure.rule) << ": "
+                << failure.detail << "\n";
     }
   }
   return verdict.passed() ? kPass : kFail;

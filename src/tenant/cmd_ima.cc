@@ -278,10 +278,11 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
     j["pcr_checked"] = r.pcr_checked;
     Json failures = Json::array();
     for (const ima::ImaFailure& fl : r.failures) {
-      failures.push_back({{"index", fl.index},
-                          {"path", ima::DisplayPath(fl.path)},
-                          {"reason", fl.reason},
-                          {"detail", fl.detail}});
+      failures.push_back(
+          {{"index", fl.index},
+           {"path", ima::DisplayPath(fl.path)},
+           {"reason", std::string(ima::ImaReasonName(fl.reason))},
+           {"detail", fl.detail}});
     }
     j["failures"] = std::move(failures);
     j["failure_count"] = r.failure_count;
@@ -303,7 +304,8 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
                 << "\n";
     }
     for (const ima::ImaFailure& fl : r.failures) {
-      std::cout << "  entry " << fl.index << " " << fl.reason << " "
+      std::cout << "  entry " << fl.index << " "
+                << ima::ImaReasonName(fl.reason) << " "
                 << ima::DisplayPath(fl.path) << ": " << fl.detail << "\n";
     }
     if (r.failure_count > r.failures.size()) {

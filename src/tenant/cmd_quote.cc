@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "common/bytes.h"
 #include "common/file.h"
+#include "core/rule.h"
 #include "core/tpm/pcr_file.h"
 #include "core/tpm/quote.h"
 #include "core/tpm/tpm_wire.h"
@@ -65,7 +66,8 @@ void Print(const Outcome& o, bool json) {
     j["valid"] = valid;
     j["failures"] = nlohmann::json::array();
     for (const core::Failure& f : o.verdict.failures()) {
-      j["failures"].push_back({{"rule", f.rule}, {"detail", f.detail}});
+      j["failures"].push_back({{"rule", std::string(core::RuleName(f.rule))},
+                               {"detail", f.detail}});
     }
     j["notes"] = o.notes;
     j["aik_name"] = o.aik_name;
@@ -86,7 +88,8 @@ void Print(const Outcome& o, bool json) {
   }
   std::cout << "quote: " << (valid ? "VALID" : "INVALID") << "\n";
   for (const core::Failure& f : o.verdict.failures()) {
-    std::cout << "  FAIL " << f.rule << ": " << f.detail << "\n";
+    std::cout << "  FAIL " << core::RuleName(f.rule) << ": " << f.detail
+              << "\n";
   }
   for (const std::string& n : o.notes) std::cout << "  note: " << n << "\n";
   std::cout << "  pcr selection: " << ctpm::SelectionText(o.result.selection)
@@ -200,7 +203,7 @@ int RunVerify(bool json) {
   for (const core::Failure& f : result->verdict.failures()) {
     // Without --pcrs there are no values to compare with pcrDigest (as with
     // tpm2_checkquote): that one rule is reported as not checked.
-    if (values == nullptr && f.rule == "quote.pcr_values") continue;
+    if (values == nullptr && f.rule == core::Rule::kQuotePcrValues) continue;
     quote_verdict.AddFailure(f.rule, f.detail);
   }
   if (values == nullptr) {

@@ -8,8 +8,10 @@
 #include <string>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "boot/test_data.h"
 #include "core/boot/efi.h"
+#include "core/rule.h"
 
 namespace vouch::core::boot {
 namespace {
@@ -49,13 +51,12 @@ nlohmann::json LearnedJson(const Bytes& bytes) {
 std::string Describe(const Verdict& v) {
   std::string out;
   for (const Failure& f : v.failures()) {
-    out += f.rule + ": " + f.detail + "\n";
+    absl::StrAppend(&out, RuleName(f.rule), ": ", f.detail, "\n");
   }
   return out;
 }
 
-bool HasFailure(const Verdict& v, const std::string& rule,
-                const std::string& fragment) {
+bool HasFailure(const Verdict& v, Rule rule, const std::string& fragment) {
   for (const Failure& f : v.failures()) {
     if (f.rule == rule && absl::StrContains(f.detail, fragment)) return true;
   }
@@ -99,9 +100,9 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     Verdict v = Check(policy, tampered);
     INFO(Describe(v));
     CHECK_FALSE(v.passed());
-    CHECK(HasFailure(v, "boot.kernels",
+    CHECK(HasFailure(v, Rule::kBootKernels,
                      "event 93 (PCR 4, EV_EFI_BOOT_SERVICES_APPLICATION)"));
-    CHECK(HasFailure(v, "boot.kernels", "is not kernel_authcode_sha256"));
+    CHECK(HasFailure(v, Rule::kBootKernels, "is not kernel_authcode_sha256"));
   }
   SECTION("one db certificate byte") {
     const Event& db = FindEvent(log, 7, kEvEfiVariableDriverConfig, "db (");
@@ -112,8 +113,8 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     Verdict v = Check(policy, tampered);
     INFO(Describe(v));
     CHECK_FALSE(v.passed());
-    CHECK(HasFailure(v, "boot.db", "event 7 (PCR 7"));
-    CHECK(HasFailure(v, "boot.event_digest", "event 7 (PCR 7"));
+    CHECK(HasFailure(v, Rule::kBootDb, "event 7 (PCR 7"));
+    CHECK(HasFailure(v, Rule::kBootEventDigest, "event 7 (PCR 7"));
   }
   SECTION("the SecureBoot variable") {
     const Event& sb =
@@ -124,8 +125,8 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     Verdict v = Check(policy, tampered);
     INFO(Describe(v));
     CHECK_FALSE(v.passed());
-    CHECK(HasFailure(v, "boot.secureboot", "event 4 (PCR 7"));
-    CHECK(HasFailure(v, "boot.secureboot", "SecureBoot is disabled"));
+    CHECK(HasFailure(v, Rule::kBootSecureboot, "event 4 (PCR 7"));
+    CHECK(HasFailure(v, Rule::kBootSecureboot, "SecureBoot is disabled"));
   }
   SECTION("the kernel command line text (digest unchanged)") {
     const Event& cmdline = FindEvent(log, 8, kEvIpl, "kernel_cmdline");
@@ -133,23 +134,23 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     Verdict v = Check(policy, tampered);
     INFO(Describe(v));
     CHECK_FALSE(v.passed());
-    CHECK(HasFailure(v, "boot.event_digest", "event 94 (PCR 8, EV_IPL)"));
-    CHECK(HasFailure(v, "boot.kernels", "does not match kernel_cmdline"));
+    CHECK(HasFailure(v, Rule::kBootEventDigest, "event 94 (PCR 8, EV_IPL)"));
+    CHECK(HasFailure(v, Rule::kBootKernels, "does not match kernel_cmdline"));
   }
   SECTION("the initrd digest") {
     const Event& initrd = FindEvent(log, 9, kEvIpl, "initramfs");
     tampered[DigestOffset(log, initrd, kAlgSha256)] ^= 0x01;
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.kernels", "is not initrd_plain_sha256"));
+    CHECK(HasFailure(v, Rule::kBootKernels, "is not initrd_plain_sha256"));
   }
   SECTION("the db certificate that verified shim (authority event)") {
     const Event& authority = log.events[27];
     REQUIRE(authority.type == kEvEfiVariableAuthority);
     tampered[DataOffset(log, authority) + 32 + 4 + 16 + 100] ^= 0x01;
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.db",
+    CHECK(HasFailure(v, Rule::kBootDb,
                      "event 27 (PCR 7, EV_EFI_VARIABLE_AUTHORITY)"));
-    CHECK(HasFailure(v, "boot.event_digest", "event 27 (PCR 7"));
+    CHECK(HasFailure(v, Rule::kBootEventDigest, "event 27 (PCR 7"));
   }
   SECTION("a dbx entry") {
     const Event& dbx = FindEvent(log, 7, kEvEfiVariableDriverConfig, "dbx");
@@ -157,12 +158,12 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
     // header and the owner.
     tampered[DataOffset(log, dbx) + 32 + 6 + 28 + 16] ^= 0x01;
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.dbx", "dbx lacks the required entry"));
+    CHECK(HasFailure(v, Rule::kBootDbx, "dbx lacks the required entry"));
   }
   SECTION("an event moved to a PCR the policy does not expect") {
     tampered[log.events[28].offset] = 11;  // GPT event: PCR 5 -> 11.
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.event_unexpected", "event 28 (PCR 11"));
+    CHECK(HasFailure(v, Rule::kBootEventUnexpected, "event 28 (PCR 11"));
   }
   SECTION("a second partition table or SecureBoot variable") {
     for (size_t n : {28, 4}) {
@@ -173,26 +174,26 @@ TEST_CASE("boot: a learned policy rejects the log with one thing changed",
                       bytes.begin() + end);
     }
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.event_repeated", "event 99 (PCR 5"));
-    CHECK(HasFailure(v, "boot.event_repeated", "SecureBoot appears again"));
+    CHECK(HasFailure(v, Rule::kBootEventRepeated, "event 99 (PCR 5"));
+    CHECK(HasFailure(v, Rule::kBootEventRepeated, "SecureBoot appears again"));
   }
   SECTION("a separator with an error value") {
     const Event& sep = log.events[9];
     REQUIRE(sep.type == kEvSeparator);
     tampered[DataOffset(log, sep)] = 1;
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.separator", "event 9 (PCR 7"));
+    CHECK(HasFailure(v, Rule::kBootSeparator, "event 9 (PCR 7"));
   }
   SECTION("the MokList digest") {
     const Event& mok = FindEvent(log, 14, kEvIpl, "MokList");
     tampered[DigestOffset(log, mok, kAlgSha256)] ^= 0x80;
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.mokdig", "event 30 (PCR 14, EV_IPL)"));
+    CHECK(HasFailure(v, Rule::kBootMokdig, "event 30 (PCR 14, EV_IPL)"));
   }
   SECTION("the firmware") {
     tampered[DigestOffset(log, log.events[2], kAlgSha256)] ^= 0x01;
     Verdict v = Check(policy, tampered);
-    CHECK(HasFailure(v, "boot.scrtm_and_bios",
+    CHECK(HasFailure(v, Rule::kBootScrtmAndBios,
                      "event 2 (PCR 0, EV_EFI_PLATFORM_FIRMWARE_BLOB)"));
   }
 }
@@ -212,12 +213,12 @@ Verdict LenovoWithDigestFlipped(uint32_t pcr, uint32_t type,
 TEST_CASE("boot: firmware applications are pinned by firmware_apps", "[core]") {
   Verdict v =
       LenovoWithDigestFlipped(4, kEvEfiBootServicesApplication, "FvVol");
-  CHECK(HasFailure(v, "boot.firmware_apps", "event 26 (PCR 4"));
+  CHECK(HasFailure(v, Rule::kBootFirmwareApps, "event 26 (PCR 4"));
 }
 
 TEST_CASE("boot: without Secure Boot the vmlinuz digest is pinned", "[core]") {
   Verdict v = LenovoWithDigestFlipped(9, kEvIpl, "/vmlinuz");
-  CHECK(HasFailure(v, "boot.kernels", "is not vmlinuz_plain_sha256"));
+  CHECK(HasFailure(v, Rule::kBootKernels, "is not vmlinuz_plain_sha256"));
 }
 
 TEST_CASE("boot: an empty reference state rejects everything", "[core]") {
@@ -229,7 +230,7 @@ TEST_CASE("boot: an empty reference state rejects everything", "[core]") {
     INFO(name);
     Verdict v = Check(*policy, ReadTestLog(name));
     CHECK_FALSE(v.passed());
-    CHECK(HasFailure(v, "boot.refstate", "empty"));
+    CHECK(HasFailure(v, Rule::kBootRefstate, "empty"));
   }
 }
 
@@ -252,13 +253,13 @@ TEST_CASE("boot: the pcrs map alone", "[core]") {
   REQUIRE(bad.ok());
   Verdict v = Check(*bad, bytes);
   CHECK_FALSE(v.passed());
-  CHECK(HasFailure(v, "boot.pcrs", "sha256 PCR 7 replays to " + pcr7));
+  CHECK(HasFailure(v, Rule::kBootPcrs, "sha256 PCR 7 replays to " + pcr7));
 
   absl::StatusOr<BootPolicy> sha1 =
       BootPolicy::FromJson(R"({"pcr_bank": "sha1", "pcrs": {"7": [")" +
                            std::string(40, '0') + R"("]}})");
   REQUIRE(sha1.ok());
-  CHECK(HasFailure(Check(*sha1, bytes), "boot.pcrs", "no sha1 bank"));
+  CHECK(HasFailure(Check(*sha1, bytes), Rule::kBootPcrs, "no sha1 bank"));
 }
 
 TEST_CASE("boot: Keylime's example reference state loads and judges",
@@ -275,8 +276,8 @@ TEST_CASE("boot: Keylime's example reference state loads and judges",
   Verdict v = Check(*policy, ReadTestLog(kSecureBoot));
   INFO(Describe(v));
   CHECK_FALSE(v.passed());
-  CHECK(HasFailure(v, "boot.scrtm_and_bios", "is not scrtm"));
-  CHECK(HasFailure(v, "boot.pk", "is not in the reference state's pk"));
+  CHECK(HasFailure(v, Rule::kBootScrtmAndBios, "is not scrtm"));
+  CHECK(HasFailure(v, Rule::kBootPk, "is not in the reference state's pk"));
 }
 
 TEST_CASE("boot: legacy-order owner GUIDs match", "[core]") {
@@ -364,8 +365,8 @@ TEST_CASE("boot: an empty kernels or scrtm_and_bios list allows nothing",
   absl::StatusOr<BootPolicy> policy = BootPolicy::FromJson(doc.dump());
   REQUIRE(policy.ok());
   Verdict v = Check(*policy, bytes);
-  CHECK(HasFailure(v, "boot.kernels", "allows nothing"));
-  CHECK(HasFailure(v, "boot.scrtm_and_bios", "allows nothing"));
+  CHECK(HasFailure(v, Rule::kBootKernels, "allows nothing"));
+  CHECK(HasFailure(v, Rule::kBootScrtmAndBios, "allows nothing"));
 }
 
 TEST_CASE("boot: a second kernels entry is an alternative", "[core]") {
@@ -381,7 +382,7 @@ TEST_CASE("boot: a second kernels entry is an alternative", "[core]") {
   policy = BootPolicy::FromJson(doc.dump());
   REQUIRE(policy.ok());
   CHECK(
-      HasFailure(Check(*policy, bytes), "boot.kernels",
+      HasFailure(Check(*policy, bytes), Rule::kBootKernels,
                  "kernels[0]: event 94 (PCR 8, EV_IPL): kernel command line"));
 }
 
@@ -420,7 +421,7 @@ TEST_CASE("boot: VerifyBootLog ties quote, replay and policy together",
   absl::StatusOr<Verdict> bad = VerifyBootLog(bytes, kAlgSha256, other, policy);
   REQUIRE(bad.ok());
   CHECK_FALSE(bad->passed());
-  CHECK(HasFailure(*bad, "boot.pcr_quote", "sha256 PCR 4"));
+  CHECK(HasFailure(*bad, Rule::kBootPcrQuote, "sha256 PCR 4"));
 
   // A quote of a bank the log lacks proves nothing.
   absl::StatusOr<Verdict> sha1 = VerifyBootLog(bytes, kAlgSha1, quoted, policy);

@@ -8,6 +8,7 @@
 #include "absl/strings/match.h"
 #include "boot/test_data.h"
 #include "core/boot/replay.h"
+#include "core/rule.h"
 
 namespace vouch::core::boot {
 namespace {
@@ -283,7 +284,7 @@ TEST_CASE("boot: quoted PCRs must equal the replay", "[core]") {
   Verdict bad = CheckQuotedPcrs(log, *banks, kAlgSha256, changed, used);
   CHECK_FALSE(bad.passed());
   REQUIRE(bad.failures().size() == 1);
-  CHECK(bad.failures()[0].rule == "boot.pcr_quote");
+  CHECK(bad.failures()[0].rule == Rule::kBootPcrQuote);
   CHECK(absl::StrContains(bad.failures()[0].detail, "sha256 PCR 7: quoted"));
 
   PcrValues missing = quoted;

@@ -54,10 +54,27 @@ ImaEvaluation Eval(absl::string_view log, const RuntimePolicy* policy,
   return *std::move(r);
 }
 
-std::vector<std::pair<uint64_t, std::string>> Reasons(const ImaEvaluation& r) {
-  std::vector<std::pair<uint64_t, std::string>> out;
+std::vector<std::pair<uint64_t, Rule>> Reasons(const ImaEvaluation& r) {
+  std::vector<std::pair<uint64_t, Rule>> out;
   for (const ImaFailure& f : r.failures) out.push_back({f.index, f.reason});
   return out;
+}
+
+TEST_CASE("ima: reasons print as they always have", "[core]") {
+  // vouchctl ima check prints these (text and JSON `reason`).
+  const std::vector<std::pair<Rule, std::string>> want = {
+      {Rule::kImaBadTemplateHash, "bad_template_hash"},
+      {Rule::kImaPcrMismatch, "pcr_mismatch"},
+      {Rule::kImaWrongPcr, "wrong_pcr"},
+      {Rule::kImaViolation, "violation"},
+      {Rule::kImaNotInPolicy, "not_in_policy"},
+      {Rule::kImaDigestMismatch, "digest_mismatch"},
+      {Rule::kImaBadSignature, "bad_signature"},
+      {Rule::kImaKeyringNotAllowed, "keyring_not_allowed"}};
+  for (const auto& [rule, name] : want) {
+    CHECK(ImaReasonName(rule) == name);
+    CHECK(RuleName(rule) == "ima." + name);
+  }
 }
 
 TEST_CASE(
@@ -78,13 +95,15 @@ TEST_CASE(
   auto keylime = Load(DataFile("keylime/policy-sha256"));
   ImaEvaluation k = Eval(log, keylime.get());
   CHECK_FALSE(k.verdict.passed());
-  CHECK(Reasons(k) == std::vector<std::pair<uint64_t, std::string>>{
-                          {0, "not_in_policy"}, {1, "not_in_policy"}});
+  CHECK(Reasons(k) ==
+        std::vector<std::pair<uint64_t, Rule>>{{0, Rule::kImaNotInPolicy},
+                                               {1, Rule::kImaNotInPolicy}});
   // runtime-policy-test.json has another boot_aggregate.
   auto test = Load(DataFile("keylime/runtime-policy-test.json"));
   ImaEvaluation t = Eval(log, test.get());
-  CHECK(Reasons(t) == std::vector<std::pair<uint64_t, std::string>>{
-                          {0, "digest_mismatch"}, {1, "not_in_policy"}});
+  CHECK(Reasons(t) ==
+        std::vector<std::pair<uint64_t, Rule>>{{0, Rule::kImaDigestMismatch},
+                                               {1, Rule::kImaNotInPolicy}});
   // ...unless measured boot vouches for this one.
   ImaEvalOptions o;
   o.boot_aggregates = {
@@ -92,12 +111,12 @@ TEST_CASE(
       "f4845392eca429a4c941a6a07fc32faf843a88c5c3dfa3b9329ab8f4171d9ce3"};
   ImaEvaluation t2 = Eval(log, test.get(), std::nullopt, {}, o);
   CHECK(Reasons(t2) ==
-        std::vector<std::pair<uint64_t, std::string>>{{1, "not_in_policy"}});
+        std::vector<std::pair<uint64_t, Rule>>{{1, Rule::kImaNotInPolicy}});
 
   // The sha1 log's boot_aggregate line has an all-zero template hash.
   ImaEvaluation v = Eval(DataFile("keylime/ima-log-sha1"), nullptr);
   CHECK(Reasons(v) ==
-        std::vector<std::pair<uint64_t, std::string>>{{0, "violation"}});
+        std::vector<std::pair<uint64_t, Rule>>{{0, Rule::kImaViolation}});
 }
 
 TEST_CASE(
@@ -137,8 +156,8 @@ TEST_CASE("ima: integrity failures: tampering, reordering, injection",
     size_t at = bad.find(hex);
     bad[at] = bad[at] == '0' ? '1' : '0';
     ImaEvaluation r = Eval(bad, policy.get(), QuoteAt(want, 10));
-    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, std::string>>{
-                            {4, "bad_template_hash"}});
+    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, Rule>>{
+                            {4, Rule::kImaBadTemplateHash}});
     CHECK(r.entries_accepted == 0);
     CHECK(r.state == ImaReplayState{});
   }
@@ -148,15 +167,15 @@ TEST_CASE("ima: integrity failures: tampering, reordering, injection",
     for (int i = 0; i < 6; ++i) line = bad.find('\n', line) + 1;
     bad[line + 3] = bad[line + 3] == 'a' ? 'b' : 'a';
     ImaEvaluation r = Eval(bad, policy.get());
-    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, std::string>>{
-                            {6, "bad_template_hash"}});
+    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, Rule>>{
+                            {6, Rule::kImaBadTemplateHash}});
   }
   SECTION("a tampered path in a binary log") {
     std::string bad = WriteLog(records, LogFormat::kBinary);
     bad[bad.find("prog3") + 4] = '9';
     ImaEvaluation r = Eval(bad, policy.get());
-    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, std::string>>{
-                            {3, "bad_template_hash"}});
+    CHECK(Reasons(r) == std::vector<std::pair<uint64_t, Rule>>{
+                            {3, Rule::kImaBadTemplateHash}});
   }
   SECTION("reordered entries do not replay to the quote") {
     auto swapped = records;
@@ -164,7 +183,7 @@ TEST_CASE("ima: integrity failures: tampering, reordering, injection",
     ImaEvaluation r = Eval(WriteLog(swapped, LogFormat::kAscii), policy.get(),
                            QuoteAt(want, 10));
     CHECK(Reasons(r) ==
-          std::vector<std::pair<uint64_t, std::string>>{{10, "pcr_mismatch"}});
+          std::vector<std::pair<uint64_t, Rule>>{{10, Rule::kImaPcrMismatch}});
     CHECK(r.entries_accepted == 0);
     CHECK(r.state == ImaReplayState{});
   }
@@ -174,7 +193,7 @@ TEST_CASE("ima: integrity failures: tampering, reordering, injection",
     ImaEvaluation r = Eval(WriteLog(injected, LogFormat::kAscii), policy.get(),
                            QuoteAt(want, 10));
     CHECK(Reasons(r) ==
-          std::vector<std::pair<uint64_t, std::string>>{{11, "pcr_mismatch"}});
+          std::vector<std::pair<uint64_t, Rule>>{{11, Rule::kImaPcrMismatch}});
   }
   SECTION("a dropped entry does not replay to the quote") {
     auto dropped = records;
@@ -182,13 +201,13 @@ TEST_CASE("ima: integrity failures: tampering, reordering, injection",
     ImaEvaluation r = Eval(WriteLog(dropped, LogFormat::kAscii), policy.get(),
                            QuoteAt(want, 10));
     CHECK_FALSE(r.verdict.passed());
-    CHECK(r.failures.at(0).reason == "pcr_mismatch");
+    CHECK(r.failures.at(0).reason == Rule::kImaPcrMismatch);
   }
   SECTION("one bank right and the other wrong still fails") {
     QuotedPcr10 q = QuoteAt(want, 10);
     (*q.sha256)[0] ^= 1;
     ImaEvaluation r = Eval(log, policy.get(), q);
-    CHECK(r.failures.at(0).reason == "pcr_mismatch");
+    CHECK(r.failures.at(0).reason == Rule::kImaPcrMismatch);
   }
   SECTION("a malformed entry is an error, not a verdict") {
     auto r = EvaluateImaLog({}, log + "10 zz\n", std::nullopt, policy.get());
@@ -212,11 +231,11 @@ TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
     ImaEvaluation r =
         Eval(log, policy.get(), QuoteAt(ReplayPrefixes(records), 8));
     CHECK(Reasons(r) ==
-          std::vector<std::pair<uint64_t, std::string>>{{2, "digest_mismatch"},
-                                                        {3, "not_in_policy"},
-                                                        {5, "wrong_pcr"},
-                                                        {6, "violation"},
-                                                        {7, "not_in_policy"}});
+          std::vector<std::pair<uint64_t, Rule>>{{2, Rule::kImaDigestMismatch},
+                                                 {3, Rule::kImaNotInPolicy},
+                                                 {5, Rule::kImaWrongPcr},
+                                                 {6, Rule::kImaViolation},
+                                                 {7, Rule::kImaNotInPolicy}});
     CHECK(r.failures[1].path == "/opt/unknown");
     CHECK(r.failures[4].path == records[7].path);
     CHECK(DisplayPath(r.failures[4].path) == "/bin/\\xff\\xfe");
@@ -226,7 +245,7 @@ TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
     auto strict = Load(PolicyFor(SampleRecords(8)));
     ImaEvaluation r = Eval(WriteLog(records, LogFormat::kAscii), strict.get());
     CHECK(Reasons(r).at(2) ==
-          std::pair<uint64_t, std::string>{4, "not_in_policy"});
+          std::pair<uint64_t, Rule>{4, Rule::kImaNotInPolicy});
   }
   SECTION("allowed violations are still checked against the policy") {
     ImaEvalOptions o;
@@ -234,7 +253,7 @@ TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
     ImaEvaluation r =
         Eval(WriteLog(records, LogFormat::kAscii), policy.get(), {}, {}, o);
     CHECK(Reasons(r).at(3) ==
-          std::pair<uint64_t, std::string>{6, "digest_mismatch"});
+          std::pair<uint64_t, Rule>{6, Rule::kImaDigestMismatch});
   }
   SECTION("failures listed are capped, all are counted") {
     ImaEvalOptions o;
@@ -278,8 +297,8 @@ TEST_CASE(
     auto b = EvaluateImaLogAwaitingPolicy({}, bad, std::nullopt, key, await);
     REQUIRE(b.ok());
     CHECK(awaited == 0);
-    CHECK(Reasons(*b) == std::vector<std::pair<uint64_t, std::string>>{
-                             {0, "bad_template_hash"}});
+    CHECK(Reasons(*b) == std::vector<std::pair<uint64_t, Rule>>{
+                             {0, Rule::kImaBadTemplateHash}});
   }
   SECTION("the policy's load error is the result") {
     auto failing = []() -> absl::StatusOr<const RuntimePolicy*> {
@@ -314,7 +333,7 @@ TEST_CASE(
   std::string rest = log.substr(r.bytes_accepted);
   ImaEvaluation r2 = Eval(rest, policy.get(), QuoteAt(want, 20), r.state);
   CHECK(Reasons(r2) ==
-        std::vector<std::pair<uint64_t, std::string>>{{15, "not_in_policy"}});
+        std::vector<std::pair<uint64_t, Rule>>{{15, Rule::kImaNotInPolicy}});
   CHECK(r2.state.next_entry_index == 20);
   // A quote equal to the stored state accepts nothing.
   ImaEvaluation r3 = Eval(rest, policy.get(), QuoteAt(want, 12), r.state);
@@ -347,7 +366,7 @@ TEST_CASE("ima: incremental replay in random chunks equals one pass",
         Eval(WriteLog(records, f), policy.get(), QuoteAt(want, 300));
     for (int trial = 0; trial < 20; ++trial) {
       ImaReplayState state;
-      std::vector<std::pair<uint64_t, std::string>> failures;
+      std::vector<std::pair<uint64_t, Rule>> failures;
       while (state.next_entry_index < records.size()) {
         size_t from = state.next_entry_index;
         size_t quote =

@@ -120,17 +120,17 @@ TEST_CASE("ima: ima-sig: valid RSA and ECDSA signatures pass without digests",
     auto r =
         EvaluateImaLog({}, WriteLog(records, f), std::nullopt, policy->get());
     REQUIRE(r.ok());
-    std::vector<std::pair<uint64_t, std::string>> got;
+    std::vector<std::pair<uint64_t, Rule>> got;
     for (const ImaFailure& fl : r->failures) {
       got.push_back({fl.index, fl.reason});
       INFO(fl.detail);
     }
     CHECK(got ==
-          std::vector<std::pair<uint64_t, std::string>>{{2, "bad_signature"},
-                                                        {3, "bad_signature"},
-                                                        {4, "bad_signature"},
-                                                        {5, "not_in_policy"},
-                                                        {7, "bad_signature"}});
+          std::vector<std::pair<uint64_t, Rule>>{{2, Rule::kImaBadSignature},
+                                                 {3, Rule::kImaBadSignature},
+                                                 {4, Rule::kImaBadSignature},
+                                                 {5, Rule::kImaNotInPolicy},
+                                                 {7, Rule::kImaBadSignature}});
     CHECK(absl::StrContains(r->failures[1].detail, "no verification key"));
   }
   // Without verification keys a signed entry is judged by its digest alone.
@@ -142,7 +142,7 @@ TEST_CASE("ima: ima-sig: valid RSA and ECDSA signatures pass without digests",
   REQUIRE(r.ok());
   CHECK(r->failure_count == 7);
   for (const ImaFailure& fl : r->failures) {
-    CHECK(fl.reason == "not_in_policy");
+    CHECK(fl.reason == Rule::kImaNotInPolicy);
   }
 }
 
@@ -206,10 +206,11 @@ TEST_CASE(
   auto r = EvaluateImaLog({}, WriteLog(records, LogFormat::kAscii),
                           std::nullopt, policy->get());
   REQUIRE(r.ok());
-  std::vector<std::pair<uint64_t, std::string>> got;
+  std::vector<std::pair<uint64_t, Rule>> got;
   for (const ImaFailure& f : r->failures) got.push_back({f.index, f.reason});
-  CHECK(got == std::vector<std::pair<uint64_t, std::string>>{
-                   {1, "keyring_not_allowed"}, {4, "not_in_policy"}});
+  CHECK(got ==
+        std::vector<std::pair<uint64_t, Rule>>{{1, Rule::kImaKeyringNotAllowed},
+                                               {4, Rule::kImaNotInPolicy}});
   auto all = RuntimePolicy::FromJson(
       R"({"meta": {"version": 1}, "ima": {"ignored_keyrings": ["*"]}})");
   REQUIRE(all.ok());

@@ -9,8 +9,10 @@
 
 #include <catch2/catch.hpp>
 #include <string>
+#include <vector>
 
 #include "absl/time/time.h"
+#include "core/rule.h"
 #include "core/tpm/public_key.h"
 #include "core/tpm/tpm_wire.h"
 #include "test_util.h"
@@ -77,11 +79,12 @@ std::string Pem(X509* cert) {
   return std::string(data, static_cast<size_t>(len));
 }
 
-std::string Rules(const Verdict& v) {
-  std::string out;
-  for (const Failure& f : v.failures())
-    out += (out.empty() ? "" : ",") + f.rule;
-  return out;
+using RuleList = std::vector<Rule>;
+
+RuleList Rules(const Verdict& v) {
+  RuleList rules;
+  for (const Failure& f : v.failures()) rules.push_back(f.rule);
+  return rules;
 }
 
 struct Fixture {
@@ -112,12 +115,13 @@ TEST_CASE("EK certificate: chain, key and validity", "[core]") {
   Fixture f;
   auto v = EkCertVerifier::Create({Pem(f.ca.get())});
   REQUIRE(v.ok());
-  CHECK(Rules((*v)->Verify(f.ek_cert, {}, f.ek, f.now)) == "");
+  CHECK(Rules((*v)->Verify(f.ek_cert, {}, f.ek, f.now)) == RuleList{});
   CHECK((*v)->Verify(f.ek_cert, {}, f.ek, f.now).passed());
-  CHECK(Rules((*v)->Verify(f.ek_cert, {}, f.other_ek, f.now)) == "ek_cert.key");
+  CHECK(Rules((*v)->Verify(f.ek_cert, {}, f.other_ek, f.now)) ==
+        RuleList{Rule::kEkCertKey});
   CHECK(Rules((*v)->Verify(f.ek_cert, {}, f.ek,
                            absl::FromUnixSeconds(2300000000))) ==
-        "ek_cert.chain");
+        RuleList{Rule::kEkCertChain});
   // Another CA (DER this time) does not vouch for it.
   EvpPkeyPtr other_key = NewEcKey();
   X509Ptr other_ca = MakeCert(other_key.get(), other_key.get(), "Test EK CA",
@@ -125,7 +129,8 @@ TEST_CASE("EK certificate: chain, key and validity", "[core]") {
   const Bytes other_der = Der(other_ca.get());
   auto other = EkCertVerifier::Create({std::string(AsString(other_der))});
   REQUIRE(other.ok());
-  CHECK(Rules((*other)->Verify(f.ek_cert, {}, f.ek, f.now)) == "ek_cert.chain");
+  CHECK(Rules((*other)->Verify(f.ek_cert, {}, f.ek, f.now)) ==
+        RuleList{Rule::kEkCertChain});
 }
 
 TEST_CASE("EK certificate quirks and malformed input", "[core]") {
@@ -139,16 +144,17 @@ TEST_CASE("EK certificate quirks and malformed input", "[core]") {
     CHECK((*v)->Verify(padded, {}, f.ek, f.now).passed());
   }
   CHECK(Rules((*v)->Verify(Bytes{0x30, 0x82, 0x10}, {}, f.ek, f.now)) ==
-        "ek_cert.parse");
+        RuleList{Rule::kEkCertParse});
   CHECK(Rules((*v)->Verify(Bytes(100, 0xff), {}, f.ek, f.now)) ==
-        "ek_cert.parse");
+        RuleList{Rule::kEkCertParse});
   Bytes truncated(f.ek_cert.begin(), f.ek_cert.end() - 1);
-  CHECK(Rules((*v)->Verify(truncated, {}, f.ek, f.now)) == "ek_cert.parse");
+  CHECK(Rules((*v)->Verify(truncated, {}, f.ek, f.now)) ==
+        RuleList{Rule::kEkCertParse});
   CHECK(Rules((*v)->Verify(f.ek_cert, {"junk"}, f.ek, f.now)) ==
-        "ek_cert.parse");
+        RuleList{Rule::kEkCertParse});
   CHECK(Rules((*v)->Verify(f.ek_cert,
                            std::vector<std::string>(9, Pem(f.ca.get())), f.ek,
-                           f.now)) == "ek_cert.parse");
+                           f.now)) == RuleList{Rule::kEkCertParse});
   CHECK_FALSE(EkCertVerifier::Create({}).ok());
   CHECK_FALSE(EkCertVerifier::Create({"-----BEGIN nonsense"}).ok());
 

@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
+#include "core/rule.h"
 #include "core/tpm/credential.h"
 #include "core/tpm/ek_cert.h"
 #include "core/tpm/pcr_file.h"
@@ -42,10 +43,13 @@ using testing::TempDir;
   return true;
 }();
 
-std::string Rules(const core::Verdict& v) {
-  std::vector<std::string> rules;
+using core::Rule;
+using RuleList = std::vector<Rule>;
+
+RuleList Rules(const core::Verdict& v) {
+  RuleList rules;
   for (const core::Failure& f : v.failures()) rules.push_back(f.rule);
-  return absl::StrJoin(rules, ",");
+  return rules;
 }
 
 std::unique_ptr<Swtpm> StartSwtpm() {
@@ -107,12 +111,12 @@ TEST_CASE("EsysTpm quotes, core verifies, the AIK outlives a restart",
   REQUIRE(aik_pub.ok());
   auto aik = ctpm::AikVerifier::Create(*aik_pub);
   REQUIRE(aik.ok());
-  CHECK(Rules((*aik)->admission()) == "");
+  CHECK(Rules((*aik)->admission()) == RuleList{});
   CHECK((*aik)->admission().passed());
 
   REQUIRE(tpm->PcrExtend(16, TPM2_ALG_SHA256, Bytes(32, 0xab)).ok());
   Quoted first = QuoteAndVerify(*tpm, **aik, "sha256:0,1,16");
-  CHECK(Rules(first.result.verdict) == "");
+  CHECK(Rules(first.result.verdict) == RuleList{});
   CHECK(first.result.verdict.passed());
   CHECK(first.pcrs.at(TPM2_ALG_SHA256).at(16) != Bytes(32, 0));
 
@@ -126,7 +130,7 @@ TEST_CASE("EsysTpm quotes, core verifies, the AIK outlives a restart",
                            &first.pcrs, second.result.clock},
                           {});
   REQUIRE(replay.ok());
-  CHECK(Rules(replay->verdict) == "quote.clock.clock");
+  CHECK(Rules(replay->verdict) == RuleList{Rule::kQuoteClockClock});
 
   SECTION("PCR values that changed after the quote") {
     REQUIRE(tpm->PcrExtend(16, TPM2_ALG_SHA256, Bytes(32, 0xcd)).ok());
@@ -135,14 +139,15 @@ TEST_CASE("EsysTpm quotes, core verifies, the AIK outlives a restart",
     auto r = (*aik)->VerifyQuote(
         {first.blob.attest, first.blob.signature, first.nonce, &*now, {}}, {});
     REQUIRE(r.ok());
-    CHECK(Rules(r->verdict) == "quote.pcr_digest");
+    CHECK(Rules(r->verdict) == RuleList{Rule::kQuotePcrDigest});
   }
   SECTION("a SHA-1-only quote when SHA-256 is required") {
     ctpm::QuotePolicy policy;
     policy.required_selection = Sel("sha256:0,1");
     Quoted q = QuoteAndVerify(*tpm, **aik, "sha1:0,1", policy);
-    CHECK(Rules(q.result.verdict) ==
-          "quote.pcr_bank,quote.pcr_selection,quote.pcr_selection");
+    CHECK(Rules(q.result.verdict) == RuleList{Rule::kQuotePcrBank,
+                                              Rule::kQuotePcrSelection,
+                                              Rule::kQuotePcrSelection});
   }
   SECTION("a quote by another AIK") {
     auto other_state = TempDir::Create("aik2-");
@@ -160,7 +165,7 @@ TEST_CASE("EsysTpm quotes, core verifies, the AIK outlives a restart",
     auto r = (*aik)->VerifyQuote(
         {blob->attest, blob->signature, *nonce, &*pcrs, {}}, {});
     REQUIRE(r.ok());
-    CHECK(Rules(r->verdict) == "quote.signature");
+    CHECK(Rules(r->verdict) == RuleList{Rule::kQuoteSignature});
   }
   SECTION("ECDSA P-256 AIK") {
     auto ecc_pub = tpm->LoadOrCreateAik(state->path(), AikType::kEccP256);
@@ -169,12 +174,12 @@ TEST_CASE("EsysTpm quotes, core verifies, the AIK outlives a restart",
     REQUIRE(ecc.ok());
     CHECK((*ecc)->admission().passed());
     Quoted q = QuoteAndVerify(*tpm, **ecc, "sha256:0,16");
-    CHECK(Rules(q.result.verdict) == "");
+    CHECK(Rules(q.result.verdict) == RuleList{});
     // The RSA AIK does not verify an ECDSA quote.
     auto r = (*aik)->VerifyQuote(
         {q.blob.attest, q.blob.signature, q.nonce, &q.pcrs, {}}, {});
     REQUIRE(r.ok());
-    CHECK(Rules(r->verdict) == "quote.signature_alg");
+    CHECK(Rules(r->verdict) == RuleList{Rule::kQuoteSignatureAlg});
   }
   SECTION("the AIK survives a restart of the agent") {
     tpm.reset();  // Flushes the EK and AIK.
@@ -296,30 +301,32 @@ TEST_CASE("swtpm's EK certificate chains to the harness CA with the EK's key",
   const absl::Time now = absl::Now();
 
   CHECK(Rules((*cas)->Verify(cert_a, intermediates, area_a->public_area,
-                             now)) == "");
+                             now)) == RuleList{});
   CHECK(
       (*cas)->Verify(cert_a, intermediates, area_a->public_area, now).passed());
   SECTION("without the intermediate there is no chain") {
     CHECK(Rules((*cas)->Verify(cert_a, {}, area_a->public_area, now)) ==
-          "ek_cert.chain");
+          RuleList{Rule::kEkCertChain});
   }
   SECTION("an EK certificate from another swtpm (another CA)") {
     CHECK(Rules((*cas)->Verify(cert_b, ReadAll({b->ca_cert_path()}),
-                               area_b->public_area, now)) == "ek_cert.chain");
+                               area_b->public_area, now)) ==
+          RuleList{Rule::kEkCertChain});
   }
   SECTION("a certificate whose key differs from the EK public") {
     CHECK(Rules((*cas)->Verify(cert_a, intermediates, area_b->public_area,
-                               now)) == "ek_cert.key");
+                               now)) == RuleList{Rule::kEkCertKey});
   }
   SECTION("one flipped bit in the CA's signature") {
     Bytes tampered = cert_a;
     tampered[tampered.size() - 10] ^= 1;
     CHECK(Rules((*cas)->Verify(tampered, intermediates, area_a->public_area,
-                               now)) == "ek_cert.chain");
+                               now)) == RuleList{Rule::kEkCertChain});
   }
   SECTION("outside the validity period") {
     CHECK(Rules((*cas)->Verify(cert_a, intermediates, area_a->public_area,
-                               absl::FromUnixSeconds(0))) == "ek_cert.chain");
+                               absl::FromUnixSeconds(0))) ==
+          RuleList{Rule::kEkCertChain});
   }
   SECTION("NV padding after the DER is tolerated") {
     Bytes padded = cert_a;
@@ -400,8 +407,9 @@ TEST_CASE("keys and attestations made by tpm2-tools that must be refused",
            "weak.priv"});
     auto weak = ctpm::AikVerifier::Create(tpmtest::ReadBytes(d + "/weak.pub"));
     REQUIRE(weak.ok());
-    CHECK(Rules((*weak)->admission()) ==
-          "aik.restricted,aik.fixed_tpm,aik.fixed_parent");
+    CHECK(Rules((*weak)->admission()) == RuleList{Rule::kAikRestricted,
+                                                  Rule::kAikFixedTpm,
+                                                  Rule::kAikFixedParent});
   }
   SECTION("a certify attestation is not a quote") {
     Tools(*swtpm, d,
@@ -415,7 +423,7 @@ TEST_CASE("keys and attestations made by tpm2-tools that must be refused",
     auto r = (*aik)->VerifyQuote({attest, sig, Bytes(8, 1), &none, {}}, {});
     REQUIRE(r.ok());
     // The signature is genuine; the type and the (absent) nonce are not.
-    CHECK(Rules(r->verdict) == "quote.nonce,quote.type");
+    CHECK(Rules(r->verdict) == RuleList{Rule::kQuoteNonce, Rule::kQuoteType});
   }
   SECTION("an RSAPSS AIK signing with SHA-384") {
     Tools(*swtpm, d,
@@ -438,13 +446,13 @@ TEST_CASE("keys and attestations made by tpm2-tools that must be refused",
     auto r =
         (*aik)->VerifyQuote({msg, sig_bytes, nonce, &pcrs->values, {}}, {});
     REQUIRE(r.ok());
-    CHECK(Rules(r->verdict) == "");
+    CHECK(Rules(r->verdict) == RuleList{});
     ctpm::QuotePolicy sha256_only;
     sha256_only.allowed_hash_algs = {TPM2_ALG_SHA256};
     r = (*aik)->VerifyQuote({msg, sig_bytes, nonce, &pcrs->values, {}},
                             sha256_only);
     REQUIRE(r.ok());
-    CHECK(Rules(r->verdict) == "quote.signature_alg");
+    CHECK(Rules(r->verdict) == RuleList{Rule::kQuoteSignatureAlg});
   }
   SECTION("vouchctl quote verify on tpm2_quote output") {
     Tools(*swtpm, d,

@@ -2,12 +2,14 @@
 // formats, on golden files that tpm2-tools wrote on swtpm (data/README.md).
 #include "core/tpm/quote.h"
 
+#include <algorithm>
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <string>
 #include <thread>
+#include <vector>
 
-#include "absl/strings/str_join.h"
+#include "core/rule.h"
 #include "core/tpm/pcr_file.h"
 #include "core/tpm/tpm_wire.h"
 #include "test_util.h"
@@ -18,10 +20,12 @@ namespace {
 using tpmtest::Flip;
 using tpmtest::ReadGolden;
 
-std::string Rules(const Verdict& v) {
-  std::vector<std::string> rules;
+using RuleList = std::vector<Rule>;
+
+RuleList Rules(const Verdict& v) {
+  RuleList rules;
   for (const Failure& f : v.failures()) rules.push_back(f.rule);
-  return absl::StrJoin(rules, ",");
+  return rules;
 }
 
 struct Golden {
@@ -61,7 +65,7 @@ TEST_CASE("golden tpm2-tools quotes verify (RSA and ECDSA)", "[core]") {
     INFO(kind);
     Golden g = Load(kind);
     Verdict v = Check(g, g.msg, g.sig, g.nonce, g.pcrs.values, g.policy);
-    CHECK(Rules(v) == "");
+    CHECK(Rules(v) == RuleList{});
     CHECK(v.passed());
     CHECK(g.aik->admission().passed());
     CHECK(g.aik->name() == ReadGolden("tpm2-tools/ak-" + kind + ".name"));
@@ -73,47 +77,48 @@ TEST_CASE("quote rules each fail on their own", "[core]") {
   const PcrValues& pcrs = g.pcrs.values;
   SECTION("one flipped bit in the signature") {
     CHECK(Rules(Check(g, g.msg, Flip(g.sig, g.sig.size() - 1), g.nonce, pcrs,
-                      g.policy)) == "quote.signature");
+                      g.policy)) == RuleList{Rule::kQuoteSignature});
   }
   SECTION("one flipped bit in the message (firmwareVersion)") {
     CHECK(Rules(Check(g, Flip(g.msg, g.msg.size() - 70), g.sig, g.nonce, pcrs,
-                      g.policy)) == "quote.signature");
+                      g.policy)) == RuleList{Rule::kQuoteSignature});
   }
   SECTION("one flipped bit in the nonce") {
     CHECK(Rules(Check(g, g.msg, g.sig, Flip(g.nonce, 3), pcrs, g.policy)) ==
-          "quote.nonce");
+          RuleList{Rule::kQuoteNonce});
   }
   SECTION("no nonce issued") {
-    CHECK(Rules(Check(g, g.msg, g.sig, {}, pcrs, g.policy)) == "quote.nonce");
+    CHECK(Rules(Check(g, g.msg, g.sig, {}, pcrs, g.policy)) ==
+          RuleList{Rule::kQuoteNonce});
   }
   SECTION("a PCR value differs") {
     PcrValues other = pcrs;
     other[TPM2_ALG_SHA256][16][0] ^= 1;
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, other, g.policy)) ==
-          "quote.pcr_digest");
+          RuleList{Rule::kQuotePcrDigest});
   }
   SECTION("a quoted PCR is not reported") {
     PcrValues other = pcrs;
     other[TPM2_ALG_SHA256].erase(16);
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, other, g.policy)) ==
-          "quote.pcr_values");
+          RuleList{Rule::kQuotePcrValues});
   }
   SECTION("a reported PCR is not quoted") {
     PcrValues other = pcrs;
     other[TPM2_ALG_SHA256][7] = Bytes(32, 0);
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, other, g.policy)) ==
-          "quote.pcr_values");
+          RuleList{Rule::kQuotePcrValues});
   }
   SECTION("a SHA-1 bank when the policy allows only SHA-256") {
     QuotePolicy strict;  // Default: sha256, sha384.
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, strict)) ==
-          "quote.pcr_bank");
+          RuleList{Rule::kQuotePcrBank});
   }
   SECTION("the signature hash must be allowed") {
     QuotePolicy sha1_only;
     sha1_only.allowed_hash_algs = {TPM2_ALG_SHA1};
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, sha1_only)) ==
-          "quote.signature_alg,quote.pcr_bank");
+          RuleList{Rule::kQuoteSignatureAlg, Rule::kQuotePcrBank});
   }
   SECTION("a PCR asked for but not quoted") {
     QuotePolicy want = g.policy;
@@ -121,35 +126,37 @@ TEST_CASE("quote rules each fail on their own", "[core]") {
     REQUIRE(sel.ok());
     want.required_selection = *sel;
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, want)) ==
-          "quote.pcr_selection");
+          RuleList{Rule::kQuotePcrSelection});
     want.required_selection = *ParsePcrSelectionText("sha256:0,16+sha1:2");
-    CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, want)) == "");
+    CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, want)) == RuleList{});
   }
   SECTION("clock rules against the previous accepted quote") {
     auto attest = ParseAttest(g.msg);
     REQUIRE(attest.ok());
     const TPMS_CLOCK_INFO& c = attest->clockInfo;
     ClockInfo prev{c.clock - 1, c.resetCount, c.restartCount, true};
-    CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, g.policy, prev)) == "");
+    CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, g.policy, prev)) ==
+          RuleList{});
     prev.clock = c.clock;  // Not advancing is going back.
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, g.policy, prev)) ==
-          "quote.clock.clock");
+          RuleList{Rule::kQuoteClockClock});
     prev = {c.clock + 1000, c.resetCount + 1, c.restartCount, true};
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, g.policy, prev)) ==
-          "quote.clock.reset_count");
+          RuleList{Rule::kQuoteClockResetCount});
     prev = {c.clock - 1, c.resetCount, c.restartCount + 1, true};
     CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, g.policy, prev)) ==
-          "quote.clock.restart_count");
+          RuleList{Rule::kQuoteClockRestartCount});
     // A new boot (higher resetCount now) may show any clock.
     if (c.resetCount > 0) {
       prev = {c.clock + 1000, c.resetCount - 1, c.restartCount + 5, true};
-      CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, g.policy, prev)) == "");
+      CHECK(Rules(Check(g, g.msg, g.sig, g.nonce, pcrs, g.policy, prev)) ==
+            RuleList{});
     }
   }
   SECTION("clock safe flag") {
     Verdict v;
     CheckClock({10, 0, 0, false}, std::nullopt, v);
-    CHECK(Rules(v) == "quote.clock.safe");
+    CHECK(Rules(v) == RuleList{Rule::kQuoteClockSafe});
   }
 }
 
@@ -176,7 +183,7 @@ TEST_CASE("a quote by another AIK fails the signature", "[core]") {
   // The ECC AIK cannot check an RSA signature at all.
   Verdict v =
       Check(ecc, rsa.msg, rsa.sig, rsa.nonce, rsa.pcrs.values, rsa.policy);
-  CHECK(Rules(v) == "quote.signature_alg");
+  CHECK(Rules(v) == RuleList{Rule::kQuoteSignatureAlg});
 }
 
 TEST_CASE("a PEM AIK verifies quotes but is never admitted", "[core]") {
@@ -188,7 +195,7 @@ TEST_CASE("a PEM AIK verifies quotes but is never admitted", "[core]") {
   auto r = (*pem)->VerifyQuote(ev, g.policy);
   REQUIRE(r.ok());
   CHECK(r->verdict.passed());
-  CHECK(Rules((*pem)->admission()) == "aik.attributes");
+  CHECK(Rules((*pem)->admission()) == RuleList{Rule::kAikAttributes});
   CHECK_FALSE((*pem)->admission().passed());
 }
 
@@ -199,20 +206,22 @@ TEST_CASE("AIK admission refuses weak attributes", "[core]") {
   CHECK(CheckAikAttributes(p).passed());
   TPMT_PUBLIC weak = p;
   weak.objectAttributes &= ~TPMA_OBJECT_FIXEDTPM;
-  CHECK(Rules(CheckAikAttributes(weak)) == "aik.fixed_tpm");
+  CHECK(Rules(CheckAikAttributes(weak)) == RuleList{Rule::kAikFixedTpm});
   weak = p;
   weak.objectAttributes &= ~TPMA_OBJECT_RESTRICTED;
   weak.objectAttributes |= TPMA_OBJECT_DECRYPT;
-  CHECK(Rules(CheckAikAttributes(weak)) == "aik.restricted,aik.decrypt");
+  CHECK(Rules(CheckAikAttributes(weak)) ==
+        RuleList{Rule::kAikRestricted, Rule::kAikDecrypt});
   weak = p;
   weak.objectAttributes &=
       ~(TPMA_OBJECT_FIXEDPARENT | TPMA_OBJECT_SENSITIVEDATAORIGIN);
   CHECK(Rules(CheckAikAttributes(weak)) ==
-        "aik.fixed_parent,aik.sensitive_data_origin");
+        RuleList{Rule::kAikFixedParent, Rule::kAikSensitiveDataOrigin});
   weak = p;
   weak.nameAlg = TPM2_ALG_SHA1;
   weak.parameters.rsaDetail.keyBits = 1024;
-  CHECK(Rules(CheckAikAttributes(weak)) == "aik.name_alg,aik.algorithm");
+  CHECK(Rules(CheckAikAttributes(weak)) ==
+        RuleList{Rule::kAikNameAlg, Rule::kAikAlgorithm});
 }
 
 TEST_CASE("malformed TPM structures are kInvalidArgument", "[core]") {
@@ -255,7 +264,9 @@ TEST_CASE("a TPMS_ATTEST of another type is refused", "[core]") {
   // A certify body is parsed by its own union arm; either it parses (and
   // fails type + signature) or it is malformed: never a pass.
   if (r.ok()) {
-    CHECK(Rules(r->verdict).find("quote.type") != std::string::npos);
+    const RuleList rules = Rules(r->verdict);
+    CHECK(std::find(rules.begin(), rules.end(), Rule::kQuoteType) !=
+          rules.end());
     CHECK_FALSE(r->verdict.passed());
   }
 }

@@ -33,11 +33,11 @@ TEST_CASE("verdicts fail closed", "[core]") {
   CHECK(ok.passed());
 
   Verdict failed;
-  failed.AddFailure("quote.nonce", "extraData differs");
+  failed.AddFailure(Rule::kQuoteNonce, "extraData differs");
   failed.MarkComplete();
   CHECK_FALSE(failed.passed());
   REQUIRE(failed.failures().size() == 1);
-  CHECK(failed.failures()[0].rule == "quote.nonce");
+  CHECK(failed.failures()[0].rule == Rule::kQuoteNonce);
 
   Verdict incomplete;
   Verdict merged = ok;

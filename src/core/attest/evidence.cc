@@ -4,10 +4,10 @@
 #include <cstring>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "core/attest/wire.h"
 #include "core/boot/event_log.h"
+#include "core/rule.h"
 #include "core/tpm/tpm_wire.h"
 
 namespace vouch::core::attest {
@@ -27,7 +27,7 @@ void AddFailure(EvidenceOutcome& out, v1::Failure f) {
 void AddVerdictFailures(EvidenceOutcome& out, const core::Verdict& verdict) {
   for (const core::Failure& f : verdict.failures()) {
     v1::Failure p;
-    p.set_code(FailureCodeForRule(f.rule));
+    p.set_code(FailureCodeFor(f.rule));
     p.set_detail(f.detail.substr(0, kMaxFailureDetailBytes));
     AddFailure(out, std::move(p));
   }
@@ -42,50 +42,93 @@ v1::Failure Simple(v1::FailureCode code, std::string detail) {
 
 }  // namespace
 
-v1::FailureCode FailureCodeForRule(absl::string_view rule) {
-  struct Map {
-    const char* rule;
-    v1::FailureCode code;
-  };
-  static constexpr Map kExact[] = {
-      {"quote.magic", v1::FAILURE_CODE_QUOTE_NOT_TPM_GENERATED},
-      {"quote.type", v1::FAILURE_CODE_QUOTE_WRONG_TYPE},
-      {"quote.signature", v1::FAILURE_CODE_QUOTE_SIGNATURE_INVALID},
-      {"quote.signature_alg", v1::FAILURE_CODE_QUOTE_SCHEME_NOT_ALLOWED},
-      {"quote.nonce", v1::FAILURE_CODE_NONCE_MISMATCH},
-      {"quote.pcr_bank", v1::FAILURE_CODE_PCR_SELECTION_MISMATCH},
-      {"quote.pcr_selection", v1::FAILURE_CODE_PCR_SELECTION_MISMATCH},
-      {"quote.pcr_values", v1::FAILURE_CODE_PCR_DIGEST_MISMATCH},
-      {"quote.pcr_digest", v1::FAILURE_CODE_PCR_DIGEST_MISMATCH},
-      {"quote.clock.safe", v1::FAILURE_CODE_CLOCK_NOT_SAFE},
-      {"ima.bad_template_hash", v1::FAILURE_CODE_IMA_TEMPLATE_HASH_MISMATCH},
-      {"ima.pcr_mismatch", v1::FAILURE_CODE_IMA_REPLAY_MISMATCH},
-      {"ima.not_in_policy", v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY},
-      {"ima.digest_mismatch", v1::FAILURE_CODE_IMA_DIGEST_NOT_ALLOWED},
-      {"ima.bad_signature", v1::FAILURE_CODE_IMA_SIGNATURE_INVALID},
-      {"ima.keyring_not_allowed", v1::FAILURE_CODE_IMA_BUFFER_NOT_ALLOWED},
-      {"boot.pcr_quote", v1::FAILURE_CODE_BOOT_LOG_REPLAY_MISMATCH},
-      {"boot.refstate", v1::FAILURE_CODE_BOOT_POLICY_EMPTY},
-      {"boot.secureboot", v1::FAILURE_CODE_SECURE_BOOT_DISABLED},
-      {"boot.kernels", v1::FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED},
-      {"boot.firmware_apps", v1::FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED},
-      {"boot.pk", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
-      {"boot.kek", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
-      {"boot.db", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
-      {"boot.dbx", v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED},
-  };
-  for (const Map& m : kExact) {
-    if (rule == m.rule) return m.code;
+v1::FailureCode FailureCodeFor(core::Rule rule) {
+  using core::Rule;
+  // No default: -Wswitch makes a rule without a code a compile error.
+  switch (rule) {
+    case Rule::kQuoteMagic:
+      return v1::FAILURE_CODE_QUOTE_NOT_TPM_GENERATED;
+    case Rule::kQuoteType:
+      return v1::FAILURE_CODE_QUOTE_WRONG_TYPE;
+    case Rule::kQuoteSignature:
+      return v1::FAILURE_CODE_QUOTE_SIGNATURE_INVALID;
+    case Rule::kQuoteSignatureAlg:
+      return v1::FAILURE_CODE_QUOTE_SCHEME_NOT_ALLOWED;
+    case Rule::kQuoteNonce:
+      return v1::FAILURE_CODE_NONCE_MISMATCH;
+    case Rule::kQuotePcrBank:
+    case Rule::kQuotePcrSelection:
+      return v1::FAILURE_CODE_PCR_SELECTION_MISMATCH;
+    case Rule::kQuotePcrValues:
+    case Rule::kQuotePcrDigest:
+      return v1::FAILURE_CODE_PCR_DIGEST_MISMATCH;
+    case Rule::kQuoteClockSafe:
+      return v1::FAILURE_CODE_CLOCK_NOT_SAFE;
+    case Rule::kQuoteClockResetCount:
+    case Rule::kQuoteClockRestartCount:
+    case Rule::kQuoteClockClock:
+      return v1::FAILURE_CODE_CLOCK_ROLLBACK;
+    // Registration rules: VerifyQuote never reports them (the registrar
+    // checks the AIK and the EK certificate before an agent can attest).
+    // Should one reach a verdict, the quote's signature is only as good as
+    // the AIK's admission and the EK vouching for it. (Matched by no name
+    // before, they would have been FAILURE_CODE_UNSPECIFIED.)
+    case Rule::kAikRestricted:
+    case Rule::kAikSign:
+    case Rule::kAikDecrypt:
+    case Rule::kAikFixedTpm:
+    case Rule::kAikFixedParent:
+    case Rule::kAikSensitiveDataOrigin:
+    case Rule::kAikNameAlg:
+    case Rule::kAikAlgorithm:
+    case Rule::kAikAttributes:
+    case Rule::kEkCertParse:
+    case Rule::kEkCertKey:
+    case Rule::kEkCertChain:
+      return v1::FAILURE_CODE_QUOTE_SIGNATURE_INVALID;
+    case Rule::kImaBadTemplateHash:
+      return v1::FAILURE_CODE_IMA_TEMPLATE_HASH_MISMATCH;
+    case Rule::kImaPcrMismatch:
+      return v1::FAILURE_CODE_IMA_REPLAY_MISMATCH;
+    case Rule::kImaNotInPolicy:
+      return v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY;
+    case Rule::kImaDigestMismatch:
+      return v1::FAILURE_CODE_IMA_DIGEST_NOT_ALLOWED;
+    case Rule::kImaBadSignature:
+      return v1::FAILURE_CODE_IMA_SIGNATURE_INVALID;
+    case Rule::kImaKeyringNotAllowed:
+      return v1::FAILURE_CODE_IMA_BUFFER_NOT_ALLOWED;
+    case Rule::kImaWrongPcr:
+    case Rule::kImaViolation:
+      return v1::FAILURE_CODE_IMA_LOG_MALFORMED;
+    case Rule::kBootPcrQuote:
+      return v1::FAILURE_CODE_BOOT_LOG_REPLAY_MISMATCH;
+    case Rule::kBootRefstate:
+      return v1::FAILURE_CODE_BOOT_POLICY_EMPTY;
+    case Rule::kBootSecureboot:
+      return v1::FAILURE_CODE_SECURE_BOOT_DISABLED;
+    case Rule::kBootKernels:
+    case Rule::kBootFirmwareApps:
+      return v1::FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED;
+    case Rule::kBootPk:
+    case Rule::kBootKek:
+    case Rule::kBootDb:
+    case Rule::kBootDbx:
+      return v1::FAILURE_CODE_BOOT_VARIABLE_NOT_ALLOWED;
+    case Rule::kBootPcrs:
+    case Rule::kBootEventUnexpected:
+    case Rule::kBootEventRepeated:
+    case Rule::kBootEventDigest:
+    case Rule::kBootEventData:
+    case Rule::kBootSeparator:
+    case Rule::kBootEfiAction:
+    case Rule::kBootScrtmAndBios:
+    case Rule::kBootVendorDb:
+    case Rule::kBootMokdig:
+    case Rule::kBootMokxdig:
+      return v1::FAILURE_CODE_BOOT_POLICY_VIOLATION;
   }
-  if (absl::StartsWith(rule, "quote.clock.")) {
-    return v1::FAILURE_CODE_CLOCK_ROLLBACK;
-  }
-  if (absl::StartsWith(rule, "quote.")) return v1::FAILURE_CODE_QUOTE_MALFORMED;
-  if (absl::StartsWith(rule, "ima.")) return v1::FAILURE_CODE_IMA_LOG_MALFORMED;
-  if (absl::StartsWith(rule, "boot.")) {
-    return v1::FAILURE_CODE_BOOT_POLICY_VIOLATION;
-  }
-  return v1::FAILURE_CODE_UNSPECIFIED;
+  return v1::FAILURE_CODE_UNSPECIFIED;  // Not a Rule value.
 }
 
 absl::Status ValidateEvidence(const v1::Evidence& ev,
@@ -169,14 +212,14 @@ bool OnlyShortOfTheQuote(const v1::ImaLogChunk& chunk,
          r.failures.size() == r.failure_count &&
          std::all_of(r.failures.begin(), r.failures.end(),
                      [](const cima::ImaFailure& f) {
-                       return f.reason == cima::reason::kPcrMismatch;
+                       return f.reason == core::Rule::kImaPcrMismatch;
                      });
 }
 
 void AddImaFailures(const cima::ImaEvaluation& r, EvidenceOutcome& out) {
   for (const cima::ImaFailure& f : r.failures) {
     v1::Failure p;
-    p.set_code(FailureCodeForRule(absl::StrCat("ima.", f.reason)));
+    p.set_code(FailureCodeFor(f.reason));
     p.set_detail(f.detail.substr(0, kMaxFailureDetailBytes));
     p.set_ima_entry_index(f.index);
     p.set_path(cima::DisplayPath(f.path).substr(0, kMaxFailurePathBytes));
@@ -290,8 +333,9 @@ EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in,
   }
   bool signature_ok = true;
   for (const core::Failure& f : quote->verdict.failures()) {
-    if (f.rule == "quote.signature" || f.rule == "quote.signature_alg" ||
-        f.rule == "quote.magic" || f.rule == "quote.type") {
+    if (f.rule == core::Rule::kQuoteSignature ||
+        f.rule == core::Rule::kQuoteSignatureAlg ||
+        f.rule == core::Rule::kQuoteMagic || f.rule == core::Rule::kQuoteType) {
       signature_ok = false;
     }
   }

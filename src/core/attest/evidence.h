@@ -27,6 +27,7 @@
 #include "core/boot/boot_policy.h"
 #include "core/ima/ima_evaluator.h"
 #include "core/ima/runtime_policy.h"
+#include "core/rule.h"
 #include "core/tpm/quote.h"
 #include "vouch/v1/attestation.pb.h"
 
@@ -109,9 +110,10 @@ absl::Status ValidateEvidence(const v1::Evidence& evidence,
 EvidenceOutcome CheckEvidence(const v1::Evidence& evidence,
                               const EvidenceInput& input, absl::Time now);
 
-// The FailureCode for a core rule name ("quote.nonce", "ima.not_in_policy",
-// "boot.kernels", ...).
-v1::FailureCode FailureCodeForRule(absl::string_view rule);
+// The FailureCode for a failed core rule (never FAILURE_CODE_UNSPECIFIED for
+// an enumerator). An exhaustive switch: a rule added without a code does not
+// compile.
+v1::FailureCode FailureCodeFor(core::Rule rule);
 
 }  // namespace vouch::core::attest
 

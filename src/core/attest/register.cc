@@ -9,6 +9,7 @@
 #include "common/openssl_handle.h"
 #include "common/status_macros.h"
 #include "core/agent_id.h"
+#include "core/rule.h"
 #include "core/tpm/public_key.h"
 #include "core/tpm/quote.h"
 
@@ -22,7 +23,7 @@ absl::Status Invalid(absl::string_view field, absl::string_view what) {
 std::string VerdictText(const core::Verdict& v) {
   std::vector<std::string> parts;
   for (const core::Failure& f : v.failures()) {
-    parts.push_back(absl::StrCat(f.rule, " (", f.detail, ")"));
+    parts.push_back(absl::StrCat(core::RuleName(f.rule), " (", f.detail, ")"));
   }
   return absl::StrJoin(parts, "; ");
 }
@@ -119,10 +120,10 @@ absl::StatusOr<ValidRegistration> ValidateRegister(
       AsBytes(req.ek_certificate()), intermediates, v.ek.public_area, now);
   if (!cert.passed()) {
     for (const core::Failure& f : cert.failures()) {
-      if (f.rule == "ek_cert.parse") {
+      if (f.rule == core::Rule::kEkCertParse) {
         return Invalid("ek_certificate", "not a readable X.509 certificate");
       }
-      if (f.rule == "ek_cert.key") {
+      if (f.rule == core::Rule::kEkCertKey) {
         return Invalid("ek_certificate", "its key is not the key in ek_public");
       }
     }

@@ -19,6 +19,7 @@
 #include "common/status_macros.h"
 #include "core/boot/digest.h"
 #include "core/boot/efi.h"
+#include "core/rule.h"
 
 namespace vouch::core::boot {
 namespace {
@@ -376,18 +377,18 @@ class Evaluator {
       for (const Event& e : log_.events) Dispatch(e);
       CheckRequiredVariables();
       CheckAlternatives(
-          "boot.scrtm_and_bios", "scrtm_and_bios", s_.scrtm_and_bios,
+          Rule::kBootScrtmAndBios, "scrtm_and_bios", s_.scrtm_and_bios,
           [this](const ScrtmAndBiosSpec& spec) { return ScrtmMismatch(spec); });
       CheckFirmwareApps();
       CheckAlternatives(
-          "boot.kernels", "kernels", s_.kernels,
+          Rule::kBootKernels, "kernels", s_.kernels,
           [this](const KernelSpec& spec) { return KernelMismatch(spec); });
     }
     CheckPcrMap();
   }
 
  private:
-  void Fail(const std::string& rule, std::string detail) {
+  void Fail(Rule rule, std::string detail) {
     size_t& n = failures_per_rule_[rule];
     if (++n <= kMaxFailuresPerRule) {
       verdict_.AddFailure(rule, std::move(detail));
@@ -395,17 +396,17 @@ class Evaluator {
       verdict_.AddFailure(rule, "more failures of this rule left out");
     }
   }
-  void Fail(const std::string& rule, const Event& e, absl::string_view what) {
+  void Fail(Rule rule, const Event& e, absl::string_view what) {
     Fail(rule, absl::StrCat(Where(e), ": ", what));
   }
   void Unexpected(const Event& e, absl::string_view what = "") {
-    Fail("boot.event_unexpected", e,
+    Fail(Rule::kBootEventUnexpected, e,
          absl::StrCat("not allowed by the boot policy", what));
   }
   // Counts `key`; false (with a failure) from its second appearance.
   bool Once(const std::string& key, const Event& e) {
     if (++seen_[key] == 1) return true;
-    Fail("boot.event_repeated", e, absl::StrCat(key, " appears again"));
+    Fail(Rule::kBootEventRepeated, e, absl::StrCat(key, " appears again"));
     return false;
   }
 
@@ -416,7 +417,7 @@ class Evaluator {
       if (DigestMd(d.alg) == nullptr) continue;
       absl::StatusOr<Bytes> want = ComputeDigest(d.alg, data);
       if (!want.ok() || *want != d.value) {
-        Fail("boot.event_digest", e,
+        Fail(Rule::kBootEventDigest, e,
              absl::StrCat(HashAlgName(d.alg),
                           " digest does not cover the event data"));
         return;
@@ -424,7 +425,8 @@ class Evaluator {
       checked = true;
     }
     if (!checked) {
-      Fail("boot.event_digest", e, "no digest in a bank that can be checked");
+      Fail(Rule::kBootEventDigest, e,
+           "no digest in a bank that can be checked");
     }
   }
 
@@ -477,7 +479,7 @@ class Evaluator {
     static const uint8_t kOnes[4] = {0xFF, 0xFF, 0xFF, 0xFF};
     ByteSpan data(e.data);
     if (data != ByteSpan(kZero) && data != ByteSpan(kOnes)) {
-      return Fail("boot.separator", e,
+      return Fail(Rule::kBootSeparator, e,
                   absl::StrCat("separator value 0x", HexEncode(data)));
     }
     CheckDataDigest(e, data);
@@ -500,7 +502,7 @@ class Evaluator {
     if (allowed == kAllowed.end() ||
         std::find(allowed->second.begin(), allowed->second.end(), text) ==
             allowed->second.end()) {
-      return Fail("boot.efi_action", e,
+      return Fail(Rule::kBootEfiAction, e,
                   absl::StrCat("action \"", EventText(e.data),
                                "\" is not one the PFP defines for this PCR"));
     }
@@ -519,7 +521,7 @@ class Evaluator {
       case kEvPlatformConfigFlags:
         // edk2 measures up to four of these (Keylime issue 1393).
         if (++seen_["EV_PLATFORM_CONFIG_FLAGS"] > 4) {
-          Fail("boot.event_repeated", e, "more than 4 config flag events");
+          Fail(Rule::kBootEventRepeated, e, "more than 4 config flag events");
         }
         return;
       case kEvEfiVariableDriverConfig:
@@ -530,7 +532,7 @@ class Evaluator {
       case kEvEfiVariableBoot2: {
         absl::StatusOr<EfiVariable> var = DecodeEfiVariable(e.data);
         if (!var.ok()) {
-          return Fail("boot.event_data", e, var.status().message());
+          return Fail(Rule::kBootEventData, e, var.status().message());
         }
         if (var->vendor != kEfiGlobalVariable || !IsBootVariable(var->name)) {
           return Unexpected(e, absl::StrCat(" (variable ", var->name, ")"));
@@ -548,7 +550,7 @@ class Evaluator {
   void Application(const Event& e) {
     absl::StatusOr<ImageLoadEvent> image = DecodeImageLoadEvent(e.data);
     if (!image.ok()) {
-      return Fail("boot.event_data", e, image.status().message());
+      return Fail(Rule::kBootEventData, e, image.status().message());
     }
     absl::StatusOr<std::string> path = DevicePathToText(image->device_path);
     if (path.ok() && absl::StartsWith(*path, "FvVol(") &&
@@ -571,8 +573,8 @@ class Evaluator {
   }
 
   // Every entry of the variable must be in `allowed`, with a type from
-  // `types` (Keylime KeySubset).
-  void CheckSubset(const std::string& rule, const Event& e,
+  // `types` (Keylime KeySubset); `field` names that reference state list.
+  void CheckSubset(Rule rule, absl::string_view field, const Event& e,
                    const std::string& name,
                    const std::vector<EfiSignatureList>& lists,
                    const std::vector<SignatureSpec>& allowed,
@@ -589,8 +591,7 @@ class Evaluator {
         if (!InSignatures(sig.owner, sig.data, allowed)) {
           Fail(rule, e,
                absl::StrCat(name, " ", SignatureText(list.type, sig),
-                            " is not in the reference state's ",
-                            rule.substr(5)));
+                            " is not in the reference state's ", field));
         }
       }
     }
@@ -615,7 +616,7 @@ class Evaluator {
             return want.Matches(g, want.data);
           });
       if (!found) {
-        Fail("boot.dbx", e,
+        Fail(Rule::kBootDbx, e,
              absl::StrCat("dbx lacks the required entry (owner ", want.owner,
                           ", data ", HexEncode(want.data), ")"));
       }
@@ -627,7 +628,7 @@ class Evaluator {
   // UEFI_VARIABLE_DATA, so the decoded contents are bound to PCR 7.
   void DriverConfig(const Event& e) {
     absl::StatusOr<EfiVariable> var = DecodeEfiVariable(e.data);
-    if (!var.ok()) return Fail("boot.event_data", e, var.status().message());
+    if (!var.ok()) return Fail(Rule::kBootEventData, e, var.status().message());
     CheckDataDigest(e, e.data);
     const std::string& name = var->name;
     bool global = var->vendor == kEfiGlobalVariable;
@@ -636,39 +637,43 @@ class Evaluator {
       if (!Once("SecureBoot", e)) return;
       bool enabled = var->data.size() == 1 && var->data[0] == 1;
       if (enabled != s_.has_secureboot) {
-        Fail("boot.secureboot", e,
+        Fail(Rule::kBootSecureboot, e,
              absl::StrCat("SecureBoot is ", enabled ? "enabled" : "disabled",
                           " but the reference state has has_secureboot ",
                           s_.has_secureboot ? "true" : "false"));
       }
       return;
     }
+    // The variable's reference state list, rule and field (dbx's by default).
     const std::vector<SignatureSpec>* allowed = nullptr;
     std::vector<Guid> types = {kEfiCertX509};
-    std::string rule;
+    Rule rule = Rule::kBootDbx;
+    const char* field = "dbx";
     if (global && (name == "PK" || name == "KEK")) {
-      allowed = name == "PK" ? &s_.pk : &s_.kek;
-      rule = name == "PK" ? "boot.pk" : "boot.kek";
+      const bool pk = name == "PK";
+      allowed = pk ? &s_.pk : &s_.kek;
+      rule = pk ? Rule::kBootPk : Rule::kBootKek;
+      field = pk ? "pk" : "kek";
     } else if (security_db && (name == "db" || name == "vendor_db")) {
-      allowed = name == "db" ? &s_.db : &s_.vendor_db;
-      rule = name == "db" ? "boot.db" : "boot.vendor_db";
+      const bool db = name == "db";
+      allowed = db ? &s_.db : &s_.vendor_db;
+      rule = db ? Rule::kBootDb : Rule::kBootVendorDb;
+      field = db ? "db" : "vendor_db";
       types.push_back(kEfiCertSha256);
-    } else if (security_db && name == "dbx") {
-      rule = "boot.dbx";
-    } else {
+    } else if (!(security_db && name == "dbx")) {
       return Unexpected(e, absl::StrCat(" (variable ", name, ")"));
     }
     if (!Once(name, e)) return;
     absl::StatusOr<std::vector<EfiSignatureList>> lists =
         DecodeSignatureLists(var->data);
     if (!lists.ok()) return Fail(rule, e, lists.status().message());
-    if (rule == "boot.dbx") {
+    if (rule == Rule::kBootDbx) {
       if (!s_.has_secureboot && s_.dbx.empty()) return;
       return CheckSuperset(e, *lists);
     }
     // Keylime: without Secure Boot an empty list accepts whatever is there.
     if (!s_.has_secureboot && allowed->empty()) return;
-    CheckSubset(rule, e, name, *lists, *allowed, types);
+    CheckSubset(rule, field, e, name, *lists, *allowed, types);
   }
 
   // PCR 7 EV_EFI_VARIABLE_AUTHORITY: the db / vendor_db entry that verified
@@ -676,7 +681,7 @@ class Evaluator {
   // once each (their image digests are pinned in PCR 4).
   void Authority(const Event& e) {
     absl::StatusOr<EfiVariable> var = DecodeEfiVariable(e.data);
-    if (!var.ok()) return Fail("boot.event_data", e, var.status().message());
+    if (!var.ok()) return Fail(Rule::kBootEventData, e, var.status().message());
     CheckDataDigest(e, e.data);
     const std::string& name = var->name;
     if (var->vendor == kEfiImageSecurityDatabase &&
@@ -687,13 +692,13 @@ class Evaluator {
       // The data is one EFI_SIGNATURE_DATA (UEFI 2.10, section 32.4.1).
       EfiSignature sig;
       if (var->data.size() < 16) {
-        return Fail("boot.event_data", e, "authority shorter than a GUID");
+        return Fail(Rule::kBootEventData, e, "authority shorter than a GUID");
       }
       std::copy(var->data.begin(), var->data.begin() + 16,
                 sig.owner.bytes.begin());
       sig.data.assign(var->data.begin() + 16, var->data.end());
       if (!InSignatures(sig.owner, sig.data, allowed)) {
-        Fail(name == "db" ? "boot.db" : "boot.vendor_db", e,
+        Fail(name == "db" ? Rule::kBootDb : Rule::kBootVendorDb, e,
              absl::StrCat("authority ", SignatureText(kEfiCertX509, sig),
                           " is not in the reference state's ", name));
       }
@@ -721,7 +726,7 @@ class Evaluator {
       cmdlines_.push_back(&e);
       return;
     }
-    Fail("boot.event_unexpected", e,
+    Fail(Rule::kBootEventUnexpected, e,
          "EV_IPL text is neither grub_cmd nor kernel_cmdline");
   }
 
@@ -739,7 +744,7 @@ class Evaluator {
                absl::StrContains(text, "/initramfs")) {
       initrds_.push_back(&e);
     } else {
-      Fail("boot.event_unexpected", e,
+      Fail(Rule::kBootEventUnexpected, e,
            absl::StrCat("file \"", EventText(e.data),
                         "\" is not a grub, loader entry, kernel or initrd"));
     }
@@ -751,32 +756,32 @@ class Evaluator {
     std::string text = RawText(e);
     if (text == "MokList") {
       if (!MatchesAny(e, s_.mokdig)) {
-        Fail("boot.mokdig", e,
+        Fail(Rule::kBootMokdig, e,
              absl::StrCat("MokList digest sha256 ", Sha256Hex(e),
                           " is not in mokdig"));
       }
     } else if (text == "MokListX") {
       if (!MatchesAny(e, s_.mokxdig)) {
-        Fail("boot.mokxdig", e,
+        Fail(Rule::kBootMokxdig, e,
              absl::StrCat("MokListX digest sha256 ", Sha256Hex(e),
                           " is not in mokxdig"));
       }
     } else if (text == "MokListTrusted") {
       Once("MokListTrusted", e);
     } else {
-      Fail("boot.event_unexpected", e,
+      Fail(Rule::kBootEventUnexpected, e,
            absl::StrCat("EV_IPL \"", EventText(e.data), "\" on PCR 14"));
     }
   }
 
   void CheckRequiredVariables() {
-    std::vector<std::pair<const char*, const char*>> required = {
-        {"SecureBoot", "boot.secureboot"}};
+    std::vector<std::pair<const char*, Rule>> required = {
+        {"SecureBoot", Rule::kBootSecureboot}};
     if (s_.has_secureboot) {
-      required.insert(required.end(), {{"PK", "boot.pk"},
-                                       {"KEK", "boot.kek"},
-                                       {"db", "boot.db"},
-                                       {"dbx", "boot.dbx"}});
+      required.insert(required.end(), {{"PK", Rule::kBootPk},
+                                       {"KEK", Rule::kBootKek},
+                                       {"db", Rule::kBootDb},
+                                       {"dbx", Rule::kBootDbx}});
     }
     for (const auto& [name, rule] : required) {
       if (seen_[name] == 0) {
@@ -824,7 +829,7 @@ class Evaluator {
   // says why an alternative does not fit, "" when it does. Without a match,
   // every alternative's reason is a failure of `rule`.
   template <typename Spec, typename Mismatch>
-  void CheckAlternatives(const std::string& rule, const std::string& field,
+  void CheckAlternatives(Rule rule, const std::string& field,
                          const std::vector<Spec>& alternatives,
                          Mismatch mismatch) {
     std::vector<std::string> why;
@@ -843,7 +848,7 @@ class Evaluator {
       if (d == nullptr ||
           std::find(s_.firmware_apps.begin(), s_.firmware_apps.end(), *d) ==
               s_.firmware_apps.end()) {
-        Fail("boot.firmware_apps", *e,
+        Fail(Rule::kBootFirmwareApps, *e,
              absl::StrCat("firmware application sha256 ", Sha256Hex(*e),
                           " is not in firmware_apps"));
       }
@@ -907,8 +912,9 @@ class Evaluator {
     if (s_.pcrs.empty()) return;
     auto bank = replayed_.find(s_.pcr_bank);
     if (bank == replayed_.end()) {
-      return Fail("boot.pcrs", absl::StrCat("the event log has no ",
-                                            HashAlgName(s_.pcr_bank), " bank"));
+      return Fail(Rule::kBootPcrs,
+                  absl::StrCat("the event log has no ",
+                               HashAlgName(s_.pcr_bank), " bank"));
     }
     size_t size = HashAlgDigestSize(s_.pcr_bank);
     for (const auto& [pcr, allowed] : s_.pcrs) {
@@ -916,9 +922,10 @@ class Evaluator {
       Bytes value = it != bank->second.end() ? it->second
                                              : InitialPcrValue(log_, pcr, size);
       if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) {
-        Fail("boot.pcrs", absl::StrCat(HashAlgName(s_.pcr_bank), " PCR ", pcr,
-                                       " replays to ", HexEncode(value),
-                                       ", which pcrs does not allow"));
+        Fail(
+            Rule::kBootPcrs,
+            absl::StrCat(HashAlgName(s_.pcr_bank), " PCR ", pcr, " replays to ",
+                         HexEncode(value), ", which pcrs does not allow"));
       }
     }
   }
@@ -927,7 +934,7 @@ class Evaluator {
   const EventLog& log_;
   const PcrBanks& replayed_;
   Verdict& verdict_;
-  std::map<std::string, size_t> failures_per_rule_;
+  std::map<Rule, size_t> failures_per_rule_;
   std::map<std::string, int> seen_;
   std::vector<const Event*> s_crtms_, firmware_, applications_, fv_apps_,
       initrds_, vmlinuzes_, cmdlines_;
@@ -972,7 +979,7 @@ Verdict BootPolicy::Evaluate(const EventLog& log,
                              const PcrBanks& replayed) const {
   Verdict verdict;
   if (empty()) {
-    verdict.AddFailure("boot.refstate",
+    verdict.AddFailure(Rule::kBootRefstate,
                        "the reference state is empty: nothing is trusted");
   } else {
     Evaluator(*state_, log, replayed, verdict).Run();

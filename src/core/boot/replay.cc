@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "common/openssl_handle.h"
 #include "core/boot/digest.h"
+#include "core/rule.h"
 
 namespace vouch::core::boot {
 
@@ -53,7 +54,7 @@ Verdict CheckQuotedPcrs(const EventLog& log, const PcrBanks& replayed,
   Verdict verdict;
   auto bank = replayed.find(alg);
   if (bank == replayed.end()) {
-    verdict.AddFailure("boot.pcr_quote",
+    verdict.AddFailure(Rule::kBootPcrQuote,
                        absl::StrCat("the event log has no ", HashAlgName(alg),
                                     " bank to compare the quote with"));
     verdict.MarkComplete();
@@ -63,7 +64,7 @@ Verdict CheckQuotedPcrs(const EventLog& log, const PcrBanks& replayed,
   for (uint32_t pcr : used) {
     auto q = quoted.find(pcr);
     if (q == quoted.end()) {
-      verdict.AddFailure("boot.pcr_quote",
+      verdict.AddFailure(Rule::kBootPcrQuote,
                          absl::StrCat(HashAlgName(alg), " PCR ", pcr,
                                       " is used by the policy but not quoted"));
       continue;
@@ -73,7 +74,7 @@ Verdict CheckQuotedPcrs(const EventLog& log, const PcrBanks& replayed,
         r != bank->second.end() ? r->second : InitialPcrValue(log, pcr, size);
     if (q->second != expected) {
       verdict.AddFailure(
-          "boot.pcr_quote",
+          Rule::kBootPcrQuote,
           absl::StrCat(HashAlgName(alg), " PCR ", pcr, ": quoted ",
                        HexEncode(q->second), " but the event log replays to ",
                        HexEncode(expected)));

@@ -42,7 +42,7 @@ absl::StatusOr<PcrBanks> Replay(const EventLog& log);
 // Compares quoted PCR values (one bank, `alg`, from a verified quote) with the
 // replayed ones for each PCR in `used`. A used PCR that the quote lacks, or
 // whose quoted value differs from the replayed one (or from its initial value
-// when the log never touched it), is a failure "boot.pcr_quote" naming the
+// when the log never touched it), is a failure Rule::kBootPcrQuote naming the
 // bank and PCR. The verdict is complete when every used PCR was compared.
 Verdict CheckQuotedPcrs(const EventLog& log, const PcrBanks& replayed,
                         uint16_t alg, const PcrValues& quoted,

@@ -14,6 +14,13 @@
 
 namespace vouch::core::ima {
 
+absl::string_view ImaReasonName(Rule reason) {
+  // "ima.<reason>": the part after the area (RuleName is the one spelling).
+  absl::string_view name = RuleName(reason);
+  const size_t dot = name.find('.');
+  return dot == absl::string_view::npos ? name : name.substr(dot + 1);
+}
+
 std::string DisplayPath(absl::string_view raw) {
   std::string out;
   out.reserve(raw.size());
@@ -74,15 +81,15 @@ ContentChecker::ContentChecker(const RuntimePolicy& policy,
   }
 }
 
-std::optional<std::pair<const char*, std::string>> ContentChecker::Check(
+std::optional<std::pair<Rule, std::string>> ContentChecker::Check(
     const ImaEntry& e, const PathHash& path_hash) const {
-  using Result = std::optional<std::pair<const char*, std::string>>;
+  using Result = std::optional<std::pair<Rule, std::string>>;
   if (e.pcr != kImaPcr) {
-    return Result({reason::kWrongPcr, absl::StrCat("entry is for PCR ", e.pcr,
-                                                   ", IMA uses PCR 10")});
+    return Result({Rule::kImaWrongPcr, absl::StrCat("entry is for PCR ", e.pcr,
+                                                    ", IMA uses PCR 10")});
   }
   if (e.violation && !options_.allow_violations) {
-    return Result({reason::kViolation,
+    return Result({Rule::kImaViolation,
                    "all-zero template hash: ToMToU or open-writers violation"});
   }
   const bool keyring_entry =
@@ -124,22 +131,22 @@ std::optional<std::pair<const char*, std::string>> ContentChecker::Check(
                    ? "; signature hash algorithm differs from the digest's"
                    : "; signature header is malformed";
     if (m == DigestMatch::kNotListed) {
-      return Result({reason::kBadSignature,
+      return Result({Rule::kImaBadSignature,
                      absl::StrCat("path not in policy", sig_note)});
     }
   }
   if (m == DigestMatch::kNotListed) {
     if (keyring_entry) {
-      return Result(
-          {reason::kKeyringNotAllowed, "keyring not in the policy's keyrings"});
+      return Result({Rule::kImaKeyringNotAllowed,
+                     "keyring not in the policy's keyrings"});
     }
     return Result(
-        {reason::kNotInPolicy, e.tmpl == ImaTemplate::kImaBuf
-                                   ? "buffer name not in the policy's ima-buf"
-                                   : "path not in the policy"});
+        {Rule::kImaNotInPolicy, e.tmpl == ImaTemplate::kImaBuf
+                                    ? "buffer name not in the policy's ima-buf"
+                                    : "path not in the policy"});
   }
   return Result(
-      {reason::kDigestMismatch,
+      {Rule::kImaDigestMismatch,
        absl::StrCat(DigestText(e), " is not an allowed digest", sig_note)});
 }
 
@@ -231,12 +238,11 @@ bool Matches(const ImaReplayState& s, const QuotedPcr10& q) {
 }
 
 void AddFailure(ImaEvaluation* r, const ImaEvalOptions& options, uint64_t index,
-                absl::string_view path, const char* why, std::string detail) {
+                absl::string_view path, Rule why, std::string detail) {
   ++r->failure_count;
   if (r->failures.size() >= options.max_listed_failures) return;
   r->verdict.AddFailure(
-      absl::StrCat("ima.", why),
-      absl::StrCat("entry ", index, " ", DisplayPath(path), ": ", detail));
+      why, absl::StrCat("entry ", index, " ", DisplayPath(path), ": ", detail));
   r->failures.push_back({index, std::string(path), why, std::move(detail)});
 }
 
@@ -307,7 +313,7 @@ absl::StatusOr<ImaEvaluation> Evaluate(
     digest_arena.insert(digest_arena.end(), e.digest, e.digest + e.digest_size);
     VOUCH_ASSIGN_OR_RETURN(bool good, replayer.Apply(e, &running));
     if (!good) {
-      AddFailure(&r, options, e.index, e.path, reason::kBadTemplateHash,
+      AddFailure(&r, options, e.index, e.path, Rule::kImaBadTemplateHash,
                  absl::StrCat(HashAlgName(e.template_hash_alg),
                               " template hash does not match the ",
                               TemplateName(e.tmpl), " template data"));
@@ -327,7 +333,7 @@ absl::StatusOr<ImaEvaluation> Evaluate(
     accepted_entries = r.entries_parsed;
   } else if (!matched) {
     AddFailure(&r, options, state.next_entry_index + r.entries_parsed, "",
-               reason::kPcrMismatch,
+               Rule::kImaPcrMismatch,
                absl::StrCat("no prefix of the ", r.entries_parsed,
                             " entries replays to the quoted PCR 10"));
     r.state = state;
@@ -392,7 +398,7 @@ absl::StatusOr<ImaEvaluation> Evaluate(
     for (uint64_t i = 0; i < accepted_entries; ++i) {
       if (pending[i].violation) {
         AddFailure(&r, options, state.next_entry_index + i, pending[i].path,
-                   reason::kViolation,
+                   Rule::kImaViolation,
                    "all-zero template hash: ToMToU or open-writers violation");
       }
     }

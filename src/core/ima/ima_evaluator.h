@@ -25,6 +25,7 @@
 #include "absl/strings/string_view.h"
 #include "core/ima/ima_log.h"
 #include "core/ima/runtime_policy.h"
+#include "core/rule.h"
 #include "core/verdict.h"
 
 namespace vouch::core::ima {
@@ -65,27 +66,23 @@ struct ImaEvalOptions {
   size_t max_listed_failures = 1000;
 };
 
-// Reasons (stable strings, also the JSON `reason` of vouchctl ima check).
-namespace reason {
-inline constexpr char kBadTemplateHash[] = "bad_template_hash";
-inline constexpr char kPcrMismatch[] = "pcr_mismatch";
-inline constexpr char kWrongPcr[] = "wrong_pcr";
-inline constexpr char kViolation[] = "violation";
-inline constexpr char kNotInPolicy[] = "not_in_policy";
-inline constexpr char kDigestMismatch[] = "digest_mismatch";
-inline constexpr char kBadSignature[] = "bad_signature";
-inline constexpr char kKeyringNotAllowed[] = "keyring_not_allowed";
-}  // namespace reason
+// A failure's reason is one of the IMA rules of core/rule.h
+// (Rule::kImaBadTemplateHash, kImaPcrMismatch, kImaWrongPcr, kImaViolation,
+// kImaNotInPolicy, kImaDigestMismatch, kImaBadSignature,
+// kImaKeyringNotAllowed). ImaReasonName is its stable short name, the
+// `reason` vouchctl ima check prints: RuleName without "ima."
+// ("not_in_policy" for Rule::kImaNotInPolicy).
+absl::string_view ImaReasonName(Rule reason);
 
 struct ImaFailure {
   uint64_t index = 0;  // 0-based entry index in the whole log.
   std::string path;    // Raw bytes of the entry's path (may not be UTF-8).
-  std::string reason;  // One of reason::k*.
+  Rule reason = Rule::kImaNotInPolicy;  // One of the Rule::kIma* rules.
   std::string detail;
 };
 
 struct ImaEvaluation {
-  Verdict verdict;                   // Rules "ima.<reason>".
+  Verdict verdict;                   // The same rules as `failures`.
   std::vector<ImaFailure> failures;  // The first max_listed_failures.
   uint64_t failure_count = 0;
   ImaReplayState state;           // After the accepted prefix.
@@ -131,7 +128,7 @@ class ContentChecker {
   ContentChecker(const RuntimePolicy& policy, const ImaEvalOptions& options);
   // nullopt: the entry passes; else (reason, detail).
   // `path_hash` is policy.HashPath(e.path).
-  std::optional<std::pair<const char*, std::string>> Check(
+  std::optional<std::pair<Rule, std::string>> Check(
       const ImaEntry& e, const PathHash& path_hash) const;
 
  private:

@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "core/rule.h"
 #include "core/tpm/public_key.h"
 
 namespace vouch::core::tpm {
@@ -153,7 +154,7 @@ Verdict EkCertVerifier::Verify(ByteSpan ek_cert,
   v.MarkComplete();
   absl::StatusOr<X509Ptr> cert = ParseCertificate(ek_cert);
   if (!cert.ok()) {
-    v.AddFailure("ek_cert.parse", std::string(cert.status().message()));
+    v.AddFailure(Rule::kEkCertParse, std::string(cert.status().message()));
     return v;
   }
   // The key first: it needs no chain.
@@ -161,14 +162,14 @@ Verdict EkCertVerifier::Verify(ByteSpan ek_cert,
   absl::StatusOr<bool> same =
       key.ok() ? SameKey(ek, key->get()) : absl::StatusOr<bool>(key.status());
   if (!same.ok()) {
-    v.AddFailure("ek_cert.key", std::string(same.status().message()));
+    v.AddFailure(Rule::kEkCertKey, std::string(same.status().message()));
   } else if (!*same) {
-    v.AddFailure("ek_cert.key",
+    v.AddFailure(Rule::kEkCertKey,
                  "the certified key is not the EK public area presented");
   }
 
   if (intermediates.size() > kMaxIntermediates) {
-    v.AddFailure("ek_cert.parse",
+    v.AddFailure(Rule::kEkCertParse,
                  absl::StrCat(intermediates.size(), " intermediates; at most ",
                               kMaxIntermediates));
     return v;
@@ -178,8 +179,8 @@ Verdict EkCertVerifier::Verify(ByteSpan ek_cert,
   for (size_t i = 0; i < intermediates.size(); ++i) {
     absl::StatusOr<X509Ptr> c = ParseCertificate(AsBytes(intermediates[i]));
     if (!c.ok()) {
-      v.AddFailure("ek_cert.parse", absl::StrCat("intermediate ", i, ": ",
-                                                 c.status().message()));
+      v.AddFailure(Rule::kEkCertParse, absl::StrCat("intermediate ", i, ": ",
+                                                    c.status().message()));
       return v;
     }
     sk_X509_push(untrusted.get(), c->get());
@@ -189,7 +190,7 @@ Verdict EkCertVerifier::Verify(ByteSpan ek_cert,
   if (!ctx || !untrusted ||
       X509_STORE_CTX_init(ctx.get(), store_.get(), cert->get(),
                           untrusted.get()) != 1) {
-    v.AddFailure("ek_cert.chain", "could not set up chain verification");
+    v.AddFailure(Rule::kEkCertChain, "could not set up chain verification");
     return v;
   }
   // The time is an argument (core reads no clock).
@@ -197,7 +198,7 @@ Verdict EkCertVerifier::Verify(ByteSpan ek_cert,
   X509_VERIFY_PARAM_set_time(param, absl::ToTimeT(now));
   if (X509_verify_cert(ctx.get()) != 1) {
     const int err = X509_STORE_CTX_get_error(ctx.get());
-    v.AddFailure("ek_cert.chain",
+    v.AddFailure(Rule::kEkCertChain,
                  absl::StrCat("no valid chain to a configured CA: ",
                               X509_verify_cert_error_string(err)));
   }

@@ -46,9 +46,9 @@ class EkCertVerifier {
   static absl::StatusOr<std::unique_ptr<EkCertVerifier>> Create(
       const std::vector<std::string>& ca_certificates);
 
-  // Rules: ek_cert.parse (the certificate or an intermediate is malformed),
-  // ek_cert.chain (no valid path to a configured CA at `now`), ek_cert.key
-  // (the certified key is not `ek`'s public key).
+  // Rules (Rule::kEkCert*, by name): ek_cert.parse (the certificate or an
+  // intermediate is malformed), ek_cert.chain (no valid path to a configured
+  // CA at `now`), ek_cert.key (the certified key is not `ek`'s public key).
   Verdict Verify(ByteSpan ek_cert,
                  const std::vector<std::string>& intermediates,
                  const TPMT_PUBLIC& ek, absl::Time now) const;

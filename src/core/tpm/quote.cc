@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "common/status_macros.h"
+#include "core/rule.h"
 #include "core/tpm/public_key.h"
 
 namespace vouch::core::tpm {
@@ -59,43 +60,42 @@ AikVerifier::~AikVerifier() = default;
 Verdict CheckAikAttributes(const TPMT_PUBLIC& p) {
   Verdict v;
   const TPMA_OBJECT a = p.objectAttributes;
-  auto require = [&](TPMA_OBJECT bit, bool want, const char* rule,
-                     const char* what) {
+  auto require = [&](TPMA_OBJECT bit, bool want, Rule rule, const char* what) {
     if (((a & bit) != 0) != want) {
       v.AddFailure(rule,
                    absl::StrCat("AIK must ", want ? "" : "not ", "be ", what));
     }
   };
   // TPM 2.0 Part 2, 8.3 TPMA_OBJECT.
-  require(TPMA_OBJECT_RESTRICTED, true, "aik.restricted", "restricted");
-  require(TPMA_OBJECT_SIGN_ENCRYPT, true, "aik.sign", "a signing key");
-  require(TPMA_OBJECT_DECRYPT, false, "aik.decrypt", "a decryption key");
-  require(TPMA_OBJECT_FIXEDTPM, true, "aik.fixed_tpm", "fixedTPM");
-  require(TPMA_OBJECT_FIXEDPARENT, true, "aik.fixed_parent", "fixedParent");
-  require(TPMA_OBJECT_SENSITIVEDATAORIGIN, true, "aik.sensitive_data_origin",
+  require(TPMA_OBJECT_RESTRICTED, true, Rule::kAikRestricted, "restricted");
+  require(TPMA_OBJECT_SIGN_ENCRYPT, true, Rule::kAikSign, "a signing key");
+  require(TPMA_OBJECT_DECRYPT, false, Rule::kAikDecrypt, "a decryption key");
+  require(TPMA_OBJECT_FIXEDTPM, true, Rule::kAikFixedTpm, "fixedTPM");
+  require(TPMA_OBJECT_FIXEDPARENT, true, Rule::kAikFixedParent, "fixedParent");
+  require(TPMA_OBJECT_SENSITIVEDATAORIGIN, true, Rule::kAikSensitiveDataOrigin,
           "sensitiveDataOrigin (generated inside the TPM)");
   if (p.nameAlg != TPM2_ALG_SHA256 && p.nameAlg != TPM2_ALG_SHA384) {
-    v.AddFailure("aik.name_alg",
+    v.AddFailure(Rule::kAikNameAlg,
                  absl::StrCat("AIK nameAlg ", HashName(p.nameAlg),
                               " is not sha256 or sha384"));
   }
   if (p.type == TPM2_ALG_RSA) {
     const TPMI_RSA_KEY_BITS bits = p.parameters.rsaDetail.keyBits;
     if (bits != 2048 && bits != 3072) {
-      v.AddFailure("aik.algorithm",
+      v.AddFailure(Rule::kAikAlgorithm,
                    absl::StrCat("RSA AIK of ", bits,
                                 " bits; 2048 or 3072 are approved"));
     }
   } else if (p.type == TPM2_ALG_ECC) {
     const TPMI_ECC_CURVE curve = p.parameters.eccDetail.curveID;
     if (curve != TPM2_ECC_NIST_P256 && curve != TPM2_ECC_NIST_P384) {
-      v.AddFailure("aik.algorithm",
+      v.AddFailure(Rule::kAikAlgorithm,
                    absl::StrFormat("ECC AIK on curve 0x%04x; NIST P-256 or "
                                    "P-384 are approved",
                                    curve));
     }
   } else {
-    v.AddFailure("aik.algorithm", "AIK is neither RSA nor ECC");
+    v.AddFailure(Rule::kAikAlgorithm, "AIK is neither RSA nor ECC");
   }
   v.MarkComplete();
   return v;
@@ -154,7 +154,7 @@ absl::StatusOr<std::unique_ptr<AikVerifier>> AikVerifier::FromPem(
     const std::string& pem) {
   std::unique_ptr<AikVerifier> v(new AikVerifier());
   VOUCH_ASSIGN_OR_RETURN(v->key_, PublicKeyFromPem(pem));
-  v->admission_.AddFailure("aik.attributes",
+  v->admission_.AddFailure(Rule::kAikAttributes,
                            "a PEM key carries no TPM object attributes");
   v->admission_.MarkComplete();
   VOUCH_RETURN_IF_ERROR(v->Prepare());
@@ -178,7 +178,7 @@ void AikVerifier::CheckSignature(ByteSpan attest, const TPMT_SIGNATURE& sig,
       hash = sig.signature.ecdsa.hash;
       absl::StatusOr<Bytes> encoded = EcdsaDer(sig.signature.ecdsa);
       if (!encoded.ok()) {
-        verdict.AddFailure("quote.signature", encoded.status().ToString());
+        verdict.AddFailure(Rule::kQuoteSignature, encoded.status().ToString());
         return;
       }
       der = *std::move(encoded);
@@ -186,14 +186,14 @@ void AikVerifier::CheckSignature(ByteSpan attest, const TPMT_SIGNATURE& sig,
       break;
     }
     default:
-      verdict.AddFailure("quote.signature_alg",
+      verdict.AddFailure(Rule::kQuoteSignatureAlg,
                          absl::StrFormat("signature scheme 0x%04x is not "
                                          "RSASSA, RSAPSS or ECDSA",
                                          sig.sigAlg));
       return;
   }
   if (!Allowed(policy, hash)) {
-    verdict.AddFailure("quote.signature_alg",
+    verdict.AddFailure(Rule::kQuoteSignatureAlg,
                        absl::StrCat("signature hash ", HashName(hash),
                                     " is not allowed by the policy"));
     return;
@@ -204,7 +204,7 @@ void AikVerifier::CheckSignature(ByteSpan attest, const TPMT_SIGNATURE& sig,
   }
   if (prepared == nullptr) {
     verdict.AddFailure(
-        "quote.signature_alg",
+        Rule::kQuoteSignatureAlg,
         absl::StrFormat("signature scheme 0x%04x with %s does not fit the "
                         "AIK (%s)",
                         sig.sigAlg, HashName(hash), is_rsa_ ? "RSA" : "ECC"));
@@ -219,7 +219,7 @@ void AikVerifier::CheckSignature(ByteSpan attest, const TPMT_SIGNATURE& sig,
       EVP_PKEY_verify(ctx.get(), sig_bytes.data(), sig_bytes.size(), digest,
                       digest_len) != 1) {
     DrainOpenSslErrors();
-    verdict.AddFailure("quote.signature",
+    verdict.AddFailure(Rule::kQuoteSignature,
                        "the signature does not verify with the AIK");
   }
 }
@@ -273,12 +273,12 @@ void CheckClock(const ClockInfo& now, const std::optional<ClockInfo>& previous,
   // TPM 2.0 Part 1, 36.6 "Clock": safe is CLEAR when Clock may have been
   // reported lower than before (an unorderly shutdown lost an update).
   if (!now.safe) {
-    verdict.AddFailure("quote.clock.safe", "clockInfo.safe is 0");
+    verdict.AddFailure(Rule::kQuoteClockSafe, "clockInfo.safe is 0");
   }
   if (!previous) return;
   if (now.reset_count < previous->reset_count) {
     verdict.AddFailure(
-        "quote.clock.reset_count",
+        Rule::kQuoteClockResetCount,
         absl::StrCat("resetCount went back from ", previous->reset_count,
                      " to ", now.reset_count));
     return;
@@ -286,13 +286,13 @@ void CheckClock(const ClockInfo& now, const std::optional<ClockInfo>& previous,
   if (now.reset_count != previous->reset_count) return;  // A new boot.
   if (now.restart_count < previous->restart_count) {
     verdict.AddFailure(
-        "quote.clock.restart_count",
+        Rule::kQuoteClockRestartCount,
         absl::StrCat("restartCount went back from ", previous->restart_count,
                      " to ", now.restart_count));
     return;
   }
   if (now.clock <= previous->clock) {
-    verdict.AddFailure("quote.clock.clock",
+    verdict.AddFailure(Rule::kQuoteClockClock,
                        absl::StrCat("clock did not advance within a boot (",
                                     previous->clock, " then ", now.clock, ")"));
   }
@@ -305,7 +305,7 @@ void CheckSelection(const TPML_PCR_SELECTION& quoted, const QuotePolicy& policy,
   for (uint32_t b = 0; b < quoted.count && b < TPM2_NUM_PCR_BANKS; ++b) {
     const TPMI_ALG_HASH alg = quoted.pcrSelections[b].hash;
     if (!Allowed(policy, alg)) {
-      verdict.AddFailure("quote.pcr_bank",
+      verdict.AddFailure(Rule::kQuotePcrBank,
                          absl::StrCat("PCR bank ", HashName(alg),
                                       " is not allowed by the policy"));
     }
@@ -314,7 +314,7 @@ void CheckSelection(const TPML_PCR_SELECTION& quoted, const QuotePolicy& policy,
   (void)ForEachSelectedPcr(
       *policy.required_selection, [&](TPMI_ALG_HASH alg, uint32_t pcr) {
         if (!IsPcrSelected(quoted, alg, pcr)) {
-          verdict.AddFailure("quote.pcr_selection",
+          verdict.AddFailure(Rule::kQuotePcrSelection,
                              absl::StrCat("PCR ", HashName(alg), ":", pcr,
                                           " was asked for but not quoted"));
         }
@@ -329,7 +329,7 @@ void CheckNoExtraValues(const TPML_PCR_SELECTION& quoted,
   for (const auto& [alg, bank] : values) {
     for (const auto& [pcr, value] : bank) {
       if (!IsPcrSelected(quoted, alg, pcr)) {
-        verdict.AddFailure("quote.pcr_values",
+        verdict.AddFailure(Rule::kQuotePcrValues,
                            absl::StrCat("PCR ", HashName(alg), ":", pcr,
                                         " is reported but not quoted"));
       }
@@ -366,26 +366,27 @@ absl::StatusOr<QuoteResult> AikVerifier::VerifyQuote(
 
   // TPM 2.0 Part 2, 10.12.8: magic and type.
   if (attest.magic != TPM2_GENERATED_VALUE) {
-    v.AddFailure("quote.magic", absl::StrFormat("magic 0x%08x is not "
-                                                "TPM_GENERATED_VALUE",
-                                                attest.magic));
+    v.AddFailure(Rule::kQuoteMagic, absl::StrFormat("magic 0x%08x is not "
+                                                    "TPM_GENERATED_VALUE",
+                                                    attest.magic));
   }
   // The signature is over the TPMS_ATTEST bytes exactly as sent (without a
   // TPM2B size prefix if one was given).
   CheckSignature(AttestBody(evidence.attest), sig, policy, v);
 
   if (evidence.nonce.empty()) {
-    v.AddFailure("quote.nonce", "no nonce was issued for this quote");
+    v.AddFailure(Rule::kQuoteNonce, "no nonce was issued for this quote");
   } else if (!ConstantTimeEquals(
                  ByteSpan(attest.extraData.buffer, attest.extraData.size),
                  evidence.nonce)) {
-    v.AddFailure("quote.nonce", "extraData is not the issued nonce");
+    v.AddFailure(Rule::kQuoteNonce, "extraData is not the issued nonce");
   }
 
   if (attest.type != TPM2_ST_ATTEST_QUOTE) {
-    v.AddFailure("quote.type", absl::StrFormat("attestation type 0x%04x is not "
-                                               "TPM_ST_ATTEST_QUOTE",
-                                               attest.type));
+    v.AddFailure(Rule::kQuoteType,
+                 absl::StrFormat("attestation type 0x%04x is not "
+                                 "TPM_ST_ATTEST_QUOTE",
+                                 attest.type));
   } else {
     const TPMS_QUOTE_INFO& info = attest.attested.quote;
     result.selection = info.pcrSelect;
@@ -398,13 +399,14 @@ absl::StatusOr<QuoteResult> AikVerifier::VerifyQuote(
     absl::StatusOr<Bytes> digest =
         PcrDigest(digest_alg, info.pcrSelect, values);
     if (HashMd(digest_alg) == nullptr) {
-      v.AddFailure("quote.pcr_digest",
+      v.AddFailure(Rule::kQuotePcrDigest,
                    "cannot be recomputed: the signature names no known hash");
     } else if (!digest.ok()) {
-      v.AddFailure("quote.pcr_values", std::string(digest.status().message()));
+      v.AddFailure(Rule::kQuotePcrValues,
+                   std::string(digest.status().message()));
     } else if (!ConstantTimeEquals(*digest, ByteSpan(info.pcrDigest.buffer,
                                                      info.pcrDigest.size))) {
-      v.AddFailure("quote.pcr_digest",
+      v.AddFailure(Rule::kQuotePcrDigest,
                    "pcrDigest differs from the digest of the reported PCR "
                    "values");
     }

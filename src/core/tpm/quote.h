@@ -74,7 +74,8 @@ struct QuoteResult {
 
 // AIK admission (ARCHITECTURE.md, "Registrar"): restricted, sign, not
 // decrypt, fixedTPM, fixedParent, sensitiveDataOrigin, with RSA 2048/3072
-// or ECC NIST P-256/P-384, and nameAlg SHA-256 or SHA-384. Rules "aik.*".
+// or ECC NIST P-256/P-384, and nameAlg SHA-256 or SHA-384. Rules
+// Rule::kAik* ("aik.*").
 Verdict CheckAikAttributes(const TPMT_PUBLIC& public_area);
 
 // A parsed AIK, ready to verify quotes. Parse once per agent and reuse.
@@ -84,15 +85,16 @@ class AikVerifier {
   static absl::StatusOr<std::unique_ptr<AikVerifier>> Create(
       ByteSpan tpm2b_public);
   // From a PEM public key: no TPM attributes, so admission() fails with
-  // "aik.attributes"; quotes can still be checked (offline tooling).
+  // Rule::kAikAttributes; quotes can still be checked (offline tooling).
   static absl::StatusOr<std::unique_ptr<AikVerifier>> FromPem(
       const std::string& pem);
 
-  // Checks one quote; see the file comment. Rules: quote.magic, quote.type,
-  // quote.signature, quote.signature_alg, quote.nonce, quote.pcr_bank,
-  // quote.pcr_selection, quote.pcr_values, quote.pcr_digest,
-  // quote.clock.safe, quote.clock.reset_count, quote.clock.restart_count,
-  // quote.clock.clock. The AIK's admission failures are *not* included.
+  // Checks one quote; see the file comment. Rules (Rule::kQuote*, by name):
+  // quote.magic, quote.type, quote.signature, quote.signature_alg,
+  // quote.nonce, quote.pcr_bank, quote.pcr_selection, quote.pcr_values,
+  // quote.pcr_digest, quote.clock.safe, quote.clock.reset_count,
+  // quote.clock.restart_count, quote.clock.clock. The AIK's admission failures
+  // are *not* included.
   absl::StatusOr<QuoteResult> VerifyQuote(const QuoteEvidence& evidence,
                                           const QuotePolicy& policy) const;
 
