@@ -19,7 +19,7 @@
 // Usage: verifier_load [--agents N] [--seconds S] [--verifier-cpu C]
 //                      [--verifier-cpu-quota F] [--verifier-log FILE]
 //                      [--transport-floor 1] [--json]
-//                      [--verifier-arg ARG]...
+//                      [--verifier-arg ARG]... [--pg-cpu C]
 // --verifier-cpu pins the verifier and PostgreSQL to CPU C and the agents to
 // the others. --verifier-cpu-quota caps the verifier at F CPUs (a CFS quota,
 // cgroup v1 or v2; needs root) during phase 1, so that on a small machine
@@ -346,6 +346,8 @@ int Main(int argc, char** argv) {
   int agents = 64;
   int seconds = 10;
   int verifier_cpu = -1;
+  int pg_cpu = -1;
+  bool sched_batch = false;
   double quota = 0;
   std::string log_path;
   bool floor = false;
@@ -370,6 +372,8 @@ int Main(int argc, char** argv) {
     if (flag == "--verifier-log") log_path = argv[i + 1];
     if (flag == "--transport-floor") floor = std::atoi(argv[i + 1]) != 0;
     if (flag == "--verifier-arg") extra_verifier_args.push_back(argv[i + 1]);
+    if (flag == "--pg-cpu") pg_cpu = std::atoi(argv[i + 1]);
+    if (flag == "--sched-batch") sched_batch = std::atoi(argv[i + 1]) != 0;
   }
   const std::string verifier_bin =
       floor ? VOUCH_TRANSPORT_FLOOR_BIN : VOUCH_VERIFIER_BIN;
@@ -378,8 +382,10 @@ int Main(int argc, char** argv) {
       Must(testing::PgCluster::Start(), "PostgreSQL");
   if (verifier_cpu >= 0) {
     // PostgreSQL does the verifier's commits (on another host in a real
-    // pool): keep it off the agents' CPU, where RSA signing would delay it.
-    PinProcessTree(Must(pg->postmaster_pid(), "postmaster pid"), verifier_cpu);
+    // pool). By default it shares the verifier's CPU, off the agents' CPU
+    // where RSA signing would delay it; --pg-cpu puts it elsewhere.
+    PinProcessTree(Must(pg->postmaster_pid(), "postmaster pid"),
+                   pg_cpu >= 0 ? pg_cpu : verifier_cpu);
   }
   const std::string ca = dir.Join("ca");
   sdk::CaInitOptions init;
@@ -476,6 +482,7 @@ int Main(int argc, char** argv) {
     command.insert(command.end(), extra_verifier_args.begin(),
                    extra_verifier_args.end());
   }
+  if (sched_batch) prefix.insert(prefix.begin(), {"chrt", "-b", "0"});
   command.insert(command.begin(), prefix.begin(), prefix.end());
   testing::ChildProcess verifier =
       Must(testing::ChildProcess::Start(command, popts), "start verifier");

@@ -1,8 +1,5 @@
 #include "verifier/attestation_service.h"
 
-#include <openssl/crypto.h>
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -15,42 +12,13 @@
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "server/auth.h"
+#include "verifier/random_pool.h"
 
 namespace vouch::verifier {
 
 namespace {
 
 using Kind = SessionAction::Kind;
-
-// Nonces and record ids from OpenSSL's DRBG, drawn 4 KiB at a time per
-// thread: each RAND_bytes call costs several microseconds of locking,
-// algorithm lookup and a getpid() fork check, more than a verdict's own
-// checks. Bytes handed out are wiped from the buffer; the verifier never
-// forks, so a child cannot reuse them.
-Bytes RandomBytes(size_t n) {
-  constexpr size_t kPool = 4096;
-  thread_local uint8_t pool[kPool];
-  thread_local size_t used = kPool;
-  Bytes out(n);
-  size_t done = 0;
-  while (done < n) {
-    if (used == kPool) {
-      if (RAND_bytes(pool, static_cast<int>(kPool)) != 1) {
-        // Without randomness no nonce can be issued; never fall back to a
-        // predictable value.
-        Log(LogLevel::kError, "RAND_bytes failed");
-        std::abort();
-      }
-      used = 0;
-    }
-    const size_t take = std::min(n - done, kPool - used);
-    std::memcpy(out.data() + done, pool + used, take);
-    OPENSSL_cleanse(pool + used, take);
-    used += take;
-    done += take;
-  }
-  return out;
-}
 
 // The caller's identity from its client certificate; empty when it is not
 // an agent (the session then refuses its Hello).
@@ -173,23 +141,23 @@ class StreamReactor final
  private:
   // Runs what the session asked for, in order. Each list ends the chain
   // (kReadNext, kEnd) or continues it (blocking work, a commit).
-  void Run(const SessionActions& actions) {
-    for (const SessionAction& a : actions) {
+  void Run(SessionActions actions) {
+    for (SessionAction& a : actions) {
       switch (a.kind) {
         case Kind::kSend:
           if (a.message.has_verdict()) {
             const absl::Time sent_at = absl::Now();
-            service_->RecordLatency(sent_at - received_at_,
-                                    sent_at - submitted_at_);
+            service_->latency_.Record(sent_at - received_at_,
+                                      sent_at - submitted_at_);
           }
-          Send(a.message);
+          Send(std::move(a.message));
           break;
         case Kind::kHold:
           MarkLeaseWritten(absl::Now());
           service_->Register(this, a.agent_id, a.epoch, a.lease);
           break;
         case Kind::kTakeOver:
-          Blocking([this, a] {
+          Blocking([this, a = std::move(a)] {
             Run(session_.OnTakenOver(service_->store_->TakeOver(
                                          a.tenant, a.agent_id,
                                          service_->options_.session.verifier_id,
@@ -198,22 +166,23 @@ class StreamReactor final
           });
           break;
         case Kind::kLoadPolicies:
-          Blocking([this, a] {
+          Blocking([this, a = std::move(a)] {
             Run(session_.OnPoliciesLoaded(Load(a), absl::Now()));
           });
           break;
         case Kind::kCommit:
           submitted_at_ = absl::Now();
           service_->committer_->Submit(
-              a.commit, [this](absl::StatusOr<store::VerdictApplied> applied) {
+              std::move(a.commit),
+              [this](absl::StatusOr<store::VerdictApplied> applied) {
                 const absl::Time now = absl::Now();
                 if (applied.ok() && !applied->fenced) MarkLeaseWritten(now);
                 Run(session_.OnCommitted(std::move(applied), now));
               });
           break;
         case Kind::kCheckFence:
-          Blocking([this, a] {
-            Run(session_.OnFenceChecked(service_->store_->Enrolled(a.agent_id),
+          Blocking([this, agent = std::move(a.agent_id)] {
+            Run(session_.OnFenceChecked(service_->store_->Enrolled(agent),
                                         absl::Now()));
           });
           break;
@@ -385,37 +354,6 @@ void AttestationService::RenewLeases(absl::Duration every) {
       reactor->MarkLeaseWritten(now);
     }
   }
-}
-
-void AttestationService::RecordLatency(absl::Duration total,
-                                       absl::Duration commit) {
-  absl::MutexLock lock(&stats_mu_);
-  if (latencies_.size() < (size_t{1} << 20)) {
-    latencies_.push_back(total);
-    commit_latencies_.push_back(commit);
-  }
-}
-
-AttestationService::LatencyStats AttestationService::TakeLatencyStats() {
-  std::vector<absl::Duration> v, c;
-  {
-    absl::MutexLock lock(&stats_mu_);
-    v.swap(latencies_);
-    c.swap(commit_latencies_);
-  }
-  LatencyStats out;
-  out.verdicts = v.size();
-  if (v.empty()) return out;
-  auto at = [](std::vector<absl::Duration>& d, size_t per_100) {
-    std::sort(d.begin(), d.end());
-    return d[std::min(d.size() - 1, d.size() * per_100 / 100)];
-  };
-  out.p50 = at(v, 50);
-  out.p99 = at(v, 99);
-  out.max = v.back();
-  out.commit_p50 = at(c, 50);
-  out.commit_p99 = at(c, 99);
-  return out;
 }
 
 void AttestationService::Drain() {

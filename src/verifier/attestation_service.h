@@ -13,7 +13,8 @@
 //
 // Lock order: AttestationService::mu_ before StreamReactor::mu_ (Register,
 // RenewLeases and Drain end streams while holding the service's lock);
-// stats_mu_ and the PolicyCache's locks are leaves. Nothing blocking runs
+// the LatencyRecorder's, GroupCommitter's, Executor's and PolicyCache's
+// locks are leaves. Nothing blocking runs
 // under any of them.
 //
 //   AttestationService svc(&store, &executor, &committer, &cache, options);
@@ -35,6 +36,7 @@
 #include "verifier/attestation_session.h"
 #include "verifier/executor.h"
 #include "verifier/group_commit.h"
+#include "verifier/latency_recorder.h"
 #include "verifier/policy_cache.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
@@ -74,15 +76,8 @@ class AttestationService final : public v1::Attestation::CallbackService,
   // Streams open now.
   size_t streams() const;
 
-  // The verifier's time from an Evidence read to its Verdict handed to gRPC
-  // for sending, and the part of it spent committing (queued for and in the
-  // group commit), over the verdicts since the last call (then reset).
-  struct LatencyStats {
-    size_t verdicts = 0;
-    absl::Duration p50, p99, max;
-    absl::Duration commit_p50, commit_p99;
-  };
-  LatencyStats TakeLatencyStats();
+  // Evidence-read-to-Verdict-sent times since the last call (then reset).
+  LatencyRecorder::Stats TakeLatencyStats() { return latency_.Take(); }
 
   // SessionEnv.
   Bytes Random(size_t n) override;
@@ -100,7 +95,6 @@ class AttestationService final : public v1::Attestation::CallbackService,
   void Register(StreamReactor* reactor, const std::string& agent_id,
                 int64_t epoch, absl::Duration lease);
   void Unregister(StreamReactor* reactor);
-  void RecordLatency(absl::Duration total, absl::Duration commit);
 
   store::AgentStore* store_;
   Executor* executor_;
@@ -112,9 +106,7 @@ class AttestationService final : public v1::Attestation::CallbackService,
   std::map<StreamReactor*, Held> streams_ ABSL_GUARDED_BY(mu_);
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Time last_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
-  absl::Mutex stats_mu_;
-  std::vector<absl::Duration> latencies_ ABSL_GUARDED_BY(stats_mu_);
-  std::vector<absl::Duration> commit_latencies_ ABSL_GUARDED_BY(stats_mu_);
+  LatencyRecorder latency_;
 };
 
 }  // namespace vouch::verifier

@@ -81,6 +81,71 @@ std::string DefaultId() {
   return absl::StrCat(host[0] != '\0' ? host : "verifier", "-", getpid());
 }
 
+// Abseil's mutex deadlock detection costs a graph update per lock: off in
+// production, where the lock order written in attestation_service.h holds;
+// on (abort on a cycle) in the sanitizer build the tests run.
+void SetDeadlockDetection() {
+#if defined(__SANITIZE_ADDRESS__)
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kAbort);
+#else
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+#endif
+}
+
+// verifier.policy_signing_keys as PEM texts; nullopt (logged) when one is
+// unreadable.
+std::optional<std::vector<std::string>> SigningKeys(const Config& cfg) {
+  std::vector<std::string> keys;
+  for (const std::string& f :
+       cfg.GetStringList("verifier", "policy_signing_keys")) {
+    absl::StatusOr<std::string> pem = ReadFileUpTo(f, 1 << 20);
+    if (!pem.ok()) {
+      Log(LogLevel::kError, "verifier.policy_signing_keys: unreadable",
+          {{"file", f}, {"error", pem.status().message()}});
+      return std::nullopt;
+    }
+    keys.push_back(*std::move(pem));
+  }
+  return keys;
+}
+
+// Maintenance until a stop signal (returned): the timeout sweeper (safe in
+// every verifier at once), lease renewal of this verifier's streams (which
+// also finds streams another verifier took over and ends them), and the
+// latency figures of the last window in the log.
+int Maintain(store::AgentStore& store, AttestationService& attestation,
+             GroupCommitter& committer, absl::Duration sweep) {
+  uint64_t last_batches = 0;
+  uint64_t last_committed = 0;
+  while (true) {
+    absl::StatusOr<int64_t> swept = store.SweepTimeouts();
+    if (!swept.ok()) {
+      Log(LogLevel::kWarning, "timeout sweep failed",
+          {{"error", swept.status().message()}});
+    } else if (*swept > 0) {
+      Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
+    }
+    attestation.RenewLeases(sweep);
+    const LatencyRecorder::Stats stats = attestation.TakeLatencyStats();
+    const uint64_t batches = committer.batches();
+    const uint64_t committed = committer.verdicts();
+    if (stats.verdicts > 0) {
+      Log(LogLevel::kInfo, "attestation latency",
+          {{"verdicts", stats.verdicts},
+           {"p50_us", absl::ToInt64Microseconds(stats.p50)},
+           {"p99_us", absl::ToInt64Microseconds(stats.p99)},
+           {"max_us", absl::ToInt64Microseconds(stats.max)},
+           {"commit_p50_us", absl::ToInt64Microseconds(stats.commit_p50)},
+           {"commit_p99_us", absl::ToInt64Microseconds(stats.commit_p99)},
+           {"batches", batches - last_batches},
+           {"batched_verdicts", committed - last_committed}});
+    }
+    last_batches = batches;
+    last_committed = committed;
+    if (std::optional<int> s = WaitForShutdownFor(sweep)) return *s;
+  }
+}
+
 }  // namespace
 
 int RunVerifier(AppContext& ctx) {
@@ -88,9 +153,7 @@ int RunVerifier(AppContext& ctx) {
   const std::string listen = cfg.GetString("verifier", "listen");
   std::string id = cfg.GetString("verifier", "id");
   if (id.empty()) id = DefaultId();
-  // Abseil's mutex deadlock detection (on in some builds) costs a graph
-  // update per lock; the verifier's lock order is documented instead.
-  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kIgnore);
+  SetDeadlockDetection();
   const std::string url = cfg.GetString("database", "url");
   if (url.empty()) {
     Log(LogLevel::kError, "database.url is not set");
@@ -145,18 +208,9 @@ int RunVerifier(AppContext& ctx) {
   options.session.timeout_intervals = timeout_intervals;
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
-  std::vector<std::string> signing_keys;
-  for (const std::string& f :
-       cfg.GetStringList("verifier", "policy_signing_keys")) {
-    absl::StatusOr<std::string> pem = ReadFileUpTo(f, 1 << 20);
-    if (!pem.ok()) {
-      Log(LogLevel::kError, "verifier.policy_signing_keys: unreadable",
-          {{"file", f}, {"error", pem.status().message()}});
-      return 2;
-    }
-    signing_keys.push_back(*std::move(pem));
-  }
-  AdminService admin(&store, &store, &store, std::move(signing_keys));
+  std::optional<std::vector<std::string>> signing_keys = SigningKeys(cfg);
+  if (!signing_keys) return 2;
+  AdminService admin(&store, &store, &store, *std::move(signing_keys));
 
   grpc::ServerBuilder builder;
   int port = 0;
@@ -174,44 +228,8 @@ int RunVerifier(AppContext& ctx) {
                            cfg.GetString("verifier", "port_file"), "verifier");
   if (server == nullptr) return 1;
 
-  // Maintenance: the timeout sweeper (safe in every verifier at once) and
-  // lease renewal of this verifier's streams (which also finds streams
-  // another verifier took over and ends them).
-  const absl::Duration sweep = cfg.GetDuration("verifier", "sweep_interval");
-  int sig = 0;
-  uint64_t last_batches = 0;
-  uint64_t last_committed = 0;
-  while (true) {
-    absl::StatusOr<int64_t> swept = store.SweepTimeouts();
-    if (!swept.ok()) {
-      Log(LogLevel::kWarning, "timeout sweep failed",
-          {{"error", swept.status().message()}});
-    } else if (*swept > 0) {
-      Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
-    }
-    attestation.RenewLeases(sweep);
-    const AttestationService::LatencyStats stats =
-        attestation.TakeLatencyStats();
-    const uint64_t batches = committer.batches();
-    const uint64_t committed = committer.verdicts();
-    if (stats.verdicts > 0) {
-      Log(LogLevel::kInfo, "attestation latency",
-          {{"verdicts", stats.verdicts},
-           {"p50_us", absl::ToInt64Microseconds(stats.p50)},
-           {"p99_us", absl::ToInt64Microseconds(stats.p99)},
-           {"max_us", absl::ToInt64Microseconds(stats.max)},
-           {"commit_p50_us", absl::ToInt64Microseconds(stats.commit_p50)},
-           {"commit_p99_us", absl::ToInt64Microseconds(stats.commit_p99)},
-           {"batches", batches - last_batches},
-           {"batched_verdicts", committed - last_committed}});
-    }
-    last_batches = batches;
-    last_committed = committed;
-    if (std::optional<int> s = WaitForShutdownFor(sweep)) {
-      sig = *s;
-      break;
-    }
-  }
+  const int sig = Maintain(store, attestation, committer,
+                           cfg.GetDuration("verifier", "sweep_interval"));
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
   attestation.Drain();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));

@@ -4,11 +4,20 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace vouch::verifier::testing {
 
 namespace cima = ::vouch::core::ima;
 namespace itest = ::vouch::core::ima::testing;
+
+#if defined(__SANITIZE_ADDRESS__)
+// The sanitizer build checks the lock order too (abort on a cycle).
+const bool kDeadlockDetection = [] {
+  absl::SetMutexDeadlockDetectionMode(absl::OnDeadlockCycle::kAbort);
+  return true;
+}();
+#endif
 
 SoftAgent::SoftAgent(std::string id) : id_(std::move(id)) {
   for (int i = 0; i < 3; ++i) Measure(absl::StrCat("/usr/bin/tool", i), i);
