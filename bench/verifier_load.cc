@@ -20,6 +20,7 @@
 //                      [--verifier-cpu-quota F] [--verifier-log FILE]
 //                      [--transport-floor 1] [--json]
 //                      [--verifier-arg ARG]... [--pg-cpu C]
+//                      [--verifier-bin PATH]
 // --verifier-cpu pins the verifier and PostgreSQL to CPU C and the agents to
 // the others. --verifier-cpu-quota caps the verifier at F CPUs (a CFS quota,
 // cgroup v1 or v2; needs root) during phase 1, so that on a small machine
@@ -28,7 +29,9 @@
 // Phase 2 runs without the cap. --transport-floor runs transport_floor (an
 // Attestation server that checks and stores nothing) in place of
 // vouch-verifier: the same load then measures gRPC + mTLS alone.
-// --verifier-arg passes ARG on to vouch-verifier (repeatable; for
+// --verifier-bin runs another vouch-verifier build (to compare two
+// versions under the same load). --verifier-arg passes ARG on to
+// vouch-verifier (repeatable; for
 // experiments such as --verifier-arg --verifier-commit-threads=1).
 // --json prints one JSON object of the figures last (quotes_per_cpu_second,
 // context_switches_per_quote, verdicts_per_commit at saturation,
@@ -347,6 +350,7 @@ int Main(int argc, char** argv) {
   int seconds = 10;
   int verifier_cpu = -1;
   int pg_cpu = -1;
+  std::string other_bin;
   bool sched_batch = false;
   double quota = 0;
   std::string log_path;
@@ -373,10 +377,12 @@ int Main(int argc, char** argv) {
     if (flag == "--transport-floor") floor = std::atoi(argv[i + 1]) != 0;
     if (flag == "--verifier-arg") extra_verifier_args.push_back(argv[i + 1]);
     if (flag == "--pg-cpu") pg_cpu = std::atoi(argv[i + 1]);
+    if (flag == "--verifier-bin") other_bin = argv[i + 1];
     if (flag == "--sched-batch") sched_batch = std::atoi(argv[i + 1]) != 0;
   }
-  const std::string verifier_bin =
-      floor ? VOUCH_TRANSPORT_FLOOR_BIN : VOUCH_VERIFIER_BIN;
+  const std::string verifier_bin = floor ? VOUCH_TRANSPORT_FLOOR_BIN
+                                   : other_bin.empty() ? VOUCH_VERIFIER_BIN
+                                                       : other_bin;
   testing::TempDir dir = Must(testing::TempDir::Create("load"), "temp dir");
   std::unique_ptr<testing::PgCluster> pg =
       Must(testing::PgCluster::Start(), "PostgreSQL");

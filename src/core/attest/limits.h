@@ -36,7 +36,7 @@ inline constexpr size_t kMaxErrorMessageBytes = 256;
 
 // attestation.proto / common.proto: Verdict and Failure.
 inline constexpr int kMaxListedFailures = 100;
-inline constexpr size_t kMaxFailureDetailBytes = 1024;
+inline constexpr size_t kMaxFailureDetailBytes = 512;  // common.proto
 inline constexpr size_t kMaxFailurePathBytes = 4096;
 
 // Nonces the verifier issues (16..32 bytes on the wire; it issues 32).
