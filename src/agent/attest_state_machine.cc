@@ -5,7 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
-#include "sdk/names.h"
+#include "core/agent_state.h"
+#include "core/attest/wire.h"
 
 namespace vouch::agent {
 namespace {
@@ -18,9 +19,7 @@ constexpr absl::Duration kMaxErrorBackoff = absl::Seconds(60);
 // A StreamError's retry_after is at least this.
 constexpr absl::Duration kMinRetryAfter = absl::Seconds(1);
 
-absl::Duration FromProto(const google::protobuf::Duration& d) {
-  return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
-}
+using core::attest::FromProto;
 
 AttestAction Make(Kind kind) {
   AttestAction a;
@@ -168,7 +167,8 @@ Actions AttestStateMachine::OnMessage(absl::Time now,
       break;
     case v1::VerifierMessage::kStateNotice:
       Log(LogLevel::kWarning, "state notice",
-          {{"state", sdk::StateName(message.state_notice().state())}});
+          {{"state", std::string(core::AgentStateName(
+                         message.state_notice().state()))}});
       break;
     default:
       break;  // A newer verifier's message kind.
@@ -195,8 +195,8 @@ void AttestStateMachine::OnVerdict(absl::Time now, const v1::Verdict& v) {
       "verdict",
       {{"verifier", verifier_},
        {"attestation_id", v.attestation_id()},
-       {"state", sdk::StateName(v.state())},
-       {"agent_state", sdk::StateName(v.agent_state())},
+       {"state", std::string(core::AgentStateName(v.state()))},
+       {"agent_state", std::string(core::AgentStateName(v.agent_state()))},
        {"ima_next_entry",
         v.has_ima_next_entry() ? static_cast<int64_t>(v.ima_next_entry()) : -1},
        {"failures", v.failures_size()},
