@@ -92,6 +92,7 @@ Actions AttestStateMachine::Connect() {
   ++next_verifier_;
   verifier_ = options_.verifiers[verifier_index_];
   challenge_.reset();
+  answered_.reset();
   next_push_ = absl::InfiniteFuture();
   earliest_push_ = absl::InfinitePast();
   reply_deadline_ = absl::InfiniteFuture();
@@ -122,6 +123,7 @@ Actions AttestStateMachine::OnEvidenceSent(
     absl::Time now, std::optional<uint64_t> ima_sent_until) {
   if (state_ != AttestState::kPush) return {};
   if (ima_sent_until) sent_until_ = *ima_sent_until;
+  answered_ = std::move(challenge_);
   challenge_.reset();
   reply_deadline_ = now + options_.reply_timeout;
   state_ = AttestState::kWaitVerdict;
@@ -142,6 +144,7 @@ Actions AttestStateMachine::OnEvidenceFailed(absl::Time now,
   error_backoff_ = std::min(std::max(absl::Seconds(1), 2 * error_backoff_),
                             kMaxErrorBackoff);
   challenge_.reset();
+  answered_.reset();
   reply_deadline_ = now + options_.reply_timeout;
   state_ = AttestState::kWaitVerdict;
   return {error, Wait(reply_deadline_)};
@@ -153,8 +156,9 @@ Actions AttestStateMachine::OnMessage(absl::Time now,
       state_ == AttestState::kPush) {
     return {};
   }
-  // Any message from the verifier counts as its reply.
-  reply_deadline_ = absl::InfiniteFuture();
+  // Any message but a StateNotice (which may come at any time) is the
+  // verifier's reply.
+  if (!message.has_state_notice()) reply_deadline_ = absl::InfiniteFuture();
   switch (message.message_case()) {
     case v1::VerifierMessage::kChallenge:
       OnChallenge(now, message.challenge());
@@ -179,6 +183,7 @@ Actions AttestStateMachine::OnMessage(absl::Time now,
 void AttestStateMachine::OnChallenge(absl::Time now,
                                      const v1::Challenge& challenge) {
   challenge_ = challenge;
+  answered_.reset();
   // Answer a bare Challenge at once, unless it follows our own AgentError.
   next_push_ = now + error_backoff_;
 }
@@ -202,6 +207,7 @@ void AttestStateMachine::OnVerdict(absl::Time now, const v1::Verdict& v) {
        {"failures", v.failures_size()},
        {"first_failure", first}});
   challenge_ = v.next_challenge();
+  answered_.reset();
   const absl::Duration interval = FromProto(challenge_->interval());
   min_interval_ = std::max(options_.min_push_interval,
                            FromProto(challenge_->min_interval()));
@@ -216,6 +222,10 @@ void AttestStateMachine::OnStreamError(absl::Time now,
       {{"code", e.code()}, {"message", e.message()}});
   next_push_ = now + std::max(FromProto(e.retry_after()), kMinRetryAfter);
   earliest_push_ = next_push_;
+  // In reply to Evidence: the answered Challenge stays valid; push it again
+  // after retry_after.
+  if (!challenge_ && answered_) challenge_ = std::move(answered_);
+  answered_.reset();
 }
 
 Actions AttestStateMachine::OnStreamEnded(absl::Time now,

@@ -177,6 +177,9 @@ class AttestStateMachine {
 
   // One stream's state; reset by Connect.
   std::optional<v1::Challenge> challenge_;
+  // The Challenge last answered, while its reply is awaited: a StreamError
+  // in reply leaves it valid (attestation.proto), so it is pushed again.
+  std::optional<v1::Challenge> answered_;
   absl::Time next_push_ = absl::InfiniteFuture();
   absl::Time earliest_push_ = absl::InfinitePast();
   absl::Time reply_deadline_ = absl::InfiniteFuture();

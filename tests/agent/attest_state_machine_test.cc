@@ -528,13 +528,11 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "attest machine: a StreamError in reply to Evidence leaves the "
-    "agent waiting for a Challenge",
+    "attest machine: a StreamError in reply to Evidence pushes the same "
+    "Challenge again after retry_after",
     "[agent]") {
-  // As the loop did before it became this machine: the Challenge was
-  // dropped when it was answered, so after a StreamError (which per
-  // attestation.proto keeps it valid) nothing is pushed until the verifier
-  // sends a Challenge or ends the stream.
+  // attestation.proto: after a StreamError the outstanding Challenge stays
+  // valid, so the agent answers it again once retry_after has passed.
   Agent a;
   a.Start();
   a.ExpectPush(a.m.OnMessage(a.now, ChallengeMessage(MakeChallenge("n1", 0))),
@@ -542,9 +540,27 @@ TEST_CASE(
   a.Sent(0);
   const AttestAction& w =
       Last(a.m.OnMessage(a.now, StreamErrorMessage(absl::Seconds(2))));
-  CHECK(w.until == absl::InfiniteFuture());
-  CHECK(a.m.state() == State::kWaitChallenge);
-  CHECK(Last(a.m.OnTick(a.now + absl::Minutes(5))).kind == Kind::kWait);
+  CHECK(w.kind == Kind::kWait);
+  CHECK(w.until == a.now + absl::Seconds(2));
+  CHECK(Last(a.m.OnTick(a.now + absl::Seconds(1))).kind == Kind::kWait);
+  a.ExpectPush(a.m.OnTick(a.now + absl::Seconds(2)), "n1");
+}
+
+TEST_CASE(
+    "attest machine: a StateNotice is not a reply: the reply timeout still "
+    "runs",
+    "[agent]") {
+  Agent a;
+  a.Start();
+  a.ExpectPush(a.m.OnMessage(a.now, ChallengeMessage(MakeChallenge("n1", 0))),
+               "n1");
+  a.Sent(0);
+  v1::VerifierMessage notice;
+  notice.mutable_state_notice()->set_state(v1::ATTESTATION_STATE_FAIL);
+  const AttestAction& w = Last(a.m.OnMessage(a.now, notice));
+  CHECK(w.kind == Kind::kWait);
+  CHECK(w.until != absl::InfiniteFuture());
+  CHECK(a.m.state() == State::kWaitVerdict);
 }
 
 TEST_CASE("attest machine: a StateNotice is logged and changes nothing else",
