@@ -176,10 +176,11 @@ AgentRow InMemoryVerifierStore::AsRead(const Agent& a) const {
   return row;
 }
 
-void InMemoryVerifierStore::AddEvent(const std::string& tenant, EventRow e) {
+void InMemoryVerifierStore::AddEvent(const std::string& tenant, EventRow e,
+                                     AttestationRow attestation) {
   e.position = {xid_, static_cast<int64_t>(log_.size()) + 1};
   e.at = clock_();
-  log_.push_back(Record{tenant, std::move(e), {}});
+  log_.push_back(Record{tenant, std::move(e), std::move(attestation)});
 }
 
 absl::StatusOr<AgentRow> InMemoryVerifierStore::Enroll(const Enrollment& e) {
@@ -382,21 +383,18 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
     a.row.pcr10_sha256 = c.pcr10_sha256;
   }
   a.row.runtime_policy_version = c.runtime_policy_version;
-  Record r;
-  r.tenant = c.tenant;
-  r.event.position = {xid_, static_cast<int64_t>(log_.size()) + 1};
-  r.event.verdict = true;
-  r.event.verifier = c.owner;
-  r.event.agent_id = c.agent_id;
-  r.event.state =
+  EventRow record;
+  record.verdict = true;
+  record.verifier = c.owner;
+  record.agent_id = c.agent_id;
+  record.state =
       c.passed ? v1::ATTESTATION_STATE_PASS : v1::ATTESTATION_STATE_FAIL;
-  r.event.attestation_id = c.attestation_id;
-  r.event.failures = c.failures;
-  r.event.at = now;
-  r.attestation = {
-      c.attestation_id, r.event.state,          c.owner, c.epoch, c.ima_from,
+  record.attestation_id = c.attestation_id;
+  record.failures = c.failures;
+  const AttestationRow attestation = {
+      c.attestation_id, record.state,           c.owner, c.epoch, c.ima_from,
       c.ima_next_entry, c.ima_entries_received, now};
-  log_.push_back(std::move(r));
+  AddEvent(c.tenant, std::move(record), attestation);
   if (out.previous_state != out.state) {
     EventRow ev;
     ev.agent_id = c.agent_id;

@@ -113,7 +113,10 @@ class InMemoryVerifierStore final : public PolicyStore,
     AttestationRow attestation;
   };
   AgentRow AsRead(const Agent& a) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  void AddEvent(const std::string& tenant, EventRow e)
+  // Appends to the log at the next position, stamped now; a verdict row
+  // carries its attestation record.
+  void AddEvent(const std::string& tenant, EventRow e,
+                AttestationRow attestation = {})
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<VerdictApplied> Apply(const VerdictCommit& c)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);

@@ -340,10 +340,9 @@ void AttestationService::RenewLeases(absl::Duration every) {
     std::optional<SessionActions> fenced;
     if (!(*owned)[i]) {
       // Zero rows: another verifier took the agent over, or it was
-      // unenrolled (a failed check reads as a takeover).
-      absl::StatusOr<bool> enrolled = store_->Enrolled(h.agent_id);
+      // unenrolled.
       fenced = AttestationSession::Fenced(
-          h.agent_id, h.epoch, !enrolled.ok() || *enrolled, absl::Now());
+          h.agent_id, h.epoch, store_->Enrolled(h.agent_id), absl::Now());
     }
     absl::MutexLock lock(&mu_);  // The reactor lives while registered.
     auto it = streams_.find(reactor);

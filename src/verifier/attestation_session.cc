@@ -517,15 +517,16 @@ SessionActions AttestationSession::OnFenceChecked(absl::StatusOr<bool> enrolled,
     return End(absl::InternalError("fence check out of turn"));
   }
   state_ = State::kClosed;
-  // A failed check is read as a takeover: the agent reconnects and learns
-  // the rest from its next Hello.
-  return Fenced(agent_id_, epoch_, enrolled.ok() ? *enrolled : true, now);
+  return Fenced(agent_id_, epoch_, enrolled, now);
 }
 
 SessionActions AttestationSession::Fenced(const std::string& agent_id,
-                                          int64_t epoch, bool enrolled,
+                                          int64_t epoch,
+                                          const absl::StatusOr<bool>& enrolled,
                                           absl::Time now) {
-  if (enrolled) {
+  // A failed check is read as a takeover: the agent reconnects and learns
+  // the rest from its next Hello.
+  if (!enrolled.ok() || *enrolled) {
     Log(LogLevel::kWarning,
         "ownership lost: another verifier took the agent over; closing the "
         "stream",

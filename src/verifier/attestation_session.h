@@ -126,9 +126,11 @@ class AttestationSession {
 
   // What ends a stream whose fenced write or lease check found another
   // epoch: a StateNotice and FAILED_PRECONDITION when the agent is no
-  // longer enrolled, else ABORTED (taken over). Pure; for the sweeper too.
+  // longer enrolled, else ABORTED (taken over, or the check failed). Pure;
+  // for the sweeper too.
   static SessionActions Fenced(const std::string& agent_id, int64_t epoch,
-                               bool enrolled, absl::Time now);
+                               const absl::StatusOr<bool>& enrolled,
+                               absl::Time now);
 
   State state() const { return state_; }
   const std::string& agent_id() const { return agent_id_; }
