@@ -383,6 +383,10 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
     a.row.pcr10_sha256 = c.pcr10_sha256;
   }
   a.row.runtime_policy_version = c.runtime_policy_version;
+  if (c.boot_pcrs) {
+    a.row.boot_pcrs = *c.boot_pcrs;
+    a.row.boot_policy_version = c.boot_policy_version;
+  }
   EventRow record;
   record.verdict = true;
   record.verifier = c.owner;
@@ -391,9 +395,17 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
       c.passed ? v1::ATTESTATION_STATE_PASS : v1::ATTESTATION_STATE_FAIL;
   record.attestation_id = c.attestation_id;
   record.failures = c.failures;
-  const AttestationRow attestation = {
-      c.attestation_id, record.state,           c.owner, c.epoch, c.ima_from,
-      c.ima_next_entry, c.ima_entries_received, now};
+  AttestationRow attestation;
+  attestation.attestation_id = c.attestation_id;
+  attestation.state = record.state;
+  attestation.verifier = c.owner;
+  attestation.epoch = c.epoch;
+  attestation.ima_from = c.ima_from;
+  attestation.ima_next_entry = c.ima_next_entry;
+  attestation.ima_entries_received = c.ima_entries_received;
+  attestation.boot_policy_version = c.boot_policy_version;
+  attestation.boot_log_evaluated = c.boot_log_evaluated;
+  attestation.at = now;
   AddEvent(c.tenant, std::move(record), attestation);
   if (out.previous_state != out.state) {
     EventRow ev;

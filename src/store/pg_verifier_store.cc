@@ -81,7 +81,8 @@ std::string AgentColumns(int k) {
       "a.runtime_policy_version, ",
       EffectiveState(k), ", ", Us("a.state_since"), ", ",
       Us("a.last_verdict_at"),
-      ", COALESCE(a.last_attestation_id, ''), a.failures");
+      ", COALESCE(a.last_attestation_id, ''), a.failures, a.boot_pcrs, "
+      "a.boot_policy_version");
 }
 
 absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
@@ -115,6 +116,8 @@ absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
   }
   a.last_attestation_id = r[23].value_or("");
   VOUCH_ASSIGN_OR_RETURN(a.failures, Bytea(r[24]));
+  VOUCH_ASSIGN_OR_RETURN(a.boot_pcrs, Bytea(r[25]));
+  VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[26]));
   return a;
 }
 
@@ -592,7 +595,8 @@ absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
       PgRows rows,
       db->Query("SELECT attestation_id, state, verifier, epoch, ima_from, "
                 "ima_next_entry, ima_entries_received, (extract(epoch from "
-                "at) * 1000000)::bigint FROM attestations WHERE tenant = $1 "
+                "at) * 1000000)::bigint, boot_policy_version, "
+                "boot_log_evaluated FROM attestations WHERE tenant = $1 "
                 "AND agent_id = $2 ORDER BY at DESC, attestation_id LIMIT $3",
                 {tenant, agent_id, absl::StrCat(limit)}));
   std::vector<AttestationRow> out;
@@ -612,6 +616,8 @@ absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
     }
     VOUCH_ASSIGN_OR_RETURN(a.ima_entries_received, Int<uint64_t>(r[6]));
     VOUCH_ASSIGN_OR_RETURN(a.at, Micros(r[7]));
+    VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[8]));
+    a.boot_log_evaluated = r[9].value_or("f") == "t";
     out.push_back(std::move(a));
   }
   return out;
@@ -630,6 +636,8 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
   // $6 lease s   $7 clock? $8 reset   $9 restart  $10 clock
   // $11 ima_next $12 sha1 $13 sha256  $14 tenant  $15 verifier  $16 nonce
   // $17 ima_from $18 received  $19 evidence sha256  $20 policy version
+  // $21 boot PCRs (null: unchanged)  $22 boot policy version
+  // $23 boot log evaluated
   return PgStatement{
       "WITH u AS (UPDATE agent_state a SET "
       "state = CASE WHEN $3::boolean AND o.state <> 'fail' THEN 'pass' "
@@ -649,16 +657,20 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
       "ima_next_entry = COALESCE($11::bigint, a.ima_next_entry), "
       "pcr10_sha1 = COALESCE($12::bytea, a.pcr10_sha1), "
       "pcr10_sha256 = COALESCE($13::bytea, a.pcr10_sha256), "
-      "runtime_policy_version = $20::bigint "
+      "runtime_policy_version = $20::bigint, "
+      "boot_pcrs = COALESCE($21::bytea, a.boot_pcrs), "
+      "boot_policy_version = CASE WHEN $21::bytea IS NULL THEN "
+      "a.boot_policy_version ELSE $22::bigint END "
       "FROM agent_state o WHERE o.agent_id = a.agent_id AND a.agent_id = "
       "$1 AND a.epoch = $2::bigint RETURNING o.state AS prev, a.state), "
       "r AS (INSERT INTO attestations (attestation_id, tenant, agent_id, "
       "verifier, epoch, nonce, state, failures, ima_from, "
       "ima_next_entry, ima_entries_received, reset_count, "
-      "evidence_sha256) SELECT $4, $14, $1, $15, $2::bigint, $16, CASE "
+      "evidence_sha256, boot_policy_version, boot_log_evaluated) SELECT $4, "
+      "$14, $1, $15, $2::bigint, $16, CASE "
       "WHEN $3::boolean THEN 'pass' ELSE 'fail' END, $5, $17::bigint, "
       "$11::bigint, $18::bigint, CASE WHEN $7::boolean THEN $8::bigint "
-      "ELSE -1 END, $19 FROM u RETURNING 1), "
+      "ELSE -1 END, $19, $22::bigint, $23::boolean FROM u RETURNING 1), "
       "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
       "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
       "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1) "
@@ -682,7 +694,10 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
        opt_u64(c.ima_from),
        absl::StrCat(c.ima_entries_received),
        ToBytea(c.evidence_sha256),
-       absl::StrCat(c.runtime_policy_version)},
+       absl::StrCat(c.runtime_policy_version),
+       c.boot_pcrs ? PgParam(ToBytea(*c.boot_pcrs)) : PgParam(),
+       absl::StrCat(c.boot_policy_version),
+       c.boot_log_evaluated ? "true" : "false"},
       "vouch_verdict"};
 }
 

@@ -66,6 +66,11 @@ struct AgentRow {
   std::string pcr10_sha1;    // 20 bytes
   std::string pcr10_sha256;  // 32 bytes
   uint64_t runtime_policy_version = 0;
+  // The boot PCRs kept from the boot log last accepted in this boot
+  // (core::attest::EncodeBootPcrs; empty: none) and the boot policy version
+  // that accepted it. Opaque to the store.
+  std::string boot_pcrs;
+  uint64_t boot_policy_version = 0;
   // pending | pass | fail | timeout. As read: a pass or pending whose last
   // verdict (or enrollment) is older than timeout_intervals x interval reads
   // as timeout even before a sweeper wrote it, so no stale pass is shown.
@@ -106,6 +111,13 @@ struct VerdictCommit {
   std::string pcr10_sha1;
   std::string pcr10_sha256;
   uint64_t runtime_policy_version = 0;
+  // The boot policy version applied (0: none), recorded with the
+  // attestation, and whether a boot log was evaluated.
+  uint64_t boot_policy_version = 0;
+  bool boot_log_evaluated = false;
+  // Set: replaces the agent's kept boot PCRs ("" clears them) and its
+  // boot_policy_version. Unset: both unchanged.
+  std::optional<std::string> boot_pcrs;
 };
 
 struct VerdictApplied {
@@ -151,6 +163,8 @@ struct AttestationRow {
   std::optional<uint64_t> ima_from;
   std::optional<uint64_t> ima_next_entry;
   uint64_t ima_entries_received = 0;
+  uint64_t boot_policy_version = 0;  // 0: no boot policy.
+  bool boot_log_evaluated = false;
   absl::Time at;
 };
 

@@ -206,12 +206,21 @@ SessionActions AttestationSession::OnTakenOver(
   if (row_.pcr10_sha1.size() == 20) {
     std::memcpy(progress_.ima.pcr_sha1.data(), row_.pcr10_sha1.data(), 20);
   }
+  absl::StatusOr<std::optional<ctpm::PcrBank>> kept =
+      attest::DecodeBootPcrs(row_.boot_pcrs);
+  if (!kept.ok()) {
+    // Not trusted: the boot log is asked for again.
+    Log(LogLevel::kWarning, "stored boot PCRs do not decode; ignoring them",
+        {{"agent_id", agent_id_}, {"error", kept.status().message()}});
+  }
+  progress_.boot_pcrs = kept.ok() ? *std::move(kept) : std::nullopt;
+  kept_boot_version_ = row_.boot_policy_version;
   Log(LogLevel::kInfo, "agent stream taken",
       {{"agent_id", agent_id_},
        {"epoch", epoch_},
        {"ima_next_entry", row_.ima_next_entry},
        {"state", core::AgentStateName(row_.state)}});
-  want_boot_log_ = !row_.enrollment.boot_policy.empty();
+  want_boot_log_ = NeedBootLog();
   state_ = State::kReady;
   for (SessionAction& a : AskAgain(std::nullopt, now)) {
     out.push_back(std::move(a));
@@ -245,8 +254,24 @@ core::attest::IssuedChallenge AttestationSession::NewChallenge(absl::Time now) {
   if (!row_.enrollment.runtime_policy.empty()) {
     c.ima_from = progress_.ima.next_entry_index;
   }
-  c.want_boot_log = want_boot_log_;
+  c.want_boot_log = want_boot_log_ || NewerBootPolicy(now);
   return c;
+}
+
+bool AttestationSession::NeedBootLog() const {
+  return !row_.enrollment.boot_policy.empty() && !progress_.boot_pcrs;
+}
+
+// Whether the boot policy has a version other than the one that accepted
+// the kept boot PCRs, as far as the policy source knows without waiting
+// (Evaluate catches what this misses).
+bool AttestationSession::NewerBootPolicy(absl::Time now) {
+  if (row_.enrollment.boot_policy.empty() || !progress_.boot_pcrs) {
+    return false;
+  }
+  auto hit = policies_->TryBoot(row_.enrollment.tenant,
+                                row_.enrollment.boot_policy, now);
+  return hit && hit->version != kept_boot_version_;
 }
 
 v1::Challenge AttestationSession::ChallengeMessage(
@@ -381,8 +406,24 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
     return End(
         absl::UnavailableError("database unavailable; reconnect with backoff"));
   }
+  if (policy_failures.empty() && policies.boot->policy != nullptr &&
+      progress_.boot_pcrs && policies.boot->version != kept_boot_version_ &&
+      pending_->evidence().boot_log().empty()) {
+    // The boot PCRs were accepted under another boot policy version: the
+    // new one judges the boot log before anything passes again.
+    Log(LogLevel::kInfo, "boot policy changed; asking for the boot log",
+        {{"agent_id", agent_id_},
+         {"from_version", kept_boot_version_},
+         {"to_version", policies.boot->version}});
+    pending_.reset();
+    held_ima_.clear();
+    progress_.boot_pcrs.reset();
+    want_boot_log_ = true;
+    return AskAgain(std::nullopt, now);
+  }
   attest::EvidenceOutcome out;
   uint64_t runtime_version = 0;
+  uint64_t boot_version = 0;
   if (!policy_failures.empty()) {
     out.ima = progress_.ima;
     out.failures = std::move(policy_failures);
@@ -395,11 +436,12 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
     input.runtime_policy = policies.runtime->policy.get();
     input.boot_policy = policies.boot->policy.get();
     runtime_version = policies.runtime->version;
+    boot_version = policies.boot->version;
     out = attest::CheckEvidence(pending_->evidence(), input, now);
   }
   switch (out.kind) {
     case attest::EvidenceOutcome::Kind::kVerdict:
-      return CommitVerdict(std::move(out), runtime_version, now);
+      return CommitVerdict(std::move(out), runtime_version, boot_version, now);
     case attest::EvidenceOutcome::Kind::kExpired:
       pending_.reset();
       return AskAgain(std::nullopt, now);
@@ -409,7 +451,8 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
       pending_.reset();
       progress_.ima = core::ima::ImaReplayState{};
       held_ima_.clear();
-      want_boot_log_ = !row_.enrollment.boot_policy.empty();
+      progress_.boot_pcrs.reset();  // Of the previous boot.
+      want_boot_log_ = NeedBootLog();
       return AskAgain(std::nullopt, now);
     case attest::EvidenceOutcome::Kind::kNeedMore:
       pending_.reset();
@@ -421,7 +464,7 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
 
 SessionActions AttestationSession::CommitVerdict(
     core::attest::EvidenceOutcome out, uint64_t runtime_version,
-    absl::Time /*now*/) {
+    uint64_t boot_version, absl::Time /*now*/) {
   const bool has_runtime = !row_.enrollment.runtime_policy.empty();
   SessionAction a = Make(Kind::kCommit);
   store::VerdictCommit& c = a.commit;
@@ -448,6 +491,10 @@ SessionActions AttestationSession::CommitVerdict(
     c.pcr10_sha256 = std::string(AsString(out.ima.pcr_sha256));
   }
   c.runtime_policy_version = runtime_version;
+  c.boot_policy_version = boot_version;
+  c.boot_log_evaluated = out.boot_log_evaluated;
+  if (out.boot_pcrs) c.boot_pcrs = attest::EncodeBootPcrs(*out.boot_pcrs);
+  committing_boot_version_ = boot_version;
   committing_id_ = c.attestation_id;
   committing_ = std::move(out);
   pending_.reset();
@@ -479,7 +526,13 @@ SessionActions AttestationSession::OnCommitted(
   if (out.clock) progress_.clock = out.clock;
   if (has_runtime) progress_.ima = out.ima;
   held_ima_.clear();
-  want_boot_log_ = false;
+  if (out.boot_pcrs) {
+    progress_.boot_pcrs = out.boot_pcrs->empty()
+                              ? std::nullopt
+                              : std::optional<ctpm::PcrBank>(*out.boot_pcrs);
+    kept_boot_version_ = committing_boot_version_;
+  }
+  want_boot_log_ = NeedBootLog();
   last_verdict_ = now;
   if (applied->previous_state != applied->state) {
     Log(LogLevel::kInfo, "agent state changed",

@@ -147,7 +147,11 @@ class AttestationSession {
   SessionActions OnAgentError(const v1::AgentError& error, absl::Time now);
   SessionActions Evaluate(const LoadedPolicies& policies, absl::Time now);
   SessionActions CommitVerdict(core::attest::EvidenceOutcome out,
-                               uint64_t runtime_version, absl::Time now);
+                               uint64_t runtime_version, uint64_t boot_version,
+                               absl::Time now);
+  // A boot policy is enrolled and no boot PCRs are kept.
+  bool NeedBootLog() const;
+  bool NewerBootPolicy(absl::Time now);
   SessionActions AskAgain(std::optional<uint64_t> ima_from, absl::Time now);
   SessionActions StreamError(absl::StatusCode code, absl::string_view message,
                              absl::Duration retry_after = absl::ZeroDuration());
@@ -174,6 +178,9 @@ class AttestationSession {
   std::optional<core::attest::IssuedChallenge> challenge_;
   bool challenge_by_verdict_ = false;
   bool want_boot_log_ = false;
+  // The boot policy version that accepted progress_.boot_pcrs.
+  uint64_t kept_boot_version_ = 0;
+  uint64_t committing_boot_version_ = 0;
   std::string held_ima_;
   absl::Time last_verdict_ = absl::InfinitePast();
   absl::Time last_challenge_at_ = absl::InfinitePast();

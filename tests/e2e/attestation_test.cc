@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "common/file.h"
+#include "core/boot/event_log.h"
 #include "e2e/e2e_util.h"
 #include "sdk/channel.h"
 #include "store/migrate.h"
@@ -79,11 +80,13 @@ TempDir NewDir() {
   return *std::move(d);
 }
 
-// The whole system on this machine, with one enrolled agent.
+// The whole system on this machine, with one enrolled agent; with_boot_log:
+// the agent reads its boot log from boot_log_ (written by the test).
 class Pool {
  public:
-  explicit Pool(const std::string& interval = "5s")
+  explicit Pool(const std::string& interval = "5s", bool with_boot_log = false)
       : dir_(NewDir()), tls_(dir_.path()) {
+    if (with_boot_log) boot_log_ = dir_.Join("binary_bios_measurements");
     absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
     REQUIRE(pg.ok());
     pg_ = *std::move(pg);
@@ -146,7 +149,7 @@ class Pool {
                              "--agent-ima-log",
                              ima_log_,
                              "--agent-boot-log",
-                             "",
+                             boot_log_,
                              "--agent-keep-tpm-open",
                              "false",
                              "--agent-reply-timeout",
@@ -247,6 +250,7 @@ class Pool {
   std::optional<Verifier> v2_;
   std::optional<ChildProcess> agent_;
   std::string ima_log_;
+  std::string boot_log_;
   std::string agent_id_;
   std::string agent_dir_;
   std::vector<std::string> good_;
@@ -953,6 +957,131 @@ TEST_CASE(
   CHECK(ctl(agent_dir, {"agents", "list"}).status.code != 0);
   // Still serving.
   CHECK(ctl(admin, {"agents", "get", "node-a"}).status.Success());
+}
+
+// The firmware of a measured boot, modelled on swtpm: every event of a
+// real UEFI event log extended into the SHA-256 bank with tpm2_pcrextend
+// (the log has no StartupLocality event: swtpm starts at locality 0), and
+// the log written where the agent reads it.
+void MeasuredBoot(Pool& pool, const std::string& name) {
+  absl::StatusOr<std::string> bytes =
+      ReadFileUpTo(std::string(VOUCH_TEST_DATA_DIR) + "/" + name, 1 << 20);
+  REQUIRE(bytes.ok());
+  absl::StatusOr<core::boot::EventLog> log =
+      core::boot::ParseEventLog(AsBytes(*bytes));
+  REQUIRE(log.ok());
+  REQUIRE(!log->startup_locality.has_value());
+  std::ofstream(pool.boot_log_, std::ios::binary) << *bytes;
+  std::vector<std::string> argv = {"tpm2_pcrextend", "-T", pool.tpm_->tcti()};
+  auto flush = [&] {
+    if (argv.size() == 3) return;
+    testing::RunResult r = testing::RunCapture(argv);
+    INFO(r.err);
+    REQUIRE(r.status.Success());
+    argv.resize(3);
+  };
+  int extended = 0;
+  for (const core::boot::Event& e : log->events) {
+    if (e.type == core::boot::kEvNoAction) continue;
+    for (const core::boot::EventDigest& d : e.digests) {
+      if (d.alg != core::boot::kAlgSha256) continue;
+      argv.push_back(absl::StrCat(e.pcr, ":sha256=", HexEncode(d.value)));
+      ++extended;
+    }
+    if (argv.size() >= 35) flush();
+  }
+  flush();
+  REQUIRE(extended > 0);
+}
+
+TEST_CASE(
+    "boot: a measured boot passes; a boot policy without its kernel, and "
+    "PCR 9 extended after boot, fail",
+    "[e2e][pg][tpm]") {
+  constexpr double kInterval = 5;
+  Pool pool("5s", /*with_boot_log=*/true);
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  const std::string name = "keylime/binary_bios_measurements-secureboot";
+  MeasuredBoot(pool, name);
+  const std::string policy = pool.dir_.Join("boot.json");
+  testing::RunResult learned =
+      testing::RunCapture({VOUCHCTL_BIN, "boot", "create-policy", "--eventlog",
+                           pool.boot_log_, "-o", policy});
+  INFO(learned.err);
+  REQUIRE(learned.status.Success());
+  testing::RunResult added =
+      pool.Ctl({"policies", "add", "boot", "--kind", "boot", "-f", policy});
+  INFO(added.err);
+  REQUIRE(added.status.Success());
+  auto enroll = [&] {
+    REQUIRE(pool.Ctl({"agents", "remove", pool.agent_id_}).status.Success());
+    testing::RunResult enrolled =
+        pool.Ctl({"agents", "enroll", pool.agent_id_, "--runtime-policy", "web",
+                  "--boot-policy", "boot", "--interval", "5s"});
+    INFO(enrolled.err);
+    REQUIRE(enrolled.status.Success());
+    REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  };
+  enroll();
+  // The accepted log's boot PCRs and policy version are kept in the
+  // database; the next quotes are compared with them, without the log.
+  CHECK(pool.QueryInt("SELECT length(boot_pcrs) FROM agent_state") == 352);
+  CHECK(pool.QueryInt("SELECT boot_policy_version FROM agent_state") == 1);
+  CHECK(pool.QueryInt("SELECT count(*) FROM attestations WHERE "
+                      "boot_log_evaluated AND state = 'pass'") >= 1);
+  REQUIRE(Within(30, [&] {
+    return pool.QueryInt(
+               "SELECT count(*) FROM attestations WHERE NOT "
+               "boot_log_evaluated AND boot_policy_version = 1 AND "
+               "state = 'pass'") >= 1;
+  }));
+  CHECK(pool.State() == "pass");
+
+  // Version 2 no longer allows the running kernel.
+  nlohmann::json doc = nlohmann::json::parse(Slurp(policy));
+  REQUIRE(!doc["kernels"].empty());
+  doc["kernels"] = nlohmann::json::array();
+  const std::string without = pool.dir_.Join("boot-without-kernel.json");
+  std::ofstream(without) << doc.dump();
+  auto t0 = Clock::now();
+  REQUIRE(
+      pool.Ctl({"policies", "update", "boot", "-f", without}).status.Success());
+  REQUIRE(Within(60, [&] { return pool.State() == "fail"; }));
+  double latency = SecondsSince(t0);
+  WARN("boot policy without the kernel to FAIL: "
+       << latency << " s (goal: two intervals, " << 2 * kInterval << " s)");
+  CHECK(latency < 2 * kInterval + 5);  // Slack for a loaded machine.
+  nlohmann::json s = pool.Status();
+  REQUIRE(s["failures"].size() >= 1);
+  CHECK(s["failures"][0]["code"] == "FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED");
+  CHECK(pool.QueryInt("SELECT boot_policy_version FROM agent_state") == 2);
+
+  // The good policy again (version 3) and a fresh enrollment: PASS. Then
+  // something is measured into PCR 9 after boot.
+  REQUIRE(
+      pool.Ctl({"policies", "update", "boot", "-f", policy}).status.Success());
+  enroll();
+  t0 = Clock::now();
+  testing::RunResult extended =
+      testing::RunCapture({"tpm2_pcrextend", "-T", pool.tpm_->tcti(),
+                           absl::StrCat("9:sha256=", std::string(64, 'a'))});
+  INFO(extended.err);
+  REQUIRE(extended.status.Success());
+  REQUIRE(Within(60, [&] { return pool.State() == "fail"; }));
+  latency = SecondsSince(t0);
+  WARN("PCR 9 extended to FAIL: " << latency << " s");
+  CHECK(latency < 2 * kInterval + 5);
+  s = pool.Status();
+  REQUIRE(s["failures"].size() >= 1);
+  CHECK(s["failures"][0]["code"] == "FAILURE_CODE_BOOT_PCRS_CHANGED");
+  CHECK(absl::StrContains(s["failures"][0]["detail"].get<std::string>(),
+                          "PCR 9 "));
+  // Every verdict the agent saw is committed.
+  for (const std::string& id : pool.AgentVerdicts()) {
+    CHECK(pool.QueryInt(absl::StrCat(
+              "SELECT count(*) FROM attestations WHERE attestation_id = '", id,
+              "'")) == 1);
+  }
 }
 
 }  // namespace

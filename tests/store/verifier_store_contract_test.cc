@@ -6,6 +6,7 @@
 // once, the state as read (no stale pass), the sweeper, events in commit
 // order, policies and their versions.
 #include <catch2/catch.hpp>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -140,6 +141,18 @@ store::VerdictCommit Commit(int64_t epoch, bool passed, uint64_t ima_next,
   c.pcr10_sha1 = std::string(20, 'a');
   c.pcr10_sha256 = std::string(32, 'b');
   return c;
+}
+
+// Enrolls a1 in "default" with these policies and a 5 s interval.
+void EnrollA1(store::AgentStore& s, const std::string& runtime_policy,
+              const std::string& boot_policy) {
+  store::Enrollment e;
+  e.tenant = "default";
+  e.agent_id = "a1";
+  e.runtime_policy = runtime_policy;
+  e.boot_policy = boot_policy;
+  e.interval = absl::Seconds(5);
+  REQUIRE(s.Enroll(e).ok());
 }
 
 absl::StatusOr<store::VerdictApplied> CommitOne(store::AgentStore& s,
@@ -331,12 +344,7 @@ void EventContract(Fixture& f) {
   REQUIRE(f.policies().AddPolicy(Policy("p")).ok());
   absl::StatusOr<store::EventPosition> start = ev.EventHorizon();
   REQUIRE(start.ok());
-  store::Enrollment e;
-  e.tenant = "default";
-  e.agent_id = "a1";
-  e.runtime_policy = "p";
-  e.interval = absl::Seconds(5);
-  REQUIRE(s.Enroll(e).ok());
+  EnrollA1(s, "p", "");
   const int64_t epoch =
       s.TakeOver("default", "a1", "v1", "", absl::Seconds(30))->agent.epoch;
   REQUIRE(CommitOne(s, Commit(epoch, true, 1, "e1")).ok());
@@ -394,6 +402,68 @@ void EventContract(Fixture& f) {
   CHECK(events(*end, true).empty());
 }
 
+// Boot freshness: the kept boot PCRs and the boot policy version that
+// accepted them travel with the agent's row (a verifier taking the agent
+// over sees them); each attestation records its boot policy version.
+void BootContract(Fixture& f) {
+  store::AgentStore& s = f.agents();
+  f.Register("a1");
+  REQUIRE(f.policies().AddPolicy(Policy("b", 2)).ok());
+  EnrollA1(s, "", "b");
+  absl::StatusOr<store::Takeover> t =
+      s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
+  REQUIRE(t.ok());
+  CHECK(t->agent.boot_pcrs.empty());
+  CHECK(t->agent.boot_policy_version == 0);
+  const int64_t epoch = t->agent.epoch;
+  const std::string pcrs(352, 'p');
+
+  store::VerdictCommit c = Commit(epoch, true, 0, "boot-1");
+  c.boot_policy_version = 2;
+  c.boot_log_evaluated = true;
+  c.boot_pcrs = pcrs;
+  REQUIRE(CommitOne(s, c).ok());
+  // Unset: kept as they are, whatever version this evidence applied.
+  c = Commit(epoch, true, 0, "boot-2");
+  c.boot_policy_version = 3;
+  REQUIRE(CommitOne(s, c).ok());
+  absl::StatusOr<store::Takeover> next =
+      s.TakeOver("default", "a1", "v2", "", absl::Seconds(30));
+  REQUIRE(next.ok());
+  CHECK(next->agent.boot_pcrs == pcrs);
+  CHECK(next->agent.boot_policy_version == 2);
+  CHECK(s.GetAgent("default", "a1")->boot_pcrs == pcrs);
+
+  // Set and empty: cleared, with the version that refused the log.
+  c = Commit(next->agent.epoch, false, 0, "boot-3");
+  c.boot_policy_version = 4;
+  c.boot_log_evaluated = true;
+  c.boot_pcrs = "";
+  REQUIRE(CommitOne(s, c).ok());
+  absl::StatusOr<store::AgentRow> row = s.GetAgent("default", "a1");
+  REQUIRE(row.ok());
+  CHECK(row->boot_pcrs.empty());
+  CHECK(row->boot_policy_version == 4);
+  // A fenced commit changes nothing.
+  c = Commit(epoch, true, 0, "boot-4");
+  c.boot_pcrs = pcrs;
+  c.boot_policy_version = 9;
+  REQUIRE(CommitOne(s, c)->fenced);
+  CHECK(s.GetAgent("default", "a1")->boot_pcrs.empty());
+
+  absl::StatusOr<std::vector<store::AttestationRow>> history =
+      s.History("default", "a1", 10);
+  REQUIRE(history.ok());
+  REQUIRE(history->size() == 3);
+  std::map<std::string, store::AttestationRow> by_id;
+  for (const store::AttestationRow& r : *history) by_id[r.attestation_id] = r;
+  CHECK(by_id["boot-1"].boot_policy_version == 2);
+  CHECK(by_id["boot-1"].boot_log_evaluated);
+  CHECK(by_id["boot-2"].boot_policy_version == 3);
+  CHECK(!by_id["boot-2"].boot_log_evaluated);
+  CHECK(by_id["boot-3"].boot_policy_version == 4);
+}
+
 TEST_CASE("verifier store contract: policies (in memory)", "[core][store]") {
   MemoryFixture f;
   PolicyContract(f);
@@ -419,6 +489,16 @@ TEST_CASE("verifier store contract: agents and verdicts (PostgreSQL)",
 TEST_CASE("verifier store contract: events (PostgreSQL)", "[pg][store]") {
   PgFixture f;
   EventContract(f);
+}
+TEST_CASE("verifier store contract: boot PCRs and versions (in memory)",
+          "[core][store]") {
+  MemoryFixture f;
+  BootContract(f);
+}
+TEST_CASE("verifier store contract: boot PCRs and versions (PostgreSQL)",
+          "[pg][store]") {
+  PgFixture f;
+  BootContract(f);
 }
 
 }  // namespace

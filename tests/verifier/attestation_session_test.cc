@@ -3,8 +3,14 @@
 // store twin (which passes the same contract tests as PostgreSQL) and the
 // real PolicyCache over it.
 #include <catch2/catch.hpp>
+#include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "common/file.h"
+#include "core/attest/evidence.h"
+#include "core/boot/boot_policy.h"
+#include "core/tpm/tpm_wire.h"
 #include "verifier/session_util.h"
 
 namespace vouch::verifier::testing {
@@ -418,15 +424,9 @@ TEST_CASE("session: a boot policy asks for the boot log and its PCRs",
   REQUIRE(r.verdict());
   CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
   CHECK(HasFailure(r.last().verdict(), v1::FAILURE_CODE_EVIDENCE_MISSING));
-  const v1::Challenge next = r.last().verdict().next_challenge();
-  CHECK(!next.want_boot_log());  // Asked once per boot.
-  t.now += absl::Seconds(2);
-  SoftAgent::Options o;
-  o.boot_log = "unasked";
-  Reply unasked = t.Send(*s, agent.Evidence(next, o));
-  REQUIRE(unasked.error());
-  CHECK(unasked.last().error().code() ==
-        static_cast<int>(absl::StatusCode::kInvalidArgument));
+  // Asked again until a boot log of this boot is accepted.
+  CHECK(r.last().verdict().next_challenge().want_boot_log());
+  CHECK(t.store.GetAgent("default", "node-1")->boot_pcrs.empty());
 }
 
 TEST_CASE("session: a policy updated mid-stream applies to the next quote",
@@ -516,6 +516,273 @@ TEST_CASE("session: the policy cache is used without blocking when warm",
   CHECK(warm.policy_loads == 0);
   REQUIRE(warm.verdict());
   CHECK(t.policies.loads() == 1);
+}
+
+// --- Boot freshness ------------------------------------------------------
+
+// A real UEFI event log (tests/data/keylime, no Secure Boot).
+Bytes BootLog() {
+  absl::StatusOr<std::string> bytes = ReadFileUpTo(
+      std::string(VOUCH_TEST_DATA_DIR) + "/keylime/binary_bios_measurements",
+      1 << 20);
+  REQUIRE(bytes.ok());
+  return ToBytes(*bytes);
+}
+
+// The reference state learned from `log`; without_kernels: with an empty
+// kernels list (the running kernel is no longer allowed).
+std::string Learned(const Bytes& log, bool without_kernels = false) {
+  absl::StatusOr<core::boot::EventLog> parsed = core::boot::ParseEventLog(log);
+  REQUIRE(parsed.ok());
+  absl::StatusOr<std::string> json = core::boot::CreateReferenceState(*parsed);
+  REQUIRE(json.ok());
+  if (!without_kernels) return *json;
+  nlohmann::json j = nlohmann::json::parse(*json);
+  j["kernels"] = nlohmann::json::array();
+  return j.dump();
+}
+
+bool HasFailure(const v1::Verdict& v, v1::FailureCode code,
+                absl::string_view detail) {
+  for (const v1::Failure& f : v.failures()) {
+    if (f.code() == code && absl::StrContains(f.detail(), detail)) return true;
+  }
+  return false;
+}
+
+// Enrolls a machine booted with BootLog() with its learned boot policy and
+// passes the first attestation (with the boot log).
+struct Booted {
+  explicit Booted(SessionTest& t) : agent("node-1") {
+    agent.BootWith(BootLog());
+    t.PutPolicy("boot", Learned(agent.boot_log()), /*kind=*/2);
+    t.Enroll(agent, "web", "boot");
+    session = t.Connect(agent, &challenge);
+    CHECK(challenge.want_boot_log());
+    Reply r = t.Send(*session, agent.Evidence(challenge));
+    REQUIRE(r.verdict());
+    INFO(r.last().DebugString());
+    REQUIRE(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+    challenge = r.last().verdict().next_challenge();
+    t.now += absl::Seconds(2);
+  }
+  SoftAgent agent;
+  std::unique_ptr<AttestationSession> session;
+  v1::Challenge challenge;  // The next one.
+};
+
+TEST_CASE(
+    "session: an accepted boot log keeps the boot PCRs; a changed one "
+    "fails",
+    "[core][session]") {
+  SessionTest t;
+  Booted b(t);
+  absl::StatusOr<store::AgentRow> row = t.store.GetAgent("default", "node-1");
+  REQUIRE(row.ok());
+  CHECK(row->boot_pcrs.size() == 11 * 32);
+  CHECK(row->boot_policy_version == 1);
+  auto history = t.store.History("default", "node-1", 10);
+  REQUIRE(history.ok());
+  CHECK(history->front().boot_log_evaluated);
+  CHECK(history->front().boot_policy_version == 1);
+
+  // Asked once per boot: the next quote is compared with the kept PCRs.
+  CHECK(!b.challenge.want_boot_log());
+  SoftAgent::Options unasked;
+  unasked.boot_log = "unasked";
+  Reply refused = t.Send(*b.session, b.agent.Evidence(b.challenge, unasked));
+  REQUIRE(refused.error());
+  CHECK(refused.last().error().code() ==
+        static_cast<int>(absl::StatusCode::kInvalidArgument));
+  Reply r = t.Send(*b.session, b.agent.Evidence(b.challenge));
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  history = t.store.History("default", "node-1", 10);
+  CHECK(!history->front().boot_log_evaluated);
+  CHECK(history->front().boot_policy_version == 1);
+
+  // Something measured into PCR 9 after boot (tpm2_pcrextend).
+  b.agent.Extend(9, Bytes(32, 0x42));
+  t.now += absl::Seconds(2);
+  Reply changed =
+      t.Send(*b.session, b.agent.Evidence(r.last().verdict().next_challenge()));
+  REQUIRE(changed.verdict());
+  const v1::Verdict& v = changed.last().verdict();
+  INFO(v.DebugString());
+  CHECK(v.state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(HasFailure(v, v1::FAILURE_CODE_BOOT_PCRS_CHANGED, "PCR 9 "));
+  CHECK(v.failures_size() == 1);
+}
+
+TEST_CASE("session: the kept boot PCRs reach the next verifier of the pool",
+          "[core][session]") {
+  SessionTest t;
+  Booted b(t);
+  // Another verifier takes the agent over: it does not ask for the log,
+  // it compares with what the first one kept.
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> other = t.Connect(b.agent, &c);
+  CHECK(!c.want_boot_log());
+  Reply r = t.Send(*other, b.agent.Evidence(c));
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  b.agent.Extend(14, Bytes(32, 0x01));
+  t.now += absl::Seconds(2);
+  Reply changed =
+      t.Send(*other, b.agent.Evidence(r.last().verdict().next_challenge()));
+  REQUIRE(changed.verdict());
+  CHECK(changed.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(HasFailure(changed.last().verdict(), v1::FAILURE_CODE_BOOT_PCRS_CHANGED,
+                   "PCR 14 "));
+}
+
+TEST_CASE("session: a new boot policy version asks for the boot log first",
+          "[core][session]") {
+  SessionTest t(/*policy_ttl=*/absl::ZeroDuration());
+  Booted b(t);
+  // Version 2 no longer allows the running kernel.
+  t.PutPolicy("boot", Learned(b.agent.boot_log(), /*without_kernels=*/true),
+              /*kind=*/2);
+  Reply asked = t.Send(*b.session, b.agent.Evidence(b.challenge));
+  CHECK(asked.commits == 0);  // Not judged without the log.
+  REQUIRE(asked.challenge());
+  CHECK(asked.last().challenge().want_boot_log());
+  Reply r = t.Send(*b.session, b.agent.Evidence(asked.last().challenge()));
+  REQUIRE(r.verdict());
+  const v1::Verdict& v = r.last().verdict();
+  INFO(v.DebugString());
+  CHECK(v.state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(HasFailure(v, v1::FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED));
+  // A refused log keeps nothing: the next Challenge asks again.
+  CHECK(v.next_challenge().want_boot_log());
+  absl::StatusOr<store::AgentRow> row = t.store.GetAgent("default", "node-1");
+  REQUIRE(row.ok());
+  CHECK(row->boot_pcrs.empty());
+  CHECK(row->boot_policy_version == 2);
+  CHECK(t.store.History("default", "node-1", 1)->front().boot_policy_version ==
+        2);
+}
+
+TEST_CASE("session: a newer boot policy in the cache rides on the Challenge",
+          "[core][session]") {
+  SessionTest t(/*policy_ttl=*/absl::Seconds(5));
+  Booted b(t);
+  t.PutPolicy("boot", Learned(b.agent.boot_log()), /*kind=*/2);
+  // Another agent's evidence loaded version 2 into the shared cache.
+  t.now += absl::Seconds(6);
+  REQUIRE(t.policies.Boot("default", "boot", t.now)->version == 2);
+  Reply again = t.Send(*b.session, AgentError());
+  REQUIRE(again.challenge());
+  CHECK(again.last().challenge().want_boot_log());
+  Reply r = t.Send(*b.session, b.agent.Evidence(again.last().challenge()));
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(!r.last().verdict().next_challenge().want_boot_log());
+  CHECK(t.store.GetAgent("default", "node-1")->boot_policy_version == 2);
+}
+
+TEST_CASE("session: a reboot forgets the boot PCRs and asks for the boot log",
+          "[core][session]") {
+  SessionTest t;
+  Booted b(t);
+  b.agent.Reboot();
+  Reply seen = t.Send(*b.session, b.agent.Evidence(b.challenge));
+  CHECK(seen.commits == 0);
+  REQUIRE(seen.challenge());
+  CHECK(seen.last().challenge().want_boot_log());
+  Reply r = t.Send(*b.session, b.agent.Evidence(seen.last().challenge()));
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(t.store.History("default", "node-1", 1)->front().boot_log_evaluated);
+}
+
+// The boot rules of core::attest::CheckEvidence that the session never
+// reaches on its own (it asks for the log whenever none is kept).
+TEST_CASE("evidence: boot evaluation that cannot complete is a failure",
+          "[core][session]") {
+  SoftAgent agent("node-1");
+  agent.BootWith(BootLog());
+  absl::StatusOr<core::boot::BootPolicy> policy =
+      core::boot::BootPolicy::FromJson(Learned(agent.boot_log()));
+  REQUIRE(policy.ok());
+  absl::StatusOr<std::unique_ptr<core::tpm::AikVerifier>> aik =
+      core::tpm::AikVerifier::Create(SoftAgent::aik().tpm2b_public());
+  REQUIRE(aik.ok());
+  const absl::Time now = absl::FromUnixSeconds(1800000000);
+  core::attest::IssuedChallenge ic;
+  ic.nonce = Bytes(32, 7);
+  ic.expires_at = now + absl::Minutes(1);
+  for (uint32_t p : core::attest::kBootPcrs) {
+    REQUIRE(core::tpm::SelectPcr(ic.selection, TPM2_ALG_SHA256, p).ok());
+  }
+  v1::Challenge c;
+  c.set_nonce(std::string(AsString(ic.nonce)));
+  *c.mutable_pcr_selection() = core::attest::PcrSelectionToProto(ic.selection);
+  core::attest::EvidenceInput in;
+  in.aik = aik->get();
+  in.challenge = &ic;
+  in.boot_policy = &*policy;
+  auto check = [&](const v1::AgentMessage& m) {
+    REQUIRE(core::attest::ValidateEvidence(m.evidence(), ic).ok());
+    return core::attest::CheckEvidence(m.evidence(), in, now);
+  };
+  auto has = [](const core::attest::EvidenceOutcome& out,
+                v1::FailureCode code) {
+    return std::any_of(out.failures.begin(), out.failures.end(),
+                       [&](const v1::Failure& f) { return f.code() == code; });
+  };
+
+  // Neither a boot log nor kept boot PCRs: nothing proves the boot.
+  core::attest::EvidenceOutcome out = check(agent.Evidence(c));
+  CHECK(!out.passed);
+  CHECK(has(out, v1::FAILURE_CODE_BOOT_EVALUATION_INCOMPLETE));
+  CHECK(!out.boot_pcrs.has_value());
+
+  // Asked for and not sent.
+  ic.want_boot_log = true;
+  c.set_want_boot_log(true);
+  SoftAgent::Options none;
+  none.boot_log = "";
+  out = check(agent.Evidence(c, none));
+  CHECK(!out.passed);
+  CHECK(has(out, v1::FAILURE_CODE_EVIDENCE_MISSING));
+
+  // A log that does not parse: nothing kept.
+  SoftAgent::Options junk;
+  junk.boot_log = "junk";
+  out = check(agent.Evidence(c, junk));
+  CHECK(!out.passed);
+  CHECK(has(out, v1::FAILURE_CODE_BOOT_LOG_MALFORMED));
+  REQUIRE(out.boot_pcrs.has_value());
+  CHECK(out.boot_pcrs->empty());
+  CHECK(out.boot_log_evaluated);
+
+  // The real log: accepted, its quoted boot PCRs kept (and they round-trip
+  // through the stored form).
+  out = check(agent.Evidence(c));
+  const std::string first =
+      out.failures.empty() ? "" : out.failures[0].detail();
+  INFO(first);
+  CHECK(out.passed);
+  REQUIRE(out.boot_pcrs.has_value());
+  CHECK(out.boot_pcrs->size() == core::attest::kBootPcrCount);
+  const std::string stored = core::attest::EncodeBootPcrs(*out.boot_pcrs);
+  CHECK(stored.size() == 352);
+  auto decoded = core::attest::DecodeBootPcrs(stored);
+  REQUIRE(decoded.ok());
+  CHECK(*decoded == out.boot_pcrs);
+  CHECK(!core::attest::DecodeBootPcrs(stored.substr(1)).ok());
+  CHECK(!core::attest::DecodeBootPcrs("")->has_value());
+
+  // Without a log, against kept PCRs: equal passes, different fails.
+  ic.want_boot_log = false;
+  c.set_want_boot_log(false);
+  in.progress.boot_pcrs = out.boot_pcrs;
+  CHECK(check(agent.Evidence(c)).passed);
+  (*in.progress.boot_pcrs)[0] = Bytes(32, 0);
+  out = check(agent.Evidence(c));
+  CHECK(!out.passed);
+  CHECK(has(out, v1::FAILURE_CODE_BOOT_PCRS_CHANGED));
 }
 
 }  // namespace

@@ -1,10 +1,14 @@
 #include "verifier/session_util.h"
 
+#include <openssl/sha.h>
+
 #include <catch2/catch.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "core/boot/event_log.h"
+#include "core/boot/replay.h"
 
 namespace vouch::verifier::testing {
 
@@ -62,6 +66,8 @@ v1::AgentMessage SoftAgent::Evidence(const v1::Challenge& c, Options o) {
         Bytes v(core::tpm::HashSize(alg), 0);
         if (pcr == cima::kImaPcr && alg == TPM2_ALG_SHA256) {
           v.assign(replay.sha256[quoted].begin(), replay.sha256[quoted].end());
+        } else if (alg == TPM2_ALG_SHA256 && pcrs_.count(pcr) != 0) {
+          v = pcrs_.at(pcr);
         }
         values[alg][pcr] = v;
         return absl::OkStatus();
@@ -88,8 +94,35 @@ v1::AgentMessage SoftAgent::Evidence(const v1::Challenge& c, Options o) {
     chunk->set_data(itest::WriteLog(part, cima::LogFormat::kAscii));
     chunk->set_truncated(o.truncated);
   }
-  ev->set_boot_log(o.boot_log);
+  if (o.boot_log) {
+    ev->set_boot_log(*o.boot_log);
+  } else if (c.want_boot_log()) {
+    ev->set_boot_log(std::string(AsString(boot_log_)));
+  }
   return m;
+}
+
+void SoftAgent::BootWith(const Bytes& log) {
+  absl::StatusOr<core::boot::EventLog> parsed = core::boot::ParseEventLog(log);
+  REQUIRE(parsed.ok());
+  absl::StatusOr<core::boot::PcrBanks> banks = core::boot::Replay(*parsed);
+  REQUIRE(banks.ok());
+  boot_log_ = log;
+  pcrs_.clear();
+  for (uint32_t p = 0; p < 24; ++p) {
+    if (p == cima::kImaPcr) continue;
+    pcrs_[p] = core::boot::InitialPcrValue(*parsed, p, 32);
+  }
+  for (const auto& [p, v] : banks->at(core::boot::kAlgSha256)) pcrs_[p] = v;
+}
+
+void SoftAgent::Extend(uint32_t pcr, const Bytes& digest) {
+  Bytes old = pcrs_.count(pcr) != 0 ? pcrs_[pcr] : Bytes(32, 0);
+  Bytes in = old;
+  in.insert(in.end(), digest.begin(), digest.end());
+  Bytes out(SHA256_DIGEST_LENGTH);
+  SHA256(in.data(), in.size(), out.data());
+  pcrs_[pcr] = out;
 }
 
 SessionTest::SessionTest(absl::Duration policy_ttl)

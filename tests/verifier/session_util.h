@@ -71,6 +71,12 @@ class SoftAgent {
   void Measure(const std::string& path, int content);
   // A reboot: PCR 10 and the IMA log start over, resetCount goes up.
   void Reboot();
+  // The firmware measured `log` (a TCG event log): the SHA-256 PCRs it
+  // replays to are quoted, and the log is sent when a Challenge asks.
+  void BootWith(const Bytes& log);
+  // tpm2_pcrextend of one SHA-256 PCR with `digest`.
+  void Extend(uint32_t pcr, const Bytes& digest);
+  const Bytes& boot_log() const { return boot_log_; }
   size_t entries() const { return records_.size(); }
   const std::vector<core::ima::ImaRecord>& records() const { return records_; }
 
@@ -84,7 +90,9 @@ class SoftAgent {
     std::optional<uint64_t> last;
     bool truncated = false;
     std::optional<std::string> nonce;  // Quote this nonce instead.
-    std::string boot_log;
+    // Sent instead of the machine's boot log; unset: the machine's when
+    // the Challenge asks for it.
+    std::optional<std::string> boot_log;
   };
   v1::AgentMessage Evidence(const v1::Challenge& c, Options o);
   v1::AgentMessage Evidence(const v1::Challenge& c) { return Evidence(c, {}); }
@@ -93,6 +101,8 @@ class SoftAgent {
   std::string id_;
   std::vector<core::ima::ImaRecord> records_;
   uint32_t reset_count_ = 1;
+  Bytes boot_log_;
+  core::tpm::PcrBank pcrs_;  // SHA-256, all but PCR 10; zero when absent.
   uint64_t clock_ = 1000;
 };
 

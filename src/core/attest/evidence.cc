@@ -131,6 +131,31 @@ v1::FailureCode FailureCodeFor(core::Rule rule) {
   return v1::FAILURE_CODE_UNSPECIFIED;  // Not a Rule value.
 }
 
+std::string EncodeBootPcrs(const ctpm::PcrBank& pcrs) {
+  std::string out;
+  for (uint32_t p : kBootPcrs) {
+    auto v = pcrs.find(p);
+    if (v == pcrs.end() || v->second.size() != kBootPcrBytes) return "";
+    out.append(v->second.begin(), v->second.end());
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<ctpm::PcrBank>> DecodeBootPcrs(
+    absl::string_view stored) {
+  if (stored.empty()) return std::optional<ctpm::PcrBank>();
+  if (stored.size() != kBootPcrCount * kBootPcrBytes) {
+    return absl::InvalidArgumentError(
+        "boot_pcrs: not 11 SHA-256 values (PCRs 0-9 and 14)");
+  }
+  ctpm::PcrBank bank;
+  for (size_t i = 0; i < kBootPcrCount; ++i) {
+    bank.emplace(kBootPcrs[i],
+                 ToBytes(stored.substr(i * kBootPcrBytes, kBootPcrBytes)));
+  }
+  return std::optional<ctpm::PcrBank>(std::move(bank));
+}
+
 absl::Status ValidateEvidence(const v1::Evidence& ev,
                               const IssuedChallenge& challenge) {
   if (ev.quote().empty() || ev.quote().size() > kMaxQuoteBytes) {
@@ -178,30 +203,65 @@ absl::Status ValidateEvidence(const v1::Evidence& ev,
 
 namespace {
 
-// The boot log against the boot policy, replayed to the verified PCRs.
-void EvaluateBootLog(const v1::Evidence& ev, const IssuedChallenge& ch,
-                     const VerifiedPcrs& pcrs, const boot::BootPolicy& policy,
-                     EvidenceOutcome& out) {
+// The boot rules, on the verified quote: with a boot log, the log against
+// the boot policy, replayed to the verified PCRs (the quoted boot PCRs are
+// kept when it is accepted); without one, the quoted boot PCRs against those
+// kept from the last accepted log. Anything short of that fails closed.
+void EvaluateBoot(const v1::Evidence& ev, const EvidenceInput& in,
+                  const VerifiedPcrs& pcrs, EvidenceOutcome& out) {
+  const IssuedChallenge& ch = *in.challenge;
+  if (!ev.boot_log().empty()) {
+    out.boot_log_evaluated = true;
+    out.boot_pcrs = ctpm::PcrBank{};  // Not accepted unless it passes below.
+  }
+  auto bank = pcrs.values().find(TPM2_ALG_SHA256);
+  ctpm::PcrBank quoted;
+  for (uint32_t p : kBootPcrs) {
+    auto v = bank == pcrs.values().end() ? ctpm::PcrBank::const_iterator()
+                                         : bank->second.find(p);
+    if (bank == pcrs.values().end() || v == bank->second.end()) {
+      AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_EVALUATION_INCOMPLETE,
+                             absl::StrCat("the quote does not cover boot PCR ",
+                                          p, " (SHA-256)")));
+      return;
+    }
+    quoted.emplace(p, v->second);
+  }
   if (ev.boot_log().empty()) {
     if (ch.want_boot_log) {
       AddFailure(out, Simple(v1::FAILURE_CODE_EVIDENCE_MISSING,
                              "the boot log was asked for and not sent"));
+    } else if (!in.progress.boot_pcrs.has_value()) {
+      AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_EVALUATION_INCOMPLETE,
+                             "no boot log of this boot was accepted to "
+                             "compare the boot PCRs with"));
+    } else {
+      for (const auto& [p, value] : quoted) {
+        auto kept = in.progress.boot_pcrs->find(p);
+        if (kept == in.progress.boot_pcrs->end() || kept->second != value) {
+          AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_PCRS_CHANGED,
+                                 absl::StrCat("PCR ", p,
+                                              " changed since the boot log "
+                                              "was accepted")));
+        }
+      }
     }
     return;
   }
-  auto bank = pcrs.values().find(TPM2_ALG_SHA256);
-  absl::StatusOr<core::Verdict> verdict =
-      bank == pcrs.values().end()
-          ? absl::StatusOr<core::Verdict>(
-                absl::InvalidArgumentError("the quote has no SHA-256 bank"))
-          : boot::VerifyBootLog(AsBytes(ev.boot_log()), boot::kAlgSha256,
-                                bank->second, policy);
+  absl::StatusOr<core::Verdict> verdict = boot::VerifyBootLog(
+      AsBytes(ev.boot_log()), boot::kAlgSha256, bank->second, *in.boot_policy);
   if (!verdict.ok()) {
     AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_LOG_MALFORMED,
                            std::string(verdict.status().message())));
-  } else {
-    AddVerdictFailures(out, *verdict);
+    return;
   }
+  AddVerdictFailures(out, *verdict);
+  if (!verdict->complete()) {
+    AddFailure(out, Simple(v1::FAILURE_CODE_BOOT_EVALUATION_INCOMPLETE,
+                           "the boot policy evaluation did not complete"));
+    return;
+  }
+  if (verdict->passed()) out.boot_pcrs = std::move(quoted);
 }
 
 // Whether an evaluation failed only because a truncated chunk did not reach
@@ -349,9 +409,7 @@ EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in,
     return out;
   }
   const VerifiedPcrs verified(*std::move(pcrs));
-  if (in.boot_policy != nullptr) {
-    EvaluateBootLog(ev, ch, verified, *in.boot_policy, out);
-  }
+  if (in.boot_policy != nullptr) EvaluateBoot(ev, in, verified, out);
   if (in.runtime_policy != nullptr && !EvaluateIma(ev, in, verified, out)) {
     return out;
   }

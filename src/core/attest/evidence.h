@@ -21,6 +21,8 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "common/bytes.h"
 #include "core/attest/limits.h"
@@ -42,11 +44,29 @@ struct IssuedChallenge {
   bool want_boot_log = false;
 };
 
+// The boot PCRs: 0-9 and 14 (SHA-256 bank), the PCRs the platform
+// firmware, boot loader and shim extend during boot (TCG PC Client PFP,
+// section 3.3.4). A boot policy makes every Challenge select them.
+inline constexpr uint32_t kBootPcrs[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 14};
+inline constexpr size_t kBootPcrCount = sizeof(kBootPcrs) / sizeof(uint32_t);
+inline constexpr size_t kBootPcrBytes = 32;
+
 // What the pool stored for the agent (the replay position to continue).
 struct AgentProgress {
   std::optional<tpm::ClockInfo> clock;  // Of the last accepted quote.
   ima::ImaReplayState ima;
+  // The boot PCRs (kBootPcrs, SHA-256) of the quote whose boot log was last
+  // accepted in this boot; unset when none is. A later quote without a boot
+  // log must show exactly these.
+  std::optional<tpm::PcrBank> boot_pcrs;
 };
+
+// The stored form of AgentProgress::boot_pcrs: the kBootPcrs values in
+// order, 32 bytes each (352 bytes); "" for none. DecodeBootPcrs refuses
+// anything else with kInvalidArgument (a damaged row is not trusted).
+std::string EncodeBootPcrs(const tpm::PcrBank& pcrs);
+absl::StatusOr<std::optional<tpm::PcrBank>> DecodeBootPcrs(
+    absl::string_view stored);
 
 struct EvidenceInput {
   const tpm::AikVerifier* aik = nullptr;
@@ -80,6 +100,12 @@ struct EvidenceOutcome {
   // proven); meaningful when a runtime policy is enrolled.
   ima::ImaReplayState ima;
   uint64_t ima_entries_received = 0;
+  // True when a boot log came with this evidence and was evaluated.
+  bool boot_log_evaluated = false;
+  // Set when a boot log was evaluated: the quoted boot PCRs when it was
+  // accepted, an empty bank when it was not (the next Challenge asks for
+  // the log again). Unset: the kept boot PCRs are unchanged.
+  std::optional<tpm::PcrBank> boot_pcrs;
   std::string held_ima;
   uint64_t next_ima_from = 0;
 };
