@@ -274,7 +274,8 @@ int RunAgents(sdk::Client& client, const std::string& server,
                               {"state", sdk::StateName(r.state())},
                               {"verified_at", Rfc3339(r.verified_at())},
                               {"verifier", r.verifier()},
-                              {"ima", ima}});
+                              {"ima", ima},
+                              {"boot_log_evaluated", r.boot_log_evaluated()}});
       absl::StrAppend(
           &table,
           absl::StrFormat("%-24s %-32s %-6s %-10s %s\n",

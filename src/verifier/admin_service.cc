@@ -572,6 +572,7 @@ grpc::Status AdminService::GetAttestationHistory(
     rec->set_verifier(r.verifier);
     if (r.ima_from) rec->set_ima_first_entry(*r.ima_from);
     if (r.ima_next_entry) rec->set_ima_next_entry(*r.ima_next_entry);
+    rec->set_boot_log_evaluated(r.boot_log_evaluated);
   }
   return grpc::Status::OK;
 }

@@ -572,7 +572,7 @@ struct Booted {
 };
 
 TEST_CASE(
-    "session: an accepted boot log keeps the boot PCRs; a changed one "
+    "session: an accepted boot log keeps the boot PCRs, and a changed one "
     "fails",
     "[core][session]") {
   SessionTest t;
