@@ -14,6 +14,7 @@
 #include "common/service_config.h"
 #include "common/status_macros.h"
 #include "registrar/registrar_service.h"
+#include "server/limits.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -45,6 +46,7 @@ AppSpec RegistrarAppSpec() {
   AddTlsKeys(spec.schema, "registrar",
              "CA that signs admin client certificates");
   AddMetricsKeys(spec.schema);
+  server::AddServerLimitKeys(spec.schema);
   return spec;
 }
 
@@ -117,6 +119,13 @@ int RunRegistrar(AppContext& ctx) {
         {{"error", creds.status().message()}});
     return 2;
   }
+  absl::StatusOr<server::ServerLimits> limits =
+      server::ServerLimitsFromConfig(cfg);
+  if (!limits.ok()) {
+    Log(LogLevel::kError, "bad [grpc] limits",
+        {{"error", limits.status().message()}});
+    return 2;
+  }
   store::PgPool pool(
       url, static_cast<int>(cfg.GetInt("database", "max_connections")));
   if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
@@ -136,6 +145,7 @@ int RunRegistrar(AppContext& ctx) {
   int port = 0;
   builder.AddListeningPort(listen, *creds, &port);
   builder.SetMaxReceiveMessageSize(128 * 1024);  // registrar.proto
+  server::ApplyServerLimits(*limits, builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = server::StartServing(
       builder, port, listen, cfg.GetString("registrar", "port_file"),

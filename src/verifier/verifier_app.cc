@@ -15,6 +15,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "server/limits.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -70,6 +71,7 @@ AppSpec VerifierAppSpec() {
   AddTlsKeys(spec.schema, "verifier",
              "CA that signs agent and client certificates");
   AddMetricsKeys(spec.schema);
+  server::AddServerLimitKeys(spec.schema);
   return spec;
 }
 
@@ -166,6 +168,13 @@ int RunVerifier(AppContext& ctx) {
         {{"error", creds.status().message()}});
     return 2;
   }
+  absl::StatusOr<server::ServerLimits> limits =
+      server::ServerLimitsFromConfig(cfg);
+  if (!limits.ok()) {
+    Log(LogLevel::kError, "bad [grpc] limits",
+        {{"error", limits.status().message()}});
+    return 2;
+  }
   const int timeout_intervals =
       static_cast<int>(cfg.GetInt("verifier", "timeout_intervals"));
   int workers = static_cast<int>(cfg.GetInt("verifier", "workers"));
@@ -217,10 +226,9 @@ int RunVerifier(AppContext& ctx) {
   builder.AddListeningPort(listen, *creds, &port);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(cfg.GetInt("verifier", "max_agent_message_bytes")));
-  // Agents keep their streams alive with pings (agent_app.cc).
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Agents keep their streams alive with pings (agent_app.cc); [grpc]
+  // permits them and bounds everything else a peer can make us hold.
+  server::ApplyServerLimits(*limits, builder);
   builder.RegisterService(&attestation);
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server =
