@@ -14,7 +14,6 @@
 #include "common/service_config.h"
 #include "common/status_macros.h"
 #include "registrar/registrar_service.h"
-#include "server/limits.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -112,18 +111,11 @@ int RunRegistrar(AppContext& ctx) {
         {{"error", cas.status().message()}});
     return 2;
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
-      server::ServerCredentialsFromConfig(cfg);
-  if (!creds.ok()) {
-    Log(LogLevel::kError, "TLS setup failed",
-        {{"error", creds.status().message()}});
-    return 2;
-  }
-  absl::StatusOr<server::ServerLimits> limits =
-      server::ServerLimitsFromConfig(cfg);
-  if (!limits.ok()) {
-    Log(LogLevel::kError, "bad [grpc] limits",
-        {{"error", limits.status().message()}});
+  absl::StatusOr<server::ListenSetup> setup =
+      server::ListenSetupFromConfig(cfg);
+  if (!setup.ok()) {
+    Log(LogLevel::kError, "TLS or [grpc] setup failed",
+        {{"error", setup.status().message()}});
     return 2;
   }
   store::PgPool pool(
@@ -143,9 +135,9 @@ int RunRegistrar(AppContext& ctx) {
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, *creds, &port);
+  builder.AddListeningPort(listen, setup->credentials, &port);
   builder.SetMaxReceiveMessageSize(128 * 1024);  // registrar.proto
-  server::ApplyServerLimits(*limits, builder);
+  server::ApplyServerLimits(setup->limits, builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = server::StartServing(
       builder, port, listen, cfg.GetString("registrar", "port_file"),

@@ -58,8 +58,8 @@ void AddServerLimitKeys(ConfigSchema& schema) {
       .Int(kSection, "max_header_list_bytes", d.max_header_list_bytes,
            "Largest header list (metadata) of one call", 1024, 1 << 20)
       .Duration(kSection, "handshake_timeout", d.handshake_timeout,
-                "Close a connection that has not finished TLS and the HTTP/2 "
-                "preface in this long")
+                "Close a connection that has not finished its TLS handshake "
+                "in this long")
       .Int(kSection, "max_threads", d.max_threads,
            "Threads for blocking handlers (Admin, Registrar calls, Watch); "
            "calls beyond get RESOURCE_EXHAUSTED",

@@ -15,7 +15,6 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
-#include "server/limits.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -161,18 +160,11 @@ int RunVerifier(AppContext& ctx) {
     Log(LogLevel::kError, "database.url is not set");
     return 2;
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
-      server::ServerCredentialsFromConfig(cfg);
-  if (!creds.ok()) {
-    Log(LogLevel::kError, "TLS setup failed",
-        {{"error", creds.status().message()}});
-    return 2;
-  }
-  absl::StatusOr<server::ServerLimits> limits =
-      server::ServerLimitsFromConfig(cfg);
-  if (!limits.ok()) {
-    Log(LogLevel::kError, "bad [grpc] limits",
-        {{"error", limits.status().message()}});
+  absl::StatusOr<server::ListenSetup> setup =
+      server::ListenSetupFromConfig(cfg);
+  if (!setup.ok()) {
+    Log(LogLevel::kError, "TLS or [grpc] setup failed",
+        {{"error", setup.status().message()}});
     return 2;
   }
   const int timeout_intervals =
@@ -223,12 +215,12 @@ int RunVerifier(AppContext& ctx) {
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, *creds, &port);
+  builder.AddListeningPort(listen, setup->credentials, &port);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(cfg.GetInt("verifier", "max_agent_message_bytes")));
   // Agents keep their streams alive with pings (agent_app.cc); [grpc]
   // permits them and bounds everything else a peer can make us hold.
-  server::ApplyServerLimits(*limits, builder);
+  server::ApplyServerLimits(setup->limits, builder);
   builder.RegisterService(&attestation);
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server =
