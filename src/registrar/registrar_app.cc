@@ -45,6 +45,7 @@ AppSpec RegistrarAppSpec() {
   AddTlsKeys(spec.schema, "registrar",
              "CA that signs admin client certificates");
   AddMetricsKeys(spec.schema);
+  server::AddServerLimitKeys(spec.schema);
   return spec;
 }
 
@@ -110,11 +111,11 @@ int RunRegistrar(AppContext& ctx) {
         {{"error", cas.status().message()}});
     return 2;
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
-      server::ServerCredentialsFromConfig(cfg);
-  if (!creds.ok()) {
-    Log(LogLevel::kError, "TLS setup failed",
-        {{"error", creds.status().message()}});
+  absl::StatusOr<server::ListenSetup> setup =
+      server::ListenSetupFromConfig(cfg);
+  if (!setup.ok()) {
+    Log(LogLevel::kError, "TLS or [grpc] setup failed",
+        {{"error", setup.status().message()}});
     return 2;
   }
   store::PgPool pool(
@@ -134,8 +135,9 @@ int RunRegistrar(AppContext& ctx) {
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, *creds, &port);
+  builder.AddListeningPort(listen, setup->credentials, &port);
   builder.SetMaxReceiveMessageSize(128 * 1024);  // registrar.proto
+  server::ApplyServerLimits(setup->limits, builder);
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = server::StartServing(
       builder, port, listen, cfg.GetString("registrar", "port_file"),

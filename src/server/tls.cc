@@ -44,6 +44,14 @@ ServerCredentialsFromConfig(const Config& config) {
   return grpc::SslServerCredentials(ssl);
 }
 
+absl::StatusOr<ListenSetup> ListenSetupFromConfig(const Config& config) {
+  ListenSetup setup;
+  VOUCH_ASSIGN_OR_RETURN(setup.credentials,
+                         ServerCredentialsFromConfig(config));
+  VOUCH_ASSIGN_OR_RETURN(setup.limits, ServerLimitsFromConfig(config));
+  return setup;
+}
+
 absl::Status WritePortFile(const std::string& path, int port) {
   if (path.empty()) return absl::OkStatus();
   const std::string tmp = absl::StrCat(path, ".tmp");

@@ -5,9 +5,10 @@
 // orchestration, the bound port written to a file so `listen = "...:0"` works.
 // Thread-safe.
 //
-//   VOUCH_ASSIGN_OR_RETURN(auto creds, ServerCredentialsFromConfig(cfg));
-//   builder.AddListeningPort(cfg.GetString("registrar", "listen"), creds,
-//                            &port);
+//   VOUCH_ASSIGN_OR_RETURN(ListenSetup setup, ListenSetupFromConfig(cfg));
+//   builder.AddListeningPort(cfg.GetString("registrar", "listen"),
+//                            setup.credentials, &port);
+//   ApplyServerLimits(setup.limits, builder);
 #ifndef VOUCH_SERVER_TLS_H_
 #define VOUCH_SERVER_TLS_H_
 
@@ -17,6 +18,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "common/config.h"
+#include "server/limits.h"
 
 namespace grpc {
 class Server;
@@ -31,6 +33,17 @@ namespace vouch::server {
 // certificate that chains to ca_file.
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
 ServerCredentialsFromConfig(const Config& config);
+
+// What a server listens with: its mTLS credentials ([tls]) and its
+// connection limits ([grpc], limits.h).
+struct ListenSetup {
+  std::shared_ptr<grpc::ServerCredentials> credentials;
+  ServerLimits limits;
+};
+
+// ServerCredentialsFromConfig and ServerLimitsFromConfig together; the
+// first error.
+absl::StatusOr<ListenSetup> ListenSetupFromConfig(const Config& config);
 
 // Builds and starts `builder` (whose listening port was added with
 // `port`), then writes the bound port to `port_file` and logs

@@ -70,6 +70,7 @@ AppSpec VerifierAppSpec() {
   AddTlsKeys(spec.schema, "verifier",
              "CA that signs agent and client certificates");
   AddMetricsKeys(spec.schema);
+  server::AddServerLimitKeys(spec.schema);
   return spec;
 }
 
@@ -159,11 +160,11 @@ int RunVerifier(AppContext& ctx) {
     Log(LogLevel::kError, "database.url is not set");
     return 2;
   }
-  absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>> creds =
-      server::ServerCredentialsFromConfig(cfg);
-  if (!creds.ok()) {
-    Log(LogLevel::kError, "TLS setup failed",
-        {{"error", creds.status().message()}});
+  absl::StatusOr<server::ListenSetup> setup =
+      server::ListenSetupFromConfig(cfg);
+  if (!setup.ok()) {
+    Log(LogLevel::kError, "TLS or [grpc] setup failed",
+        {{"error", setup.status().message()}});
     return 2;
   }
   const int timeout_intervals =
@@ -214,13 +215,12 @@ int RunVerifier(AppContext& ctx) {
 
   grpc::ServerBuilder builder;
   int port = 0;
-  builder.AddListeningPort(listen, *creds, &port);
+  builder.AddListeningPort(listen, setup->credentials, &port);
   builder.SetMaxReceiveMessageSize(
       static_cast<int>(cfg.GetInt("verifier", "max_agent_message_bytes")));
-  // Agents keep their streams alive with pings (agent_app.cc).
-  builder.AddChannelArgument(
-      GRPC_ARG_HTTP2_MIN_RECV_PING_INTERVAL_WITHOUT_DATA_MS, 5000);
-  builder.AddChannelArgument(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
+  // Agents keep their streams alive with pings (agent_app.cc); [grpc]
+  // permits them and bounds everything else a peer can make us hold.
+  server::ApplyServerLimits(setup->limits, builder);
   builder.RegisterService(&attestation);
   builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server =
