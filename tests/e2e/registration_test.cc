@@ -342,8 +342,8 @@ TEST_CASE("registrar: register, activate, refuse what it must",
 }
 
 TEST_CASE(
-    "registrar: a squatter does not block the real machine; pending "
-    "registrations expire; agent_id as the EK hash",
+    "registrar: a squatter does not block the real machine, pending "
+    "registrations expire, agent_id as the EK hash",
     "[e2e][pg][tpm][registrar]") {
   World w("squat-", 2);
   const TempDir* dir = &w.dir;
