@@ -13,6 +13,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "core/agent_id.h"
 #include "core/attest/limits.h"
 #include "core/tpm/credential.h"
 #include "core/tpm/ek_cert.h"
@@ -153,7 +154,7 @@ absl::StatusOr<Identity> LoadIdentity(tpm::Tpm& tpm,
                          core::tpm::ParsePublic(id.ek_public));
   if (options.configured_agent_id.empty()) {
     VOUCH_ASSIGN_OR_RETURN(Bytes sha, core::tpm::SpkiSha256(ek.public_area));
-    id.agent_id = HexEncode(sha);
+    id.agent_id = core::AgentIdFromEk(AsString(sha));
   } else {
     id.agent_id = options.configured_agent_id;
   }

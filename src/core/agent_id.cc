@@ -1,6 +1,7 @@
 #include "core/agent_id.h"
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 
 namespace vouch::core {
@@ -23,6 +24,10 @@ absl::Status ValidateAgentId(absl::string_view id) {
     }
   }
   return absl::OkStatus();
+}
+
+std::string AgentIdFromEk(absl::string_view ek_sha256) {
+  return absl::BytesToHexString(ek_sha256);  // lower case
 }
 
 }  // namespace vouch::core

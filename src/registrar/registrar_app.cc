@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/file.h"
@@ -40,7 +41,13 @@ AppSpec RegistrarAppSpec() {
       .Duration("registrar", "challenge_ttl", absl::Minutes(2),
                 "How long a credential-activation challenge stays valid")
       .Int("registrar", "max_register_per_minute", 60,
-           "Register calls accepted per peer address per minute", 1, 100000);
+           "Register calls accepted per peer address per minute", 1, 100000)
+      .Duration("registrar", "pending_ttl", absl::Minutes(10),
+                "How long a registration that has not activated is kept; "
+                "it blocks nobody meanwhile")
+      .Bool("registrar", "require_agent_id_is_ek_hash", false,
+            "Refuse a registration whose agent_id is not the lower-case hex "
+            "SHA-256 of its EK's SubjectPublicKeyInfo");
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/4);
   AddTlsKeys(spec.schema, "registrar",
              "CA that signs admin client certificates");
@@ -79,6 +86,28 @@ absl::StatusOr<std::vector<std::string>> ReadCaDir(const std::string& dir) {
         "registrar.ek_ca_dir: no .pem/.crt/.cer/.der files in ", dir));
   }
   return out;
+}
+
+// Expired pending registrations are found a quarter of pending_ttl late at
+// most (1 s .. 1 min).
+absl::Duration CleanupPeriod(absl::Duration pending_ttl) {
+  return std::clamp(pending_ttl / 4, absl::Seconds(1), absl::Minutes(1));
+}
+
+// Deletes expired pending registrations every `period` until `stop`; off
+// the signal-waiting thread, so a slow database never delays shutdown.
+void DeleteExpiredUntil(store::PgRegistrarStore& store, absl::Duration period,
+                        absl::Notification& stop) {
+  do {
+    absl::StatusOr<int64_t> n = store.DeleteExpired();
+    if (!n.ok()) {
+      Log(LogLevel::kWarning, "expired registration cleanup failed",
+          {{"error", n.status().message()}});
+    } else if (*n > 0) {
+      Log(LogLevel::kInfo, "expired pending registrations deleted",
+          {{"count", *n}});
+    }
+  } while (!stop.WaitForNotificationWithTimeout(period));
 }
 
 }  // namespace
@@ -125,12 +154,20 @@ int RunRegistrar(AppContext& ctx) {
     Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
     return 1;
   }
-  store::PgRegistrarStore store(&pool);
+  const absl::Duration pending_ttl =
+      cfg.GetDuration("registrar", "pending_ttl");
+  if (pending_ttl <= absl::ZeroDuration()) {
+    Log(LogLevel::kError, "registrar.pending_ttl must be positive");
+    return 2;
+  }
+  store::PgRegistrarStore store(&pool, pending_ttl);
   RegistrarOptions options;
   options.require_ek_cert = cfg.GetBool("registrar", "require_ek_cert");
   options.challenge_ttl = cfg.GetDuration("registrar", "challenge_ttl");
   options.max_register_per_minute =
       static_cast<int>(cfg.GetInt("registrar", "max_register_per_minute"));
+  options.require_agent_id_is_ek_hash =
+      cfg.GetBool("registrar", "require_agent_id_is_ek_hash");
   RegistrarService service(&store, std::move(ek_cas), options);
 
   grpc::ServerBuilder builder;
@@ -143,9 +180,14 @@ int RunRegistrar(AppContext& ctx) {
       builder, port, listen, cfg.GetString("registrar", "port_file"),
       "registrar");
   if (server == nullptr) return 1;
+  absl::Notification stop;
+  std::thread cleaner(
+      [&] { DeleteExpiredUntil(store, CleanupPeriod(pending_ttl), stop); });
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
+  stop.Notify();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  cleaner.join();
   return 0;
 }
 

@@ -121,6 +121,13 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
   absl::StatusOr<ValidRegistration> v = ValidateRegister(
       *req, ek_cas_.get(), options_.require_ek_cert, absl::Now());
   if (!v.ok()) return Fail("register refused", id, v.status());
+  if (options_.require_agent_id_is_ek_hash &&
+      id != core::AgentIdFromEk(v->ek_sha256)) {
+    return Fail("register refused", id,
+                absl::InvalidArgumentError(
+                    "agent_id: must be the lower-case hex SHA-256 of the EK's "
+                    "SubjectPublicKeyInfo on this registrar"));
+  }
 
   // TPM 2.0 Part 1, 24: a fresh secret sealed to the EK and the AIK's Name.
   Bytes secret(32);
@@ -202,6 +209,11 @@ grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
                   absl::PermissionDeniedError(
                       "the proof does not match the challenge; register "
                       "again"));
+    case store::ActivateOutcome::kOtherTpm:
+      return Fail("activate refused", id,
+                  absl::FailedPreconditionError(
+                      "this agent_id is bound to another TPM; an admin must "
+                      "delete its registration first"));
     case store::ActivateOutcome::kActivated:
       break;
   }

@@ -22,6 +22,8 @@ struct RegistrarOptions {
   bool require_ek_cert = true;
   absl::Duration challenge_ttl = absl::Minutes(2);
   int max_register_per_minute = 60;
+  // Refuse a Register whose agent_id is not core::AgentIdFromEk of its EK.
+  bool require_agent_id_is_ek_hash = false;
 };
 
 class RegistrarService final : public v1::Registrar::Service {

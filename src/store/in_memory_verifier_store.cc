@@ -29,6 +29,21 @@ void InMemoryVerifierStore::SetRegistration(const std::string& tenant,
   registrations_[{tenant, agent_id}] = {aik_public, aik_name, active};
 }
 
+void InMemoryVerifierStore::RemoveRegistration(const std::string& tenant,
+                                               const std::string& agent_id) {
+  absl::MutexLock lock(&mu_);
+  registrations_.erase({tenant, agent_id});
+}
+
+bool InMemoryVerifierStore::Holds(const std::string& agent_id, int64_t epoch,
+                                  const std::string& aik_name) const {
+  auto it = agents_.find(agent_id);
+  if (it == agents_.end() || it->second.row.epoch != epoch) return false;
+  auto reg = registrations_.find({it->second.row.enrollment.tenant, agent_id});
+  return reg != registrations_.end() && reg->second.active &&
+         reg->second.aik_name == aik_name;
+}
+
 void InMemoryVerifierStore::FailCommits(int n) {
   absl::MutexLock lock(&mu_);
   fail_commits_ = n;
@@ -298,9 +313,8 @@ absl::StatusOr<std::vector<bool>> InMemoryVerifierStore::RenewLeases(
   absl::MutexLock lock(&mu_);
   std::vector<bool> out;
   for (const LeaseRenewal& r : renewals) {
-    auto it = agents_.find(r.agent_id);
-    const bool ours = it != agents_.end() && it->second.row.epoch == r.epoch;
-    if (ours && r.renew) it->second.lease_until = clock_() + r.lease;
+    const bool ours = Holds(r.agent_id, r.epoch, r.aik_name);
+    if (ours && r.renew) agents_[r.agent_id].lease_until = clock_() + r.lease;
     out.push_back(ours);
   }
   return out;
@@ -347,11 +361,11 @@ absl::StatusOr<int64_t> InMemoryVerifierStore::SweepTimeouts() {
 absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
     const VerdictCommit& c) {
   VerdictApplied out;
-  auto it = agents_.find(c.agent_id);
-  if (it == agents_.end() || it->second.row.epoch != c.epoch) {
+  if (!Holds(c.agent_id, c.epoch, c.aik_name)) {
     out.fenced = true;
     return out;
   }
+  auto it = agents_.find(c.agent_id);
   if (attestation_ids_.count(c.attestation_id) != 0 ||
       nonces_.count(c.nonce) != 0) {
     return absl::AlreadyExistsError("attestation or nonce recorded before");

@@ -34,10 +34,14 @@ class InMemoryVerifierStore final : public PolicyStore,
   InMemoryVerifierStore(int timeout_intervals, Clock clock);
 
   // The registrar's side: an activated registration (active false: it has
-  // registered but not activated).
+  // registered but not activated). Setting another AIK is a re-activation:
+  // the streams of the old one are fenced.
   void SetRegistration(const std::string& tenant, const std::string& agent_id,
                        const std::string& aik_public,
                        const std::string& aik_name, bool active = true);
+  // The registrar deleted the registration.
+  void RemoveRegistration(const std::string& tenant,
+                          const std::string& agent_id);
   // The next `n` CommitVerdicts calls fail with kUnavailable and commit
   // nothing (a database outage).
   void FailCommits(int n);
@@ -113,6 +117,11 @@ class InMemoryVerifierStore final : public PolicyStore,
     AttestationRow attestation;
   };
   AgentRow AsRead(const Agent& a) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether a stream of `agent_id` at `epoch` verifying with `aik_name`
+  // still holds the agent: the epoch fence and the registration's AIK.
+  bool Holds(const std::string& agent_id, int64_t epoch,
+             const std::string& aik_name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Appends to the log at the next position, stamped now; a verdict row
   // carries its attestation record.
   void AddEvent(const std::string& tenant, EventRow e,

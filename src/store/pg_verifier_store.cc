@@ -2,6 +2,7 @@
 
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -441,40 +442,36 @@ absl::StatusOr<Takeover> PgVerifierStore::TakeOver(
   });
 }
 
-absl::StatusOr<bool> PgVerifierStore::RenewLease(const std::string& agent_id,
-                                                 int64_t epoch,
-                                                 absl::Duration lease) {
-  VOUCH_ASSIGN_OR_RETURN(std::vector<bool> renewed,
-                         RenewLeases({{agent_id, epoch, lease}}));
-  return renewed.at(0);
-}
-
 absl::StatusOr<std::vector<bool>> PgVerifierStore::RenewLeases(
     const std::vector<LeaseRenewal>& renewals) {
   std::vector<bool> renewed(renewals.size(), false);
   if (renewals.empty()) return renewed;
-  std::vector<std::string> ids, epochs, secs, renew;
+  std::vector<std::string> ids, epochs, secs, renew, aiks;
   for (const LeaseRenewal& r : renewals) {
     ids.push_back(r.agent_id);
     epochs.push_back(absl::StrCat(r.epoch));
     secs.push_back(Secs(r.lease));
     renew.push_back(r.renew ? "true" : "false");
+    aiks.push_back(absl::BytesToHexString(r.aik_name));
   }
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   // Rows not renewed are only read (no row lock, no new row version), so
   // checking every held stream each sweep does not contend with verdicts.
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
+      // A lease holds only while the stream's AIK is the registration's.
       db->Query("WITH r AS (SELECT * FROM unnest($1::text[], $2::bigint[], "
-                "$3::float8[], $4::boolean[]) WITH ORDINALITY AS r(agent_id, "
-                "epoch, secs, renew, i)), u AS (UPDATE agent_state a SET "
-                "lease_until = now() + make_interval(secs => r.secs) FROM r "
-                "WHERE r.renew AND a.agent_id = r.agent_id AND a.epoch = "
-                "r.epoch RETURNING r.i) SELECT i FROM u UNION ALL SELECT r.i "
-                "FROM r JOIN agent_state a ON a.agent_id = r.agent_id AND "
-                "a.epoch = r.epoch WHERE NOT r.renew",
+                "$3::float8[], $4::boolean[], $5::text[]) WITH ORDINALITY AS "
+                "r(agent_id, epoch, secs, renew, aik, i) WHERE EXISTS (SELECT "
+                "1 FROM registrations g WHERE g.agent_id = r.agent_id AND "
+                "g.aik_name = decode(r.aik, 'hex'))), u AS (UPDATE "
+                "agent_state a SET lease_until = now() + make_interval(secs "
+                "=> r.secs) FROM r WHERE r.renew AND a.agent_id = r.agent_id "
+                "AND a.epoch = r.epoch RETURNING r.i) SELECT i FROM u UNION "
+                "ALL SELECT r.i FROM r JOIN agent_state a ON a.agent_id = "
+                "r.agent_id AND a.epoch = r.epoch WHERE NOT r.renew",
                 {ToTextArray(ids), ToTextArray(epochs), ToTextArray(secs),
-                 ToTextArray(renew)}));
+                 ToTextArray(renew), ToTextArray(aiks)}));
   for (const auto& row : rows.rows) {
     VOUCH_ASSIGN_OR_RETURN(size_t i, Int<size_t>(row.at(0)));
     if (i >= 1 && i <= renewed.size()) renewed[i - 1] = true;
@@ -638,8 +635,12 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
   // $17 ima_from $18 received  $19 evidence sha256  $20 policy version
   // $21 boot PCRs (null: unchanged)  $22 boot policy version
   // $23 boot log evaluated
+  // $24 aik_name: the registration's active AIK must still be the stream's;
+  // the share lock orders this against an Activate that replaces it.
   return PgStatement{
-      "WITH u AS (UPDATE agent_state a SET "
+      "WITH g AS (SELECT 1 FROM registrations WHERE agent_id = $1 AND "
+      "aik_name = $24::bytea FOR SHARE), "
+      "u AS (UPDATE agent_state a SET "
       "state = CASE WHEN $3::boolean AND o.state <> 'fail' THEN 'pass' "
       "ELSE 'fail' END, "
       "state_since = CASE WHEN (CASE WHEN $3::boolean AND o.state <> "
@@ -662,7 +663,8 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
       "boot_policy_version = CASE WHEN $21::bytea IS NULL THEN "
       "a.boot_policy_version ELSE $22::bigint END "
       "FROM agent_state o WHERE o.agent_id = a.agent_id AND a.agent_id = "
-      "$1 AND a.epoch = $2::bigint RETURNING o.state AS prev, a.state), "
+      "$1 AND a.epoch = $2::bigint AND EXISTS (SELECT 1 FROM g) "
+      "RETURNING o.state AS prev, a.state), "
       "r AS (INSERT INTO attestations (attestation_id, tenant, agent_id, "
       "verifier, epoch, nonce, state, failures, ima_from, "
       "ima_next_entry, ima_entries_received, reset_count, "
@@ -697,7 +699,8 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
        absl::StrCat(c.runtime_policy_version),
        c.boot_pcrs ? PgParam(ToBytea(*c.boot_pcrs)) : PgParam(),
        absl::StrCat(c.boot_policy_version),
-       c.boot_log_evaluated ? "true" : "false"},
+       c.boot_log_evaluated ? "true" : "false",
+       ToBytea(c.aik_name)},
       "vouch_verdict"};
 }
 

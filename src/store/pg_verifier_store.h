@@ -75,10 +75,6 @@ class PgVerifierStore final : public PolicyStore,
       const std::vector<core::AgentState>& states, bool verdicts,
       int limit) override;
 
-  // One lease, for tests: RenewLeases of one.
-  absl::StatusOr<bool> RenewLease(const std::string& agent_id, int64_t epoch,
-                                  absl::Duration lease);
-
  private:
   PgPool* pool_;
   int timeout_intervals_;

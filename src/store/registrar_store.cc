@@ -57,6 +57,14 @@ absl::StatusOr<Registration> FromRow(
   return r;
 }
 
+// SQL: registration `r` is activated, or pending and younger than `ttl`.
+std::string Live(absl::Duration ttl) {
+  return absl::StrCat(
+      "(r.activated_at IS NOT NULL OR r.registered_at >= now() - "
+      "make_interval(secs => ",
+      absl::ToDoubleSeconds(ttl), "))");
+}
+
 }  // namespace
 
 absl::StatusOr<absl::Time> PgRegistrarStore::Register(
@@ -65,22 +73,25 @@ absl::StatusOr<absl::Time> PgRegistrarStore::Register(
   return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<absl::Time> {
     VOUCH_ASSIGN_OR_RETURN(
         PgRows existing,
-        c.Query("SELECT ek_sha256, tenant FROM registrations WHERE agent_id "
-                "= $1 FOR UPDATE",
+        c.Query("SELECT ek_sha256, tenant, activated_at IS NOT NULL FROM "
+                "registrations WHERE agent_id = $1 FOR UPDATE",
                 {reg.agent_id}));
     const std::string ek_hex = ToBytea(reg.ek_sha256);
-    if (!existing.rows.empty()) {
+    bool keep_row = false;  // An activated registration of another TPM.
+    if (!existing.rows.empty() && existing.rows[0][2].value_or("f") == "t") {
       VOUCH_ASSIGN_OR_RETURN(std::string ek, Bytea(existing.rows[0][0]));
-      if (ek != reg.ek_sha256 || existing.rows[0][1] != reg.tenant) {
+      if (existing.rows[0][1] != reg.tenant) {
         return absl::AlreadyExistsError(
-            "this agent_id is registered with another TPM; an admin must "
+            "this agent_id is registered in another tenant; an admin must "
             "delete it first");
       }
+      keep_row = ek != reg.ek_sha256;
     }
     VOUCH_ASSIGN_OR_RETURN(
-        PgRows other, c.Query("SELECT 1 FROM registrations WHERE ek_sha256 = "
-                              "$1 AND agent_id <> $2",
-                              {ek_hex, reg.agent_id}));
+        PgRows other,
+        c.Query("SELECT 1 FROM registrations WHERE ek_sha256 = $1 AND "
+                "agent_id <> $2 AND activated_at IS NOT NULL",
+                {ek_hex, reg.agent_id}));
     if (!other.rows.empty()) {
       return absl::AlreadyExistsError(
           "this EK is registered under another agent_id");
@@ -89,32 +100,39 @@ absl::StatusOr<absl::Time> PgRegistrarStore::Register(
     for (const std::string& der : reg.ek_intermediates) {
       inter.push_back(absl::BytesToHexString(der));
     }
-    VOUCH_RETURN_IF_ERROR(
-        c.Exec("INSERT INTO registrations (agent_id, tenant, ek_public, "
-               "ek_sha256, ek_certificate, ek_intermediates, "
-               "ek_certificate_issuer, agent_version) VALUES ($1, $2, $3, $4, "
-               "$5, $6, $7, $8) ON CONFLICT (agent_id) DO UPDATE SET "
-               "ek_public = EXCLUDED.ek_public, ek_certificate = "
-               "EXCLUDED.ek_certificate, ek_intermediates = "
-               "EXCLUDED.ek_intermediates, ek_certificate_issuer = "
-               "EXCLUDED.ek_certificate_issuer, agent_version = "
-               "EXCLUDED.agent_version",
-               {reg.agent_id, reg.tenant, ToBytea(reg.ek_public), ek_hex,
-                ToBytea(reg.ek_certificate), absl::StrJoin(inter, ","),
-                reg.ek_certificate_issuer, reg.agent_version})
-            .status());
+    if (!keep_row) {
+      // A pending registration (of whoever) is replaced as a whole; an
+      // activated one of this TPM keeps its AIK and registered_at.
+      VOUCH_RETURN_IF_ERROR(
+          c.Exec("INSERT INTO registrations AS r (agent_id, tenant, "
+                 "ek_public, ek_sha256, ek_certificate, ek_intermediates, "
+                 "ek_certificate_issuer, agent_version) VALUES ($1, $2, $3, "
+                 "$4, $5, $6, $7, $8) ON CONFLICT (agent_id) DO UPDATE SET "
+                 "tenant = EXCLUDED.tenant, ek_public = EXCLUDED.ek_public, "
+                 "ek_sha256 = EXCLUDED.ek_sha256, ek_certificate = "
+                 "EXCLUDED.ek_certificate, ek_intermediates = "
+                 "EXCLUDED.ek_intermediates, ek_certificate_issuer = "
+                 "EXCLUDED.ek_certificate_issuer, agent_version = "
+                 "EXCLUDED.agent_version, registered_at = CASE WHEN "
+                 "r.activated_at IS NULL THEN now() ELSE r.registered_at END",
+                 {reg.agent_id, reg.tenant, ToBytea(reg.ek_public), ek_hex,
+                  ToBytea(reg.ek_certificate), absl::StrJoin(inter, ","),
+                  reg.ek_certificate_issuer, reg.agent_version})
+              .status());
+    }
     VOUCH_ASSIGN_OR_RETURN(
         PgRows expires,
         c.Query("INSERT INTO registration_challenges (agent_id, secret, "
-                "aik_public, aik_name, expires_at) VALUES ($1, $2, $3, $4, "
-                "now() + make_interval(secs => $5::float8)) ON CONFLICT "
-                "(agent_id) DO UPDATE SET secret = EXCLUDED.secret, "
+                "aik_public, aik_name, expires_at, ek_sha256) VALUES ($1, $2, "
+                "$3, $4, now() + make_interval(secs => $5::float8), $6) ON "
+                "CONFLICT (agent_id) DO UPDATE SET secret = EXCLUDED.secret, "
                 "aik_public = EXCLUDED.aik_public, aik_name = "
-                "EXCLUDED.aik_name, expires_at = EXCLUDED.expires_at "
+                "EXCLUDED.aik_name, expires_at = EXCLUDED.expires_at, "
+                "ek_sha256 = EXCLUDED.ek_sha256 "
                 "RETURNING (extract(epoch from expires_at) * 1000000)::bigint",
                 {reg.agent_id, ToBytea(challenge.secret),
                  ToBytea(challenge.aik_public), ToBytea(challenge.aik_name),
-                 absl::StrCat(absl::ToDoubleSeconds(challenge.ttl))}));
+                 absl::StrCat(absl::ToDoubleSeconds(challenge.ttl)), ek_hex}));
     VOUCH_RETURN_IF_ERROR(
         c.Exec("INSERT INTO ek_aik_bindings (agent_id, tenant, ek_sha256, "
                "aik_name, event) VALUES ($1, $2, $3, $4, 'registered')",
@@ -133,21 +151,42 @@ absl::StatusOr<ActivateOutcome> PgRegistrarStore::Activate(
       *db, [&](PgConnection& c) -> absl::StatusOr<ActivateOutcome> {
         VOUCH_ASSIGN_OR_RETURN(
             PgRows taken,
-            c.Query("DELETE FROM registration_challenges ch USING "
-                    "registrations r WHERE ch.agent_id = $1 AND r.agent_id = "
-                    "ch.agent_id AND r.tenant = $2 RETURNING ch.secret, "
-                    "ch.aik_public, ch.aik_name, ch.expires_at < now(), "
-                    "r.ek_sha256",
+            c.Query(absl::StrCat(
+                        "DELETE FROM registration_challenges ch USING "
+                        "registrations r WHERE ch.agent_id = $1 AND "
+                        "r.agent_id = ch.agent_id AND r.tenant = $2 RETURNING "
+                        "ch.secret, ch.aik_public, ch.aik_name, "
+                        "ch.expires_at < now() OR NOT ",
+                        Live(pending_ttl_),
+                        ", r.ek_sha256, COALESCE(ch.ek_sha256, r.ek_sha256) "
+                        "= r.ek_sha256"),
                     {agent_id, tenant}));
         if (taken.rows.empty()) return ActivateOutcome::kNoChallenge;
         const auto& row = taken.rows[0];
         if (row[3].value_or("t") != "f") return ActivateOutcome::kExpired;
         VOUCH_ASSIGN_OR_RETURN(std::string secret, Bytea(row[0]));
         if (!proof_ok(secret)) return ActivateOutcome::kBadProof;
+        // Only an activated registration keeps its row for another TPM's
+        // challenge (Register).
+        if (row[5].value_or("f") != "t") return ActivateOutcome::kOtherTpm;
+        absl::StatusOr<int64_t> set = c.Exec(
+            "UPDATE registrations SET aik_public = $2, aik_name = $3, "
+            "activated_at = now() WHERE agent_id = $1",
+            {agent_id, row[1], row[2]});
+        if (absl::IsAlreadyExists(set.status())) {
+          // registrations_active_ek: another agent_id activated this EK
+          // after Register looked.
+          return absl::AlreadyExistsError(
+              "this EK is registered under another agent_id");
+        }
+        VOUCH_RETURN_IF_ERROR(set.status());
+        // Pending registrations of this EK elsewhere can never activate now.
         VOUCH_RETURN_IF_ERROR(
-            c.Exec("UPDATE registrations SET aik_public = $2, aik_name = $3, "
-                   "activated_at = now() WHERE agent_id = $1",
-                   {agent_id, row[1], row[2]})
+            c.Exec("DELETE FROM registrations r WHERE r.ek_sha256 = $1 AND "
+                   "r.agent_id <> $2 AND r.activated_at IS NULL AND NOT "
+                   "EXISTS (SELECT 1 FROM agent_state s WHERE s.agent_id = "
+                   "r.agent_id)",
+                   {row[4], agent_id})
                 .status());
         VOUCH_RETURN_IF_ERROR(
             c.Exec("INSERT INTO ek_aik_bindings (agent_id, tenant, "
@@ -165,7 +204,8 @@ absl::StatusOr<Registration> PgRegistrarStore::Get(
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
       db->Query(absl::StrCat("SELECT ", kColumns, kFrom,
-                             "WHERE r.tenant = $1 AND r.agent_id = $2"),
+                             "WHERE r.tenant = $1 AND r.agent_id = $2 AND ",
+                             Live(pending_ttl_)),
                 {tenant, agent_id}));
   if (rows.rows.empty()) return absl::NotFoundError("no such agent");
   return FromRow(rows.rows[0]);
@@ -183,7 +223,8 @@ absl::StatusOr<std::vector<Registration>> PgRegistrarStore::List(
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
       db->Query(absl::StrCat("SELECT ", kColumns, kFrom,
-                             "WHERE r.tenant = $1 AND r.agent_id > $2", filter,
+                             "WHERE r.tenant = $1 AND r.agent_id > $2 AND ",
+                             Live(pending_ttl_), filter,
                              " ORDER BY r.agent_id LIMIT $3"),
                 {tenant, after, absl::StrCat(limit)}));
   std::vector<Registration> out;
@@ -197,12 +238,40 @@ absl::StatusOr<std::vector<Registration>> PgRegistrarStore::List(
 absl::Status PgRegistrarStore::Delete(const std::string& tenant,
                                       const std::string& agent_id) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
-  VOUCH_ASSIGN_OR_RETURN(
-      int64_t n,
-      db->Exec("DELETE FROM registrations WHERE tenant = $1 AND agent_id = $2",
-               {tenant, agent_id}));
-  if (n == 0) return absl::NotFoundError("no such agent");
-  return absl::OkStatus();
+  absl::Status s = InTransaction(*db, [&](PgConnection& c) -> absl::Status {
+    // The row lock orders this against an Enroll that checked the
+    // registration; the foreign key catches one that has not committed yet.
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows reg, c.Query("SELECT 1 FROM registrations WHERE tenant = $1 "
+                            "AND agent_id = $2 FOR UPDATE",
+                            {tenant, agent_id}));
+    if (reg.rows.empty()) return absl::NotFoundError("no such agent");
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows enrolled,
+        c.Query("SELECT 1 FROM agent_state WHERE agent_id = $1", {agent_id}));
+    if (!enrolled.rows.empty()) {
+      return absl::FailedPreconditionError("enrolled");
+    }
+    return c
+        .Exec("DELETE FROM registrations WHERE tenant = $1 AND agent_id = $2",
+              {tenant, agent_id})
+        .status();
+  });
+  // A foreign-key violation (23503) reads as kFailedPrecondition too; the
+  // caller gets one message either way.
+  if (absl::IsFailedPrecondition(s)) {
+    return absl::FailedPreconditionError(
+        "the agent is enrolled at the verifier; unenroll it first");
+  }
+  return s;
+}
+
+absl::StatusOr<int64_t> PgRegistrarStore::DeleteExpired() {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return db->Exec(absl::StrCat(
+      "DELETE FROM registrations r WHERE NOT ", Live(pending_ttl_),
+      " AND NOT EXISTS (SELECT 1 FROM agent_state s WHERE s.agent_id = "
+      "r.agent_id)"));
 }
 
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>

@@ -1,12 +1,15 @@
 // File: store/registrar_store.h
-// The registrar's tables (migrations/0001_registrar.sql): registrations, the
-// pending credential challenge of each agent, and the append-only EK/AIK
+// The registrar's tables (migrations/0001_registrar.sql, 0005): registrations,
+// the pending credential challenge of each agent, and the append-only EK/AIK
 // binding log. Every change is one transaction; a restart between Register
-// and Activate loses nothing (the challenge is stored). Values come from the
+// and Activate loses nothing (the challenge is stored). Lifecycle: an EK is
+// reserved only by an activated registration; a registration that never
+// activated blocks nobody and expires after `pending_ttl`; a registration
+// cannot be deleted while the agent is enrolled. Values come from the
 // registrar after it validated them; queries are parameterised. Thread-safe
 // (each call leases its own connection).
 //
-//   PgRegistrarStore store(pool);
+//   PgRegistrarStore store(pool, /*pending_ttl=*/absl::Minutes(10));
 //   VOUCH_ASSIGN_OR_RETURN(auto reg, store.Get(tenant, agent_id));
 #ifndef VOUCH_STORE_REGISTRAR_STORE_H_
 #define VOUCH_STORE_REGISTRAR_STORE_H_
@@ -46,29 +49,50 @@ struct PendingChallenge {
   absl::Duration ttl;
 };
 
-enum class ActivateOutcome { kActivated, kNoChallenge, kExpired, kBadProof };
+enum class ActivateOutcome {
+  kActivated,
+  kNoChallenge,
+  kExpired,
+  kBadProof,
+  // The challenge went to another TPM than the one this agent_id's
+  // activated registration is bound to.
+  kOtherTpm,
+};
 
 class PgRegistrarStore {
  public:
-  explicit PgRegistrarStore(PgPool* pool) : pool_(pool) {}
+  PgRegistrarStore(PgPool* pool, absl::Duration pending_ttl)
+      : pool_(pool), pending_ttl_(pending_ttl) {}
 
-  // Creates the registration or updates it for the same EK (re-registration
-  // of the same TPM), replaces any pending challenge, and logs a
-  // "registered" binding. kAlreadyExists when agent_id is registered with
-  // another EK or tenant, or this EK under another agent_id. Returns the
-  // challenge's expiry (database clock).
+  // Replaces any pending challenge of agent_id and logs a "registered"
+  // binding, then by the registration it finds:
+  //  - none, or one that never activated (of any EK or tenant): (re)creates
+  //    it as pending, registered now, for this EK and tenant;
+  //  - activated with this EK in this tenant (the same TPM again): updates
+  //    its metadata; the active AIK stays until the next Activate;
+  //  - activated with another EK in this tenant: leaves it untouched; the
+  //    challenge is for the other TPM and its Activate is refused
+  //    (kOtherTpm), so the registration shows a pending activation only.
+  // kAlreadyExists when agent_id is activated in another tenant, or this EK
+  // is activated under another agent_id. Pending registrations of this EK
+  // under other agent_ids do not block. Returns the challenge's expiry
+  // (database clock).
   absl::StatusOr<absl::Time> Register(const Registration& registration,
                                       const PendingChallenge& challenge);
 
   // Takes the agent's pending challenge (deleting it whatever happens, so
-  // each challenge allows one attempt) and, when it has not expired and
-  // proof_ok(secret) holds, makes its AIK the active one and logs an
-  // "activated" binding.
+  // each challenge allows one attempt) and, when neither it nor a pending
+  // registration has expired and proof_ok(secret) holds, makes its AIK the
+  // active one (which ends the streams of the previous AIK: verdicts and
+  // leases require the current one), reserves the EK, deletes other
+  // pending registrations of the same EK and logs an "activated" binding.
+  // kAlreadyExists when the EK was activated under another agent_id
+  // meanwhile.
   absl::StatusOr<ActivateOutcome> Activate(
       const std::string& tenant, const std::string& agent_id,
       const std::function<bool(const std::string& secret)>& proof_ok);
 
-  // kNotFound when absent or of another tenant.
+  // kNotFound when absent, of another tenant, or pending and expired.
   absl::StatusOr<Registration> Get(const std::string& tenant,
                                    const std::string& agent_id);
 
@@ -79,8 +103,14 @@ class PgRegistrarStore {
                                                  std::optional<bool> active,
                                                  int limit);
 
-  // kNotFound when absent. The binding log keeps its rows.
+  // kNotFound when absent; kFailedPrecondition while the agent is enrolled
+  // at the verifier (checked in the deleting transaction, and by a foreign
+  // key against concurrent enrollments). The binding log keeps its rows.
   absl::Status Delete(const std::string& tenant, const std::string& agent_id);
+
+  // Deletes pending registrations older than pending_ttl (and their
+  // challenges); returns how many. Safe to run in every registrar at once.
+  absl::StatusOr<int64_t> DeleteExpired();
 
   // The binding log of one agent, oldest first: (event, aik_name).
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Bindings(
@@ -88,6 +118,7 @@ class PgRegistrarStore {
 
  private:
   PgPool* pool_;
+  absl::Duration pending_ttl_;
 };
 
 }  // namespace vouch::store

@@ -94,6 +94,9 @@ struct VerdictCommit {
   std::string agent_id;
   std::string owner;
   int64_t epoch = 0;
+  // Name of the AIK the stream verifies with (Takeover::aik_name): the
+  // commit is fenced unless it is still the registration's active AIK.
+  std::string aik_name;
   std::string attestation_id;
   std::string nonce;
   bool passed = false;
@@ -121,7 +124,9 @@ struct VerdictCommit {
 };
 
 struct VerdictApplied {
-  // Zero rows: another verifier owns the agent now, or it was unenrolled.
+  // Zero rows: another verifier owns the agent now, it was unenrolled, or
+  // its registration no longer has the stream's AIK (deleted, or another
+  // AIK activated).
   bool fenced = false;
   core::AgentState previous_state = v1::ATTESTATION_STATE_UNSPECIFIED;
   // The agent's state after (fail is latched).
@@ -133,6 +138,9 @@ struct LeaseRenewal {
   int64_t epoch = 0;
   absl::Duration lease;
   bool renew = true;  // false: only check that the epoch is still ours.
+  // The stream's AIK: the lease holds only while it is the registration's
+  // active AIK (as VerdictCommit::aik_name).
+  std::string aik_name;
 };
 
 // Watch: events in commit order. A position orders every committed event;
@@ -226,7 +234,8 @@ class AgentStore {
                                             absl::Duration lease) = 0;
   // Checks many agents' epochs at once, renewing the leases of those
   // marked `renew`; element i is false when renewals[i] was fenced out
-  // (taken over or unenrolled).
+  // (taken over, unenrolled, or its AIK is no longer the registration's
+  // active one).
   virtual absl::StatusOr<std::vector<bool>> RenewLeases(
       const std::vector<LeaseRenewal>& renewals) = 0;
   // Whether the agent is enrolled.
@@ -239,7 +248,8 @@ class AgentStore {
   virtual absl::StatusOr<int64_t> SweepTimeouts() = 0;
 
   // Commits verdicts together (one transaction where the store has them):
-  // each one, fenced by its epoch, writes the agent's state, replay
+  // each one, fenced by its epoch and by its AIK being the registration's
+  // active one, writes the agent's state, replay
   // position, clock and lease, the attestation record and, when the state
   // changed, an event. Element i is commits[i]'s result, returned only
   // after it is durable; a commit that breaks the batch does not fail the

@@ -154,7 +154,7 @@ class StreamReactor final
           break;
         case Kind::kHold:
           MarkLeaseWritten(absl::Now());
-          service_->Register(this, a.agent_id, a.epoch, a.lease);
+          service_->Register(this, a.agent_id, a.epoch, a.lease, a.aik_name);
           break;
         case Kind::kTakeOver:
           Blocking([this, a = std::move(a)] {
@@ -296,7 +296,8 @@ bool AttestationService::AllowHello(const std::string& agent_id,
 
 void AttestationService::Register(StreamReactor* reactor,
                                   const std::string& agent_id, int64_t epoch,
-                                  absl::Duration lease) {
+                                  absl::Duration lease,
+                                  const std::string& aik_name) {
   absl::MutexLock lock(&mu_);
   for (auto& [other, held] : streams_) {
     if (other != reactor && held.agent_id == agent_id) {
@@ -304,7 +305,7 @@ void AttestationService::Register(StreamReactor* reactor,
                               "the agent opened a newer stream"));
     }
   }
-  streams_[reactor] = Held{agent_id, epoch, lease};
+  streams_[reactor] = Held{agent_id, epoch, lease, aik_name};
 }
 
 void AttestationService::Unregister(StreamReactor* reactor) {
@@ -329,7 +330,8 @@ void AttestationService::RenewLeases(absl::Duration every) {
       held.emplace_back(reactor, h);
       renewals.push_back(
           {h.agent_id, h.epoch, h.lease,
-           stalled || now - reactor->lease_written() > h.lease / 3});
+           stalled || now - reactor->lease_written() > h.lease / 3,
+           h.aik_name});
     }
   }
   if (held.empty()) return;
@@ -339,8 +341,8 @@ void AttestationService::RenewLeases(absl::Duration every) {
     const auto& [reactor, h] = held[i];
     std::optional<SessionActions> fenced;
     if (!(*owned)[i]) {
-      // Zero rows: another verifier took the agent over, or it was
-      // unenrolled.
+      // Zero rows: another verifier took the agent over, it was
+      // unenrolled, or the registration's AIK changed.
       fenced = AttestationSession::Fenced(
           h.agent_id, h.epoch, store_->Enrolled(h.agent_id), absl::Now());
     }

@@ -89,11 +89,13 @@ class AttestationService final : public v1::Attestation::CallbackService,
     std::string agent_id;
     int64_t epoch = 0;
     absl::Duration lease;  // The reactor records when it last wrote it.
+    std::string aik_name;  // Lease checks require it to be still active.
   };
-  // A stream took agent_id at epoch; an older stream of the same agent on
-  // this verifier is ended with ABORTED.
+  // A stream took agent_id at epoch with aik_name; an older stream of the
+  // same agent on this verifier is ended with ABORTED.
   void Register(StreamReactor* reactor, const std::string& agent_id,
-                int64_t epoch, absl::Duration lease);
+                int64_t epoch, absl::Duration lease,
+                const std::string& aik_name);
   void Unregister(StreamReactor* reactor);
 
   store::AgentStore* store_;

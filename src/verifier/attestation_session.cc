@@ -173,11 +173,13 @@ SessionActions AttestationSession::OnTakenOver(
                    : taken.status());
   }
   epoch_ = taken->agent.epoch;
+  aik_name_ = taken->aik_name;
   row_ = std::move(taken->agent);
   SessionActions out;
   SessionAction hold = Make(Kind::kHold);
   hold.agent_id = agent_id_;
   hold.epoch = epoch_;
+  hold.aik_name = aik_name_;
   hold.lease = Lease();
   out.push_back(std::move(hold));
   if (taken->aik_name != hello_aik_name_) {
@@ -472,6 +474,7 @@ SessionActions AttestationSession::CommitVerdict(
   c.agent_id = agent_id_;
   c.owner = options_.verifier_id;
   c.epoch = epoch_;
+  c.aik_name = aik_name_;
   c.attestation_id = absl::BytesToHexString(AsString(env_->Random(16)));
   c.nonce = std::string(AsString(challenge_->nonce));
   c.passed = out.passed;

@@ -71,7 +71,8 @@ struct SessionAction {
     kTakeOver,      // Blocking: AgentStore::TakeOver(tenant, agent_id,
                     // owner, agent_version, lease), then OnTakenOver.
     kHold,          // The stream now holds agent_id at `epoch` with `lease`
-                    // (the verifier ends its older streams of the agent).
+                    // and `aik_name` (the verifier ends its older streams
+                    // of the agent; lease checks carry the AIK).
     kLoadPolicies,  // Blocking: load runtime_policy / boot_policy, then
                     // OnPoliciesLoaded.
     kCommit,        // Group-commit `commit`, then OnCommitted.
@@ -87,6 +88,7 @@ struct SessionAction {
   // kTakeOver, kHold, kLoadPolicies, kCheckFence.
   std::string tenant;
   std::string agent_id;
+  std::string aik_name;  // kHold
   std::string agent_version;
   int64_t epoch = 0;
   absl::Duration lease;
@@ -171,6 +173,7 @@ class AttestationSession {
   State state_ = State::kAwaitHello;
   std::string agent_id_;
   std::string hello_aik_name_;
+  std::string aik_name_;  // The registrar's active AIK at the takeover.
   int64_t epoch_ = 0;
   store::AgentRow row_;
   std::unique_ptr<core::tpm::AikVerifier> aik_;

@@ -30,6 +30,7 @@
 #include "common/file.h"
 #include "core/boot/event_log.h"
 #include "e2e/e2e_util.h"
+#include "e2e/registrar_client.h"
 #include "sdk/channel.h"
 #include "store/migrate.h"
 #include "store/pg_connection.h"
@@ -1093,6 +1094,90 @@ TEST_CASE(
               "SELECT count(*) FROM attestations WHERE attestation_id = '", id,
               "'")) == 1);
   }
+}
+
+TEST_CASE(
+    "pool: the registrar lifecycle ends streams (no delete while enrolled, "
+    "a new AIK or unenroll and delete: the old stream passes no more)",
+    "[e2e][pg][tpm][registrar]") {
+  Pool pool("5s");
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  const std::string id = pool.agent_id_;
+  const std::string where = absl::StrCat("agent_id = '", id, "'");
+  auto passes_after = [&](int64_t epoch, int64_t after_us) {
+    return pool.QueryInt(
+        absl::StrCat("SELECT count(*) FROM attestations WHERE ", where,
+                     " AND state = 'pass' AND epoch = ", epoch,
+                     " AND at > to_timestamp(", after_us, " / 1000000.0)"));
+  };
+  auto db_now_us = [&] {
+    return pool.QueryInt(
+        "SELECT (extract(epoch from now()) * 1000000)::bigint");
+  };
+
+  // 1. While enrolled the registration cannot be deleted, and the agent
+  //    keeps passing on its stream.
+  auto admin =
+      Stub(pool.registrar_->address(), pool.tls_.client_dir("admin"), "client");
+  v1::DeleteRegisteredAgentRequest del;
+  del.set_agent_id(id);
+  v1::DeleteRegisteredAgentResponse deleted;
+  grpc::Status refused =
+      Call(*admin, &v1::Registrar::Stub::DeleteRegisteredAgent, del, &deleted);
+  CHECK(refused.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+  CHECK(absl::StrContains(refused.error_message(), "unenroll"));
+  CHECK(pool.QueryInt(absl::StrCat("SELECT count(*) FROM registrations "
+                                   "WHERE ",
+                                   where)) == 1);
+  const int64_t t1 = db_now_us();
+  auto passes_since = [&](int64_t after_us) {
+    return pool.QueryInt(
+        absl::StrCat("SELECT count(*) FROM attestations WHERE ", where,
+                     " AND state = 'pass' AND at > to_timestamp(", after_us,
+                     " / 1000000.0)"));
+  };
+  REQUIRE(Within(60, [&] { return passes_since(t1) > 0; }));
+
+  // 2. A new AIK of the same TPM is activated for the agent: the stream that
+  //    verifies with the old one commits no further PASS and ends within a
+  //    sweep (1 s) or its next commit.
+  const int64_t epoch1 = pool.QueryInt(  // The stream holding the agent now.
+      absl::StrCat("SELECT epoch FROM agent_state WHERE ", where));
+  {
+    // swtpm serves one connection at a time; the agent opens it per quote.
+    TestAgent again(*pool.tpm_, id, pool.dir_.Join("state-new-aik"));
+    auto stub = Stub(pool.registrar_->address(), pool.agent_dir_, "agent");
+    grpc::Status activated = again.RegisterAndActivate(*stub);
+    INFO(activated.error_message());
+    REQUIRE(activated.ok());
+  }
+  const int64_t t2 = db_now_us();
+  REQUIRE(Within(20, [&] {
+    return pool.QueryInt(absl::StrCat("SELECT epoch FROM agent_state WHERE ",
+                                      where)) > epoch1;
+  }));
+  // The agent keeps trying for two intervals; nothing of the old stream
+  // (or a new one, whose Hello names the old AIK) passes.
+  std::this_thread::sleep_for(std::chrono::seconds(11));
+  CHECK(passes_after(epoch1, t2) == 0);
+  CHECK(passes_since(t2) == 0);
+
+  // 3. Unenrolled, the registration can be deleted; no PASS follows.
+  testing::RunResult removed = pool.Ctl({"agents", "remove", id});
+  INFO(removed.err);
+  REQUIRE(removed.status.Success());
+  grpc::Status gone =
+      Call(*admin, &v1::Registrar::Stub::DeleteRegisteredAgent, del, &deleted);
+  INFO(gone.error_message());
+  REQUIRE(gone.ok());
+  const int64_t records = pool.QueryInt(
+      absl::StrCat("SELECT count(*) FROM attestations WHERE ", where));
+  std::this_thread::sleep_for(std::chrono::seconds(6));
+  CHECK(pool.QueryInt(absl::StrCat("SELECT count(*) FROM attestations WHERE ",
+                                   where)) == records);
+  CHECK(pool.QueryInt(absl::StrCat("SELECT count(*) FROM agent_state WHERE ",
+                                   where)) == 0);
+  pool.StopAgent();
 }
 
 }  // namespace

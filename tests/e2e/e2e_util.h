@@ -166,14 +166,27 @@ class ServerProcess {
 // A vouch-registrar process trusting the EK CAs in `ek_ca_dir`.
 class Registrar : public ServerProcess {
  public:
+  // `extra`: more registrar flags.
   Registrar(const TempDir& dir, const PgCluster& pg, const Tls& tls,
             const std::string& ek_ca_dir, const std::string& ttl = "2m",
-            int per_minute = 1000)
-      : ServerProcess(
-            dir, pg, tls, VOUCH_REGISTRAR_BIN, "registrar", "registrar",
-            {"--registrar-ek-ca-dir", ek_ca_dir, "--registrar-challenge-ttl",
-             ttl, "--registrar-max-register-per-minute",
-             absl::StrCat(per_minute)}) {}
+            int per_minute = 1000, std::vector<std::string> extra = {})
+      : ServerProcess(dir, pg, tls, VOUCH_REGISTRAR_BIN, "registrar",
+                      "registrar",
+                      Args(ek_ca_dir, ttl, per_minute, std::move(extra))) {}
+
+ private:
+  static std::vector<std::string> Args(const std::string& ek_ca_dir,
+                                       const std::string& ttl, int per_minute,
+                                       std::vector<std::string> extra) {
+    std::vector<std::string> args = {"--registrar-ek-ca-dir",
+                                     ek_ca_dir,
+                                     "--registrar-challenge-ttl",
+                                     ttl,
+                                     "--registrar-max-register-per-minute",
+                                     absl::StrCat(per_minute)};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  }
 };
 #endif
 

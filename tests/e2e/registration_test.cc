@@ -24,6 +24,7 @@
 #include "core/tpm/credential.h"
 #include "core/tpm/tpm_wire.h"
 #include "e2e/e2e_util.h"
+#include "e2e/registrar_client.h"
 #include "harness/pg_cluster.h"
 #include "harness/ports.h"
 #include "harness/process.h"
@@ -45,62 +46,25 @@ using testing::ProcessOptions;
 using testing::Swtpm;
 using testing::TempDir;
 
-std::unique_ptr<v1::Registrar::Stub> Stub(const std::string& address,
-                                          const std::string& dir,
-                                          const std::string& stem) {
-  sdk::ClientOptions o;
-  o.server = address;
-  o.ca_file = dir + "/ca.pem";
-  o.cert_file = dir + "/" + stem + ".pem";
-  o.key_file = dir + "/" + stem + ".key";
-  absl::StatusOr<std::shared_ptr<grpc::Channel>> ch = sdk::CreateChannel(o);
-  REQUIRE(ch.ok());
-  return v1::Registrar::NewStub(*ch);
-}
-
-template <typename Req, typename Resp, typename Method>
-grpc::Status Call(v1::Registrar::Stub& stub, Method method, const Req& req,
-                  Resp* resp) {
-  grpc::ClientContext ctx;
-  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
-  return (stub.*method)(&ctx, req, resp);
-}
-
-// The test's own agent: EsysTpm on a swtpm, talking gRPC directly.
-struct TestAgent {
-  std::unique_ptr<tpm::EsysTpm> tpm;
-  agent::Identity id;
-  TestAgent(const Swtpm& swtpm, const std::string& agent_id,
-            const std::string& state_dir) {
-    absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t =
-        tpm::EsysTpm::Open(swtpm.tcti());
-    REQUIRE(t.ok());
-    tpm = *std::move(t);
-    agent::IdentityOptions o;
-    o.configured_agent_id = agent_id;
-    o.state_dir = state_dir;
-    mkdir(state_dir.c_str(), 0700);
-    absl::StatusOr<agent::Identity> i = agent::LoadIdentity(*tpm, o);
-    REQUIRE(i.ok());
-    id = *i;
+// A temp dir, a PostgreSQL cluster and `tpms` swtpms.
+struct World {
+  TempDir dir;
+  std::unique_ptr<PgCluster> pg;
+  std::vector<std::unique_ptr<Swtpm>> tpms;
+  World(const std::string& prefix, int n) : dir(NewDir(prefix)) {
+    absl::StatusOr<std::unique_ptr<PgCluster>> started = PgCluster::Start();
+    REQUIRE(started.ok());
+    pg = *std::move(started);
+    for (int i = 0; i < n; ++i) {
+      absl::StatusOr<std::unique_ptr<Swtpm>> tpm = Swtpm::Start();
+      REQUIRE(tpm.ok());
+      tpms.push_back(*std::move(tpm));
+    }
   }
-  v1::RegisterRequest Request() const {
-    v1::RegisterRequest r;
-    r.set_agent_id(id.agent_id);
-    r.set_ek_public(std::string(AsString(id.ek_public)));
-    r.set_ek_certificate(std::string(AsString(id.ek_certificate)));
-    r.set_aik_public(std::string(AsString(id.aik_public)));
-    r.set_agent_version("test");
-    return r;
-  }
-  std::string Proof(const v1::RegisterResponse& c) {
-    absl::StatusOr<Bytes> secret = tpm->ActivateCredential(
-        AsBytes(c.credential_blob()), AsBytes(c.encrypted_secret()));
-    REQUIRE(secret.ok());
-    absl::StatusOr<Bytes> mac =
-        core::tpm::ActivationProof(*secret, id.agent_id);
-    REQUIRE(mac.ok());
-    return std::string(AsString(*mac));
+  static TempDir NewDir(const std::string& prefix) {
+    absl::StatusOr<TempDir> d = TempDir::Create(prefix);
+    REQUIRE(d.ok());
+    return *std::move(d);
   }
 };
 
@@ -244,11 +208,27 @@ TEST_CASE("registrar: register, activate, refuse what it must",
         Vouchctl(tls, registrar, {"registrar", "get", "nobody"}).status.code ==
         1);
 
-    // Another (trusted) TPM claiming node-a: refused, the record intact.
+    // Another (trusted) TPM claiming node-a starts pending: its Register is
+    // answered, its Activate refused, the activated record intact.
     TestAgent b(**tpm_b, "node-a", dir->Join("state-b"));
     v1::RegisterResponse c2;
-    CHECK(Call(*stub_a, &v1::Registrar::Stub::Register, b.Request(), &c2)
-              .error_code() == grpc::StatusCode::ALREADY_EXISTS);
+    REQUIRE(
+        Call(*stub_a, &v1::Registrar::Stub::Register, b.Request(), &c2).ok());
+    testing::RunResult pending =
+        Vouchctl(tls, registrar, {"registrar", "get", "node-a"});
+    REQUIRE(pending.status.Success());
+    nlohmann::json pj = nlohmann::json::parse(pending.out);
+    CHECK(pj["active"] == true);
+    CHECK(pj["activation_pending"] == true);
+    CHECK(pj["aik_name"] == a.id.aik_name_hex);
+    CHECK(pj["ek_sha256"] == j["ek_sha256"]);
+    v1::ActivateRequest other;
+    other.set_agent_id("node-a");
+    other.set_hmac(b.Proof(c2));
+    grpc::Status refused =
+        Call(*stub_a, &v1::Registrar::Stub::Activate, other, &resp);
+    CHECK(refused.error_code() == grpc::StatusCode::FAILED_PRECONDITION);
+    CHECK(absl::StrContains(refused.error_message(), "another TPM"));
     // B's EK with A's certificate: the certified key is not this EK.
     v1::RegisterRequest mixed = b.Request();
     mixed.set_ek_certificate(std::string(AsString(a.id.ek_certificate)));
@@ -362,15 +342,98 @@ TEST_CASE("registrar: register, activate, refuse what it must",
 }
 
 TEST_CASE(
+    "registrar: a squatter does not block the real machine, pending "
+    "registrations expire, agent_id as the EK hash",
+    "[e2e][pg][tpm][registrar]") {
+  World w("squat-", 2);
+  const TempDir* dir = &w.dir;
+  const std::unique_ptr<PgCluster>* pg = &w.pg;
+  const std::unique_ptr<Swtpm>* tpm_a = &w.tpms[0];
+  const std::unique_ptr<Swtpm>* tpm_b = &w.tpms[1];
+  Tls tls(dir->path());
+  const std::string ek_ca = CaDir(*dir, "ek-ca", {tpm_a->get(), tpm_b->get()});
+  Registrar registrar(*dir, **pg, tls, ek_ca, "2m", 1000,
+                      {"--registrar-pending-ttl", "3s"});
+  absl::StatusOr<std::unique_ptr<store::PgConnection>> db =
+      store::PgConnection::Connect((*pg)->conninfo());
+  REQUIRE(db.ok());
+  auto rows = [&](const std::string& id) {
+    absl::StatusOr<store::PgRows> r = (*db)->Query(
+        "SELECT count(*) FROM registrations WHERE agent_id = $1", {id});
+    REQUIRE(r.ok());
+    return r->rows.at(0).at(0).value_or("");
+  };
+
+  // An agent certificate of tenant B registers tenant A's machine's EK (its
+  // public key and certificate are public) and never activates.
+  sdk::IssueOptions squat_cert;
+  squat_cert.ca_dir = tls.ca;
+  squat_cert.kind = sdk::CertKind::kAgent;
+  squat_cert.name = "squatter";
+  squat_cert.tenant = "tenant-b";
+  REQUIRE(sdk::IssueCertificate(squat_cert).ok());
+  auto stub_squat =
+      Stub(registrar.address(), tls.ca + "/agents/squatter", "agent");
+  TestAgent machine(**tpm_a, "node-a", dir->Join("state-a"));
+  v1::RegisterRequest squat = machine.Request();
+  squat.set_agent_id("squatter");
+  v1::RegisterResponse c;
+  REQUIRE(Call(*stub_squat, &v1::Registrar::Stub::Register, squat, &c).ok());
+  CHECK(rows("squatter") == "1");
+
+  // The real machine in tenant A registers and activates all the same.
+  auto stub_a = Stub(registrar.address(), tls.Agent("node-a"), "agent");
+  grpc::Status activated = machine.RegisterAndActivate(*stub_a);
+  INFO(activated.error_message());
+  REQUIRE(activated.ok());
+  // The squatter's registration is gone and the EK is now reserved.
+  CHECK(rows("squatter") == "0");
+  CHECK(Call(*stub_squat, &v1::Registrar::Stub::Register, squat, &c)
+            .error_code() == grpc::StatusCode::ALREADY_EXISTS);
+
+  // A registration that never activates expires after pending_ttl (3 s)
+  // and the registrar deletes it.
+  v1::RegisterRequest idle;
+  {  // swtpm serves one connection at a time: close it before the next.
+    TestAgent agent(**tpm_b, "node-idle", dir->Join("state-idle"));
+    idle = agent.Request();
+  }
+  auto stub_idle = Stub(registrar.address(), tls.Agent("node-idle"), "agent");
+  REQUIRE(Call(*stub_idle, &v1::Registrar::Stub::Register, idle, &c).ok());
+  CHECK(Vouchctl(tls, registrar, {"registrar", "get", "node-idle"})
+            .status.Success());
+  REQUIRE(Eventually([&] { return rows("node-idle") == "0"; }));
+  CHECK(
+      Vouchctl(tls, registrar, {"registrar", "get", "node-idle"}).status.code ==
+      1);
+  CHECK(Vouchctl(tls, registrar, {"registrar", "get", "node-a"})
+            .status.Success());
+
+  // require_agent_id_is_ek_hash: only the derived agent_id registers.
+  Registrar strict(*dir, **pg, tls, ek_ca, "2m", 1000,
+                   {"--registrar-require-agent-id-is-ek-hash", "true"});
+  auto stub_strict = Stub(strict.address(), tls.Agent("node-idle"), "agent");
+  grpc::Status named =
+      Call(*stub_strict, &v1::Registrar::Stub::Register, idle, &c);
+  CHECK(named.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+  CHECK(absl::StrContains(named.error_message(), "agent_id"));
+  TestAgent derived(**tpm_b, "", dir->Join("state-derived"));
+  REQUIRE(derived.id.agent_id.size() == 64);
+  auto stub_derived =
+      Stub(strict.address(), tls.Agent(derived.id.agent_id), "agent");
+  activated = derived.RegisterAndActivate(*stub_derived);
+  INFO(activated.error_message());
+  CHECK(activated.ok());
+}
+
+TEST_CASE(
     "agent process registers and survives a registrar SIGKILL between "
     "Register and Activate",
     "[e2e][pg][tpm]") {
-  absl::StatusOr<TempDir> dir = TempDir::Create("agent-");
-  REQUIRE(dir.ok());
-  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
-  REQUIRE(pg.ok());
-  absl::StatusOr<std::unique_ptr<Swtpm>> tpm = Swtpm::Start();
-  REQUIRE(tpm.ok());
+  World w("agent-", 1);
+  const TempDir* dir = &w.dir;
+  const std::unique_ptr<PgCluster>* pg = &w.pg;
+  const std::unique_ptr<Swtpm>* tpm = &w.tpms[0];
   Tls tls(dir->path());
   Registrar registrar(*dir, **pg, tls, CaDir(*dir, "ek-ca", {tpm->get()}));
 

@@ -4,7 +4,8 @@
 // unit tests lie, so every rule the pool relies on is here: the epoch
 // fence, latched failures, one answer per verdict in a batch, nonces used
 // once, the state as read (no stale pass), the sweeper, events in commit
-// order, policies and their versions.
+// order, policies and their versions, and that a stream holds its agent
+// only while its AIK is the registration's active one.
 #include <catch2/catch.hpp>
 #include <map>
 #include <memory>
@@ -34,6 +35,10 @@ class Fixture {
   virtual store::AgentStore& agents() = 0;
   virtual store::EventStore& events() = 0;
   virtual void Register(const std::string& agent_id) = 0;
+  // The registrar activated another AIK for the agent / deleted it.
+  virtual void Reactivate(const std::string& agent_id,
+                          const std::string& aik_name) = 0;
+  virtual void Deregister(const std::string& agent_id) = 0;
   virtual void Backdate(const std::string& agent_id, absl::Duration d) = 0;
   virtual absl::Time LeaseUntil(const std::string& agent_id) = 0;
 };
@@ -58,6 +63,15 @@ class PgFixture final : public Fixture {
         "'default', '\\x00', sha256(convert_to($1::text, 'UTF8')), '\\x00', "
         "'\\x01', '\\x02', now())",
         {id});
+  }
+  void Reactivate(const std::string& id, const std::string& aik) override {
+    Exec(
+        "UPDATE registrations SET aik_name = $2, activated_at = now() WHERE "
+        "agent_id = $1",
+        {id, store::ToBytea(aik)});
+  }
+  void Deregister(const std::string& id) override {
+    Exec("DELETE FROM registrations WHERE agent_id = $1", {id});
   }
   void Backdate(const std::string& id, absl::Duration d) override {
     Exec(absl::StrCat("UPDATE agent_state SET enrolled_at = enrolled_at - "
@@ -102,6 +116,12 @@ class MemoryFixture final : public Fixture {
   void Register(const std::string& id) override {
     store_.SetRegistration("default", id, "\x01", "\x02");
   }
+  void Reactivate(const std::string& id, const std::string& aik) override {
+    store_.SetRegistration("default", id, "\x01", aik);
+  }
+  void Deregister(const std::string& id) override {
+    store_.RemoveRegistration("default", id);
+  }
   void Backdate(const std::string& id, absl::Duration d) override {
     store_.Backdate(id, d);
   }
@@ -130,6 +150,7 @@ store::VerdictCommit Commit(int64_t epoch, bool passed, uint64_t ima_next,
   c.agent_id = "a1";
   c.owner = absl::StrCat("v", epoch);
   c.epoch = epoch;
+  c.aik_name = "\x02";  // The fixture's registration.
   c.attestation_id = nonce;
   c.nonce = nonce;
   c.passed = passed;
@@ -247,13 +268,13 @@ void AgentContract(Fixture& f) {
   // Leases: many at once; a row only checked is not written.
   const absl::Time lease_before = f.LeaseUntil("a1");
   absl::StatusOr<std::vector<bool>> many =
-      s.RenewLeases({{"a1", old_epoch, absl::Seconds(30), true},
-                     {"a1", epoch, absl::Hours(5), false},
-                     {"nobody", 1, absl::Seconds(30), true}});
+      s.RenewLeases({{"a1", old_epoch, absl::Seconds(30), true, "\x02"},
+                     {"a1", epoch, absl::Hours(5), false, "\x02"},
+                     {"nobody", 1, absl::Seconds(30), true, "\x02"}});
   REQUIRE(many.ok());
   CHECK(*many == std::vector<bool>{false, true, false});
   CHECK(f.LeaseUntil("a1") == lease_before);
-  many = s.RenewLeases({{"a1", epoch, absl::Hours(5), true}});
+  many = s.RenewLeases({{"a1", epoch, absl::Hours(5), true, "\x02"}});
   REQUIRE(many.ok());
   CHECK(*many == std::vector<bool>{true});
   CHECK(f.LeaseUntil("a1") > lease_before + absl::Hours(4));
@@ -335,6 +356,62 @@ void AgentContract(Fixture& f) {
   // An unenrolled agent's stream is fenced too.
   REQUIRE(s.Unenroll("default", "a1").ok());
   CHECK(CommitOne(s, Commit(epoch, true, 9, "n-after"))->fenced);
+}
+
+// A stream holds its agent only while its AIK is the registration's active
+// one: another AIK activated, or the registration deleted, fences verdicts
+// and lease checks of the old stream, so it ends within one sweep and
+// commits no further verdict.
+void RegistrationContract(Fixture& f) {
+  store::AgentStore& s = f.agents();
+  f.Register("a1");
+  store::Enrollment e;
+  e.tenant = "default";
+  e.agent_id = "a1";
+  e.interval = absl::Seconds(5);
+  REQUIRE(s.Enroll(e).ok());
+  absl::StatusOr<store::Takeover> t =
+      s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
+  REQUIRE(t.ok());
+  const int64_t epoch = t->agent.epoch;
+  REQUIRE(!CommitOne(s, Commit(epoch, true, 1, "r1"))->fenced);
+  // Another AIK than the registration's, or none: fenced, nothing recorded.
+  store::VerdictCommit wrong = Commit(epoch, true, 2, "r2");
+  wrong.aik_name = "\x03";
+  CHECK(CommitOne(s, wrong)->fenced);
+  wrong.aik_name.clear();
+  CHECK(CommitOne(s, wrong)->fenced);
+  CHECK(*s.RenewLeases({{"a1", epoch, absl::Seconds(30), true, "\x03"},
+                        {"a1", epoch, absl::Seconds(30), false, ""},
+                        {"a1", epoch, absl::Seconds(30), false, "\x02"}}) ==
+        std::vector<bool>{false, false, true});
+
+  // The registrar activates a new AIK: the old stream's epoch is still
+  // current, but its verdicts and lease checks are fenced.
+  f.Reactivate("a1", "\x05");
+  CHECK(CommitOne(s, Commit(epoch, true, 3, "r3"))->fenced);
+  CHECK(*s.RenewLeases({{"a1", epoch, absl::Seconds(30), true, "\x02"},
+                        {"a1", epoch, absl::Seconds(30), false, "\x02"}}) ==
+        std::vector<bool>{false, false});
+  CHECK(s.History("default", "a1", 10)->size() == 1);
+  CHECK(s.Enrolled("a1").value());  // Reads as a takeover: reconnect.
+  // The agent reconnects and is verified with the new AIK.
+  t = s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
+  REQUIRE(t.ok());
+  CHECK(t->aik_name == "\x05");
+  store::VerdictCommit fresh = Commit(t->agent.epoch, true, 4, "r4");
+  fresh.aik_name = "\x05";
+  CHECK(!CommitOne(s, fresh)->fenced);
+
+  // Unenrolled and deregistered: fenced, and the check says unenrolled.
+  REQUIRE(s.Unenroll("default", "a1").ok());
+  f.Deregister("a1");
+  fresh.attestation_id = fresh.nonce = "r5";
+  CHECK(CommitOne(s, fresh)->fenced);
+  CHECK(!s.Enrolled("a1").value());
+  CHECK(absl::IsFailedPrecondition(
+      s.TakeOver("default", "a1", "v1", "", absl::Seconds(30)).status()));
+  CHECK(s.History("default", "a1", 10)->size() == 2);
 }
 
 void EventContract(Fixture& f) {
@@ -472,6 +549,16 @@ TEST_CASE("verifier store contract: agents and verdicts (in memory)",
           "[core][store]") {
   MemoryFixture f;
   AgentContract(f);
+}
+TEST_CASE("verifier store contract: the registration's AIK (in memory)",
+          "[core][store]") {
+  MemoryFixture f;
+  RegistrationContract(f);
+}
+TEST_CASE("verifier store contract: the registration's AIK (PostgreSQL)",
+          "[pg][store][registrar]") {
+  PgFixture f;
+  RegistrationContract(f);
 }
 TEST_CASE("verifier store contract: events (in memory)", "[core][store]") {
   MemoryFixture f;

@@ -360,6 +360,30 @@ TEST_CASE("session: takeover by a newer stream ends the old one (ABORTED)",
   CHECK(ok.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
 }
 
+TEST_CASE(
+    "session: another AIK activated mid-stream: no verdict, the stream ends "
+    "(ABORTED), and the Hello with the old AIK is refused",
+    "[core][session][registrar]") {
+  SessionTest t;
+  SoftAgent agent("node-1");
+  t.Enroll(agent);
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
+  // The registrar activates another AIK of the same TPM.
+  t.store.SetRegistration("default", "node-1", "other-public", "other-name");
+  Reply r = t.Send(*s, agent.Evidence(c));
+  CHECK(r.commits == 1);
+  REQUIRE(r.ended);
+  CHECK(absl::IsAborted(*r.ended));
+  CHECK(r.sent.empty());  // No verdict for a fenced commit.
+  CHECK(t.store.History("default", "node-1", 10)->empty());
+  // The agent reconnects; its Hello names the old AIK.
+  std::unique_ptr<AttestationSession> again = t.Open("node-1");
+  Reply hello = t.Send(*again, agent.Hello());
+  REQUIRE(hello.ended);
+  CHECK(absl::IsFailedPrecondition(*hello.ended));
+}
+
 TEST_CASE("session: unenrolled mid-stream: a StateNotice, FAILED_PRECONDITION",
           "[core][session]") {
   SessionTest t;

@@ -1,0 +1,252 @@
+// The registrar's store on a real PostgreSQL: the registration lifecycle
+// (an EK reserved only by an activated registration, pending registrations
+// that block nobody and expire, another TPM under an activated agent_id,
+// no delete while enrolled) and migration 0005 on a database with data.
+#include "store/registrar_store.h"
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "harness/pg_cluster.h"
+#include "store/migrate.h"
+#include "store/pg_pool.h"
+#include "store/pg_verifier_store.h"
+
+namespace vouch {
+namespace {
+
+using store::ActivateOutcome;
+using testing::PgCluster;
+
+store::Registration Reg(const std::string& id, const std::string& tenant,
+                        char ek) {
+  store::Registration r;
+  r.agent_id = id;
+  r.tenant = tenant;
+  r.ek_public = std::string(1, ek);
+  r.ek_sha256 = std::string(32, ek);
+  r.ek_certificate = "cert";
+  r.agent_version = "test";
+  return r;
+}
+
+store::PendingChallenge Challenge(const std::string& secret,
+                                  const std::string& aik_name) {
+  return {secret, "aik-public-" + aik_name, aik_name, absl::Minutes(2)};
+}
+
+// Activate with the proof of `secret`.
+absl::StatusOr<ActivateOutcome> Activate(store::PgRegistrarStore& s,
+                                         const std::string& tenant,
+                                         const std::string& id,
+                                         const std::string& secret) {
+  return s.Activate(tenant, id,
+                    [&](const std::string& got) { return got == secret; });
+}
+
+struct Db {
+  std::unique_ptr<PgCluster> pg;
+  std::unique_ptr<store::PgPool> pool;
+  Db() {
+    absl::StatusOr<std::unique_ptr<PgCluster>> started = PgCluster::Start();
+    REQUIRE(started.ok());
+    pg = *std::move(started);
+    pool = std::make_unique<store::PgPool>(pg->conninfo(), 4);
+  }
+  void Exec(const std::string& sql, std::vector<store::PgParam> params = {}) {
+    absl::StatusOr<store::PgPool::Lease> db = pool->Acquire();
+    REQUIRE(db.ok());
+    absl::StatusOr<int64_t> n = (*db)->Exec(sql, params);
+    INFO(n.status().message());
+    REQUIRE(n.ok());
+  }
+};
+
+store::Enrollment Enrollment(const std::string& tenant, const std::string& id) {
+  store::Enrollment e;
+  e.tenant = tenant;
+  e.agent_id = id;
+  e.interval = absl::Seconds(5);
+  return e;
+}
+
+TEST_CASE("registrar store: an EK is reserved at Activate, not at Register",
+          "[pg][registrar][store]") {
+  Db db;
+  REQUIRE(store::PrepareDatabase(*db.pool, absl::Seconds(30)).ok());
+  store::PgRegistrarStore s(db.pool.get(), absl::Minutes(10));
+  store::PgVerifierStore verifier(db.pool.get(), 3);
+
+  // A squatter in tenant B registers tenant A's machine's EK (public key
+  // and certificate are public) under its own agent_id and never activates.
+  REQUIRE(s.Register(Reg("squat", "B", 'e'), Challenge("s0", "q")).ok());
+  // The real machine registers and activates in tenant A all the same.
+  REQUIRE(s.Register(Reg("node", "A", 'e'), Challenge("s1", "k1")).ok());
+  CHECK(s.Get("A", "node")->pending_aik_name == "k1");
+  CHECK(Activate(s, "A", "node", "wrong").value() ==
+        ActivateOutcome::kBadProof);
+  CHECK(Activate(s, "A", "node", "s1").value() ==
+        ActivateOutcome::kNoChallenge);  // One attempt per challenge.
+  REQUIRE(s.Register(Reg("node", "A", 'e'), Challenge("s2", "k1")).ok());
+  REQUIRE(Activate(s, "A", "node", "s2").value() ==
+          ActivateOutcome::kActivated);
+  absl::StatusOr<store::Registration> node = s.Get("A", "node");
+  REQUIRE(node.ok());
+  CHECK(node->aik_name == "k1");
+  CHECK(node->activated_at.has_value());
+  // The squatter's registration can never activate now: it is gone.
+  CHECK(absl::IsNotFound(s.Get("B", "squat").status()));
+  // Now the EK is reserved: no other agent_id, in any tenant, may take it.
+  CHECK(absl::IsAlreadyExists(
+      s.Register(Reg("squat", "B", 'e'), Challenge("s3", "q")).status()));
+  CHECK(absl::IsAlreadyExists(
+      s.Register(Reg("other", "A", 'e'), Challenge("s3", "q")).status()));
+  // Nor the activated agent_id from another tenant.
+  CHECK(absl::IsAlreadyExists(
+      s.Register(Reg("node", "B", 'f'), Challenge("s3", "q")).status()));
+
+  // A second TPM registering the same agent_id starts pending: the
+  // activated registration is untouched and the other TPM's Activate is
+  // refused.
+  REQUIRE(s.Register(Reg("node", "A", 'f'), Challenge("s4", "k2")).ok());
+  node = s.Get("A", "node");
+  REQUIRE(node.ok());
+  CHECK(node->ek_sha256 == std::string(32, 'e'));
+  CHECK(node->aik_name == "k1");
+  CHECK(node->pending_aik_name == "k2");
+  CHECK(Activate(s, "A", "node", "s4").value() == ActivateOutcome::kOtherTpm);
+  node = s.Get("A", "node");
+  CHECK(node->aik_name == "k1");
+  CHECK(node->pending_aik_name.empty());
+
+  // The same TPM again (a new AIK): activated, it replaces the old AIK.
+  REQUIRE(s.Register(Reg("node", "A", 'e'), Challenge("s5", "k3")).ok());
+  CHECK(s.Get("A", "node")->aik_name == "k1");  // Until Activate.
+  REQUIRE(Activate(s, "A", "node", "s5").value() ==
+          ActivateOutcome::kActivated);
+  CHECK(s.Get("A", "node")->aik_name == "k3");
+
+  // No delete while enrolled; after unenrolling, the delete goes through.
+  REQUIRE(verifier.Enroll(Enrollment("A", "node")).ok());
+  absl::Status refused = s.Delete("A", "node");
+  CHECK(absl::IsFailedPrecondition(refused));
+  CHECK(refused.message().find("unenroll") != absl::string_view::npos);
+  CHECK(s.Get("A", "node").ok());
+  CHECK(absl::IsNotFound(s.Delete("B", "node")));
+  REQUIRE(verifier.Unenroll("A", "node").ok());
+  REQUIRE(s.Delete("A", "node").ok());
+  CHECK(absl::IsNotFound(s.Get("A", "node").status()));
+  // The EK is free again.
+  CHECK(s.Register(Reg("other", "A", 'e'), Challenge("s6", "k4")).ok());
+
+  // The database refuses the delete as well (the foreign key), whatever
+  // checked before.
+  REQUIRE(Activate(s, "A", "other", "s6").value() ==
+          ActivateOutcome::kActivated);
+  REQUIRE(verifier.Enroll(Enrollment("A", "other")).ok());
+  absl::StatusOr<store::PgPool::Lease> conn = db.pool->Acquire();
+  REQUIRE(conn.ok());
+  CHECK(absl::IsFailedPrecondition(
+      (*conn)
+          ->Exec("DELETE FROM registrations WHERE agent_id = 'other'")
+          .status()));
+}
+
+TEST_CASE("registrar store: unactivated registrations expire",
+          "[pg][registrar][store]") {
+  Db db;
+  REQUIRE(store::PrepareDatabase(*db.pool, absl::Seconds(30)).ok());
+  store::PgRegistrarStore s(db.pool.get(), absl::Minutes(10));
+  REQUIRE(s.Register(Reg("late", "A", 'a'), Challenge("s1", "k1")).ok());
+  REQUIRE(s.Register(Reg("live", "A", 'b'), Challenge("s2", "k2")).ok());
+  REQUIRE(s.Register(Reg("done", "A", 'c'), Challenge("s3", "k3")).ok());
+  REQUIRE(Activate(s, "A", "done", "s3").value() ==
+          ActivateOutcome::kActivated);
+  CHECK(s.List("A", "", std::nullopt, 10)->size() == 3);
+  CHECK(s.DeleteExpired().value() == 0);
+  // Eleven minutes later for "late" and "done" (the database's clock).
+  db.Exec(
+      "UPDATE registrations SET registered_at = now() - interval '11 "
+      "minutes' WHERE agent_id IN ('late', 'done')");
+  // Expired reads as gone at once, and its challenge no longer activates.
+  CHECK(absl::IsNotFound(s.Get("A", "late").status()));
+  CHECK(s.List("A", "", std::nullopt, 10)->size() == 2);
+  CHECK(s.List("A", "", false, 10)->size() == 1);
+  CHECK(Activate(s, "A", "late", "s1").value() == ActivateOutcome::kExpired);
+  // The cleanup deletes only the expired pending one.
+  CHECK(s.DeleteExpired().value() == 1);
+  CHECK(s.DeleteExpired().value() == 0);
+  CHECK(s.Get("A", "live").ok());
+  CHECK(s.Get("A", "done").ok());
+  // Registering again starts a fresh pending registration.
+  REQUIRE(s.Register(Reg("late", "A", 'a'), Challenge("s4", "k1")).ok());
+  CHECK(Activate(s, "A", "late", "s4").value() == ActivateOutcome::kActivated);
+}
+
+TEST_CASE("migration 0005 keeps the data it finds", "[pg][registrar][store]") {
+  Db db;
+  // Schema version 4 with data, as an older release left it.
+  db.Exec(
+      "CREATE TABLE schema_migrations (version integer PRIMARY KEY, name "
+      "text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())");
+  {
+    absl::StatusOr<store::PgPool::Lease> conn = db.pool->Acquire();
+    REQUIRE(conn.ok());
+    for (const store::Migration& m : store::Migrations()) {
+      if (m.version >= 5) break;
+      REQUIRE((*conn)->ExecScript(m.sql).ok());
+      db.Exec("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+              {absl::StrCat(m.version), std::string(m.name)});
+    }
+  }
+  const std::string insert =
+      "INSERT INTO registrations (agent_id, tenant, ek_public, ek_sha256, "
+      "ek_certificate, aik_public, aik_name, activated_at) VALUES ($1, 'A', "
+      "'\\x00', $2, '\\x00', $3, $4, $5)";
+  db.Exec(insert, {"active", store::ToBytea(std::string(32, 'a')),
+                   store::ToBytea("pub"), store::ToBytea("k1"), "2024-01-01"});
+  db.Exec(insert, {"pending", store::ToBytea(std::string(32, 'p')),
+                   std::nullopt, std::nullopt, std::nullopt});
+  db.Exec(
+      "INSERT INTO registration_challenges (agent_id, secret, aik_public, "
+      "aik_name, expires_at) VALUES ('pending', '\\x73', '\\x01', "
+      "'\\x6b32', now() + interval '2 minutes')");
+  for (const char* id : {"active", "orphan"}) {
+    db.Exec(
+        "INSERT INTO agent_state (agent_id, tenant, interval_ms, hash_alg) "
+        "VALUES ($1, 'A', 5000, 11)",
+        {id});
+  }
+  {
+    absl::StatusOr<store::PgPool::Lease> conn = db.pool->Acquire();
+    REQUIRE(conn.ok());
+    absl::StatusOr<int> applied = store::Migrate(**conn);
+    INFO(applied.status().message());
+    REQUIRE(applied.ok());
+    CHECK(*applied >= 1);
+  }
+  store::PgRegistrarStore s(db.pool.get(), absl::Hours(24 * 365 * 100));
+  store::PgVerifierStore verifier(db.pool.get(), 3);
+  CHECK(s.Get("A", "active")->aik_name == "k1");
+  // The enrollment whose registration an older version deleted stays
+  // readable and can be unenrolled.
+  CHECK(verifier.GetAgent("A", "orphan").ok());
+  CHECK(absl::IsFailedPrecondition(s.Delete("A", "active")));
+  // The pending registration's challenge from before the migration still
+  // activates it.
+  CHECK(Activate(s, "A", "pending", "s").value() ==
+        ActivateOutcome::kActivated);
+  // The old uniqueness is gone: a pending registration of an EK that is
+  // only pending elsewhere is fine; an activated one is reserved.
+  REQUIRE(s.Register(Reg("q1", "A", 'z'), Challenge("x", "k")).ok());
+  CHECK(s.Register(Reg("q2", "B", 'z'), Challenge("y", "k")).ok());
+  CHECK(absl::IsAlreadyExists(
+      s.Register(Reg("q3", "A", 'a'), Challenge("z", "k")).status()));
+  REQUIRE(verifier.Unenroll("A", "orphan").ok());
+}
+
+}  // namespace
+}  // namespace vouch
