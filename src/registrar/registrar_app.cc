@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
 #include <thread>
@@ -13,7 +14,9 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "common/status_macros.h"
+#include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
+#include "server/metrics.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -119,6 +122,13 @@ int RunRegistrar(AppContext& ctx) {
   }
   store::PgPool pool(
       url, static_cast<int>(cfg.GetInt("database", "max_connections")));
+  std::shared_ptr<server::Metrics> metrics =
+      server::MetricsFromConfig(cfg, "vouch-registrar");
+  absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =
+      server::ServeMetricsFromConfig(cfg, metrics, [&pool] {
+        return store::SchemaReady(pool, absl::Seconds(2));
+      });
+  if (!http.ok()) return 1;
   if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
       !s.ok()) {
     Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
@@ -132,17 +142,27 @@ int RunRegistrar(AppContext& ctx) {
       static_cast<int>(cfg.GetInt("registrar", "max_register_per_minute"));
   RegistrarService service(&store, std::move(ek_cas), options);
 
+  std::unique_ptr<RegistrarMetrics> rm;
+  if (metrics != nullptr)
+    rm = std::make_unique<RegistrarMetrics>(metrics.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, *creds, &port);
   builder.SetMaxReceiveMessageSize(128 * 1024);  // registrar.proto
+  if (rm != nullptr)
+    builder.experimental().SetInterceptorCreators(rm->Interceptors());
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = server::StartServing(
       builder, port, listen, cfg.GetString("registrar", "port_file"),
       "registrar");
   if (server == nullptr) return 1;
+  if (*http != nullptr) (*http)->SetServing();
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
+  if (*http != nullptr) (*http)->SetDraining();
+  server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
 }
