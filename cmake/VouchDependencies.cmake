@@ -16,6 +16,11 @@ find_package(CLI11 CONFIG REQUIRED)
 find_package(nlohmann_json CONFIG REQUIRED)
 # simdjson: runtime policies (tens of MB of JSON) parse at GB/s; see docs/ima.md.
 find_package(simdjson CONFIG REQUIRED)
+# prometheus-cpp: metric types and the text format; civetweb (its HTTP
+# server, a dependency of Debian's prometheus-cpp-dev) serves /metrics,
+# /healthz and /readyz; see docs/observability.md.
+find_package(prometheus-cpp CONFIG REQUIRED)
+find_package(civetweb CONFIG REQUIRED)
 
 pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-tctildr tss2-rc)
 pkg_check_modules(TSS2_MU REQUIRED IMPORTED_TARGET tss2-mu)

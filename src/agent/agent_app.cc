@@ -16,6 +16,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "server/metrics.h"
 #include "tpm/esys_tpm.h"
 
 namespace vouch::agent {
@@ -77,6 +78,7 @@ AppSpec AgentAppSpec() {
             "push (needed when the TPM is a swtpm shared with other tools, "
             "as in the demo: swtpm serves one connection at a time)");
   AddTlsKeys(spec.schema, "agent", "CA certificate that signs the servers");
+  AddMetricsKeys(spec.schema);
   return spec;
 }
 
@@ -283,9 +285,22 @@ int RunAgent(AppContext& ctx) {
     Log(LogLevel::kError, "bad AIK name", {{"error", name.status().message()}});
     return 1;
   }
-  const AttestOptions att = AttestationOptions(
+  AttestOptions att = AttestationOptions(
       cfg, identity, std::string(AsString(*name)), reg.agent_version);
   device.reset();  // Reopened per push, or once, by the loop.
+  std::shared_ptr<server::Metrics> metrics =
+      server::MetricsFromConfig(cfg, "vouch-agent");
+  std::unique_ptr<AgentMetrics> am;
+  if (metrics != nullptr) am = std::make_unique<AgentMetrics>(metrics.get());
+  att.metrics = am.get();
+  absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =
+      server::ServeMetricsFromConfig(
+          cfg, metrics, [m = am.get()]() -> absl::Status {
+            if (m->streaming()) return absl::OkStatus();
+            return absl::UnavailableError("no attestation stream open");
+          });
+  if (!http.ok()) return 1;
+  if (*http != nullptr) (*http)->SetServing();
   return RunAttestLoop(AttestTpmOpener(tpm_settings), att);
 }
 

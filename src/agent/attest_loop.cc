@@ -233,6 +233,7 @@ class Driver {
       }
       case Kind::kCloseStream:
         stream_.reset();  // Cancels; the status is not asked for.
+        if (o_.metrics != nullptr) o_.metrics->StreamClosed();
         return std::nullopt;
       case Kind::kWait:
         return Wait(a);
@@ -244,17 +245,21 @@ class Driver {
 
   Actions OpenStream(const std::string& address) {
     absl::StatusOr<std::unique_ptr<Stream>> s = Stream::Open(address, o_);
+    if (o_.metrics != nullptr) o_.metrics->Connected(s.ok());
     if (!s.ok()) return machine_.OnStreamEnded(absl::Now(), s.status());
     stream_ = *std::move(s);
     return machine_.OnStreamOpened(absl::Now());
   }
 
   Actions SendEvidence(const v1::Challenge& challenge) {
+    const absl::Time start = absl::Now();
     absl::StatusOr<BuiltEvidence> built = evidence_.Build(challenge);
+    const bool sent = built.ok() && stream_->Write(built->message);
+    if (o_.metrics != nullptr) o_.metrics->Pushed(sent, absl::Now() - start);
     if (!built.ok()) {
       return machine_.OnEvidenceFailed(absl::Now(), built.status());
     }
-    if (!stream_->Write(built->message)) return Ended();
+    if (!sent) return Ended();
     return machine_.OnEvidenceSent(absl::Now(), built->ima_sent_until);
   }
 
@@ -262,6 +267,7 @@ class Driver {
   Actions Ended() {
     const absl::Status status = ToAbsl(stream_->Close());
     stream_.reset();
+    if (o_.metrics != nullptr) o_.metrics->StreamClosed();
     return machine_.OnStreamEnded(absl::Now(), status);
   }
 
@@ -282,6 +288,9 @@ class Driver {
         std::clamp(a.until - absl::Now(), absl::ZeroDuration(), o_.ima_poll);
     std::optional<v1::VerifierMessage> m = stream_->inbox().Pop(left);
     const absl::Time now = absl::Now();
+    if (m && m->has_verdict() && o_.metrics != nullptr) {
+      o_.metrics->Verdict(m->verdict().state(), now);
+    }
     if (m) return machine_.OnMessage(now, *m);
     if (stream_->inbox().closed()) return Ended();
     if (a.ima_from && ima_ && ima_->MayHaveEntriesFrom(*a.ima_from)) {

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "agent/agent_metrics.h"
 #include "agent/evidence.h"
 
 namespace vouch::agent {
@@ -45,6 +46,7 @@ struct AttestOptions {
   absl::Duration reply_timeout = absl::Seconds(30);
   absl::Duration keepalive = absl::Seconds(10);
   bool keep_tpm_open = true;
+  AgentMetrics* metrics = nullptr;  // nullptr: metrics off.
 };
 
 // Returns the process exit code (0 after a stop signal).

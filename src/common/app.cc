@@ -77,11 +77,19 @@ std::string VersionString(const std::string& name) {
                       ")");
 }
 
+const char* BuildVersion() { return VOUCH_VERSION; }
+const char* BuildCommit() { return VOUCH_GIT_COMMIT; }
+
 int RunApp(AppSpec spec, int argc, char** argv,
            const std::function<int(AppContext&)>& run) {
   if (spec.schema.Find("log", "level") == nullptr) {
     spec.schema.String("log", "level", "info",
                        "Log level: debug, info, warning or error");
+  }
+  if (spec.schema.Find("log", "format") == nullptr) {
+    spec.schema.String("log", "format", "text",
+                       "Log line format: text (key=value) or json (one "
+                       "object per line)");
   }
 
   CLI::App cli(spec.description, spec.name);
@@ -163,11 +171,20 @@ int RunApp(AppSpec spec, int argc, char** argv,
                             "): ", level.status().message()));
     return 2;
   }
+  absl::StatusOr<LogFormat> format =
+      ParseLogFormat(config->GetString("log", "format"));
+  if (!format.ok()) {
+    PrintError(spec.name, absl::StrCat("key 'log.format' (",
+                                       config->Source("log", "format"),
+                                       "): ", format.status().message()));
+    return 2;
+  }
   if (print_config) {
     std::cout << config->ToToml();
     return 0;
   }
   SetLogLevel(*level);
+  SetLogFormat(*format);
   SetLogComponent(spec.name);
 
   if (spec.daemon) BlockShutdownSignals();

@@ -63,6 +63,9 @@ std::optional<int> WaitForShutdownFor(absl::Duration timeout);
 
 // "vouch-agent 0.1.0 (commit abc1234)".
 std::string VersionString(const std::string& name);
+// The parts of it: "0.1.0" and "abc1234" (vouch_build_info's labels).
+const char* BuildVersion();
+const char* BuildCommit();
 
 }  // namespace vouch
 

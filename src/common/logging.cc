@@ -16,6 +16,81 @@ namespace vouch {
 namespace {
 
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<int> g_format{static_cast<int>(LogFormat::kText)};
+
+// The length of the valid UTF-8 sequence starting at s[i], or 0.
+size_t Utf8Length(absl::string_view s, size_t i) {
+  const unsigned char c = static_cast<unsigned char>(s[i]);
+  size_t n = 0;
+  uint32_t cp = 0;
+  if (c >= 0xc2 && c <= 0xdf) {
+    n = 2;
+    cp = c & 0x1f;
+  } else if (c >= 0xe0 && c <= 0xef) {
+    n = 3;
+    cp = c & 0x0f;
+  } else if (c >= 0xf0 && c <= 0xf4) {
+    n = 4;
+    cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (i + n > s.size()) return 0;
+  for (size_t k = 1; k < n; ++k) {
+    const unsigned char d = static_cast<unsigned char>(s[i + k]);
+    if ((d & 0xc0) != 0x80) return 0;
+    cp = (cp << 6) | (d & 0x3f);
+  }
+  // Overlong forms, surrogates and values past U+10FFFF are not UTF-8.
+  if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) || cp > 0x10ffff ||
+      (cp >= 0xd800 && cp <= 0xdfff)) {
+    return 0;
+  }
+  return n;
+}
+
+// Appends the ASCII byte `c` to a quoted string: " \\ \\n \\r \\t escaped
+// with a backslash, other control bytes in `control_format` (\\xHH for text
+// lines, \\u00HH for JSON).
+void AppendEscaped(unsigned char c,
+                   const absl::FormatSpec<unsigned char>& control_format,
+                   std::string* out) {
+  switch (c) {
+    case '"':
+      *out += "\\\"";
+      break;
+    case '\\':
+      *out += "\\\\";
+      break;
+    case '\n':
+      *out += "\\n";
+      break;
+    case '\r':
+      *out += "\\r";
+      break;
+    case '\t':
+      *out += "\\t";
+      break;
+    default:
+      if (c < 0x20 || c == 0x7f) {
+        absl::StrAppendFormat(out, control_format, c);
+      } else {
+        *out += static_cast<char>(c);
+      }
+  }
+}
+
+// A key reduced to one safe token (keys come from our own code).
+std::string SafeKey(absl::string_view k) {
+  std::string key(k);
+  for (char& c : key) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' &&
+        c != '.' && c != '-') {
+      c = '_';
+    }
+  }
+  return key;
+}
 
 struct SinkState {
   std::mutex mu;
@@ -83,6 +158,58 @@ absl::string_view LogLevelName(LogLevel level) {
   return "error";
 }
 
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name) {
+  const std::string lower = absl::AsciiStrToLower(name);
+  if (lower == "text") return LogFormat::kText;
+  if (lower == "json") return LogFormat::kJson;
+  return absl::InvalidArgumentError("log format must be text or json");
+}
+
+void SetLogFormat(LogFormat format) {
+  g_format.store(static_cast<int>(format));
+}
+
+std::string JsonQuote(absl::string_view value) {
+  std::string out = "\"";
+  for (size_t i = 0; i < value.size();) {
+    const unsigned char c = static_cast<unsigned char>(value[i]);
+    if (c >= 0x80) {
+      const size_t n = Utf8Length(value, i);
+      if (n == 0) {
+        absl::StrAppendFormat(&out, "\\\\x%02x", c);  // The text \xHH.
+        ++i;
+      } else {
+        out.append(value.data() + i, n);
+        i += n;
+      }
+      continue;
+    }
+    AppendEscaped(c, "\\u%04x", &out);
+    ++i;
+  }
+  out += '"';
+  return out;
+}
+
+std::string FormatJsonLogLine(LogLevel level, absl::string_view component,
+                              absl::string_view message,
+                              std::initializer_list<LogField> fields,
+                              absl::string_view ts) {
+  std::string line = "{";
+  if (!ts.empty()) absl::StrAppend(&line, "\"ts\":", JsonQuote(ts), ",");
+  absl::StrAppend(&line, "\"level\":\"", LogLevelName(level), "\"");
+  if (!component.empty()) {
+    absl::StrAppend(&line, ",\"component\":", JsonQuote(component));
+  }
+  absl::StrAppend(&line, ",\"msg\":", JsonQuote(message));
+  for (const LogField& field : fields) {
+    absl::StrAppend(&line, ",", JsonQuote(SafeKey(field.key)), ":",
+                    JsonQuote(field.value));
+  }
+  line += '}';
+  return line;
+}
+
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 LogLevel GetLogLevel() { return static_cast<LogLevel>(g_level.load()); }
 
@@ -107,29 +234,7 @@ std::string LogQuote(absl::string_view value) {
   if (!needs_quotes) return std::string(value);
   std::string out = "\"";
   for (unsigned char c : value) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      case '\n':
-        out += "\\n";
-        break;
-      case '\r':
-        out += "\\r";
-        break;
-      case '\t':
-        out += "\\t";
-        break;
-      default:
-        if (c < 0x20 || c == 0x7f) {
-          absl::StrAppendFormat(&out, "\\x%02x", c);
-        } else {
-          out += static_cast<char>(c);
-        }
-    }
+    AppendEscaped(c, "\\x%02x", &out);
   }
   out += '"';
   return out;
@@ -142,15 +247,7 @@ std::string FormatLogLine(LogLevel level, absl::string_view component,
   if (!component.empty()) absl::StrAppend(&line, " component=", component);
   absl::StrAppend(&line, " msg=", LogQuote(message));
   for (const LogField& field : fields) {
-    // Keys come from our own code; still keep them to one safe token.
-    std::string key = field.key;
-    for (char& c : key) {
-      if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '_' &&
-          c != '.' && c != '-') {
-        c = '_';
-      }
-    }
-    absl::StrAppend(&line, " ", key, "=", LogQuote(field.value));
+    absl::StrAppend(&line, " ", SafeKey(field.key), "=", LogQuote(field.value));
   }
   return line;
 }
@@ -167,6 +264,23 @@ void Log(LogLevel level, absl::string_view message,
     std::lock_guard<std::mutex> lock(state.mu);
     component = state.component;
     sink = state.sink;
+  }
+  if (g_format.load(std::memory_order_relaxed) ==
+      static_cast<int>(LogFormat::kJson)) {
+    const std::string ts =
+        UnderJournald() ? std::string()
+                        : absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(),
+                                           absl::UTCTimeZone());
+    std::string body = FormatJsonLogLine(level, component, message, fields, ts);
+    if (sink) {
+      sink(body);
+      return;
+    }
+    WriteAll(STDERR_FILENO,
+             UnderJournald()
+                 ? absl::StrCat("<", SyslogPriority(level), ">", body, "\n")
+                 : absl::StrCat(body, "\n"));
+    return;
   }
   std::string body = FormatLogLine(level, component, message, fields);
   if (sink) {

@@ -4,6 +4,9 @@
 // agent_id, a path from an IMA log) can never forge a second log line.
 // Under systemd (JOURNAL_STREAM set) each line starts with a `<N>` syslog
 // priority prefix that journald understands and the timestamp is left out.
+// With log.format = json (SetLogFormat) each line is instead one JSON object
+// with the same fields: {"ts":…,"level":…,"component":…,"msg":…,"key":…};
+// bytes that are not UTF-8 appear as the text \xHH.
 // Thread-safe: each line is written with a single write(2).
 //
 //   Log(LogLevel::kInfo, "agent registered", {{"agent_id", id}, {"try", 3}});
@@ -24,11 +27,14 @@
 namespace vouch {
 
 enum class LogLevel { kDebug = 0, kInfo = 1, kWarning = 2, kError = 3 };
+enum class LogFormat { kText = 0, kJson = 1 };
 
 // "debug", "info", "warning" (or "warn"), "error"; anything else is
 // kInvalidArgument.
 absl::StatusOr<LogLevel> ParseLogLevel(absl::string_view name);
 absl::string_view LogLevelName(LogLevel level);
+// "text" or "json"; anything else is kInvalidArgument.
+absl::StatusOr<LogFormat> ParseLogFormat(absl::string_view name);
 
 // One `key=value` pair. The value is rendered once, at the call site.
 struct LogField {
@@ -58,6 +64,7 @@ struct LogField {
 // Process-wide settings. Set once at start-up (before threads), read anywhere.
 void SetLogLevel(LogLevel level);
 LogLevel GetLogLevel();
+void SetLogFormat(LogFormat format);
 // Adds `component=<name>` to every line (the binary's name).
 void SetLogComponent(absl::string_view component);
 
@@ -74,6 +81,15 @@ void Log(LogLevel level, absl::string_view message,
 std::string FormatLogLine(LogLevel level, absl::string_view component,
                           absl::string_view message,
                           std::initializer_list<LogField> fields);
+
+// The same line as one JSON object (no timestamp unless `ts` is given).
+std::string FormatJsonLogLine(LogLevel level, absl::string_view component,
+                              absl::string_view message,
+                              std::initializer_list<LogField> fields,
+                              absl::string_view ts = "");
+
+// `value` as a JSON string literal, quotes included.
+std::string JsonQuote(absl::string_view value);
 
 // Quotes `value` when it is empty or holds a space, quote, '=', backslash or
 // a control byte; escapes \n \r \t \" \\ and other control bytes as \xHH.

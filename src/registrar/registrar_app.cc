@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
 #include <thread>
@@ -14,7 +15,9 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "common/status_macros.h"
+#include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
+#include "server/metrics.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -149,6 +152,13 @@ int RunRegistrar(AppContext& ctx) {
   }
   store::PgPool pool(
       url, static_cast<int>(cfg.GetInt("database", "max_connections")));
+  std::shared_ptr<server::Metrics> metrics =
+      server::MetricsFromConfig(cfg, "vouch-registrar");
+  absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =
+      server::ServeMetricsFromConfig(cfg, metrics, [&pool] {
+        return store::SchemaReady(pool, absl::Seconds(2));
+      });
+  if (!http.ok()) return 1;
   if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
       !s.ok()) {
     Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
@@ -170,11 +180,18 @@ int RunRegistrar(AppContext& ctx) {
       cfg.GetBool("registrar", "require_agent_id_is_ek_hash");
   RegistrarService service(&store, std::move(ek_cas), options);
 
+  std::unique_ptr<RegistrarMetrics> rm;
+  if (metrics != nullptr)
+    rm = std::make_unique<RegistrarMetrics>(metrics.get());
+
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, setup->credentials, &port);
   builder.SetMaxReceiveMessageSize(128 * 1024);  // registrar.proto
   server::ApplyServerLimits(setup->limits, builder);
+  if (rm != nullptr)
+    builder.experimental().SetInterceptorCreators(rm->Interceptors());
   builder.RegisterService(&service);
   std::unique_ptr<grpc::Server> server = server::StartServing(
       builder, port, listen, cfg.GetString("registrar", "port_file"),
@@ -186,6 +203,11 @@ int RunRegistrar(AppContext& ctx) {
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
   stop.Notify();
+  if (*http != nullptr) (*http)->SetServing();
+  const int sig = WaitForShutdown();
+  Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
+  if (*http != nullptr) (*http)->SetDraining();
+  server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   cleaner.join();
   return 0;

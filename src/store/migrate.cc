@@ -80,6 +80,25 @@ absl::StatusOr<int> Migrate(PgConnection& db) {
   return applied;
 }
 
+absl::Status SchemaReady(PgPool& pool, absl::Duration wait) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool.Acquire(wait));
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows max,
+      db->Query("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+  int have = 0;
+  if (max.rows.empty() || !max.rows[0][0] ||
+      !absl::SimpleAtoi(*max.rows[0][0], &have)) {
+    return absl::InternalError("schema_migrations: bad version");
+  }
+  const std::vector<Migration>& all = Migrations();
+  const int newest = all.empty() ? 0 : all.back().version;
+  if (have < newest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "database schema is version ", have, ", this binary needs ", newest));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience) {
   const absl::Time give_up = absl::Now() + patience;
   absl::Duration wait = absl::Milliseconds(200);

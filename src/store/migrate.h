@@ -33,6 +33,11 @@ const std::vector<Migration>& Migrations();
 // know (a newer Vouch migrated it).
 absl::StatusOr<int> Migrate(PgConnection& db);
 
+// Readiness (/readyz): OK when the database answers within `wait` and has
+// every migration this binary knows applied; kUnavailable or
+// kFailedPrecondition saying which is not so.
+absl::Status SchemaReady(PgPool& pool, absl::Duration wait);
+
 // What a server does at start: connects through `pool` and migrates,
 // retrying while the database is unreachable (a server may start before
 // PostgreSQL at boot) for up to `patience`; logs each attempt.

@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+
 namespace vouch::store {
 
 PgPool::PgPool(std::string conninfo, int max_connections)
@@ -18,24 +20,43 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Duration wait) {
     auto available = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
       return !idle_.empty() || open_ < max_;
     };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&available), wait)) {
+    const absl::Time start = absl::Now();
+    const bool got = mu_.AwaitWithTimeout(absl::Condition(&available), wait);
+    waited_ += absl::Now() - start;
+    if (!got) {
+      ++failed_;
       return absl::UnavailableError("no database connection free");
     }
     if (!idle_.empty()) {
       std::unique_ptr<PgConnection> conn = std::move(idle_.back());
       idle_.pop_back();
+      ++acquired_;
       return Lease(this, std::move(conn));
     }
     ++open_;
   }
   absl::StatusOr<std::unique_ptr<PgConnection>> conn =
       PgConnection::Connect(conninfo_);
+  absl::MutexLock lock(&mu_);
   if (!conn.ok()) {
-    absl::MutexLock lock(&mu_);
     --open_;
+    ++failed_;
     return conn.status();
   }
+  ++acquired_;
   return Lease(this, *std::move(conn));
+}
+
+PgPool::Stats PgPool::stats() const {
+  absl::MutexLock lock(&mu_);
+  Stats s;
+  s.max = max_;
+  s.open = open_;
+  s.in_use = open_ - static_cast<int>(idle_.size());
+  s.acquired = acquired_;
+  s.failed = failed_;
+  s.wait_seconds = absl::ToDoubleSeconds(waited_);
+  return s;
 }
 
 void PgPool::Release(std::unique_ptr<PgConnection> conn) {

@@ -9,6 +9,7 @@
 #ifndef VOUCH_STORE_PG_POOL_H_
 #define VOUCH_STORE_PG_POOL_H_
 
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
@@ -44,14 +45,28 @@ class PgPool {
   // database cannot be reached.
   absl::StatusOr<Lease> Acquire(absl::Duration wait = absl::Seconds(10));
 
+  // Counters for metrics (read at scrape time).
+  struct Stats {
+    int max = 0;
+    int open = 0;             // Connections open now.
+    int in_use = 0;           // Of those, handed out now.
+    uint64_t acquired = 0;    // Acquire calls that got a connection.
+    uint64_t failed = 0;      // Acquire calls that did not (timeout, connect).
+    double wait_seconds = 0;  // Time Acquire calls spent waiting, summed.
+  };
+  Stats stats() const;
+
  private:
   void Release(std::unique_ptr<PgConnection> conn);
 
   const std::string conninfo_;
   const int max_;
-  absl::Mutex mu_;
+  mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t acquired_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Duration waited_ ABSL_GUARDED_BY(mu_);
 };
 
 // Runs fn(connection) inside BEGIN/COMMIT; rolls back when fn fails.

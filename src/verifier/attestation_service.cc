@@ -149,6 +149,9 @@ class StreamReactor final
             const absl::Time sent_at = absl::Now();
             service_->latency_.Record(sent_at - received_at_,
                                       sent_at - submitted_at_);
+            if (VerifierMetrics* m = service_->options_.metrics) {
+              m->Verdict(a.message.verdict(), sent_at - received_at_);
+            }
           }
           Send(std::move(a.message));
           break;
@@ -158,11 +161,12 @@ class StreamReactor final
           break;
         case Kind::kTakeOver:
           Blocking([this, a = std::move(a)] {
-            Run(session_.OnTakenOver(service_->store_->TakeOver(
-                                         a.tenant, a.agent_id,
-                                         service_->options_.session.verifier_id,
-                                         a.agent_version, a.lease),
-                                     absl::Now()));
+            absl::StatusOr<store::Takeover> taken = service_->store_->TakeOver(
+                a.tenant, a.agent_id, service_->options_.session.verifier_id,
+                a.agent_version, a.lease);
+            VerifierMetrics* m = service_->options_.metrics;
+            if (m != nullptr && taken.ok()) m->TookOver();
+            Run(session_.OnTakenOver(std::move(taken), absl::Now()));
           });
           break;
         case Kind::kLoadPolicies:
@@ -172,11 +176,16 @@ class StreamReactor final
           break;
         case Kind::kCommit:
           submitted_at_ = absl::Now();
+          ima_checked_ = a.commit.ima_from && a.commit.ima_next_entry &&
+                                 *a.commit.ima_next_entry > *a.commit.ima_from
+                             ? *a.commit.ima_next_entry - *a.commit.ima_from
+                             : 0;
           service_->committer_->Submit(
               std::move(a.commit),
               [this](absl::StatusOr<store::VerdictApplied> applied) {
                 const absl::Time now = absl::Now();
                 if (applied.ok() && !applied->fenced) MarkLeaseWritten(now);
+                RecordCommit(applied);
                 Run(session_.OnCommitted(std::move(applied), now));
               });
           break;
@@ -193,6 +202,16 @@ class StreamReactor final
           Done(server::ToGrpcStatus(a.status));
           break;
       }
+    }
+  }
+
+  void RecordCommit(const absl::StatusOr<store::VerdictApplied>& applied) {
+    VerifierMetrics* m = service_->options_.metrics;
+    if (m == nullptr || !applied.ok()) return;
+    if (applied->fenced) {
+      m->Fenced();
+    } else if (ima_checked_ > 0) {
+      m->ImaEntriesChecked(ima_checked_);
     }
   }
 
@@ -214,6 +233,9 @@ class StreamReactor final
   template <typename Work>
   void Blocking(Work work) {
     if (service_->executor_->Submit(std::move(work))) return;
+    if (VerifierMetrics* m = service_->options_.metrics) {
+      m->common().Refused(server::Refusal::kOverloaded);
+    }
     Done(grpc::Status(grpc::StatusCode::UNAVAILABLE,
                       "verifier overloaded; reconnect with backoff"));
   }
@@ -262,6 +284,7 @@ class StreamReactor final
   std::atomic<int64_t> lease_written_us_{0};
   absl::Time received_at_;
   absl::Time submitted_at_;
+  uint64_t ima_checked_ = 0;  // IMA entries the pending commit accepts.
 };
 
 AttestationService::AttestationService(store::AgentStore* store,
@@ -291,7 +314,11 @@ Bytes AttestationService::Random(size_t n) { return RandomBytes(n); }
 
 bool AttestationService::AllowHello(const std::string& agent_id,
                                     absl::Time now) {
-  return hello_limiter_.Allow(agent_id, now);
+  if (hello_limiter_.Allow(agent_id, now)) return true;
+  if (options_.metrics != nullptr) {
+    options_.metrics->common().Refused(server::Refusal::kHelloRate);
+  }
+  return false;
 }
 
 void AttestationService::Register(StreamReactor* reactor,
@@ -350,6 +377,7 @@ void AttestationService::RenewLeases(absl::Duration every) {
     auto it = streams_.find(reactor);
     if (it == streams_.end() || it->second.epoch != h.epoch) continue;
     if (fenced) {
+      if (options_.metrics != nullptr) options_.metrics->Fenced();
       reactor->Apply(*fenced);
     } else if (renewals[i].renew) {
       reactor->MarkLeaseWritten(now);

@@ -38,13 +38,15 @@
 #include "verifier/group_commit.h"
 #include "verifier/latency_recorder.h"
 #include "verifier/policy_cache.h"
+#include "verifier/verifier_metrics.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
 namespace vouch::verifier {
 
 struct AttestationOptions {
   SessionOptions session;
-  int hello_per_minute = 30;  // Per agent_id.
+  int hello_per_minute = 30;           // Per agent_id.
+  VerifierMetrics* metrics = nullptr;  // nullptr: metrics off.
 };
 
 class StreamReactor;

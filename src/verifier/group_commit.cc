@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "absl/time/clock.h"
+
 namespace vouch::verifier {
 
 GroupCommitter::GroupCommitter(store::AgentStore* store, int threads,
@@ -60,8 +62,10 @@ void GroupCommitter::CommitBatch(std::vector<Item>& batch) {
   std::vector<const store::VerdictCommit*> commits;
   commits.reserve(batch.size());
   for (const Item& item : batch) commits.push_back(&item.commit);
+  const absl::Time start = absl::Now();
   std::vector<absl::StatusOr<store::VerdictApplied>> results =
       store_->CommitVerdicts(commits);
+  if (observer_) observer_(batch.size(), absl::Now() - start);
   if (results.size() != batch.size()) {  // A store bug: acknowledge nothing.
     results.assign(batch.size(),
                    absl::InternalError("verdict store returned short"));

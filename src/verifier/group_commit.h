@@ -20,6 +20,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "store/verifier_store.h"
 
 namespace vouch::verifier {
@@ -35,6 +36,12 @@ class GroupCommitter {
   GroupCommitter& operator=(const GroupCommitter&) = delete;
 
   void Submit(store::VerdictCommit commit, Done done);
+
+  // Called after each transaction with its verdicts and duration (metrics);
+  // set before the first Submit.
+  void SetBatchObserver(std::function<void(size_t, absl::Duration)> fn) {
+    observer_ = std::move(fn);
+  }
 
   // Batches committed and verdicts in them, since start (for metrics and
   // the benchmark).
@@ -56,6 +63,7 @@ class GroupCommitter {
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t verdicts_ ABSL_GUARDED_BY(mu_) = 0;
+  std::function<void(size_t, absl::Duration)> observer_;
   std::vector<std::thread> threads_;
 };
 

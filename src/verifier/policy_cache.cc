@@ -26,6 +26,7 @@ std::optional<Versioned<T>> PolicyCache::TryGet(const std::string& tenant,
   if (entry->policy != nullptr && now < entry->checked + ttl_) {
     out = Versioned<T>{entry->version,
                        std::static_pointer_cast<const T>(entry->policy)};
+    hits_.fetch_add(1, std::memory_order_relaxed);
   }
   entry->mu.Unlock();
   return out;
@@ -38,6 +39,7 @@ absl::StatusOr<Versioned<T>> PolicyCache::Get(const std::string& tenant,
   std::shared_ptr<Entry> entry = EntryFor(tenant, name, kind);
   absl::MutexLock lock(&entry->mu);  // A version loads once.
   if (entry->policy != nullptr && now < entry->checked + ttl_) {
+    hits_.fetch_add(1, std::memory_order_relaxed);
     return Versioned<T>{entry->version,
                         std::static_pointer_cast<const T>(entry->policy)};
   }

@@ -15,6 +15,8 @@
 #ifndef VOUCH_VERIFIER_POLICY_CACHE_H_
 #define VOUCH_VERIFIER_POLICY_CACHE_H_
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <optional>
@@ -72,6 +74,8 @@ class PolicyCache final : public PolicySource {
 
   // Distinct policy versions loaded so far (for tests and metrics).
   int loads() const;
+  // Lookups answered from the cache so far (for metrics).
+  uint64_t hits() const { return hits_.load(std::memory_order_relaxed); }
 
  private:
   struct Entry {
@@ -99,6 +103,7 @@ class PolicyCache final : public PolicySource {
   mutable absl::Mutex mu_;
   std::map<std::string, std::shared_ptr<Entry>> entries_ ABSL_GUARDED_BY(mu_);
   int loads_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<uint64_t> hits_{0};
 };
 
 }  // namespace vouch::verifier

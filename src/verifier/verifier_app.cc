@@ -1,13 +1,17 @@
 #include "verifier/verifier_app.h"
 
 #include <grpcpp/grpcpp.h>
+#include <grpcpp/health_check_service_interface.h>
 #include <openssl/rand.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <thread>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
@@ -15,7 +19,9 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "server/metrics.h"
 #include "server/tls.h"
+#include "store/agent_counts.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
 #include "store/pg_verifier_store.h"
@@ -24,6 +30,7 @@
 #include "verifier/executor.h"
 #include "verifier/group_commit.h"
 #include "verifier/policy_cache.h"
+#include "verifier/verifier_metrics.h"
 
 namespace vouch::verifier {
 
@@ -114,18 +121,32 @@ std::optional<std::vector<std::string>> SigningKeys(const Config& cfg) {
 // every verifier at once), lease renewal of this verifier's streams (which
 // also finds streams another verifier took over and ends them), and the
 // latency figures of the last window in the log.
+// The agent-state gauges: this verifier's agents, and the pool's when this
+// verifier is the elected reporter.
+void CountAgents(store::AgentCounter& counter, store::PgPool& pool,
+                 VerifierMetrics& metrics) {
+  absl::StatusOr<store::AgentCounts> mine = counter.Owned(pool);
+  if (mine.ok()) metrics.SetAgents(*mine, /*pool=*/false);
+  absl::StatusOr<std::optional<store::AgentCounts>> all = counter.Pool();
+  if (all.ok()) metrics.SetAgents(all->value_or(store::AgentCounts{}), true);
+}
+
 int Maintain(store::AgentStore& store, AttestationService& attestation,
-             GroupCommitter& committer, absl::Duration sweep) {
+             GroupCommitter& committer, absl::Duration sweep,
+             VerifierMetrics* metrics, const std::function<void()>& count) {
   uint64_t last_batches = 0;
   uint64_t last_committed = 0;
   while (true) {
     absl::StatusOr<int64_t> swept = store.SweepTimeouts();
     if (!swept.ok()) {
+      if (metrics != nullptr) metrics->SweepFailed();
       Log(LogLevel::kWarning, "timeout sweep failed",
           {{"error", swept.status().message()}});
     } else if (*swept > 0) {
+      if (metrics != nullptr) metrics->TimedOut(*swept);
       Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
     }
+    if (count) count();
     attestation.RenewLeases(sweep);
     const LatencyRecorder::Stats stats = attestation.TakeLatencyStats();
     const uint64_t batches = committer.batches();
@@ -187,6 +208,13 @@ int RunVerifier(AppContext& ctx) {
        {"workers", workers},
        {"db_connections", max_conn}});
   store::PgPool pool(url, max_conn);
+  std::shared_ptr<server::Metrics> metrics =
+      server::MetricsFromConfig(cfg, "vouch-verifier");
+  absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =
+      server::ServeMetricsFromConfig(cfg, metrics, [&pool] {
+        return store::SchemaReady(pool, absl::Seconds(2));
+      });
+  if (!http.ok()) return 1;
   if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
       !s.ok()) {
     Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
@@ -203,16 +231,41 @@ int RunVerifier(AppContext& ctx) {
       &store, commit_threads,
       static_cast<size_t>(cfg.GetInt("verifier", "max_commit_batch")));
   PolicyCache policies(&store, absl::Seconds(1), key);
+  std::unique_ptr<VerifierMetrics> vm;
+  std::unique_ptr<store::AgentCounter> counter;
+  std::function<void()> count_agents;
+  if (metrics != nullptr) {
+    vm = std::make_unique<VerifierMetrics>(metrics.get());
+    committer.SetBatchObserver(
+        [m = vm.get()](size_t n, absl::Duration took) { m->Batch(n, took); });
+    counter = std::make_unique<store::AgentCounter>(url, id);
+    count_agents = [&] { CountAgents(*counter, pool, *vm); };
+  }
   AttestationOptions options;
   options.session.verifier_id = id;
   options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
   options.session.timeout_intervals = timeout_intervals;
+  options.metrics = vm.get();
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
   std::optional<std::vector<std::string>> signing_keys = SigningKeys(cfg);
   if (!signing_keys) return 2;
   AdminService admin(&store, &store, &store, *std::move(signing_keys));
 
+  // The scrape hooks read the objects above: stop serving before they go.
+  absl::Cleanup stop_http = [&http] { http->reset(); };
+  if (vm != nullptr) {
+    metrics->OnScrape([&] {
+      vm->SetStreams(attestation.streams());
+      vm->SetPolicyTotals(policies.hits(),
+                          static_cast<uint64_t>(policies.loads()));
+      const store::PgPool::Stats db = pool.stats();
+      vm->SetPoolStats(db.max, db.open, db.in_use, db.acquired, db.failed,
+                       db.wait_seconds);
+    });
+  }
+
+  grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
   int port = 0;
   builder.AddListeningPort(listen, setup->credentials, &port);
@@ -227,10 +280,14 @@ int RunVerifier(AppContext& ctx) {
       server::StartServing(builder, port, listen,
                            cfg.GetString("verifier", "port_file"), "verifier");
   if (server == nullptr) return 1;
+  if (*http != nullptr) (*http)->SetServing();
 
   const int sig = Maintain(store, attestation, committer,
-                           cfg.GetDuration("verifier", "sweep_interval"));
+                           cfg.GetDuration("verifier", "sweep_interval"),
+                           vm.get(), count_agents);
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
+  if (*http != nullptr) (*http)->SetDraining();
+  server->GetHealthCheckService()->Shutdown();
   attestation.Drain();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   return 0;
