@@ -200,12 +200,10 @@ int RunRegistrar(AppContext& ctx) {
   absl::Notification stop;
   std::thread cleaner(
       [&] { DeleteExpiredUntil(store, CleanupPeriod(pending_ttl), stop); });
-  const int sig = WaitForShutdown();
-  Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
-  stop.Notify();
   if (*http != nullptr) (*http)->SetServing();
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
+  stop.Notify();
   if (*http != nullptr) (*http)->SetDraining();
   server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
