@@ -118,7 +118,8 @@ int RunRegistrar(AppContext& ctx) {
     return 2;
   }
   store::PgPool pool(
-      url, static_cast<int>(cfg.GetInt("database", "max_connections")));
+      url, static_cast<int>(cfg.GetInt("database", "max_connections")),
+      store::PgOptionsFromConfig(cfg));
   if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
       !s.ok()) {
     Log(LogLevel::kError, "database unusable", {{"error", s.message()}});

@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
+#include <functional>
 #include <memory>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/file.h"
@@ -109,15 +112,18 @@ std::optional<std::vector<std::string>> SigningKeys(const Config& cfg) {
   return keys;
 }
 
-// Maintenance until a stop signal (returned): the timeout sweeper (safe in
-// every verifier at once), lease renewal of this verifier's streams (which
-// also finds streams another verifier took over and ends them), and the
-// latency figures of the last window in the log.
-int Maintain(store::AgentStore& store, AttestationService& attestation,
-             GroupCommitter& committer, absl::Duration sweep) {
+// Maintenance until `stop` is notified: the timeout sweeper (safe in every
+// verifier at once), lease renewal of this verifier's streams (which also
+// finds streams another verifier took over and ends them), and the latency
+// figures of the last window in the log. Runs on its own thread: a database
+// that does not answer holds it (up to the connection timeouts), never the
+// thread that takes SIGTERM.
+void Maintain(store::AgentStore& store, AttestationService& attestation,
+              GroupCommitter& committer, absl::Duration sweep,
+              absl::Notification& stop) {
   uint64_t last_batches = 0;
   uint64_t last_committed = 0;
-  while (true) {
+  while (!stop.HasBeenNotified()) {
     absl::StatusOr<int64_t> swept = store.SweepTimeouts();
     if (!swept.ok()) {
       Log(LogLevel::kWarning, "timeout sweep failed",
@@ -125,6 +131,7 @@ int Maintain(store::AgentStore& store, AttestationService& attestation,
     } else if (*swept > 0) {
       Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
     }
+    if (stop.HasBeenNotified()) break;
     attestation.RenewLeases(sweep);
     const LatencyRecorder::Stats stats = attestation.TakeLatencyStats();
     const uint64_t batches = committer.batches();
@@ -142,8 +149,23 @@ int Maintain(store::AgentStore& store, AttestationService& attestation,
     }
     last_batches = batches;
     last_committed = committed;
-    if (std::optional<int> s = WaitForShutdownFor(sweep)) return *s;
+    stop.WaitForNotificationWithTimeout(sweep);
   }
+}
+
+// After a stop signal the orderly shutdown (drain, in-flight commits, the
+// maintenance thread) waits on the database at most this long; then the
+// process exits anyway. Nothing is lost: a verdict is sent only after its
+// commit, so an exit here is like a crash between two verdicts.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(7);
+
+void ExitAfterGrace() {
+  std::thread([] {
+    absl::SleepFor(kShutdownGrace);
+    Log(LogLevel::kWarning,
+        "shutdown still waiting on the database; exiting without it");
+    std::_Exit(0);
+  }).detach();
 }
 
 }  // namespace
@@ -185,7 +207,7 @@ int RunVerifier(AppContext& ctx) {
        {"id", id},
        {"workers", workers},
        {"db_connections", max_conn}});
-  store::PgPool pool(url, max_conn);
+  store::PgPool pool(url, max_conn, store::PgOptionsFromConfig(cfg));
   if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
       !s.ok()) {
     Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
@@ -228,11 +250,18 @@ int RunVerifier(AppContext& ctx) {
                            cfg.GetString("verifier", "port_file"), "verifier");
   if (server == nullptr) return 1;
 
-  const int sig = Maintain(store, attestation, committer,
-                           cfg.GetDuration("verifier", "sweep_interval"));
+  absl::Notification stop_maintenance;
+  std::thread maintenance(Maintain, std::ref(store), std::ref(attestation),
+                          std::ref(committer),
+                          cfg.GetDuration("verifier", "sweep_interval"),
+                          std::ref(stop_maintenance));
+  const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
+  ExitAfterGrace();
+  stop_maintenance.Notify();
   attestation.Drain();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  maintenance.join();
   return 0;
 }
 
