@@ -750,6 +750,11 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   for (const VerdictCommit* c : commits) {
     statements.push_back(VerdictStatement(*c));
   }
+  if (commit_delay_ > absl::ZeroDuration()) {
+    statements.push_back({"SELECT pg_sleep($1)",
+                          {absl::StrCat(absl::ToDoubleSeconds(commit_delay_))},
+                          {}});
+  }
   statements.push_back({"COMMIT", {}, {}});
   absl::StatusOr<std::vector<PgRows>> all = (*db)->QueryPipelined(statements);
   if (all.ok() && all->size() == statements.size()) {

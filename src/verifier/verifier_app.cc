@@ -10,6 +10,7 @@
 #include <memory>
 #include <thread>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
@@ -168,6 +169,32 @@ void ExitAfterGrace() {
   }).detach();
 }
 
+// Fault injection for tests only (tests/e2e/fault_test.cc), from the
+// environment so that no config file or flag can carry it:
+//   VOUCH_TEST_COMMIT_DELAY=3s      each verdict transaction sleeps 3 s
+//                                   before COMMIT;
+//   VOUCH_TEST_EXIT_AFTER_COMMITS=N exit (137) after the N-th committed
+//                                   batch, before its verdicts are sent.
+// Both are logged as warnings when set.
+void ApplyTestHooks(store::PgVerifierStore& store, GroupCommitter& committer) {
+  if (const char* d = std::getenv("VOUCH_TEST_COMMIT_DELAY")) {
+    absl::Duration delay;
+    if (absl::ParseDuration(d, &delay) && delay > absl::ZeroDuration()) {
+      Log(LogLevel::kWarning, "test hook: commit delay",
+          {{"delay", absl::FormatDuration(delay)}});
+      store.SetCommitDelayForTests(delay);
+    }
+  }
+  if (const char* n = std::getenv("VOUCH_TEST_EXIT_AFTER_COMMITS")) {
+    int count = 0;
+    if (absl::SimpleAtoi(n, &count) && count > 0) {
+      Log(LogLevel::kWarning, "test hook: exit after commits",
+          {{"commits", count}});
+      committer.SetExitAfterCommitsForTests(count);
+    }
+  }
+}
+
 }  // namespace
 
 int RunVerifier(AppContext& ctx) {
@@ -223,6 +250,7 @@ int RunVerifier(AppContext& ctx) {
   GroupCommitter committer(
       &store, commit_threads,
       static_cast<size_t>(cfg.GetInt("verifier", "max_commit_batch")));
+  ApplyTestHooks(store, committer);
   PolicyCache policies(&store, absl::Seconds(1), key);
   AttestationOptions options;
   options.session.verifier_id = id;
