@@ -289,8 +289,13 @@ class FaultPool {
   // log (each push accepted), then checks exactly-once from the database
   // and the agents' logs:
   //  - no (agent, nonce) twice;
-  //  - each agent's IMA entries received, summed over its attestations,
-  //    equal its ima_next_entry, which equals what its log holds;
+  //  - each agent's IMA entries are accepted exactly once: its
+  //    ima_next_entry equals what its log holds, its attestations' accepted
+  //    ranges [ima_from, ima_next_entry) follow each other without gap or
+  //    overlap and add up to it, and no attestation received fewer entries
+  //    than it accepted. (Entries received can exceed those accepted: the
+  //    agent quotes first and reads its log after, so entries beyond the
+  //    quote are received, left for the next round and sent again.)
   //  - every verdict an agent logged (saw acknowledged) is stored;
   //  - no PASS logged inside an outage window;
   //  - no stale PASS: an agent shown as passing has a verdict younger than
@@ -310,9 +315,17 @@ class FaultPool {
                    "FROM attestations") == 0);
     for (const Agent& a : agents_) {
       INFO(a.id);
-      CHECK(QueryInt("SELECT coalesce(sum(ima_entries_received), 0) FROM "
-                     "attestations WHERE agent_id = $1",
+      CHECK(QueryInt("SELECT coalesce(sum(ima_next_entry - ima_from), 0) "
+                     "FROM attestations WHERE agent_id = $1",
                      {a.id}) == a.ima_entries);
+      CHECK(QueryInt("SELECT count(*) FROM (SELECT ima_from, "
+                     "lag(ima_next_entry) OVER (ORDER BY at, seq) AS prev "
+                     "FROM attestations WHERE agent_id = $1 AND ima_from IS "
+                     "NOT NULL) t WHERE prev IS NOT NULL AND ima_from <> prev",
+                     {a.id}) == 0);
+      CHECK(QueryInt("SELECT count(*) FROM attestations WHERE agent_id = $1 "
+                     "AND ima_entries_received < ima_next_entry - ima_from",
+                     {a.id}) == 0);
       const std::vector<AgentVerdict> seen = a.Verdicts();
       CHECK(!seen.empty());
       for (const AgentVerdict& v : seen) {
