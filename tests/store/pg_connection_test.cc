@@ -31,7 +31,7 @@ store::PgOptions Quick() {
 }
 
 TEST_CASE(
-    "PgConnection: a blackholed database is UNAVAILABLE, never a hang; "
+    "PgConnection: a blackholed database is UNAVAILABLE, never a hang, and "
     "the pool reconnects after it heals",
     "[pg][store][fault]") {
   absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
