@@ -21,7 +21,21 @@ void AddDatabaseKeys(ConfigSchema& schema, int64_t default_max_connections) {
               "libpq connection string or postgresql:// URI of the shared "
               "database")
       .Int("database", "max_connections", default_max_connections,
-           "Connection pool size", 1, 256);
+           "Connection pool size", 1, 256)
+      .Duration("database", "connect_timeout", absl::Seconds(5),
+                "Longest wait for a new connection (TCP, TLS and login)")
+      .Duration("database", "statement_timeout", absl::Seconds(10),
+                "Server-side limit per statement; the client gives up on a "
+                "connection that has not answered 5 s after it")
+      .Duration("database", "keepalives_idle", absl::Seconds(10),
+                "TCP keepalive: idle time before the first probe")
+      .Duration("database", "keepalives_interval", absl::Seconds(5),
+                "TCP keepalive: time between probes")
+      .Int("database", "keepalives_count", 3,
+           "TCP keepalive: unanswered probes before the connection is dead", 1,
+           100)
+      .Duration("database", "tcp_user_timeout", absl::Seconds(20),
+                "Sent data unacknowledged this long breaks the connection");
 }
 
 void AddMetricsKeys(ConfigSchema& schema) {

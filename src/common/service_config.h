@@ -19,7 +19,8 @@ namespace vouch {
 void AddTlsKeys(ConfigSchema& schema, absl::string_view role,
                 absl::string_view ca_help);
 
-// [database] url, max_connections.
+// [database] url, max_connections, and the timeouts every connection gets
+// (connect_timeout, statement_timeout, keepalives_*, tcp_user_timeout).
 void AddDatabaseKeys(ConfigSchema& schema, int64_t default_max_connections);
 
 // [metrics] listen: the Prometheus /metrics address, empty disables it.

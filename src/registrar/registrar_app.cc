@@ -151,7 +151,8 @@ int RunRegistrar(AppContext& ctx) {
     return 2;
   }
   store::PgPool pool(
-      url, static_cast<int>(cfg.GetInt("database", "max_connections")));
+      url, static_cast<int>(cfg.GetInt("database", "max_connections")),
+      store::PgOptionsFromConfig(cfg));
   std::shared_ptr<server::Metrics> metrics =
       server::MetricsFromConfig(cfg, "vouch-registrar");
   absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =

@@ -7,6 +7,9 @@
 namespace vouch::store {
 namespace {
 
+// One process, one database: its incarnation never changes.
+constexpr char kMemoryIncarnation[] = "memory";
+
 bool Before(const EventPosition& a, const EventPosition& b) {
   return a.xid < b.xid || (a.xid == b.xid && a.seq < b.seq);
 }
@@ -193,7 +196,8 @@ AgentRow InMemoryVerifierStore::AsRead(const Agent& a) const {
 
 void InMemoryVerifierStore::AddEvent(const std::string& tenant, EventRow e,
                                      AttestationRow attestation) {
-  e.position = {xid_, static_cast<int64_t>(log_.size()) + 1};
+  e.position = {xid_, static_cast<int64_t>(log_.size()) + 1,
+                kMemoryIncarnation};
   e.at = clock_();
   log_.push_back(Record{tenant, std::move(e), std::move(attestation)});
 }
@@ -469,13 +473,17 @@ absl::StatusOr<std::vector<AttestationRow>> InMemoryVerifierStore::History(
 absl::StatusOr<EventPosition> InMemoryVerifierStore::EventHorizon() {
   absl::MutexLock lock(&mu_);
   // Every later event has a higher xid (each write bumps it first).
-  return EventPosition{xid_, static_cast<int64_t>(log_.size())};
+  return EventPosition{xid_, static_cast<int64_t>(log_.size()),
+                       kMemoryIncarnation};
 }
 
 absl::StatusOr<std::vector<EventRow>> InMemoryVerifierStore::EventsAfter(
     const std::string& tenant, EventPosition after,
     const std::vector<std::string>& agent_ids,
     const std::vector<core::AgentState>& states, bool verdicts, int limit) {
+  if (!after.incarnation.empty() && after.incarnation != kMemoryIncarnation) {
+    return IncarnationChanged();
+  }
   absl::MutexLock lock(&mu_);
   std::vector<EventRow> out;
   for (const Record& r : log_) {

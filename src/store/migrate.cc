@@ -105,7 +105,12 @@ absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience) {
   while (true) {
     absl::Status status = [&]() -> absl::Status {
       VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool.Acquire());
+      // A migration may wait for another server's and rewrite big tables:
+      // no statement_timeout while it runs, the usual one after.
+      VOUCH_RETURN_IF_ERROR(db->SetStatementTimeout(absl::ZeroDuration()));
       VOUCH_ASSIGN_OR_RETURN(int applied, Migrate(*db));
+      VOUCH_RETURN_IF_ERROR(
+          db->SetStatementTimeout(pool.options().statement_timeout));
       Log(LogLevel::kInfo, "database schema ready", {{"applied", applied}});
       return absl::OkStatus();
     }();

@@ -1,6 +1,9 @@
 #include "store/pg_connection.h"
 
+#include <poll.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <cstdlib>
 
 #include "absl/container/flat_hash_set.h"
@@ -9,13 +12,20 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "common/status_macros.h"
 #include "store/pg_handle.h"
 
 namespace vouch::store {
 
 struct PgConnection::Handle {
   PgConnPtr conn;
-  absl::flat_hash_set<std::string> prepared;  // Names, on this connection.
+  absl::flat_hash_set<std::string> prepared;      // Names, on this connection.
+  absl::Duration reply_timeout = absl::Hours(1);  // Per call, client side.
+  bool broken = false;  // A reply timed out: the protocol state is unknown.
+
+  absl::Status Usable() const;
+  absl::StatusOr<PgResultPtr> NextResult(absl::Time deadline);
 };
 
 namespace {
@@ -59,10 +69,43 @@ PgConnection::PgConnection(std::unique_ptr<Handle> handle)
     : handle_(std::move(handle)) {}
 PgConnection::~PgConnection() = default;
 
+namespace {
+
+// Whole seconds, at least `least` (libpq's units).
+std::string Seconds(absl::Duration d, int64_t least) {
+  return absl::StrCat(
+      std::max(least, absl::ToInt64Seconds(absl::Ceil(d, absl::Seconds(1)))));
+}
+
+// The server-side limit and the client's wait derived from it.
+absl::Duration ReplyTimeout(absl::Duration statement_timeout) {
+  return statement_timeout > absl::ZeroDuration()
+             ? statement_timeout + kReplyGrace
+             : absl::Hours(1);
+}
+
+}  // namespace
+
 absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
-    const std::string& conninfo) {
+    const std::string& conninfo, const PgOptions& options) {
   auto handle = std::make_unique<Handle>();
-  handle->conn.reset(PQconnectdb(conninfo.c_str()));
+  // Defaults first, then the expanded connection string, whose own keywords
+  // override them (libpq processes the arrays in order).
+  const std::string connect_timeout = Seconds(options.connect_timeout, 2);
+  const std::string idle = Seconds(options.keepalives_idle, 1);
+  const std::string interval = Seconds(options.keepalives_interval, 1);
+  const std::string count = absl::StrCat(std::max(1, options.keepalives_count));
+  const std::string user_timeout =
+      absl::StrCat(absl::ToInt64Milliseconds(options.tcp_user_timeout));
+  const char* keys[] = {"connect_timeout",  "keepalives",
+                        "keepalives_idle",  "keepalives_interval",
+                        "keepalives_count", "tcp_user_timeout",
+                        "dbname",           nullptr};
+  const char* values[] = {
+      connect_timeout.c_str(), "1",           idle.c_str(),
+      interval.c_str(),        count.c_str(), user_timeout.c_str(),
+      conninfo.c_str(),        nullptr};
+  handle->conn.reset(PQconnectdbParams(keys, values, /*expand_dbname=*/1));
   if (!handle->conn) {
     return absl::ResourceExhaustedError(
         "libpq could not allocate a connection");
@@ -73,7 +116,80 @@ absl::StatusOr<std::unique_ptr<PgConnection>> PgConnection::Connect(
         absl::StrCat("cannot connect to PostgreSQL: ",
                      OneLine(PQerrorMessage(handle->conn.get()))));
   }
-  return std::unique_ptr<PgConnection>(new PgConnection(std::move(handle)));
+  // Non-blocking sends, so a peer that stops reading cannot hold a write.
+  if (PQsetnonblocking(handle->conn.get(), 1) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("PostgreSQL connection: ",
+                     OneLine(PQerrorMessage(handle->conn.get()))));
+  }
+  // Until statement_timeout is set, SET itself may take connect_timeout.
+  handle->reply_timeout = ReplyTimeout(options.connect_timeout);
+  std::unique_ptr<PgConnection> db(new PgConnection(std::move(handle)));
+  VOUCH_RETURN_IF_ERROR(db->SetStatementTimeout(options.statement_timeout));
+  return db;
+}
+
+absl::Status PgConnection::SetStatementTimeout(absl::Duration timeout) {
+  const int64_t ms = std::max<int64_t>(0, absl::ToInt64Milliseconds(timeout));
+  // An integer, not input: safe to put in the text (SET takes no $1).
+  VOUCH_RETURN_IF_ERROR(
+      Exec(absl::StrCat("SET statement_timeout = ", ms)).status());
+  handle_->reply_timeout = ReplyTimeout(timeout);
+  return absl::OkStatus();
+}
+
+namespace {
+
+// Flushes what libpq queued and waits until a whole result is buffered
+// (PQgetResult will not block). kUnavailable when the connection breaks or
+// `deadline` passes first.
+absl::Status AwaitReply(PGconn* conn, absl::Time deadline) {
+  while (true) {
+    const int flushed = PQflush(conn);  // 0 all sent, 1 more to send
+    if (flushed < 0) return StatusFromResult(nullptr, conn, "send failed");
+    if (flushed == 0 && PQisBusy(conn) == 0) return absl::OkStatus();
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) {
+      return absl::UnavailableError(
+          "PostgreSQL did not answer in time (connection dropped)");
+    }
+    pollfd pfd{};
+    pfd.fd = PQsocket(conn);
+    if (pfd.fd < 0) return StatusFromResult(nullptr, conn, "no socket");
+    pfd.events = static_cast<short>(POLLIN | (flushed == 1 ? POLLOUT : 0));
+    const int ms = static_cast<int>(std::min<int64_t>(
+        absl::ToInt64Milliseconds(absl::Ceil(left, absl::Milliseconds(1))),
+        60000));
+    const int ready = poll(&pfd, 1, ms);
+    if (ready < 0 && errno != EINTR) {
+      return absl::UnavailableError("poll on the PostgreSQL socket failed");
+    }
+    if (ready > 0 && (pfd.revents & (POLLIN | POLLERR | POLLHUP)) != 0 &&
+        PQconsumeInput(conn) == 0) {
+      return StatusFromResult(nullptr, conn, "receive failed");
+    }
+  }
+}
+
+}  // namespace
+
+// Waits for the next result of a call whose wait ends at `deadline`; a
+// timeout marks the connection broken (its replies may still arrive, out of
+// step with the next caller's).
+absl::StatusOr<PgResultPtr> PgConnection::Handle::NextResult(
+    absl::Time deadline) {
+  if (absl::Status s = AwaitReply(conn.get(), deadline); !s.ok()) {
+    broken = true;
+    return s;
+  }
+  return PgResultPtr(PQgetResult(conn.get()));
+}
+
+absl::Status PgConnection::Handle::Usable() const {
+  if (broken || PQstatus(conn.get()) != CONNECTION_OK) {
+    return absl::UnavailableError("PostgreSQL connection is broken");
+  }
+  return absl::OkStatus();
 }
 
 namespace {
@@ -114,21 +230,38 @@ PgRows RowsOf(const PgResultPtr& res) {
 
 absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
                                            const std::vector<PgParam>& params) {
+  VOUCH_RETURN_IF_ERROR(handle_->Usable());
+  const absl::Time deadline = absl::Now() + handle_->reply_timeout;
+  PGconn* conn = handle_->conn.get();
   std::vector<const char*> values = ParamValues(params);
   const std::string statement(sql);
-  PgResultPtr res(PQexecParams(handle_->conn.get(), statement.c_str(),
-                               static_cast<int>(values.size()), nullptr,
-                               values.data(), nullptr, nullptr,
-                               /*resultFormat=*/0));
-  const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    return StatusFromResult(res.get(), handle_->conn.get(), "query failed");
+  if (PQsendQueryParams(conn, statement.c_str(),
+                        static_cast<int>(values.size()), nullptr, values.data(),
+                        nullptr, nullptr, /*resultFormat=*/0) != 1) {
+    return StatusFromResult(nullptr, conn, "query failed");
   }
-  return RowsOf(res);
+  // One result, then null; keep the first failure.
+  std::optional<PgRows> rows;
+  std::optional<absl::Status> error;
+  while (true) {
+    VOUCH_ASSIGN_OR_RETURN(PgResultPtr res, handle_->NextResult(deadline));
+    if (res == nullptr) break;
+    const ExecStatusType st = PQresultStatus(res.get());
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK) {
+      if (!rows) rows = RowsOf(res);
+    } else if (!error) {
+      error = StatusFromResult(res.get(), conn, "query failed");
+    }
+  }
+  if (error) return *error;
+  if (!rows) return StatusFromResult(nullptr, conn, "query failed");
+  return *std::move(rows);
 }
 
 absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
     const std::vector<PgStatement>& statements) {
+  VOUCH_RETURN_IF_ERROR(handle_->Usable());
+  const absl::Time deadline = absl::Now() + handle_->reply_timeout;
   PGconn* conn = handle_->conn.get();
   if (PQenterPipelineMode(conn) != 1) {
     return StatusFromResult(nullptr, conn, "pipeline mode");
@@ -173,7 +306,7 @@ absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
   }
   // Each statement's result is followed by a null; the sync comes last.
   for (const std::string* name : preparing) {
-    PgResultPtr res(PQgetResult(conn));
+    VOUCH_ASSIGN_OR_RETURN(PgResultPtr res, handle_->NextResult(deadline));
     if (res == nullptr) {
       if (!error) error = StatusFromResult(nullptr, conn, "pipeline");
       break;
@@ -188,10 +321,12 @@ absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
     } else if (!error) {
       error = StatusFromResult(res.get(), conn, "query failed");
     }
-    PgResultPtr end(PQgetResult(conn));  // null after each statement
+    // null after each statement
+    VOUCH_ASSIGN_OR_RETURN(PgResultPtr end, handle_->NextResult(deadline));
   }
   if (synced && PQstatus(conn) == CONNECTION_OK) {
-    PgResultPtr sync(PQgetResult(conn));  // PGRES_PIPELINE_SYNC
+    // PGRES_PIPELINE_SYNC
+    VOUCH_ASSIGN_OR_RETURN(PgResultPtr sync, handle_->NextResult(deadline));
   }
   PQexitPipelineMode(conn);
   if (error) return *error;
@@ -206,18 +341,27 @@ absl::StatusOr<int64_t> PgConnection::Exec(absl::string_view sql,
 }
 
 absl::Status PgConnection::ExecScript(absl::string_view sql) {
+  VOUCH_RETURN_IF_ERROR(handle_->Usable());
+  const absl::Time deadline = absl::Now() + handle_->reply_timeout;
+  PGconn* conn = handle_->conn.get();
   const std::string script(sql);
-  PgResultPtr res(PQexec(handle_->conn.get(), script.c_str()));
-  const ExecStatusType st = res ? PQresultStatus(res.get()) : PGRES_FATAL_ERROR;
-  if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK) {
-    return StatusFromResult(res.get(), handle_->conn.get(), "script failed");
+  if (PQsendQuery(conn, script.c_str()) != 1) {
+    return StatusFromResult(nullptr, conn, "script failed");
   }
-  return absl::OkStatus();
+  // One result per statement until null; the first failure is the answer.
+  std::optional<absl::Status> error;
+  while (true) {
+    VOUCH_ASSIGN_OR_RETURN(PgResultPtr res, handle_->NextResult(deadline));
+    if (res == nullptr) break;
+    const ExecStatusType st = PQresultStatus(res.get());
+    if (st != PGRES_TUPLES_OK && st != PGRES_COMMAND_OK && !error) {
+      error = StatusFromResult(res.get(), conn, "script failed");
+    }
+  }
+  return error ? *error : absl::OkStatus();
 }
 
-bool PgConnection::Healthy() const {
-  return PQstatus(handle_->conn.get()) == CONNECTION_OK;
-}
+bool PgConnection::Healthy() const { return handle_->Usable().ok(); }
 
 std::string ToBytea(absl::string_view bytes) {
   return absl::StrCat("\\x", absl::BytesToHexString(bytes));

@@ -2,7 +2,10 @@
 // One PostgreSQL connection with parameterised queries only (no SQL is ever
 // built from input). libpq errors become absl::Status here and nowhere else:
 // connection loss, serialization failures and shutdowns are kUnavailable
-// (retry), unique violations kAlreadyExists, the rest kInternal. Not
+// (retry), unique violations kAlreadyExists, the rest kInternal. No call
+// waits on the network longer than PgOptions allows: a database that stops
+// answering (a partition, a black hole) is kUnavailable within
+// statement_timeout + kReplyGrace and the connection is dropped. Not
 // thread-safe: one thread uses a connection at a time.
 //
 //   VOUCH_ASSIGN_OR_RETURN(auto db, PgConnection::Connect(conninfo));
@@ -19,6 +22,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 
 namespace vouch::store {
 
@@ -51,12 +55,31 @@ absl::StatusOr<std::string> FromBytea(absl::string_view text);
 // element double-quoted with " and \ escaped, so any text is safe.
 std::string ToTextArray(const std::vector<std::string>& items);
 
+// How long a connection may wait on PostgreSQL. The libpq parameters go in
+// before the connection string, so the same keyword in `conninfo` (e.g.
+// `?connect_timeout=30`) wins; statement_timeout is SET after connecting.
+// Keepalives and tcp_user_timeout apply to TCP only (not Unix sockets).
+struct PgOptions {
+  absl::Duration connect_timeout = absl::Seconds(5);  // Whole handshake.
+  // Server-side limit per statement (SET statement_timeout); zero = none.
+  absl::Duration statement_timeout = absl::Seconds(10);
+  absl::Duration keepalives_idle = absl::Seconds(10);
+  absl::Duration keepalives_interval = absl::Seconds(5);
+  int keepalives_count = 3;
+  // Unacknowledged data older than this breaks the connection (Linux).
+  absl::Duration tcp_user_timeout = absl::Seconds(20);
+};
+
+// What the client waits for a reply beyond statement_timeout before it gives
+// up on the connection (something that accepts bytes but never answers).
+inline constexpr absl::Duration kReplyGrace = absl::Seconds(5);
+
 class PgConnection {
  public:
   // `conninfo` is a libpq connection string or URI. The password, if any,
   // never appears in returned errors.
   static absl::StatusOr<std::unique_ptr<PgConnection>> Connect(
-      const std::string& conninfo);
+      const std::string& conninfo, const PgOptions& options = PgOptions());
   ~PgConnection();
   PgConnection(const PgConnection&) = delete;
   PgConnection& operator=(const PgConnection&) = delete;
@@ -81,7 +104,13 @@ class PgConnection {
   // that came from outside.
   absl::Status ExecScript(absl::string_view sql);
 
-  // False once the connection is broken (the pool then drops it).
+  // Changes this connection's statement_timeout (and with it how long the
+  // client waits for a reply); zero = no server-side limit, the client then
+  // waits an hour at most. For migrations, which may lock and rewrite tables.
+  absl::Status SetStatementTimeout(absl::Duration timeout);
+
+  // False once the connection is broken or a reply did not come in time
+  // (the pool then drops it).
   bool Healthy() const;
 
   // The server_version_num the server reports (e.g. 150018).
@@ -90,6 +119,7 @@ class PgConnection {
  private:
   struct Handle;
   explicit PgConnection(std::unique_ptr<Handle> handle);
+
   std::unique_ptr<Handle> handle_;
 };
 

@@ -6,9 +6,22 @@
 
 namespace vouch::store {
 
-PgPool::PgPool(std::string conninfo, int max_connections)
+PgOptions PgOptionsFromConfig(const Config& cfg) {
+  PgOptions o;
+  o.connect_timeout = cfg.GetDuration("database", "connect_timeout");
+  o.statement_timeout = cfg.GetDuration("database", "statement_timeout");
+  o.keepalives_idle = cfg.GetDuration("database", "keepalives_idle");
+  o.keepalives_interval = cfg.GetDuration("database", "keepalives_interval");
+  o.keepalives_count =
+      static_cast<int>(cfg.GetInt("database", "keepalives_count"));
+  o.tcp_user_timeout = cfg.GetDuration("database", "tcp_user_timeout");
+  return o;
+}
+
+PgPool::PgPool(std::string conninfo, int max_connections, PgOptions options)
     : conninfo_(std::move(conninfo)),
-      max_(max_connections < 1 ? 1 : max_connections) {}
+      max_(max_connections < 1 ? 1 : max_connections),
+      options_(options) {}
 
 PgPool::Lease::~Lease() {
   if (pool_ != nullptr && conn_ != nullptr) pool_->Release(std::move(conn_));
@@ -36,7 +49,7 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Duration wait) {
     ++open_;
   }
   absl::StatusOr<std::unique_ptr<PgConnection>> conn =
-      PgConnection::Connect(conninfo_);
+      PgConnection::Connect(conninfo_, options_);
   absl::MutexLock lock(&mu_);
   if (!conn.ok()) {
     --open_;

@@ -18,13 +18,18 @@
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/config.h"
 #include "store/pg_connection.h"
 
 namespace vouch::store {
 
+// The [database] timeouts of a service's config (AddDatabaseKeys).
+PgOptions PgOptionsFromConfig(const Config& cfg);
+
 class PgPool {
  public:
-  PgPool(std::string conninfo, int max_connections);
+  PgPool(std::string conninfo, int max_connections,
+         PgOptions options = PgOptions());
 
   class Lease {
    public:
@@ -55,12 +60,14 @@ class PgPool {
     double wait_seconds = 0;  // Time Acquire calls spent waiting, summed.
   };
   Stats stats() const;
+  const PgOptions& options() const { return options_; }
 
  private:
   void Release(std::unique_ptr<PgConnection> conn);
 
   const std::string conninfo_;
   const int max_;
+  const PgOptions options_;
   mutable absl::Mutex mu_;
   std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;

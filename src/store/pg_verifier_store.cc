@@ -518,13 +518,35 @@ absl::StatusOr<int64_t> PgVerifierStore::SweepTimeouts() {
   return static_cast<int64_t>(rows.rows.size());
 }
 
+namespace {
+
+// The database incarnation (migrations/0007): the random id of this
+// database's schema and the current timeline, which a promotion or a
+// point-in-time restore advances.
+constexpr char kIncarnation[] =
+    "(SELECT id FROM database_incarnation) || '-' || "
+    "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
+
+absl::StatusOr<std::string> Incarnation(PgConnection& db) {
+  VOUCH_ASSIGN_OR_RETURN(PgRows rows,
+                         db.Query(absl::StrCat("SELECT ", kIncarnation)));
+  if (rows.rows.size() != 1 || !rows.rows[0][0]) {
+    return absl::InternalError("database_incarnation: no row");
+  }
+  return *rows.rows[0][0];
+}
+
+}  // namespace
+
 absl::StatusOr<EventPosition> PgVerifierStore::EventHorizon() {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(
-      PgRows rows,
-      db->Query("SELECT pg_snapshot_xmin(pg_current_snapshot())::text"));
+      PgRows rows, db->Query(absl::StrCat(
+                       "SELECT pg_snapshot_xmin(pg_current_snapshot())::text, ",
+                       kIncarnation)));
   EventPosition p;
   VOUCH_ASSIGN_OR_RETURN(p.xid, Int<uint64_t>(rows.rows.at(0).at(0)));
+  p.incarnation = rows.rows.at(0).at(1).value_or("");
   return p;
 }
 
@@ -533,6 +555,10 @@ absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
     const std::vector<std::string>& agent_ids,
     const std::vector<core::AgentState>& states, bool verdicts, int limit) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(std::string incarnation, Incarnation(*db));
+  if (!after.incarnation.empty() && after.incarnation != incarnation) {
+    return IncarnationChanged();
+  }
   // An array literal of validated agent ids.
   auto array = [](const std::vector<std::string>& v) -> PgParam {
     if (v.empty()) return std::nullopt;
@@ -568,6 +594,7 @@ absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
   std::vector<EventRow> out;
   for (const Row& r : rows.rows) {
     EventRow e;
+    e.position.incarnation = incarnation;
     VOUCH_ASSIGN_OR_RETURN(e.position.xid, Int<uint64_t>(r[0]));
     VOUCH_ASSIGN_OR_RETURN(e.position.seq, Int<int64_t>(r[1]));
     e.agent_id = r[2].value_or("");
@@ -740,6 +767,11 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   statements.push_back({"BEGIN", {}, {}});
   for (const VerdictCommit* c : commits) {
     statements.push_back(VerdictStatement(*c));
+  }
+  if (commit_delay_ > absl::ZeroDuration()) {
+    statements.push_back({"SELECT pg_sleep($1)",
+                          {absl::StrCat(absl::ToDoubleSeconds(commit_delay_))},
+                          {}});
   }
   statements.push_back({"COMMIT", {}, {}});
   absl::StatusOr<std::vector<PgRows>> all = (*db)->QueryPipelined(statements);

@@ -26,6 +26,11 @@ class PgVerifierStore final : public PolicyStore,
   PgVerifierStore(PgPool* pool, int timeout_intervals)
       : pool_(pool), timeout_intervals_(timeout_intervals) {}
 
+  // Test-only fault injection: each verdict batch sleeps this long inside
+  // its transaction, after its statements and before COMMIT (so a test can
+  // kill the verifier while a commit is open). Call before serving.
+  void SetCommitDelayForTests(absl::Duration delay) { commit_delay_ = delay; }
+
   // PolicyStore.
   absl::StatusOr<PolicyRow> AddPolicy(const PolicyRow& policy) override;
   absl::StatusOr<PolicyRow> UpdatePolicy(const PolicyRow& policy,
@@ -78,6 +83,7 @@ class PgVerifierStore final : public PolicyStore,
  private:
   PgPool* pool_;
   int timeout_intervals_;
+  absl::Duration commit_delay_ = absl::ZeroDuration();
 };
 
 }  // namespace vouch::store

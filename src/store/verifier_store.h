@@ -148,6 +148,9 @@ struct LeaseRenewal {
 struct EventPosition {
   uint64_t xid = 0;
   int64_t seq = 0;
+  // The database incarnation the position belongs to (EventsAfter); empty
+  // is not checked (positions from before incarnations were recorded).
+  std::string incarnation;
 };
 struct EventRow {
   EventPosition position;
@@ -262,6 +265,13 @@ class AgentStore {
       const std::string& tenant, const std::string& agent_id, int limit) = 0;
 };
 
+// EventsAfter's answer to a position from another database incarnation.
+inline absl::Status IncarnationChanged() {
+  return absl::OutOfRangeError(
+      "resume_token is from another database incarnation (failover or "
+      "restore): re-read state with ListAgents, then Watch without a token");
+}
+
 class EventStore {
  public:
   virtual ~EventStore() = default;
@@ -270,7 +280,9 @@ class EventStore {
   // Events of `tenant` after `after`, final ones only (never one that a
   // later read could find before a position already passed), oldest first;
   // empty `agent_ids` / `states`: no filter. `verdicts`: attestation
-  // records too, interleaved in the same order.
+  // records too, interleaved in the same order. kOutOfRange when `after`
+  // names another database incarnation (a promoted standby, a restore, a
+  // re-created database): its events may be missing or numbered anew.
   virtual absl::StatusOr<std::vector<EventRow>> EventsAfter(
       const std::string& tenant, EventPosition after,
       const std::vector<std::string>& agent_ids,

@@ -173,17 +173,24 @@ absl::StatusOr<int> PageSize(int requested) {
   return std::min(requested, kMaxPageSize);
 }
 
-// Resume tokens: "w1:<xid>:<seq>".
+// Resume tokens: "w2:<incarnation>:<xid>:<seq>" (the database incarnation
+// the position belongs to); "w1:<xid>:<seq>" from earlier versions is still
+// read, without the incarnation check.
 std::string EventToken(const store::EventPosition& p) {
-  return absl::StrCat("w1:", p.xid, ":", p.seq);
+  if (p.incarnation.empty()) return absl::StrCat("w1:", p.xid, ":", p.seq);
+  return absl::StrCat("w2:", p.incarnation, ":", p.xid, ":", p.seq);
 }
 
 absl::StatusOr<store::EventPosition> ParseEventToken(const std::string& token) {
   std::vector<std::string> parts = absl::StrSplit(token, ':');
   store::EventPosition p;
-  if (token.size() > 1024 || parts.size() != 3 || parts[0] != "w1" ||
-      !absl::SimpleAtoi(parts[1], &p.xid) ||
-      !absl::SimpleAtoi(parts[2], &p.seq)) {
+  const bool v1 = parts.size() == 3 && parts[0] == "w1";
+  const bool v2 = parts.size() == 4 && parts[0] == "w2" && !parts[1].empty() &&
+                  parts[1].size() <= 128;
+  if (v2) p.incarnation = parts[1];
+  if (token.size() > 1024 || (!v1 && !v2) ||
+      !absl::SimpleAtoi(parts[parts.size() - 2], &p.xid) ||
+      !absl::SimpleAtoi(parts[parts.size() - 1], &p.seq)) {
     return absl::OutOfRangeError(
         "resume_token is not valid: re-read state with ListAgents, then "
         "Watch without a token");

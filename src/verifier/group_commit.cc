@@ -1,8 +1,11 @@
 #include "verifier/group_commit.h"
 
+#include <algorithm>
+#include <cstdlib>
 #include <utility>
 
 #include "absl/time/clock.h"
+#include "common/logging.h"
 
 namespace vouch::verifier {
 
@@ -74,6 +77,15 @@ void GroupCommitter::CommitBatch(std::vector<Item>& batch) {
     absl::MutexLock lock(&mu_);
     ++batches_;
     verdicts_ += batch.size();
+    const bool committed =
+        std::any_of(results.begin(), results.end(),
+                    [](const auto& r) { return r.ok() && !r->fenced; });
+    if (committed && exit_after_commits_ > 0 &&
+        ++committed_batches_ >= exit_after_commits_) {
+      Log(LogLevel::kWarning, "test hook: exiting after commit, before send",
+          {{"batch", batch.size()}});
+      std::_Exit(137);
+    }
   }
   for (size_t i = 0; i < batch.size(); ++i) {
     batch[i].done(std::move(results[i]));

@@ -42,6 +42,11 @@ class GroupCommitter {
   void SetBatchObserver(std::function<void(size_t, absl::Duration)> fn) {
     observer_ = std::move(fn);
   }
+  // Test-only fault injection: after the n-th batch that committed at least
+  // one verdict, the process exits (status 137, like SIGKILL) before any of
+  // that batch's verdicts is sent: a lost acknowledgement. 0 = never. Call
+  // before the first Submit.
+  void SetExitAfterCommitsForTests(int n) { exit_after_commits_ = n; }
 
   // Batches committed and verdicts in them, since start (for metrics and
   // the benchmark).
@@ -64,6 +69,8 @@ class GroupCommitter {
   uint64_t batches_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t verdicts_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void(size_t, absl::Duration)> observer_;
+  int exit_after_commits_ = 0;
+  int committed_batches_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_;
 };
 

@@ -6,14 +6,17 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <optional>
 #include <thread>
 
 #include "absl/cleanup/cleanup.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "common/file.h"
@@ -117,10 +120,6 @@ std::optional<std::vector<std::string>> SigningKeys(const Config& cfg) {
   return keys;
 }
 
-// Maintenance until a stop signal (returned): the timeout sweeper (safe in
-// every verifier at once), lease renewal of this verifier's streams (which
-// also finds streams another verifier took over and ends them), and the
-// latency figures of the last window in the log.
 // The agent-state gauges: this verifier's agents, and the pool's when this
 // verifier is the elected reporter.
 void CountAgents(store::AgentCounter& counter, store::PgPool& pool,
@@ -131,12 +130,19 @@ void CountAgents(store::AgentCounter& counter, store::PgPool& pool,
   if (all.ok()) metrics.SetAgents(all->value_or(store::AgentCounts{}), true);
 }
 
-int Maintain(store::AgentStore& store, AttestationService& attestation,
-             GroupCommitter& committer, absl::Duration sweep,
-             VerifierMetrics* metrics, const std::function<void()>& count) {
+// Maintenance until `stop` is notified: the timeout sweeper (safe in every
+// verifier at once), lease renewal of this verifier's streams (which also
+// finds streams another verifier took over and ends them), the agent-state
+// gauges, and the latency figures of the last window in the log. Runs on its
+// own thread: a database that does not answer holds it (up to the connection
+// timeouts), never the thread that takes SIGTERM.
+void Maintain(store::AgentStore& store, AttestationService& attestation,
+              GroupCommitter& committer, absl::Duration sweep,
+              VerifierMetrics* metrics, const std::function<void()>& count,
+              absl::Notification& stop) {
   uint64_t last_batches = 0;
   uint64_t last_committed = 0;
-  while (true) {
+  while (!stop.HasBeenNotified()) {
     absl::StatusOr<int64_t> swept = store.SweepTimeouts();
     if (!swept.ok()) {
       if (metrics != nullptr) metrics->SweepFailed();
@@ -146,6 +152,7 @@ int Maintain(store::AgentStore& store, AttestationService& attestation,
       if (metrics != nullptr) metrics->TimedOut(*swept);
       Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
     }
+    if (stop.HasBeenNotified()) break;
     if (count) count();
     attestation.RenewLeases(sweep);
     const LatencyRecorder::Stats stats = attestation.TakeLatencyStats();
@@ -164,7 +171,48 @@ int Maintain(store::AgentStore& store, AttestationService& attestation,
     }
     last_batches = batches;
     last_committed = committed;
-    if (std::optional<int> s = WaitForShutdownFor(sweep)) return *s;
+    stop.WaitForNotificationWithTimeout(sweep);
+  }
+}
+
+// After a stop signal the orderly shutdown (drain, in-flight commits, the
+// maintenance thread) waits on the database at most this long; then the
+// process exits anyway. Nothing is lost: a verdict is sent only after its
+// commit, so an exit here is like a crash between two verdicts.
+constexpr absl::Duration kShutdownGrace = absl::Seconds(7);
+
+void ExitAfterGrace() {
+  std::thread([] {
+    absl::SleepFor(kShutdownGrace);
+    Log(LogLevel::kWarning,
+        "shutdown still waiting on the database; exiting without it");
+    std::_Exit(0);
+  }).detach();
+}
+
+// Fault injection for tests only (tests/e2e/fault_test.cc), from the
+// environment so that no config file or flag can carry it:
+//   VOUCH_TEST_COMMIT_DELAY=3s      each verdict transaction sleeps 3 s
+//                                   before COMMIT;
+//   VOUCH_TEST_EXIT_AFTER_COMMITS=N exit (137) after the N-th committed
+//                                   batch, before its verdicts are sent.
+// Both are logged as warnings when set.
+void ApplyTestHooks(store::PgVerifierStore& store, GroupCommitter& committer) {
+  if (const char* d = std::getenv("VOUCH_TEST_COMMIT_DELAY")) {
+    absl::Duration delay;
+    if (absl::ParseDuration(d, &delay) && delay > absl::ZeroDuration()) {
+      Log(LogLevel::kWarning, "test hook: commit delay",
+          {{"delay", absl::FormatDuration(delay)}});
+      store.SetCommitDelayForTests(delay);
+    }
+  }
+  if (const char* n = std::getenv("VOUCH_TEST_EXIT_AFTER_COMMITS")) {
+    int count = 0;
+    if (absl::SimpleAtoi(n, &count) && count > 0) {
+      Log(LogLevel::kWarning, "test hook: exit after commits",
+          {{"commits", count}});
+      committer.SetExitAfterCommitsForTests(count);
+    }
   }
 }
 
@@ -207,7 +255,7 @@ int RunVerifier(AppContext& ctx) {
        {"id", id},
        {"workers", workers},
        {"db_connections", max_conn}});
-  store::PgPool pool(url, max_conn);
+  store::PgPool pool(url, max_conn, store::PgOptionsFromConfig(cfg));
   std::shared_ptr<server::Metrics> metrics =
       server::MetricsFromConfig(cfg, "vouch-verifier");
   absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =
@@ -230,6 +278,7 @@ int RunVerifier(AppContext& ctx) {
   GroupCommitter committer(
       &store, commit_threads,
       static_cast<size_t>(cfg.GetInt("verifier", "max_commit_batch")));
+  ApplyTestHooks(store, committer);
   PolicyCache policies(&store, absl::Seconds(1), key);
   std::unique_ptr<VerifierMetrics> vm;
   std::unique_ptr<store::AgentCounter> counter;
@@ -282,14 +331,21 @@ int RunVerifier(AppContext& ctx) {
   if (server == nullptr) return 1;
   if (*http != nullptr) (*http)->SetServing();
 
-  const int sig = Maintain(store, attestation, committer,
-                           cfg.GetDuration("verifier", "sweep_interval"),
-                           vm.get(), count_agents);
+  absl::Notification stop_maintenance;
+  std::thread maintenance(Maintain, std::ref(store), std::ref(attestation),
+                          std::ref(committer),
+                          cfg.GetDuration("verifier", "sweep_interval"),
+                          vm.get(), std::cref(count_agents),
+                          std::ref(stop_maintenance));
+  const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
+  ExitAfterGrace();
   if (*http != nullptr) (*http)->SetDraining();
   server->GetHealthCheckService()->Shutdown();
+  stop_maintenance.Notify();
   attestation.Drain();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  maintenance.join();
   return 0;
 }
 

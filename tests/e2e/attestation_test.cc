@@ -46,21 +46,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-double SecondsSince(Clock::time_point t) {
-  return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
-// Polls up to `seconds`.
-template <typename Pred>
-bool Within(double seconds, Pred pred) {
-  const auto end = Clock::now() + std::chrono::duration<double>(seconds);
-  while (Clock::now() < end) {
-    if (pred()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return pred();
-}
-
 // A vouch-verifier process of the pool: 1 s sweeps, timeout after 2
 // intervals.
 class Verifier : public ServerProcess {

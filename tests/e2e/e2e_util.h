@@ -1,7 +1,7 @@
 // File: e2e/e2e_util.h
 // What the end-to-end tests share: a throw-away TLS world from the SDK's CA
-// code, polling, and a vouch-registrar process on a fixed port (kept across
-// restarts). Test-only; not thread-safe.
+// code, polling (Eventually, Within), and a vouch-registrar process on a fixed
+// port (kept across restarts). Test-only; not thread-safe.
 #ifndef VOUCH_TESTS_E2E_E2E_UTIL_H_
 #define VOUCH_TESTS_E2E_E2E_UTIL_H_
 
@@ -15,6 +15,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -46,6 +47,24 @@ inline bool Eventually(Pred pred) {
   for (int i = 0; i < 600; ++i) {
     if (pred()) return true;
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return pred();
+}
+
+// Seconds on the steady clock since `t`.
+inline double SecondsSince(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t)
+      .count();
+}
+
+// Polls (every 50 ms) until `pred` holds or `seconds` pass.
+template <typename Pred>
+inline bool Within(double seconds, Pred pred) {
+  const auto end =
+      std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  while (std::chrono::steady_clock::now() < end) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   return pred();
 }
@@ -99,10 +118,15 @@ class ServerProcess {
  public:
   // `role` is the config section ("registrar", "verifier"); `name` names its
   // log and port files; `args` are the role's own flags.
+  // `env` is added to its environment (test hooks).
   ServerProcess(const TempDir& dir, const PgCluster& pg, const Tls& tls,
                 const char* binary, const std::string& role,
-                const std::string& name, std::vector<std::string> args)
-      : dir_(dir.path()), name_(name), database_url_(pg.conninfo()) {
+                const std::string& name, std::vector<std::string> args,
+                std::vector<std::pair<std::string, std::string>> env = {})
+      : dir_(dir.path()),
+        name_(name),
+        database_url_(pg.conninfo()),
+        env_(std::move(env)) {
     absl::StatusOr<int> port = testing::PickFreePort();
     REQUIRE(port.ok());
     port_ = *port;
@@ -128,7 +152,8 @@ class ServerProcess {
     opts.stdout_path = opts.stderr_path = log();
     // In the environment, not argv: PgCluster::Stop kills every process
     // whose command line names the cluster's directory.
-    opts.env = {{"VOUCH_DATABASE_URL", database_url_}};
+    opts.env = env_;
+    opts.env.emplace_back("VOUCH_DATABASE_URL", database_url_);
     absl::StatusOr<ChildProcess> p = ChildProcess::Start(argv_, opts);
     REQUIRE(p.ok());
     process_.emplace(*std::move(p));
@@ -157,6 +182,7 @@ class ServerProcess {
   std::string dir_;
   std::string name_;
   std::string database_url_;
+  std::vector<std::pair<std::string, std::string>> env_;
   int port_ = 0;
   std::vector<std::string> argv_;
   std::optional<ChildProcess> process_;

@@ -3,6 +3,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -28,6 +29,7 @@
 #include "harness/ports.h"
 #include "harness/process.h"
 #include "harness/swtpm.h"
+#include "harness/tcp_proxy.h"
 #include "harness/temp_dir.h"
 
 namespace vouch::testing {
@@ -289,6 +291,108 @@ TEST_CASE("ProcessAlive and ProcessesWithArgContaining", "[harness]") {
   CHECK(ProcessesWithArgContaining("").empty());
   child->Terminate();
   CHECK(ProcessesWithArgContaining(marker).empty());
+}
+
+// An echo server on 127.0.0.1 for the proxy's self-test: one thread per
+// connection, until the listener is closed.
+class EchoServer {
+ public:
+  EchoServer() {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof(a);
+    REQUIRE(bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+    REQUIRE(listen(fd_, 16) == 0);
+    REQUIRE(getsockname(fd_, reinterpret_cast<sockaddr*>(&a), &len) == 0);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (true) {
+        const int c = accept(fd_, nullptr, nullptr);
+        if (c < 0) return;
+        std::thread([c] {
+          char buf[256];
+          ssize_t n;
+          while ((n = read(c, buf, sizeof(buf))) > 0) {
+            if (write(c, buf, static_cast<size_t>(n)) != n) break;
+          }
+          close(c);
+        }).detach();
+      }
+    });
+  }
+  ~EchoServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+int ConnectTo(int port) {
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  REQUIRE(connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
+  return fd;
+}
+
+// What arrives on `fd` within `ms`: the bytes, "" for nothing yet, or
+// "<closed>" at end of stream or reset.
+std::string ReadWithin(int fd, int ms) {
+  pollfd p{fd, POLLIN, 0};
+  if (poll(&p, 1, ms) <= 0) return "";
+  char buf[256];
+  const ssize_t n = read(fd, buf, sizeof(buf));
+  if (n <= 0) return "<closed>";
+  return std::string(buf, static_cast<size_t>(n));
+}
+
+TEST_CASE("TcpProxy passes, blackholes, resets and heals", "[harness]") {
+  EchoServer echo;
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
+      TcpProxy::Start("127.0.0.1", echo.port());
+  REQUIRE(proxy.ok());
+  TcpProxy& p = **proxy;
+  CHECK(p.port() != echo.port());
+
+  const int a = ConnectTo(p.port());
+  REQUIRE(write(a, "ping", 4) == 4);
+  CHECK(ReadWithin(a, 5000) == "ping");
+
+  // Blackholed: the open connection and a new one stay open, bytes vanish.
+  p.Blackhole();
+  const int b = ConnectTo(p.port());
+  REQUIRE(write(a, "lost", 4) == 4);
+  REQUIRE(write(b, "lost", 4) == 4);
+  CHECK(ReadWithin(a, 500) == "");
+  CHECK(ReadWithin(b, 100) == "");
+  CHECK(p.open_connections() == 2);
+
+  // Healed: connections that lost bytes are reset, new ones pass.
+  p.Heal();
+  CHECK(ReadWithin(a, 5000) == "<closed>");
+  CHECK(ReadWithin(b, 5000) == "<closed>");
+  const int c = ConnectTo(p.port());
+  REQUIRE(write(c, "back", 4) == 4);
+  CHECK(ReadWithin(c, 5000) == "back");
+
+  // ResetAll: every open connection ends now.
+  p.ResetAll();
+  CHECK(ReadWithin(c, 5000) == "<closed>");
+  CHECK(p.open_connections() == 0);
+  CHECK(p.accepted() == 3);
+  close(a);
+  close(b);
+  close(c);
 }
 
 TEST_CASE("PgCluster serves SQL and Stop leaves no process", "[pg]") {

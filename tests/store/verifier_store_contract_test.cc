@@ -12,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "harness/pg_cluster.h"
@@ -94,7 +96,6 @@ class PgFixture final : public Fixture {
     return absl::FromUnixMicros(std::stoll(*rows->rows[0][0]));
   }
 
- private:
   void Exec(const std::string& sql, std::vector<store::PgParam> params) {
     absl::StatusOr<store::PgPool::Lease> db = pool_->Acquire();
     REQUIRE(db.ok());
@@ -102,6 +103,8 @@ class PgFixture final : public Fixture {
     INFO(n.status().message());
     REQUIRE(n.ok());
   }
+
+ private:
   std::unique_ptr<PgCluster> pg_;
   std::unique_ptr<store::PgPool> pool_;
   std::unique_ptr<store::PgVerifierStore> store_;
@@ -477,6 +480,21 @@ void EventContract(Fixture& f) {
   absl::StatusOr<store::EventPosition> end = ev.EventHorizon();
   REQUIRE(end.ok());
   CHECK(events(*end, true).empty());
+
+  // Positions name the database incarnation; one from another incarnation
+  // (a promoted standby, a restore) is refused, never answered with a gap.
+  REQUIRE(!start->incarnation.empty());
+  for (const store::EventRow& r : all) {
+    CHECK(r.position.incarnation == start->incarnation);
+  }
+  store::EventPosition foreign = all[2].position;
+  foreign.incarnation = "another-00000002";
+  CHECK(absl::IsOutOfRange(
+      ev.EventsAfter("default", foreign, {}, {}, true, 100).status()));
+  // A position without one (an older token) is not checked.
+  store::EventPosition unnamed = all[2].position;
+  unnamed.incarnation.clear();
+  CHECK(events(unnamed, true).size() == 3);
 }
 
 // Boot freshness: the kept boot PCRs and the boot policy version that
@@ -586,6 +604,31 @@ TEST_CASE("verifier store contract: boot PCRs and versions (PostgreSQL)",
           "[pg][store]") {
   PgFixture f;
   BootContract(f);
+}
+
+TEST_CASE(
+    "PgVerifierStore: a Watch position from before the database was "
+    "re-created or promoted is OUT_OF_RANGE",
+    "[pg][store]") {
+  PgFixture f;
+  store::EventStore& ev = f.events();
+  absl::StatusOr<store::EventPosition> before = ev.EventHorizon();
+  REQUIRE(before.ok());
+  // The timeline is part of it: a fresh cluster is on timeline 1.
+  CHECK(absl::EndsWith(before->incarnation, "-00000001"));
+  REQUIRE(ev.EventsAfter("default", *before, {}, {}, true, 10).ok());
+  // A re-created database has a new id (as a restore into a new database
+  // or a new schema would).
+  f.Exec(
+      "UPDATE database_incarnation SET id = replace(gen_random_uuid()::text, "
+      "'-', '')",
+      {});
+  CHECK(absl::IsOutOfRange(
+      ev.EventsAfter("default", *before, {}, {}, true, 10).status()));
+  absl::StatusOr<store::EventPosition> after = ev.EventHorizon();
+  REQUIRE(after.ok());
+  CHECK(after->incarnation != before->incarnation);
+  CHECK(ev.EventsAfter("default", *after, {}, {}, true, 10).ok());
 }
 
 }  // namespace

@@ -1,0 +1,80 @@
+// PgConnection's limits against a real PostgreSQL behind harness/tcp_proxy:
+// a database that accepts bytes but never answers ends each call with
+// kUnavailable (and the connection is marked broken) instead of hanging; a
+// new connection into the black hole fails the same way; statement_timeout
+// is set on every connection; after healing, the pool reconnects.
+#include "store/pg_connection.h"
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "harness/pg_cluster.h"
+#include "harness/tcp_proxy.h"
+#include "store/pg_pool.h"
+
+namespace vouch {
+namespace {
+
+using testing::PgCluster;
+using testing::TcpProxy;
+
+// Short limits, so the test takes seconds.
+store::PgOptions Quick() {
+  store::PgOptions o;
+  o.connect_timeout = absl::Seconds(2);
+  o.statement_timeout = absl::Seconds(1);
+  return o;
+}
+
+TEST_CASE(
+    "PgConnection: a blackholed database is UNAVAILABLE, never a hang, and "
+    "the pool reconnects after it heals",
+    "[pg][store][fault]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
+      TcpProxy::Start("127.0.0.1", (*pg)->port());
+  REQUIRE(proxy.ok());
+  const std::string url =
+      absl::StrCat("host=127.0.0.1 port=", (*proxy)->port(),
+                   " user=", PgCluster::kUser, " dbname=postgres");
+
+  absl::StatusOr<std::unique_ptr<store::PgConnection>> db =
+      store::PgConnection::Connect(url, Quick());
+  REQUIRE(db.ok());
+  absl::StatusOr<store::PgRows> shown = (*db)->Query("SHOW statement_timeout");
+  REQUIRE(shown.ok());
+  CHECK(shown->rows.at(0).at(0) == std::optional<std::string>("1s"));
+  // The server enforces it.
+  absl::StatusOr<store::PgRows> slow = (*db)->Query("SELECT pg_sleep(3)");
+  CHECK(absl::IsUnavailable(slow.status()));  // 57014 query_canceled
+  CHECK((*db)->Healthy());
+
+  (*proxy)->Blackhole();
+  absl::StatusOr<store::PgRows> lost = (*db)->Query("SELECT 1");
+  INFO(lost.status().message());
+  CHECK(absl::IsUnavailable(lost.status()));
+  CHECK(!(*db)->Healthy());
+  // Once broken, every call fails at once (a ROLLBACK after the failure
+  // does not wait again).
+  CHECK(absl::IsUnavailable((*db)->Exec("ROLLBACK").status()));
+  CHECK(absl::IsUnavailable(
+      (*db)->QueryPipelined({{"SELECT 1", {}, {}}}).status()));
+  absl::StatusOr<std::unique_ptr<store::PgConnection>> fresh =
+      store::PgConnection::Connect(url, Quick());
+  CHECK(absl::IsUnavailable(fresh.status()));
+
+  store::PgPool pool(url, 2, Quick());
+  CHECK(absl::IsUnavailable(pool.Acquire().status()));
+  (*proxy)->Heal();
+  absl::StatusOr<store::PgPool::Lease> lease = pool.Acquire();
+  REQUIRE(lease.ok());
+  CHECK((*lease)->Query("SELECT 1").ok());
+}
+
+}  // namespace
+}  // namespace vouch
