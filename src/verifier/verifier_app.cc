@@ -332,11 +332,10 @@ int RunVerifier(AppContext& ctx) {
   if (*http != nullptr) (*http)->SetServing();
 
   absl::Notification stop_maintenance;
-  std::thread maintenance(Maintain, std::ref(store), std::ref(attestation),
-                          std::ref(committer),
-                          cfg.GetDuration("verifier", "sweep_interval"),
-                          vm.get(), std::cref(count_agents),
-                          std::ref(stop_maintenance));
+  std::thread maintenance(
+      Maintain, std::ref(store), std::ref(attestation), std::ref(committer),
+      cfg.GetDuration("verifier", "sweep_interval"), vm.get(),
+      std::cref(count_agents), std::ref(stop_maintenance));
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
   ExitAfterGrace();
