@@ -1,6 +1,8 @@
 #include "harness/soft_aik.h"
 
+#include <openssl/bio.h>
 #include <openssl/bn.h>
+#include <openssl/pem.h>
 #include <tss2/tss2_mu.h>
 
 #include <cstdlib>
@@ -20,9 +22,25 @@ namespace {
 }  // namespace
 
 SoftAik SoftAik::Create() {
-  SoftAik aik;
   EVP_PKEY* key = EVP_RSA_gen(2048);
   if (key == nullptr) Die("EVP_RSA_gen");
+  return FromKey(key);
+}
+
+SoftAik SoftAik::FromPem(const std::string& pem) {
+  BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
+  EVP_PKEY* key =
+      bio ? PEM_read_bio_PrivateKey(bio, nullptr, nullptr, nullptr) : nullptr;
+  BIO_free(bio);
+  if (key == nullptr || EVP_PKEY_get_base_id(key) != EVP_PKEY_RSA ||
+      EVP_PKEY_get_bits(key) != 2048) {
+    Die("FromPem: not an RSA-2048 private key");
+  }
+  return FromKey(key);
+}
+
+SoftAik SoftAik::FromKey(EVP_PKEY* key) {
+  SoftAik aik;
   aik.key_ = std::shared_ptr<EVP_PKEY>(key, EVP_PKEY_free);
   BIGNUM* n = nullptr;
   if (EVP_PKEY_get_bn_param(key, "n", &n) != 1) Die("modulus");

@@ -6,7 +6,8 @@
 // with core::tpm::AikVerifier like a real TPM's quote. Test-only. Const
 // methods are thread-safe.
 //
-//   SoftAik aik = SoftAik::Create();
+//   SoftAik aik = SoftAik::Create();  // or FromPem(pem): a fixed key
+
 //   auto [attest, signature] = aik.Quote(selection, pcrs, nonce, clock);
 #ifndef VOUCH_TESTS_HARNESS_SOFT_AIK_H_
 #define VOUCH_TESTS_HARNESS_SOFT_AIK_H_
@@ -24,7 +25,12 @@ namespace vouch::testing {
 
 class SoftAik {
  public:
+  // A fresh random key.
   static SoftAik Create();
+  // A given RSA-2048 private key (PEM), for output that must not change
+  // between runs (RSASSA-PKCS1-v1_5 signatures are deterministic). Aborts on
+  // a key that is not RSA-2048.
+  static SoftAik FromPem(const std::string& pem);
 
   const Bytes& tpm2b_public() const { return tpm2b_public_; }
   const Bytes& name() const { return name_; }
@@ -36,6 +42,8 @@ class SoftAik {
       const std::string& nonce, const core::tpm::ClockInfo& clock) const;
 
  private:
+  static SoftAik FromKey(EVP_PKEY* key);  // Takes ownership.
+
   std::shared_ptr<EVP_PKEY> key_;
   Bytes tpm2b_public_;
   Bytes name_;

@@ -56,16 +56,7 @@ std::string ImaSign(EVP_PKEY* key, const Bytes& digest, uint8_t kernel_alg,
   REQUIRE(EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()),
                         &len, digest.data(), digest.size()) == 1);
   sig.resize(len);
-  std::string out = {3,
-                     2,
-                     static_cast<char>(kernel_alg),
-                     static_cast<char>(key_id >> 24),
-                     static_cast<char>(key_id >> 16),
-                     static_cast<char>(key_id >> 8),
-                     static_cast<char>(key_id),
-                     static_cast<char>(len >> 8),
-                     static_cast<char>(len)};
-  return out + sig;
+  return testing::ImaSigField(kernel_alg, key_id, sig);
 }
 
 // Keylime's form: "verification-keys" holds a JSON string of

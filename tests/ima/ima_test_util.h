@@ -42,6 +42,24 @@ inline std::string DataFile(const std::string& name) {
   return s.str();
 }
 
+// An ima-sig `sig` field: struct signature_v2_hdr (type 3
+// EVM_IMA_XATTR_DIGSIG, version 2, kernel hash_algo id, be32 key id, be16
+// size; security/integrity/integrity.h) followed by `signature`.
+inline std::string ImaSigField(uint8_t kernel_alg, uint32_t key_id,
+                               const std::string& signature) {
+  const size_t len = signature.size();
+  std::string out = {3,
+                     2,
+                     static_cast<char>(kernel_alg),
+                     static_cast<char>(key_id >> 24),
+                     static_cast<char>(key_id >> 16),
+                     static_cast<char>(key_id >> 8),
+                     static_cast<char>(key_id),
+                     static_cast<char>(len >> 8),
+                     static_cast<char>(len)};
+  return out + signature;
+}
+
 inline ImaRecord Ng(const std::string& path, const Bytes& digest,
                     HashAlg alg = HashAlg::kSha256) {
   ImaRecord r;
