@@ -12,7 +12,6 @@
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <regex>
 #include <string>
 #include <vector>
 
@@ -20,7 +19,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
 #include "absl/synchronization/notification.h"
 #include "common/file.h"
 #include "e2e/e2e_util.h"
@@ -32,11 +33,17 @@ namespace {
 // The port a server logged as `msg="metrics serving" ... port=N`; 0 until
 // it has.
 int MetricsPort(const std::string& log) {
-  static const std::regex re("msg=\"metrics serving\".* port=([0-9]+)");
-  std::smatch m;
-  const std::string text = Slurp(log);
-  if (!std::regex_search(text, m, re)) return 0;
-  return std::stoi(m[1].str());
+  for (absl::string_view line : absl::StrSplit(Slurp(log), '\n')) {
+    const size_t msg = line.find("msg=\"metrics serving\"");
+    if (msg == absl::string_view::npos) continue;
+    const size_t at = line.find(" port=", msg);
+    if (at == absl::string_view::npos) continue;
+    absl::string_view digits = line.substr(at + 6);
+    digits = digits.substr(0, digits.find_first_not_of("0123456789"));
+    int port = 0;
+    if (!digits.empty() && absl::SimpleAtoi(digits, &port)) return port;
+  }
+  return 0;
 }
 
 // curl's output for `url` (empty when it failed), with the HTTP status.
@@ -334,7 +341,7 @@ TEST_CASE(
     if (!panel.contains("targets")) continue;
     for (const nlohmann::json& target : panel["targets"]) {
       std::string expr = target["expr"];
-      expr = std::regex_replace(expr, std::regex("\\$__rate_interval"), "1m");
+      expr = absl::StrReplaceAll(expr, {{"$__rate_interval", "1m"}});
       nlohmann::json raw;
       Query(prom.port(), expr, &raw);
       INFO(expr << " -> " << raw.dump());
