@@ -33,6 +33,12 @@
 namespace vouch::authz {
 namespace {
 
+#if defined(__SANITIZE_ADDRESS__)
+constexpr int64_t kRssBoundKiB = 2 * 1024 * 1024;
+#else
+constexpr int64_t kRssBoundKiB = 1024 * 1024;
+#endif
+
 using Clock = std::chrono::steady_clock;
 
 // Resident set of `pid` in KiB (VmRSS of /proc/PID/status); 0 if unknown.
@@ -215,14 +221,19 @@ TEST_CASE(
   // verifier keeps up), also through the connection-age reconnects.
   CHECK(verdicts_during >= 1);
   CHECK(absl::StrContains(Slurp(agent.log()), "attestation stream ended"));
-  // A generous bound (runs measured ~470 MiB): gRPC 1.51 keeps memory per
-  // reset stream, so this bounds the damage of this flood, not of any.
-  CHECK(rss_peak < rss_before + 1024 * 1024);
-  CHECK(rss_after < rss_before + 1024 * 1024);
+  // A generous bound (Release runs measured ~470 MiB): gRPC 1.51 keeps
+  // memory per reset stream, so this bounds the damage of this flood, not of
+  // any. Under AddressSanitizer freed memory sits in its quarantine (256 MiB)
+  // with redzones and shadow on every allocation (a measured run: 1.3 GiB),
+  // so the bound there is twice as wide; it is still a bound.
+  CHECK(rss_peak < rss_before + kRssBoundKiB);
+  CHECK(rss_after < rss_before + kRssBoundKiB);
   // Still serving: the agent gets its next verdict after the abuse ends.
   const int verdicts_now = agent.Verdicts();
   CHECK(Eventually([&] { return agent.Verdicts() > verdicts_now; }));
-  CHECK(world.State(admin, agent) == "pass");
+  // A fresh vouchctl connection may find the verifier still shedding the
+  // flood's connections: asked until it answers.
+  CHECK(Eventually([&] { return world.State(admin, agent) == "pass"; }));
   // Every verdict the agent saw is committed.
   for (absl::string_view line : absl::StrSplit(Slurp(agent.log()), '\n')) {
     const size_t at = line.find("attestation_id=");
