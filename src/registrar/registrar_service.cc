@@ -14,6 +14,7 @@
 #include "core/tpm/credential.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
+#include "store/pg_connection.h"
 
 namespace vouch::registrar {
 namespace {
@@ -110,6 +111,7 @@ RegistrarService::RegistrarService(
 grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
                                         const v1::RegisterRequest* req,
                                         v1::RegisterResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   const std::string& id = req->agent_id();
   absl::StatusOr<std::string> tenant = AgentTenant(ctx, id);
   if (!tenant.ok()) return Fail("register refused", id, tenant.status());
@@ -175,6 +177,7 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
 grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
                                         const v1::ActivateRequest* req,
                                         v1::ActivateResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   const std::string& id = req->agent_id();
   if (absl::Status s = CheckAgentId(id); !s.ok()) {
     return Fail("activate refused", "", s);
@@ -230,6 +233,7 @@ grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
 grpc::Status RegistrarService::GetRegisteredAgent(
     grpc::ServerContext* ctx, const v1::GetRegisteredAgentRequest* req,
     v1::RegisteredAgent* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       OperatorTenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) {
@@ -248,6 +252,7 @@ grpc::Status RegistrarService::GetRegisteredAgent(
 grpc::Status RegistrarService::ListRegisteredAgents(
     grpc::ServerContext* ctx, const v1::ListRegisteredAgentsRequest* req,
     v1::ListRegisteredAgentsResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       OperatorTenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Fail("list refused", "", tenant.status());
@@ -292,6 +297,7 @@ grpc::Status RegistrarService::ListRegisteredAgents(
 grpc::Status RegistrarService::DeleteRegisteredAgent(
     grpc::ServerContext* ctx, const v1::DeleteRegisteredAgentRequest* req,
     v1::DeleteRegisteredAgentResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       OperatorTenant(ctx, req->tenant(), Role::kAdmin);
   if (!tenant.ok()) {

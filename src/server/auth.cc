@@ -1,5 +1,7 @@
 #include "server/auth.h"
 
+#include <algorithm>
+#include <chrono>
 #include <vector>
 
 #include "absl/strings/match.h"
@@ -14,6 +16,16 @@ absl::StatusOr<Principal> CallerPrincipal(const grpc::AuthContext& context) {
     return absl::UnauthenticatedError("a client certificate is required");
   }
   return PrincipalFromPem(absl::string_view(pem[0].data(), pem[0].size()));
+}
+
+absl::Time ReplyBy(const grpc::ServerContext& context) {
+  const auto deadline = context.deadline();
+  if (deadline == std::chrono::system_clock::time_point::max()) {
+    return absl::InfiniteFuture();
+  }
+  const absl::Time end = absl::FromChrono(deadline);
+  const absl::Time now = absl::Now();
+  return end - std::min(kReplyMargin, (end - now) / 2);
 }
 
 grpc::Status ToGrpcStatus(const absl::Status& status) {

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/time/time.h"
 #include "common/principal.h"
 
 namespace vouch::server {
@@ -28,6 +29,14 @@ absl::StatusOr<Principal> CallerPrincipal(const grpc::AuthContext& context);
 // Maps the code one to one and keeps the message (which callers keep short
 // and free of expected secret values).
 grpc::Status ToGrpcStatus(const absl::Status& status);
+
+// When a unary handler must have its answer ready so that it still reaches
+// the caller: the call's deadline less kReplyMargin (or less half the time
+// left, when that is shorter); InfiniteFuture() when the caller set none.
+// Handlers bound their database waits with it (store::CallDeadline), so a
+// hung database yields UNAVAILABLE rather than the caller's own timeout.
+inline constexpr absl::Duration kReplyMargin = absl::Seconds(1);
+absl::Time ReplyBy(const grpc::ServerContext& context);
 
 // The host part of a gRPC peer string ("ipv4:10.0.0.1:5000" -> "10.0.0.1",
 // "ipv6:[::1]:5000" -> "::1"); the whole string if it has another form.

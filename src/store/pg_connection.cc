@@ -65,6 +65,16 @@ absl::Status StatusFromResult(const PGresult* res, PGconn* conn,
 
 }  // namespace
 
+namespace {
+thread_local absl::Time call_deadline = absl::InfiniteFuture();
+}  // namespace
+
+CallDeadline::CallDeadline(absl::Time deadline) : previous_(call_deadline) {
+  call_deadline = std::min(previous_, deadline);
+}
+CallDeadline::~CallDeadline() { call_deadline = previous_; }
+absl::Time CallDeadline::Current() { return call_deadline; }
+
 PgConnection::PgConnection(std::unique_ptr<Handle> handle)
     : handle_(std::move(handle)) {}
 PgConnection::~PgConnection() = default;
@@ -231,7 +241,8 @@ PgRows RowsOf(const PgResultPtr& res) {
 absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
                                            const std::vector<PgParam>& params) {
   VOUCH_RETURN_IF_ERROR(handle_->Usable());
-  const absl::Time deadline = absl::Now() + handle_->reply_timeout;
+  const absl::Time deadline =
+      std::min(absl::Now() + handle_->reply_timeout, CallDeadline::Current());
   PGconn* conn = handle_->conn.get();
   std::vector<const char*> values = ParamValues(params);
   const std::string statement(sql);
@@ -261,7 +272,8 @@ absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
 absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
     const std::vector<PgStatement>& statements) {
   VOUCH_RETURN_IF_ERROR(handle_->Usable());
-  const absl::Time deadline = absl::Now() + handle_->reply_timeout;
+  const absl::Time deadline =
+      std::min(absl::Now() + handle_->reply_timeout, CallDeadline::Current());
   PGconn* conn = handle_->conn.get();
   if (PQenterPipelineMode(conn) != 1) {
     return StatusFromResult(nullptr, conn, "pipeline mode");
@@ -342,7 +354,8 @@ absl::StatusOr<int64_t> PgConnection::Exec(absl::string_view sql,
 
 absl::Status PgConnection::ExecScript(absl::string_view sql) {
   VOUCH_RETURN_IF_ERROR(handle_->Usable());
-  const absl::Time deadline = absl::Now() + handle_->reply_timeout;
+  const absl::Time deadline =
+      std::min(absl::Now() + handle_->reply_timeout, CallDeadline::Current());
   PGconn* conn = handle_->conn.get();
   const std::string script(sql);
   if (PQsendQuery(conn, script.c_str()) != 1) {

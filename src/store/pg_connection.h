@@ -74,6 +74,27 @@ struct PgOptions {
 // up on the connection (something that accepts bytes but never answers).
 inline constexpr absl::Duration kReplyGrace = absl::Seconds(5);
 
+// While alive, bounds every database wait on this thread (pool waits and
+// replies) by `deadline`, so a server can answer its caller (e.g. before a
+// gRPC deadline) instead of waiting out statement_timeout + kReplyGrace. A
+// reply cut short drops its connection like any other timeout. Scopes nest;
+// the earliest deadline wins.
+//
+//   const store::CallDeadline bound(absl::Now() + absl::Seconds(3));
+class CallDeadline {
+ public:
+  explicit CallDeadline(absl::Time deadline);
+  ~CallDeadline();
+  CallDeadline(const CallDeadline&) = delete;
+  CallDeadline& operator=(const CallDeadline&) = delete;
+
+  // This thread's innermost bound; InfiniteFuture() outside any scope.
+  static absl::Time Current();
+
+ private:
+  absl::Time previous_;
+};
+
 class PgConnection {
  public:
   // `conninfo` is a libpq connection string or URI. The password, if any,

@@ -1,5 +1,6 @@
 #include "store/pg_pool.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/time/clock.h"
@@ -28,6 +29,7 @@ PgPool::Lease::~Lease() {
 }
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Duration wait) {
+  wait = std::min(wait, CallDeadline::Current() - absl::Now());
   {
     absl::MutexLock lock(&mu_);
     auto available = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {

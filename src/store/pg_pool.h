@@ -46,8 +46,8 @@ class PgPool {
     std::unique_ptr<PgConnection> conn_;
   };
 
-  // A connection within `wait`; kUnavailable when none frees up or the
-  // database cannot be reached.
+  // A connection within `wait` (and this thread's CallDeadline);
+  // kUnavailable when none frees up or the database cannot be reached.
   absl::StatusOr<Lease> Acquire(absl::Duration wait = absl::Seconds(10));
 
   // Counters for metrics (read at scrape time).

@@ -18,6 +18,7 @@
 #include "core/ima/runtime_policy.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
+#include "store/pg_connection.h"
 #include "vouch/v1/attestation.pb.h"
 
 namespace vouch::verifier {
@@ -302,6 +303,7 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
 grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
                                        const v1::EnrollAgentRequest* req,
                                        v1::AgentStatus* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -357,6 +359,7 @@ grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
 grpc::Status AdminService::UnenrollAgent(grpc::ServerContext* ctx,
                                          const v1::UnenrollAgentRequest* req,
                                          v1::UnenrollAgentResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -371,6 +374,7 @@ grpc::Status AdminService::UnenrollAgent(grpc::ServerContext* ctx,
 grpc::Status AdminService::GetAgentStatus(grpc::ServerContext* ctx,
                                           const v1::GetAgentStatusRequest* req,
                                           v1::AgentStatus* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -384,6 +388,7 @@ grpc::Status AdminService::GetAgentStatus(grpc::ServerContext* ctx,
 grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
                                       const v1::ListAgentsRequest* req,
                                       v1::ListAgentsResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -430,6 +435,7 @@ grpc::Status AdminService::StorePolicy(grpc::ServerContext* ctx,
                                        const std::string& description,
                                        bool update, uint64_t expected_version,
                                        v1::Policy* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   if (absl::Status s = ValidatePolicyName(name); !s.ok()) return Reply(s);
   if (update) {
     absl::StatusOr<std::pair<uint64_t, int>> newest =
@@ -464,6 +470,7 @@ grpc::Status AdminService::StorePolicy(grpc::ServerContext* ctx,
 grpc::Status AdminService::AddPolicy(grpc::ServerContext* ctx,
                                      const v1::AddPolicyRequest* req,
                                      v1::Policy* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -474,6 +481,7 @@ grpc::Status AdminService::AddPolicy(grpc::ServerContext* ctx,
 grpc::Status AdminService::UpdatePolicy(grpc::ServerContext* ctx,
                                         const v1::UpdatePolicyRequest* req,
                                         v1::Policy* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -485,6 +493,7 @@ grpc::Status AdminService::UpdatePolicy(grpc::ServerContext* ctx,
 grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
                                         const v1::ImportPolicyRequest* req,
                                         v1::Policy* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -561,6 +570,7 @@ grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
 grpc::Status AdminService::GetAttestationHistory(
     grpc::ServerContext* ctx, const v1::GetAttestationHistoryRequest* req,
     v1::GetAttestationHistoryResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -587,6 +597,7 @@ grpc::Status AdminService::GetAttestationHistory(
 grpc::Status AdminService::GetPolicy(grpc::ServerContext* ctx,
                                      const v1::GetPolicyRequest* req,
                                      v1::Policy* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -600,6 +611,7 @@ grpc::Status AdminService::GetPolicy(grpc::ServerContext* ctx,
 grpc::Status AdminService::ListPolicies(grpc::ServerContext* ctx,
                                         const v1::ListPoliciesRequest* req,
                                         v1::ListPoliciesResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
@@ -628,6 +640,7 @@ grpc::Status AdminService::ListPolicies(grpc::ServerContext* ctx,
 grpc::Status AdminService::RemovePolicy(grpc::ServerContext* ctx,
                                         const v1::RemovePolicyRequest* req,
                                         v1::RemovePolicyResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());

@@ -8,9 +8,11 @@
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "harness/pg_cluster.h"
 #include "harness/tcp_proxy.h"
@@ -74,6 +76,52 @@ TEST_CASE(
   absl::StatusOr<store::PgPool::Lease> lease = pool.Acquire();
   REQUIRE(lease.ok());
   CHECK((*lease)->Query("SELECT 1").ok());
+}
+
+TEST_CASE(
+    "PgConnection: a CallDeadline cuts database waits short on its thread "
+    "only, and the cut connection is dropped",
+    "[pg][store][fault]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  const std::string url =
+      absl::StrCat("host=127.0.0.1 port=", (*pg)->port(),
+                   " user=", PgCluster::kUser, " dbname=postgres");
+  store::PgOptions o;  // statement_timeout 10 s
+  store::PgPool pool(url, 1, o);
+  CHECK(store::CallDeadline::Current() == absl::InfiniteFuture());
+  {
+    absl::StatusOr<store::PgPool::Lease> db = pool.Acquire();
+    REQUIRE(db.ok());
+    // Without the bound this statement succeeds after 3 s.
+    const store::CallDeadline bound(absl::Now() + absl::Milliseconds(500));
+    {
+      const store::CallDeadline looser(absl::Now() + absl::Hours(1));
+      CHECK(store::CallDeadline::Current() < absl::Now() + absl::Seconds(1));
+    }
+    absl::StatusOr<store::PgRows> slow = (*db)->Query("SELECT pg_sleep(3)");
+    INFO(slow.status().message());
+    CHECK(absl::IsUnavailable(slow.status()));
+    CHECK(!(*db)->Healthy());  // Its late reply must not reach a next caller.
+  }
+  CHECK(store::CallDeadline::Current() == absl::InfiniteFuture());
+
+  // The pool's one connection is held for 3 s by another thread: a bounded
+  // Acquire gives up, an unbounded one gets it when it is released.
+  absl::StatusOr<store::PgPool::Lease> held = pool.Acquire();
+  REQUIRE(held.ok());
+  std::thread holder([lease = std::move(*held)]() mutable {
+    absl::SleepFor(absl::Seconds(3));
+    (void)lease->Query("SELECT 1");
+  });
+  {
+    const store::CallDeadline bound(absl::Now() + absl::Milliseconds(200));
+    CHECK(absl::IsUnavailable(pool.Acquire().status()));
+  }
+  absl::StatusOr<store::PgPool::Lease> later = pool.Acquire();
+  holder.join();
+  REQUIRE(later.ok());
+  CHECK((*later)->Query("SELECT 1").ok());
 }
 
 }  // namespace
