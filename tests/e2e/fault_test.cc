@@ -602,7 +602,7 @@ TEST_CASE(
     "[e2e][pg][tpm]") {
   PoolOptions o;
   o.agents = 2;
-  o.interval_s = 3;
+  o.interval_s = 5;
   FaultPool pool(o);
   // A Watch position of the original database.
   std::optional<store::EventPosition> token;
