@@ -597,7 +597,7 @@ TEST_CASE("fault: pg_ctl stop -m immediate / start cycles under several agents",
 // The backup and restore runbook of docs/operations.md, end to end.
 TEST_CASE(
     "backup and restore: pg_dump of a live pool restored into a new "
-    "cluster; agents go on with no stale PASS and nothing attested twice; "
+    "cluster, agents go on with no stale PASS and nothing attested twice, "
     "Watch tokens of the original are OUT_OF_RANGE",
     "[e2e][pg][tpm]") {
   PoolOptions o;

@@ -69,7 +69,7 @@ struct World {
 };
 
 TEST_CASE(
-    "--migrate: off refuses an older schema, only migrates and exits, off "
+    "migrate flag: off refuses an older schema, only migrates and exits, off "
     "then serves the schema it needs",
     "[e2e][pg]") {
   World w;

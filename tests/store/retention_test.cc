@@ -154,9 +154,9 @@ store::PgVerifierStore& Enrolled(Db& db, store::PgVerifierStore& s) {
 }
 
 TEST_CASE(
-    "retention: partitions are created ahead; those older than the "
-    "retention are dropped, nothing younger; Watch tokens before them are "
-    "OUT_OF_RANGE; agent state naming a dropped record stays readable",
+    "retention: partitions are created ahead, those older than the "
+    "retention are dropped and nothing younger, Watch tokens before them are "
+    "OUT_OF_RANGE, agent state naming a dropped record stays readable",
     "[pg][store]") {
   Db db;
   REQUIRE(store::PrepareDatabase(*db.pool, absl::Seconds(30)).ok());
@@ -433,7 +433,7 @@ TEST_CASE("migration 0008 keeps the records and events it finds",
 }
 
 TEST_CASE(
-    "migrate modes: off refuses an older schema, naming both versions; "
+    "migrate modes: off refuses an older schema, naming both versions, "
     "auto and only migrate",
     "[pg][store]") {
   CHECK(store::ParseMigrateMode("auto").value() == store::MigrateMode::kAuto);
@@ -469,7 +469,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "a database restored into another cluster is a new incarnation; events "
+    "a database restored into another cluster is a new incarnation, events "
     "ahead of the cluster's transaction ids are refused until pg_resetwal",
     "[pg][store]") {
   Db db;
