@@ -35,7 +35,12 @@ void AddDatabaseKeys(ConfigSchema& schema, int64_t default_max_connections) {
            "TCP keepalive: unanswered probes before the connection is dead", 1,
            100)
       .Duration("database", "tcp_user_timeout", absl::Seconds(20),
-                "Sent data unacknowledged this long breaks the connection");
+                "Sent data unacknowledged this long breaks the connection")
+      .String("database", "migrate", "auto",
+              "Schema migrations at start: auto (migrate, then serve), off "
+              "(refuse to start on an older schema), only (migrate, then "
+              "exit 0)")
+      .WithNames("--migrate", "");
 }
 
 void AddMetricsKeys(ConfigSchema& schema) {

@@ -5,6 +5,7 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
+#include <optional>
 #include <thread>
 
 #include "absl/strings/match.h"
@@ -160,10 +161,9 @@ int RunRegistrar(AppContext& ctx) {
         return store::SchemaReady(pool, absl::Seconds(2));
       });
   if (!http.ok()) return 1;
-  if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
-      !s.ok()) {
-    Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
-    return 1;
+  if (std::optional<int> exit = store::PrepareDatabaseOrExit(
+          pool, cfg.GetString("database", "migrate"))) {
+    return *exit;
   }
   const absl::Duration pending_ttl =
       cfg.GetDuration("registrar", "pending_ttl");

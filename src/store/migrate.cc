@@ -21,7 +21,36 @@ absl::Status Rollback(PgConnection& db, absl::Status status) {
 
 }  // namespace
 
+absl::StatusOr<MigrateMode> ParseMigrateMode(absl::string_view text) {
+  if (text == "auto") return MigrateMode::kAuto;
+  if (text == "off") return MigrateMode::kOff;
+  if (text == "only") return MigrateMode::kOnly;
+  return absl::InvalidArgumentError(
+      absl::StrCat("migrate must be auto, off or only, not \"", text, "\""));
+}
+
 absl::StatusOr<int> Migrate(PgConnection& db) {
+  const std::vector<Migration>& all = Migrations();
+  return MigrateTo(db, all.empty() ? 0 : all.back().version);
+}
+
+absl::StatusOr<int> SchemaVersion(PgConnection& db) {
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows exists,
+      db.Query("SELECT to_regclass('schema_migrations') IS NOT NULL"));
+  if (exists.rows.empty() || exists.rows[0][0].value_or("f") != "t") return 0;
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows max,
+      db.Query("SELECT coalesce(max(version), 0) FROM schema_migrations"));
+  int have = 0;
+  if (max.rows.empty() || !max.rows[0][0] ||
+      !absl::SimpleAtoi(*max.rows[0][0], &have)) {
+    return absl::InternalError("schema_migrations: bad version");
+  }
+  return have;
+}
+
+absl::StatusOr<int> MigrateTo(PgConnection& db, int version) {
   // "relation already exists, skipping" notices are noise in service logs.
   VOUCH_RETURN_IF_ERROR(db.Exec("SET client_min_messages TO warning").status());
   // Under the same lock as the migrations: servers starting together would
@@ -43,6 +72,7 @@ absl::StatusOr<int> Migrate(PgConnection& db) {
   const int newest = all.empty() ? 0 : all.back().version;
   int applied = 0;
   for (const Migration& m : all) {
+    if (m.version > version) break;
     VOUCH_RETURN_IF_ERROR(db.Exec("BEGIN").status());
     absl::Status step = [&]() -> absl::Status {
       VOUCH_RETURN_IF_ERROR(
@@ -80,31 +110,93 @@ absl::StatusOr<int> Migrate(PgConnection& db) {
   return applied;
 }
 
-absl::Status SchemaReady(PgPool& pool, absl::Duration wait) {
-  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool.Acquire(wait));
-  VOUCH_ASSIGN_OR_RETURN(
-      PgRows max,
-      db->Query("SELECT coalesce(max(version), 0) FROM schema_migrations"));
-  int have = 0;
-  if (max.rows.empty() || !max.rows[0][0] ||
-      !absl::SimpleAtoi(*max.rows[0][0], &have)) {
-    return absl::InternalError("schema_migrations: bad version");
-  }
+absl::Status SchemaCurrent(PgConnection& db) {
+  VOUCH_ASSIGN_OR_RETURN(int have, SchemaVersion(db));
   const std::vector<Migration>& all = Migrations();
   const int newest = all.empty() ? 0 : all.back().version;
   if (have < newest) {
     return absl::FailedPreconditionError(absl::StrCat(
-        "database schema is version ", have, ", this binary needs ", newest));
+        "database schema is version ", have, ", this binary needs ", newest,
+        ": migrate it first (--migrate=only, or start with --migrate=auto)"));
+  }
+  if (have > newest) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database schema is version ", have,
+        ", newer than this binary knows (", newest, "): upgrade Vouch"));
   }
   return absl::OkStatus();
 }
 
-absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience) {
+absl::Status AdoptDatabase(PgConnection& db) {
+  constexpr char kHome[] =
+      "(SELECT system_identifier::text FROM pg_control_system()) || '/' || "
+      "(SELECT oid::text FROM pg_database WHERE datname = "
+      "current_database())";
+  VOUCH_ASSIGN_OR_RETURN(PgRows rows,
+                         db.Query(absl::StrCat("SELECT home, ", kHome,
+                                               " FROM database_incarnation")));
+  if (rows.rows.size() != 1 || !rows.rows[0][1]) {
+    return absl::InternalError("database_incarnation: no row");
+  }
+  const std::optional<std::string>& home = rows.rows[0][0];
+  const std::string here = *rows.rows[0][1];
+  if (home == here) return absl::OkStatus();
+  if (home.has_value()) {
+    // Restored or copied from another cluster: its events carry that
+    // cluster's transaction ids, which Watch orders by. Events committed
+    // here must come after them.
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows ahead,
+        db.Query("SELECT max(x)::text, floor(max(x)::text::numeric / "
+                 "4294967296)::bigint + 1 FROM (SELECT max(xid) AS x FROM "
+                 "agent_events "
+                 "UNION ALL SELECT max(xid) FROM attestations) m HAVING "
+                 "max(x) >= pg_current_xact_id()"));
+    if (!ahead.rows.empty()) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "this database was restored from another PostgreSQL cluster whose "
+          "transaction ids are ahead of this one's (",
+          ahead.rows[0][0].value_or("?"),
+          "): stop PostgreSQL, run pg_resetwal -e ",
+          ahead.rows[0][1].value_or("?"),
+          " on its data directory, start it again (docs/operations.md, "
+          "Backup and restore)"));
+    }
+  }
+  // Concurrent servers: the second finds the row already adopted (the
+  // WHERE is rechecked on the newest row version).
+  VOUCH_ASSIGN_OR_RETURN(
+      int64_t changed,
+      db.Exec(absl::StrCat(
+          "UPDATE database_incarnation SET id = CASE WHEN home IS NULL THEN "
+          "id ELSE replace(gen_random_uuid()::text, '-', '') END, home = ",
+          kHome, " WHERE home IS DISTINCT FROM ", kHome)));
+  if (changed > 0 && home.has_value()) {
+    Log(LogLevel::kWarning,
+        "database restored or copied from another cluster: new incarnation; "
+        "Watch resume tokens from before answer OUT_OF_RANGE",
+        {{"was", *home}, {"now", here}});
+  }
+  return absl::OkStatus();
+}
+
+absl::Status SchemaReady(PgPool& pool, absl::Duration wait) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool.Acquire(wait));
+  return SchemaCurrent(*db);
+}
+
+absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience,
+                             MigrateMode mode) {
   const absl::Time give_up = absl::Now() + patience;
   absl::Duration wait = absl::Milliseconds(200);
   while (true) {
     absl::Status status = [&]() -> absl::Status {
       VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool.Acquire());
+      if (mode == MigrateMode::kOff) {
+        VOUCH_RETURN_IF_ERROR(SchemaCurrent(*db));
+        Log(LogLevel::kInfo, "database schema is current (not migrating)");
+        return AdoptDatabase(*db);
+      }
       // A migration may wait for another server's and rewrite big tables:
       // no statement_timeout while it runs, the usual one after.
       VOUCH_RETURN_IF_ERROR(db->SetStatementTimeout(absl::ZeroDuration()));
@@ -112,7 +204,7 @@ absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience) {
       VOUCH_RETURN_IF_ERROR(
           db->SetStatementTimeout(pool.options().statement_timeout));
       Log(LogLevel::kInfo, "database schema ready", {{"applied", applied}});
-      return absl::OkStatus();
+      return AdoptDatabase(*db);
     }();
     if (status.ok() || !absl::IsUnavailable(status) ||
         absl::Now() + wait > give_up) {
@@ -123,6 +215,26 @@ absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience) {
     absl::SleepFor(wait);
     wait = std::min(wait * 2, absl::Seconds(5));
   }
+}
+
+std::optional<int> PrepareDatabaseOrExit(PgPool& pool,
+                                         absl::string_view mode_text) {
+  absl::StatusOr<MigrateMode> mode = ParseMigrateMode(mode_text);
+  if (!mode.ok()) {
+    Log(LogLevel::kError, "bad [database] migrate",
+        {{"error", mode.status().message()}});
+    return 2;
+  }
+  if (absl::Status s = PrepareDatabase(pool, absl::Seconds(60), *mode);
+      !s.ok()) {
+    Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
+    return 1;
+  }
+  if (*mode == MigrateMode::kOnly) {
+    Log(LogLevel::kInfo, "database migrated; exiting (migrate = only)");
+    return 0;
+  }
+  return std::nullopt;
 }
 
 }  // namespace vouch::store

@@ -527,13 +527,41 @@ constexpr char kIncarnation[] =
     "(SELECT id FROM database_incarnation) || '-' || "
     "substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)";
 
-absl::StatusOr<std::string> Incarnation(PgConnection& db) {
-  VOUCH_ASSIGN_OR_RETURN(PgRows rows,
-                         db.Query(absl::StrCat("SELECT ", kIncarnation)));
+// EventsAfter's answer to a position older than the retention: events
+// after it, written before `before`, were dropped.
+absl::Status EventsExpired(absl::string_view before) {
+  return absl::OutOfRangeError(absl::StrCat(
+      "resume_token is past the retention: events before ", before,
+      " have expired; list agents and resume from now (Watch without a "
+      "token)"));
+}
+
+// The incarnation, and OUT_OF_RANGE when events after `after` may have
+// been dropped by the retention (migrations/0008 event_retention: every
+// position at or before (xid, seq) may be gone).
+absl::StatusOr<std::string> CheckPosition(PgConnection& db,
+                                          const EventPosition& after) {
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db.Query(
+          absl::StrCat(
+              "SELECT ", kIncarnation,
+              ", r.before > '-infinity' AND ($1::xid8, $2::bigint) <= (r.xid, "
+              "r.seq), to_char(r.before AT "
+              "TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') FROM "
+              "event_retention r"),
+          {absl::StrCat(after.xid), absl::StrCat(after.seq)}));
   if (rows.rows.size() != 1 || !rows.rows[0][0]) {
     return absl::InternalError("database_incarnation: no row");
   }
-  return *rows.rows[0][0];
+  const std::string incarnation = *rows.rows[0][0];
+  if (!after.incarnation.empty() && after.incarnation != incarnation) {
+    return IncarnationChanged();
+  }
+  if (rows.rows[0][1].value_or("f") == "t") {
+    return EventsExpired(rows.rows[0][2].value_or("?"));
+  }
+  return incarnation;
 }
 
 }  // namespace
@@ -555,10 +583,7 @@ absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
     const std::vector<std::string>& agent_ids,
     const std::vector<core::AgentState>& states, bool verdicts, int limit) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
-  VOUCH_ASSIGN_OR_RETURN(std::string incarnation, Incarnation(*db));
-  if (!after.incarnation.empty() && after.incarnation != incarnation) {
-    return IncarnationChanged();
-  }
+  VOUCH_ASSIGN_OR_RETURN(std::string incarnation, CheckPosition(*db, after));
   // An array literal of validated agent ids.
   auto array = [](const std::vector<std::string>& v) -> PgParam {
     if (v.empty()) return std::nullopt;
@@ -700,6 +725,10 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
       "WHEN $3::boolean THEN 'pass' ELSE 'fail' END, $5, $17::bigint, "
       "$11::bigint, $18::bigint, CASE WHEN $7::boolean THEN $8::bigint "
       "ELSE -1 END, $19, $22::bigint, $23::boolean FROM u RETURNING 1), "
+      // A nonce is accepted once in the pool: attestations is partitioned
+      // and cannot hold that constraint (migrations/0008).
+      "n AS (INSERT INTO attestation_nonces (nonce) SELECT $16 FROM u "
+      "RETURNING 1), "
       "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
       "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
       "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1) "

@@ -282,7 +282,8 @@ class EventStore {
   // empty `agent_ids` / `states`: no filter. `verdicts`: attestation
   // records too, interleaved in the same order. kOutOfRange when `after`
   // names another database incarnation (a promoted standby, a restore, a
-  // re-created database): its events may be missing or numbered anew.
+  // re-created database): its events may be missing or numbered anew; and
+  // when events after `after` have been dropped by the retention.
   virtual absl::StatusOr<std::vector<EventRow>> EventsAfter(
       const std::string& tenant, EventPosition after,
       const std::vector<std::string>& agent_ids,

@@ -5,6 +5,7 @@
 #include <openssl/rand.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <functional>
@@ -28,6 +29,7 @@
 #include "store/migrate.h"
 #include "store/pg_pool.h"
 #include "store/pg_verifier_store.h"
+#include "store/retention.h"
 #include "verifier/admin_service.h"
 #include "verifier/attestation_service.h"
 #include "verifier/executor.h"
@@ -76,6 +78,17 @@ AppSpec VerifierAppSpec() {
       .StringList("verifier", "policy_signing_keys", {},
                   "PEM public keys or certificates that DSSE-signed policy "
                   "imports must verify with (any one)");
+  spec.schema
+      .Int("retention", "days", 30,
+           "Attestation records and state-change events are kept at least "
+           "this many days (at most one more: they go by day partitions); "
+           "0 keeps them forever",
+           0, 36500)
+      .Int("retention", "days_ahead", 7,
+           "Day partitions are created this many days ahead", 1, 365)
+      .Duration("retention", "check_interval", absl::Hours(1),
+                "How often this verifier runs the partition maintenance "
+                "(one verifier of the pool at a time)");
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
   AddTlsKeys(spec.schema, "verifier",
              "CA that signs agent and client certificates");
@@ -131,14 +144,16 @@ void CountAgents(store::AgentCounter& counter, store::PgPool& pool,
 }
 
 // Maintenance until `stop` is notified: the timeout sweeper (safe in every
-// verifier at once), lease renewal of this verifier's streams (which also
-// finds streams another verifier took over and ends them), the agent-state
-// gauges, and the latency figures of the last window in the log. Runs on its
-// own thread: a database that does not answer holds it (up to the connection
-// timeouts), never the thread that takes SIGTERM.
+// verifier at once), the partition maintenance (when due), lease renewal of
+// this verifier's streams (which also finds streams another verifier took over
+// and ends them), the agent-state gauges, and the latency figures of the last
+// window in the log. Runs on its own thread: a database that does not answer
+// holds it (up to the connection timeouts), never the thread that takes
+// SIGTERM.
 void Maintain(store::AgentStore& store, AttestationService& attestation,
               GroupCommitter& committer, absl::Duration sweep,
               VerifierMetrics* metrics, const std::function<void()>& count,
+              const std::function<void()>& partitions,
               absl::Notification& stop) {
   uint64_t last_batches = 0;
   uint64_t last_committed = 0;
@@ -153,6 +168,7 @@ void Maintain(store::AgentStore& store, AttestationService& attestation,
       Log(LogLevel::kInfo, "agents timed out", {{"count", *swept}});
     }
     if (stop.HasBeenNotified()) break;
+    partitions();
     if (count) count();
     attestation.RenewLeases(sweep);
     const LatencyRecorder::Stats stats = attestation.TakeLatencyStats();
@@ -174,6 +190,42 @@ void Maintain(store::AgentStore& store, AttestationService& attestation,
     stop.WaitForNotificationWithTimeout(sweep);
   }
 }
+
+// The partition maintenance (store/retention.h) at most once per
+// `interval`; every verifier calls it, one at a time does the work.
+class PartitionMaintenance {
+ public:
+  PartitionMaintenance(store::PgPool* pool, store::RetentionOptions options,
+                       absl::Duration interval)
+      : pool_(pool), options_(options), interval_(interval) {}
+
+  void RunIfDue() {
+    const absl::Time now = absl::Now();
+    if (now < next_) return;
+    next_ = now + interval_;
+    absl::StatusOr<store::RetentionRun> run = [&] {
+      absl::StatusOr<store::PgPool::Lease> db = pool_->Acquire();
+      if (!db.ok()) return absl::StatusOr<store::RetentionRun>(db.status());
+      return store::MaintainPartitions(**db, options_);
+    }();
+    if (!run.ok()) {
+      Log(LogLevel::kWarning, "partition maintenance failed; retrying later",
+          {{"error", run.status().message()}});
+      next_ = now + std::min(interval_, absl::Minutes(1));
+    } else if (run->created > 0 || run->dropped > 0) {
+      Log(LogLevel::kInfo, "partition maintenance",
+          {{"created", run->created},
+           {"dropped", run->dropped},
+           {"nonces_deleted", run->nonces_deleted}});
+    }
+  }
+
+ private:
+  store::PgPool* const pool_;
+  const store::RetentionOptions options_;
+  const absl::Duration interval_;
+  absl::Time next_ = absl::InfinitePast();
+};
 
 // After a stop signal the orderly shutdown (drain, in-flight commits, the
 // maintenance thread) waits on the database at most this long; then the
@@ -263,11 +315,21 @@ int RunVerifier(AppContext& ctx) {
         return store::SchemaReady(pool, absl::Seconds(2));
       });
   if (!http.ok()) return 1;
-  if (absl::Status s = store::PrepareDatabase(pool, absl::Seconds(60));
-      !s.ok()) {
-    Log(LogLevel::kError, "database unusable", {{"error", s.message()}});
-    return 1;
+  if (std::optional<int> exit = store::PrepareDatabaseOrExit(
+          pool, cfg.GetString("database", "migrate"))) {
+    return *exit;
   }
+  store::RetentionOptions retention;
+  retention.keep_days = static_cast<int>(cfg.GetInt("retention", "days"));
+  retention.days_ahead =
+      static_cast<int>(cfg.GetInt("retention", "days_ahead"));
+  PartitionMaintenance partitions(
+      &pool, retention, cfg.GetDuration("retention", "check_interval"));
+  // Before serving: the partitions of the coming days exist.
+  partitions.RunIfDue();
+  std::function<void()> maintain_partitions = [&partitions] {
+    partitions.RunIfDue();
+  };
   store::PgVerifierStore store(&pool, timeout_intervals);
   core::ima::PathHashKey key{};
   if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
@@ -335,7 +397,8 @@ int RunVerifier(AppContext& ctx) {
   std::thread maintenance(
       Maintain, std::ref(store), std::ref(attestation), std::ref(committer),
       cfg.GetDuration("verifier", "sweep_interval"), vm.get(),
-      std::cref(count_agents), std::ref(stop_maintenance));
+      std::cref(count_agents), std::cref(maintain_partitions),
+      std::ref(stop_maintenance));
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
   ExitAfterGrace();

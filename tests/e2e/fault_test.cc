@@ -33,6 +33,8 @@
 #include "e2e/e2e_util.h"
 #include "harness/tcp_proxy.h"
 #include "store/pg_connection.h"
+#include "store/pg_pool.h"
+#include "store/pg_verifier_store.h"
 
 namespace vouch {
 namespace {
@@ -590,6 +592,163 @@ TEST_CASE("fault: pg_ctl stop -m immediate / start cycles under several agents",
     }
   }
   pool.AuditExactlyOnce(outages);
+}
+
+// The backup and restore runbook of docs/operations.md, end to end.
+TEST_CASE(
+    "backup and restore: pg_dump of a live pool restored into a new "
+    "cluster, agents go on with no stale PASS and nothing attested twice, "
+    "Watch tokens of the original are OUT_OF_RANGE",
+    "[e2e][pg][tpm]") {
+  PoolOptions o;
+  o.agents = 2;
+  o.interval_s = 5;
+  FaultPool pool(o);
+  // A Watch position of the original database.
+  std::optional<store::EventPosition> token;
+  {
+    store::PgPool db(pool.pg_->conninfo(), 1);
+    store::PgVerifierStore s(&db, 2);
+    absl::StatusOr<store::EventPosition> p = s.EventHorizon();
+    REQUIRE(p.ok());
+    token = *p;
+  }
+  for (Agent& a : pool.agents_) pool.Append(a, {pool.good_[1]});
+  for (const Agent& a : pool.agents_) {
+    INFO(a.id);
+    REQUIRE(Within(60, [&] { return StoredNext(pool, a) == a.ima_entries; }));
+  }
+  // The backup, while the agents attest.
+  const std::string bin = pool.pg_->bin_dir();
+  const std::string dump = pool.dir_.Join("vouch.dump");
+  testing::RunResult dumped = testing::RunCapture(
+      {bin + "/pg_dump", "-Fc", "-f", dump, "-d", pool.pg_->conninfo()});
+  INFO(dumped.err);
+  REQUIRE(dumped.status.Success());
+  // The original is lost with its servers; verdicts after the dump go too.
+  for (auto& v : pool.verifiers_) v->Terminate();
+  for (Agent& a : pool.agents_) a.process->Terminate();
+  pool.registrar_.reset();
+  REQUIRE(pool.pg_->Stop().ok());
+
+  // A new cluster from the dump.
+  absl::StatusOr<std::unique_ptr<PgCluster>> fresh = PgCluster::Start();
+  REQUIRE(fresh.ok());
+  testing::RunResult restored =
+      testing::RunCapture({bin + "/pg_restore", "--no-owner", "--exit-on-error",
+                           "-d", (*fresh)->conninfo(), dump});
+  INFO(restored.err);
+  REQUIRE(restored.status.Success());
+  pool.pg_ = *std::move(fresh);
+  // Its transaction ids must pass the restored events' (Watch orders by
+  // them): the runbook's pg_resetwal -e, on a cleanly stopped server.
+  const int64_t epoch = pool.QueryInt(
+      "SELECT floor(max(x)::text::numeric / 4294967296)::bigint + 1 FROM "
+      "(SELECT max(xid) AS x FROM agent_events UNION ALL SELECT max(xid) "
+      "FROM attestations) m");
+  ProcessOptions server_side;
+  server_side.run_as = pool.pg_->os_user();
+  server_side.env = {{"LC_ALL", "C"}};
+  absl::StatusOr<std::string> stopped = testing::RunCommand(
+      {bin + "/pg_ctl", "stop", "-m", "fast", "-w", "-D", pool.pg_->data_dir()},
+      server_side);
+  INFO(stopped.status().message());
+  REQUIRE(stopped.ok());
+  REQUIRE(pool.pg_->Stop().ok());
+  absl::StatusOr<std::string> reset =
+      testing::RunCommand({bin + "/pg_resetwal", "-e", absl::StrCat(epoch),
+                           "-D", pool.pg_->data_dir()},
+                          server_side);
+  INFO(reset.status().message());
+  REQUIRE(reset.ok());
+  REQUIRE(pool.pg_->Restart().ok());
+
+  // The restored rows are consistent: every agent's state names a stored
+  // record, no nonce twice, its IMA position is what its records add up to.
+  CHECK(pool.QueryInt("SELECT count(*) FROM agent_state a WHERE NOT EXISTS "
+                      "(SELECT 1 FROM attestations t WHERE t.attestation_id "
+                      "= a.last_attestation_id)") == 0);
+  CHECK(pool.QueryInt("SELECT count(*) - count(DISTINCT nonce) FROM "
+                      "attestations") == 0);
+  CHECK(pool.QueryInt("SELECT count(*) FROM agent_state a WHERE "
+                      "ima_next_entry <> (SELECT coalesce(sum(ima_next_entry "
+                      "- ima_from), 0) FROM attestations t WHERE t.agent_id "
+                      "= a.agent_id)") == 0);
+
+  // The pool comes back against it: registrar, verifiers, agents.
+  std::vector<const Swtpm*> tpms;
+  for (const Agent& a : pool.agents_) tpms.push_back(a.tpm.get());
+  pool.registrar_.emplace(pool.dir_, *pool.pg_, pool.tls_,
+                          CaDir(pool.dir_, "ek-ca", tpms));
+  pool.verifiers_.clear();
+  for (int i = 0; i < 2; ++i) {
+    const std::string id = absl::StrCat("r", i + 1);
+    std::vector<std::string> args = pool.VerifierArgs(id);
+    args.back() = pool.pg_->tcp_conninfo();  // --database-url
+    pool.verifiers_.push_back(std::make_unique<ServerProcess>(
+        pool.dir_, *pool.pg_, pool.tls_, VOUCH_VERIFIER_BIN, "verifier", id,
+        args));
+  }
+  // The original's tokens name another incarnation.
+  {
+    store::PgPool db(pool.pg_->conninfo(), 1);
+    store::PgVerifierStore s(&db, 2);
+    absl::StatusOr<std::vector<store::EventRow>> old =
+        s.EventsAfter("default", *token, {}, {}, true, 10);
+    INFO(old.status().message());
+    CHECK(absl::IsOutOfRange(old.status()));
+    absl::StatusOr<store::EventPosition> now = s.EventHorizon();
+    REQUIRE(now.ok());
+    CHECK(now->incarnation != token->incarnation);
+  }
+  const absl::Time back = absl::Now();
+  for (Agent& a : pool.agents_) pool.StartAgent(a);
+  for (Agent& a : pool.agents_) {
+    INFO(a.id);
+    REQUIRE(Within(90, [&] {
+      for (const AgentVerdict& v : pool.PassesOf(a)) {
+        if (v.at > back) return true;
+      }
+      return false;
+    }));
+  }
+  // More measurements, each accepted once, then the audit of the restored
+  // database (not of the agents' logs: verdicts between the dump and the
+  // loss are gone with the original, and the agents sent those IMA entries
+  // again from the restored position).
+  for (Agent& a : pool.agents_) pool.Append(a, {pool.good_[2]});
+  for (const Agent& a : pool.agents_) {
+    INFO(a.id);
+    REQUIRE(Within(60, [&] { return StoredNext(pool, a) == a.ima_entries; }));
+    CHECK(pool.QueryInt("SELECT coalesce(sum(ima_next_entry - ima_from), 0) "
+                        "FROM attestations WHERE agent_id = $1",
+                        {a.id}) == a.ima_entries);
+    CHECK(pool.QueryInt("SELECT count(*) FROM (SELECT ima_from, "
+                        "lag(ima_next_entry) OVER (ORDER BY at, seq) AS prev "
+                        "FROM attestations WHERE agent_id = $1 AND ima_from "
+                        "IS NOT NULL) t WHERE prev IS NOT NULL AND ima_from "
+                        "<> prev",
+                        {a.id}) == 0);
+  }
+  CHECK(pool.QueryInt("SELECT count(*) - count(DISTINCT (agent_id, nonce)) "
+                      "FROM attestations") == 0);
+  CHECK(pool.QueryInt("SELECT count(*) - count(DISTINCT nonce) FROM "
+                      "attestation_nonces") == 0);
+  // No stale PASS: an agent shown passing has a verdict younger than two
+  // intervals.
+  testing::RunResult list = pool.Ctl({"-o", "json", "agents", "list"});
+  INFO(list.err);
+  REQUIRE(list.status.Success());
+  nlohmann::json j = nlohmann::json::parse(list.out, nullptr, false);
+  REQUIRE(j.is_object());
+  for (const nlohmann::json& a : j["agents"]) {
+    if (a.value("state", "") != "pass") continue;
+    INFO(a.dump());
+    CHECK(pool.QueryInt("SELECT (extract(epoch from now() - max(at)) * "
+                        "1000)::bigint FROM attestations WHERE agent_id = $1",
+                        {a.value("agent_id", "")}) <=
+          2 * o.interval_s * 1000 + 1000);
+  }
 }
 
 }  // namespace
