@@ -26,6 +26,8 @@ pkg_check_modules(TSS2 REQUIRED IMPORTED_TARGET tss2-esys tss2-mu tss2-tctildr t
 pkg_check_modules(TSS2_MU REQUIRED IMPORTED_TARGET tss2-mu)
 pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
+# sd_notify(3) for Type=notify readiness (src/server/service_notify.h).
+pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
 
 if(VOUCH_BUILD_TESTS)
   find_package(Catch2 2.13 CONFIG REQUIRED)

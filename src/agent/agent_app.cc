@@ -17,6 +17,7 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "server/metrics.h"
+#include "server/service_notify.h"
 #include "tpm/esys_tpm.h"
 
 namespace vouch::agent {
@@ -264,6 +265,9 @@ int RunAgent(AppContext& ctx) {
       {{"agent_id", identity.agent_id},
        {"aik_name", identity.aik_name_hex},
        {"ek_certificate", !identity.ek_certificate.empty()}});
+  // Ready: the TPM answered and the identity is loaded. Registration waits
+  // for the registrar as long as it takes, so it is progress, not start-up.
+  server::NotifyReady("registering").IgnoreError();
 
   const RegisterOptions reg = RegistrationOptions(cfg);
   if (reg.registrars.empty()) {
@@ -275,8 +279,10 @@ int RunAgent(AppContext& ctx) {
       RegisterUntilActive(*device, identity, reg, &sig);
   if (!aik_name) {
     Log(LogLevel::kInfo, "agent stopping", {{"signal", sig}});
+    server::NotifyStopping().IgnoreError();
     return 0;
   }
+  server::NotifyStatus("attesting").IgnoreError();
   Log(LogLevel::kInfo, "agent ready to attest",
       {{"agent_id", identity.agent_id}, {"aik_name", *aik_name}});
 
@@ -301,7 +307,9 @@ int RunAgent(AppContext& ctx) {
           });
   if (!http.ok()) return 1;
   if (*http != nullptr) (*http)->SetServing();
-  return RunAttestLoop(AttestTpmOpener(tpm_settings), att);
+  const int code = RunAttestLoop(AttestTpmOpener(tpm_settings), att);
+  server::NotifyStopping().IgnoreError();
+  return code;
 }
 
 }  // namespace vouch::agent

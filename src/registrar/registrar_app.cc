@@ -9,6 +9,7 @@
 #include <thread>
 
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
@@ -19,6 +20,7 @@
 #include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
 #include "server/metrics.h"
+#include "server/service_notify.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -202,8 +204,11 @@ int RunRegistrar(AppContext& ctx) {
   std::thread cleaner(
       [&] { DeleteExpiredUntil(store, CleanupPeriod(pending_ttl), stop); });
   if (*http != nullptr) (*http)->SetServing();
+  // PrepareDatabase above reached the database; the server listens now.
+  server::NotifyReady(absl::StrCat("serving on port ", port)).IgnoreError();
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
+  server::NotifyStopping().IgnoreError();
   stop.Notify();
   if (*http != nullptr) (*http)->SetDraining();
   server->GetHealthCheckService()->Shutdown();

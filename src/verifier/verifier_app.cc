@@ -24,6 +24,7 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "server/metrics.h"
+#include "server/service_notify.h"
 #include "server/tls.h"
 #include "store/agent_counts.h"
 #include "store/migrate.h"
@@ -392,6 +393,8 @@ int RunVerifier(AppContext& ctx) {
                            cfg.GetString("verifier", "port_file"), "verifier");
   if (server == nullptr) return 1;
   if (*http != nullptr) (*http)->SetServing();
+  // PrepareDatabase above reached the database; the server listens now.
+  server::NotifyReady(absl::StrCat("serving on port ", port)).IgnoreError();
 
   absl::Notification stop_maintenance;
   std::thread maintenance(
@@ -401,6 +404,7 @@ int RunVerifier(AppContext& ctx) {
       std::ref(stop_maintenance));
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
+  server::NotifyStopping().IgnoreError();
   ExitAfterGrace();
   if (*http != nullptr) (*http)->SetDraining();
   server->GetHealthCheckService()->Shutdown();
