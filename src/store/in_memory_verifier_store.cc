@@ -161,8 +161,8 @@ absl::Status InMemoryVerifierStore::RemovePolicy(const std::string& tenant,
   absl::MutexLock lock(&mu_);
   for (const auto& [id, a] : agents_) {
     const Enrollment& e = a.row.enrollment;
-    if (e.tenant == tenant &&
-        (e.runtime_policy == name || e.boot_policy == name)) {
+    if (e.tenant == tenant && (e.runtime_policy == name ||
+                               e.boot_policy == name || e.pcr_policy == name)) {
       return absl::FailedPreconditionError(absl::StrCat(
           "policy ", name, " is used by agent ", id, "; unenroll it first"));
     }
@@ -214,7 +214,8 @@ absl::StatusOr<AgentRow> InMemoryVerifierStore::Enroll(const Enrollment& e) {
     return absl::FailedPreconditionError(
         "agent has registered but not activated its AIK yet");
   }
-  for (const std::string* name : {&e.runtime_policy, &e.boot_policy}) {
+  for (const std::string* name :
+       {&e.runtime_policy, &e.boot_policy, &e.pcr_policy}) {
     if (name->empty()) continue;
     auto p = policies_.find({e.tenant, *name});
     if (p == policies_.end() || p->second.back().removed) {
@@ -279,7 +280,7 @@ absl::StatusOr<std::vector<AgentRow>> InMemoryVerifierStore::ListAgents(
     const Enrollment& e = it->second.row.enrollment;
     if (e.tenant != tenant) continue;
     if (!policy.empty() && e.runtime_policy != policy &&
-        e.boot_policy != policy) {
+        e.boot_policy != policy && e.pcr_policy != policy) {
       continue;
     }
     AgentRow row = AsRead(it->second);

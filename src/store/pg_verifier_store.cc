@@ -83,7 +83,7 @@ std::string AgentColumns(int k) {
       EffectiveState(k), ", ", Us("a.state_since"), ", ",
       Us("a.last_verdict_at"),
       ", COALESCE(a.last_attestation_id, ''), a.failures, a.boot_pcrs, "
-      "a.boot_policy_version");
+      "a.boot_policy_version, COALESCE(a.pcr_policy, '')");
 }
 
 absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
@@ -119,6 +119,7 @@ absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
   VOUCH_ASSIGN_OR_RETURN(a.failures, Bytea(r[24]));
   VOUCH_ASSIGN_OR_RETURN(a.boot_pcrs, Bytea(r[25]));
   VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[26]));
+  a.enrollment.pcr_policy = r[27].value_or("");
   return a;
 }
 
@@ -278,7 +279,7 @@ absl::Status PgVerifierStore::RemovePolicy(const std::string& tenant,
     VOUCH_ASSIGN_OR_RETURN(
         PgRows used,
         c.Query("SELECT agent_id FROM agent_state WHERE tenant = $1 AND "
-                "(runtime_policy = $2 OR boot_policy = $2) LIMIT 1",
+                "$2 IN (runtime_policy, boot_policy, pcr_policy) LIMIT 1",
                 {tenant, name}));
     if (!used.rows.empty()) {
       return absl::FailedPreconditionError(
@@ -310,7 +311,8 @@ absl::StatusOr<AgentRow> PgVerifierStore::Enroll(const Enrollment& e) {
       return absl::FailedPreconditionError(
           "agent has registered but not activated its AIK yet");
     }
-    for (const std::string* name : {&e.runtime_policy, &e.boot_policy}) {
+    for (const std::string* name :
+         {&e.runtime_policy, &e.boot_policy, &e.pcr_policy}) {
       if (name->empty()) continue;
       VOUCH_ASSIGN_OR_RETURN(
           PgRows p, c.Query("SELECT 1 FROM policies WHERE tenant = $1 AND "
@@ -328,12 +330,13 @@ absl::StatusOr<AgentRow> PgVerifierStore::Enroll(const Enrollment& e) {
         c.Query(
             absl::StrCat("INSERT INTO agent_state AS a (agent_id, tenant, "
                          "runtime_policy, boot_policy, interval_ms, hash_alg, "
-                         "enrolled_by) VALUES ($1, $2, $3, $4, $5, $6, $7) ON "
+                         "enrolled_by, pcr_policy) VALUES ($1, $2, $3, $4, "
+                         "$5, $6, $7, $8) ON "
                          "CONFLICT (agent_id) DO NOTHING RETURNING ",
                          AgentColumns(timeout_intervals_)),
             {e.agent_id, e.tenant, opt(e.runtime_policy), opt(e.boot_policy),
              absl::StrCat(absl::ToInt64Milliseconds(e.interval)),
-             absl::StrCat(e.hash_alg), e.enrolled_by}));
+             absl::StrCat(e.hash_alg), e.enrolled_by, opt(e.pcr_policy)}));
     if (rows.rows.empty()) {
       return absl::AlreadyExistsError(
           "agent is already enrolled; unenroll it first");
@@ -384,8 +387,8 @@ absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgents(
   std::vector<PgParam> params = {tenant, after, absl::StrCat(limit)};
   if (!policy.empty()) {
     params.push_back(policy);
-    absl::StrAppend(&filter, " AND (a.runtime_policy = $", params.size(),
-                    " OR a.boot_policy = $", params.size(), ")");
+    absl::StrAppend(&filter, " AND $", params.size(),
+                    " IN (a.runtime_policy, a.boot_policy, a.pcr_policy)");
   }
   if (!states.empty()) {
     params.push_back(StateArray(states));

@@ -46,6 +46,7 @@ struct Enrollment {
   std::string agent_id;
   std::string runtime_policy;  // Policy names; empty = none.
   std::string boot_policy;
+  std::string pcr_policy;
   absl::Duration interval = absl::Seconds(60);
   int hash_alg = 0;  // vouch.v1.HashAlgorithm
   std::string enrolled_by;

@@ -28,6 +28,7 @@ struct AdminArgs {
   std::string tenant;
   std::string runtime_policy;
   std::string boot_policy;
+  std::string pcr_policy;
   std::string interval;
   std::vector<std::string> states;
   int page_size = 0;
@@ -87,6 +88,7 @@ nlohmann::json ToJson(const v1::AgentStatus& a) {
   j["runtime_policy"] = a.enrollment().runtime_policy().name();
   j["runtime_policy_version"] = a.enrollment().runtime_policy().version();
   j["boot_policy"] = a.enrollment().boot_policy().name();
+  j["pcr_policy"] = a.enrollment().pcr_policy().name();
   j["interval_seconds"] = a.enrollment().interval().seconds();
   j["agent_version"] = a.agent_version();
   nlohmann::json failures = nlohmann::json::array();
@@ -306,6 +308,9 @@ int RunAgents(sdk::Client& client, const std::string& server,
     if (!a.boot_policy.empty()) {
       req.mutable_boot_policy()->set_name(a.boot_policy);
     }
+    if (!a.pcr_policy.empty()) {
+      req.mutable_pcr_policy()->set_name(a.pcr_policy);
+    }
     if (!a.interval.empty()) {
       absl::Duration d;
       if (!absl::ParseDuration(a.interval, &d)) {
@@ -380,8 +385,9 @@ int RunPolicies(sdk::Client& client, const std::string& server,
     v1::AddPolicyRequest req;
     req.set_tenant(a.tenant);
     req.set_name(a.name);
-    req.set_kind(a.kind == "boot" ? v1::POLICY_KIND_BOOT
-                                  : v1::POLICY_KIND_RUNTIME);
+    req.set_kind(a.kind == "boot"  ? v1::POLICY_KIND_BOOT
+                 : a.kind == "pcr" ? v1::POLICY_KIND_PCR
+                                   : v1::POLICY_KIND_RUNTIME);
     req.set_content(content);
     req.set_description(a.description);
     v1::Policy p;
@@ -416,6 +422,8 @@ int RunPolicies(sdk::Client& client, const std::string& server,
                    : a.import_format == "dsse" ? v1::POLICY_FORMAT_DSSE_SIGNED
                    : a.import_format == "refstate"
                        ? v1::POLICY_FORMAT_KEYLIME_MB_REFSTATE_JSON
+                   : a.import_format == "tpm-policy"
+                       ? v1::POLICY_FORMAT_KEYLIME_TPM_POLICY_JSON
                        : v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON);
     if (!a.exclude_list.empty()) {
       absl::StatusOr<std::string> ex = ReadFileUpTo(a.exclude_list, 1 << 20);
@@ -521,6 +529,8 @@ void AddAdminCommands(CLI::App& cli) {
                             "Runtime (IMA) policy name");
   agents_enroll->add_option("--boot-policy", a.boot_policy,
                             "Measured-boot policy name");
+  agents_enroll->add_option("--pcr-policy", a.pcr_policy,
+                            "PCR policy name (expected PCR values)");
   agents_enroll->add_option("--interval", a.interval,
                             "Push interval, 5s..1h (default 60s)");
   agents_list->add_option("--state", a.states, "Only agents in these states")
@@ -539,8 +549,10 @@ void AddAdminCommands(CLI::App& cli) {
       "allowlist, or a DSSE-signed policy");
   policies_import
       ->add_option("--format", a.import_format,
-                   "keylime (runtime policy JSON), refstate, allowlist, dsse")
-      ->check(CLI::IsMember({"keylime", "refstate", "allowlist", "dsse"}));
+                   "keylime (runtime policy JSON), refstate, tpm-policy, "
+                   "allowlist, dsse")
+      ->check(CLI::IsMember(
+          {"keylime", "refstate", "tpm-policy", "allowlist", "dsse"}));
   policies_import->add_option("--exclude-list", a.exclude_list,
                               "Allowlist only: Keylime exclude list file");
   policies_import->add_flag("--update", a.update,
@@ -554,8 +566,8 @@ void AddAdminCommands(CLI::App& cli) {
         ->required();
     c->add_option("--description", a.description, "What it is for");
   }
-  policies_add->add_option("--kind", a.kind, "runtime or boot")
-      ->check(CLI::IsMember({"runtime", "boot"}));
+  policies_add->add_option("--kind", a.kind, "runtime, boot or pcr")
+      ->check(CLI::IsMember({"runtime", "boot", "pcr"}));
   policies_update->add_option("--expected-version", a.version,
                               "Refuse unless this is the newest version");
   policies_get->add_option("--version", a.version, "Version (default newest)");

@@ -14,6 +14,7 @@
 #include "core/agent_id.h"
 #include "core/agent_state.h"
 #include "core/boot/boot_policy.h"
+#include "core/boot/pcr_policy.h"
 #include "core/ima/dsse.h"
 #include "core/ima/runtime_policy.h"
 #include "server/auth.h"
@@ -68,6 +69,9 @@ void ToStatus(const store::AgentRow& a, v1::AgentStatus* out) {
   if (!a.enrollment.boot_policy.empty()) {
     e->mutable_boot_policy()->set_name(a.enrollment.boot_policy);
   }
+  if (!a.enrollment.pcr_policy.empty()) {
+    e->mutable_pcr_policy()->set_name(a.enrollment.pcr_policy);
+  }
   const int64_t ms = absl::ToInt64Milliseconds(a.enrollment.interval);
   e->mutable_interval()->set_seconds(ms / 1000);
   e->mutable_interval()->set_nanos(static_cast<int32_t>(ms % 1000) * 1000000);
@@ -105,10 +109,9 @@ absl::Status ValidatePolicy(int kind, const std::string& content) {
     case v1::POLICY_KIND_BOOT:
       return core::boot::BootPolicy::FromJson(content).status();
     case v1::POLICY_KIND_PCR:
-      return absl::InvalidArgumentError(
-          "PCR policies are not supported by this verifier yet");
+      return core::boot::PcrPolicy::FromJson(content).status();
     default:
-      return absl::InvalidArgumentError("kind: RUNTIME or BOOT");
+      return absl::InvalidArgumentError("kind: RUNTIME, BOOT or PCR");
   }
 }
 
@@ -119,6 +122,8 @@ void ToPolicy(const store::PolicyRow& p, bool with_content, v1::Policy* out) {
   out->set_kind(static_cast<v1::PolicyKind>(p.kind));
   out->set_format(p.kind == v1::POLICY_KIND_RUNTIME
                       ? v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON
+                  : p.kind == v1::POLICY_KIND_PCR
+                      ? v1::POLICY_FORMAT_KEYLIME_TPM_POLICY_JSON
                       : v1::POLICY_FORMAT_KEYLIME_MB_REFSTATE_JSON);
   if (with_content) out->set_content(p.content);
   out->set_sha256(p.sha256);
@@ -311,17 +316,13 @@ grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
     return Reply(s);
   }
   if (req->runtime_policy().name().empty() &&
-      req->boot_policy().name().empty()) {
+      req->boot_policy().name().empty() && req->pcr_policy().name().empty()) {
     return Reply(absl::InvalidArgumentError(
-        "give a runtime or boot policy: an enrollment that checks nothing "
-        "beyond the quote is refused"));
-  }
-  if (!req->pcr_policy().name().empty()) {
-    return Reply(absl::InvalidArgumentError(
-        "pcr_policy: PCR policies are not supported by this verifier yet"));
+        "give a runtime, boot or PCR policy: an enrollment that checks "
+        "nothing beyond the quote is refused"));
   }
   if (req->runtime_policy().version() != 0 ||
-      req->boot_policy().version() != 0) {
+      req->boot_policy().version() != 0 || req->pcr_policy().version() != 0) {
     return Reply(absl::InvalidArgumentError(
         "policy version: only 0 (follow the newest) is supported"));
   }
@@ -341,6 +342,7 @@ grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
   e.agent_id = req->agent_id();
   e.runtime_policy = req->runtime_policy().name();
   e.boot_policy = req->boot_policy().name();
+  e.pcr_policy = req->pcr_policy().name();
   e.interval = interval;
   e.hash_alg = v1::HASH_ALGORITHM_SHA256;
   e.enrolled_by = CallerName(ctx);
@@ -351,6 +353,7 @@ grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
        {"tenant", e.tenant},
        {"runtime_policy", e.runtime_policy},
        {"boot_policy", e.boot_policy},
+       {"pcr_policy", e.pcr_policy},
        {"by", e.enrolled_by}});
   ToStatus(*row, resp);
   return grpc::Status::OK;
@@ -517,6 +520,10 @@ grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
       kind = v1::POLICY_KIND_BOOT;
       native = req->content();
       break;
+    case v1::POLICY_FORMAT_KEYLIME_TPM_POLICY_JSON:
+      kind = v1::POLICY_KIND_PCR;
+      native = req->content();
+      break;
     case v1::POLICY_FORMAT_ALLOWLIST: {
       absl::StatusOr<core::ima::PolicyDraft> draft =
           core::ima::ConvertAllowlist(req->content(), req->exclude_list());
@@ -553,7 +560,7 @@ grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
     default:
       return Reply(absl::InvalidArgumentError(
           "format: KEYLIME_RUNTIME_POLICY_JSON, KEYLIME_MB_REFSTATE_JSON, "
-          "ALLOWLIST or DSSE_SIGNED"));
+          "KEYLIME_TPM_POLICY_JSON, ALLOWLIST or DSSE_SIGNED"));
   }
   if (native.size() > kMaxPolicyBytes) {
     return Reply(absl::InvalidArgumentError("converted policy over 16 MiB"));

@@ -225,6 +225,9 @@ class StreamReactor final
     if (!a.boot_policy.empty()) {
       loaded.boot = cache->Boot(a.tenant, a.boot_policy, now);
     }
+    if (!a.pcr_policy.empty()) {
+      loaded.pcr = cache->Pcr(a.tenant, a.pcr_policy, now);
+    }
     return loaded;
   }
 

@@ -253,6 +253,20 @@ core::attest::IssuedChallenge AttestationSession::NewChallenge(absl::Time now) {
     }
     (void)ctpm::SelectPcr(c.selection, TPM2_ALG_SHA256, 14);
   }
+  if (!row_.enrollment.pcr_policy.empty()) {
+    // Every PCR of the bank, so that any version of the PCR policy finds
+    // its PCRs quoted; other banks as far as the loaded policy names them.
+    for (uint32_t p = 0; p <= 23; ++p) {
+      (void)ctpm::SelectPcr(c.selection, TPM2_ALG_SHA256, p);
+    }
+    auto hit = policies_->TryPcr(row_.enrollment.tenant,
+                                 row_.enrollment.pcr_policy, now);
+    if (hit && hit->policy != nullptr) {
+      for (const auto& [bank, pcrs] : hit->policy->Selection(TPM2_ALG_SHA256)) {
+        for (uint32_t p : pcrs) (void)ctpm::SelectPcr(c.selection, bank, p);
+      }
+    }
+  }
   if (!row_.enrollment.runtime_policy.empty()) {
     c.ima_from = progress_.ima.next_entry_index;
   }
@@ -367,12 +381,18 @@ SessionActions AttestationSession::OnEvidence(
     if (hit) loaded.boot = *std::move(hit);
     miss = miss || !hit;
   }
+  if (!e.pcr_policy.empty()) {
+    auto hit = policies_->TryPcr(e.tenant, e.pcr_policy, now);
+    if (hit) loaded.pcr = *std::move(hit);
+    miss = miss || !hit;
+  }
   if (miss) {
     state_ = State::kLoadingPolicies;
     SessionAction a = Make(Kind::kLoadPolicies);
     a.tenant = e.tenant;
     a.runtime_policy = e.runtime_policy;
     a.boot_policy = e.boot_policy;
+    a.pcr_policy = e.pcr_policy;
     return {std::move(a)};
   }
   return Evaluate(loaded, now);
@@ -404,7 +424,8 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
     return true;
   };
   if (!check(policies.runtime.status(), row_.enrollment.runtime_policy) ||
-      !check(policies.boot.status(), row_.enrollment.boot_policy)) {
+      !check(policies.boot.status(), row_.enrollment.boot_policy) ||
+      !check(policies.pcr.status(), row_.enrollment.pcr_policy)) {
     return End(
         absl::UnavailableError("database unavailable; reconnect with backoff"));
   }
@@ -437,6 +458,7 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
     input.held_ima = held_ima_;
     input.runtime_policy = policies.runtime->policy.get();
     input.boot_policy = policies.boot->policy.get();
+    input.pcr_policy = policies.pcr->policy.get();
     runtime_version = policies.runtime->version;
     boot_version = policies.boot->version;
     out = attest::CheckEvidence(pending_->evidence(), input, now);

@@ -63,6 +63,8 @@ struct LoadedPolicies {
       Versioned<core::ima::RuntimePolicy>{};
   absl::StatusOr<Versioned<core::boot::BootPolicy>> boot =
       Versioned<core::boot::BootPolicy>{};
+  absl::StatusOr<Versioned<core::boot::PcrPolicy>> pcr =
+      Versioned<core::boot::PcrPolicy>{};
 };
 
 struct SessionAction {
@@ -73,7 +75,7 @@ struct SessionAction {
     kHold,          // The stream now holds agent_id at `epoch` with `lease`
                     // and `aik_name` (the verifier ends its older streams
                     // of the agent; lease checks carry the AIK).
-    kLoadPolicies,  // Blocking: load runtime_policy / boot_policy, then
+    kLoadPolicies,  // Blocking: load runtime/boot/pcr_policy, then
                     // OnPoliciesLoaded.
     kCommit,        // Group-commit `commit`, then OnCommitted.
     kCheckFence,    // Blocking: AgentStore::Enrolled(agent_id), then
@@ -94,6 +96,7 @@ struct SessionAction {
   absl::Duration lease;
   std::string runtime_policy;
   std::string boot_policy;
+  std::string pcr_policy;
 };
 using SessionActions = std::vector<SessionAction>;
 

@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <utility>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
 
@@ -61,13 +62,32 @@ void GroupCommitter::Loop() {
   }
 }
 
+bool GroupCommitter::FailThisBatchForTests(const std::vector<Item>& batch) {
+  if (fail_every_batch_ <= 0) return false;
+  {
+    absl::MutexLock lock(&mu_);
+    if (++batches_seen_ % fail_every_batch_ != 0) return false;
+  }
+  std::string ids;
+  for (const Item& item : batch) {
+    absl::StrAppend(&ids, ids.empty() ? "" : ",", item.commit.attestation_id);
+  }
+  Log(LogLevel::kWarning, "test hook: failing a commit batch",
+      {{"batch", batch.size()}, {"attestation_ids", ids}});
+  return true;
+}
+
 void GroupCommitter::CommitBatch(std::vector<Item>& batch) {
   std::vector<const store::VerdictCommit*> commits;
   commits.reserve(batch.size());
   for (const Item& item : batch) commits.push_back(&item.commit);
   const absl::Time start = absl::Now();
   std::vector<absl::StatusOr<store::VerdictApplied>> results =
-      store_->CommitVerdicts(commits);
+      FailThisBatchForTests(batch)
+          ? std::vector<absl::StatusOr<store::VerdictApplied>>(
+                batch.size(),
+                absl::InternalError("test hook: commit task failed"))
+          : store_->CommitVerdicts(commits);
   if (observer_) observer_(batch.size(), absl::Now() - start);
   if (results.size() != batch.size()) {  // A store bug: acknowledge nothing.
     results.assign(batch.size(),

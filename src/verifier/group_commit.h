@@ -47,6 +47,12 @@ class GroupCommitter {
   // that batch's verdicts is sent: a lost acknowledgement. 0 = never. Call
   // before the first Submit.
   void SetExitAfterCommitsForTests(int n) { exit_after_commits_ = n; }
+  // Test-only fault injection: every n-th batch fails in the worker before
+  // it reaches the store (nothing of it is committed) and each of its
+  // verdicts gets an error, as when the commit task itself breaks. The
+  // failed attestation ids are logged. 0 = never. Call before the first
+  // Submit.
+  void SetFailEveryBatchForTests(int n) { fail_every_batch_ = n; }
 
   // Batches committed and verdicts in them, since start (for metrics and
   // the benchmark).
@@ -60,6 +66,7 @@ class GroupCommitter {
   };
   void Loop();
   void CommitBatch(std::vector<Item>& batch);
+  bool FailThisBatchForTests(const std::vector<Item>& batch);
 
   store::AgentStore* store_;
   const size_t max_batch_;
@@ -70,6 +77,8 @@ class GroupCommitter {
   uint64_t verdicts_ ABSL_GUARDED_BY(mu_) = 0;
   std::function<void(size_t, absl::Duration)> observer_;
   int exit_after_commits_ = 0;
+  int fail_every_batch_ = 0;
+  int batches_seen_ ABSL_GUARDED_BY(mu_) = 0;
   int committed_batches_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<std::thread> threads_;
 };

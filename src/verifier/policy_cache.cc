@@ -103,6 +103,23 @@ absl::StatusOr<Versioned<core::boot::BootPolicy>> PolicyCache::Boot(
       });
 }
 
+std::optional<Versioned<core::boot::PcrPolicy>> PolicyCache::TryPcr(
+    const std::string& tenant, const std::string& name, absl::Time now) {
+  return TryGet<core::boot::PcrPolicy>(tenant, name, v1::POLICY_KIND_PCR, now);
+}
+
+absl::StatusOr<Versioned<core::boot::PcrPolicy>> PolicyCache::Pcr(
+    const std::string& tenant, const std::string& name, absl::Time now) {
+  return Get<core::boot::PcrPolicy>(
+      tenant, name, v1::POLICY_KIND_PCR, now,
+      [](const std::string& json)
+          -> absl::StatusOr<std::shared_ptr<const core::boot::PcrPolicy>> {
+        VOUCH_ASSIGN_OR_RETURN(core::boot::PcrPolicy p,
+                               core::boot::PcrPolicy::FromJson(json));
+        return std::make_shared<const core::boot::PcrPolicy>(std::move(p));
+      });
+}
+
 int PolicyCache::loads() const {
   absl::MutexLock lock(&mu_);
   return loads_;

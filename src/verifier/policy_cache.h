@@ -5,8 +5,8 @@
 // per `ttl`, so an update reaches running agents within ttl without a query
 // per quote. Policy content was validated when it was stored, but is parsed
 // again here (a bad row is kFailedPrecondition, never a pass). The
-// attestation session sees it as a PolicySource: TryRuntime/TryBoot never
-// block and miss when a load is due. Thread-safe.
+// attestation session sees it as a PolicySource: TryRuntime/TryBoot/TryPcr
+// never block and miss when a load is due. Thread-safe.
 //
 //   PolicyCache cache(&store, absl::Seconds(1), key);
 //   VOUCH_ASSIGN_OR_RETURN(auto p, cache.Runtime(tenant, "web", now));  //
@@ -28,6 +28,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/boot/boot_policy.h"
+#include "core/boot/pcr_policy.h"
 #include "core/ima/runtime_policy.h"
 #include "store/verifier_store.h"
 
@@ -48,6 +49,8 @@ class PolicySource {
       const std::string& tenant, const std::string& name, absl::Time now) = 0;
   virtual std::optional<Versioned<core::boot::BootPolicy>> TryBoot(
       const std::string& tenant, const std::string& name, absl::Time now) = 0;
+  virtual std::optional<Versioned<core::boot::PcrPolicy>> TryPcr(
+      const std::string& tenant, const std::string& name, absl::Time now) = 0;
 };
 
 class PolicyCache final : public PolicySource {
@@ -63,12 +66,17 @@ class PolicyCache final : public PolicySource {
       const std::string& tenant, const std::string& name, absl::Time now);
   absl::StatusOr<Versioned<core::boot::BootPolicy>> Boot(
       const std::string& tenant, const std::string& name, absl::Time now);
+  absl::StatusOr<Versioned<core::boot::PcrPolicy>> Pcr(
+      const std::string& tenant, const std::string& name, absl::Time now);
 
   // PolicySource.
   std::optional<Versioned<core::ima::RuntimePolicy>> TryRuntime(
       const std::string& tenant, const std::string& name,
       absl::Time now) override;
   std::optional<Versioned<core::boot::BootPolicy>> TryBoot(
+      const std::string& tenant, const std::string& name,
+      absl::Time now) override;
+  std::optional<Versioned<core::boot::PcrPolicy>> TryPcr(
       const std::string& tenant, const std::string& name,
       absl::Time now) override;
 

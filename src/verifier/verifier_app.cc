@@ -248,8 +248,11 @@ void ExitAfterGrace() {
 //   VOUCH_TEST_COMMIT_DELAY=3s      each verdict transaction sleeps 3 s
 //                                   before COMMIT;
 //   VOUCH_TEST_EXIT_AFTER_COMMITS=N exit (137) after the N-th committed
-//                                   batch, before its verdicts are sent.
-// Both are logged as warnings when set.
+//                                   batch, before its verdicts are sent;
+//   VOUCH_TEST_FAIL_EVERY_BATCH=N   every N-th verdict batch fails in the
+//                                   commit task, before the store (nothing
+//                                   committed, each verdict gets an error).
+// Each is logged as a warning when set.
 void ApplyTestHooks(store::PgVerifierStore& store, GroupCommitter& committer) {
   if (const char* d = std::getenv("VOUCH_TEST_COMMIT_DELAY")) {
     absl::Duration delay;
@@ -265,6 +268,14 @@ void ApplyTestHooks(store::PgVerifierStore& store, GroupCommitter& committer) {
       Log(LogLevel::kWarning, "test hook: exit after commits",
           {{"commits", count}});
       committer.SetExitAfterCommitsForTests(count);
+    }
+  }
+  if (const char* n = std::getenv("VOUCH_TEST_FAIL_EVERY_BATCH")) {
+    int every = 0;
+    if (absl::SimpleAtoi(n, &every) && every > 0) {
+      Log(LogLevel::kWarning, "test hook: fail every n-th commit batch",
+          {{"every", every}});
+      committer.SetFailEveryBatchForTests(every);
     }
   }
 }

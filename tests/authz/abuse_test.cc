@@ -235,13 +235,7 @@ TEST_CASE(
   // flood's connections: asked until it answers.
   CHECK(Eventually([&] { return world.State(admin, agent) == "pass"; }));
   // Every verdict the agent saw is committed.
-  for (absl::string_view line : absl::StrSplit(Slurp(agent.log()), '\n')) {
-    const size_t at = line.find("attestation_id=");
-    if (!absl::StrContains(line, "msg=verdict") ||
-        at == absl::string_view::npos) {
-      continue;
-    }
-    const std::string id(line.substr(at + 15, 32));
+  for (const std::string& id : VerdictIdsInLog(agent.log())) {
     absl::StatusOr<std::string> n = world.pg().Psql(absl::StrCat(
         "SELECT count(*) FROM attestations WHERE attestation_id = '", id, "'"));
     REQUIRE(n.ok());

@@ -21,6 +21,7 @@
 #include <string>
 #include <thread>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -109,9 +110,6 @@ class Pool {
     INFO(added.err);
     REQUIRE(added.status.Success());
     StartAgent();
-    REQUIRE(Eventually([&] {
-      return absl::StrContains(Slurp(agent_log()), "agent ready to attest");
-    }));
     testing::RunResult enrolled =
         Ctl({"agents", "enroll", agent_id_, "--runtime-policy", "web",
              "--interval", interval});
@@ -120,41 +118,17 @@ class Pool {
   }
 
   void StartAgent() {
-    ProcessOptions opts;
-    opts.stdout_path = opts.stderr_path = agent_log();
-    absl::StatusOr<ChildProcess> p =
-        ChildProcess::Start({VOUCH_AGENT_BIN,
-                             "--agent-tcti",
-                             tpm_->tcti(),
-                             "--agent-state-dir",
-                             dir_.Join("state"),
-                             "--agent-registrars",
-                             registrar_->address(),
-                             "--agent-verifiers",
-                             absl::StrCat(v1_->address(), ",", v2_->address()),
-                             "--agent-ima-log",
-                             ima_log_,
-                             "--agent-boot-log",
-                             boot_log_,
-                             "--agent-keep-tpm-open",
-                             "false",
-                             "--agent-reply-timeout",
-                             "3s",
-                             "--agent-retry-initial",
-                             "500ms",
-                             "--agent-stream-retry-max",
-                             "2s",
-                             "--tls-ca-file",
-                             agent_dir_ + "/ca.pem",
-                             "--tls-cert-file",
-                             agent_dir_ + "/agent.pem",
-                             "--tls-key-file",
-                             agent_dir_ + "/agent.key",
-                             "--log-level",
-                             "info"},
-                            opts);
-    REQUIRE(p.ok());
-    agent_.emplace(*std::move(p));
+    AgentProcessOptions o;
+    o.tcti = tpm_->tcti();
+    o.state_dir = dir_.Join("state");
+    o.registrars = registrar_->address();
+    o.verifiers = absl::StrCat(v1_->address(), ",", v2_->address());
+    o.ima_log = ima_log_;
+    o.boot_log = boot_log_;
+    o.tls_dir = agent_dir_;
+    o.log = agent_log();
+    o.reply_timeout = "3s";
+    agent_.emplace(StartAgentProcess(o));
   }
   // Stops the agent with SIGTERM, which it must obey at once (exit 0, not
   // the SIGKILL after the grace). A SIGKILL mid-quote can still leave its
@@ -215,14 +189,41 @@ class Pool {
 
   // attestation_id of every verdict the agent logged, in order.
   std::vector<std::string> AgentVerdicts() {
-    std::vector<std::string> ids;
-    for (absl::string_view line : absl::StrSplit(Slurp(agent_log()), '\n')) {
-      if (!absl::StrContains(line, "msg=verdict")) continue;
-      const size_t at = line.find("attestation_id=");
-      if (at == absl::string_view::npos) continue;
-      ids.emplace_back(line.substr(at + 15, 32));
+    return VerdictIdsInLog(agent_log());
+  }
+  // Measures something into PCR 9 (as grub does after boot) and waits for
+  // the agent's FAIL; returns the seconds it took.
+  double ExtendPcr9UntilFail() {
+    const auto t0 = Clock::now();
+    testing::RunResult extended =
+        testing::RunCapture({"tpm2_pcrextend", "-T", tpm_->tcti(),
+                             absl::StrCat("9:sha256=", std::string(64, 'a'))});
+    INFO(extended.err);
+    REQUIRE(extended.status.Success());
+    REQUIRE(Within(60, [&] { return State() == "fail"; }));
+    return SecondsSince(t0);
+  }
+  // Every verdict the agent logged (saw acknowledged) is committed.
+  void CheckVerdictsStored() {
+    for (const std::string& id : AgentVerdicts()) {
+      INFO(id);
+      CHECK(QueryInt(absl::StrCat(
+                "SELECT count(*) FROM attestations WHERE attestation_id = '",
+                id, "'")) == 1);
     }
-    return ids;
+  }
+  // Unenrolls the agent, enrolls it again with the runtime policy "web",
+  // a 5 s interval and `policies` (flags), and waits for its PASS.
+  void Reenroll(const std::vector<std::string>& policies) {
+    REQUIRE(Ctl({"agents", "remove", agent_id_}).status.Success());
+    std::vector<std::string> args = {
+        "agents", "enroll",     agent_id_, "--runtime-policy",
+        "web",    "--interval", "5s"};
+    args.insert(args.end(), policies.begin(), policies.end());
+    testing::RunResult enrolled = Ctl(args);
+    INFO(enrolled.err);
+    REQUIRE(enrolled.status.Success());
+    REQUIRE(Within(60, [&] { return State() == "pass"; }));
   }
 
   std::string agent_log() const { return dir_.Join("agent.log"); }
@@ -290,11 +291,7 @@ TEST_CASE(
   REQUIRE(Within(30, [&] { return pool.Status()["ima_next_entry"] == 6; }));
   CHECK(pool.State() == "fail");
   // Every verdict the agent saw is an attestation committed in the database.
-  for (const std::string& id : pool.AgentVerdicts()) {
-    CHECK(pool.QueryInt(absl::StrCat(
-              "SELECT count(*) FROM attestations WHERE attestation_id = '", id,
-              "'")) == 1);
-  }
+  pool.CheckVerdictsStored();
 
   // The watcher saw the failure, with the file.
   REQUIRE(Within(10, [&] {
@@ -427,11 +424,7 @@ TEST_CASE(
         1);
   // Nothing lost (each verdict the agent got is recorded), nothing
   // duplicated (one record per nonce, entries counted once).
-  for (const std::string& id : pool.AgentVerdicts()) {
-    CHECK(pool.QueryInt(absl::StrCat(
-              "SELECT count(*) FROM attestations WHERE attestation_id = '", id,
-              "'")) == 1);
-  }
+  pool.CheckVerdictsStored();
   CHECK(pool.QueryInt("SELECT count(DISTINCT nonce) - count(*) FROM "
                       "attestations") == 0);
   CHECK(pool.QueryInt("SELECT sum(ima_entries_received) FROM attestations") ==
@@ -999,15 +992,7 @@ TEST_CASE(
       pool.Ctl({"policies", "add", "boot", "--kind", "boot", "-f", policy});
   INFO(added.err);
   REQUIRE(added.status.Success());
-  auto enroll = [&] {
-    REQUIRE(pool.Ctl({"agents", "remove", pool.agent_id_}).status.Success());
-    testing::RunResult enrolled =
-        pool.Ctl({"agents", "enroll", pool.agent_id_, "--runtime-policy", "web",
-                  "--boot-policy", "boot", "--interval", "5s"});
-    INFO(enrolled.err);
-    REQUIRE(enrolled.status.Success());
-    REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
-  };
+  auto enroll = [&] { pool.Reenroll({"--boot-policy", "boot"}); };
   enroll();
   // The accepted log's boot PCRs and policy version are kept in the
   // database; the next quotes are compared with them, without the log.
@@ -1058,14 +1043,7 @@ TEST_CASE(
   REQUIRE(
       pool.Ctl({"policies", "update", "boot", "-f", policy}).status.Success());
   enroll();
-  t0 = Clock::now();
-  testing::RunResult extended =
-      testing::RunCapture({"tpm2_pcrextend", "-T", pool.tpm_->tcti(),
-                           absl::StrCat("9:sha256=", std::string(64, 'a'))});
-  INFO(extended.err);
-  REQUIRE(extended.status.Success());
-  REQUIRE(Within(60, [&] { return pool.State() == "fail"; }));
-  latency = SecondsSince(t0);
+  latency = pool.ExtendPcr9UntilFail();
   WARN("PCR 9 extended to FAIL: " << latency << " s");
   CHECK(latency < 2 * kInterval + 5);
   s = pool.Status();
@@ -1074,11 +1052,79 @@ TEST_CASE(
   CHECK(absl::StrContains(s["failures"][0]["detail"].get<std::string>(),
                           "PCR 9 "));
   // Every verdict the agent saw is committed.
-  for (const std::string& id : pool.AgentVerdicts()) {
-    CHECK(pool.QueryInt(absl::StrCat(
-              "SELECT count(*) FROM attestations WHERE attestation_id = '", id,
-              "'")) == 1);
+  pool.CheckVerdictsStored();
+}
+
+// The SHA-256 values of `pcrs` as tpm2_pcrread prints them
+// ("    9 : 0x<hex>"), as a PCR policy document.
+nlohmann::json PcrPolicyOf(Pool& pool, const std::vector<int>& pcrs) {
+  std::string list;
+  for (int p : pcrs) absl::StrAppend(&list, list.empty() ? "" : ",", p);
+  testing::RunResult read = testing::RunCapture(
+      {"tpm2_pcrread", "-T", pool.tpm_->tcti(), absl::StrCat("sha256:", list)});
+  INFO(read.err);
+  REQUIRE(read.status.Success());
+  nlohmann::json doc = nlohmann::json::object();
+  for (absl::string_view line : absl::StrSplit(read.out, '\n')) {
+    std::vector<std::string> parts =
+        absl::StrSplit(line, " : 0x", absl::SkipEmpty());
+    if (parts.size() != 2) continue;
+    doc[std::string(absl::StripAsciiWhitespace(parts[0]))] = {
+        absl::AsciiStrToLower(absl::StripAsciiWhitespace(parts[1]))};
   }
+  INFO(read.out);
+  REQUIRE(doc.size() == pcrs.size());
+  return doc;
+}
+
+TEST_CASE(
+    "pcrs: a PCR policy of the TPM's own values passes, extending one of "
+    "its PCRs fails",
+    "[e2e][pg][tpm]") {
+  constexpr double kInterval = 5;
+  Pool pool("5s");
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  // A policy in Keylime's tpm_policy shape, with a second allowed value
+  // for PCR 0 and the selection mask Keylime writes.
+  nlohmann::json doc = PcrPolicyOf(pool, {0, 7, 9});
+  doc["0"].push_back(std::string(64, 'e'));
+  doc["mask"] = "0x281";
+  const std::string policy = pool.dir_.Join("pcrs.json");
+  std::ofstream(policy) << doc.dump();
+  testing::RunResult added =
+      pool.Ctl({"policies", "add", "pcrs", "--kind", "pcr", "-f", policy});
+  INFO(added.err);
+  REQUIRE(added.status.Success());
+  // A malformed one is refused as INVALID_ARGUMENT.
+  const std::string bad = pool.dir_.Join("bad-pcrs.json");
+  std::ofstream(bad) << R"({"24": ["00"]})";
+  testing::RunResult refused =
+      pool.Ctl({"policies", "add", "bad", "--kind", "pcr", "-f", bad});
+  CHECK(!refused.status.Success());
+  CHECK(absl::StrContains(refused.err, "PCR index 0-23"));
+
+  pool.Reenroll({"--pcr-policy", "pcrs"});
+  CHECK(pool.Status()["pcr_policy"] == "pcrs");
+  // A second PASS under the PCR policy, so it is not a leftover.
+  const std::string first = pool.Status().value("last_attestation_id", "");
+  REQUIRE(Within(3 * kInterval, [&] {
+    nlohmann::json s = pool.Status();
+    return s.is_object() && s.value("state", "") == "pass" &&
+           s.value("last_attestation_id", "") != first;
+  }));
+
+  const double latency = pool.ExtendPcr9UntilFail();
+  WARN("PCR 9 extended to FAIL under a PCR policy: " << latency << " s");
+  CHECK(latency < 2 * kInterval + 5);  // Slack for a loaded machine.
+  nlohmann::json s = pool.Status();
+  INFO(s.dump());
+  REQUIRE(s["failures"].size() == 1);
+  CHECK(s["failures"][0]["code"] == "FAILURE_CODE_PCR_VALUE_NOT_ALLOWED");
+  CHECK(absl::StrContains(s["failures"][0]["detail"].get<std::string>(),
+                          "PCR 9 "));
+  // The policy is in use: it cannot be removed while enrolled.
+  CHECK(!pool.Ctl({"policies", "remove", "pcrs"}).status.Success());
+  pool.CheckVerdictsStored();
 }
 
 TEST_CASE(

@@ -1,7 +1,9 @@
 // File: e2e/e2e_util.h
 // What the end-to-end tests share: a throw-away TLS world from the SDK's CA
-// code, polling (Eventually, Within), and a vouch-registrar process on a fixed
-// port (kept across restarts). Test-only; not thread-safe.
+// code, polling (Eventually, Within), a vouch-registrar process on a fixed
+// port (kept across restarts), starting a vouch-agent (StartAgentProcess) and
+// reading the verdicts it logged (VerdictsInLog). Test-only; not
+// thread-safe.
 #ifndef VOUCH_TESTS_E2E_E2E_UTIL_H_
 #define VOUCH_TESTS_E2E_E2E_UTIL_H_
 
@@ -18,7 +20,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "common/file.h"
 #include "common/principal.h"
 #include "harness/pg_cluster.h"
@@ -68,6 +73,126 @@ inline bool Within(double seconds, Pred pred) {
   }
   return pred();
 }
+
+// The value of `key=` in a logfmt line ("" when absent; values without
+// spaces only, which is all the tests read).
+inline std::string LogField(absl::string_view line, absl::string_view key) {
+  const std::string k = absl::StrCat(" ", key, "=");
+  const size_t at = line.find(k);
+  if (at == absl::string_view::npos) return "";
+  absl::string_view v = line.substr(at + k.size());
+  return std::string(v.substr(0, v.find(' ')));
+}
+
+// How often `text` occurs in the file at `path` (counted by line).
+inline int LinesWith(const std::string& path, absl::string_view text) {
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(Slurp(path), '\n')) {
+    if (absl::StrContains(line, text)) ++n;
+  }
+  return n;
+}
+
+// One verdict line of an agent's log.
+struct LoggedVerdict {
+  absl::Time at;  // InfinitePast when the line has no timestamp.
+  std::string attestation_id;
+  std::string state;     // "pass", "fail"
+  std::string verifier;  // the verifier's address
+};
+
+// Every verdict a vouch-agent logged to `path`, in order.
+inline std::vector<LoggedVerdict> VerdictsInLog(const std::string& path) {
+  std::vector<LoggedVerdict> out;
+  for (absl::string_view line : absl::StrSplit(Slurp(path), '\n')) {
+    if (!absl::StrContains(line, "msg=verdict")) continue;
+    LoggedVerdict v;
+    std::string err;
+    const std::string ts = absl::StartsWith(line, "ts=")
+                               ? std::string(line.substr(3, 24))
+                               : std::string();
+    if (!absl::ParseTime("%Y-%m-%dT%H:%M:%E3SZ", ts, &v.at, &err)) {
+      v.at = absl::InfinitePast();
+    }
+    v.attestation_id = LogField(line, "attestation_id");
+    v.state = LogField(line, "state");
+    v.verifier = LogField(line, "verifier");
+    out.push_back(std::move(v));
+  }
+  return out;
+}
+
+// The attestation_id of every verdict a vouch-agent logged to `path`.
+inline std::vector<std::string> VerdictIdsInLog(const std::string& path) {
+  std::vector<std::string> ids;
+  for (LoggedVerdict& v : VerdictsInLog(path)) {
+    if (!v.attestation_id.empty()) ids.push_back(std::move(v.attestation_id));
+  }
+  return ids;
+}
+
+#ifdef VOUCH_AGENT_BIN
+// How a test starts a vouch-agent (StartAgentProcess).
+struct AgentProcessOptions {
+  std::string tcti;
+  std::string state_dir;
+  std::string registrars;  // host:port[,...]
+  std::string verifiers;   // host:port[,...]
+  std::string ima_log;
+  std::string boot_log;            // "" = none
+  std::string tls_dir;             // ca.pem, agent.pem, agent.key
+  std::string log;                 // its stdout and stderr (appended)
+  std::string reply_timeout;       // "" = the agent's default
+  std::vector<std::string> extra;  // more flags
+};
+
+// Starts a vouch-agent (TPM closed between pushes, quick retries, info
+// logging) and waits until it logs "agent ready to attest" once more.
+inline ChildProcess StartAgentProcess(const AgentProcessOptions& o) {
+  std::vector<std::string> argv = {VOUCH_AGENT_BIN,
+                                   "--agent-tcti",
+                                   o.tcti,
+                                   "--agent-state-dir",
+                                   o.state_dir,
+                                   "--agent-registrars",
+                                   o.registrars,
+                                   "--agent-verifiers",
+                                   o.verifiers,
+                                   "--agent-ima-log",
+                                   o.ima_log,
+                                   "--agent-boot-log",
+                                   o.boot_log,
+                                   "--agent-keep-tpm-open",
+                                   "false",
+                                   "--agent-retry-initial",
+                                   "500ms",
+                                   "--agent-stream-retry-max",
+                                   "2s",
+                                   "--tls-ca-file",
+                                   o.tls_dir + "/ca.pem",
+                                   "--tls-cert-file",
+                                   o.tls_dir + "/agent.pem",
+                                   "--tls-key-file",
+                                   o.tls_dir + "/agent.key",
+                                   "--log-level",
+                                   "info"};
+  if (!o.reply_timeout.empty()) {
+    argv.insert(argv.end(), {"--agent-reply-timeout", o.reply_timeout});
+  }
+  argv.insert(argv.end(), o.extra.begin(), o.extra.end());
+  const int ready = LinesWith(o.log, "agent ready to attest");
+  ProcessOptions opts;
+  opts.stdout_path = opts.stderr_path = o.log;
+  absl::StatusOr<ChildProcess> p = ChildProcess::Start(argv, opts);
+  REQUIRE(p.ok());
+  INFO(Slurp(o.log));
+  REQUIRE(Eventually([&] {
+    return LinesWith(o.log, "agent ready to attest") > ready || !p->Running();
+  }));
+  REQUIRE(p->Running());
+  return *std::move(p);
+}
+#endif
 
 // A throw-away TLS world: CA, a 127.0.0.1 server certificate, an admin
 // client, a viewer client, and agent certificates on demand.

@@ -246,38 +246,16 @@ TEST_CASE(
                                "--from-ima-log", ima_log, "-o", policy})
               .status.Success());
   REQUIRE(ctl({"policies", "add", "web", "-f", policy}).status.Success());
-  ProcessOptions opts;
-  opts.stdout_path = opts.stderr_path = dir.Join("agent.log");
-  absl::StatusOr<ChildProcess> agent =
-      ChildProcess::Start({VOUCH_AGENT_BIN,
-                           "--agent-tcti",
-                           (*tpm)->tcti(),
-                           "--agent-state-dir",
-                           dir.Join("state"),
-                           "--agent-registrars",
-                           registrar.address(),
-                           "--agent-verifiers",
-                           verifier.address(),
-                           "--agent-ima-log",
-                           ima_log,
-                           "--agent-boot-log",
-                           "",
-                           "--agent-keep-tpm-open",
-                           "false",
-                           "--tls-ca-file",
-                           agent_dir + "/ca.pem",
-                           "--tls-cert-file",
-                           agent_dir + "/agent.pem",
-                           "--tls-key-file",
-                           agent_dir + "/agent.key",
-                           "--metrics-listen",
-                           "127.0.0.1:0"},
-                          opts);
-  REQUIRE(agent.ok());
-  REQUIRE(Eventually([&] {
-    return absl::StrContains(Slurp(dir.Join("agent.log")),
-                             "agent ready to attest");
-  }));
+  AgentProcessOptions agent_options;
+  agent_options.tcti = (*tpm)->tcti();
+  agent_options.state_dir = dir.Join("state");
+  agent_options.registrars = registrar.address();
+  agent_options.verifiers = verifier.address();
+  agent_options.ima_log = ima_log;
+  agent_options.tls_dir = agent_dir;
+  agent_options.log = dir.Join("agent.log");
+  agent_options.extra = {"--metrics-listen", "127.0.0.1:0"};
+  ChildProcess agent = StartAgentProcess(agent_options);
   testing::RunResult enrolled =
       ctl({"agents", "enroll", agent_id, "--runtime-policy", "web",
            "--interval", "5s"});
@@ -351,7 +329,7 @@ TEST_CASE(
   }
   CHECK(queries > 15);
 
-  CHECK(agent->Terminate().Success());
+  CHECK(agent.Terminate().Success());
 }
 
 }  // namespace

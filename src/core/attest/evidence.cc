@@ -203,6 +203,24 @@ absl::Status ValidateEvidence(const v1::Evidence& ev,
 
 namespace {
 
+// The PCR policy on the verified quote: every PCR it names quoted and
+// holding an allowed value (the top-level values are of the challenged
+// bank).
+void EvaluatePcrPolicy(const EvidenceInput& in, const VerifiedPcrs& pcrs,
+                       EvidenceOutcome& out) {
+  for (const boot::PcrMismatch& m :
+       in.pcr_policy->Evaluate(in.challenge->hash_alg, pcrs.values())) {
+    v1::Failure f = Simple(v1::FAILURE_CODE_PCR_VALUE_NOT_ALLOWED, m.reason);
+    f.set_pcr_index(m.pcr);
+    for (v1::HashAlgorithm a :
+         {v1::HASH_ALGORITHM_SHA1, v1::HASH_ALGORITHM_SHA256,
+          v1::HASH_ALGORITHM_SHA384, v1::HASH_ALGORITHM_SHA512}) {
+      if (TpmHashAlg(a) == m.alg) f.set_pcr_bank(a);
+    }
+    AddFailure(out, std::move(f));
+  }
+}
+
 // The boot rules, on the verified quote: with a boot log, the log against
 // the boot policy, replayed to the verified PCRs (the quoted boot PCRs are
 // kept when it is accepted); without one, the quoted boot PCRs against those
@@ -409,6 +427,7 @@ EvidenceOutcome CheckEvidence(const v1::Evidence& ev, const EvidenceInput& in,
     return out;
   }
   const VerifiedPcrs verified(*std::move(pcrs));
+  if (in.pcr_policy != nullptr) EvaluatePcrPolicy(in, verified, out);
   if (in.boot_policy != nullptr) EvaluateBoot(ev, in, verified, out);
   if (in.runtime_policy != nullptr && !EvaluateIma(ev, in, verified, out)) {
     return out;

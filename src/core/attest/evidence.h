@@ -3,8 +3,9 @@
 // checks against the outstanding Challenge (a violation is a StreamError,
 // nothing is evaluated), then the evaluation through src/core — the nonce's
 // expiry, quote and clock rules first, and only for a verified quote
-// (`VerifiedPcrs`, which nothing else can make) the IMA log (integrity,
-// then policy, from the stored replay position) and the boot log. Evidence
+// (`VerifiedPcrs`, which nothing else can make) the PCR policy, the IMA
+// log (integrity, then policy, from the stored replay position) and the
+// boot log. Evidence
 // is untrusted; the AIK, policies and stored state are trusted. Pure: time
 // comes in as an argument; thread-safe for distinct inputs.
 //
@@ -27,6 +28,7 @@
 #include "common/bytes.h"
 #include "core/attest/limits.h"
 #include "core/boot/boot_policy.h"
+#include "core/boot/pcr_policy.h"
 #include "core/ima/ima_evaluator.h"
 #include "core/ima/runtime_policy.h"
 #include "core/rule.h"
@@ -75,6 +77,7 @@ struct EvidenceInput {
   // Null when not enrolled.
   const ima::RuntimePolicy* runtime_policy = nullptr;
   const boot::BootPolicy* boot_policy = nullptr;
+  const boot::PcrPolicy* pcr_policy = nullptr;
   // Entries of earlier truncated chunks, not yet proven (prepended).
   absl::string_view held_ima;
   bool allow_sha1 = false;
