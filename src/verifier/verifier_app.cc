@@ -62,10 +62,6 @@ void AddAdmissionKeys(ConfigSchema& schema) {
       .Int("admission", "max_watch_streams_per_caller",
            kDefaultMaxWatchPerCaller,
            "Watch streams one client certificate holds at once", 1, 10000)
-      .Int("admission", "admin_db_connections", 4,
-           "Database connections of the Admin API and Watch (a pool apart "
-           "from the attestation work)",
-           1, 64)
       .Duration("admission", "watch_poll", kDefaultWatchPoll,
                 "How often Watch streams look for new events");
 }
@@ -347,15 +343,7 @@ int RunVerifier(AppContext& ctx) {
                                  options);
   std::optional<std::vector<std::string>> signing_keys = SigningKeys(cfg);
   if (!signing_keys) return 2;
-  // Admin calls and Watch polls use a pool of their own: a crowd of
-  // watchers or a slow operator query never waits the verdict commits out,
-  // and the other way round.
-  store::PgPool admin_pool(
-      url, static_cast<int>(cfg.GetInt("admission", "admin_db_connections")),
-      store::PgOptionsFromConfig(cfg));
-  store::PgVerifierStore admin_store(&admin_pool, timeout_intervals);
-  AdminService admin(&admin_store, &admin_store, &admin_store,
-                     *std::move(signing_keys));
+  AdminService admin(&store, &store, &store, *std::move(signing_keys));
   admin.watch_poll = cfg.GetDuration("admission", "watch_poll");
   admin.max_watch_per_caller =
       static_cast<int>(cfg.GetInt("admission", "max_watch_streams_per_caller"));

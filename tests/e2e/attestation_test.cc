@@ -1294,8 +1294,8 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "admission: a second stream of one agent supersedes the first; no "
-    "verdict lost or repeated",
+    "admission: a second stream of one agent supersedes the first, and no "
+    "verdict is lost or repeated",
     "[e2e][pg][tpm]") {
   Pool pool("5s");
   REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
@@ -1373,7 +1373,7 @@ TEST_CASE(
 
 TEST_CASE(
     "admission: the verifier-wide budget of held IMA bytes refuses a "
-    "truncated chunk; the agent's full push passes later",
+    "truncated chunk, and the agent's full push passes later",
     "[e2e][pg][tpm]") {
   Pool pool(
       "5s", false,
@@ -1442,8 +1442,8 @@ struct WatchStream {
 };
 
 TEST_CASE(
-    "admission: one caller's Watch streams are capped; others are not; a "
-    "closed one frees its place",
+    "admission: one caller's Watch streams are capped, others are not, and "
+    "a closed one frees its place",
     "[e2e][pg][tpm]") {
   Pool pool("5s", false, {"--admission-max-watch-streams-per-caller", "2"});
   const std::string viewer = pool.tls_.client_dir("viewer");
