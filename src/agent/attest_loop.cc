@@ -4,12 +4,14 @@
 
 #include <algorithm>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <random>
 #include <thread>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "agent/attest_state_machine.h"
@@ -64,6 +66,21 @@ class Inbox {
   bool closed_ ABSL_GUARDED_BY(mu_) = false;
 };
 
+// core::attest::kRetryAfterMetadata from a verifier's trailers, bounded
+// (the verifier is a network peer); zero when absent or not a number.
+absl::Duration RetryAfter(
+    const std::multimap<grpc::string_ref, grpc::string_ref>& trailers) {
+  auto it = trailers.find(core::attest::kRetryAfterMetadata);
+  int64_t ms = 0;
+  if (it == trailers.end() ||
+      !absl::SimpleAtoi(absl::string_view(it->second.data(), it->second.size()),
+                        &ms) ||
+      ms <= 0) {
+    return absl::ZeroDuration();
+  }
+  return absl::Milliseconds(std::min(ms, core::attest::kMaxRetryAfterMs));
+}
+
 // One Attest call: the gRPC stream and a reader thread filling an Inbox.
 class Stream {
  public:
@@ -102,8 +119,11 @@ class Stream {
     reader_.join();
     grpc::Status s = rw_->Finish();
     rw_.reset();
+    retry_after_ = RetryAfter(ctx_.GetServerTrailingMetadata());
     return s;
   }
+  // The verifier's retry hint with the status Close returned; zero if none.
+  absl::Duration retry_after() const { return retry_after_; }
 
  private:
   explicit Stream(std::shared_ptr<grpc::Channel> channel)
@@ -126,6 +146,7 @@ class Stream {
   std::unique_ptr<v1::Attestation::Stub> stub_;
   grpc::ClientContext ctx_;
   std::unique_ptr<ReaderWriter> rw_;
+  absl::Duration retry_after_;
   Inbox inbox_;
   std::thread reader_;
 };
@@ -266,9 +287,10 @@ class Driver {
   // The stream broke or the server ended it: report how.
   Actions Ended() {
     const absl::Status status = ToAbsl(stream_->Close());
+    const absl::Duration retry_after = stream_->retry_after();
     stream_.reset();
     if (o_.metrics != nullptr) o_.metrics->StreamClosed();
-    return machine_.OnStreamEnded(absl::Now(), status);
+    return machine_.OnStreamEnded(absl::Now(), status, retry_after);
   }
 
   Actions Wait(const AttestAction& a) {

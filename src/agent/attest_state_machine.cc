@@ -229,19 +229,25 @@ void AttestStateMachine::OnStreamError(absl::Time now,
 }
 
 Actions AttestStateMachine::OnStreamEnded(absl::Time now,
-                                          const absl::Status& status) {
+                                          const absl::Status& status,
+                                          absl::Duration retry_after) {
   if (state_ != AttestState::kConnect && !StreamOpen()) return {};
-  return EndStream(now, status);
+  return EndStream(now, status, retry_after);
 }
 
 Actions AttestStateMachine::EndStream(absl::Time now,
-                                      const absl::Status& status) {
+                                      const absl::Status& status,
+                                      absl::Duration retry_after) {
   if (had_verdict_) backoff_.Reset();
   had_verdict_ = false;
   // ABORTED: another verifier took the agent over; follow it at once.
-  const absl::Duration wait = status.code() == absl::StatusCode::kAborted
-                                  ? absl::ZeroDuration()
-                                  : backoff_.Next();
+  absl::Duration wait = status.code() == absl::StatusCode::kAborted
+                            ? absl::ZeroDuration()
+                            : backoff_.Next();
+  // A refusal's hint (a full verifier): never earlier, and spread out.
+  if (retry_after > absl::ZeroDuration()) {
+    wait = std::max(wait, backoff_.Spread(retry_after));
+  }
   const bool operator_must_act =
       status.code() == absl::StatusCode::kFailedPrecondition ||
       status.code() == absl::StatusCode::kPermissionDenied;

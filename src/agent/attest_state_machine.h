@@ -132,9 +132,12 @@ class AttestStateMachine {
   std::vector<AttestAction> OnMessage(absl::Time now,
                                       const v1::VerifierMessage& message);
   // The stream ended with `status` (a gRPC status as absl::Status; the codes
-  // are the same numbers), or could not be opened.
-  std::vector<AttestAction> OnStreamEnded(absl::Time now,
-                                          const absl::Status& status);
+  // are the same numbers), or could not be opened. `retry_after`: the
+  // verifier's hint with a refusal (core::attest::kRetryAfterMetadata); the
+  // agent waits at least that, jittered.
+  std::vector<AttestAction> OnStreamEnded(
+      absl::Time now, const absl::Status& status,
+      absl::Duration retry_after = absl::ZeroDuration());
   std::vector<AttestAction> OnTick(absl::Time now);
   // The IMA log may hold entries from the `ima_from` of the last Wait.
   std::vector<AttestAction> OnImaGrew(absl::Time now);
@@ -156,8 +159,9 @@ class AttestStateMachine {
   bool StreamOpen() const;
   std::vector<AttestAction> Connect();
   // Closes nothing itself: the caller closes the stream if it is open.
-  std::vector<AttestAction> EndStream(absl::Time now,
-                                      const absl::Status& status);
+  std::vector<AttestAction> EndStream(
+      absl::Time now, const absl::Status& status,
+      absl::Duration retry_after = absl::ZeroDuration());
   // After a message or a tick with the stream open: push, wait, or give up
   // on a reply.
   std::vector<AttestAction> Evaluate(absl::Time now, bool ima_grew);

@@ -129,6 +129,11 @@ absl::Duration Backoff::Next() {
   return d * half(rng_);
 }
 
+absl::Duration Backoff::Spread(absl::Duration at_least) {
+  std::uniform_real_distribution<double> spread(1.0, 1.5);
+  return at_least * spread(rng_);
+}
+
 absl::StatusOr<Identity> LoadIdentity(tpm::Tpm& tpm,
                                       const IdentityOptions& options) {
   Identity id;

@@ -31,6 +31,9 @@ class Backoff {
  public:
   Backoff(absl::Duration initial, absl::Duration max, uint64_t seed);
   absl::Duration Next();
+  // `at_least` spread over [at_least, 1.5 x at_least), so agents told the
+  // same retry hint do not come back at once. Counts no attempt.
+  absl::Duration Spread(absl::Duration at_least);
   void Reset() { attempt_ = 0; }
   int attempt() const { return attempt_; }
 

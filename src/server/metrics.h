@@ -41,11 +41,15 @@ namespace vouch::server {
 // Why a request was refused before any work was done; the `reason` label of
 // vouch_requests_refused_total. A closed list, so the label stays bounded.
 enum class Refusal {
-  kHelloRate,     // An agent's Hello over its per-minute limit.
-  kOverloaded,    // The verifier's work queue was full.
-  kRegisterRate,  // Register over the registrar's per-minute limit.
+  kHelloRate,      // An agent's Hello over its per-minute limit.
+  kOverloaded,     // The verifier's work queue was full.
+  kRegisterRate,   // Register over the registrar's per-minute limit.
+  kHelloDeadline,  // A stream sent no Hello within the deadline.
+  kStreamCap,      // The verifier held its most Attest streams.
+  kImaBudget,      // The verifier-wide budget of held IMA bytes was full.
+  kWatchCap,       // A caller held its most Watch streams.
 };
-constexpr int kRefusalCount = 3;
+constexpr int kRefusalCount = 7;
 
 class Metrics {
  public:

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -35,6 +36,16 @@ absl::StatusOr<std::string> Tenant(grpc::ServerContext* ctx,
       server::CallerPrincipal(*ctx->auth_context());
   if (!caller.ok()) return caller.status();
   return caller->ResolveTenant(requested, role);
+}
+
+// The caller's identity for per-caller caps: all grants of its certificate.
+std::string CallerKey(grpc::ServerContext* ctx) {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!caller.ok()) return "";
+  std::string key;
+  for (const Grant& g : caller->grants) absl::StrAppend(&key, GrantUri(g), " ");
+  return key;
 }
 
 std::string CallerName(grpc::ServerContext* ctx) {
@@ -220,6 +231,22 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
+  const std::string caller = CallerKey(ctx);
+  {
+    absl::MutexLock lock(&watch_mu_);
+    int& open = watchers_[caller];
+    if (open >= max_watch_per_caller) {
+      if (metrics != nullptr) metrics->Refused(server::Refusal::kWatchCap);
+      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                          "too many Watch streams for this caller; close one "
+                          "or retry later");
+    }
+    ++open;
+  }
+  absl::Cleanup release = [this, &caller] {
+    absl::MutexLock lock(&watch_mu_);
+    if (--watchers_[caller] <= 0) watchers_.erase(caller);
+  };
   if (req->agent_ids_size() > 100 || req->states_size() > 8) {
     return Reply(
         absl::InvalidArgumentError("at most 100 agent_ids and 8 states"));

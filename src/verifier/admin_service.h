@@ -13,13 +13,21 @@
 #ifndef VOUCH_VERIFIER_ADMIN_SERVICE_H_
 #define VOUCH_VERIFIER_ADMIN_SERVICE_H_
 
+#include <map>
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "server/metrics.h"
 #include "store/verifier_store.h"
 #include "vouch/v1/admin.grpc.pb.h"
 
 namespace vouch::verifier {
+
+inline constexpr absl::Duration kDefaultWatchPoll = absl::Milliseconds(200);
+inline constexpr int kDefaultMaxWatchPerCaller = 8;
 
 class AdminService final : public v1::Admin::Service {
  public:
@@ -72,11 +80,15 @@ class AdminService final : public v1::Admin::Service {
   // State changes (and, with include_verdicts, attestation records) in
   // commit order, polled every `watch_poll`; a heartbeat first and after
   // every 10 s without events.
-  // Runs on one gRPC thread per subscriber until it goes away.
+  // Runs on one gRPC thread per subscriber until it goes away; one client
+  // certificate holds at most `max_watch_per_caller` at once (more get
+  // RESOURCE_EXHAUSTED).
   grpc::Status Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
                      grpc::ServerWriter<v1::WatchEvent>* writer) override;
 
-  absl::Duration watch_poll = absl::Milliseconds(200);
+  absl::Duration watch_poll = kDefaultWatchPoll;
+  int max_watch_per_caller = kDefaultMaxWatchPerCaller;
+  server::Metrics* metrics = nullptr;  // Counts refusals; nullptr: off.
 
  private:
   // Validates and stores `content` as a new policy or a new version.
@@ -90,6 +102,9 @@ class AdminService final : public v1::Admin::Service {
   store::AgentStore* agents_;
   store::EventStore* events_;
   std::vector<std::string> signing_keys_;
+  absl::Mutex watch_mu_;
+  // Open Watch streams by caller (its certificate's grants).
+  std::map<std::string, int> watchers_ ABSL_GUARDED_BY(watch_mu_);
 };
 
 }  // namespace vouch::verifier

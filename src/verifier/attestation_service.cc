@@ -9,8 +9,10 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "core/attest/limits.h"
 #include "server/auth.h"
 #include "verifier/random_pool.h"
 
@@ -32,6 +34,18 @@ std::pair<std::string, std::string> AgentIdentity(
   return {agent->tenant, agent->name};
 }
 
+std::string RetryAfterMs(absl::Duration d) {
+  return absl::StrCat(absl::ToInt64Milliseconds(d));
+}
+
+// A stream refused before it started (the verifier's stream cap).
+class RefusedStream final
+    : public grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage> {
+ public:
+  explicit RefusedStream(grpc::Status status) { Finish(std::move(status)); }
+  void OnDone() override { delete this; }
+};
+
 }  // namespace
 
 // One agent's stream: moves messages between gRPC and its
@@ -43,14 +57,20 @@ class StreamReactor final
     : public grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage> {
  public:
   StreamReactor(AttestationService* service,
+                grpc::CallbackServerContext* context,
                 std::pair<std::string, std::string> identity)
       : service_(service),
+        context_(context),
         session_(std::move(identity.first), std::move(identity.second),
                  service->options_.session, service, service->policies_) {
     StartRead(&in_);
   }
 
   void OnReadDone(bool ok) override {
+    if (!first_read_) {
+      first_read_ = true;
+      service_->FirstMessage(this);
+    }
     std::shared_ptr<const v1::AgentMessage> message;
     {
       absl::MutexLock lock(&mu_);
@@ -246,6 +266,11 @@ class StreamReactor final
   void MaybeFinishLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
     if (!finish_ || finished_ || writing_ || busy_) return;
     finished_ = true;
+    if (finish_->error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED) {
+      context_->AddTrailingMetadata(
+          core::attest::kRetryAfterMetadata,
+          RetryAfterMs(service_->options_.busy_retry_after));
+    }
     Finish(*finish_);
   }
 
@@ -273,7 +298,9 @@ class StreamReactor final
   }
 
   AttestationService* service_;
+  grpc::CallbackServerContext* context_;
   AttestationSession session_;
+  bool first_read_ = false;  // Only OnReadDone touches it.
 
   absl::Mutex mu_;
   v1::AgentMessage in_;
@@ -300,17 +327,74 @@ AttestationService::AttestationService(store::AgentStore* store,
       committer_(committer),
       policies_(policies),
       options_(std::move(options)),
-      hello_limiter_(options_.hello_per_minute) {}
+      hello_limiter_(options_.hello_per_minute),
+      deadline_thread_([this] { EnforceHelloDeadline(); }) {}
 
-AttestationService::~AttestationService() = default;
+AttestationService::~AttestationService() {
+  stop_.Notify();
+  deadline_thread_.join();
+}
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>*
 AttestationService::Attest(grpc::CallbackServerContext* context) {
-  {
-    absl::MutexLock lock(&mu_);
-    ++open_;
+  absl::MutexLock lock(&mu_);
+  if (open_ >= options_.max_streams) {
+    if (options_.metrics != nullptr) {
+      options_.metrics->common().Refused(server::Refusal::kStreamCap);
+    }
+    context->AddTrailingMetadata(core::attest::kRetryAfterMetadata,
+                                 RetryAfterMs(options_.busy_retry_after));
+    return new RefusedStream(
+        grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                     "verifier at its stream limit; retry later"));
   }
-  return new StreamReactor(this, AgentIdentity(context));
+  ++open_;
+  auto* reactor = new StreamReactor(this, context, AgentIdentity(context));
+  awaiting_hello_[reactor] = absl::Now() + options_.hello_deadline;
+  return reactor;
+}
+
+void AttestationService::FirstMessage(StreamReactor* reactor) {
+  absl::MutexLock lock(&mu_);
+  awaiting_hello_.erase(reactor);
+}
+
+void AttestationService::EnforceHelloDeadline() {
+  const absl::Duration period = std::clamp(
+      options_.hello_deadline / 4, absl::Milliseconds(10), absl::Seconds(1));
+  while (!stop_.WaitForNotificationWithTimeout(period)) {
+    const absl::Time now = absl::Now();
+    absl::MutexLock lock(&mu_);
+    for (auto it = awaiting_hello_.begin(); it != awaiting_hello_.end();) {
+      if (it->second > now) {
+        ++it;
+        continue;
+      }
+      if (options_.metrics != nullptr) {
+        options_.metrics->common().Refused(server::Refusal::kHelloDeadline);
+      }
+      it->first->End(grpc::Status(grpc::StatusCode::DEADLINE_EXCEEDED,
+                                  "no Hello in time"));
+      it = awaiting_hello_.erase(it);
+    }
+  }
+}
+
+bool AttestationService::HoldImaBytes(int64_t delta) {
+  if (delta <= 0) {
+    held_ima_bytes_.fetch_add(delta);
+    return true;
+  }
+  int64_t held = held_ima_bytes_.load();
+  do {
+    if (held + delta > options_.max_held_ima_bytes) {
+      if (options_.metrics != nullptr) {
+        options_.metrics->common().Refused(server::Refusal::kImaBudget);
+      }
+      return false;
+    }
+  } while (!held_ima_bytes_.compare_exchange_weak(held, held + delta));
+  return true;
 }
 
 Bytes AttestationService::Random(size_t n) { return RandomBytes(n); }
@@ -341,6 +425,7 @@ void AttestationService::Register(StreamReactor* reactor,
 void AttestationService::Unregister(StreamReactor* reactor) {
   absl::MutexLock lock(&mu_);
   streams_.erase(reactor);
+  awaiting_hello_.erase(reactor);
 }
 
 size_t AttestationService::streams() const {

@@ -11,8 +11,12 @@
 // last one, so an agent has at most one message buffered in the verifier.
 // Thread-safe.
 //
+// Admission control (AttestationOptions): a Hello deadline, one live stream
+// per agent, a cap on streams and a verifier-wide budget of held IMA bytes.
+//
 // Lock order: AttestationService::mu_ before StreamReactor::mu_ (Register,
-// RenewLeases and Drain end streams while holding the service's lock);
+// RenewLeases, Drain and the Hello deadline thread end streams while
+// holding the service's lock);
 // the LatencyRecorder's, GroupCommitter's, Executor's and PolicyCache's
 // locks are leaves. Nothing blocking runs
 // under any of them.
@@ -23,13 +27,16 @@
 #ifndef VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
 #define VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "server/rate_limiter.h"
 #include "store/verifier_store.h"
@@ -43,9 +50,23 @@
 
 namespace vouch::verifier {
 
+// Admission control: what one verifier holds for its agents at most.
+// Refusals end the stream with RESOURCE_EXHAUSTED and the trailing metadata
+// core::attest::kRetryAfterMetadata that agents honour with jittered back-off.
 struct AttestationOptions {
   SessionOptions session;
-  int hello_per_minute = 30;           // Per agent_id.
+  int hello_per_minute = 30;  // Per agent_id.
+  // A stream that sent nothing this long after it opened is closed with
+  // DEADLINE_EXCEEDED.
+  absl::Duration hello_deadline = absl::Seconds(10);
+  // Attest streams open at once (with or without a Hello yet); more are
+  // refused.
+  size_t max_streams = 50000;
+  // Unproven IMA bytes all sessions hold at once (each at most
+  // core::attest::kMaxHeldImaBytes); a session that would go over ends.
+  int64_t max_held_ima_bytes = int64_t{1} << 30;
+  // The retry hint sent with a refusal.
+  absl::Duration busy_retry_after = absl::Seconds(30);
   VerifierMetrics* metrics = nullptr;  // nullptr: metrics off.
 };
 
@@ -84,6 +105,9 @@ class AttestationService final : public v1::Attestation::CallbackService,
   // SessionEnv.
   Bytes Random(size_t n) override;
   bool AllowHello(const std::string& agent_id, absl::Time now) override;
+  bool HoldImaBytes(int64_t delta) override;
+  // Unproven IMA bytes held by all sessions now.
+  int64_t held_ima_bytes() const { return held_ima_bytes_.load(); }
 
  private:
   friend class StreamReactor;
@@ -99,6 +123,10 @@ class AttestationService final : public v1::Attestation::CallbackService,
                 int64_t epoch, absl::Duration lease,
                 const std::string& aik_name);
   void Unregister(StreamReactor* reactor);
+  // The stream read its first message: its Hello deadline is off.
+  void FirstMessage(StreamReactor* reactor);
+  // Until stop_: closes the streams past their Hello deadline.
+  void EnforceHelloDeadline();
 
   store::AgentStore* store_;
   Executor* executor_;
@@ -108,7 +136,12 @@ class AttestationService final : public v1::Attestation::CallbackService,
   server::RateLimiter hello_limiter_;
   mutable absl::Mutex mu_;
   std::map<StreamReactor*, Held> streams_ ABSL_GUARDED_BY(mu_);
+  // Streams that have read no message yet, with their Hello deadline.
+  std::map<StreamReactor*, absl::Time> awaiting_hello_ ABSL_GUARDED_BY(mu_);
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;
+  std::atomic<int64_t> held_ima_bytes_{0};
+  absl::Notification stop_;
+  std::thread deadline_thread_;
   absl::Time last_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();
   LatencyRecorder latency_;
 };

@@ -87,6 +87,26 @@ AttestationSession::AttestationSession(std::string tenant, std::string agent,
       env_(env),
       policies_(policies) {}
 
+AttestationSession::~AttestationSession() { ClearHeldIma(); }
+
+bool AttestationSession::HoldIma(std::string data) {
+  const int64_t delta = static_cast<int64_t>(data.size()) -
+                        static_cast<int64_t>(held_ima_.size());
+  if (delta > 0 && !env_->HoldImaBytes(delta)) {
+    ClearHeldIma();
+    return false;
+  }
+  if (delta < 0) (void)env_->HoldImaBytes(delta);
+  held_ima_ = std::move(data);
+  return true;
+}
+
+void AttestationSession::ClearHeldIma() {
+  if (held_ima_.empty()) return;
+  (void)env_->HoldImaBytes(-static_cast<int64_t>(held_ima_.size()));
+  std::string().swap(held_ima_);  // The memory goes too, not only the size.
+}
+
 bool AttestationSession::Cheap(const v1::AgentMessage& message) {
   // Small evidence is checked where it was read: a few tens of microseconds
   // of CPU, less than handing it to another thread. Nothing else the
@@ -99,6 +119,7 @@ bool AttestationSession::Cheap(const v1::AgentMessage& message) {
 
 SessionActions AttestationSession::End(absl::Status status) {
   state_ = State::kClosed;
+  ClearHeldIma();
   pending_.reset();
   committing_.reset();
   return {EndWith(std::move(status))};
@@ -439,7 +460,7 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
          {"from_version", kept_boot_version_},
          {"to_version", policies.boot->version}});
     pending_.reset();
-    held_ima_.clear();
+    ClearHeldIma();
     progress_.boot_pcrs.reset();
     want_boot_log_ = true;
     return AskAgain(std::nullopt, now);
@@ -474,13 +495,19 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
           {{"agent_id", agent_id_}});
       pending_.reset();
       progress_.ima = core::ima::ImaReplayState{};
-      held_ima_.clear();
+      ClearHeldIma();
       progress_.boot_pcrs.reset();  // Of the previous boot.
       want_boot_log_ = NeedBootLog();
       return AskAgain(std::nullopt, now);
     case attest::EvidenceOutcome::Kind::kNeedMore:
       pending_.reset();
-      held_ima_ = std::move(out.held_ima);
+      if (!HoldIma(std::move(out.held_ima))) {
+        // Refused, not failed: the agent comes back later and sends the
+        // entries again from its committed offset.
+        return End(absl::ResourceExhaustedError(
+            "the verifier holds its most unproven IMA data; reconnect "
+            "later"));
+      }
       return AskAgain(out.next_ima_from, now);
   }
   return End(absl::InternalError("unknown evidence outcome"));
@@ -550,7 +577,7 @@ SessionActions AttestationSession::OnCommitted(
   const bool has_runtime = !row_.enrollment.runtime_policy.empty();
   if (out.clock) progress_.clock = out.clock;
   if (has_runtime) progress_.ima = out.ima;
-  held_ima_.clear();
+  ClearHeldIma();
   if (out.boot_pcrs) {
     progress_.boot_pcrs = out.boot_pcrs->empty()
                               ? std::nullopt

@@ -55,6 +55,10 @@ class SessionEnv {
   virtual Bytes Random(size_t n) = 0;
   // Whether agent_id may open a stream now (the Hello rate limit).
   virtual bool AllowHello(const std::string& agent_id, absl::Time now) = 0;
+  // Accounts `delta` more (negative: fewer) bytes of unproven IMA entries
+  // held by sessions. False, and nothing accounted, when a positive delta
+  // would exceed the verifier-wide budget.
+  virtual bool HoldImaBytes(int64_t delta) = 0;
 };
 
 // The policies of an enrollment as loaded for one evidence.
@@ -118,6 +122,10 @@ class AttestationSession {
   AttestationSession(std::string tenant, std::string agent,
                      const SessionOptions& options, SessionEnv* env,
                      PolicySource* policies);
+  // Returns the held IMA bytes to the SessionEnv's budget.
+  ~AttestationSession();
+  AttestationSession(const AttestationSession&) = delete;
+  AttestationSession& operator=(const AttestationSession&) = delete;
 
   // An AgentMessage read from the stream.
   SessionActions OnMessage(std::shared_ptr<const v1::AgentMessage> message,
@@ -161,6 +169,10 @@ class AttestationSession {
   SessionActions StreamError(absl::StatusCode code, absl::string_view message,
                              absl::Duration retry_after = absl::ZeroDuration());
   SessionActions End(absl::Status status);
+  // Replaces the held IMA bytes, accounted with the SessionEnv; false (and
+  // nothing held) when the verifier-wide budget is full.
+  bool HoldIma(std::string data);
+  void ClearHeldIma();
   bool EarlyPush(absl::Time since, absl::Time now);
   core::attest::IssuedChallenge NewChallenge(absl::Time now);
   v1::Challenge ChallengeMessage(const core::attest::IssuedChallenge& c) const;

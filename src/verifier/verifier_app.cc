@@ -40,6 +40,37 @@
 
 namespace vouch::verifier {
 
+namespace {
+
+// [admission]: what one verifier holds for its agents and callers at most
+// (AttestationOptions, AdminOptions).
+void AddAdmissionKeys(ConfigSchema& schema) {
+  const AttestationOptions a;
+  schema
+      .Duration("admission", "hello_deadline", a.hello_deadline,
+                "A stream that sends no Hello this long after it opened is "
+                "closed (DEADLINE_EXCEEDED)")
+      .Int("admission", "max_streams", static_cast<int64_t>(a.max_streams),
+           "Attest streams this verifier holds at once; more are refused "
+           "with RESOURCE_EXHAUSTED",
+           1, 10000000)
+      .Int("admission", "max_held_ima_bytes", a.max_held_ima_bytes,
+           "Unproven IMA bytes (truncated chunks awaiting the rest) all "
+           "streams hold at once; a stream that would go over is ended with "
+           "RESOURCE_EXHAUSTED",
+           1, int64_t{1} << 40)
+      .Duration("admission", "retry_after", a.busy_retry_after,
+                "Retry hint sent with a RESOURCE_EXHAUSTED refusal; agents "
+                "wait this long or longer, jittered")
+      .Int("admission", "max_watch_streams_per_caller",
+           kDefaultMaxWatchPerCaller,
+           "Watch streams one client certificate holds at once", 1, 10000)
+      .Duration("admission", "watch_poll", kDefaultWatchPoll,
+                "How often Watch streams look for new events");
+}
+
+}  // namespace
+
 AppSpec VerifierAppSpec() {
   AppSpec spec;
   spec.name = "vouch-verifier";
@@ -90,6 +121,7 @@ AppSpec VerifierAppSpec() {
       .Duration("retention", "check_interval", absl::Hours(1),
                 "How often this verifier runs the partition maintenance "
                 "(one verifier of the pool at a time)");
+  AddAdmissionKeys(spec.schema);
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
   AddTlsKeys(spec.schema, "verifier",
              "CA that signs agent and client certificates");
@@ -300,6 +332,13 @@ int RunVerifier(AppContext& ctx) {
         {{"error", setup.status().message()}});
     return 2;
   }
+  for (const char* key : {"hello_deadline", "retry_after", "watch_poll"}) {
+    if (cfg.GetDuration("admission", key) <= absl::ZeroDuration()) {
+      Log(LogLevel::kError, "admission: duration must be positive",
+          {{"key", key}});
+      return 2;
+    }
+  }
   const int timeout_intervals =
       static_cast<int>(cfg.GetInt("verifier", "timeout_intervals"));
   int workers = static_cast<int>(cfg.GetInt("verifier", "workers"));
@@ -368,12 +407,21 @@ int RunVerifier(AppContext& ctx) {
   options.session.verifier_id = id;
   options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
   options.session.timeout_intervals = timeout_intervals;
+  options.hello_deadline = cfg.GetDuration("admission", "hello_deadline");
+  options.max_streams =
+      static_cast<size_t>(cfg.GetInt("admission", "max_streams"));
+  options.max_held_ima_bytes = cfg.GetInt("admission", "max_held_ima_bytes");
+  options.busy_retry_after = cfg.GetDuration("admission", "retry_after");
   options.metrics = vm.get();
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
   std::optional<std::vector<std::string>> signing_keys = SigningKeys(cfg);
   if (!signing_keys) return 2;
   AdminService admin(&store, &store, &store, *std::move(signing_keys));
+  admin.watch_poll = cfg.GetDuration("admission", "watch_poll");
+  admin.max_watch_per_caller =
+      static_cast<int>(cfg.GetInt("admission", "max_watch_streams_per_caller"));
+  admin.metrics = metrics.get();
 
   // The scrape hooks read the objects above: stop serving before they go.
   absl::Cleanup stop_http = [&http] { http->reset(); };

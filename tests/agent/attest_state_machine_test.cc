@@ -3,6 +3,7 @@
 // (the states of docs/agent.md).
 #include "agent/attest_state_machine.h"
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <string>
 #include <vector>
@@ -330,6 +331,36 @@ TEST_CASE(
   CHECK(Last(a.m.OnTick(w.until - absl::Nanoseconds(1))).kind == Kind::kWait);
   a.now = w.until;
   a.Connect(a.m.OnTick(a.now), 1);
+}
+
+TEST_CASE(
+    "attest machine: a refusal's retry hint is honoured, spread out, and "
+    "does not stop the next verifier being tried",
+    "[agent]") {
+  Agent a;
+  a.Start();
+  const absl::Status full =
+      absl::ResourceExhaustedError("verifier at its stream limit");
+  std::vector<absl::Duration> waits;
+  for (int i = 0; i < 5; ++i) {
+    const AttestAction& w =
+        Last(a.m.OnStreamEnded(a.now, full, absl::Seconds(30)));
+    REQUIRE(w.kind == Kind::kWait);
+    CHECK(a.m.state() == State::kBackoff);
+    const absl::Duration wait = w.until - a.now;
+    INFO("attempt " << i << ": " << absl::FormatDuration(wait));
+    CHECK(wait >= absl::Seconds(30));
+    CHECK(wait < absl::Seconds(45));
+    waits.push_back(wait);
+    a.now = w.until;
+    a.Connect(a.m.OnTick(a.now), static_cast<size_t>(i + 1) % 3);
+  }
+  CHECK(std::adjacent_find(waits.begin(), waits.end()) == waits.end());
+  SECTION("without a hint the usual back-off applies") {
+    const AttestAction& w = Last(a.m.OnStreamEnded(a.now, full));
+    REQUIRE(w.kind == Kind::kWait);
+    CHECK(w.until - a.now <= absl::Seconds(8));
+  }
 }
 
 TEST_CASE(

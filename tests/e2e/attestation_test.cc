@@ -12,10 +12,12 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <string>
@@ -28,6 +30,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "common/file.h"
 #include "core/boot/event_log.h"
 #include "e2e/e2e_util.h"
@@ -48,17 +52,22 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 // A vouch-verifier process of the pool: 1 s sweeps, timeout after 2
-// intervals.
+// intervals; `extra`: more flags (admission caps).
 class Verifier : public ServerProcess {
  public:
   Verifier(const TempDir& dir, const PgCluster& pg, const Tls& tls,
-           const std::string& id)
-      : ServerProcess(
-            dir, pg, tls, VOUCH_VERIFIER_BIN, "verifier", id,
-            {"--verifier-id", id, "--verifier-sweep-interval", "1s",
-             "--verifier-timeout-intervals", "2", "--verifier-min-interval",
-             "1s", "--verifier-workers", "2", "--verifier-policy-signing-keys",
-             VOUCH_TEST_DATA_DIR "/keylime/runtime-policy-pubkey.pub"}) {}
+           const std::string& id, const std::vector<std::string>& extra = {})
+      : ServerProcess(dir, pg, tls, VOUCH_VERIFIER_BIN, "verifier", id,
+                      Args(id, extra)) {}
+
+ private:
+  static std::vector<std::string> Args(const std::string& id,
+                                       std::vector<std::string> extra) {
+    extra.insert(extra.begin(),
+                 {"--verifier-policy-signing-keys",
+                  VOUCH_TEST_DATA_DIR "/keylime/runtime-policy-pubkey.pub"});
+    return PoolVerifierArgs(id, extra);
+  }
 };
 
 TempDir NewDir() {
@@ -68,10 +77,12 @@ TempDir NewDir() {
 }
 
 // The whole system on this machine, with one enrolled agent; with_boot_log:
-// the agent reads its boot log from boot_log_ (written by the test).
+// the agent reads its boot log from boot_log_ (written by the test);
+// verifier_args: more flags of both verifiers.
 class Pool {
  public:
-  explicit Pool(const std::string& interval = "5s", bool with_boot_log = false)
+  explicit Pool(const std::string& interval = "5s", bool with_boot_log = false,
+                const std::vector<std::string>& verifier_args = {})
       : dir_(NewDir()), tls_(dir_.path()) {
     if (with_boot_log) boot_log_ = dir_.Join("binary_bios_measurements");
     absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
@@ -81,8 +92,8 @@ class Pool {
     REQUIRE(tpm.ok());
     tpm_ = *std::move(tpm);
     registrar_.emplace(dir_, *pg_, tls_, CaDir(dir_, "ek-ca", {tpm_.get()}));
-    v1_.emplace(dir_, *pg_, tls_, "v1");
-    v2_.emplace(dir_, *pg_, tls_, "v2");
+    v1_.emplace(dir_, *pg_, tls_, "v1", verifier_args);
+    v2_.emplace(dir_, *pg_, tls_, "v2", verifier_args);
     ima_log_ = dir_.Join("ima.log");
     std::ofstream(ima_log_).flush();
     mkdir(dir_.Join("state").c_str(), 0700);
@@ -581,7 +592,10 @@ namespace {
 // and a raw Attest stream, to send what an honest agent never would.
 class RawAgent {
  public:
-  RawAgent(Pool& pool, const std::string& claimed_id) : pool_(pool) {
+  // `via`: the verifier to stream to (default v1).
+  RawAgent(Pool& pool, const std::string& claimed_id,
+           const Verifier* via = nullptr)
+      : pool_(pool) {
     absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t =
         tpm::EsysTpm::Open(pool.tpm_->tcti());
     REQUIRE(t.ok());
@@ -598,7 +612,7 @@ class RawAgent {
     REQUIRE(name.ok());
     aik_name_ = *store::FromBytea(*name->rows.at(0).at(0));
     sdk::ClientOptions o;
-    o.server = pool.v1_->address();
+    o.server = (via != nullptr ? via : &*pool.v1_)->address();
     o.ca_file = pool.agent_dir_ + "/ca.pem";
     o.cert_file = pool.agent_dir_ + "/agent.pem";
     o.key_file = pool.agent_dir_ + "/agent.key";
@@ -623,6 +637,13 @@ class RawAgent {
   grpc::Status Finish() {
     finished_ = true;
     return stream_->Finish();
+  }
+  // A trailing metadata value of the finished stream ("" if absent).
+  std::string Trailer(const std::string& key) {
+    const auto& t = ctx_.GetServerTrailingMetadata();
+    auto it = t.find(key);
+    return it == t.end() ? ""
+                         : std::string(it->second.data(), it->second.size());
   }
 
   // Evidence for `c`: a real quote (of `nonce`, default the challenge's)
@@ -1209,6 +1230,289 @@ TEST_CASE(
   CHECK(pool.QueryInt(absl::StrCat("SELECT count(*) FROM agent_state WHERE ",
                                    where)) == 0);
   pool.StopAgent();
+}
+
+}  // namespace
+}  // namespace vouch
+
+// Admission control: the bounds one verifier keeps on what its callers make
+// it hold (docs/verifier.md "Admission control"). Caps are set low here.
+namespace vouch {
+namespace {
+
+// An Attest stream on the certificate of agent `name` that sends nothing;
+// `deadline`: the client gives up after it (zero: never).
+class IdleStream {
+ public:
+  IdleStream(Pool& pool, const Verifier& via, const std::string& name,
+             absl::Duration deadline = absl::ZeroDuration()) {
+    const std::string dir = pool.tls_.Agent(name);
+    sdk::ClientOptions o;
+    o.server = via.address();
+    o.ca_file = dir + "/ca.pem";
+    o.cert_file = dir + "/agent.pem";
+    o.key_file = dir + "/agent.key";
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> ch = sdk::CreateChannel(o);
+    REQUIRE(ch.ok());
+    stub_ = v1::Attestation::NewStub(*ch);
+    if (deadline > absl::ZeroDuration()) {
+      ctx_.set_deadline(absl::ToChronoTime(absl::Now() + deadline));
+    }
+    stream_ = stub_->Attest(&ctx_);
+  }
+  ~IdleStream() { (void)Cancel(); }
+
+  // Reads until the server ends the stream; its status.
+  grpc::Status Ended() {
+    v1::VerifierMessage m;
+    while (stream_->Read(&m)) {
+    }
+    return Finish();
+  }
+  grpc::Status Cancel() {
+    if (finished_) return status_;
+    ctx_.TryCancel();
+    return Finish();
+  }
+  std::string Trailer(const std::string& key) {
+    const auto& t = ctx_.GetServerTrailingMetadata();
+    auto it = t.find(key);
+    return it == t.end() ? ""
+                         : std::string(it->second.data(), it->second.size());
+  }
+
+ private:
+  grpc::Status Finish() {
+    if (!finished_) status_ = stream_->Finish();
+    finished_ = true;
+    return status_;
+  }
+
+  std::unique_ptr<v1::Attestation::Stub> stub_;
+  grpc::ClientContext ctx_;
+  std::unique_ptr<
+      grpc::ClientReaderWriter<v1::AgentMessage, v1::VerifierMessage>>
+      stream_;
+  bool finished_ = false;
+  grpc::Status status_;
+};
+
+// Lines of the agent's log holding all of `parts`.
+int AgentLogLines(Pool& pool, const std::vector<std::string>& parts) {
+  int n = 0;
+  for (absl::string_view line : absl::StrSplit(Slurp(pool.agent_log()), '\n')) {
+    if (std::all_of(parts.begin(), parts.end(), [&](const std::string& p) {
+          return absl::StrContains(line, p);
+        })) {
+      ++n;
+    }
+  }
+  return n;
+}
+
+// Every verdict the agent saw is stored exactly once, no nonce twice.
+void CheckVerdictsStoredOnce(Pool& pool) {
+  for (const std::string& id : pool.AgentVerdicts()) {
+    CHECK(pool.QueryInt(absl::StrCat(
+              "SELECT count(*) FROM attestations WHERE attestation_id = '", id,
+              "'")) == 1);
+  }
+  CHECK(pool.QueryInt("SELECT count(*) - count(DISTINCT (agent_id, nonce)) "
+                      "FROM attestations") == 0);
+}
+
+TEST_CASE(
+    "admission: a stream that never sends its Hello is closed at the "
+    "deadline while the agent goes on attesting",
+    "[e2e][pg][tpm]") {
+  Pool pool("5s", false, {"--admission-hello-deadline", "1s"});
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  IdleStream silent(pool, *pool.v1_, "silent");
+  const auto t0 = Clock::now();
+  const grpc::Status s = silent.Ended();
+  WARN("silent stream closed after " << SecondsSince(t0)
+                                     << " s (deadline 1 s)");
+  CHECK(s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED);
+  CHECK(SecondsSince(t0) < 15);
+  const size_t seen = pool.AgentVerdicts().size();
+  REQUIRE(Within(20, [&] { return pool.AgentVerdicts().size() > seen; }));
+  CHECK(pool.State() == "pass");
+}
+
+TEST_CASE(
+    "admission: a second stream of one agent supersedes the first, and no "
+    "verdict is lost or repeated",
+    "[e2e][pg][tpm]") {
+  Pool pool("5s");
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  absl::StatusOr<store::PgRows> owner = pool.Db()->Query(
+      "SELECT owner FROM agent_state WHERE agent_id = $1", {pool.agent_id_});
+  REQUIRE(owner.ok());
+  const std::string on = owner->rows.at(0).at(0).value_or("");
+  REQUIRE((on == "v1" || on == "v2"));
+  const Verifier* via = on == "v1" ? &*pool.v1_ : &*pool.v2_;
+  {
+    RawAgent second(pool, pool.agent_id_, via);
+    second.ReleaseTpm();  // The real agent quotes again soon.
+    v1::VerifierMessage m;
+    REQUIRE(second.Next(&m));
+    CHECK(m.has_challenge());  // The newer stream holds the agent ...
+    // ... and the agent's own stream was ended, ABORTED, saying why.
+    REQUIRE(Within(20, [&] {
+      return AgentLogLines(pool, {"attestation stream ended", "code=10",
+                                  "newer stream"}) > 0;
+    }));
+    // The agent comes straight back, superseding (or, on the other
+    // verifier, taking over from) the newer stream in turn.
+    while (second.Next(&m)) {
+    }
+    CHECK(second.Finish().error_code() == grpc::StatusCode::ABORTED);
+  }
+  const size_t seen = pool.AgentVerdicts().size();
+  REQUIRE(Within(30, [&] { return pool.AgentVerdicts().size() > seen; }));
+  CHECK(pool.State() == "pass");
+  CheckVerdictsStoredOnce(pool);
+}
+
+TEST_CASE(
+    "admission: at the stream cap an agent is refused RESOURCE_EXHAUSTED "
+    "with a retry hint, backs off, and gets in when a stream ends",
+    "[e2e][pg][tpm]") {
+  Pool pool("5s", false,
+            {"--admission-max-streams", "1", "--admission-retry-after", "2s",
+             "--admission-hello-deadline", "120s"});
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  pool.StopAgent();
+  // Setup, not a measurement: the verifiers see the agent's stream go
+  // before other certificates fill them; one more is then refused at once.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  IdleStream f1(pool, *pool.v1_, "filler-1");
+  IdleStream f2(pool, *pool.v2_, "filler-2");
+  REQUIRE(Within(20, [&] {
+    IdleStream probe(pool, *pool.v1_, "probe", absl::Seconds(2));
+    const grpc::Status s = probe.Ended();
+    if (s.error_code() != grpc::StatusCode::RESOURCE_EXHAUSTED) return false;
+    CHECK(probe.Trailer("vouch-retry-after-ms") == "2000");
+    return true;
+  }));
+  const size_t seen = pool.AgentVerdicts().size();
+  pool.StartAgent();
+  REQUIRE(Within(30, [&] {
+    return AgentLogLines(pool, {"attestation stream ended", "code=8"}) >= 2;
+  }));
+  // Each refusal was honoured: a wait of at least the hint, jittered.
+  for (absl::string_view line : absl::StrSplit(Slurp(pool.agent_log()), '\n')) {
+    if (!absl::StrContains(line, "code=8")) continue;
+    const size_t at = line.find("retry_in=");
+    REQUIRE(at != absl::string_view::npos);
+    absl::string_view v = line.substr(at + 9);
+    v = v.substr(0, v.find(' '));
+    absl::Duration wait;
+    REQUIRE(absl::ParseDuration(v, &wait));
+    CHECK(wait >= absl::Seconds(2));
+  }
+  CHECK(pool.AgentVerdicts().size() == seen);
+  f1.Cancel();
+  REQUIRE(Within(30, [&] { return pool.AgentVerdicts().size() > seen; }));
+  CHECK(pool.State() == "pass");
+}
+
+TEST_CASE(
+    "admission: the verifier-wide budget of held IMA bytes refuses a "
+    "truncated chunk, and the agent's full push passes later",
+    "[e2e][pg][tpm]") {
+  Pool pool(
+      "5s", false,
+      {"--admission-max-held-ima-bytes", "1", "--admission-retry-after", "3s"});
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  pool.StopAgent();
+  pool.Append({pool.good_[0], pool.good_[1]});
+  {
+    RawAgent raw(pool, pool.agent_id_);
+    v1::VerifierMessage m;
+    REQUIRE(raw.Next(&m));
+    REQUIRE(m.has_challenge());
+    REQUIRE(m.challenge().ima_from() == 3);
+    // Entry 3 of the two the quote covers, marked truncated: the verifier
+    // would hold it and ask for the rest, but it has no room.
+    v1::AgentMessage ev = raw.Evidence(m.challenge());
+    v1::ImaLogChunk* chunk = ev.mutable_evidence()->mutable_ima_entries();
+    const std::string data = chunk->data();
+    chunk->set_data(data.substr(0, data.find('\n') + 1));
+    chunk->set_truncated(true);
+    raw.Send(ev);
+    CHECK(!raw.Next(&m));
+    CHECK(raw.Finish().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+    CHECK(raw.Trailer("vouch-retry-after-ms") == "3000");
+    CHECK(pool.Status()["ima_next_entry"] == 3);
+    raw.ReleaseTpm();
+  }
+  pool.StartAgent();
+  REQUIRE(Within(40, [&] {
+    nlohmann::json s = pool.Status();
+    return s.is_object() && s["ima_next_entry"] == 5;
+  }));
+  CHECK(pool.State() == "pass");
+}
+
+// A Watch stream of the client certificate in `tls_dir`.
+struct WatchStream {
+  WatchStream(const Verifier& via, const std::string& tls_dir) {
+    sdk::ClientOptions o;
+    o.server = via.address();
+    o.tls_dir = tls_dir;
+    absl::StatusOr<std::shared_ptr<grpc::Channel>> ch = sdk::CreateChannel(o);
+    REQUIRE(ch.ok());
+    stub = v1::Admin::NewStub(*ch);
+    reader = stub->Watch(&ctx, v1::WatchRequest());
+  }
+  ~WatchStream() {
+    ctx.TryCancel();
+    (void)Finish();
+  }
+  grpc::Status Finish() {
+    if (!finished) status = reader->Finish();
+    finished = true;
+    return status;
+  }
+  // Whether the first event (a heartbeat) came.
+  bool Started() {
+    v1::WatchEvent e;
+    return reader->Read(&e) && e.has_heartbeat();
+  }
+  std::unique_ptr<v1::Admin::Stub> stub;
+  grpc::ClientContext ctx;
+  std::unique_ptr<grpc::ClientReader<v1::WatchEvent>> reader;
+  bool finished = false;
+  grpc::Status status;
+};
+
+TEST_CASE(
+    "admission: one caller's Watch streams are capped, others are not, and "
+    "a closed one frees its place",
+    "[e2e][pg][tpm]") {
+  Pool pool("5s", false, {"--admission-max-watch-streams-per-caller", "2"});
+  const std::string viewer = pool.tls_.client_dir("viewer");
+  auto w1 = std::make_unique<WatchStream>(*pool.v1_, viewer);
+  WatchStream w2(*pool.v1_, viewer);
+  REQUIRE(w1->Started());
+  REQUIRE(w2.Started());
+  {
+    WatchStream w3(*pool.v1_, viewer);
+    CHECK(!w3.Started());
+    CHECK(w3.Finish().error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  }
+  // Another caller, and the same caller on another verifier, are not held
+  // back.
+  WatchStream admin(*pool.v1_, pool.tls_.client_dir("admin"));
+  CHECK(admin.Started());
+  WatchStream elsewhere(*pool.v2_, viewer);
+  CHECK(elsewhere.Started());
+  w1.reset();
+  REQUIRE(Within(10, [&] {
+    WatchStream again(*pool.v1_, viewer);
+    return again.Started();
+  }));
 }
 
 }  // namespace

@@ -194,6 +194,24 @@ inline ChildProcess StartAgentProcess(const AgentProcessOptions& o) {
 }
 #endif
 
+// The flags of a test pool's verifier `id`: 1 s sweeps, timeout after 2
+// intervals, 1 s min_interval, 2 workers; then `extra`.
+inline std::vector<std::string> PoolVerifierArgs(
+    const std::string& id, const std::vector<std::string>& extra) {
+  std::vector<std::string> args = {"--verifier-id",
+                                   id,
+                                   "--verifier-sweep-interval",
+                                   "1s",
+                                   "--verifier-timeout-intervals",
+                                   "2",
+                                   "--verifier-min-interval",
+                                   "1s",
+                                   "--verifier-workers",
+                                   "2"};
+  args.insert(args.end(), extra.begin(), extra.end());
+  return args;
+}
+
 // A throw-away TLS world: CA, a 127.0.0.1 server certificate, an admin
 // client, a viewer client, and agent certificates on demand.
 struct Tls {

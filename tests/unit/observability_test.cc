@@ -57,6 +57,8 @@ TEST_CASE("metrics endpoint serves /metrics, /healthz and /readyz",
           "[metrics]") {
   auto metrics = std::make_shared<server::Metrics>("vouch-test");
   metrics->Refused(server::Refusal::kHelloRate);
+  metrics->Refused(server::Refusal::kStreamCap);
+  metrics->Refused(server::Refusal::kStreamCap);
   int scrapes = 0;
   metrics->OnScrape([&scrapes] { ++scrapes; });
   absl::Status ready = absl::UnavailableError("database down");
@@ -76,6 +78,13 @@ TEST_CASE("metrics endpoint serves /metrics, /healthz and /readyz",
       m.body, "vouch_requests_refused_total{reason=\"hello_rate\"} 1"));
   CHECK(absl::StrContains(
       m.body, "vouch_requests_refused_total{reason=\"overloaded\"} 0"));
+  CHECK(absl::StrContains(
+      m.body, "vouch_requests_refused_total{reason=\"stream_cap\"} 2"));
+  for (const char* reason : {"hello_deadline", "ima_budget", "watch_cap"}) {
+    CHECK(absl::StrContains(
+        m.body,
+        absl::StrCat("vouch_requests_refused_total{reason=\"", reason, "\"}")));
+  }
 
   CHECK(HttpGet(port, "/healthz").status == 200);
   HttpReply r = HttpGet(port, "/readyz");

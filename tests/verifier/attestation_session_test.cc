@@ -258,6 +258,38 @@ TEST_CASE("session: IMA gap, overlap, truncated chunk, tampered entry",
     CHECK(rest.last().verdict().ima_next_entry() == 5);
     CHECK(t.store.GetAgent("default", "node-1")->ima_next_entry == 5);
   }
+  SECTION("held bytes count against the verifier's budget until proven") {
+    SoftAgent::Options o;
+    o.last = 4;
+    o.truncated = true;
+    Reply part = t.Send(*s, agent.Evidence(c, o));
+    REQUIRE(part.challenge());
+    CHECK(t.env.held_ima_bytes_ > 0);
+    Reply rest = t.Send(*s, agent.Evidence(part.last().challenge()));
+    REQUIRE(rest.verdict());
+    CHECK(t.env.held_ima_bytes_ == 0);
+  }
+  SECTION("a full budget ends the stream RESOURCE_EXHAUSTED, holding none") {
+    t.env.ima_budget_ = 1;
+    SoftAgent::Options o;
+    o.last = 4;
+    o.truncated = true;
+    Reply part = t.Send(*s, agent.Evidence(c, o));
+    CHECK(part.commits == 0);
+    REQUIRE(part.ended);
+    CHECK(part.ended->code() == absl::StatusCode::kResourceExhausted);
+    CHECK(t.env.held_ima_bytes_ == 0);
+    CHECK(t.store.GetAgent("default", "node-1")->ima_next_entry == 3);
+  }
+  SECTION("a session that ends holding bytes returns them") {
+    SoftAgent::Options o;
+    o.last = 4;
+    o.truncated = true;
+    REQUIRE(t.Send(*s, agent.Evidence(c, o)).challenge());
+    CHECK(t.env.held_ima_bytes_ > 0);
+    s.reset();
+    CHECK(t.env.held_ima_bytes_ == 0);
+  }
   SECTION("the log may run ahead of the quote: the proven prefix counts") {
     SoftAgent::Options o;
     o.quoted = 4;

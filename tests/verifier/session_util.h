@@ -34,7 +34,14 @@ class FakeEnv final : public SessionEnv {
   bool AllowHello(const std::string&, absl::Time) override {
     return hellos_allowed_-- > 0;
   }
+  bool HoldImaBytes(int64_t delta) override {
+    if (delta > 0 && held_ima_bytes_ + delta > ima_budget_) return false;
+    held_ima_bytes_ += delta;
+    return true;
+  }
   int hellos_allowed_ = 1000;
+  int64_t ima_budget_ = int64_t{1} << 40;
+  int64_t held_ima_bytes_ = 0;
 
  private:
   uint64_t counter_ = 0;

@@ -31,6 +31,12 @@ inline constexpr size_t kMaxImaChunkEntries = 100000;
 inline constexpr size_t kMaxBootLogBytes = size_t{1} << 20;
 // Unverified IMA bytes a verifier holds per agent across truncated chunks.
 inline constexpr size_t kMaxHeldImaBytes = size_t{64} << 20;
+// Trailing metadata of an Attest stream a verifier refused or ended for
+// lack of room (RESOURCE_EXHAUSTED): after how many milliseconds, in
+// decimal, the agent may come back. Agents wait at least that, jittered,
+// and at most kMaxRetryAfterMs (the value comes from the network).
+inline constexpr char kRetryAfterMetadata[] = "vouch-retry-after-ms";
+inline constexpr int64_t kMaxRetryAfterMs = 10 * 60 * 1000;
 // AgentError.message and StreamError.message.
 inline constexpr size_t kMaxErrorMessageBytes = 256;
 
