@@ -11,10 +11,12 @@
 # check`. A tampered payload and a wrong key are refused by both. Runs with
 # Debian's python3 and python3-cryptography, -jsonschema, -gpg, -lark,
 # -packaging, -yaml (Keylime's imports). Prints "N passed, N failed".
+import atexit
 import base64
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,6 +81,7 @@ def pub_pem(private_key) -> bytes:
 
 
 tmp = tempfile.mkdtemp(prefix="vouch-dsse-")
+atexit.register(shutil.rmtree, tmp, ignore_errors=True)
 
 
 def path(name):
