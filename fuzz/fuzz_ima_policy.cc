@@ -1,5 +1,5 @@
 // libFuzzer target: Keylime runtime policy JSON (SAX loader, schema checks,
-// RE2 excludes, verification keys) and DSSE envelopes.
+// RE2 excludes, verification keys, Vouch's reject list) and DSSE envelopes.
 #include <cstddef>
 #include <cstdint>
 
@@ -22,6 +22,11 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (policy.ok()) {
     (*policy)->IsExcluded("/tmp/x");
     (*policy)->IsKeyringIgnored(".ima");
+    uint8_t digest[32] = {};
+    for (size_t i = 0; i < sizeof digest && i < size; ++i) digest[i] = data[i];
+    (*policy)->Rejects((*policy)->HashPath("/tmp/payload"),
+                       vouch::core::ima::HashAlg::kSha256, digest,
+                       sizeof digest);
   }
   auto v = vouch::core::ima::VerifyDsseEnvelope(in, kKey);
   if (v.ok() && v->valid) {

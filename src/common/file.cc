@@ -1,5 +1,6 @@
 #include "common/file.h"
 
+#include <cstdio>
 #include <fstream>
 
 #include "absl/status/status.h"
@@ -35,6 +36,17 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path) {
     return absl::InvalidArgumentError(absl::StrCat(path, " is not a PEM file"));
   }
   return text;
+}
+
+absl::Status WriteFile(const std::string& path, absl::string_view text) {
+  FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) {
+    return absl::NotFoundError(absl::StrCat(path, ": cannot open for writing"));
+  }
+  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
+  ok = (std::fclose(f) == 0) && ok;
+  if (!ok) return absl::DataLossError(absl::StrCat(path, ": write failed"));
+  return absl::OkStatus();
 }
 
 }  // namespace vouch

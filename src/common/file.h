@@ -1,6 +1,6 @@
 // File: common/file.h
 // Reading whole files whose size is bounded before it is read (config files,
-// PEM certificates). Thread-safe; no state.
+// PEM certificates), and writing one. Thread-safe; no state.
 //
 //   absl::StatusOr<std::string> text = ReadFileUpTo(path, 1 << 20);
 //   if (absl::IsNotFound(text.status())) ...  // could not open
@@ -11,6 +11,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 
 namespace vouch {
 
@@ -23,6 +24,10 @@ absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
 // A PEM file (certificates, keys) of at most 256 KiB. kInvalidArgument
 // "cannot read PATH" or "PATH is not a PEM file".
 absl::StatusOr<std::string> ReadPemFile(const std::string& path);
+
+// Writes `text` to `path` (created or truncated). kNotFound when it cannot
+// be opened, kDataLoss when a write fails; messages start with the path.
+absl::Status WriteFile(const std::string& path, absl::string_view text);
 
 }  // namespace vouch
 

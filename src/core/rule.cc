@@ -128,6 +128,8 @@ absl::string_view RuleName(Rule rule) {
       return "ima.bad_signature";
     case Rule::kImaKeyringNotAllowed:
       return "ima.keyring_not_allowed";
+    case Rule::kImaRejected:
+      return "ima.rejected";
   }
   return "";  // Not an enumerator (a cast from an out-of-range integer).
 }

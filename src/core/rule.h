@@ -79,6 +79,7 @@ enum class Rule {
   kImaDigestMismatch,     // ima.digest_mismatch
   kImaBadSignature,       // ima.bad_signature
   kImaKeyringNotAllowed,  // ima.keyring_not_allowed
+  kImaRejected,           // ima.rejected (the policy's reject list)
 };
 
 // Every rule, in declaration order (to iterate, e.g. in tests).
@@ -136,6 +137,7 @@ inline constexpr Rule kAllRules[] = {
     Rule::kImaDigestMismatch,
     Rule::kImaBadSignature,
     Rule::kImaKeyringNotAllowed,
+    Rule::kImaRejected,
 };
 
 // The stable name, "<area>.<check>" (e.g. "quote.clock.safe"); "" only for

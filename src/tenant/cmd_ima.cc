@@ -1,5 +1,6 @@
-// vouchctl ima check|replay and policy create|convert|verify-signature: the
-// offline IMA tools over vouch::core_ima. Exit codes: 0 pass/ok, 1 fail (a
+// vouchctl ima check|replay and policy create|convert|verify-signature (and
+// policy sign, cmd_policy_sign.cc): the offline IMA tools over
+// vouch::core_ima. Exit codes: 0 pass/ok, 1 fail (a
 // verdict, or an invalid signature), 2 could not evaluate.
 #include <fcntl.h>
 #include <openssl/rand.h>
@@ -131,17 +132,6 @@ class InputFile {
   size_t size_ = 0;
   std::string copy_;
 };
-
-absl::Status WriteFile(const std::string& path, const std::string& text) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (f == nullptr) {
-    return absl::NotFoundError(absl::StrCat(path, ": cannot open for writing"));
-  }
-  bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
-  ok = (std::fclose(f) == 0) && ok;
-  if (!ok) return absl::DataLossError(absl::StrCat(path, ": write failed"));
-  return absl::OkStatus();
-}
 
 ima::PolicyLoadOptions LoadOptions(const ima::PathHashKey& key) {
   ima::PolicyLoadOptions o;
@@ -460,9 +450,11 @@ void AddImaCommands(CLI::App& cli) {
   f.verify = f.policy->add_subcommand(
       "verify-signature",
       "Verify a DSSE-signed policy (exit 0 valid, 1 invalid, 2 error)");
+  f.verify->alias("verify");
   f.verify->add_option("--policy", f.policy_file, "Signed policy")->required();
   f.verify->add_option("--key", f.key, "PEM public key or certificate")
       ->required();
+  AddPolicySignCommand(*f.policy);
 }
 
 std::optional<int> RunImaCommands(AppContext& /*ctx*/) {
@@ -473,6 +465,7 @@ std::optional<int> RunImaCommands(AppContext& /*ctx*/) {
   if (f.create->parsed()) return RunCreate(f);
   if (f.convert->parsed()) return RunConvert(f);
   if (f.verify->parsed()) return RunVerifySignature(f);
+  if (std::optional<int> code = RunPolicySignCommand()) return code;
   return std::nullopt;
 }
 

@@ -23,6 +23,10 @@ void AddImaCommands(CLI::App& cli);
 // The exit code if an `ima` or `policy` subcommand was chosen, else nullopt.
 std::optional<int> RunImaCommands(AppContext& ctx);
 
+// `policy sign` (cmd_policy_sign.cc), added under the `policy` command.
+void AddPolicySignCommand(CLI::App& policy);
+std::optional<int> RunPolicySignCommand();
+
 void AddQuoteCommands(CLI::App& cli);
 std::optional<int> RunQuoteCommands(AppContext& ctx);
 

@@ -96,6 +96,40 @@ TEST_CASE("ima: vouchctl policy create learns a policy the log then passes",
   CHECK(b["failures"][0]["reason"] == "pcr_mismatch");
 }
 
+TEST_CASE("ima: vouchctl ima check reports the reject list as 'rejected'",
+          "[e2e]") {
+  auto dir = TempDir::Create("ima-");
+  REQUIRE(dir.ok());
+  const std::string policy = dir->Join("policy.json");
+  REQUIRE(Vouchctl(*dir, {"policy", "create", "--from-ima-log",
+                          Data("ima-log-sha256"), "-o", policy})
+              .code == 0);
+  // /data stays allowed by digest and is excluded too; the reject list wins.
+  auto j = nlohmann::json::parse(Slurp(policy));
+  j["excludes"] = {"/data"};
+  j["reject"] = {{"digests", {j["digests"]["/data"][0]}}, {"paths", {}}};
+  Spit(policy, j.dump());
+  Result r = Vouchctl(*dir, {"ima", "check", "--log", Data("ima-log-sha256"),
+                             "--policy", policy, "--json"});
+  INFO(r.out << r.err);
+  CHECK(r.code == 1);
+  auto out = nlohmann::json::parse(r.out);
+  CHECK(out["verdict"] == "fail");
+  REQUIRE(out["failures"].size() == 1);
+  CHECK(out["failures"][0]["index"] == 1);
+  CHECK(out["failures"][0]["path"] == "/data");
+  CHECK(out["failures"][0]["reason"] == "rejected");
+  // By path, in the text output.
+  j["reject"] = {{"paths", {"/data"}}};
+  Spit(policy, j.dump());
+  Result p = Vouchctl(*dir, {"ima", "check", "--log", Data("ima-log-sha256"),
+                             "--policy", policy});
+  CHECK(p.code == 1);
+  CHECK(absl::StrContains(p.out,
+                          "entry 1 rejected /data: path is on the "
+                          "policy's reject list"));
+}
+
 TEST_CASE("ima: vouchctl ima check: fail lists entries, errors exit 2",
           "[e2e]") {
   auto dir = TempDir::Create("ima-");

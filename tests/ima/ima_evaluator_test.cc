@@ -70,7 +70,8 @@ TEST_CASE("ima: reasons print as they always have", "[core]") {
       {Rule::kImaNotInPolicy, "not_in_policy"},
       {Rule::kImaDigestMismatch, "digest_mismatch"},
       {Rule::kImaBadSignature, "bad_signature"},
-      {Rule::kImaKeyringNotAllowed, "keyring_not_allowed"}};
+      {Rule::kImaKeyringNotAllowed, "keyring_not_allowed"},
+      {Rule::kImaRejected, "rejected"}};
   for (const auto& [rule, name] : want) {
     CHECK(ImaReasonName(rule) == name);
     CHECK(RuleName(rule) == "ima." + name);
@@ -263,6 +264,51 @@ TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
     CHECK(r.failures.size() == 2);
     CHECK(r.failure_count == 5);
     CHECK_FALSE(r.verdict.passed());
+  }
+}
+
+TEST_CASE("ima: the reject list fails entries every other rule accepts",
+          "[core]") {
+  auto records = SampleRecords(8);
+  records[4].path = "/tmp/scratch";  // Excluded, and its digest rejected.
+  const std::string bad = HexEncode(records[2].digest);  // Allowed, rejected.
+  const std::string bad_sha256 = "sha256:" + HexEncode(records[4].digest);
+  const std::string reject =
+      absl::StrCat(R"(, "reject": {"digests": [")", bad, R"(", ")", bad_sha256,
+                   R"("], "paths": ["/usr/bin/prog6"]})");
+  std::vector<std::pair<std::string, std::vector<std::string>>> d;
+  for (const ImaRecord& r : SampleRecords(8)) {
+    d.push_back({r.path, {HexEncode(r.digest)}});
+  }
+  auto policy = Load(PolicyJson(d, {"/tmp/"}, reject));
+  CHECK(policy->has_reject());
+  CHECK(policy->reject_digest_texts() ==
+        std::vector<std::string>{bad, bad_sha256});
+  CHECK(policy->reject_path_texts() ==
+        std::vector<std::string>{"/usr/bin/prog6"});
+  for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+    ImaEvaluation r = Eval(WriteLog(records, f), policy.get(),
+                           QuoteAt(ReplayPrefixes(records), 8));
+    CHECK(Reasons(r) ==
+          std::vector<std::pair<uint64_t, Rule>>{{2, Rule::kImaRejected},
+                                                 {4, Rule::kImaRejected},
+                                                 {6, Rule::kImaRejected}});
+    REQUIRE(r.failures.size() == 3);
+    CHECK(absl::StrContains(r.failures[0].detail, "reject list"));
+    CHECK(absl::StrContains(r.failures[0].detail, bad));
+    CHECK(r.failures[2].detail == "path is on the policy's reject list");
+    CHECK(r.state.next_entry_index == 8);  // Integrity held: state advances.
+  }
+  SECTION("the same policy without the reject list passes the log") {
+    auto plain = Load(PolicyJson(d, {"/tmp/"}));
+    CHECK_FALSE(plain->has_reject());
+    CHECK(Eval(WriteLog(records, LogFormat::kAscii), plain.get())
+              .verdict.passed());
+  }
+  SECTION("the failure code is IMA_REJECTED in the verdict") {
+    ImaEvaluation r = Eval(WriteLog(records, LogFormat::kAscii), policy.get());
+    REQUIRE(!r.verdict.failures().empty());
+    CHECK(r.verdict.failures().front().rule == Rule::kImaRejected);
   }
 }
 

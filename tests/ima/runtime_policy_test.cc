@@ -118,6 +118,15 @@ TEST_CASE("ima: every schema violation is a clear error", "[core]") {
       {R"({"meta": {"version": 1}, "verification-keys": "{\"r\": 1}"})",
        "verification-keys"},
       {R"({"meta": {"version": 1}, "meta": {"version": 1}})", "twice"},
+      {R"({"meta": {"version": 1}, "reject": []})", "reject: expected"},
+      {R"({"meta": {"version": 1}, "reject": {"digests": "x"}})",
+       "reject.digests"},
+      {R"({"meta": {"version": 1}, "reject": {"digests": ["zz"]}})",
+       "reject.digests[0]"},
+      {R"({"meta": {"version": 1}, "reject": {"paths": [1]}})",
+       "reject.paths[0]"},
+      {R"({"meta": {"version": 1}, "reject": {"files": []}})",
+       "reject: unknown key 'files'"},
   };
   for (const Case& c : cases) {
     INFO(c.json);

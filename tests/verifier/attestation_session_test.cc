@@ -32,6 +32,19 @@ bool HasFailure(const v1::Verdict& v, v1::FailureCode code) {
   return false;
 }
 
+// Enrolls `agent` (policy "web"), connects, and sends the first Evidence,
+// which passes.
+Reply FirstPass(SessionTest& t, SoftAgent& agent,
+                std::unique_ptr<AttestationSession>* s) {
+  t.Enroll(agent);
+  v1::Challenge c;
+  *s = t.Connect(agent, &c);
+  Reply r = t.Send(**s, agent.Evidence(c));
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  return r;
+}
+
 TEST_CASE("session: Hello, Challenge, Evidence, a committed Verdict",
           "[core][session]") {
   SessionTest t;
@@ -489,13 +502,9 @@ TEST_CASE("session: a policy updated mid-stream applies to the next quote",
           "[core][session]") {
   SessionTest t(/*policy_ttl=*/absl::ZeroDuration());
   SoftAgent agent("node-1");
-  t.Enroll(agent);
-  v1::Challenge c;
-  std::unique_ptr<AttestationSession> s = t.Connect(agent, &c);
-  Reply r = t.Send(*s, agent.Evidence(c));
-  REQUIRE(r.verdict());
+  std::unique_ptr<AttestationSession> s;
+  Reply r = FirstPass(t, agent, &s);
   CHECK(r.policy_loads == 1);
-  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
   // Version 2 no longer allows tool1's digest; the next measurement of it
   // fails against version 2.
   t.PutPolicy("web", core::ima::testing::PolicyJson(
@@ -509,6 +518,33 @@ TEST_CASE("session: a policy updated mid-stream applies to the next quote",
   CHECK(r2.policy_loads == 1);
   CHECK(r2.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
   CHECK(t.store.GetAgent("default", "node-1")->runtime_policy_version == 2);
+}
+
+TEST_CASE("session: a digest on the policy's reject list fails the agent",
+          "[core][session]") {
+  SessionTest t(/*policy_ttl=*/absl::ZeroDuration());
+  SoftAgent agent("node-1");
+  std::unique_ptr<AttestationSession> s;
+  Reply r = FirstPass(t, agent, &s);
+  // The machine runs a new file. Version 2 allows it by path and digest,
+  // and also puts its digest on the reject list: the reject list wins.
+  agent.Measure("/usr/bin/nc", 7);
+  nlohmann::json policy = nlohmann::json::parse(t.PolicyFor(agent));
+  policy["reject"] = {
+      {"digests",
+       {absl::BytesToHexString(AsString(core::ima::testing::FileDigest(7)))}}};
+  t.PutPolicy("web", policy.dump());
+  t.now += absl::Seconds(2);
+  Reply r2 = t.Send(*s, agent.Evidence(r.last().verdict().next_challenge()));
+  REQUIRE(r2.verdict());
+  const v1::Verdict& v = r2.last().verdict();
+  INFO(v.DebugString());
+  CHECK(v.state() == v1::ATTESTATION_STATE_FAIL);
+  REQUIRE(v.failures_size() == 1);
+  CHECK(v.failures(0).code() == v1::FAILURE_CODE_IMA_REJECTED);
+  CHECK(absl::StrContains(v.failures(0).detail(), "reject list"));
+  CHECK(t.store.GetAgent("default", "node-1")->state ==
+        v1::ATTESTATION_STATE_FAIL);
 }
 
 TEST_CASE("session: a policy that does not load fails closed",

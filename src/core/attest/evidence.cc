@@ -98,6 +98,8 @@ v1::FailureCode FailureCodeFor(core::Rule rule) {
       return v1::FAILURE_CODE_IMA_SIGNATURE_INVALID;
     case Rule::kImaKeyringNotAllowed:
       return v1::FAILURE_CODE_IMA_BUFFER_NOT_ALLOWED;
+    case Rule::kImaRejected:
+      return v1::FAILURE_CODE_IMA_REJECTED;
     case Rule::kImaWrongPcr:
     case Rule::kImaViolation:
       return v1::FAILURE_CODE_IMA_LOG_MALFORMED;

@@ -18,6 +18,69 @@ std::string DssePae(absl::string_view payload_type, absl::string_view payload) {
                       payload.size(), " ", payload);
 }
 
+std::string DsseEnvelopeJson(absl::string_view payload_type,
+                             absl::string_view payload,
+                             const std::vector<DsseSignature>& signatures) {
+  Json sigs = Json::array();
+  for (const DsseSignature& s : signatures) {
+    Json one = Json::object();
+    if (!s.keyid.empty()) one["keyid"] = s.keyid;
+    one["sig"] = absl::Base64Escape(s.sig);
+    sigs.push_back(std::move(one));
+  }
+  Json env = Json::object();
+  env["payload"] = absl::Base64Escape(payload);
+  env["payloadType"] = std::string(payload_type);
+  env["signatures"] = std::move(sigs);
+  return env.dump();
+}
+
+namespace {
+
+std::string BioText(BIO* bio) {
+  char* data = nullptr;
+  long n = BIO_get_mem_data(bio, &data);
+  return n > 0 ? std::string(data, static_cast<size_t>(n)) : std::string();
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> PublicKeyPem(EVP_PKEY* key) {
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) {
+    DrainOpenSslErrors();
+    return absl::InvalidArgumentError("cannot encode the public key as PEM");
+  }
+  return BioText(bio.get());
+}
+
+absl::StatusOr<std::string> DssePublicKeyId(EVP_PKEY* key) {
+  absl::StatusOr<std::string> pem = PublicKeyPem(key);
+  if (!pem.ok()) return pem.status();
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (EVP_Digest(pem->data(), pem->size(), md, &md_len, EVP_sha256(),
+                 nullptr) != 1) {
+    DrainOpenSslErrors();
+    return absl::InternalError("SHA-256 failed");
+  }
+  return absl::BytesToHexString(
+      absl::string_view(reinterpret_cast<const char*>(md), md_len));
+}
+
+absl::StatusOr<std::string> DsseCertificateKeyId(absl::string_view cert_pem) {
+  BioPtr in(
+      BIO_new_mem_buf(cert_pem.data(), static_cast<int>(cert_pem.size())));
+  X509Ptr cert(in ? PEM_read_bio_X509(in.get(), nullptr, nullptr, nullptr)
+                  : nullptr);
+  BioPtr out(BIO_new(BIO_s_mem()));
+  if (!cert || !out || PEM_write_bio_X509(out.get(), cert.get()) != 1) {
+    DrainOpenSslErrors();
+    return absl::InvalidArgumentError("not a PEM X.509 certificate");
+  }
+  return absl::Base64Escape(BioText(out.get()));
+}
+
 namespace {
 
 absl::StatusOr<Json> ParseObject(absl::string_view text) {

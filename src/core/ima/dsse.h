@@ -3,12 +3,25 @@
 // protocol.md): {"payload": base64, "payloadType": ..., "signatures":
 // [{"keyid", "sig": base64}]}, each signature over
 // PAE = "DSSEv1" SP len(type) SP type SP len(body) SP body. Keylime signs
-// runtime policies this way with an ECDSA key or an X.509 certificate's key.
-// Envelope is untrusted, the key trusted. Pure and thread-safe.
+// runtime policies this way with an ECDSA key or an X.509 certificate's key
+// (keylime/dsse/dsse.py, ecdsa.py, x509.py): payloadType
+// "application/vnd.keylime+json", standard base64 with padding, ECDSA
+// signatures DER-encoded over SHA-256. Building an envelope lives here too,
+// so signing (vouchctl policy sign) and verifying share one encoding; the
+// signature itself is made by the caller. Envelope is untrusted, the key
+// trusted. Pure and thread-safe.
+//
+//   std::string pae = DssePae(kKeylimePolicyPayloadType, policy_json);
+//   ... sign pae with the private key ...
+//   std::string env = DsseEnvelopeJson(kKeylimePolicyPayloadType,
+//                                      policy_json, {{keyid, der_sig}});
 #ifndef VOUCH_CORE_IMA_DSSE_H_
 #define VOUCH_CORE_IMA_DSSE_H_
 
+#include <openssl/evp.h>
+
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -21,8 +34,33 @@ struct DsseVerification {
   std::string payload;  // Decoded; trust it only when valid.
 };
 
+// The payloadType Keylime signs runtime policies with
+// (keylime/policy/sign_runtime_policy.py KEYLIME_PAYLOAD_TYPE).
+inline constexpr absl::string_view kKeylimePolicyPayloadType =
+    "application/vnd.keylime+json";
+
 // Pre-authentication encoding of DSSE v1.
 std::string DssePae(absl::string_view payload_type, absl::string_view payload);
+
+struct DsseSignature {
+  std::string keyid;  // Omitted from the envelope when empty.
+  std::string sig;    // Raw signature bytes (DER for ECDSA).
+};
+
+// The envelope as Keylime's dsse.Sign writes it: {"payload": base64,
+// "payloadType": ..., "signatures": [{"keyid": ..., "sig": base64}]}.
+std::string DsseEnvelopeJson(absl::string_view payload_type,
+                             absl::string_view payload,
+                             const std::vector<DsseSignature>& signatures);
+
+// Keylime's key ids: for a key, the lower-case hex SHA-256 of its PEM
+// SubjectPublicKeyInfo (ecdsa.Verifier.keyid); for a certificate, the
+// base64 of its PEM (x509.Verifier.keyid), which Keylime's verifier reads
+// back as the certificate to check with.
+absl::StatusOr<std::string> DssePublicKeyId(EVP_PKEY* key);
+// The PEM SubjectPublicKeyInfo of `key` (what DssePublicKeyId hashes).
+absl::StatusOr<std::string> PublicKeyPem(EVP_PKEY* key);
+absl::StatusOr<std::string> DsseCertificateKeyId(absl::string_view cert_pem);
 
 // True when `json` is a JSON object with "payload" and "signatures" keys
 // (a DSSE envelope rather than a bare policy).

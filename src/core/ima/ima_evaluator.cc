@@ -92,6 +92,20 @@ std::optional<std::pair<Rule, std::string>> ContentChecker::Check(
     return Result({Rule::kImaViolation,
                    "all-zero template hash: ToMToU or open-writers violation"});
   }
+  // The reject list before anything that could accept the entry.
+  if (policy_.has_reject()) {
+    switch (policy_.Rejects(path_hash, e.digest_alg, e.digest, e.digest_size)) {
+      case RejectMatch::kDigest:
+        return Result(
+            {Rule::kImaRejected,
+             absl::StrCat(DigestText(e), " is on the policy's reject list")});
+      case RejectMatch::kPath:
+        return Result(
+            {Rule::kImaRejected, "path is on the policy's reject list"});
+      case RejectMatch::kNone:
+        break;
+    }
+  }
   const bool keyring_entry =
       e.tmpl == ImaTemplate::kImaBuf && BufferIsKey(e.extra);
   if (keyring_entry && policy_.IsKeyringIgnored(e.path)) return std::nullopt;

@@ -69,8 +69,8 @@ struct ImaEvalOptions {
 // A failure's reason is one of the IMA rules of core/rule.h
 // (Rule::kImaBadTemplateHash, kImaPcrMismatch, kImaWrongPcr, kImaViolation,
 // kImaNotInPolicy, kImaDigestMismatch, kImaBadSignature,
-// kImaKeyringNotAllowed). ImaReasonName is its stable short name, the
-// `reason` vouchctl ima check prints: RuleName without "ima."
+// kImaKeyringNotAllowed, kImaRejected). ImaReasonName is its stable short name,
+// the `reason` vouchctl ima check prints: RuleName without "ima."
 // ("not_in_policy" for Rule::kImaNotInPolicy).
 absl::string_view ImaReasonName(Rule reason);
 

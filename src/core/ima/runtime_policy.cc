@@ -225,15 +225,16 @@ class PolicyDomLoader {
         VOUCH_RETURN_IF_ERROR(LoadTable(key, kv.value, table));
         continue;
       }
-      static const char* const kKnown[] = {"meta", "release", "excludes", "ima",
-                                           "verification-keys"};
+      static const char* const kKnown[] = {
+          "meta", "release", "excludes", "ima", "verification-keys", "reject"};
       if (std::find_if(std::begin(kKnown), std::end(kKnown),
                        [&](const char* n) { return key == n; }) ==
           std::end(kKnown)) {
         return Bad(absl::StrCat(
             "unknown key '", key.substr(0, 80),
             "' (meta.version 1 keys: meta, release, digests, excludes, "
-            "keyrings, ima, ima-buf, verification-keys)"));
+            "keyrings, ima, ima-buf, verification-keys; and Vouch's "
+            "reject)"));
       }
       VOUCH_ASSIGN_OR_RETURN(sections_[key], ToJson(key, kv.value, 1));
     }
@@ -411,7 +412,52 @@ absl::StatusOr<std::vector<VerificationKey>> ParseVerificationKeys(
   return out;
 }
 
+std::string RejectKey(std::optional<HashAlg> alg, const uint8_t* digest,
+                      size_t size) {
+  std::string key(1, static_cast<char>(alg ? static_cast<uint8_t>(*alg) : 0));
+  key.append(reinterpret_cast<const char*>(digest), size);
+  return key;
+}
+
 }  // namespace
+
+// "reject": {"digests": ["<hex>" | "<alg>:<hex>", ...], "paths": [...]}.
+class RejectListLoader {
+ public:
+  static absl::Status Load(const Json& v, RuntimePolicy* policy);
+};
+
+absl::Status RejectListLoader::Load(const Json& v, RuntimePolicy* policy) {
+  if (!v.is_object()) {
+    return Bad("reject: expected an object with \"digests\" and \"paths\"");
+  }
+  for (auto& [k, list] : v.items()) {
+    if (k == "digests") {
+      VOUCH_ASSIGN_OR_RETURN(policy->reject_digest_texts_,
+                             StringList(list, "reject.digests"));
+      for (size_t i = 0; i < policy->reject_digest_texts_.size(); ++i) {
+        absl::StatusOr<PolicyDigest> d =
+            ParsePolicyDigest(policy->reject_digest_texts_[i]);
+        if (!d.ok()) {
+          return Bad(
+              absl::StrCat("reject.digests[", i, "]: ", d.status().message()));
+        }
+        policy->reject_digests_.insert(RejectKey(d->alg, d->bytes, d->size));
+      }
+    } else if (k == "paths") {
+      VOUCH_ASSIGN_OR_RETURN(policy->reject_path_texts_,
+                             StringList(list, "reject.paths"));
+      for (const std::string& path : policy->reject_path_texts_) {
+        PathHash h = policy->HashPath(path);
+        policy->reject_paths_.insert({h.h0, h.h1});
+      }
+    } else {
+      return Bad(absl::StrCat("reject: unknown key '", k.substr(0, 80),
+                              "' (keys: digests, paths)"));
+    }
+  }
+  return absl::OkStatus();
+}
 
 RuntimePolicy::RuntimePolicy() = default;
 RuntimePolicy::~RuntimePolicy() = default;
@@ -424,6 +470,20 @@ bool RuntimePolicy::IsExcluded(absl::string_view path) const {
   return excludes_ != nullptr &&
          excludes_->set_.Match(re2::StringPiece(path.data(), path.size()),
                                nullptr);
+}
+
+RejectMatch RuntimePolicy::Rejects(const PathHash& path_hash, HashAlg alg,
+                                   const uint8_t* digest, size_t size) const {
+  if (!reject_digests_.empty() &&
+      (reject_digests_.contains(RejectKey(alg, digest, size)) ||
+       reject_digests_.contains(RejectKey(std::nullopt, digest, size)))) {
+    return RejectMatch::kDigest;
+  }
+  if (!reject_paths_.empty() &&
+      reject_paths_.contains({path_hash.h0, path_hash.h1})) {
+    return RejectMatch::kPath;
+  }
+  return RejectMatch::kNone;
 }
 
 bool RuntimePolicy::IsKeyringIgnored(absl::string_view keyring) const {
@@ -532,6 +592,9 @@ absl::StatusOr<std::shared_ptr<const RuntimePolicy>> RuntimePolicy::FromJson(
     VOUCH_ASSIGN_OR_RETURN(policy->verification_keys_,
                            ParseVerificationKeys(it->second));
   }
+  if (auto it = sec.find("reject"); it != sec.end()) {
+    VOUCH_RETURN_IF_ERROR(RejectListLoader::Load(it->second, policy.get()));
+  }
   return std::shared_ptr<const RuntimePolicy>(std::move(policy));
 }
 
@@ -599,6 +662,10 @@ absl::StatusOr<std::string> WriteRuntimePolicy(const PolicyDraft& draft) {
               {"dm_policy", nullptr}};
   j["ima-buf"] = Json::object();
   j["verification-keys"] = "";
+  if (!draft.reject_digests.empty() || !draft.reject_paths.empty()) {
+    j["reject"] = {{"digests", draft.reject_digests},
+                   {"paths", draft.reject_paths}};
+  }
   try {
     return j.dump(1) + "\n";
   } catch (const std::exception& e) {

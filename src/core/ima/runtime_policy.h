@@ -1,6 +1,7 @@
 // File: core/ima/runtime_policy.h
 // A Keylime runtime policy (meta.version 1: digests, excludes, keyrings,
-// ima.ignored_keyrings, ima.log_hash_alg, ima-buf, verification-keys),
+// ima.ignored_keyrings, ima.log_hash_alg, ima-buf, verification-keys, and
+// the Vouch extension "reject": digests and paths that always fail),
 // loaded once from JSON and then immutable, so one copy is shared by every
 // agent through std::shared_ptr<const RuntimePolicy> and read from any
 // thread without locks. The JSON is operator input: every schema violation
@@ -19,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/container/flat_hash_set.h"
@@ -35,6 +37,9 @@ class RE2;
 namespace vouch::core::ima {
 
 enum class DigestMatch : uint8_t { kMatch, kMismatch, kNotListed };
+
+// What put an entry on the reject list.
+enum class RejectMatch : uint8_t { kNone, kDigest, kPath };
 
 // Path → allowed digests, as an open-addressing table keyed by the keyed
 // 128-bit path hash, with the digests inline in one byte pool: about 24
@@ -121,6 +126,23 @@ class RuntimePolicy {
   bool IsKeyringIgnored(absl::string_view keyring) const;
   bool has_excludes() const { return !exclude_patterns_.empty(); }
 
+  // The reject list (the Vouch extension "reject": {"digests": [...],
+  // "paths": [...]}, docs/ima.md): a listed digest (of any path; without
+  // "alg:" it matches any algorithm's digest of the same bytes) or a listed
+  // path (exact) fails the entry whatever else the policy allows.
+  bool has_reject() const {
+    return !reject_digests_.empty() || !reject_paths_.empty();
+  }
+  RejectMatch Rejects(const PathHash& path_hash, HashAlg alg,
+                      const uint8_t* digest, size_t size) const;
+  // As written in the policy (for tools writing it back out).
+  const std::vector<std::string>& reject_digest_texts() const {
+    return reject_digest_texts_;
+  }
+  const std::vector<std::string>& reject_path_texts() const {
+    return reject_path_texts_;
+  }
+
   HashAlg log_hash_alg() const { return log_hash_alg_; }
   int64_t release() const { return release_; }
   const std::vector<std::string>& excludes() const { return exclude_patterns_; }
@@ -133,6 +155,7 @@ class RuntimePolicy {
  private:
   RuntimePolicy();
   friend class PolicyDomLoader;
+  friend class RejectListLoader;
 
   PathHashKey key_{};
   DigestTable digests_;
@@ -145,6 +168,11 @@ class RuntimePolicy {
   HashAlg log_hash_alg_ = HashAlg::kSha1;
   int64_t release_ = 0;
   std::vector<VerificationKey> verification_keys_;
+  // Keys: one byte of algorithm (0 = any) then the digest bytes.
+  absl::flat_hash_set<std::string> reject_digests_;
+  absl::flat_hash_set<std::pair<uint64_t, uint64_t>> reject_paths_;
+  std::vector<std::string> reject_digest_texts_;
+  std::vector<std::string> reject_path_texts_;
 };
 
 // Parses one policy digest string: hex, or "<alg>:<hex>" (Keylime writes
@@ -162,6 +190,9 @@ struct PolicyDraft {
   std::vector<std::string> excludes;
   std::map<std::string, std::vector<std::string>> keyrings;
   std::string log_hash_alg = "sha1";
+  // The "reject" extension; written only when one of them is non-empty.
+  std::vector<std::string> reject_digests;
+  std::vector<std::string> reject_paths;
 };
 // Keylime's runtime policy JSON (meta.version 1, generator 3 "vouch"
 // omitted: Keylime accepts any generator). Paths must be valid UTF-8.
