@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 
 namespace vouch {
@@ -23,6 +24,12 @@ absl::StatusOr<std::string> ReadFileUpTo(const std::string& path,
 // A PEM file (certificates, keys) of at most 256 KiB. kInvalidArgument
 // "cannot read PATH" or "PATH is not a PEM file".
 absl::StatusOr<std::string> ReadPemFile(const std::string& path);
+
+// Replaces `path` atomically with `content` (mode `mode`): writes
+// PATH.tmp.PID, fsyncs it and renames it over `path`, so readers see the
+// old or the new file, never a partial one. kUnavailable on I/O errors.
+absl::Status WriteFileAtomic(const std::string& path,
+                             const std::string& content, int mode);
 
 }  // namespace vouch
 

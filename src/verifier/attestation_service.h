@@ -38,6 +38,7 @@
 #include "verifier/group_commit.h"
 #include "verifier/latency_recorder.h"
 #include "verifier/policy_cache.h"
+#include "verifier/result_issuer.h"
 #include "verifier/verifier_metrics.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
@@ -47,6 +48,8 @@ struct AttestationOptions {
   SessionOptions session;
   int hello_per_minute = 30;           // Per agent_id.
   VerifierMetrics* metrics = nullptr;  // nullptr: metrics off.
+  // Signs the EAR token each Verdict carries; nullptr: no tokens.
+  const ResultIssuer* results = nullptr;
 };
 
 class StreamReactor;

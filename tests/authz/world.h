@@ -218,37 +218,40 @@ class World {
     ProcessOptions opts;
     opts.stdout_path = opts.stderr_path = a.log();
     absl::StatusOr<ChildProcess> p =
-        ChildProcess::Start({VOUCH_AGENT_BIN,
-                             "--agent-tcti",
-                             a.tpm->tcti(),
-                             "--agent-state-dir",
-                             a.dir + "/state",
-                             "--agent-registrars",
-                             registrar_->address(),
-                             "--agent-verifiers",
-                             verifier_->address(),
-                             "--agent-ima-log",
-                             a.ima_log,
-                             "--agent-boot-log",
-                             "",
-                             "--agent-keep-tpm-open",
-                             "false",
-                             "--agent-retry-initial",
-                             "500ms",
-                             "--agent-stream-retry-max",
-                             "2s",
-                             "--tls-ca-file",
-                             a.cert_dir + "/ca.pem",
-                             "--tls-cert-file",
-                             a.cert_dir + "/agent.pem",
-                             "--tls-key-file",
-                             a.cert_dir + "/agent.key",
-                             "--log-level",
-                             "info"},
+        ChildProcess::Start(AgentArgv({VOUCH_AGENT_BIN,
+                                       "--agent-tcti",
+                                       a.tpm->tcti(),
+                                       "--agent-state-dir",
+                                       a.dir + "/state",
+                                       "--agent-registrars",
+                                       registrar_->address(),
+                                       "--agent-verifiers",
+                                       verifier_->address(),
+                                       "--agent-ima-log",
+                                       a.ima_log,
+                                       "--agent-boot-log",
+                                       "",
+                                       "--agent-keep-tpm-open",
+                                       "false",
+                                       "--agent-retry-initial",
+                                       "500ms",
+                                       "--agent-stream-retry-max",
+                                       "2s",
+                                       "--tls-ca-file",
+                                       a.cert_dir + "/ca.pem",
+                                       "--tls-cert-file",
+                                       a.cert_dir + "/agent.pem",
+                                       "--tls-key-file",
+                                       a.cert_dir + "/agent.key",
+                                       "--log-level",
+                                       "info"}),
                             opts);
     REQUIRE(p.ok());
     a.process.emplace(*std::move(p));
   }
+
+  // Flags added to every agent StartAgent starts from now on.
+  std::vector<std::string> agent_flags;
 
   // vouchctl against the verifier as the client in `tls_dir`.
   testing::RunResult Ctl(const std::string& tls_dir,
@@ -275,6 +278,10 @@ class World {
   VerifierProcess& verifier() { return *verifier_; }
 
  private:
+  std::vector<std::string> AgentArgv(std::vector<std::string> argv) const {
+    argv.insert(argv.end(), agent_flags.begin(), agent_flags.end());
+    return argv;
+  }
   static TempDir NewDir() {
     absl::StatusOr<TempDir> d = TempDir::Create("authz");
     REQUIRE(d.ok());
