@@ -74,6 +74,10 @@ AppSpec AgentAppSpec() {
       .Duration("agent", "stream_retry_max", absl::Minutes(5),
                 "Longest wait between attempts to reopen the attestation "
                 "stream (1 s doubling, jittered)")
+      .String("agent", "result_file", "",
+              "Where the verifier's signed attestation result (EAR JWT) of "
+              "each verdict is written, atomically replaced, for local "
+              "consumers; empty: not written")
       .Bool("agent", "keep_tpm_open", true,
             "Hold the TPM connection between pushes; false opens it for each "
             "push (needed when the TPM is a swtpm shared with other tools, "
@@ -206,6 +210,7 @@ AttestOptions AttestationOptions(const Config& cfg, const Identity& identity,
   att.reply_timeout = cfg.GetDuration("agent", "reply_timeout");
   att.keepalive = cfg.GetDuration("agent", "keepalive");
   att.keep_tpm_open = cfg.GetBool("agent", "keep_tpm_open");
+  att.result_file = cfg.GetString("agent", "result_file");
   return att;
 }
 

@@ -11,12 +11,14 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "agent/attest_state_machine.h"
 #include "agent/ima_source.h"
 #include "common/app.h"
+#include "common/file.h"
 #include "common/logging.h"
 #include "core/attest/limits.h"
 #include "sdk/channel.h"
@@ -24,6 +26,9 @@
 
 namespace vouch::agent {
 namespace {
+
+// Verdict.ear_token bound (attestation.proto).
+constexpr size_t kMaxResultTokenBytes = 16 * 1024;
 
 using Actions = std::vector<AttestAction>;
 using Kind = AttestAction::Kind;
@@ -313,12 +318,35 @@ class Driver {
     if (m && m->has_verdict() && o_.metrics != nullptr) {
       o_.metrics->Verdict(m->verdict().state(), now);
     }
+    if (m && m->has_verdict()) WriteResult(m->verdict().ear_token());
     if (m) return machine_.OnMessage(now, *m);
     if (stream_->inbox().closed()) return Ended();
     if (a.ima_from && ima_ && ima_->MayHaveEntriesFrom(*a.ima_from)) {
       return machine_.OnImaGrew(now);  // New measurements: push early.
     }
     return machine_.OnTick(now);
+  }
+
+  // Replaces the result file with the verdict's token (docs/agent.md). The
+  // token is the verifier's: only its size and alphabet are checked here,
+  // so nothing but a compact JWS lands in the file.
+  void WriteResult(const std::string& token) {
+    if (o_.result_file.empty() || token.empty()) return;
+    const bool jws =
+        token.size() <= kMaxResultTokenBytes &&
+        std::all_of(token.begin(), token.end(), [](char c) {
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) ||
+                 c == '-' || c == '_' || c == '.';
+        });
+    if (!jws) {
+      Log(LogLevel::kWarning, "verdict carries a malformed result token");
+      return;
+    }
+    if (absl::Status st = WriteFileAtomic(o_.result_file, token + "\n", 0644);
+        !st.ok()) {
+      Log(LogLevel::kWarning, "attestation result not written",
+          {{"file", o_.result_file}, {"error", st.message()}});
+    }
   }
 
   const AttestOptions& o_;

@@ -47,6 +47,9 @@ struct AttestOptions {
   absl::Duration keepalive = absl::Seconds(10);
   bool keep_tpm_open = true;
   AgentMetrics* metrics = nullptr;  // nullptr: metrics off.
+  // Where the signed attestation result of each verdict is written
+  // (atomic replace) for local consumers; empty: not written.
+  std::string result_file;
 };
 
 // Returns the process exit code (0 after a stop signal).

@@ -1,6 +1,12 @@
 #include "common/file.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 
 #include "absl/status/status.h"
@@ -46,6 +52,34 @@ absl::Status WriteFile(const std::string& path, absl::string_view text) {
   bool ok = std::fwrite(text.data(), 1, text.size(), f) == text.size();
   ok = (std::fclose(f) == 0) && ok;
   if (!ok) return absl::DataLossError(absl::StrCat(path, ": write failed"));
+  return absl::OkStatus();
+}
+
+absl::Status WriteFileAtomic(const std::string& path,
+                             const std::string& content, int mode) {
+  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
+  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+                      static_cast<mode_t>(mode));
+  if (fd < 0) {
+    return absl::UnavailableError(
+        absl::StrCat(tmp, ": ", std::strerror(errno)));
+  }
+  size_t done = 0;
+  bool ok = true;
+  while (ok && done < content.size()) {
+    const ssize_t n = write(fd, content.data() + done, content.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ok && fchmod(fd, static_cast<mode_t>(mode)) == 0 && fsync(fd) == 0;
+  const int saved = errno;
+  ok = close(fd) == 0 && ok;
+  if (!ok || std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int err = ok ? errno : saved;
+    std::remove(tmp.c_str());
+    return absl::UnavailableError(absl::StrCat(path, ": ", std::strerror(err)));
+  }
   return absl::OkStatus();
 }
 

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <string>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -28,6 +29,11 @@ absl::StatusOr<std::string> ReadPemFile(const std::string& path);
 // Writes `text` to `path` (created or truncated). kNotFound when it cannot
 // be opened, kDataLoss when a write fails; messages start with the path.
 absl::Status WriteFile(const std::string& path, absl::string_view text);
+// Replaces `path` atomically with `content` (mode `mode`): writes
+// PATH.tmp.PID, fsyncs it and renames it over `path`, so readers see the
+// old or the new file, never a partial one. kUnavailable on I/O errors.
+absl::Status WriteFileAtomic(const std::string& path,
+                             const std::string& content, int mode);
 
 }  // namespace vouch
 

@@ -324,4 +324,22 @@ absl::Status IssueCertificate(const IssueOptions& options) {
   return WriteNewFile(out_dir + "/ca.pem", ca_pem, 0644, true);
 }
 
+absl::Status CreateResultsKey(const std::string& key_path,
+                              const std::string& public_path) {
+  if (Exists(key_path)) {
+    return absl::AlreadyExistsError(absl::StrCat(key_path, " exists"));
+  }
+  VOUCH_ASSIGN_OR_RETURN(EvpPkeyPtr key, NewP256Key());
+  VOUCH_ASSIGN_OR_RETURN(std::string key_pem, KeyToPem(key.get()));
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key.get()) != 1) {
+    return OpenSslError("PEM_write_bio_PUBKEY");
+  }
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  VOUCH_RETURN_IF_ERROR(WriteNewFile(key_path, key_pem, 0600, false));
+  return WriteNewFile(public_path, std::string(data, static_cast<size_t>(len)),
+                      0644, true);
+}
+
 }  // namespace vouch::sdk

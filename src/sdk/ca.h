@@ -67,6 +67,12 @@ const char* CertFileStem(CertKind kind);
 // Where IssueCertificate writes: options.out_dir, or its default.
 std::string IssuedDir(const IssueOptions& options);
 
+// Writes a new ECDSA P-256 results key (the key that signs attestation
+// results, docs/results.md): the private key to `key_path` (0600, never
+// overwritten: kAlreadyExists) and its public key to `public_path`.
+absl::Status CreateResultsKey(const std::string& key_path,
+                              const std::string& public_path);
+
 }  // namespace vouch::sdk
 
 #endif  // VOUCH_SDK_CA_H_

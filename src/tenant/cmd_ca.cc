@@ -100,7 +100,9 @@ void AddCaCommands(CLI::App& cli) {
       "ca", "A certificate authority for this install (mTLS everywhere)");
   ca_cmd->require_subcommand(1);
   init_cmd = ca_cmd->add_subcommand(
-      "init", "Create a CA: DIR/ca.pem and DIR/ca.key (ECDSA P-256)");
+      "init",
+      "Create a CA: DIR/ca.pem and DIR/ca.key (ECDSA P-256), and the "
+      "results key DIR/results.key + DIR/results.pub");
   init_cmd->add_option("dir", a.dir, "CA directory (created 0700)")->required();
   init_cmd->add_option("--name", a.common_name, "The CA's common name");
   issue_cmd = ca_cmd->add_subcommand(
@@ -136,9 +138,17 @@ std::optional<int> RunCaCommands(AppContext& ctx) {
     sdk::CaInitOptions opts;
     opts.dir = Args().dir;
     opts.common_name = Args().common_name;
-    return Report(
-        sdk::InitCa(opts),
-        absl::StrCat("wrote ", opts.dir, "/ca.pem and ", opts.dir, "/ca.key"));
+    if (int rc = Report(sdk::InitCa(opts),
+                        absl::StrCat("wrote ", opts.dir, "/ca.pem and ",
+                                     opts.dir, "/ca.key"));
+        rc != 0) {
+      return rc;
+    }
+    // The pool's results key (verifier.results_key), kept beside the CA.
+    return Report(sdk::CreateResultsKey(opts.dir + "/results.key",
+                                        opts.dir + "/results.pub"),
+                  absl::StrCat("wrote ", opts.dir, "/results.key and ",
+                               opts.dir, "/results.pub"));
   }
   return RunIssue();
 }

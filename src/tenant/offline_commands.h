@@ -44,6 +44,9 @@ void AddDevCommands(CLI::App& cli);
 std::optional<int> RunDevCommands(AppContext& ctx);
 
 // `agents` and `policies` (cmd_agents.cc): the verifier's Admin service.
+void AddResultsCommands(CLI::App& cli);
+std::optional<int> RunResultsCommands(AppContext& ctx);
+
 void AddAdminCommands(CLI::App& cli);
 std::optional<int> RunAdminCommands(AppContext& ctx);
 

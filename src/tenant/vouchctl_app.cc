@@ -51,6 +51,7 @@ AppSpec VouchctlAppSpec() {
     AddCaCommands(cli);
     AddRegistrarCommands(cli);
     AddAdminCommands(cli);
+    AddResultsCommands(cli);
     AddDevCommands(cli);
   };
   return spec;
@@ -73,9 +74,9 @@ int RunVouchctl(AppContext& ctx) {
     std::cout << ctx.config.ToToml();
     return 0;
   }
-  for (auto* run :
-       {&RunImaCommands, &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
-        &RunRegistrarCommands, &RunAdminCommands, &RunDevCommands}) {
+  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands,
+                    &RunCaCommands, &RunRegistrarCommands, &RunAdminCommands,
+                    &RunResultsCommands, &RunDevCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

@@ -16,6 +16,7 @@
 #include "core/agent_state.h"
 #include "core/boot/boot_policy.h"
 #include "core/boot/pcr_policy.h"
+#include "core/ear/ear.h"
 #include "core/ima/dsse.h"
 #include "core/ima/runtime_policy.h"
 #include "server/auth.h"
@@ -412,6 +413,70 @@ grpc::Status AdminService::GetAgentStatus(grpc::ServerContext* ctx,
       agents_->GetAgent(*tenant, req->agent_id());
   if (!row.ok()) return Reply(row.status());
   ToStatus(*row, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetAttestationResult(
+    grpc::ServerContext* ctx, const v1::GetAttestationResultRequest* req,
+    v1::AttestationResult* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (!req->nonce().empty()) {
+    if (absl::Status s = core::ear::ValidateNonce(req->nonce()); !s.ok()) {
+      return Reply(s);
+    }
+  }
+  if (results_ == nullptr) {
+    return Reply(absl::FailedPreconditionError(
+        "this verifier has no results key (verifier.results_key)"));
+  }
+  absl::StatusOr<store::AgentRow> row =
+      agents_->GetAgent(*tenant, req->agent_id());
+  if (!row.ok()) return Reply(row.status());
+  ResultIssuer::Subject subject;
+  subject.tenant = row->enrollment.tenant;
+  subject.agent_id = row->enrollment.agent_id;
+  subject.state = row->state;
+  subject.runtime_policy = !row->enrollment.runtime_policy.empty();
+  subject.boot_policy = !row->enrollment.boot_policy.empty();
+  subject.verdict_at = row->last_verdict_at;
+  subject.attestation_id = row->last_attestation_id;
+  if (!row->failures.empty()) {
+    v1::Verdict holder;
+    if (holder.ParseFromString(row->failures)) {
+      for (const v1::Failure& f : holder.failures()) {
+        subject.failure_codes.push_back(f.code());
+      }
+    }
+  }
+  absl::StatusOr<ResultIssuer::Issued> issued =
+      results_->Issue(subject, req->nonce(), absl::Now());
+  if (!issued.ok()) return Reply(issued.status());
+  resp->set_token(std::move(issued->token));
+  resp->set_claims_json(std::move(issued->claims_json));
+  server::SetTimestamp(issued->expires_at, resp->mutable_expires_at());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetResultKeys(grpc::ServerContext* ctx,
+                                         const v1::GetResultKeysRequest*,
+                                         v1::ResultKeys* resp) {
+  // Public keys, no tenant's data: any viewer of any tenant may read them.
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!caller.ok()) return Reply(caller.status());
+  if (std::none_of(caller->grants.begin(), caller->grants.end(),
+                   [&](const Grant& g) {
+                     return caller->ResolveTenant(g.tenant, Role::kViewer).ok();
+                   })) {
+    return Reply(absl::PermissionDeniedError("caller holds no viewer role"));
+  }
+  if (results_ == nullptr) {
+    return Reply(absl::FailedPreconditionError(
+        "this verifier has no results key (verifier.results_key)"));
+  }
+  resp->set_jwks(results_->jwks());
   return grpc::Status::OK;
 }
 

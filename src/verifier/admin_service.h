@@ -8,7 +8,7 @@
 // Synchronous gRPC API (handlers run on gRPC's pool, so blocking libpq calls
 // stall no event loop). Thread-safe.
 //
-//   AdminService admin(&store, &store, &store, signing_keys);
+//   AdminService admin(&store, &store, &store, signing_keys, &issuer);
 //   builder.RegisterService(&admin);
 #ifndef VOUCH_VERIFIER_ADMIN_SERVICE_H_
 #define VOUCH_VERIFIER_ADMIN_SERVICE_H_
@@ -22,6 +22,7 @@
 #include "absl/time/time.h"
 #include "server/metrics.h"
 #include "store/verifier_store.h"
+#include "verifier/result_issuer.h"
 #include "vouch/v1/admin.grpc.pb.h"
 
 namespace vouch::verifier {
@@ -35,11 +36,13 @@ class AdminService final : public v1::Admin::Service {
   // policy imports must verify with (any one).
   AdminService(store::PolicyStore* policies, store::AgentStore* agents,
                store::EventStore* events,
-               std::vector<std::string> policy_signing_keys = {})
+               std::vector<std::string> policy_signing_keys = {},
+               const ResultIssuer* results = nullptr)
       : policies_(policies),
         agents_(agents),
         events_(events),
-        signing_keys_(std::move(policy_signing_keys)) {}
+        signing_keys_(std::move(policy_signing_keys)),
+        results_(results) {}
 
   grpc::Status EnrollAgent(grpc::ServerContext* ctx,
                            const v1::EnrollAgentRequest* req,
@@ -85,6 +88,13 @@ class AdminService final : public v1::Admin::Service {
   // RESOURCE_EXHAUSTED).
   grpc::Status Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
                      grpc::ServerWriter<v1::WatchEvent>* writer) override;
+  // A token from the agent's committed state (as GetAgentStatus reads it).
+  grpc::Status GetAttestationResult(grpc::ServerContext* ctx,
+                                    const v1::GetAttestationResultRequest* req,
+                                    v1::AttestationResult* resp) override;
+  grpc::Status GetResultKeys(grpc::ServerContext* ctx,
+                             const v1::GetResultKeysRequest* req,
+                             v1::ResultKeys* resp) override;
 
   absl::Duration watch_poll = kDefaultWatchPoll;
   int max_watch_per_caller = kDefaultMaxWatchPerCaller;
@@ -105,6 +115,7 @@ class AdminService final : public v1::Admin::Service {
   absl::Mutex watch_mu_;
   // Open Watch streams by caller (its certificate's grants).
   std::map<std::string, int> watchers_ ABSL_GUARDED_BY(watch_mu_);
+  const ResultIssuer* results_;  // nullptr: no results key configured
 };
 
 }  // namespace vouch::verifier

@@ -173,6 +173,7 @@ class StreamReactor final
               m->Verdict(a.message.verdict(), sent_at - received_at_);
             }
           }
+          if (a.message.has_verdict()) AttachResult(a.message, absl::Now());
           Send(std::move(a.message));
           break;
         case Kind::kHold:
@@ -186,6 +187,14 @@ class StreamReactor final
                 a.agent_version, a.lease);
             VerifierMetrics* m = service_->options_.metrics;
             if (m != nullptr && taken.ok()) m->TookOver();
+            if (taken.ok()) {
+              subject_.tenant = taken->agent.enrollment.tenant;
+              subject_.agent_id = taken->agent.enrollment.agent_id;
+              subject_.runtime_policy =
+                  !taken->agent.enrollment.runtime_policy.empty();
+              subject_.boot_policy =
+                  !taken->agent.enrollment.boot_policy.empty();
+            }
             Run(session_.OnTakenOver(std::move(taken), absl::Now()));
           });
           break;
@@ -223,6 +232,31 @@ class StreamReactor final
           break;
       }
     }
+  }
+
+  // Signs the agent's result after this committed verdict into the message
+  // (docs/results.md); a signing failure only leaves the token out.
+  void AttachResult(v1::VerifierMessage& message, absl::Time now) {
+    const ResultIssuer* issuer = service_->options_.results;
+    if (issuer == nullptr || subject_.agent_id.empty()) return;
+    v1::Verdict* verdict = message.mutable_verdict();
+    ResultIssuer::Subject subject = subject_;
+    subject.state = verdict->agent_state();
+    for (const v1::Failure& f : verdict->failures()) {
+      subject.failure_codes.push_back(f.code());
+    }
+    subject.verdict_at =
+        absl::FromUnixSeconds(verdict->verified_at().seconds());
+    subject.attestation_id = verdict->attestation_id();
+    absl::StatusOr<ResultIssuer::Issued> issued =
+        issuer->Issue(subject, "", now);
+    if (!issued.ok()) {
+      Log(LogLevel::kWarning, "attestation result not signed",
+          {{"agent_id", subject.agent_id},
+           {"error", issued.status().message()}});
+      return;
+    }
+    verdict->set_ear_token(std::move(issued->token));
   }
 
   void RecordCommit(const absl::StatusOr<store::VerdictApplied>& applied) {
@@ -313,6 +347,9 @@ class StreamReactor final
 
   std::atomic<int64_t> lease_written_us_{0};
   absl::Time received_at_;
+  // The agent as taken over (tenant, enrolled policies), for its tokens;
+  // written and read only by the session's chain.
+  ResultIssuer::Subject subject_;
   absl::Time submitted_at_;
   uint64_t ima_checked_ = 0;  // IMA entries the pending commit accepts.
 };

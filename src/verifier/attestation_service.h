@@ -45,6 +45,7 @@
 #include "verifier/group_commit.h"
 #include "verifier/latency_recorder.h"
 #include "verifier/policy_cache.h"
+#include "verifier/result_issuer.h"
 #include "verifier/verifier_metrics.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
@@ -68,6 +69,8 @@ struct AttestationOptions {
   // The retry hint sent with a refusal.
   absl::Duration busy_retry_after = absl::Seconds(30);
   VerifierMetrics* metrics = nullptr;  // nullptr: metrics off.
+  // Signs the EAR token each Verdict carries; nullptr: no tokens.
+  const ResultIssuer* results = nullptr;
 };
 
 class StreamReactor;

@@ -36,6 +36,7 @@
 #include "verifier/executor.h"
 #include "verifier/group_commit.h"
 #include "verifier/policy_cache.h"
+#include "verifier/result_issuer.h"
 #include "verifier/verifier_metrics.h"
 
 namespace vouch::verifier {
@@ -109,7 +110,16 @@ AppSpec VerifierAppSpec() {
            "Most verdicts committed in one transaction", 1, 10000)
       .StringList("verifier", "policy_signing_keys", {},
                   "PEM public keys or certificates that DSSE-signed policy "
-                  "imports must verify with (any one)");
+                  "imports must verify with (any one)")
+      .String("verifier", "results_key", "",
+              "PEM ECDSA P-256 private key that signs attestation results "
+              "(EAR tokens); empty: no tokens are issued")
+      .StringList("verifier", "results_old_keys", {},
+                  "PEM public keys of earlier results keys, still listed in "
+                  "the JWKS so their tokens verify until they expire")
+      .Duration("verifier", "results_ttl", absl::Minutes(5),
+                "How long an attestation result token is valid (exp - iat), "
+                "1s..24h");
   spec.schema
       .Int("retention", "days", 30,
            "Attestation records and state-change events are kept at least "
@@ -164,6 +174,28 @@ std::optional<std::vector<std::string>> SigningKeys(const Config& cfg) {
     keys.push_back(*std::move(pem));
   }
   return keys;
+}
+
+// The results issuer from verifier.results_key (nullptr when unset);
+// an error (logged) when a key is unreadable or not P-256.
+absl::StatusOr<std::unique_ptr<ResultIssuer>> Results(const Config& cfg,
+                                                      const std::string& id) {
+  const std::string path = cfg.GetString("verifier", "results_key");
+  if (path.empty()) return nullptr;
+  absl::StatusOr<std::string> pem = ReadFileUpTo(path, 1 << 16);
+  if (!pem.ok()) return pem.status();
+  std::vector<std::string> old;
+  for (const std::string& f :
+       cfg.GetStringList("verifier", "results_old_keys")) {
+    absl::StatusOr<std::string> text = ReadFileUpTo(f, 1 << 16);
+    if (!text.ok()) return text.status();
+    old.push_back(*std::move(text));
+  }
+  const absl::Duration ttl = cfg.GetDuration("verifier", "results_ttl");
+  if (ttl < absl::Seconds(1) || ttl > absl::Hours(24)) {
+    return absl::InvalidArgumentError("verifier.results_ttl: 1s..24h");
+  }
+  return ResultIssuer::Create(*pem, old, ttl, id);
 }
 
 // The agent-state gauges: this verifier's agents, and the pool's when this
@@ -403,6 +435,12 @@ int RunVerifier(AppContext& ctx) {
     counter = std::make_unique<store::AgentCounter>(url, id);
     count_agents = [&] { CountAgents(*counter, pool, *vm); };
   }
+  absl::StatusOr<std::unique_ptr<ResultIssuer>> results = Results(cfg, id);
+  if (!results.ok()) {
+    Log(LogLevel::kError, "verifier.results_key or results_old_keys unusable",
+        {{"error", results.status().message()}});
+    return 2;
+  }
   AttestationOptions options;
   options.session.verifier_id = id;
   options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
@@ -413,11 +451,13 @@ int RunVerifier(AppContext& ctx) {
   options.max_held_ima_bytes = cfg.GetInt("admission", "max_held_ima_bytes");
   options.busy_retry_after = cfg.GetDuration("admission", "retry_after");
   options.metrics = vm.get();
+  options.results = results->get();
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
   std::optional<std::vector<std::string>> signing_keys = SigningKeys(cfg);
   if (!signing_keys) return 2;
-  AdminService admin(&store, &store, &store, *std::move(signing_keys));
+  AdminService admin(&store, &store, &store, *std::move(signing_keys),
+                     results->get());
   admin.watch_poll = cfg.GetDuration("admission", "watch_poll");
   admin.max_watch_per_caller =
       static_cast<int>(cfg.GetInt("admission", "max_watch_streams_per_caller"));

@@ -66,6 +66,8 @@ enum class Scope {
   kList,    // a list or stream of the caller's tenant: nothing of A
   kCreate,  // a new object: lands in the caller's own tenant
   kAgent,   // the calling agent itself
+  kPublic,  // nothing of any tenant (the results JWKS): any operator
+            // principal, of any tenant, gets the same answer
 };
 
 enum class Server { kVerifier, kRegistrar };
@@ -159,6 +161,11 @@ std::map<std::string, Rule> Matrix() {
       // own (empty) history.
       {"vouch.v1.Admin.GetAttestationHistory",
        {Server::kVerifier, Access::kViewer, Scope::kList, None}},
+      // A signed result of one agent, and the pool's public results keys.
+      {"vouch.v1.Admin.GetAttestationResult",
+       {Server::kVerifier, Access::kViewer, Scope::kObject, None}},
+      {"vouch.v1.Admin.GetResultKeys",
+       {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
       {"vouch.v1.Admin.GetAttestation",
        {Server::kVerifier, Access::kUnimplemented, Scope::kObject,
         [](Message& m, const Target&) {
@@ -400,7 +407,14 @@ TEST_CASE(
     "authz: every caller gets exactly what its tenant and role allow, on "
     "every call",
     "[authz][e2e][pg][tpm]") {
-  World world(/*tpms=*/2);
+  // The verifier signs results (GetAttestationResult answers).
+  absl::StatusOr<TempDir> keys = TempDir::Create("authz-results");
+  REQUIRE(keys.ok());
+  REQUIRE(sdk::CreateResultsKey(keys->Join("results.key"),
+                                keys->Join("results.pub"))
+              .ok());
+  World world(/*tpms=*/2,
+              {"--verifier-results-key", keys->Join("results.key")});
   const std::string ca = world.tls().ca;
   const std::string a_admin = world.Client("a-admin", kTenantA, Role::kAdmin);
   const std::string a_operator =
@@ -503,6 +517,17 @@ TEST_CASE(
       CHECK(code_of(o) == StatusCode::PERMISSION_DENIED);
       CHECK(o.responses.empty());
     }
+    // 2b. Public answers: every operator principal, whatever its tenant,
+    //     gets one, and it names no tenant's objects.
+    if (rule.scope == Scope::kPublic) {
+      for (const Caller* who : {&owner_viewer, &other_admin}) {
+        const Outcome o = run(*who, name, "");
+        INFO(who->name << " got " << Code(o.status));
+        CHECK(code_of(o) == StatusCode::OK);
+        CHECK(LeakOfA(o, a).empty());
+      }
+      continue;
+    }
     // 3. Roles: a viewer only reads; an operator does not delete
     //    registrations.
     if (rule.access != Access::kViewer) {
@@ -545,6 +570,7 @@ TEST_CASE(
           }
           break;
         case Scope::kAgent:
+        case Scope::kPublic:
           break;
       }
       INFO("leaked: " << LeakOfA(o, a));

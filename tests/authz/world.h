@@ -214,8 +214,12 @@ class World {
     o.ima_log = a.ima_log;
     o.tls_dir = a.cert_dir;
     o.log = a.log();
+    o.extra = agent_flags;
     a.process.emplace(StartAgentProcess(o));
   }
+
+  // Flags added to every agent StartAgent starts from now on.
+  std::vector<std::string> agent_flags;
 
   // vouchctl against the verifier as the client in `tls_dir`.
   testing::RunResult Ctl(const std::string& tls_dir,
