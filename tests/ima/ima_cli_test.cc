@@ -107,7 +107,8 @@ TEST_CASE("ima: vouchctl ima check reports the reject list as 'rejected'",
   // /data stays allowed by digest and is excluded too; the reject list wins.
   auto j = nlohmann::json::parse(Slurp(policy));
   j["excludes"] = {"/data"};
-  j["reject"] = {{"digests", {j["digests"]["/data"][0]}}, {"paths", {}}};
+  j["reject"] = {{"digests", {j["digests"]["/data"][0]}},
+                 {"paths", nlohmann::json::array()}};
   Spit(policy, j.dump());
   Result r = Vouchctl(*dir, {"ima", "check", "--log", Data("ima-log-sha256"),
                              "--policy", policy, "--json"});
