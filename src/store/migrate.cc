@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
@@ -19,7 +20,40 @@ absl::Status Rollback(PgConnection& db, absl::Status status) {
   return status;
 }
 
+// A migration whose file carries this line removes or changes something an
+// older binary uses (the contract step of expand-then-contract).
+constexpr absl::string_view kContractMarker = "-- vouch: contract";
+
+// OK when the database at version `have` (newer than this binary's
+// `newest`) went there by expanding migrations only, so this binary still
+// runs on it; kFailedPrecondition naming the first contracting one.
+absl::Status NewerSchemaUsable(PgConnection& db, int have, int newest) {
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows contract,
+      db.Query("SELECT version::text, name FROM schema_migrations WHERE "
+               "version > $1 AND contracts ORDER BY version LIMIT 1",
+               {absl::StrCat(newest)}));
+  if (!contract.rows.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the database schema is version ", have,
+        ", newer than this binary "
+        "knows (",
+        newest, "), and migration ", contract.rows[0][0].value_or("?"), " (",
+        contract.rows[0][1].value_or("?"),
+        ") removed or changed what this binary uses: upgrade Vouch"));
+  }
+  Log(LogLevel::kWarning,
+      "database schema is newer than this binary; its newer migrations only "
+      "expand, so this binary runs on it (finish the upgrade)",
+      {{"schema", have}, {"binary", newest}});
+  return absl::OkStatus();
+}
+
 }  // namespace
+
+bool IsContract(const Migration& m) {
+  return absl::StrContains(m.sql, kContractMarker);
+}
 
 absl::StatusOr<MigrateMode> ParseMigrateMode(absl::string_view text) {
   if (text == "auto") return MigrateMode::kAuto;
@@ -59,11 +93,17 @@ absl::StatusOr<int> MigrateTo(PgConnection& db, int version) {
   absl::Status created = [&]() -> absl::Status {
     VOUCH_RETURN_IF_ERROR(
         db.Query("SELECT pg_advisory_xact_lock($1)", {kLockKey}).status());
+    VOUCH_RETURN_IF_ERROR(
+        db.Exec("CREATE TABLE IF NOT EXISTS schema_migrations (version "
+                "integer PRIMARY KEY, name text NOT NULL, applied_at "
+                "timestamptz NOT NULL DEFAULT now())")
+            .status());
+    // Whether a migration contracts (see IsContract); older databases'
+    // rows are all ones every binary from now on knows.
     return db
         .Exec(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version integer "
-            "PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT "
-            "NULL DEFAULT now())")
+            "ALTER TABLE schema_migrations ADD COLUMN IF NOT EXISTS "
+            "contracts boolean NOT NULL DEFAULT false")
         .status();
   }();
   if (!created.ok()) return Rollback(db, created);
@@ -71,8 +111,9 @@ absl::StatusOr<int> MigrateTo(PgConnection& db, int version) {
   const std::vector<Migration>& all = Migrations();
   const int newest = all.empty() ? 0 : all.back().version;
   int applied = 0;
+  bool newer = false;
   for (const Migration& m : all) {
-    if (m.version > version) break;
+    if (m.version > version || newer) break;
     VOUCH_RETURN_IF_ERROR(db.Exec("BEGIN").status());
     absl::Status step = [&]() -> absl::Status {
       VOUCH_RETURN_IF_ERROR(
@@ -85,10 +126,10 @@ absl::StatusOr<int> MigrateTo(PgConnection& db, int version) {
           !absl::SimpleAtoi(*max.rows[0][0], &have)) {
         return absl::InternalError("schema_migrations: bad version");
       }
+      // Newer than this binary: every migration it knows is applied.
       if (have > newest) {
-        return absl::FailedPreconditionError(absl::StrCat(
-            "the database schema is version ", have,
-            ", newer than this binary knows (", newest, "): upgrade Vouch"));
+        newer = true;
+        return NewerSchemaUsable(db, have, newest);
       }
       VOUCH_ASSIGN_OR_RETURN(
           PgRows done,
@@ -97,9 +138,10 @@ absl::StatusOr<int> MigrateTo(PgConnection& db, int version) {
       if (!done.rows.empty()) return absl::OkStatus();
       VOUCH_RETURN_IF_ERROR(db.ExecScript(m.sql));
       VOUCH_RETURN_IF_ERROR(
-          db.Exec("INSERT INTO schema_migrations (version, name) VALUES "
-                  "($1, $2)",
-                  {absl::StrCat(m.version), std::string(m.name)})
+          db.Exec("INSERT INTO schema_migrations (version, name, contracts) "
+                  "VALUES ($1, $2, $3)",
+                  {absl::StrCat(m.version), std::string(m.name),
+                   IsContract(m) ? "true" : "false"})
               .status());
       ++applied;
       return absl::OkStatus();
@@ -119,11 +161,7 @@ absl::Status SchemaCurrent(PgConnection& db) {
         "database schema is version ", have, ", this binary needs ", newest,
         ": migrate it first (--migrate=only, or start with --migrate=auto)"));
   }
-  if (have > newest) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "the database schema is version ", have,
-        ", newer than this binary knows (", newest, "): upgrade Vouch"));
-  }
+  if (have > newest) return NewerSchemaUsable(db, have, newest);
   return absl::OkStatus();
 }
 

@@ -30,13 +30,22 @@ struct Migration {
 // Every embedded migration, ascending by version.
 const std::vector<Migration>& Migrations();
 
+// Expand, then contract (docs/operations.md): a migration either only adds
+// what older binaries ignore, or its file carries the line
+// "-- vouch: contract" (it removes or changes something they use). The
+// runner records which, so a binary runs on a schema newer than it knows
+// when every newer migration is an expanding one (version N on N+1's
+// schema during a rolling upgrade), and refuses a contracted one.
+bool IsContract(const Migration& m);
+
 // Applies the missing migrations; returns how many were applied.
-// kFailedPrecondition when the database has a version this binary does not
-// know (a newer Vouch migrated it).
+// kFailedPrecondition when a newer Vouch migrated the database past a
+// contracting migration this binary does not know.
 absl::StatusOr<int> Migrate(PgConnection& db);
 
-// OK when the schema is exactly the version this binary needs;
-// kFailedPrecondition naming both versions otherwise.
+// OK when the schema is the version this binary needs, or newer by
+// expanding migrations only; kFailedPrecondition naming both versions
+// otherwise.
 absl::Status SchemaCurrent(PgConnection& db);
 
 // Records where the database lives (PostgreSQL's system identifier and the

@@ -122,5 +122,63 @@ TEST_CASE(
   CHECK(w.Version() == newest);
 }
 
+TEST_CASE(
+    "rolling upgrade: this binary serves a newer schema that only expanded "
+    "and refuses one that contracted",
+    "[e2e][pg]") {
+  World w;
+  const int newest = store::Migrations().back().version;
+  REQUIRE(store::Migrate(*w.Connect()).ok());
+  // What the next release's expanding migration looks like to this one: a
+  // new column this binary ignores, recorded as not contracting.
+  {
+    std::unique_ptr<store::PgConnection> c = w.Connect();
+    REQUIRE(
+        c->Exec("ALTER TABLE agent_state ADD COLUMN next_release text").ok());
+    REQUIRE(c->Exec("INSERT INTO schema_migrations (version, name) VALUES "
+                    "($1, 'next_release')",
+                    {absl::StrCat(newest + 1)})
+                .ok());
+  }
+  for (const char* mode : {"auto", "off"}) {
+    INFO(mode);
+    ServerProcess verifier(w.dir, *w.pg, w.tls, VOUCH_VERIFIER_BIN, "verifier",
+                           absl::StrCat("v-", mode), {"--migrate", mode});
+    CHECK(verifier.process().Running());
+    testing::RunResult list = testing::RunCapture(
+        {VOUCHCTL_BIN, "--server", verifier.address(), "--tls-dir",
+         w.tls.client_dir("admin"), "agents", "list"},
+        {}, std::chrono::seconds(60));
+    INFO(list.err);
+    CHECK(list.status.Success());
+  }
+  CHECK(w.Version() == newest + 1);
+  // A release after it contracted (e.g. dropped what this binary reads).
+  {
+    std::unique_ptr<store::PgConnection> c = w.Connect();
+    REQUIRE(c->Exec("INSERT INTO schema_migrations (version, name, "
+                    "contracts) VALUES ($1, 'contracted', true)",
+                    {absl::StrCat(newest + 2)})
+                .ok());
+  }
+  for (const auto& [binary, role] :
+       std::vector<std::pair<const char*, std::string>>{
+           {VOUCH_VERIFIER_BIN, "verifier"},
+           {VOUCH_REGISTRAR_BIN, "registrar"}}) {
+    for (const char* mode : {"auto", "off"}) {
+      INFO(role << " " << mode);
+      testing::RunResult r = w.Run(binary, role, mode);
+      INFO(r.err);
+      REQUIRE(r.status.exited);
+      CHECK(r.status.code == 1);
+      CHECK(absl::StrContains(
+          r.err + r.out,
+          absl::StrCat("migration ", newest + 2,
+                       " (contracted) removed or changed what this binary "
+                       "uses: upgrade Vouch")));
+    }
+  }
+}
+
 }  // namespace
 }  // namespace vouch

@@ -563,6 +563,13 @@ TEST_CASE("migration files only add, except the reviewed ones", "[store]") {
       CHECK(!absl::StrContains(code, absl::StrCat(" ", word, " ")));
     }
   }
+  // None contracts yet: the rule's contract step (IsContract) is for a
+  // later release, and marking one means the previous release refuses the
+  // schema it leaves.
+  for (const store::Migration& m : store::Migrations()) {
+    INFO(m.name);
+    CHECK(!store::IsContract(m));
+  }
   // Every migration after the newest reviewed one is checked above; the
   // list only grows with a reason.
   CHECK(store::Migrations().back().version >= 8);
