@@ -111,7 +111,8 @@ TEST_CASE("the activation proof is RFC 2104 HMAC-SHA256", "[core]") {
         "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
 }
 
-TEST_CASE("migrations apply once and refuse a newer schema", "[pg]") {
+TEST_CASE("migrations apply once and refuse a newer schema that contracted",
+          "[pg]") {
   absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
   REQUIRE(pg.ok());
   absl::StatusOr<std::unique_ptr<store::PgConnection>> db =
@@ -131,9 +132,18 @@ TEST_CASE("migrations apply once and refuse a newer schema", "[pg]") {
               .ok());
   CHECK(*(*db)->Exec("DELETE FROM ek_aik_bindings") == 0);
   CHECK(*(*db)->Exec("UPDATE ek_aik_bindings SET agent_id = 'b'") == 0);
+  // A newer release's expanding migration: this binary runs on it.
   REQUIRE((*db)
               ->Exec("INSERT INTO schema_migrations (version, name) VALUES "
-                     "(99999, 'from the future')")
+                     "(99998, 'expands')")
+              .ok());
+  absl::StatusOr<int> newer = store::Migrate(**db);
+  REQUIRE(newer.ok());
+  CHECK(*newer == 0);
+  // A contracting one: refused.
+  REQUIRE((*db)
+              ->Exec("INSERT INTO schema_migrations (version, name, "
+                     "contracts) VALUES (99999, 'from the future', true)")
               .ok());
   CHECK(absl::IsFailedPrecondition(store::Migrate(**db).status()));
 }
