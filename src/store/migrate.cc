@@ -42,10 +42,23 @@ absl::Status NewerSchemaUsable(PgConnection& db, int have, int newest) {
         contract.rows[0][1].value_or("?"),
         ") removed or changed what this binary uses: upgrade Vouch"));
   }
-  Log(LogLevel::kWarning,
-      "database schema is newer than this binary; its newer migrations only "
-      "expand, so this binary runs on it (finish the upgrade)",
-      {{"schema", have}, {"binary", newest}});
+  return absl::OkStatus();
+}
+
+int NewestKnown() {
+  const std::vector<Migration>& all = Migrations();
+  return all.empty() ? 0 : all.back().version;
+}
+
+// Said once at start-up, not at each readiness probe (SchemaReady).
+absl::Status LogIfNewer(PgConnection& db) {
+  VOUCH_ASSIGN_OR_RETURN(int have, SchemaVersion(db));
+  if (have > NewestKnown()) {
+    Log(LogLevel::kWarning,
+        "database schema is newer than this binary; its newer migrations "
+        "only expand, so this binary runs on it (finish the upgrade)",
+        {{"schema", have}, {"binary", NewestKnown()}});
+  }
   return absl::OkStatus();
 }
 
@@ -64,8 +77,7 @@ absl::StatusOr<MigrateMode> ParseMigrateMode(absl::string_view text) {
 }
 
 absl::StatusOr<int> Migrate(PgConnection& db) {
-  const std::vector<Migration>& all = Migrations();
-  return MigrateTo(db, all.empty() ? 0 : all.back().version);
+  return MigrateTo(db, NewestKnown());
 }
 
 absl::StatusOr<int> SchemaVersion(PgConnection& db) {
@@ -109,7 +121,7 @@ absl::StatusOr<int> MigrateTo(PgConnection& db, int version) {
   if (!created.ok()) return Rollback(db, created);
   VOUCH_RETURN_IF_ERROR(db.Exec("COMMIT").status());
   const std::vector<Migration>& all = Migrations();
-  const int newest = all.empty() ? 0 : all.back().version;
+  const int newest = NewestKnown();
   int applied = 0;
   bool newer = false;
   for (const Migration& m : all) {
@@ -149,13 +161,13 @@ absl::StatusOr<int> MigrateTo(PgConnection& db, int version) {
     if (!step.ok()) return Rollback(db, step);
     VOUCH_RETURN_IF_ERROR(db.Exec("COMMIT").status());
   }
+  if (newer) VOUCH_RETURN_IF_ERROR(LogIfNewer(db));
   return applied;
 }
 
 absl::Status SchemaCurrent(PgConnection& db) {
   VOUCH_ASSIGN_OR_RETURN(int have, SchemaVersion(db));
-  const std::vector<Migration>& all = Migrations();
-  const int newest = all.empty() ? 0 : all.back().version;
+  const int newest = NewestKnown();
   if (have < newest) {
     return absl::FailedPreconditionError(absl::StrCat(
         "database schema is version ", have, ", this binary needs ", newest,
@@ -232,6 +244,7 @@ absl::Status PrepareDatabase(PgPool& pool, absl::Duration patience,
       VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool.Acquire());
       if (mode == MigrateMode::kOff) {
         VOUCH_RETURN_IF_ERROR(SchemaCurrent(*db));
+        VOUCH_RETURN_IF_ERROR(LogIfNewer(*db));
         Log(LogLevel::kInfo, "database schema is current (not migrating)");
         return AdoptDatabase(*db);
       }
