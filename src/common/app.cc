@@ -96,13 +96,13 @@ int RunApp(AppSpec spec, int argc, char** argv,
   cli.set_version_flag("--version", VersionString(spec.name));
   std::string config_path;
   bool print_config = false;
-  cli.add_option(
-         "-c,--config", config_path,
-         spec.default_config_path.empty()
-             ? std::string("TOML config file")
-             : absl::StrCat("TOML config file (default ",
-                            spec.default_config_path, ", read when present)"))
-      ->envname("VOUCH_CONFIG");
+  CLI::Option* config_option = cli.add_option(
+      "-c,--config", config_path,
+      spec.default_config_path.empty()
+          ? std::string("TOML config file")
+          : absl::StrCat("TOML config file (default ", spec.default_config_path,
+                         ", read when present)"));
+  if (!spec.config_env.empty()) config_option->envname(spec.config_env);
   cli.add_flag("--print-config", print_config,
                "Print the effective configuration with the source of each "
                "value, then exit");

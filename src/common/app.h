@@ -31,7 +31,10 @@ struct AppSpec {
   std::string name;                 // "vouch-agent"; also the log component.
   std::string description;          // One line for --help.
   std::string default_config_path;  // Read when present; "" for none.
-  ConfigSchema schema;              // [log] level is added by RunApp.
+  // The environment variable that names the config file like --config;
+  // "" for none (vouchctl, whose VOUCH_CONFIG names its contexts file).
+  std::string config_env = "VOUCH_CONFIG";
+  ConfigSchema schema;  // [log] level is added by RunApp.
   // A daemon blocks SIGINT/SIGTERM in all threads so WaitForShutdown can
   // take them; a command-line tool keeps the default signal behaviour.
   bool daemon = false;

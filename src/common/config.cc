@@ -1,23 +1,5 @@
 #include "common/config.h"
 
-// toml++ is used header-only with exceptions off, so a parse failure is a
-// value, not a throw (house rule: no exceptions in project code).
-//
-// toml++ 3.3 also states internal assumptions about its input as assert() in
-// debug builds and as __builtin_assume() (undefined behaviour if false) in
-// release builds with clang. fuzz/fuzz_config found input that breaks one
-// ("[=" reaches parse_key), after which toml++ itself reports a clean parse
-// error. So its assertions are compiled as no-ops in both modes: NDEBUG is
-// hidden while the header is read, which routes TOML_ASSERT_ASSUME to our
-// TOML_ASSERT instead of to __builtin_assume.
-#define TOML_HEADER_ONLY 1
-#define TOML_EXCEPTIONS 0
-#pragma push_macro("NDEBUG")
-#undef NDEBUG
-#define TOML_ASSERT(expr) static_cast<void>(0)
-#include <toml++/toml.h>
-#pragma pop_macro("NDEBUG")
-
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -34,6 +16,7 @@
 #include "absl/strings/strip.h"
 #include "common/file.h"
 #include "common/status_macros.h"
+#include "common/toml.h"  // toml++ without exceptions
 
 extern char** environ;
 
