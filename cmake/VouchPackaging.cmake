@@ -111,7 +111,17 @@ EK certificates and activates AIK credentials.")
 
 install(TARGETS vouchctl RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   COMPONENT vouchctl)
-vouch_man_page(vouchctl 1 "Vouch operator command line" vouchctl vouchctl)
+# vouchctl's page lists every command and its flags: the binary writes it
+# from its own command tree (`vouchctl man DIR`, hidden).
+set(_vouchctl_man ${_pkgdir}/man/vouchctl.1.gz)
+add_custom_command(OUTPUT ${_vouchctl_man}
+  COMMAND ${CMAKE_COMMAND} -E make_directory ${_pkgdir}/man
+  COMMAND ${CMAKE_COMMAND} -E env HOME=~ $<TARGET_FILE:vouchctl> man ${_pkgdir}/man
+  COMMAND gzip -n -9 -f ${_pkgdir}/man/vouchctl.1
+  DEPENDS vouchctl)
+add_custom_target(vouchctl_man ALL DEPENDS ${_vouchctl_man})
+install(FILES ${_vouchctl_man} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
+  COMPONENT vouchctl)
 vouch_package_docs(vouchctl vouchctl)
 vouch_package_docs(sdk libvouch-dev)
 

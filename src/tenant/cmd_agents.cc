@@ -1,6 +1,6 @@
-// vouchctl agents get|list|enroll|remove and vouchctl policies
-// add|update|get|list|remove: the verifier's Admin RPCs through the SDK
-// channel (--server / VOUCH_SERVER, --tls-dir / VOUCH_TLS_DIR). Exit 0 ok,
+// vouchctl agents get|list|enroll|delete|history|watch and vouchctl policies
+// add|update|get|list|delete|import: the verifier's Admin RPCs through the
+// SDK (the address from contexts.h), printed through output.h. Exit 0 ok,
 // 1 not found or refused, 2 usage or connection trouble.
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -14,62 +14,19 @@
 #include "absl/time/time.h"
 #include "common/bytes.h"
 #include "common/file.h"
+#include "common/status_macros.h"
+#include "core/failure_code.h"
 #include "sdk/client.h"
 #include "sdk/names.h"
 #include "tenant/cli_common.h"
 #include "tenant/offline_commands.h"
+#include "tenant/output.h"
+#include "tenant/records.h"
 #include "vouch/v1/admin.grpc.pb.h"
 
 namespace vouch::tenant {
-namespace {
 
-struct AdminArgs {
-  std::string agent_id;
-  std::string tenant;
-  std::string runtime_policy;
-  std::string boot_policy;
-  std::string pcr_policy;
-  std::string interval;
-  std::vector<std::string> states;
-  int page_size = 0;
-  bool all = false;
-  std::string name;
-  std::string file;
-  std::string kind = "runtime";
-  std::string description;
-  uint64_t version = 0;
-  std::vector<std::string> agent_ids;
-  std::string resume;
-  int count = 0;
-  std::string import_format = "keylime";
-  std::string exclude_list;
-  bool update = false;
-  bool verdicts = false;
-  std::string policy;
-  int limit = 20;
-};
-
-AdminArgs& Args() {
-  static AdminArgs* args = new AdminArgs();
-  return *args;
-}
-
-CLI::App* agents_cmd = nullptr;
-CLI::App* agents_get = nullptr;
-CLI::App* agents_list = nullptr;
-CLI::App* agents_enroll = nullptr;
-CLI::App* agents_remove = nullptr;
-CLI::App* agents_watch = nullptr;
-CLI::App* agents_history = nullptr;
-CLI::App* policies_import = nullptr;
-CLI::App* policies_cmd = nullptr;
-CLI::App* policies_add = nullptr;
-CLI::App* policies_update = nullptr;
-CLI::App* policies_get = nullptr;
-CLI::App* policies_list = nullptr;
-CLI::App* policies_remove = nullptr;
-
-nlohmann::json ToJson(const v1::AgentStatus& a) {
+nlohmann::json AgentJson(const v1::AgentStatus& a) {
   nlohmann::json j;
   j["agent_id"] = a.agent_id();
   j["tenant"] = a.tenant();
@@ -94,7 +51,7 @@ nlohmann::json ToJson(const v1::AgentStatus& a) {
   nlohmann::json failures = nlohmann::json::array();
   for (const v1::Failure& f : a.failures()) {
     nlohmann::json fj;
-    fj["code"] = v1::FailureCode_Name(f.code());
+    fj["code"] = core::FailureCodeName(f.code());
     fj["detail"] = f.detail();
     fj["path"] = f.path();
     fj["ima_entry_index"] = f.has_ima_entry_index()
@@ -105,6 +62,83 @@ nlohmann::json ToJson(const v1::AgentStatus& a) {
   j["failures"] = failures;
   return j;
 }
+
+Output HistoryOutput(const v1::GetAttestationHistoryResponse& resp) {
+  Output out;
+  out.json["records"] = nlohmann::json::array();
+  out.table = Table({{"TIME"},
+                     {"ATTESTATION_ID"},
+                     {"STATE"},
+                     {"IMA"},
+                     {"VERIFIER"},
+                     Table::Wide("BOOT_LOG")});
+  for (const v1::AttestationRecord& r : resp.records()) {
+    const std::string ima =
+        r.has_ima_next_entry()
+            ? absl::StrCat(r.ima_first_entry(), "..", r.ima_next_entry())
+            : "-";
+    out.json["records"].push_back(
+        {{"attestation_id", r.attestation_id()},
+         {"state", sdk::StateName(r.state())},
+         {"verified_at", Rfc3339(r.verified_at())},
+         {"verifier", r.verifier()},
+         {"ima", ima},
+         {"boot_log_evaluated", r.boot_log_evaluated()}});
+    out.table.AddRow({Rfc3339(r.verified_at()), r.attestation_id(),
+                      sdk::StateName(r.state()), ima, r.verifier(),
+                      r.boot_log_evaluated() ? "evaluated" : ""});
+    out.names.push_back("attestation/" + r.attestation_id());
+  }
+  return out;
+}
+
+namespace {
+
+struct AdminArgs {
+  std::string agent_id;
+  std::string tenant;
+  std::string runtime_policy;
+  std::string boot_policy;
+  std::string pcr_policy;
+  std::string interval;
+  std::vector<std::string> states;
+  int page_size = 0;  // Hidden, the spelling before --limit.
+  bool all = false;   // Hidden: every page is the default now.
+  std::string name;
+  std::string file;
+  std::string kind = "runtime";
+  std::string description;
+  uint64_t version = 0;
+  std::vector<std::string> agent_ids;
+  std::string resume;
+  int count = 0;
+  std::string import_format = "keylime";
+  std::string exclude_list;
+  bool update = false;
+  bool verdicts = false;
+  std::string policy;
+  int limit = 0;  // 0: every item (history: 20).
+};
+
+AdminArgs& Args() {
+  static AdminArgs* args = new AdminArgs();
+  return *args;
+}
+
+CLI::App* agents_cmd = nullptr;
+CLI::App* agents_get = nullptr;
+CLI::App* agents_list = nullptr;
+CLI::App* agents_enroll = nullptr;
+CLI::App* agents_delete = nullptr;
+CLI::App* agents_watch = nullptr;
+CLI::App* agents_history = nullptr;
+CLI::App* policies_import = nullptr;
+CLI::App* policies_cmd = nullptr;
+CLI::App* policies_add = nullptr;
+CLI::App* policies_update = nullptr;
+CLI::App* policies_get = nullptr;
+CLI::App* policies_list = nullptr;
+CLI::App* policies_delete = nullptr;
 
 nlohmann::json ToJson(const v1::Policy& p) {
   nlohmann::json j;
@@ -121,51 +155,74 @@ nlohmann::json ToJson(const v1::Policy& p) {
   return j;
 }
 
-int Print(const nlohmann::json& j, const std::string& format,
-          const std::string& table) {
-  if (format == "json") {
-    std::cout << j.dump(2) << "\n";
-  } else if (format == "yaml") {
-    PrintYaml(j, "", std::cout);
-  } else {
-    std::cout << table;
-  }
-  return 0;
+std::string KindName(v1::PolicyKind kind) {
+  return kind == v1::POLICY_KIND_RUNTIME ? "runtime"
+         : kind == v1::POLICY_KIND_BOOT  ? "boot"
+                                         : "pcr";
 }
 
-std::string AgentTable(const std::vector<v1::AgentStatus>& agents) {
-  std::string out = absl::StrCat(
-      absl::StrFormat("%-40s %-8s %-24s %-10s %s\n", "AGENT_ID", "STATE",
-                      "LAST_VERDICT", "IMA_NEXT", "VERIFIER"));
+// Agents as a table (failures indented under their agent) and names.
+Output AgentsOutput(const std::vector<v1::AgentStatus>& agents,
+                    nlohmann::json json) {
+  Output out;
+  out.json = std::move(json);
+  out.table = Table({{"AGENT_ID"},
+                     {"STATE"},
+                     {"LAST_VERDICT"},
+                     {"IMA_NEXT"},
+                     {"VERIFIER"},
+                     Table::Wide("TENANT"),
+                     Table::Wide("RUNTIME_POLICY"),
+                     Table::Wide("BOOT_POLICY"),
+                     Table::Wide("INTERVAL"),
+                     Table::Wide("AGENT_VERSION")});
   for (const v1::AgentStatus& a : agents) {
-    absl::StrAppend(
-        &out,
-        absl::StrFormat(
-            "%-40s %-8s %-24s %-10s %s\n", a.agent_id(),
-            sdk::StateName(a.state()),
-            a.has_last_verdict_at() ? Rfc3339(a.last_verdict_at()) : "-",
-            a.has_ima_next_entry() ? absl::StrCat(a.ima_next_entry()) : "-",
-            a.verifier()));
+    out.table.AddRow(
+        {a.agent_id(), sdk::StateName(a.state()),
+         a.has_last_verdict_at() ? Rfc3339(a.last_verdict_at()) : "",
+         a.has_ima_next_entry() ? absl::StrCat(a.ima_next_entry()) : "",
+         a.verifier(), a.tenant(), a.enrollment().runtime_policy().name(),
+         a.enrollment().boot_policy().name(),
+         a.enrollment().interval().seconds() > 0
+             ? absl::StrCat(a.enrollment().interval().seconds(), "s")
+             : "",
+         a.agent_version()});
     for (const v1::Failure& f : a.failures()) {
-      absl::StrAppend(&out, "    ", v1::FailureCode_Name(f.code()), " ",
-                      f.path(), " ", f.detail(), "\n");
+      out.table.AddDetail(absl::StrCat(core::FailureCodeName(f.code()), " ",
+                                       f.path(), f.path().empty() ? "" : " ",
+                                       f.detail()));
     }
+    out.names.push_back("agent/" + a.agent_id());
   }
   return out;
 }
 
-std::string PolicyTable(const std::vector<v1::Policy>& policies) {
-  std::string out = absl::StrFormat("%-32s %-8s %-8s %-24s %s\n", "NAME",
-                                    "VERSION", "KIND", "CREATED", "SHA256");
+Output PoliciesOutput(const std::vector<v1::Policy>& policies,
+                      nlohmann::json json) {
+  Output out;
+  out.json = std::move(json);
+  out.table = Table({{"NAME"},
+                     {"VERSION"},
+                     {"KIND"},
+                     {"CREATED"},
+                     {"SHA256"},
+                     Table::Wide("TENANT"),
+                     Table::Wide("CREATED_BY"),
+                     Table::Wide("DESCRIPTION")});
   for (const v1::Policy& p : policies) {
-    nlohmann::json j = ToJson(p);
-    absl::StrAppend(
-        &out,
-        absl::StrFormat("%-32s %-8d %-8s %-24s %s\n", p.name(), p.version(),
-                        j["kind"].get<std::string>(), Rfc3339(p.created_at()),
-                        HexEncode(AsBytes(p.sha256())).substr(0, 16)));
+    const std::string sha = HexEncode(AsBytes(p.sha256()));
+    out.table.AddRow({p.name(), absl::StrCat(p.version()), KindName(p.kind()),
+                      Rfc3339(p.created_at()), sha.substr(0, 16), p.tenant(),
+                      p.created_by(), p.description()});
+    out.names.push_back("policy/" + p.name());
   }
   return out;
+}
+
+// The old --page-size without --all fetched one page of that size.
+int ListLimit(const AdminArgs& a) {
+  if (a.limit > 0) return a.limit;
+  return a.page_size > 0 && !a.all ? a.page_size : 0;
 }
 
 nlohmann::json ToJson(const v1::WatchEvent& e) {
@@ -195,7 +252,7 @@ nlohmann::json ToJson(const v1::WatchEvent& e) {
   j["attestation_id"] = c.attestation_id();
   nlohmann::json failures = nlohmann::json::array();
   for (const v1::Failure& f : c.failures()) {
-    failures.push_back({{"code", v1::FailureCode_Name(f.code())},
+    failures.push_back({{"code", core::FailureCodeName(f.code())},
                         {"path", f.path()},
                         {"detail", f.detail()}});
   }
@@ -206,7 +263,7 @@ nlohmann::json ToJson(const v1::WatchEvent& e) {
 // Follows events until interrupted (or --count events): reconnects with
 // the last resume token when the verifier goes away.
 int RunWatch(sdk::Client& client, const std::string& server,
-             const std::string& format) {
+             OutputFormat format) {
   const AdminArgs& a = Args();
   v1::WatchRequest req;
   req.set_tenant(a.tenant);
@@ -220,8 +277,12 @@ int RunWatch(sdk::Client& client, const std::string& server,
   // The SDK resumes from the last token when the verifier goes away.
   absl::Status st = client.Watch(req, [&](const v1::WatchEvent& e) {
     if (e.has_heartbeat()) return true;
-    if (format == "json" || format == "yaml") {
-      std::cout << ToJson(e).dump() << std::endl;
+    if (format == OutputFormat::kJson || format == OutputFormat::kYaml) {
+      std::cout << ToJson(e).dump(-1, ' ', false,
+                                  nlohmann::json::error_handler_t::replace)
+                << std::endl;
+    } else if (format == OutputFormat::kName) {
+      std::cout << "agent/" << e.agent_id() << std::endl;
     } else if (e.has_verdict()) {
       std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " verdict "
                 << sdk::StateName(e.verdict().state()) << " "
@@ -240,51 +301,29 @@ int RunWatch(sdk::Client& client, const std::string& server,
     }
     return !(a.count > 0 && ++seen >= a.count);
   });
-  if (!st.ok()) return RpcError("agents watch", st, server, "verifier");
+  if (!st.ok()) return RpcError("agents watch", st, server, Service::kVerifier);
   return 0;
 }
 
 int RunAgents(sdk::Client& client, const std::string& server,
-              const std::string& format) {
+              OutputFormat format) {
   const AdminArgs& a = Args();
   auto fail = [&](const absl::Status& st) {
-    return RpcError("agents", st, server, "verifier");
+    return RpcError("agents", st, server, Service::kVerifier);
   };
   if (agents_watch->parsed()) return RunWatch(client, server, format);
   if (agents_history->parsed()) {
     v1::GetAttestationHistoryRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
-    req.set_page_size(a.limit);
+    req.set_page_size(a.limit > 0 ? a.limit : 20);
     v1::GetAttestationHistoryResponse resp;
     if (absl::Status st =
             client.Call(&v1::Admin::Stub::GetAttestationHistory, req, &resp);
         !st.ok()) {
       return fail(st);
     }
-    nlohmann::json j;
-    j["records"] = nlohmann::json::array();
-    std::string table =
-        absl::StrFormat("%-24s %-32s %-6s %-10s %s\n", "TIME", "ATTESTATION_ID",
-                        "STATE", "IMA", "VERIFIER");
-    for (const v1::AttestationRecord& r : resp.records()) {
-      const std::string ima =
-          r.has_ima_next_entry()
-              ? absl::StrCat(r.ima_first_entry(), "..", r.ima_next_entry())
-              : "-";
-      j["records"].push_back({{"attestation_id", r.attestation_id()},
-                              {"state", sdk::StateName(r.state())},
-                              {"verified_at", Rfc3339(r.verified_at())},
-                              {"verifier", r.verifier()},
-                              {"ima", ima},
-                              {"boot_log_evaluated", r.boot_log_evaluated()}});
-      absl::StrAppend(
-          &table,
-          absl::StrFormat("%-24s %-32s %-6s %-10s %s\n",
-                          Rfc3339(r.verified_at()), r.attestation_id(),
-                          sdk::StateName(r.state()), ima, r.verifier()));
-    }
-    return Print(j, format, table);
+    return PrintOutput(format, HistoryOutput(resp), std::cout);
   }
   if (agents_get->parsed()) {
     v1::GetAgentStatusRequest req;
@@ -296,7 +335,8 @@ int RunAgents(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return Print(ToJson(status), format, AgentTable({status}));
+    return PrintOutput(format, AgentsOutput({status}, AgentJson(status)),
+                       std::cout);
   }
   if (agents_enroll->parsed()) {
     v1::EnrollAgentRequest req;
@@ -326,9 +366,10 @@ int RunAgents(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return Print(ToJson(status), format, AgentTable({status}));
+    return PrintOutput(format, AgentsOutput({status}, AgentJson(status)),
+                       std::cout);
   }
-  if (agents_remove->parsed()) {
+  if (agents_delete->parsed()) {
     v1::UnenrollAgentRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
@@ -338,38 +379,41 @@ int RunAgents(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    std::cout << "unenrolled " << a.agent_id << "\n";
+    std::cout << "agent/" << a.agent_id << " deleted (unenrolled)\n";
     return 0;
   }
   v1::ListAgentsRequest req;
   req.set_tenant(a.tenant);
-  req.set_page_size(a.page_size);
   for (const std::string& s : a.states) req.add_states(sdk::ParseStateName(s));
   req.set_policy(a.policy);
   std::vector<v1::AgentStatus> agents;
   std::string next;
-  do {
-    v1::ListAgentsResponse resp;
-    if (absl::Status st = client.Call(&v1::Admin::Stub::ListAgents, req, &resp);
-        !st.ok()) {
-      return fail(st);
-    }
-    agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
-    next = resp.next_page_token();
-    req.set_page_token(next);
-  } while (a.all && !next.empty());
+  absl::Status st =
+      FetchPages(ListLimit(a), [&](const std::string& token, int page_size,
+                                   std::string* next_token, size_t* fetched) {
+        req.set_page_token(token);
+        req.set_page_size(page_size);
+        v1::ListAgentsResponse resp;
+        VOUCH_RETURN_IF_ERROR(
+            client.Call(&v1::Admin::Stub::ListAgents, req, &resp));
+        agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
+        *next_token = next = resp.next_page_token();
+        *fetched = agents.size();
+        return absl::OkStatus();
+      });
+  if (!st.ok()) return fail(st);
   nlohmann::json j;
   j["agents"] = nlohmann::json::array();
-  for (const auto& agent : agents) j["agents"].push_back(ToJson(agent));
+  for (const auto& agent : agents) j["agents"].push_back(AgentJson(agent));
   j["next_page_token"] = next;
-  return Print(j, format, AgentTable(agents));
+  return PrintOutput(format, AgentsOutput(agents, std::move(j)), std::cout);
 }
 
 int RunPolicies(sdk::Client& client, const std::string& server,
-                const std::string& format) {
+                OutputFormat format) {
   const AdminArgs& a = Args();
   auto fail = [&](const absl::Status& st) {
-    return RpcError("policies", st, server, "verifier");
+    return RpcError("policies", st, server, Service::kVerifier);
   };
   std::string content;
   if (policies_add->parsed() || policies_update->parsed() ||
@@ -395,7 +439,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return Print(ToJson(p), format, PolicyTable({p}));
+    return PrintOutput(format, PoliciesOutput({p}, ToJson(p)), std::cout);
   }
   if (policies_update->parsed()) {
     v1::UpdatePolicyRequest req;
@@ -409,7 +453,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return Print(ToJson(p), format, PolicyTable({p}));
+    return PrintOutput(format, PoliciesOutput({p}, ToJson(p)), std::cout);
   }
   if (policies_import->parsed()) {
     v1::ImportPolicyRequest req;
@@ -438,7 +482,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return Print(ToJson(p), format, PolicyTable({p}));
+    return PrintOutput(format, PoliciesOutput({p}, ToJson(p)), std::cout);
   }
   if (policies_get->parsed()) {
     v1::GetPolicyRequest req;
@@ -452,9 +496,9 @@ int RunPolicies(sdk::Client& client, const std::string& server,
     }
     nlohmann::json j = ToJson(p);
     j["content"] = p.content();
-    return Print(j, format, PolicyTable({p}));
+    return PrintOutput(format, PoliciesOutput({p}, std::move(j)), std::cout);
   }
-  if (policies_remove->parsed()) {
+  if (policies_delete->parsed()) {
     v1::RemovePolicyRequest req;
     req.set_tenant(a.tenant);
     req.set_name(a.name);
@@ -464,31 +508,33 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    std::cout << "removed " << a.name << "\n";
+    std::cout << "policy/" << a.name << " deleted\n";
     return 0;
   }
   v1::ListPoliciesRequest req;
   req.set_tenant(a.tenant);
-  req.set_page_size(a.page_size);
   std::vector<v1::Policy> policies;
   std::string next;
-  do {
-    v1::ListPoliciesResponse resp;
-    if (absl::Status st =
-            client.Call(&v1::Admin::Stub::ListPolicies, req, &resp);
-        !st.ok()) {
-      return fail(st);
-    }
-    policies.insert(policies.end(), resp.policies().begin(),
-                    resp.policies().end());
-    next = resp.next_page_token();
-    req.set_page_token(next);
-  } while (a.all && !next.empty());
+  absl::Status st =
+      FetchPages(ListLimit(a), [&](const std::string& token, int page_size,
+                                   std::string* next_token, size_t* fetched) {
+        req.set_page_token(token);
+        req.set_page_size(page_size);
+        v1::ListPoliciesResponse resp;
+        VOUCH_RETURN_IF_ERROR(
+            client.Call(&v1::Admin::Stub::ListPolicies, req, &resp));
+        policies.insert(policies.end(), resp.policies().begin(),
+                        resp.policies().end());
+        *next_token = next = resp.next_page_token();
+        *fetched = policies.size();
+        return absl::OkStatus();
+      });
+  if (!st.ok()) return fail(st);
   nlohmann::json j;
   j["policies"] = nlohmann::json::array();
   for (const auto& p : policies) j["policies"].push_back(ToJson(p));
   j["next_page_token"] = next;
-  return Print(j, format, PolicyTable(policies));
+  return PrintOutput(format, PoliciesOutput(policies, std::move(j)), std::cout);
 }
 
 }  // namespace
@@ -501,12 +547,14 @@ void AddAdminCommands(CLI::App& cli) {
   agents_list = agents_cmd->add_subcommand("list", "List enrolled agents");
   agents_enroll = agents_cmd->add_subcommand(
       "enroll", "Enroll a registered agent for attestation");
-  agents_remove = agents_cmd->add_subcommand(
-      "remove", "Unenroll an agent (its history is kept)");
+  agents_delete = agents_cmd->add_subcommand(
+      "delete", "Unenroll an agent (its history is kept)");
+  agents_delete->alias("remove");  // Hidden: the spelling before delete.
   agents_history = agents_cmd->add_subcommand(
       "history", "An agent's attestation records, newest first");
   agents_history->add_option("agent_id", a.agent_id, "The agent")->required();
-  agents_history->add_option("--limit", a.limit, "How many (default 20)")
+  agents_history
+      ->add_option("--limit", a.limit, "How many, newest first (default 20)")
       ->check(CLI::Range(1, 1000));
   agents_watch = agents_cmd->add_subcommand(
       "watch", "Follow state changes as they commit (Ctrl-C stops)");
@@ -522,7 +570,7 @@ void AddAdminCommands(CLI::App& cli) {
       ->add_option("--state", a.states, "Only changes into these states")
       ->check(
           CLI::IsMember({"pending", "pass", "fail", "timeout", "unenrolled"}));
-  for (CLI::App* c : {agents_get, agents_enroll, agents_remove}) {
+  for (CLI::App* c : {agents_get, agents_enroll, agents_delete}) {
     c->add_option("agent_id", a.agent_id, "The agent")->required();
   }
   agents_enroll->add_option("--runtime-policy", a.runtime_policy,
@@ -542,7 +590,9 @@ void AddAdminCommands(CLI::App& cli) {
       "update", "Store a new version (used from agents' next attestation)");
   policies_get = policies_cmd->add_subcommand("get", "Show a policy");
   policies_list = policies_cmd->add_subcommand("list", "List policies");
-  policies_remove = policies_cmd->add_subcommand("remove", "Remove a policy");
+  policies_delete = policies_cmd->add_subcommand(
+      "delete", "Delete a policy (its versions stay readable by number)");
+  policies_delete->alias("remove");  // Hidden: the spelling before delete.
   policies_import = policies_cmd->add_subcommand(
       "import",
       "Import a Keylime runtime policy or reference state, a legacy "
@@ -558,7 +608,7 @@ void AddAdminCommands(CLI::App& cli) {
   policies_import->add_flag("--update", a.update,
                             "Store a new version of an existing policy");
   for (CLI::App* c : {policies_add, policies_update, policies_get,
-                      policies_remove, policies_import}) {
+                      policies_delete, policies_import}) {
     c->add_option("name", a.name, "Policy name")->required();
   }
   for (CLI::App* c : {policies_add, policies_update, policies_import}) {
@@ -572,9 +622,14 @@ void AddAdminCommands(CLI::App& cli) {
                               "Refuse unless this is the newest version");
   policies_get->add_option("--version", a.version, "Version (default newest)");
   for (CLI::App* c : {agents_list, policies_list}) {
-    c->add_option("--page-size", a.page_size, "Page size (default 100)")
-        ->check(CLI::Range(1, 1000));
-    c->add_flag("--all", a.all, "Fetch every page");
+    c->add_option("--limit", a.limit, "At most this many (default: every page)")
+        ->check(CLI::Range(1, 1000000));
+    // Hidden, the spellings before --limit: --page-size N alone fetched
+    // one page of N; --all every page (now the default).
+    c->add_option("--page-size", a.page_size)
+        ->check(CLI::Range(1, 1000))
+        ->group("");
+    c->add_flag("--all", a.all)->group("");
   }
   for (CLI::App* g : {agents_cmd, policies_cmd}) {
     for (CLI::App* c : g->get_subcommands({})) {
@@ -588,20 +643,13 @@ std::optional<int> RunAdminCommands(AppContext& ctx) {
   const bool agents = agents_cmd != nullptr && agents_cmd->parsed();
   const bool policies = policies_cmd != nullptr && policies_cmd->parsed();
   if (!agents && !policies) return std::nullopt;
-  const char* name = agents ? "agents" : "policies";
-  sdk::ClientOptions opts;
-  opts.server = ctx.config.GetString("client", "server");
-  opts.tls_dir = ctx.config.GetString("client", "tls_dir");
-  absl::StatusOr<std::unique_ptr<sdk::Client>> client =
-      sdk::Client::Connect(opts);
-  if (!client.ok()) {
-    std::cerr << "vouchctl " << name << ": " << client.status().message()
-              << "\n";
-    return 2;
-  }
-  const std::string format = ctx.config.GetString("client", "output");
-  return agents ? RunAgents(**client, opts.server, format)
-                : RunPolicies(**client, opts.server, format);
+  std::string server;
+  std::unique_ptr<sdk::Client> client =
+      AdminClient(ctx, agents ? "agents" : "policies", &server);
+  if (client == nullptr) return 2;
+  const OutputFormat format = OutputFormatOf(ctx);
+  return agents ? RunAgents(*client, server, format)
+                : RunPolicies(*client, server, format);
 }
 
 }  // namespace vouch::tenant

@@ -19,6 +19,7 @@
 #include "core/boot/replay.h"
 #include "core/rule.h"
 #include "tenant/offline_commands.h"
+#include "tenant/output.h"
 
 namespace vouch::tenant {
 namespace {
@@ -37,7 +38,8 @@ struct BootFlags {
   std::string eventlog;
   std::string policy;
   std::string quoted;
-  std::string output = "-";
+  std::string output;         // Empty or '-': stdout.
+  std::string legacy_output;  // The hidden -o FILE.
   bool json = false;
 };
 
@@ -183,7 +185,7 @@ int RunCreatePolicy(const BootFlags& f) {
   if (!log.ok()) return CannotEvaluate(f.eventlog, log.status());
   absl::StatusOr<std::string> refstate = boot::CreateReferenceState(*log);
   if (!refstate.ok()) return CannotEvaluate(f.eventlog, refstate.status());
-  if (f.output == "-") {
+  if (f.output.empty() || f.output == "-") {
     std::cout << *refstate;
     return kPass;
   }
@@ -229,9 +231,8 @@ void AddBootCommands(CLI::App& cli) {
       "create-policy", "Learn a reference state from a known-good event log");
   f.create->add_option("--eventlog", f.eventlog, "Binary TCG event log")
       ->required();
-  // The subcommand's own -o is matched before the global -o/--output.
-  f.create->add_option("-o", f.output,
-                       "Where to write the reference state ('-': stdout)");
+  AddFileFlags(f.create, &f.output, &f.legacy_output,
+               "Where to write the reference state (default '-': stdout)");
 
   f.show =
       f.boot->add_subcommand("show", "Print the decoded events, one per line");
@@ -246,7 +247,13 @@ std::optional<int> RunBootCommands(AppContext& ctx) {
   f.json = f.json || ctx.config.GetString("client", "output") == "json";
   if (f.replay->parsed()) return RunReplay(f);
   if (f.check->parsed()) return RunCheck(f);
-  if (f.create->parsed()) return RunCreatePolicy(f);
+  if (f.create->parsed()) {
+    if (!ResolveFileFlags("boot create-policy", &f.output, f.legacy_output,
+                          false)) {
+      return kCannot;
+    }
+    return RunCreatePolicy(f);
+  }
   if (f.show->parsed()) return RunShow(f);
   return kCannot;
 }

@@ -27,6 +27,7 @@
 #include "core/ima/ima_log.h"
 #include "core/ima/runtime_policy.h"
 #include "tenant/offline_commands.h"
+#include "tenant/output.h"
 
 namespace vouch::tenant {
 namespace {
@@ -56,6 +57,7 @@ struct ImaFlags {
   std::vector<std::string> boot_aggregates;
   std::vector<std::string> excludes;
   std::string output;
+  std::string legacy_output;  // The hidden -o FILE.
   std::string allowlist;
   std::string excludelist;
   std::string key;
@@ -431,22 +433,27 @@ void AddImaCommands(CLI::App& cli) {
       ->check(CLI::IsMember({"sha1", "sha256"}));
   f.replay->add_flag("--json", f.json, "One JSON object on stdout");
 
-  f.policy = cli.add_subcommand("policy", "Runtime policy tools");
+  // Offline runtime policy files; the server's policy objects are
+  // `policies`. `policy` is the hidden spelling of one release ago.
+  f.policy = cli.add_subcommand(
+      "policy-file",
+      "Runtime policy files, offline: create, convert, sign, verify");
+  f.policy->alias("policy");
   f.policy->require_subcommand(1);
   f.create = f.policy->add_subcommand(
       "create", "Learn a runtime policy from a known-good IMA log");
   f.create->add_option("--from-ima-log", f.log, "IMA log")->required();
   f.create->add_option("--exclude", f.excludes, "Exclude regex (repeatable)");
-  f.create->add_option("-o,--output", f.output, "Policy file to write")
-      ->required();
+  AddFileFlags(f.create, &f.output, &f.legacy_output,
+               "Policy file to write (required)");
   f.convert = f.policy->add_subcommand(
       "convert", "Convert a legacy allowlist (+ exclude list) to a policy");
   f.convert
       ->add_option("--allowlist", f.allowlist, "Lines '<hex digest>  <path>'")
       ->required();
   f.convert->add_option("--excludelist", f.excludelist, "One regex per line");
-  f.convert->add_option("-o,--output", f.output, "Policy file to write")
-      ->required();
+  AddFileFlags(f.convert, &f.output, &f.legacy_output,
+               "Policy file to write (required)");
   f.verify = f.policy->add_subcommand(
       "verify-signature",
       "Verify a DSSE-signed policy (exit 0 valid, 1 invalid, 2 error)");
@@ -458,12 +465,18 @@ void AddImaCommands(CLI::App& cli) {
 }
 
 std::optional<int> RunImaCommands(AppContext& /*ctx*/) {
-  const ImaFlags& f = Flags();
+  ImaFlags& f = Flags();
   if (f.check == nullptr) return std::nullopt;
   if (f.check->parsed()) return RunEvaluate(f, true);
   if (f.replay->parsed()) return RunEvaluate(f, false);
-  if (f.create->parsed()) return RunCreate(f);
-  if (f.convert->parsed()) return RunConvert(f);
+  if (f.create->parsed() || f.convert->parsed()) {
+    if (!ResolveFileFlags(
+            f.create->parsed() ? "policy-file create" : "policy-file convert",
+            &f.output, f.legacy_output, true)) {
+      return 2;
+    }
+    return f.create->parsed() ? RunCreate(f) : RunConvert(f);
+  }
   if (f.verify->parsed()) return RunVerifySignature(f);
   if (std::optional<int> code = RunPolicySignCommand()) return code;
   return std::nullopt;

@@ -1,5 +1,6 @@
-// vouchctl registrar get|list|remove: the registrar's operator RPCs through
-// the SDK channel (--server / VOUCH_SERVER, --tls-dir / VOUCH_TLS_DIR).
+// vouchctl registrar get|list|delete: the registrar's operator RPCs through
+// the SDK channel to the registrar address (--registrar / VOUCH_REGISTRAR /
+// the context's registrar; contexts.h), printed through output.h.
 // Exit 0 ok, 1 not found or refused, 2 usage or connection trouble.
 #include <grpcpp/grpcpp.h>
 
@@ -14,30 +15,13 @@
 #include "common/bytes.h"
 #include "tenant/cli_common.h"
 #include "tenant/offline_commands.h"
+#include "tenant/output.h"
+#include "tenant/records.h"
 #include "vouch/v1/registrar.grpc.pb.h"
 
 namespace vouch::tenant {
-namespace {
 
-struct RegistrarArgs {
-  std::string agent_id;
-  std::string tenant;
-  std::string active;  // "", "true", "false"
-  int page_size = 0;
-  bool all = false;
-};
-
-RegistrarArgs& Args() {
-  static RegistrarArgs* args = new RegistrarArgs();
-  return *args;
-}
-
-CLI::App* registrar_cmd = nullptr;
-CLI::App* get_cmd = nullptr;
-CLI::App* list_cmd = nullptr;
-CLI::App* remove_cmd = nullptr;
-
-nlohmann::json ToJson(const v1::RegisteredAgent& a) {
+nlohmann::json RegistrationJson(const v1::RegisteredAgent& a) {
   nlohmann::json j;
   j["agent_id"] = a.agent_id();
   j["tenant"] = a.tenant();
@@ -55,27 +39,48 @@ nlohmann::json ToJson(const v1::RegisteredAgent& a) {
   return j;
 }
 
-void PrintTable(const std::vector<v1::RegisteredAgent>& agents) {
-  std::printf("%-40s %-12s %-7s %-20s %s\n", "AGENT_ID", "TENANT", "ACTIVE",
-              "REGISTERED", "EK_SHA256");
-  for (const auto& a : agents) {
-    std::printf("%-40s %-12s %-7s %-20s %s\n", a.agent_id().c_str(),
-                a.tenant().c_str(), a.active() ? "true" : "false",
-                Rfc3339(a.registered_at()).c_str(),
-                HexEncode(AsBytes(a.ek_sha256())).substr(0, 16).c_str());
-  }
+namespace {
+
+struct RegistrarArgs {
+  std::string agent_id;
+  std::string tenant;
+  std::string active;  // "", "true", "false"
+  int limit = 0;       // 0: every page.
+  int page_size = 0;   // Hidden, the spelling before --limit.
+  bool all = false;    // Hidden: every page is the default now.
+};
+
+RegistrarArgs& Args() {
+  static RegistrarArgs* args = new RegistrarArgs();
+  return *args;
 }
 
-int Print(const nlohmann::json& j, const std::string& format,
-          const std::vector<v1::RegisteredAgent>& agents) {
-  if (format == "json") {
-    std::cout << j.dump(2) << "\n";
-  } else if (format == "yaml") {
-    PrintYaml(j, "", std::cout);
-  } else {
-    PrintTable(agents);
+CLI::App* registrar_cmd = nullptr;
+CLI::App* get_cmd = nullptr;
+CLI::App* list_cmd = nullptr;
+CLI::App* delete_cmd = nullptr;
+
+Output RegistrationsOutput(const std::vector<v1::RegisteredAgent>& agents,
+                           nlohmann::json json) {
+  Output out;
+  out.json = std::move(json);
+  out.table = Table({{"AGENT_ID"},
+                     {"TENANT"},
+                     {"ACTIVE"},
+                     {"REGISTERED"},
+                     {"EK_SHA256"},
+                     Table::Wide("ACTIVATED"),
+                     Table::Wide("EK_CERT_ISSUER"),
+                     Table::Wide("AGENT_VERSION")});
+  for (const auto& a : agents) {
+    out.table.AddRow({a.agent_id(), a.tenant(), a.active() ? "true" : "false",
+                      Rfc3339(a.registered_at()),
+                      HexEncode(AsBytes(a.ek_sha256())).substr(0, 16),
+                      a.has_activated_at() ? Rfc3339(a.activated_at()) : "",
+                      a.ek_certificate_issuer(), a.agent_version()});
+    out.names.push_back("registration/" + a.agent_id());
   }
-  return 0;
+  return out;
 }
 
 }  // namespace
@@ -92,13 +97,20 @@ void AddRegistrarCommands(CLI::App& cli) {
       ->add_option("--active", a.active,
                    "Only active (true) or never-activated (false)")
       ->check(CLI::IsMember({"true", "false"}));
-  list_cmd->add_option("--page-size", a.page_size, "Page size (default 100)")
-      ->check(CLI::Range(1, 1000));
-  list_cmd->add_flag("--all", a.all, "Fetch every page");
-  remove_cmd = registrar_cmd->add_subcommand(
-      "remove", "Delete a registration (admin); its binding log is kept");
-  remove_cmd->add_option("agent_id", a.agent_id, "The agent")->required();
-  for (CLI::App* c : {get_cmd, list_cmd, remove_cmd}) {
+  list_cmd
+      ->add_option("--limit", a.limit,
+                   "At most this many (default: every page)")
+      ->check(CLI::Range(1, 1000000));
+  // Hidden, the spellings before --limit.
+  list_cmd->add_option("--page-size", a.page_size)
+      ->check(CLI::Range(1, 1000))
+      ->group("");
+  list_cmd->add_flag("--all", a.all)->group("");
+  delete_cmd = registrar_cmd->add_subcommand(
+      "delete", "Delete a registration (admin); its binding log is kept");
+  delete_cmd->alias("remove");  // Hidden: the spelling before delete.
+  delete_cmd->add_option("agent_id", a.agent_id, "The agent")->required();
+  for (CLI::App* c : {get_cmd, list_cmd, delete_cmd}) {
     c->add_option("--tenant", a.tenant,
                   "Tenant (default: your certificate's only tenant)");
   }
@@ -109,10 +121,10 @@ std::optional<int> RunRegistrarCommands(AppContext& ctx) {
   const RegistrarArgs& a = Args();
   std::string server;
   std::shared_ptr<grpc::Channel> channel =
-      ClientChannel(ctx, "registrar", &server);
+      ClientChannel(ctx, "registrar", Service::kRegistrar, &server);
   if (channel == nullptr) return 2;
   auto stub = v1::Registrar::NewStub(channel);
-  const std::string format = ctx.config.GetString("client", "output");
+  const OutputFormat format = OutputFormatOf(ctx);
   if (get_cmd->parsed()) {
     v1::GetRegisteredAgentRequest req;
     req.set_tenant(a.tenant);
@@ -121,10 +133,12 @@ std::optional<int> RunRegistrarCommands(AppContext& ctx) {
     grpc::ClientContext c;
     c.set_deadline(RpcDeadline());
     grpc::Status st = stub->GetRegisteredAgent(&c, req, &agent);
-    if (!st.ok()) return RpcError("registrar", st, server, "registrar");
-    return Print(ToJson(agent), format, {agent});
+    if (!st.ok()) return RpcError("registrar", st, server, Service::kRegistrar);
+    return PrintOutput(format,
+                       RegistrationsOutput({agent}, RegistrationJson(agent)),
+                       std::cout);
   }
-  if (remove_cmd->parsed()) {
+  if (delete_cmd->parsed()) {
     v1::DeleteRegisteredAgentRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
@@ -132,31 +146,42 @@ std::optional<int> RunRegistrarCommands(AppContext& ctx) {
     grpc::ClientContext c;
     c.set_deadline(RpcDeadline());
     grpc::Status st = stub->DeleteRegisteredAgent(&c, req, &resp);
-    if (!st.ok()) return RpcError("registrar", st, server, "registrar");
-    std::cout << "deleted " << a.agent_id << "\n";
+    if (!st.ok()) return RpcError("registrar", st, server, Service::kRegistrar);
+    std::cout << "registration/" << a.agent_id << " deleted\n";
     return 0;
   }
   v1::ListRegisteredAgentsRequest req;
   req.set_tenant(a.tenant);
-  req.set_page_size(a.page_size);
   if (!a.active.empty()) req.set_active(a.active == "true");
   std::vector<v1::RegisteredAgent> agents;
   std::string next;
-  do {
-    v1::ListRegisteredAgentsResponse resp;
-    grpc::ClientContext c;
-    c.set_deadline(RpcDeadline());
-    grpc::Status st = stub->ListRegisteredAgents(&c, req, &resp);
-    if (!st.ok()) return RpcError("registrar", st, server, "registrar");
-    agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
-    next = resp.next_page_token();
-    req.set_page_token(next);
-  } while (a.all && !next.empty());
+  grpc::Status failed;
+  const int limit =
+      a.limit > 0 ? a.limit : (a.page_size > 0 && !a.all ? a.page_size : 0);
+  absl::Status st =
+      FetchPages(limit, [&](const std::string& token, int page_size,
+                            std::string* next_token, size_t* fetched) {
+        req.set_page_token(token);
+        req.set_page_size(page_size);
+        v1::ListRegisteredAgentsResponse resp;
+        grpc::ClientContext c;
+        c.set_deadline(RpcDeadline());
+        failed = stub->ListRegisteredAgents(&c, req, &resp);
+        if (!failed.ok()) return absl::UnknownError("see failed");
+        agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
+        *next_token = next = resp.next_page_token();
+        *fetched = agents.size();
+        return absl::OkStatus();
+      });
+  if (!st.ok())
+    return RpcError("registrar", failed, server, Service::kRegistrar);
   nlohmann::json j;
   j["agents"] = nlohmann::json::array();
-  for (const auto& agent : agents) j["agents"].push_back(ToJson(agent));
+  for (const auto& agent : agents)
+    j["agents"].push_back(RegistrationJson(agent));
   j["next_page_token"] = next;
-  return Print(j, format, agents);
+  return PrintOutput(format, RegistrationsOutput(agents, std::move(j)),
+                     std::cout);
 }
 
 }  // namespace vouch::tenant

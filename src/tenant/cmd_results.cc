@@ -127,18 +127,15 @@ int RunVerify() {
 
 int RunOnline(AppContext& ctx) {
   const ResultsArgs& a = Args();
-  sdk::ClientOptions opts;
-  opts.server = ctx.config.GetString("client", "server");
-  opts.tls_dir = ctx.config.GetString("client", "tls_dir");
-  absl::StatusOr<std::unique_ptr<sdk::Client>> client =
-      sdk::Client::Connect(opts);
-  if (!client.ok()) return Fail(client.status());
+  std::string server;
+  std::unique_ptr<sdk::Client> client = AdminClient(ctx, "results", &server);
+  if (client == nullptr) return 2;
   if (jwks_cmd->parsed()) {
     v1::ResultKeys keys;
-    if (absl::Status st = (*client)->Call(&v1::Admin::Stub::GetResultKeys,
-                                          v1::GetResultKeysRequest(), &keys);
+    if (absl::Status st = client->Call(&v1::Admin::Stub::GetResultKeys,
+                                       v1::GetResultKeysRequest(), &keys);
         !st.ok()) {
-      return RpcError("results", st, opts.server, "verifier");
+      return RpcError("results", st, server, Service::kVerifier);
     }
     if (a.file.empty()) {
       std::cout << keys.jwks() << "\n";
@@ -157,9 +154,9 @@ int RunOnline(AppContext& ctx) {
   req.set_nonce(a.nonce);
   v1::AttestationResult result;
   if (absl::Status st =
-          (*client)->Call(&v1::Admin::Stub::GetAttestationResult, req, &result);
+          client->Call(&v1::Admin::Stub::GetAttestationResult, req, &result);
       !st.ok()) {
-    return RpcError("results", st, opts.server, "verifier");
+    return RpcError("results", st, server, Service::kVerifier);
   }
   if (ctx.config.GetString("client", "output") == "json") {
     nlohmann::json claims =

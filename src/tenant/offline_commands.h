@@ -1,6 +1,6 @@
 // File: tenant/offline_commands.h
 // vouchctl's command groups. Offline ones work on local files through
-// vouch::core, with no server: `ima`, `policy` (cmd_ima.cc), `quote`
+// vouch::core, with no server: `ima`, `policy-file` (cmd_ima.cc), `quote`
 // (cmd_quote.cc), `boot` (cmd_boot.cc) and `ca` (cmd_ca.cc, local files
 // only). `registrar` (cmd_registrar.cc) talks to a registrar through the SDK.
 // Each area adds its subcommands to the CLI, then, after parsing, runs the one
@@ -49,6 +49,19 @@ std::optional<int> RunResultsCommands(AppContext& ctx);
 
 void AddAdminCommands(CLI::App& cli);
 std::optional<int> RunAdminCommands(AppContext& ctx);
+
+// `config` (cmd_config.cc): settings and contexts.
+void AddConfigCommands(CLI::App& cli);
+std::optional<int> RunConfigCommands(AppContext& ctx);
+
+// `describe agent` (cmd_describe.cc): verifier, registrar and history.
+void AddDescribeCommands(CLI::App& cli);
+std::optional<int> RunDescribeCommands(AppContext& ctx);
+
+// `completion bash|zsh` and the hidden `man DIR` (cmd_completion.cc), from
+// the command tree; added last so they see every command.
+void AddCompletionCommands(CLI::App& cli);
+std::optional<int> RunCompletionCommands(AppContext& ctx);
 
 }  // namespace vouch::tenant
 

@@ -3,11 +3,29 @@
 #include <CLI/CLI.hpp>
 #include <cstdlib>
 #include <iostream>
+#include <memory>
+#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "tenant/offline_commands.h"
+#include "tenant/output.h"
 
 namespace vouch::tenant {
+namespace {
+
+// Help without aliases: the old spellings kept for one release (`policy`,
+// `remove`) work but are not advertised.
+class NoAliasFormatter : public CLI::Formatter {
+ public:
+  std::string make_subcommand(const CLI::App* sub) const override {
+    std::stringstream out;
+    CLI::detail::format_help(out, sub->get_display_name(false),
+                             sub->get_description(), column_width_);
+    return out.str();
+  }
+};
+
+}  // namespace
 
 std::string DefaultVouchctlConfigPath() {
   if (const char* xdg = std::getenv("XDG_CONFIG_HOME"); xdg && *xdg) {
@@ -25,26 +43,30 @@ AppSpec VouchctlAppSpec() {
   spec.description = "Vouch operator command line.";
   spec.default_config_path = DefaultVouchctlConfigPath();
   spec.daemon = false;
-  spec.schema
-      .String("client", "server", "", "Verifier or registrar address host:port")
+  // VOUCH_CONFIG names the contexts file (contexts.h), not vouchctl.toml.
+  spec.config_env = "";
+  spec.schema.String("client", "server", "", "Verifier address host:port")
       .WithNames("--server", "VOUCH_SERVER")
+      .String("client", "registrar", "", "Registrar address host:port")
+      .WithNames("--registrar", "VOUCH_REGISTRAR")
       .String("client", "tls_dir", "",
               "Directory with ca.pem, client.pem, client.key")
       .WithNames("--tls-dir", "VOUCH_TLS_DIR")
-      .String("client", "output", "table", "Output format: table, json, yaml")
+      .String("client", "context", "",
+              "Context of the contexts file to use (default: its current "
+              "context)")
+      .WithNames("--context", "VOUCH_CONTEXT")
+      .String("client", "output", "table",
+              "Output format: table, wide, json, yaml, name")
       .WithNames("-o,--output", "VOUCH_OUTPUT")
       .String("log", "level", "warning",
               "Log level: debug, info, warning or error");
   spec.add_subcommands = [](CLI::App& cli) {
+    cli.formatter(std::make_shared<NoAliasFormatter>());
     cli.fallthrough();  // Global flags also after the subcommand.
     cli.add_subcommand("version", "Print the vouchctl version");
-    CLI::App* config =
-        cli.add_subcommand("config", "Inspect vouchctl's config");
-    config->add_subcommand(
-        "view",
-        "Print the effective configuration and where each value "
-        "comes from");
-    config->require_subcommand(1);
+    AddConfigCommands(cli);
+    AddDescribeCommands(cli);
     AddImaCommands(cli);
     AddQuoteCommands(cli);
     AddBootCommands(cli);
@@ -53,6 +75,7 @@ AppSpec VouchctlAppSpec() {
     AddAdminCommands(cli);
     AddResultsCommands(cli);
     AddDevCommands(cli);
+    AddCompletionCommands(cli);  // Last: it walks every command.
   };
   return spec;
 }
@@ -60,23 +83,21 @@ AppSpec VouchctlAppSpec() {
 int RunVouchctl(AppContext& ctx) {
   CLI::App& cli = ctx.cli;
   const std::string& output = ctx.config.GetString("client", "output");
-  if (output != "table" && output != "json" && output != "yaml") {
+  if (!ParseOutputFormat(output).ok()) {
     std::cerr << "vouchctl: output format '" << output << "' ("
-              << ctx.config.Source("client", "output")
-              << ") is not one of table, json, yaml\n";
+              << ctx.config.Source("client", "output") << ") is not one of "
+              << kOutputFormats << "\n";
     return 2;
   }
   if (cli.got_subcommand("version")) {
     std::cout << VersionString("vouchctl") << "\n";
     return 0;
   }
-  if (cli.got_subcommand("config")) {
-    std::cout << ctx.config.ToToml();
-    return 0;
-  }
-  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands,
-                    &RunCaCommands, &RunRegistrarCommands, &RunAdminCommands,
-                    &RunResultsCommands, &RunDevCommands}) {
+  for (auto* run :
+       {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
+        &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
+        &RunRegistrarCommands, &RunAdminCommands, &RunResultsCommands,
+        &RunDevCommands, &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

@@ -1,9 +1,10 @@
 // File: tenant/vouchctl_app.h
 // vouchctl, the operator's command line, in the style of kubectl: global
-// flags (--server/VOUCH_SERVER, --tls-dir/VOUCH_TLS_DIR, -o/--output) are
-// accepted before or after the subcommand; config comes from
-// ~/.config/vouch/vouchctl.toml. Exit codes: 0 ok, 1 not found or refused,
-// 2 usage or connection problem. Start-up only.
+// flags (--server, --registrar, --tls-dir, --context, -o/--output) are
+// accepted before or after the subcommand; where the servers are comes
+// from contexts (contexts.h), defaults from ~/.config/vouch/vouchctl.toml.
+// Exit codes: 0 ok, 1 not found or refused, 2 usage or connection problem.
+// Start-up only.
 #ifndef VOUCH_TENANT_VOUCHCTL_APP_H_
 #define VOUCH_TENANT_VOUCHCTL_APP_H_
 
