@@ -188,7 +188,7 @@ TEST_CASE("boot: bogus and truncated logs exit 2 with a clear error", "[e2e]") {
          std::vector<std::vector<std::string>>{
              {"replay", "--json"},
              {"show"},
-             {"create-policy", "-o", dir->Join("out.json")},
+             {"create-policy", "-f", dir->Join("out.json")},
              {"check", "--policy", policy}}) {
       std::vector<std::string> argv = {VOUCHCTL_BIN, "boot"};
       argv.insert(argv.end(), args.begin(), args.end());
@@ -214,7 +214,7 @@ TEST_CASE("boot: create-policy then check: pass, fail, empty, exit codes",
   std::string refstate = dir->Join("refstate.json");
   // -o on the subcommand is the output file, not the global --output.
   Result created = Run({VOUCHCTL_BIN, "boot", "create-policy", "--eventlog",
-                        log, "-o", refstate});
+                        log, "-f", refstate});
   REQUIRE(created.code == 0);
   CHECK(created.out.empty());
   nlohmann::json doc = nlohmann::json::parse(ReadFile(refstate));

@@ -173,7 +173,7 @@ TEST_CASE("vouchctl global flags go before or after the subcommand", "[e2e]") {
   CHECK(xml.code == 2);
   CHECK(xml.err ==
         "vouchctl: output format 'xml' (flag --output) is not one of table, "
-        "json, yaml\n");
+        "wide, json, yaml, name\n");
 }
 
 TEST_CASE("daemons start, wait for what they need and exit 0 on SIGTERM",

@@ -113,8 +113,8 @@ class Pool {
     Append(good_);
     const std::string policy = dir_.Join("policy.json");
     testing::RunResult learned =
-        testing::RunCapture({VOUCHCTL_BIN, "policy", "create", "--from-ima-log",
-                             ima_log_, "-o", policy});
+        testing::RunCapture({VOUCHCTL_BIN, "policy-file", "create",
+                             "--from-ima-log", ima_log_, "-f", policy});
     INFO(learned.err);
     REQUIRE(learned.status.Success());
     testing::RunResult added = Ctl({"policies", "add", "web", "-f", policy});
@@ -226,7 +226,7 @@ class Pool {
   // Unenrolls the agent, enrolls it again with the runtime policy "web",
   // a 5 s interval and `policies` (flags), and waits for its PASS.
   void Reenroll(const std::vector<std::string>& policies) {
-    REQUIRE(Ctl({"agents", "remove", agent_id_}).status.Success());
+    REQUIRE(Ctl({"agents", "delete", agent_id_}).status.Success());
     std::vector<std::string> args = {
         "agents", "enroll",     agent_id_, "--runtime-policy",
         "web",    "--interval", "5s"};
@@ -294,7 +294,7 @@ TEST_CASE(
   s = pool.Status();
   REQUIRE(s["failures"].size() >= 1);
   CHECK(s["failures"][0]["path"] == evil);
-  CHECK(s["failures"][0]["code"] == "FAILURE_CODE_IMA_FILE_NOT_IN_POLICY");
+  CHECK(s["failures"][0]["code"] == "ima.file_not_in_policy");
   CHECK(s["failures"][0]["ima_entry_index"] == 4);
 
   // A failure is latched: more good measurements do not clear it.
@@ -324,7 +324,7 @@ TEST_CASE(
 
   // Unenrolled: the verifier holding the stream tells the agent and ends it;
   // the history stays.
-  testing::RunResult removed = pool.Ctl({"agents", "remove", pool.agent_id_});
+  testing::RunResult removed = pool.Ctl({"agents", "delete", pool.agent_id_});
   INFO(removed.err);
   REQUIRE(removed.status.Success());
   // The notice, then the stream's end (two log lines, a moment apart).
@@ -534,7 +534,7 @@ TEST_CASE(
   CHECK(absl::StrContains(refused.err, "meta.version"));
   testing::RunResult viewer = testing::RunCapture(
       {VOUCHCTL_BIN, "--server", pool.v1_->address(), "--tls-dir",
-       pool.tls_.client_dir("viewer"), "agents", "remove", pool.agent_id_});
+       pool.tls_.client_dir("viewer"), "agents", "delete", pool.agent_id_});
   CHECK(viewer.status.code == 1);
   CHECK(pool.State() == "pass");
   // A policy update reaches the running agent without re-enrollment: the
@@ -894,15 +894,14 @@ TEST_CASE(
     INFO(r.err);
     REQUIRE(r.status.Success());
   }
-  testing::RunResult page = ctl(admin, {"agents", "list", "--page-size", "2"});
+  testing::RunResult page = ctl(admin, {"agents", "list", "--limit", "2"});
   REQUIRE(page.status.Success());
   nlohmann::json first = nlohmann::json::parse(page.out);
   REQUIRE(first["agents"].size() == 2);
   CHECK(first["agents"][0]["agent_id"] == "node-a");
   CHECK(first["agents"][1]["agent_id"] == "node-b");
   CHECK(!first["next_page_token"].get<std::string>().empty());
-  testing::RunResult all =
-      ctl(admin, {"agents", "list", "--page-size", "2", "--all"});
+  testing::RunResult all = ctl(admin, {"agents", "list"});  // Every page.
   REQUIRE(all.status.Success());
   nlohmann::json every = nlohmann::json::parse(all.out);
   REQUIRE(every["agents"].size() == 3);
@@ -950,7 +949,7 @@ TEST_CASE(
   testing::RunResult viewer = ctl(tls.client_dir("viewer"), {"agents", "list"});
   CHECK(viewer.status.Success());
   testing::RunResult refused =
-      ctl(tls.client_dir("viewer"), {"agents", "remove", "node-a"});
+      ctl(tls.client_dir("viewer"), {"agents", "delete", "node-a"});
   CHECK(refused.status.code == 1);
   CHECK(absl::StrContains(refused.err, "role"));
   const std::string agent_dir = tls.Agent("node-a");
@@ -1006,7 +1005,7 @@ TEST_CASE(
   const std::string policy = pool.dir_.Join("boot.json");
   testing::RunResult learned =
       testing::RunCapture({VOUCHCTL_BIN, "boot", "create-policy", "--eventlog",
-                           pool.boot_log_, "-o", policy});
+                           pool.boot_log_, "-f", policy});
   INFO(learned.err);
   REQUIRE(learned.status.Success());
   testing::RunResult added =
@@ -1056,7 +1055,7 @@ TEST_CASE(
   CHECK(latency < 2 * kInterval + 5);  // Slack for a loaded machine.
   nlohmann::json s = pool.Status();
   REQUIRE(s["failures"].size() >= 1);
-  CHECK(s["failures"][0]["code"] == "FAILURE_CODE_BOOT_COMPONENT_NOT_ALLOWED");
+  CHECK(s["failures"][0]["code"] == "boot.component_not_allowed");
   CHECK(pool.QueryInt("SELECT boot_policy_version FROM agent_state") == 2);
 
   // The good policy again (version 3) and a fresh enrollment: PASS. Then
@@ -1069,7 +1068,7 @@ TEST_CASE(
   CHECK(latency < 2 * kInterval + 5);
   s = pool.Status();
   REQUIRE(s["failures"].size() >= 1);
-  CHECK(s["failures"][0]["code"] == "FAILURE_CODE_BOOT_PCRS_CHANGED");
+  CHECK(s["failures"][0]["code"] == "boot.pcrs_changed");
   CHECK(absl::StrContains(s["failures"][0]["detail"].get<std::string>(),
                           "PCR 9 "));
   // Every verdict the agent saw is committed.
@@ -1140,11 +1139,11 @@ TEST_CASE(
   nlohmann::json s = pool.Status();
   INFO(s.dump());
   REQUIRE(s["failures"].size() == 1);
-  CHECK(s["failures"][0]["code"] == "FAILURE_CODE_PCR_VALUE_NOT_ALLOWED");
+  CHECK(s["failures"][0]["code"] == "pcr.value_not_allowed");
   CHECK(absl::StrContains(s["failures"][0]["detail"].get<std::string>(),
                           "PCR 9 "));
   // The policy is in use: it cannot be removed while enrolled.
-  CHECK(!pool.Ctl({"policies", "remove", "pcrs"}).status.Success());
+  CHECK(!pool.Ctl({"policies", "delete", "pcrs"}).status.Success());
   pool.CheckVerdictsStored();
 }
 
@@ -1215,7 +1214,7 @@ TEST_CASE(
   CHECK(passes_since(t2) == 0);
 
   // 3. Unenrolled, the registration can be deleted; no PASS follows.
-  testing::RunResult removed = pool.Ctl({"agents", "remove", id});
+  testing::RunResult removed = pool.Ctl({"agents", "delete", id});
   INFO(removed.err);
   REQUIRE(removed.status.Success());
   grpc::Status gone =

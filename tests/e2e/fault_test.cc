@@ -112,9 +112,9 @@ class FaultPool {
     }
     for (Agent& a : agents_) Append(a, good_);
     const std::string policy = dir_.Join("policy.json");
-    testing::RunResult learned =
-        testing::RunCapture({VOUCHCTL_BIN, "policy", "create", "--from-ima-log",
-                             agents_[0].ima_log(), "-o", policy});
+    testing::RunResult learned = testing::RunCapture(
+        {VOUCHCTL_BIN, "policy-file", "create", "--from-ima-log",
+         agents_[0].ima_log(), "-f", policy});
     INFO(learned.err);
     REQUIRE(learned.status.Success());
     testing::RunResult added = Ctl({"policies", "add", "web", "-f", policy});

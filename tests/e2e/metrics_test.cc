@@ -242,8 +242,8 @@ TEST_CASE(
   std::ofstream(good) << "good file";
   append({good});
   const std::string policy = dir.Join("policy.json");
-  REQUIRE(testing::RunCapture({VOUCHCTL_BIN, "policy", "create",
-                               "--from-ima-log", ima_log, "-o", policy})
+  REQUIRE(testing::RunCapture({VOUCHCTL_BIN, "policy-file", "create",
+                               "--from-ima-log", ima_log, "-f", policy})
               .status.Success());
   REQUIRE(ctl({"policies", "add", "web", "-f", policy}).status.Success());
   AgentProcessOptions agent_options;

@@ -262,9 +262,9 @@ TEST_CASE("registrar: register, activate, refuse what it must",
     // A viewer may read but not delete; an admin may delete.
     testing::RunResult viewer_rm = testing::RunCapture(
         {VOUCHCTL_BIN, "--server", registrar.address(), "--tls-dir",
-         tls.client_dir("viewer"), "registrar", "remove", "node-a"});
+         tls.client_dir("viewer"), "registrar", "delete", "node-a"});
     CHECK(viewer_rm.status.code == 1);
-    CHECK(Vouchctl(tls, registrar, {"registrar", "remove", "node-a"})
+    CHECK(Vouchctl(tls, registrar, {"registrar", "delete", "node-a"})
               .status.Success());
     CHECK(
         Vouchctl(tls, registrar, {"registrar", "get", "node-a"}).status.code ==

@@ -61,8 +61,8 @@ TEST_CASE("ima: vouchctl policy create learns a policy the log then passes",
   REQUIRE(dir.ok());
   const std::string policy = dir->Join("policy.json");
   Result c = Vouchctl(
-      *dir, {"policy", "create", "--from-ima-log", Data("ima-log-sha256"),
-             "--exclude", "/tmp/.*", "-o", policy});
+      *dir, {"policy-file", "create", "--from-ima-log", Data("ima-log-sha256"),
+             "--exclude", "/tmp/.*", "-f", policy});
   INFO(c.err);
   REQUIRE(c.code == 0);
   auto j = nlohmann::json::parse(Slurp(policy));
@@ -101,8 +101,8 @@ TEST_CASE("ima: vouchctl ima check reports the reject list as 'rejected'",
   auto dir = TempDir::Create("ima-");
   REQUIRE(dir.ok());
   const std::string policy = dir->Join("policy.json");
-  REQUIRE(Vouchctl(*dir, {"policy", "create", "--from-ima-log",
-                          Data("ima-log-sha256"), "-o", policy})
+  REQUIRE(Vouchctl(*dir, {"policy-file", "create", "--from-ima-log",
+                          Data("ima-log-sha256"), "-f", policy})
               .code == 0);
   // /data stays allowed by digest and is excluded too; the reject list wins.
   auto j = nlohmann::json::parse(Slurp(policy));
@@ -205,8 +205,8 @@ TEST_CASE("ima: vouchctl policy convert and verify-signature", "[e2e]") {
   Spit(dir->Join("excludes"), "/tmp/.*\n");
   const std::string out = dir->Join("converted.json");
   Result c = Vouchctl(
-      *dir, {"policy", "convert", "--allowlist", Data("allowlist-sha256"),
-             "--excludelist", dir->Join("excludes"), "-o", out});
+      *dir, {"policy-file", "convert", "--allowlist", Data("allowlist-sha256"),
+             "--excludelist", dir->Join("excludes"), "-f", out});
   INFO(c.err);
   REQUIRE(c.code == 0);
   auto j = nlohmann::json::parse(Slurp(out));
@@ -216,19 +216,19 @@ TEST_CASE("ima: vouchctl policy convert and verify-signature", "[e2e]") {
   // The global -o (output format) still works elsewhere.
   CHECK(Vouchctl(*dir, {"-o", "json", "version"}).code == 0);
 
-  CHECK(Vouchctl(*dir, {"policy", "verify-signature", "--policy",
+  CHECK(Vouchctl(*dir, {"policy-file", "verify-signature", "--policy",
                         Data("runtime-policy-test-signed.json"), "--key",
                         Data("runtime-policy-pubkey.pub")})
             .code == 0);
-  CHECK(Vouchctl(*dir, {"policy", "verify-signature", "--policy",
+  CHECK(Vouchctl(*dir, {"policy-file", "verify-signature", "--policy",
                         Data("runtime-policy-test-signed-bad.json"), "--key",
                         Data("runtime-policy-pubkey.pub")})
             .code == 1);
-  CHECK(Vouchctl(*dir, {"policy", "verify-signature", "--policy",
+  CHECK(Vouchctl(*dir, {"policy-file", "verify-signature", "--policy",
                         Data("runtime-policy-test-signed.json"), "--key",
                         Data("rsa2048pub.pem")})
             .code == 1);
-  CHECK(Vouchctl(*dir, {"policy", "verify-signature", "--policy",
+  CHECK(Vouchctl(*dir, {"policy-file", "verify-signature", "--policy",
                         Data("runtime-policy-test.json"), "--key",
                         Data("runtime-policy-pubkey.pub")})
             .code == 2);

@@ -113,8 +113,8 @@ policy_file = os.path.join(DATA, "keylime", "runtime-policy-test.json")
 with open(policy_file, "rb") as f:
     policy_bytes = f.read()
 log_file = os.path.join(DATA, "keylime", "ima-log-sha256")
-rc, out = vouchctl("policy", "create", "--from-ima-log", log_file,
-                   "-o", path("learned.json"))
+rc, out = vouchctl("policy-file", "create", "--from-ima-log", log_file,
+                   "-f", path("learned.json"))
 check(rc == 0, f"vouchctl policy create ({out.strip()})")
 learned = json.loads(read("learned.json"))
 rejected_path, rejected_digests = next(
@@ -123,7 +123,7 @@ learned["reject"] = {"digests": [rejected_digests[0]], "paths": []}
 reject_policy = write("reject-policy.json", json.dumps(learned, indent=1))
 
 # --- Vouch signs, Keylime verifies ------------------------------------------
-rc, out = vouchctl("policy", "sign", "--policy", policy_file,
+rc, out = vouchctl("policy-file", "sign", "--policy", policy_file,
                    "--key", path("ec.pem"), "-f", path("vouch-ec.json"))
 check(rc == 0, f"vouchctl policy sign with an EC key ({out.strip()})")
 env = read("vouch-ec.json")
@@ -142,16 +142,16 @@ check(signing.verify_dsse_envelope(env, read("other.pub")) is None,
 bad = tamper(env.decode()).encode()
 check(signing.verify_dsse_envelope(bad, read("ec.pub")) is None,
       "Keylime refuses Vouch's envelope with a tampered payload")
-rc, _ = vouchctl("policy", "verify", "--policy", path("vouch-ec.json"),
+rc, _ = vouchctl("policy-file", "verify", "--policy", path("vouch-ec.json"),
                  "--key", path("ec.pub"))
 check(rc == 0, "vouchctl policy verify accepts its own envelope")
 write("vouch-ec-tampered.json", bad)
-rc, _ = vouchctl("policy", "verify", "--policy", path("vouch-ec-tampered.json"),
+rc, _ = vouchctl("policy-file", "verify", "--policy", path("vouch-ec-tampered.json"),
                  "--key", path("ec.pub"))
 check(rc == 1, "vouchctl refuses the tampered envelope")
 
 # Vouch's reject extension passes Keylime's schema (Keylime ignores it).
-rc, out = vouchctl("policy", "sign", "--policy", reject_policy,
+rc, out = vouchctl("policy-file", "sign", "--policy", reject_policy,
                    "--key", path("ec.pem"), "-f", path("vouch-reject.json"))
 check(rc == 0, f"vouchctl signs a policy with a reject list ({out.strip()})")
 check(keylime_accepts(read("vouch-reject.json"), read("ec.pub")),
@@ -159,7 +159,7 @@ check(keylime_accepts(read("vouch-reject.json"), read("ec.pub")),
 
 # With an X.509 certificate: Keylime reads the certificate from the keyid.
 x509_signer = x509.Signer(signer.secret_key, certificate_path=path("cert.pem"))
-rc, out = vouchctl("policy", "sign", "--policy", policy_file,
+rc, out = vouchctl("policy-file", "sign", "--policy", policy_file,
                    "--key", path("ec.pem"), "--cert", path("cert.pem"),
                    "-f", path("vouch-x509.json"))
 check(rc == 0, f"vouchctl policy sign --cert ({out.strip()})")
@@ -169,7 +169,7 @@ check(json.loads(env)["signatures"][0]["keyid"] == x509_signer.keyid(),
 verified = signing.verify_dsse_envelope(env, None)
 check(verified is not None and verified.payload == policy_bytes,
       "Keylime verifies Vouch's certificate envelope")
-rc, _ = vouchctl("policy", "sign", "--policy", policy_file,
+rc, _ = vouchctl("policy-file", "sign", "--policy", policy_file,
                  "--key", path("other.pem"), "--cert", path("cert.pem"),
                  "-f", path("unused.json"))
 check(rc == 2, "vouchctl refuses a certificate that is not the key's")
@@ -180,26 +180,26 @@ write("rsa.pem", rsa_key.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
     serialization.NoEncryption()))
 write("rsa.pub", pub_pem(rsa_key))
-rc, out = vouchctl("policy", "sign", "--policy", policy_file,
+rc, out = vouchctl("policy-file", "sign", "--policy", policy_file,
                    "--key", path("rsa.pem"), "-f", path("vouch-rsa.json"))
 check(rc == 0, f"vouchctl policy sign with an RSA key ({out.strip()})")
-rc, _ = vouchctl("policy", "verify", "--policy", path("vouch-rsa.json"),
+rc, _ = vouchctl("policy-file", "verify", "--policy", path("vouch-rsa.json"),
                  "--key", path("rsa.pub"))
 check(rc == 0, "vouchctl verifies its RSA envelope")
-rc, _ = vouchctl("policy", "verify", "--policy", path("vouch-rsa.json"),
+rc, _ = vouchctl("policy-file", "verify", "--policy", path("vouch-rsa.json"),
                  "--key", path("ec.pub"))
 check(rc == 1, "vouchctl refuses the RSA envelope with another key")
 
 # Refusals on the signing side.
 write("not-policy.json", b'{"meta": {"version": 1}, "unknown": 1}')
-rc, _ = vouchctl("policy", "sign", "--policy", path("not-policy.json"),
+rc, _ = vouchctl("policy-file", "sign", "--policy", path("not-policy.json"),
                  "--key", path("ec.pem"), "-f", path("unused.json"))
 check(rc == 2, "vouchctl refuses to sign an invalid policy")
 p192 = ec.generate_private_key(ec.SECP192R1())
 write("p192.pem", p192.private_bytes(
     serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
     serialization.NoEncryption()))
-rc, _ = vouchctl("policy", "sign", "--policy", policy_file,
+rc, _ = vouchctl("policy-file", "sign", "--policy", policy_file,
                  "--key", path("p192.pem"), "-f", path("unused.json"))
 check(rc == 2, "vouchctl refuses a P-192 key")
 
@@ -211,14 +211,14 @@ env = sign_runtime_policy._sign_policy(ecdsa.Signer(signer.secret_key),
                                        learned_file)
 check(env is not None, "Keylime's _sign_policy signs (ecdsa backend)")
 write("keylime-ec.json", env)
-rc, _ = vouchctl("policy", "verify", "--policy", path("keylime-ec.json"),
+rc, _ = vouchctl("policy-file", "verify", "--policy", path("keylime-ec.json"),
                  "--key", path("ec.pub"))
 check(rc == 0, "vouchctl policy verify accepts Keylime's envelope")
-rc, _ = vouchctl("policy", "verify-signature", "--policy",
+rc, _ = vouchctl("policy-file", "verify-signature", "--policy",
                  path("keylime-ec.json"), "--key", path("other.pub"))
 check(rc == 1, "vouchctl refuses Keylime's envelope with another key")
 write("keylime-ec-tampered.json", tamper(env))
-rc, _ = vouchctl("policy", "verify", "--policy",
+rc, _ = vouchctl("policy-file", "verify", "--policy",
                  path("keylime-ec-tampered.json"), "--key", path("ec.pub"))
 check(rc == 1, "vouchctl refuses Keylime's envelope with a tampered payload")
 check(not keylime_accepts(read("keylime-ec-tampered.json"), read("ec.pub")),
@@ -227,7 +227,7 @@ check(not keylime_accepts(read("keylime-ec-tampered.json"), read("ec.pub")),
 env = sign_runtime_policy._sign_policy(x509_signer, learned_file)
 check(env is not None, "Keylime's _sign_policy signs (x509 backend)")
 write("keylime-x509.json", env)
-rc, _ = vouchctl("policy", "verify", "--policy", path("keylime-x509.json"),
+rc, _ = vouchctl("policy-file", "verify", "--policy", path("keylime-x509.json"),
                  "--key", path("cert.pem"))
 check(rc == 0, "vouchctl verifies Keylime's x509 envelope with the certificate")
 
