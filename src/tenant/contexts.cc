@@ -163,14 +163,15 @@ absl::StatusOr<Endpoints> ResolveEndpoints(const Config& config) {
     ctx = it->second;
   }
   // A flag or an environment variable beats the context, which beats
-  // vouchctl.toml and the defaults.
+  // vouchctl.toml and the defaults. An empty flag or variable counts as
+  // not set.
   auto pick = [&](const char* key, const std::string& from_context) {
+    const std::string& value = config.GetString("client", key);
     const std::string& source = config.Source("client", key);
-    if (absl::StartsWith(source, "flag") || absl::StartsWith(source, "env") ||
-        from_context.empty()) {
-      return config.GetString("client", key);
-    }
-    return from_context;
+    const bool explicit_value =
+        (absl::StartsWith(source, "flag") || absl::StartsWith(source, "env")) &&
+        !value.empty();
+    return explicit_value || from_context.empty() ? value : from_context;
   };
   e.verifier = pick("server", ctx.verifier);
   e.registrar = pick("registrar", ctx.registrar);

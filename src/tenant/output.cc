@@ -203,8 +203,14 @@ absl::Status FetchPages(int limit, const PageFn& page) {
           std::min<size_t>(1000, static_cast<size_t>(limit) - fetched));
     }
     std::string next;
+    const size_t before = fetched;
     if (absl::Status st = page(token, page_size, &next, &fetched); !st.ok()) {
       return st;
+    }
+    // A server that promises more but sends nothing would keep us here.
+    if (!next.empty() && fetched == before) {
+      return absl::DataLossError(
+          "the server sent an empty page with a next page token");
     }
     token = std::move(next);
   } while (!token.empty() &&

@@ -101,7 +101,9 @@ int PrintOutput(OutputFormat format, const Output& out, std::ostream& os);
 
 // Calls `page(token, page_size, &next, &fetched)` until the server has no
 // next page or `limit` items are in (0: no limit); `fetched` is the number
-// of items held after that page. The caller trims to `limit`.
+// of items held after that page. Page sizes never ask for more than the
+// limit leaves. kDataLoss when a page adds nothing but promises a next
+// one (a looping server).
 using PageFn =
     std::function<absl::Status(const std::string& token, int page_size,
                                std::string* next, size_t* fetched)>;

@@ -132,6 +132,39 @@ CHECK(!ParseOutputFormat("xml").ok());
 CHECK(*ParseOutputFormat("wide") == OutputFormat::kWide);
 }
 
+TEST_CASE("lists fetch every page unless --limit caps them", "[cli]") {
+  // A server of 10 items that sends at most 3 a page.
+  auto serve = [](size_t total, std::vector<int>* asked) {
+    return [total, asked](const std::string& token, int page_size,
+                          std::string* next, size_t* fetched) {
+      asked->push_back(page_size);
+      const size_t from = token.empty() ? 0 : std::stoul(token);
+      const size_t n =
+          std::min<size_t>({3, static_cast<size_t>(page_size), total - from});
+      *fetched = from + n;
+      *next = from + n < total ? std::to_string(from + n) : "";
+      return absl::OkStatus();
+    };
+  };
+  std::vector<int> asked;
+  REQUIRE(FetchPages(0, serve(10, &asked)).ok());
+  CHECK(asked == std::vector<int>{1000, 1000, 1000, 1000});
+  asked.clear();
+  REQUIRE(FetchPages(5, serve(10, &asked)).ok());
+  CHECK(asked == std::vector<int>{5, 2});
+  // A server that promises a next page but sends nothing does not loop.
+  int calls = 0;
+  absl::Status looping = FetchPages(
+      0, [&](const std::string&, int, std::string* next, size_t* fetched) {
+        ++calls;
+        *next = "again";
+        *fetched = 0;
+        return absl::OkStatus();
+      });
+  CHECK(looping.code() == absl::StatusCode::kDataLoss);
+  CHECK(calls == 1);
+}
+
 TEST_CASE("failure codes print as short, unique names", "[cli]") {
   CHECK(core::FailureCodeName(v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY) ==
         "ima.file_not_in_policy");

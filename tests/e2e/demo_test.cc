@@ -103,6 +103,14 @@ TEST_CASE("demo --detach under a private parent; its context and env work",
   REQUIRE(!agent_id.empty());
   const std::vector<std::pair<std::string, std::string>> ctx_env = {
       {"VOUCH_CONFIG", config}};
+  // The demo waits a while for the first PASS; a loaded machine may need
+  // longer.
+  RunResult passed =
+      Bash("for i in $(seq 1 120); do vouchctl agents get " + agent_id +
+               " -o json | grep -q '\"state\": \"pass\"' && exit 0; sleep 0.5; "
+               "done; exit 1",
+           ctx_env);
+  REQUIRE(passed.status.Success());
   RunResult current = Bash("vouchctl config current-context", ctx_env);
   CHECK(current.out == "demo\n");
   RunResult reg = Bash("vouchctl registrar list -o json", ctx_env);
