@@ -48,12 +48,13 @@ testing::RunResult Ctl(const std::vector<std::string>& args,
   std::vector<std::string> argv = {VOUCHCTL_BIN};
   argv.insert(argv.end(), args.begin(), args.end());
   // No ambient settings of the machine running the tests.
-  for (const char* name : {"VOUCH_SERVER", "VOUCH_REGISTRAR", "VOUCH_TLS_DIR",
-                           "VOUCH_CONTEXT", "VOUCH_OUTPUT"}) {
+  for (const char* name :
+       {"VOUCH_SERVER", "VOUCH_REGISTRAR", "VOUCH_TLS_DIR", "VOUCH_CONTEXT"}) {
     bool given = false;
     for (const auto& [k, v] : env) given = given || k == name;
     if (!given) env.emplace_back(name, "");
   }
+  env.emplace_back("VOUCH_OUTPUT", "table");
   testing::RunResult r =
       testing::RunCapture(argv, std::move(env), std::chrono::seconds(60));
   INFO(r.err);
@@ -82,54 +83,59 @@ TEST_CASE("tables size each column to its widest cell", "[cli]") {
   CHECK(absl::StrContains(wide, id + "   pass    default\n"));
 }
 
-TEST_CASE("-o yaml reads back as the same value, -o name lists names", "[cli]"){
-    nlohmann::json doc = {{"agents",
-                           {{{"agent_id", "node-a"},
-                             {"connected", true},
-                             {"ima_next_entry", nullptr},
-                             {"failures",
-                              {{{"code", "ima.file_not_in_policy"},
-                                {"path", "/tmp/a \"quoted\": #x\n\ttab"}}}},
-                             {"reset_count", 4294967295u},
-                             {"ratio", 1e+20}}},
-                           {{"agent_id", "yes"},
-                            {"failures", nlohmann::json::array()}}}},
-    {"next_page_token", ""},
-    {"null", "~"},
-    {"on", nlohmann::json::object()},
-    {"weird key: -", "- not a list"},
-    {"unicode", "gr\xc3\xbc\xc3\x9f \xe2\x9c\x93 \xf0\x9f\x98\x80"},
-    {"controls", std::string("\x7f\xc2\x85\xc2\x9f\x01", 6)},
-    {"nested", {{1, 2}, nlohmann::json::array(), {{"a", {{"b", "c"}}}}}},
-    {"numbers", {0, -1, 3.5, "12", "true", "null"}}};
-Output out;
-out.json = doc;
-out.names = {"agent/node-a", "agent/yes"};
-std::ostringstream yaml;
-PrintOutput(OutputFormat::kYaml, out, yaml);
-auto dir = TempDir::Create();
-REQUIRE(dir.ok());
-Spit(dir->Join("out.yaml"), yaml.str());
-testing::RunResult py = testing::RunCapture(
-    {"python3", "-c",
-     "import json, sys, yaml\n"
-     "print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))",
-     dir->Join("out.yaml")});
-INFO(yaml.str() << py.err);
-REQUIRE(py.status.Success());
-CHECK(nlohmann::json::parse(py.out) == doc);
+TEST_CASE("-o yaml reads back as the same value, -o name lists names",
+          "[cli]") {
+  nlohmann::json failure = {{"code", "ima.file_not_in_policy"},
+                            {"path", "/tmp/a \"quoted\": #x\n\ttab"}};
+  nlohmann::json first = {{"agent_id", "node-a"},
+                          {"connected", true},
+                          {"ima_next_entry", nullptr},
+                          {"failures", nlohmann::json::array({failure})},
+                          {"reset_count", 4294967295u},
+                          {"ratio", 1e+20}};
+  nlohmann::json second = {{"agent_id", "yes"},
+                           {"failures", nlohmann::json::array()}};
+  nlohmann::json nested = nlohmann::json::array(
+      {nlohmann::json::array({1, 2}), nlohmann::json::array(),
+       nlohmann::json{{"a", {{"b", "c"}}}}});
+  nlohmann::json doc = {
+      {"agents", nlohmann::json::array({first, second})},
+      {"next_page_token", ""},
+      {"null", "~"},
+      {"on", nlohmann::json::object()},
+      {"weird key: -", "- not a list"},
+      {"unicode", "gr\xc3\xbc\xc3\x9f \xe2\x9c\x93 \xf0\x9f\x98\x80"},
+      {"controls", std::string("\x7f\xc2\x85\xc2\x9f\x01", 6)},
+      {"nested", nested},
+      {"numbers", nlohmann::json::array({0, -1, 3.5, "12", "true", "null"})}};
+  Output out;
+  out.json = doc;
+  out.names = {"agent/node-a", "agent/yes"};
+  std::ostringstream yaml;
+  PrintOutput(OutputFormat::kYaml, out, yaml);
+  auto dir = TempDir::Create();
+  REQUIRE(dir.ok());
+  Spit(dir->Join("out.yaml"), yaml.str());
+  testing::RunResult py = testing::RunCapture(
+      {"python3", "-c",
+       "import json, sys, yaml\n"
+       "print(json.dumps(yaml.safe_load(open(sys.argv[1], encoding='utf-8'))))",
+       dir->Join("out.yaml")});
+  INFO(yaml.str() << py.err);
+  REQUIRE(py.status.Success());
+  CHECK(nlohmann::json::parse(py.out) == doc);
 
-std::ostringstream json;
-PrintOutput(OutputFormat::kJson, out, json);
-CHECK(nlohmann::json::parse(json.str()) == doc);
-std::ostringstream names;
-PrintOutput(OutputFormat::kName, out, names);
-CHECK(names.str() == "agent/node-a\nagent/yes\n");
-// A scalar document, and invalid UTF-8 from a server does not throw.
-CHECK(ToYaml(nlohmann::json(7)) == "7\n");
-CHECK(ToYaml(nlohmann::json(std::string("\xff"))) == "\"\xef\xbf\xbd\"\n");
-CHECK(!ParseOutputFormat("xml").ok());
-CHECK(*ParseOutputFormat("wide") == OutputFormat::kWide);
+  std::ostringstream json;
+  PrintOutput(OutputFormat::kJson, out, json);
+  CHECK(nlohmann::json::parse(json.str()) == doc);
+  std::ostringstream names;
+  PrintOutput(OutputFormat::kName, out, names);
+  CHECK(names.str() == "agent/node-a\nagent/yes\n");
+  // A scalar document, and invalid UTF-8 from a server does not throw.
+  CHECK(ToYaml(nlohmann::json(7)) == "7\n");
+  CHECK(ToYaml(nlohmann::json(std::string("\xff"))) == "\"\xef\xbf\xbd\"\n");
+  CHECK(!ParseOutputFormat("xml").ok());
+  CHECK(*ParseOutputFormat("wide") == OutputFormat::kWide);
 }
 
 TEST_CASE("lists fetch every page unless --limit caps them", "[cli]") {

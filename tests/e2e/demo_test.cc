@@ -36,10 +36,11 @@ std::string Slurp(const std::string& path) {
 // Runs a bash script with the demo's environment file sourced or not.
 RunResult Bash(const std::string& script,
                std::vector<std::pair<std::string, std::string>> env) {
-  for (const char* name : {"VOUCH_SERVER", "VOUCH_REGISTRAR", "VOUCH_TLS_DIR",
-                           "VOUCH_CONTEXT", "VOUCH_OUTPUT"}) {
+  for (const char* name :
+       {"VOUCH_SERVER", "VOUCH_REGISTRAR", "VOUCH_TLS_DIR", "VOUCH_CONTEXT"}) {
     env.emplace_back(name, "");
   }
+  env.emplace_back("VOUCH_OUTPUT", "table");
   env.emplace_back("PATH", std::string(VOUCH_BIN_DIR) + ":/usr/bin:/bin");
   return RunCapture({"bash", "-c", script}, std::move(env),
                     std::chrono::seconds(180));
