@@ -190,7 +190,7 @@ TEST_CASE("failure codes print as short, unique names", "[cli]") {
   }
 }
 
-TEST_CASE("every RPC failure prints a reason; UNIMPLEMENTED names servers",
+TEST_CASE("every RPC failure prints a reason, UNIMPLEMENTED names servers",
           "[cli]") {
   std::ostringstream err;
   std::streambuf* old = std::cerr.rdbuf(err.rdbuf());
@@ -384,7 +384,7 @@ TEST_CASE("the man page lists every command and its flags", "[cli]") {
   CHECK(groff.err.empty());
 }
 
-TEST_CASE("old spellings work as hidden aliases; -o is never a file", "[cli]") {
+TEST_CASE("old spellings work as hidden aliases, -o is never a file", "[cli]") {
   auto dir = TempDir::Create();
   REQUIRE(dir.ok());
   testing::RunResult help = Ctl({"--help"}, {});

@@ -46,7 +46,7 @@ RunResult Bash(const std::string& script,
                     std::chrono::seconds(180));
 }
 
-TEST_CASE("demo --detach under a private parent; its context and env work",
+TEST_CASE("demo --detach under a private parent, its context and env work",
           "[e2e][pg][tpm]") {
   auto parent = TempDir::Create("demo-");
   REQUIRE(parent.ok());
