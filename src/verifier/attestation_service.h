@@ -50,6 +50,7 @@
 
 namespace vouch::verifier {
 
+// What one AttestationService is configured with.
 struct AttestationOptions {
   SessionOptions session;
   AdmissionOptions admission;
