@@ -19,11 +19,8 @@
 #include "common/status_macros.h"
 #include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
-#include "server/metrics.h"
-#include "server/service_notify.h"
 #include "server/tls.h"
-#include "store/migrate.h"
-#include "store/pg_pool.h"
+#include "startup/database_server.h"
 #include "store/registrar_store.h"
 
 namespace vouch::registrar {
@@ -124,10 +121,8 @@ int RunRegistrar(AppContext& ctx) {
   Log(LogLevel::kInfo, "registrar starting",
       {{"listen", listen},
        {"require_ek_cert", cfg.GetBool("registrar", "require_ek_cert")}});
-  const std::string url = cfg.GetString("database", "url");
-  if (url.empty()) {
-    Log(LogLevel::kError, "database.url is not set");
-    return 2;
+  if (std::optional<int> exit = startup::CheckDatabaseConfig(cfg)) {
+    return *exit;
   }
   std::unique_ptr<core::tpm::EkCertVerifier> ek_cas;
   const std::string ca_dir = cfg.GetString("registrar", "ek_ca_dir");
@@ -153,18 +148,10 @@ int RunRegistrar(AppContext& ctx) {
         {{"error", setup.status().message()}});
     return 2;
   }
-  store::PgPool pool(
-      url, static_cast<int>(cfg.GetInt("database", "max_connections")),
-      store::PgOptionsFromConfig(cfg));
-  std::shared_ptr<server::Metrics> metrics =
-      server::MetricsFromConfig(cfg, "vouch-registrar");
-  absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =
-      server::ServeMetricsFromConfig(cfg, metrics, [&pool] {
-        return store::SchemaReady(pool, absl::Seconds(2));
-      });
-  if (!http.ok()) return 1;
-  if (std::optional<int> exit = store::PrepareDatabaseOrExit(
-          pool, cfg.GetString("database", "migrate"))) {
+  startup::DatabaseServer db;
+  if (std::optional<int> exit = startup::StartDatabaseServer(
+          cfg, "vouch-registrar",
+          static_cast<int>(cfg.GetInt("database", "max_connections")), db)) {
     return *exit;
   }
   const absl::Duration pending_ttl =
@@ -173,7 +160,7 @@ int RunRegistrar(AppContext& ctx) {
     Log(LogLevel::kError, "registrar.pending_ttl must be positive");
     return 2;
   }
-  store::PgRegistrarStore store(&pool, pending_ttl);
+  store::PgRegistrarStore store(db.pool.get(), pending_ttl);
   RegistrarOptions options;
   options.require_ek_cert = cfg.GetBool("registrar", "require_ek_cert");
   options.challenge_ttl = cfg.GetDuration("registrar", "challenge_ttl");
@@ -184,8 +171,8 @@ int RunRegistrar(AppContext& ctx) {
   RegistrarService service(&store, std::move(ek_cas), options);
 
   std::unique_ptr<RegistrarMetrics> rm;
-  if (metrics != nullptr)
-    rm = std::make_unique<RegistrarMetrics>(metrics.get());
+  if (db.metrics != nullptr)
+    rm = std::make_unique<RegistrarMetrics>(db.metrics.get());
 
   grpc::EnableDefaultHealthCheckService(true);
   grpc::ServerBuilder builder;
@@ -203,14 +190,11 @@ int RunRegistrar(AppContext& ctx) {
   absl::Notification stop;
   std::thread cleaner(
       [&] { DeleteExpiredUntil(store, CleanupPeriod(pending_ttl), stop); });
-  if (*http != nullptr) (*http)->SetServing();
-  // PrepareDatabase above reached the database; the server listens now.
-  server::NotifyReady(absl::StrCat("serving on port ", port)).IgnoreError();
+  db.Serving(port);
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});
-  server::NotifyStopping().IgnoreError();
+  db.Stopping();
   stop.Notify();
-  if (*http != nullptr) (*http)->SetDraining();
   server->GetHealthCheckService()->Shutdown();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   cleaner.join();

@@ -224,6 +224,42 @@ v1::StateChangeCause CauseOf(const std::string& c) {
   return v1::STATE_CHANGE_CAUSE_UNSPECIFIED;
 }
 
+// One event row as the Watch stream sends it: a verdict (when the caller
+// asked for verdicts) or a state change, with the resume token after it.
+v1::WatchEvent WatchEventOf(const store::EventRow& r,
+                            const std::string& tenant) {
+  v1::WatchEvent e;
+  e.set_resume_token(EventToken(r.position));
+  e.set_agent_id(r.agent_id);
+  e.set_event_id(absl::StrCat(r.position.xid, "-", r.position.seq));
+  server::SetTimestamp(r.at, e.mutable_event_time());
+  v1::Verdict holder;
+  if (!r.failures.empty() && !holder.ParseFromString(r.failures)) {
+    holder.Clear();
+  }
+  if (r.verdict) {
+    v1::AttestationRecord* v = e.mutable_verdict();
+    v->set_attestation_id(r.attestation_id);
+    v->set_tenant(tenant);
+    v->set_agent_id(r.agent_id);
+    v->set_state(r.state);
+    *v->mutable_failures() = holder.failures();
+    v->set_failures_truncated(holder.failures_truncated());
+    server::SetTimestamp(r.at, v->mutable_verified_at());
+    v->set_verifier(r.verifier);
+    return e;
+  }
+  v1::StateChange* c = e.mutable_state_change();
+  c->set_previous_state(r.previous_state);
+  c->set_state(r.state);
+  c->set_cause(CauseOf(r.cause));
+  c->set_attestation_id(r.attestation_id);
+  if (r.state == v1::ATTESTATION_STATE_FAIL) {
+    *c->mutable_failures() = holder.failures();
+  }
+  return e;
+}
+
 }  // namespace
 
 grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
@@ -290,37 +326,7 @@ grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
     if (!events.ok()) return Reply(events.status());
     for (const store::EventRow& r : *events) {
       at = r.position;
-      v1::WatchEvent e;
-      e.set_resume_token(EventToken(at));
-      e.set_agent_id(r.agent_id);
-      e.set_event_id(absl::StrCat(r.position.xid, "-", r.position.seq));
-      server::SetTimestamp(r.at, e.mutable_event_time());
-      v1::Verdict holder;
-      if (!r.failures.empty() && !holder.ParseFromString(r.failures)) {
-        holder.Clear();
-      }
-      if (r.verdict) {
-        v1::AttestationRecord* v = e.mutable_verdict();
-        v->set_attestation_id(r.attestation_id);
-        v->set_tenant(*tenant);
-        v->set_agent_id(r.agent_id);
-        v->set_state(r.state);
-        *v->mutable_failures() = holder.failures();
-        v->set_failures_truncated(holder.failures_truncated());
-        server::SetTimestamp(r.at, v->mutable_verified_at());
-        v->set_verifier(r.verifier);
-        if (!writer->Write(e)) return grpc::Status::OK;
-        last_sent = absl::Now();
-        continue;
-      }
-      v1::StateChange* c = e.mutable_state_change();
-      c->set_previous_state(r.previous_state);
-      c->set_state(r.state);
-      c->set_cause(CauseOf(r.cause));
-      c->set_attestation_id(r.attestation_id);
-      if (r.state == v1::ATTESTATION_STATE_FAIL)
-        *c->mutable_failures() = holder.failures();
-      if (!writer->Write(e)) return grpc::Status::OK;
+      if (!writer->Write(WatchEventOf(r, *tenant))) return grpc::Status::OK;
       last_sent = absl::Now();
     }
     if (events->size() == 500) continue;  // More are waiting.

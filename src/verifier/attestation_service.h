@@ -11,15 +11,14 @@
 // last one, so an agent has at most one message buffered in the verifier.
 // Thread-safe.
 //
-// Admission control (AttestationOptions): a Hello deadline, one live stream
-// per agent, a cap on streams and a verifier-wide budget of held IMA bytes.
+// Admission control (admission.h): a Hello deadline, one live stream per
+// agent, a cap on streams and a verifier-wide budget of held IMA bytes.
 //
-// Lock order: AttestationService::mu_ before StreamReactor::mu_ (Register,
-// RenewLeases, Drain and the Hello deadline thread end streams while
-// holding the service's lock);
-// the LatencyRecorder's, GroupCommitter's, Executor's and PolicyCache's
-// locks are leaves. Nothing blocking runs
-// under any of them.
+// Lock order: AttestationService::mu_ and the StreamAdmission lock, each
+// before StreamReactor::mu_ (Register, RenewLeases, Drain and the Hello
+// deadline thread end streams while holding one of them); the two are never
+// held together. The LatencyRecorder's, GroupCommitter's, Executor's and
+// PolicyCache's locks are leaves. Nothing blocking runs under any of them.
 //
 //   AttestationService svc(&store, &executor, &committer, &cache, options);
 //   builder.RegisterService(&svc);
@@ -27,7 +26,6 @@
 #ifndef VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
 #define VOUCH_VERIFIER_ATTESTATION_SERVICE_H_
 
-#include <atomic>
 #include <cstdint>
 #include <map>
 #include <string>
@@ -40,6 +38,7 @@
 #include "absl/time/time.h"
 #include "server/rate_limiter.h"
 #include "store/verifier_store.h"
+#include "verifier/admission.h"
 #include "verifier/attestation_session.h"
 #include "verifier/executor.h"
 #include "verifier/group_commit.h"
@@ -51,23 +50,10 @@
 
 namespace vouch::verifier {
 
-// Admission control: what one verifier holds for its agents at most.
-// Refusals end the stream with RESOURCE_EXHAUSTED and the trailing metadata
-// core::attest::kRetryAfterMetadata that agents honour with jittered back-off.
+// What one AttestationService is configured with.
 struct AttestationOptions {
   SessionOptions session;
-  int hello_per_minute = 30;  // Per agent_id.
-  // A stream that sent nothing this long after it opened is closed with
-  // DEADLINE_EXCEEDED.
-  absl::Duration hello_deadline = absl::Seconds(10);
-  // Attest streams open at once (with or without a Hello yet); more are
-  // refused.
-  size_t max_streams = 50000;
-  // Unproven IMA bytes all sessions hold at once (each at most
-  // core::attest::kMaxHeldImaBytes); a session that would go over ends.
-  int64_t max_held_ima_bytes = int64_t{1} << 30;
-  // The retry hint sent with a refusal.
-  absl::Duration busy_retry_after = absl::Seconds(30);
+  AdmissionOptions admission;
   VerifierMetrics* metrics = nullptr;  // nullptr: metrics off.
   // Signs the EAR token each Verdict carries; nullptr: no tokens.
   const ResultIssuer* results = nullptr;
@@ -110,7 +96,7 @@ class AttestationService final : public v1::Attestation::CallbackService,
   bool AllowHello(const std::string& agent_id, absl::Time now) override;
   bool HoldImaBytes(int64_t delta) override;
   // Unproven IMA bytes held by all sessions now.
-  int64_t held_ima_bytes() const { return held_ima_bytes_.load(); }
+  int64_t held_ima_bytes() const { return ima_budget_.held(); }
 
  private:
   friend class StreamReactor;
@@ -120,11 +106,14 @@ class AttestationService final : public v1::Attestation::CallbackService,
     absl::Duration lease;  // The reactor records when it last wrote it.
     std::string aik_name;  // Lease checks require it to be still active.
   };
+  // A new stream, or nullptr with its refusal counted when at the cap.
+  StreamReactor* Admit(grpc::CallbackServerContext* context);
   // A stream took agent_id at epoch with aik_name; an older stream of the
   // same agent on this verifier is ended with ABORTED.
   void Register(StreamReactor* reactor, const std::string& agent_id,
                 int64_t epoch, absl::Duration lease,
                 const std::string& aik_name);
+  // The stream is done: forgotten, its slot free.
   void Unregister(StreamReactor* reactor);
   // The stream read its first message: its Hello deadline is off.
   void FirstMessage(StreamReactor* reactor);
@@ -139,10 +128,9 @@ class AttestationService final : public v1::Attestation::CallbackService,
   server::RateLimiter hello_limiter_;
   mutable absl::Mutex mu_;
   std::map<StreamReactor*, Held> streams_ ABSL_GUARDED_BY(mu_);
-  // Streams that have read no message yet, with their Hello deadline.
-  std::map<StreamReactor*, absl::Time> awaiting_hello_ ABSL_GUARDED_BY(mu_);
-  size_t open_ ABSL_GUARDED_BY(mu_) = 0;
-  std::atomic<int64_t> held_ima_bytes_{0};
+  // The stream cap and the streams awaiting their Hello.
+  StreamAdmission<StreamReactor> admission_;
+  ImaBudget ima_budget_;
   absl::Notification stop_;
   std::thread deadline_thread_;
   absl::Time last_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

@@ -24,10 +24,9 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "server/metrics.h"
-#include "server/service_notify.h"
 #include "server/tls.h"
+#include "startup/database_server.h"
 #include "store/agent_counts.h"
-#include "store/migrate.h"
 #include "store/pg_pool.h"
 #include "store/pg_verifier_store.h"
 #include "store/retention.h"
@@ -44,9 +43,9 @@ namespace vouch::verifier {
 namespace {
 
 // [admission]: what one verifier holds for its agents and callers at most
-// (AttestationOptions, AdminOptions).
+// (AdmissionOptions, AdminService's Watch bounds).
 void AddAdmissionKeys(ConfigSchema& schema) {
-  const AttestationOptions a;
+  const AdmissionOptions a;
   schema
       .Duration("admission", "hello_deadline", a.hello_deadline,
                 "A stream that sends no Hello this long after it opened is "
@@ -344,19 +343,25 @@ void ApplyTestHooks(store::PgVerifierStore& store, GroupCommitter& committer) {
   }
 }
 
-}  // namespace
+// What RunVerifier reads from the config beyond the objects' own keys,
+// checked once at start.
+struct VerifierConfig {
+  std::string listen;
+  std::string id;
+  server::ListenSetup setup;
+  int timeout_intervals = 0;
+  int workers = 0;
+  int commit_threads = 0;
+  int db_connections = 0;
+};
 
-int RunVerifier(AppContext& ctx) {
-  const Config& cfg = ctx.config;
-  const std::string listen = cfg.GetString("verifier", "listen");
-  std::string id = cfg.GetString("verifier", "id");
-  if (id.empty()) id = DefaultId();
-  SetDeadlockDetection();
-  const std::string url = cfg.GetString("database", "url");
-  if (url.empty()) {
-    Log(LogLevel::kError, "database.url is not set");
-    return 2;
-  }
+// The config-reading step: the [verifier], [admission] and [tls]/[grpc]
+// values RunVerifier needs; an exit code (2, logged) when one is unusable.
+std::optional<int> ReadVerifierConfig(const Config& cfg, VerifierConfig& out) {
+  out.listen = cfg.GetString("verifier", "listen");
+  out.id = cfg.GetString("verifier", "id");
+  if (out.id.empty()) out.id = DefaultId();
+  if (std::optional<int> exit = startup::CheckDatabaseConfig(cfg)) return exit;
   absl::StatusOr<server::ListenSetup> setup =
       server::ListenSetupFromConfig(cfg);
   if (!setup.ok()) {
@@ -364,6 +369,7 @@ int RunVerifier(AppContext& ctx) {
         {{"error", setup.status().message()}});
     return 2;
   }
+  out.setup = *std::move(setup);
   for (const char* key : {"hello_deadline", "retry_after", "watch_poll"}) {
     if (cfg.GetDuration("admission", key) <= absl::ZeroDuration()) {
       Log(LogLevel::kError, "admission: duration must be positive",
@@ -371,86 +377,180 @@ int RunVerifier(AppContext& ctx) {
       return 2;
     }
   }
-  const int timeout_intervals =
+  out.timeout_intervals =
       static_cast<int>(cfg.GetInt("verifier", "timeout_intervals"));
-  int workers = static_cast<int>(cfg.GetInt("verifier", "workers"));
-  if (workers == 0) {
-    workers = static_cast<int>(std::thread::hardware_concurrency());
-    if (workers < 2) workers = 2;
+  out.workers = static_cast<int>(cfg.GetInt("verifier", "workers"));
+  if (out.workers == 0) {
+    out.workers =
+        std::max(2, static_cast<int>(std::thread::hardware_concurrency()));
   }
-  const int commit_threads =
+  out.commit_threads =
       static_cast<int>(cfg.GetInt("verifier", "commit_threads"));
   // Workers and committers each hold at most one connection at a time.
-  int max_conn = static_cast<int>(cfg.GetInt("database", "max_connections"));
-  if (max_conn < workers + commit_threads + 1) {
-    max_conn = workers + commit_threads + 1;
-  }
-  Log(LogLevel::kInfo, "verifier starting",
-      {{"listen", listen},
-       {"id", id},
-       {"workers", workers},
-       {"db_connections", max_conn}});
-  store::PgPool pool(url, max_conn, store::PgOptionsFromConfig(cfg));
-  std::shared_ptr<server::Metrics> metrics =
-      server::MetricsFromConfig(cfg, "vouch-verifier");
-  absl::StatusOr<std::unique_ptr<server::MetricsServer>> http =
-      server::ServeMetricsFromConfig(cfg, metrics, [&pool] {
-        return store::SchemaReady(pool, absl::Seconds(2));
-      });
-  if (!http.ok()) return 1;
-  if (std::optional<int> exit = store::PrepareDatabaseOrExit(
-          pool, cfg.GetString("database", "migrate"))) {
-    return *exit;
-  }
+  out.db_connections =
+      std::max(static_cast<int>(cfg.GetInt("database", "max_connections")),
+               out.workers + out.commit_threads + 1);
+  return std::nullopt;
+}
+
+// The agent-facing service's options from [verifier] and [admission].
+AttestationOptions AttestationOptionsFrom(const Config& cfg,
+                                          const VerifierConfig& vc) {
+  AttestationOptions options;
+  options.session.verifier_id = vc.id;
+  options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
+  options.session.timeout_intervals = vc.timeout_intervals;
+  AdmissionOptions& admission = options.admission;
+  admission.hello_deadline = cfg.GetDuration("admission", "hello_deadline");
+  admission.max_streams =
+      static_cast<size_t>(cfg.GetInt("admission", "max_streams"));
+  admission.max_held_ima_bytes = cfg.GetInt("admission", "max_held_ima_bytes");
+  admission.busy_retry_after = cfg.GetDuration("admission", "retry_after");
+  return options;
+}
+
+// The server-building step: both services on verifier.listen with the
+// [grpc] limits; nullptr (logged) when it cannot listen. `port` is the bound
+// port once it returns.
+std::unique_ptr<grpc::Server> BuildServer(const Config& cfg,
+                                          const VerifierConfig& vc,
+                                          AttestationService& attestation,
+                                          AdminService& admin, int& port) {
+  grpc::EnableDefaultHealthCheckService(true);
+  grpc::ServerBuilder builder;
+  builder.AddListeningPort(vc.listen, vc.setup.credentials, &port);
+  builder.SetMaxReceiveMessageSize(
+      static_cast<int>(cfg.GetInt("verifier", "max_agent_message_bytes")));
+  // Agents keep their streams alive with pings (agent_app.cc); [grpc]
+  // permits them and bounds everything else a peer can make us hold.
+  server::ApplyServerLimits(vc.setup.limits, builder);
+  builder.RegisterService(&attestation);
+  builder.RegisterService(&admin);
+  return server::StartServing(builder, port, vc.listen,
+                              cfg.GetString("verifier", "port_file"),
+                              "verifier");
+}
+
+// The verifier's metrics: recorded by the committer, the reactors and the
+// maintenance loop, and read at each scrape. nullptr when metrics are off.
+struct VerifierObservers {
+  std::unique_ptr<VerifierMetrics> vm;
+  std::unique_ptr<store::AgentCounter> counter;
+  std::function<void()> count_agents;  // Empty when metrics are off.
+};
+
+void ObserveVerifier(const Config& cfg, const std::string& id,
+                     startup::DatabaseServer& db, GroupCommitter& committer,
+                     VerifierObservers& out) {
+  if (db.metrics == nullptr) return;
+  out.vm = std::make_unique<VerifierMetrics>(db.metrics.get());
+  committer.SetBatchObserver(
+      [m = out.vm.get()](size_t n, absl::Duration took) { m->Batch(n, took); });
+  out.counter = std::make_unique<store::AgentCounter>(
+      cfg.GetString("database", "url"), id);
+  out.count_agents = [&out, &db] {
+    CountAgents(*out.counter, *db.pool, *out.vm);
+  };
+}
+
+// The scrape hooks read the objects RunVerifier owns; it stops serving
+// /metrics before they go.
+void HookScrapes(startup::DatabaseServer& db, VerifierMetrics* vm,
+                 AttestationService& attestation, PolicyCache& policies) {
+  if (vm == nullptr) return;
+  db.metrics->OnScrape([vm, &attestation, &policies, &db] {
+    vm->SetStreams(attestation.streams());
+    vm->SetPolicyTotals(policies.hits(),
+                        static_cast<uint64_t>(policies.loads()));
+    const store::PgPool::Stats s = db.pool->stats();
+    vm->SetPoolStats(s.max, s.open, s.in_use, s.acquired, s.failed,
+                     s.wait_seconds);
+  });
+}
+
+// The partition maintenance from [retention]; run once before serving, so
+// the partitions of the coming days exist.
+std::unique_ptr<PartitionMaintenance> StartPartitions(const Config& cfg,
+                                                      store::PgPool* pool) {
   store::RetentionOptions retention;
   retention.keep_days = static_cast<int>(cfg.GetInt("retention", "days"));
   retention.days_ahead =
       static_cast<int>(cfg.GetInt("retention", "days_ahead"));
-  PartitionMaintenance partitions(
-      &pool, retention, cfg.GetDuration("retention", "check_interval"));
-  // Before serving: the partitions of the coming days exist.
-  partitions.RunIfDue();
-  std::function<void()> maintain_partitions = [&partitions] {
+  auto partitions = std::make_unique<PartitionMaintenance>(
+      pool, retention, cfg.GetDuration("retention", "check_interval"));
+  partitions->RunIfDue();
+  return partitions;
+}
+
+// Serving until a stop signal, then the orderly shutdown: the maintenance
+// loop on its own thread meanwhile.
+void ServeUntilStopped(const Config& cfg, startup::DatabaseServer& db,
+                       grpc::Server& server, store::AgentStore& store,
+                       AttestationService& attestation,
+                       GroupCommitter& committer,
+                       const VerifierObservers& observers,
+                       PartitionMaintenance& partitions) {
+  const std::function<void()> maintain_partitions = [&partitions] {
     partitions.RunIfDue();
   };
-  store::PgVerifierStore store(&pool, timeout_intervals);
+  absl::Notification stop_maintenance;
+  std::thread maintenance(
+      Maintain, std::ref(store), std::ref(attestation), std::ref(committer),
+      cfg.GetDuration("verifier", "sweep_interval"), observers.vm.get(),
+      std::cref(observers.count_agents), std::cref(maintain_partitions),
+      std::ref(stop_maintenance));
+  const int sig = WaitForShutdown();
+  Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
+  db.Stopping();
+  ExitAfterGrace();
+  server.GetHealthCheckService()->Shutdown();
+  stop_maintenance.Notify();
+  attestation.Drain();
+  server.Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
+  maintenance.join();
+}
+
+}  // namespace
+
+int RunVerifier(AppContext& ctx) {
+  const Config& cfg = ctx.config;
+  VerifierConfig vc;
+  SetDeadlockDetection();
+  if (std::optional<int> exit = ReadVerifierConfig(cfg, vc)) return *exit;
+  Log(LogLevel::kInfo, "verifier starting",
+      {{"listen", vc.listen},
+       {"id", vc.id},
+       {"workers", vc.workers},
+       {"db_connections", vc.db_connections}});
+  startup::DatabaseServer db;
+  if (std::optional<int> exit = startup::StartDatabaseServer(
+          cfg, "vouch-verifier", vc.db_connections, db)) {
+    return *exit;
+  }
+  std::unique_ptr<PartitionMaintenance> partitions =
+      StartPartitions(cfg, db.pool.get());
+  store::PgVerifierStore store(db.pool.get(), vc.timeout_intervals);
   core::ima::PathHashKey key{};
   if (RAND_bytes(key.data(), static_cast<int>(key.size())) != 1) {
     Log(LogLevel::kError, "RAND_bytes failed");
     return 1;
   }
-  Executor executor(workers, /*max_queued=*/100000);
+  Executor executor(vc.workers, /*max_queued=*/100000);
   GroupCommitter committer(
-      &store, commit_threads,
+      &store, vc.commit_threads,
       static_cast<size_t>(cfg.GetInt("verifier", "max_commit_batch")));
   ApplyTestHooks(store, committer);
   PolicyCache policies(&store, absl::Seconds(1), key);
-  std::unique_ptr<VerifierMetrics> vm;
-  std::unique_ptr<store::AgentCounter> counter;
-  std::function<void()> count_agents;
-  if (metrics != nullptr) {
-    vm = std::make_unique<VerifierMetrics>(metrics.get());
-    committer.SetBatchObserver(
-        [m = vm.get()](size_t n, absl::Duration took) { m->Batch(n, took); });
-    counter = std::make_unique<store::AgentCounter>(url, id);
-    count_agents = [&] { CountAgents(*counter, pool, *vm); };
-  }
-  absl::StatusOr<std::unique_ptr<ResultIssuer>> results = Results(cfg, id);
+  VerifierObservers observers;
+  ObserveVerifier(cfg, vc.id, db, committer, observers);
+  absl::StatusOr<std::unique_ptr<ResultIssuer>> results = Results(cfg, vc.id);
   if (!results.ok()) {
     Log(LogLevel::kError, "verifier.results_key or results_old_keys unusable",
         {{"error", results.status().message()}});
     return 2;
   }
-  AttestationOptions options;
-  options.session.verifier_id = id;
-  options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
-  options.session.timeout_intervals = timeout_intervals;
-  options.hello_deadline = cfg.GetDuration("admission", "hello_deadline");
-  options.max_streams =
-      static_cast<size_t>(cfg.GetInt("admission", "max_streams"));
-  options.max_held_ima_bytes = cfg.GetInt("admission", "max_held_ima_bytes");
-  options.busy_retry_after = cfg.GetDuration("admission", "retry_after");
-  options.metrics = vm.get();
+  AttestationOptions options = AttestationOptionsFrom(cfg, vc);
+  options.metrics = observers.vm.get();
   options.results = results->get();
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
@@ -461,56 +561,18 @@ int RunVerifier(AppContext& ctx) {
   admin.watch_poll = cfg.GetDuration("admission", "watch_poll");
   admin.max_watch_per_caller =
       static_cast<int>(cfg.GetInt("admission", "max_watch_streams_per_caller"));
-  admin.metrics = metrics.get();
+  admin.metrics = db.metrics.get();
 
   // The scrape hooks read the objects above: stop serving before they go.
-  absl::Cleanup stop_http = [&http] { http->reset(); };
-  if (vm != nullptr) {
-    metrics->OnScrape([&] {
-      vm->SetStreams(attestation.streams());
-      vm->SetPolicyTotals(policies.hits(),
-                          static_cast<uint64_t>(policies.loads()));
-      const store::PgPool::Stats db = pool.stats();
-      vm->SetPoolStats(db.max, db.open, db.in_use, db.acquired, db.failed,
-                       db.wait_seconds);
-    });
-  }
-
-  grpc::EnableDefaultHealthCheckService(true);
-  grpc::ServerBuilder builder;
+  absl::Cleanup stop_http = [&db] { db.http.reset(); };
+  HookScrapes(db, observers.vm.get(), attestation, policies);
   int port = 0;
-  builder.AddListeningPort(listen, setup->credentials, &port);
-  builder.SetMaxReceiveMessageSize(
-      static_cast<int>(cfg.GetInt("verifier", "max_agent_message_bytes")));
-  // Agents keep their streams alive with pings (agent_app.cc); [grpc]
-  // permits them and bounds everything else a peer can make us hold.
-  server::ApplyServerLimits(setup->limits, builder);
-  builder.RegisterService(&attestation);
-  builder.RegisterService(&admin);
   std::unique_ptr<grpc::Server> server =
-      server::StartServing(builder, port, listen,
-                           cfg.GetString("verifier", "port_file"), "verifier");
+      BuildServer(cfg, vc, attestation, admin, port);
   if (server == nullptr) return 1;
-  if (*http != nullptr) (*http)->SetServing();
-  // PrepareDatabase above reached the database; the server listens now.
-  server::NotifyReady(absl::StrCat("serving on port ", port)).IgnoreError();
-
-  absl::Notification stop_maintenance;
-  std::thread maintenance(
-      Maintain, std::ref(store), std::ref(attestation), std::ref(committer),
-      cfg.GetDuration("verifier", "sweep_interval"), vm.get(),
-      std::cref(count_agents), std::cref(maintain_partitions),
-      std::ref(stop_maintenance));
-  const int sig = WaitForShutdown();
-  Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
-  server::NotifyStopping().IgnoreError();
-  ExitAfterGrace();
-  if (*http != nullptr) (*http)->SetDraining();
-  server->GetHealthCheckService()->Shutdown();
-  stop_maintenance.Notify();
-  attestation.Drain();
-  server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
-  maintenance.join();
+  db.Serving(port);
+  ServeUntilStopped(cfg, db, *server, store, attestation, committer, observers,
+                    *partitions);
   return 0;
 }
 

@@ -15,6 +15,8 @@ set(rules_core "\"(tpm|store|sdk|server|agent|verifier|registrar|tenant)/|grpcpp
 set(rules_tpm "\"(store|sdk|server)/|${upper}")
 set(rules_store "\"(tpm|sdk|server)/|${upper}")
 set(rules_server "\"(tpm|store|sdk)/|${upper}")
+# The servers' shared start-up sees the server helpers and the store.
+set(rules_startup "\"(tpm|sdk)/|${upper}")
 # The SDK sees core's shared tables (state names, limits), never its
 # verification areas.
 set(rules_sdk "\"(tpm|store|server)/|\"core/(tpm|ima|boot)/|\"core/attest/(evidence|hello|register|wire)|${upper}")
@@ -23,9 +25,10 @@ set(rules_registrar "\"(tpm|agent|verifier|tenant)/")
 set(rules_agent "\"(store|verifier|registrar|tenant)/")
 set(rules_tenant "\"(store|server|agent|verifier|registrar)/")
 
-# The verifier's session (a pure state machine) and what it reads policies
-# through: no gRPC, no PostgreSQL implementation, no clock.
-set(pure_session_files "^src/verifier/(attestation_session|policy_cache)\\.")
+# The verifier's session (a pure state machine), what it reads policies
+# through and its admission bookkeeping: no gRPC, no PostgreSQL
+# implementation, no clock.
+set(pure_session_files "^src/verifier/(attestation_session|policy_cache|admission)\\.")
 set(rules_pure_session "grpcpp/|\\.grpc\\.pb\\.h|\"store/pg_|absl/time/clock\\.h")
 
 set(violations "")
