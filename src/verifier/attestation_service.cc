@@ -365,6 +365,7 @@ AttestationService::AttestationService(store::AgentStore* store,
       policies_(policies),
       options_(std::move(options)),
       hello_limiter_(options_.hello_per_minute),
+      new_streams_(options_.new_streams_per_second, options_.new_streams_burst),
       deadline_thread_([this] { EnforceHelloDeadline(); }) {}
 
 AttestationService::~AttestationService() {
@@ -385,10 +386,34 @@ AttestationService::Attest(grpc::CallbackServerContext* context) {
         grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
                      "verifier at its stream limit; retry later"));
   }
+  if (const absl::Time now = absl::Now(); !new_streams_.Take(now)) {
+    return RefuseByRate(context, now);
+  }
   ++open_;
   auto* reactor = new StreamReactor(this, context, AgentIdentity(context));
   awaiting_hello_[reactor] = absl::Now() + options_.hello_deadline;
   return reactor;
+}
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>*
+AttestationService::RefuseByRate(grpc::CallbackServerContext* context,
+                                 absl::Time now) {
+  if (options_.metrics != nullptr) {
+    options_.metrics->common().Refused(server::Refusal::kStreamRate);
+  }
+  // The hint spreads the refused over the time the bucket needs to admit
+  // them all: the backlog beyond this token at the configured rate (at
+  // least the wait for the next token); agents add their own jitter.
+  const absl::Duration hint =
+      new_streams_.RetryAfter(now) +
+      absl::Seconds(static_cast<double>(options_.new_streams_burst) /
+                    options_.new_streams_per_second);
+  context->AddTrailingMetadata(core::attest::kRetryAfterMetadata,
+                               RetryAfterMs(hint));
+  return new RefusedStream(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                   "verifier admitting new streams at its rate limit; retry "
+                   "later"));
 }
 
 void AttestationService::FirstMessage(StreamReactor* reactor) {

@@ -68,6 +68,12 @@ struct AttestationOptions {
   int64_t max_held_ima_bytes = int64_t{1} << 30;
   // The retry hint sent with a refusal.
   absl::Duration busy_retry_after = absl::Seconds(30);
+  // New Attest streams accepted per second (a token bucket holding up to
+  // `new_streams_burst`), so a reconnect storm is spread out; more are
+  // refused with RESOURCE_EXHAUSTED and a retry hint of the wait for the
+  // next token plus the time a whole burst takes to refill. 0: unlimited.
+  double new_streams_per_second = 1000;
+  int new_streams_burst = 2000;
   VerifierMetrics* metrics = nullptr;  // nullptr: metrics off.
   // Signs the EAR token each Verdict carries; nullptr: no tokens.
   const ResultIssuer* results = nullptr;
@@ -128,6 +134,10 @@ class AttestationService final : public v1::Attestation::CallbackService,
   void Unregister(StreamReactor* reactor);
   // The stream read its first message: its Hello deadline is off.
   void FirstMessage(StreamReactor* reactor);
+  // A new stream over the admission rate: refused with RESOURCE_EXHAUSTED.
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>* RefuseByRate(
+      grpc::CallbackServerContext* context, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Until stop_: closes the streams past their Hello deadline.
   void EnforceHelloDeadline();
 
@@ -142,6 +152,7 @@ class AttestationService final : public v1::Attestation::CallbackService,
   // Streams that have read no message yet, with their Hello deadline.
   std::map<StreamReactor*, absl::Time> awaiting_hello_ ABSL_GUARDED_BY(mu_);
   size_t open_ ABSL_GUARDED_BY(mu_) = 0;
+  server::TokenBucket new_streams_ ABSL_GUARDED_BY(mu_);
   std::atomic<int64_t> held_ima_bytes_{0};
   absl::Notification stop_;
   std::thread deadline_thread_;
