@@ -135,7 +135,7 @@ void PollAll(WatchHub& hub) {
 
 TEST_CASE(
     "WatchHub: many subscribers share one read per poll and see the same "
-    "events in order; filters and resume tokens are per subscriber",
+    "events in order, with filters and resume tokens per subscriber",
     "[pg][fleet]") {
   Db db;
   CountingEvents events(db.store.get());
@@ -221,7 +221,7 @@ TEST_CASE(
 
 TEST_CASE(
     "WatchHub: a slow reader is closed with RESOURCE_EXHAUSTED, a fast one "
-    "is not; the per-caller cap; a foreign token is OUT_OF_RANGE",
+    "is not, the per-caller cap holds, a foreign token is OUT_OF_RANGE",
     "[pg][fleet]") {
   Db db;
   WatchHubOptions o;
