@@ -77,6 +77,7 @@
 #include "harness/process.h"
 #include "harness/soft_aik.h"
 #include "harness/temp_dir.h"
+#include "load_util.h"
 #include "sdk/ca.h"
 #include "sdk/channel.h"
 #include "store/migrate.h"
@@ -89,16 +90,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-[[noreturn]] void Die(const std::string& what) {
-  std::cerr << "verifier_load: " << what << "\n";
-  std::exit(1);
-}
-
-template <typename T>
-T Must(absl::StatusOr<T> v, const std::string& what) {
-  if (!v.ok()) Die(absl::StrCat(what, ": ", v.status().message()));
-  return *std::move(v);
-}
+using bench::CpuSeconds;
+using bench::Die;
+using bench::Must;
 
 using testing::SoftAik;
 
@@ -177,19 +171,6 @@ LatencyLog ReadLatencyLog(absl::string_view log) {
   out.verdicts_per_commit =
       batches > 0 ? static_cast<double>(batched) / batches : 0.0;
   return out;
-}
-
-// utime + stime of a process, in seconds.
-double CpuSeconds(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
-  std::string stat((std::istreambuf_iterator<char>(f)),
-                   std::istreambuf_iterator<char>());
-  const size_t close = stat.rfind(')');
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
-  double ut = 0, st = 0;
-  (void)absl::SimpleAtod(fields.at(11), &ut);
-  (void)absl::SimpleAtod(fields.at(12), &st);
-  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // Pins a process and its current children (PostgreSQL's postmaster and
@@ -407,15 +388,7 @@ int Main(int argc, char** argv) {
   store::PgPool pool(pg->conninfo(), 2);
   if (!store::PrepareDatabase(pool, absl::Seconds(30)).ok()) Die("migrate");
   store::PgVerifierStore store(&pool, 3);
-  store::PolicyRow policy;
-  policy.tenant = "default";
-  policy.name = "empty";
-  policy.kind = 1;
-  policy.content =
-      R"({"meta": {"version": 1}, "release": 0, "digests": {}, "excludes": [],
-      "keyrings": {}, "ima": {"ignored_keyrings": [], "log_hash_alg": "sha1",
-      "dm_policy": null}, "ima-buf": {}, "verification-keys": ""})";
-  Must(store.AddPolicy(policy), "policy");
+  Must(store.AddPolicy(bench::EmptyRuntimePolicy()), "policy");
   std::vector<SoftAik> aiks;
   std::vector<std::string> ids;
   std::cerr << "verifier_load: registering " << agents << " agents\n";

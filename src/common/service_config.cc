@@ -36,6 +36,10 @@ void AddDatabaseKeys(ConfigSchema& schema, int64_t default_max_connections) {
            100)
       .Duration("database", "tcp_user_timeout", absl::Seconds(20),
                 "Sent data unacknowledged this long breaks the connection")
+      .Duration("database", "idle_check", absl::Seconds(30),
+                "A pooled connection idle this long is checked (SELECT 1, "
+                "2 s) before use and replaced when it does not answer; 0s "
+                "checks every time")
       .String("database", "migrate", "auto",
               "Schema migrations at start: auto (migrate, then serve), off "
               "(refuse to start on an older schema), only (migrate, then "

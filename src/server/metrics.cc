@@ -21,7 +21,7 @@ namespace {
 
 constexpr const char* kRefusalNames[kRefusalCount] = {
     "hello_rate", "overloaded", "register_rate", "hello_deadline",
-    "stream_cap", "ima_budget", "watch_cap"};
+    "stream_cap", "ima_budget", "watch_cap",     "stream_rate"};
 
 void Reply(mg_connection* conn, int status, absl::string_view reason,
            absl::string_view content_type, absl::string_view body) {

@@ -48,8 +48,9 @@ enum class Refusal {
   kStreamCap,      // The verifier held its most Attest streams.
   kImaBudget,      // The verifier-wide budget of held IMA bytes was full.
   kWatchCap,       // A caller held its most Watch streams.
+  kStreamRate,     // New Attest streams over the verifier's admission rate.
 };
-constexpr int kRefusalCount = 7;
+constexpr int kRefusalCount = 8;
 
 class Metrics {
  public:

@@ -4,6 +4,31 @@
 
 namespace vouch::server {
 
+TokenBucket::TokenBucket(double per_second, double burst)
+    : per_second_(per_second), burst_(std::max(burst, 1.0)), tokens_(burst_) {}
+
+double TokenBucket::TokensAt(absl::Time now) const {
+  if (updated_ == absl::InfinitePast() || now <= updated_) return tokens_;
+  return std::min(
+      burst_, tokens_ + absl::ToDoubleSeconds(now - updated_) * per_second_);
+}
+
+bool TokenBucket::Take(absl::Time now) {
+  if (per_second_ <= 0) return true;
+  tokens_ = TokensAt(now);
+  if (now > updated_) updated_ = now;
+  if (tokens_ < 1.0) return false;
+  tokens_ -= 1.0;
+  return true;
+}
+
+absl::Duration TokenBucket::RetryAfter(absl::Time now) const {
+  if (per_second_ <= 0) return absl::ZeroDuration();
+  const double missing = 1.0 - TokensAt(now);
+  if (missing <= 0) return absl::ZeroDuration();
+  return absl::Seconds(missing / per_second_);
+}
+
 RateLimiter::RateLimiter(int per_minute, size_t max_keys)
     : per_minute_(std::max(per_minute, 1)), max_keys_(max_keys) {}
 

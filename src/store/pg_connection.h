@@ -68,7 +68,15 @@ struct PgOptions {
   int keepalives_count = 3;
   // Unacknowledged data older than this breaks the connection (Linux).
   absl::Duration tcp_user_timeout = absl::Seconds(20);
+  // PgPool: a connection idle longer than this is checked (SELECT 1, within
+  // kIdleCheckTimeout) before it is handed out, and replaced when the check
+  // fails (a restarted server, a proxy that dropped it); zero checks every
+  // time.
+  absl::Duration idle_check = absl::Seconds(30);
 };
+
+// How long PgPool waits for the answer to an idle connection's check.
+inline constexpr absl::Duration kIdleCheckTimeout = absl::Seconds(2);
 
 // What the client waits for a reply beyond statement_timeout before it gives
 // up on the connection (something that accepts bytes but never answers).

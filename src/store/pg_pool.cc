@@ -16,6 +16,7 @@ PgOptions PgOptionsFromConfig(const Config& cfg) {
   o.keepalives_count =
       static_cast<int>(cfg.GetInt("database", "keepalives_count"));
   o.tcp_user_timeout = cfg.GetDuration("database", "tcp_user_timeout");
+  o.idle_check = cfg.GetDuration("database", "idle_check");
   return o;
 }
 
@@ -30,25 +31,41 @@ PgPool::Lease::~Lease() {
 
 absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Duration wait) {
   wait = std::min(wait, CallDeadline::Current() - absl::Now());
-  {
-    absl::MutexLock lock(&mu_);
-    auto available = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return !idle_.empty() || open_ < max_;
-    };
-    const absl::Time start = absl::Now();
-    const bool got = mu_.AwaitWithTimeout(absl::Condition(&available), wait);
-    waited_ += absl::Now() - start;
-    if (!got) {
-      ++failed_;
-      return absl::UnavailableError("no database connection free");
-    }
-    if (!idle_.empty()) {
-      std::unique_ptr<PgConnection> conn = std::move(idle_.back());
+  const absl::Time give_up = absl::Now() + wait;
+  while (true) {
+    Idle idle;
+    {
+      absl::MutexLock lock(&mu_);
+      auto available = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return !idle_.empty() || open_ < max_;
+      };
+      const absl::Time start = absl::Now();
+      const bool got =
+          mu_.AwaitWithTimeout(absl::Condition(&available),
+                               std::max(absl::ZeroDuration(), give_up - start));
+      waited_ += absl::Now() - start;
+      if (!got) {
+        ++failed_;
+        return absl::UnavailableError("no database connection free");
+      }
+      if (idle_.empty()) {
+        ++open_;
+        break;  // Open a new one below.
+      }
+      idle = std::move(idle_.back());
       idle_.pop_back();
-      ++acquired_;
-      return Lease(this, std::move(conn));
     }
-    ++open_;
+    if (StillAlive(*idle.conn, idle.since)) {
+      absl::MutexLock lock(&mu_);
+      ++acquired_;
+      return Lease(this, std::move(idle.conn));
+    }
+    // Dead while idle: drop it; the next round takes another idle one or
+    // opens a fresh connection in its place.
+    idle.conn.reset();
+    absl::MutexLock lock(&mu_);
+    --open_;
+    ++stale_;
   }
   absl::StatusOr<std::unique_ptr<PgConnection>> conn =
       PgConnection::Connect(conninfo_, options_);
@@ -62,6 +79,14 @@ absl::StatusOr<PgPool::Lease> PgPool::Acquire(absl::Duration wait) {
   return Lease(this, *std::move(conn));
 }
 
+bool PgPool::StillAlive(PgConnection& conn, absl::Time since) const {
+  if (!conn.Healthy()) return false;
+  const absl::Time now = absl::Now();
+  if (now - since < options_.idle_check) return true;
+  const CallDeadline bound(now + kIdleCheckTimeout);
+  return conn.Query("SELECT 1").ok() && conn.Healthy();
+}
+
 PgPool::Stats PgPool::stats() const {
   absl::MutexLock lock(&mu_);
   Stats s;
@@ -70,6 +95,7 @@ PgPool::Stats PgPool::stats() const {
   s.in_use = open_ - static_cast<int>(idle_.size());
   s.acquired = acquired_;
   s.failed = failed_;
+  s.stale = stale_;
   s.wait_seconds = absl::ToDoubleSeconds(waited_);
   return s;
 }
@@ -77,7 +103,7 @@ PgPool::Stats PgPool::stats() const {
 void PgPool::Release(std::unique_ptr<PgConnection> conn) {
   absl::MutexLock lock(&mu_);
   if (conn->Healthy()) {
-    idle_.push_back(std::move(conn));
+    idle_.push_back(Idle{std::move(conn), absl::Now()});
   } else {
     --open_;  // Dropped; the next Acquire reconnects.
   }

@@ -2,7 +2,9 @@
 // A bounded pool of PostgreSQL connections shared by a server's threads.
 // Connections are opened lazily (at most max_connections), handed out one
 // caller at a time, and dropped when broken so the next Acquire reconnects.
-// Thread-safe.
+// A connection that sat idle longer than PgOptions::idle_check is checked
+// with a bounded SELECT 1 before it is handed out, and replaced by a new one
+// when the check fails. Thread-safe.
 //
 //   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool->Acquire());
 //   VOUCH_ASSIGN_OR_RETURN(PgRows rows, db->Query("SELECT 1"));
@@ -57,22 +59,32 @@ class PgPool {
     int in_use = 0;           // Of those, handed out now.
     uint64_t acquired = 0;    // Acquire calls that got a connection.
     uint64_t failed = 0;      // Acquire calls that did not (timeout, connect).
+    uint64_t stale = 0;       // Idle connections that failed their check.
     double wait_seconds = 0;  // Time Acquire calls spent waiting, summed.
   };
   Stats stats() const;
   const PgOptions& options() const { return options_; }
 
  private:
+  struct Idle {
+    std::unique_ptr<PgConnection> conn;
+    absl::Time since;  // When it was released.
+  };
+
   void Release(std::unique_ptr<PgConnection> conn);
+  // True when `conn`, idle since `since`, may be handed out: recently used,
+  // or it answered SELECT 1 in time. Blocking; call without mu_.
+  bool StillAlive(PgConnection& conn, absl::Time since) const;
 
   const std::string conninfo_;
   const int max_;
   const PgOptions options_;
   mutable absl::Mutex mu_;
-  std::vector<std::unique_ptr<PgConnection>> idle_ ABSL_GUARDED_BY(mu_);
+  std::vector<Idle> idle_ ABSL_GUARDED_BY(mu_);
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t acquired_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t failed_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t stale_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Duration waited_ ABSL_GUARDED_BY(mu_);
 };
 

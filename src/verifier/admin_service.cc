@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "absl/cleanup/cleanup.h"
 #include "absl/strings/escaping.h"
@@ -12,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "common/logging.h"
 #include "common/principal.h"
+#include "common/status_macros.h"
 #include "core/agent_id.h"
 #include "core/agent_state.h"
 #include "core/boot/boot_policy.h"
@@ -31,7 +33,7 @@ constexpr size_t kMaxPolicyBytes = 16 << 20;  // admin.proto
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
-absl::StatusOr<std::string> Tenant(grpc::ServerContext* ctx,
+absl::StatusOr<std::string> Tenant(grpc::ServerContextBase* ctx,
                                    const std::string& requested, Role role) {
   absl::StatusOr<Principal> caller =
       server::CallerPrincipal(*ctx->auth_context());
@@ -40,7 +42,7 @@ absl::StatusOr<std::string> Tenant(grpc::ServerContext* ctx,
 }
 
 // The caller's identity for per-caller caps: all grants of its certificate.
-std::string CallerKey(grpc::ServerContext* ctx) {
+std::string CallerKey(grpc::ServerContextBase* ctx) {
   absl::StatusOr<Principal> caller =
       server::CallerPrincipal(*ctx->auth_context());
   if (!caller.ok()) return "";
@@ -191,14 +193,8 @@ absl::StatusOr<int> PageSize(int requested) {
   return std::min(requested, kMaxPageSize);
 }
 
-// Resume tokens: "w2:<incarnation>:<xid>:<seq>" (the database incarnation
-// the position belongs to); "w1:<xid>:<seq>" from earlier versions is still
-// read, without the incarnation check.
-std::string EventToken(const store::EventPosition& p) {
-  if (p.incarnation.empty()) return absl::StrCat("w1:", p.xid, ":", p.seq);
-  return absl::StrCat("w2:", p.incarnation, ":", p.xid, ":", p.seq);
-}
-
+// Resume tokens (EventToken in watch_hub.h) read back; "w1:" tokens of
+// earlier versions still parse, without the incarnation check.
 absl::StatusOr<store::EventPosition> ParseEventToken(const std::string& token) {
   std::vector<std::string> parts = absl::StrSplit(token, ':');
   store::EventPosition p;
@@ -216,127 +212,61 @@ absl::StatusOr<store::EventPosition> ParseEventToken(const std::string& token) {
   return p;
 }
 
-v1::StateChangeCause CauseOf(const std::string& c) {
-  if (c == "verdict") return v1::STATE_CHANGE_CAUSE_VERDICT;
-  if (c == "timeout") return v1::STATE_CHANGE_CAUSE_TIMEOUT;
-  if (c == "enrolled") return v1::STATE_CHANGE_CAUSE_ENROLLED;
-  if (c == "unenrolled") return v1::STATE_CHANGE_CAUSE_UNENROLLED;
-  return v1::STATE_CHANGE_CAUSE_UNSPECIFIED;
-}
-
-// One event row as the Watch stream sends it: a verdict (when the caller
-// asked for verdicts) or a state change, with the resume token after it.
-v1::WatchEvent WatchEventOf(const store::EventRow& r,
-                            const std::string& tenant) {
-  v1::WatchEvent e;
-  e.set_resume_token(EventToken(r.position));
-  e.set_agent_id(r.agent_id);
-  e.set_event_id(absl::StrCat(r.position.xid, "-", r.position.seq));
-  server::SetTimestamp(r.at, e.mutable_event_time());
-  v1::Verdict holder;
-  if (!r.failures.empty() && !holder.ParseFromString(r.failures)) {
-    holder.Clear();
+// A Watch request's filters, validated (bounded lists, known states).
+absl::StatusOr<WatchFilter> ParseWatchFilter(const v1::WatchRequest& req,
+                                             const std::string& tenant) {
+  if (req.agent_ids_size() > 100 || req.states_size() > 8) {
+    return absl::InvalidArgumentError("at most 100 agent_ids and 8 states");
   }
-  if (r.verdict) {
-    v1::AttestationRecord* v = e.mutable_verdict();
-    v->set_attestation_id(r.attestation_id);
-    v->set_tenant(tenant);
-    v->set_agent_id(r.agent_id);
-    v->set_state(r.state);
-    *v->mutable_failures() = holder.failures();
-    v->set_failures_truncated(holder.failures_truncated());
-    server::SetTimestamp(r.at, v->mutable_verified_at());
-    v->set_verifier(r.verifier);
-    return e;
+  WatchFilter f;
+  f.tenant = tenant;
+  f.verdicts = req.include_verdicts();
+  for (const std::string& id : req.agent_ids()) {
+    VOUCH_RETURN_IF_ERROR(core::ValidateAgentId(id));
+    f.agent_ids.push_back(id);
   }
-  v1::StateChange* c = e.mutable_state_change();
-  c->set_previous_state(r.previous_state);
-  c->set_state(r.state);
-  c->set_cause(CauseOf(r.cause));
-  c->set_attestation_id(r.attestation_id);
-  if (r.state == v1::ATTESTATION_STATE_FAIL) {
-    *c->mutable_failures() = holder.failures();
+  for (int st : req.states()) {
+    if (core::AgentStateName(st) == "unspecified") {
+      return absl::InvalidArgumentError("states: unknown state");
+    }
+    f.states.push_back(static_cast<core::AgentState>(st));
   }
-  return e;
+  return f;
 }
 
 }  // namespace
 
-grpc::Status AdminService::Watch(grpc::ServerContext* ctx,
-                                 const v1::WatchRequest* req,
-                                 grpc::ServerWriter<v1::WatchEvent>* writer) {
+grpc::ServerWriteReactor<v1::WatchEvent>* AdminService::Watch(
+    grpc::CallbackServerContext* ctx, const v1::WatchRequest* req) {
+  auto refuse = [](const absl::Status& s) {
+    return WatchHub::Refuse(Reply(s));
+  };
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
-  if (!tenant.ok()) return Reply(tenant.status());
-  const std::string caller = CallerKey(ctx);
-  {
-    absl::MutexLock lock(&watch_mu_);
-    int& open = watchers_[caller];
-    if (open >= max_watch_per_caller) {
-      if (metrics != nullptr) metrics->Refused(server::Refusal::kWatchCap);
-      return grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
-                          "too many Watch streams for this caller; close one "
-                          "or retry later");
-    }
-    ++open;
-  }
-  absl::Cleanup release = [this, &caller] {
-    absl::MutexLock lock(&watch_mu_);
-    if (--watchers_[caller] <= 0) watchers_.erase(caller);
-  };
-  if (req->agent_ids_size() > 100 || req->states_size() > 8) {
-    return Reply(
-        absl::InvalidArgumentError("at most 100 agent_ids and 8 states"));
-  }
-  std::vector<std::string> agents;
-  for (const std::string& id : req->agent_ids()) {
-    if (absl::Status s = core::ValidateAgentId(id); !s.ok()) return Reply(s);
-    agents.push_back(id);
-  }
-  std::vector<core::AgentState> states;
-  for (int st : req->states()) {
-    if (core::AgentStateName(st) == "unspecified") {
-      return Reply(absl::InvalidArgumentError("states: unknown state"));
-    }
-    states.push_back(static_cast<core::AgentState>(st));
-  }
-  store::EventPosition at;
-  if (req->resume_token().empty()) {
-    absl::StatusOr<store::EventPosition> now = events_->EventHorizon();
-    if (!now.ok()) return Reply(now.status());
-    at = *now;
-  } else {
+  if (!tenant.ok()) return refuse(tenant.status());
+  absl::StatusOr<WatchFilter> filter = ParseWatchFilter(*req, *tenant);
+  if (!filter.ok()) return refuse(filter.status());
+  std::optional<store::EventPosition> from;
+  if (!req->resume_token().empty()) {
     absl::StatusOr<store::EventPosition> p =
         ParseEventToken(req->resume_token());
-    if (!p.ok()) return Reply(p.status());
-    at = *p;
+    if (!p.ok()) return refuse(p.status());
+    from = *p;
   }
-  auto heartbeat = [&]() {
-    v1::WatchEvent e;
-    e.set_resume_token(EventToken(at));
-    server::SetTimestamp(absl::Now(), e.mutable_event_time());
-    e.mutable_heartbeat();
-    return writer->Write(e);
-  };
-  if (!heartbeat()) return grpc::Status::OK;
-  absl::Time last_sent = absl::Now();
-  while (!ctx->IsCancelled()) {
-    absl::StatusOr<std::vector<store::EventRow>> events = events_->EventsAfter(
-        *tenant, at, agents, states, req->include_verdicts(), 500);
-    if (!events.ok()) return Reply(events.status());
-    for (const store::EventRow& r : *events) {
-      at = r.position;
-      if (!writer->Write(WatchEventOf(r, *tenant))) return grpc::Status::OK;
-      last_sent = absl::Now();
-    }
-    if (events->size() == 500) continue;  // More are waiting.
-    if (absl::Now() - last_sent > absl::Seconds(10)) {
-      if (!heartbeat()) return grpc::Status::OK;
-      last_sent = absl::Now();
-    }
-    absl::SleepFor(watch_poll);
+  return Hub().Open(CallerKey(ctx), *std::move(filter), std::move(from));
+}
+
+WatchHub& AdminService::Hub() {
+  absl::MutexLock lock(&watch_mu_);
+  if (hub_ == nullptr) {
+    WatchHubOptions o;
+    o.poll = watch_poll;
+    o.max_per_caller = max_watch_per_caller;
+    o.max_queued = watch_max_queued;
+    o.metrics = metrics;
+    hub_ = std::make_unique<WatchHub>(events_, o);
   }
-  return grpc::Status::OK;
+  return *hub_;
 }
 
 grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,

@@ -14,6 +14,7 @@
 #define VOUCH_VERIFIER_ADMIN_SERVICE_H_
 
 #include <map>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -23,6 +24,7 @@
 #include "server/metrics.h"
 #include "store/verifier_store.h"
 #include "verifier/result_issuer.h"
+#include "verifier/watch_hub.h"
 #include "vouch/v1/admin.grpc.pb.h"
 
 namespace vouch::verifier {
@@ -30,7 +32,8 @@ namespace vouch::verifier {
 inline constexpr absl::Duration kDefaultWatchPoll = absl::Milliseconds(200);
 inline constexpr int kDefaultMaxWatchPerCaller = 8;
 
-class AdminService final : public v1::Admin::Service {
+class AdminService final
+    : public v1::Admin::WithCallbackMethod_Watch<v1::Admin::Service> {
  public:
   // `policy_signing_keys`: PEM public keys or certificates that DSSE-signed
   // policy imports must verify with (any one).
@@ -83,11 +86,12 @@ class AdminService final : public v1::Admin::Service {
   // State changes (and, with include_verdicts, attestation records) in
   // commit order, polled every `watch_poll`; a heartbeat first and after
   // every 10 s without events.
-  // Runs on one gRPC thread per subscriber until it goes away; one client
-  // certificate holds at most `max_watch_per_caller` at once (more get
-  // RESOURCE_EXHAUSTED).
-  grpc::Status Watch(grpc::ServerContext* ctx, const v1::WatchRequest* req,
-                     grpc::ServerWriter<v1::WatchEvent>* writer) override;
+  // Served by the WatchHub (callback API, one poller for all streams, no
+  // thread per stream); one client certificate holds at most
+  // `max_watch_per_caller` at once (more get RESOURCE_EXHAUSTED); a reader
+  // `watch_max_queued` events behind is closed with RESOURCE_EXHAUSTED.
+  grpc::ServerWriteReactor<v1::WatchEvent>* Watch(
+      grpc::CallbackServerContext* ctx, const v1::WatchRequest* req) override;
   // A token from the agent's committed state (as GetAgentStatus reads it).
   grpc::Status GetAttestationResult(grpc::ServerContext* ctx,
                                     const v1::GetAttestationResultRequest* req,
@@ -98,6 +102,7 @@ class AdminService final : public v1::Admin::Service {
 
   absl::Duration watch_poll = kDefaultWatchPoll;
   int max_watch_per_caller = kDefaultMaxWatchPerCaller;
+  size_t watch_max_queued = WatchHubOptions().max_queued;
   server::Metrics* metrics = nullptr;  // Counts refusals; nullptr: off.
 
  private:
@@ -112,9 +117,11 @@ class AdminService final : public v1::Admin::Service {
   store::AgentStore* agents_;
   store::EventStore* events_;
   std::vector<std::string> signing_keys_;
+  // The Watch streams' hub, made at the first Watch (from the fields above).
+  WatchHub& Hub();
+
   absl::Mutex watch_mu_;
-  // Open Watch streams by caller (its certificate's grants).
-  std::map<std::string, int> watchers_ ABSL_GUARDED_BY(watch_mu_);
+  std::unique_ptr<WatchHub> hub_ ABSL_GUARDED_BY(watch_mu_);
   const ResultIssuer* results_;  // nullptr: no results key configured
 };
 

@@ -44,6 +44,12 @@ struct AdmissionOptions {
   int64_t max_held_ima_bytes = int64_t{1} << 30;
   // The retry hint sent with a refusal.
   absl::Duration busy_retry_after = absl::Seconds(30);
+  // New Attest streams accepted per second (a token bucket holding up to
+  // `new_streams_burst`), so a reconnect storm is spread out; more are
+  // refused with RESOURCE_EXHAUSTED and a retry hint of the wait for the
+  // next token plus the time a whole burst takes to refill. 0: unlimited.
+  double new_streams_per_second = 1000;
+  int new_streams_burst = 2000;
 };
 
 // The value of the retry-after trailer: whole milliseconds ("30000").

@@ -49,6 +49,8 @@ AttestationService::AttestationService(store::AgentStore* store,
       hello_limiter_(options_.admission.hello_per_minute),
       admission_(options_.admission.max_streams),
       ima_budget_(options_.admission.max_held_ima_bytes),
+      new_streams_(options_.admission.new_streams_per_second,
+                   options_.admission.new_streams_burst),
       deadline_thread_([this] { EnforceHelloDeadline(); }) {}
 
 AttestationService::~AttestationService() {
@@ -58,6 +60,9 @@ AttestationService::~AttestationService() {
 
 grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>*
 AttestationService::Attest(grpc::CallbackServerContext* context) {
+  if (const absl::Time now = absl::Now(); !TakeStreamToken(now)) {
+    return RefuseByRate(context, now);
+  }
   if (StreamReactor* reactor = Admit(context)) return reactor;
   context->AddTrailingMetadata(
       core::attest::kRetryAfterMetadata,
@@ -75,6 +80,37 @@ StreamReactor* AttestationService::Admit(grpc::CallbackServerContext* context) {
     options_.metrics->common().Refused(server::Refusal::kStreamCap);
   }
   return reactor;
+}
+
+bool AttestationService::TakeStreamToken(absl::Time now) {
+  absl::MutexLock lock(&rate_mu_);
+  return new_streams_.Take(now);
+}
+
+grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>*
+AttestationService::RefuseByRate(grpc::CallbackServerContext* context,
+                                 absl::Time now) {
+  if (options_.metrics != nullptr) {
+    options_.metrics->common().Refused(server::Refusal::kStreamRate);
+  }
+  // The hint spreads the refused over the time the bucket needs to admit
+  // them all: the backlog beyond this token at the configured rate (at
+  // least the wait for the next token); agents add their own jitter.
+  absl::Duration wait;
+  {
+    absl::MutexLock lock(&rate_mu_);
+    wait = new_streams_.RetryAfter(now);
+  }
+  const AdmissionOptions& a = options_.admission;
+  const absl::Duration hint =
+      wait + absl::Seconds(static_cast<double>(a.new_streams_burst) /
+                           a.new_streams_per_second);
+  context->AddTrailingMetadata(core::attest::kRetryAfterMetadata,
+                               RetryAfterValue(hint));
+  return new RefusedStream(
+      grpc::Status(grpc::StatusCode::RESOURCE_EXHAUSTED,
+                   "verifier admitting new streams at its rate limit; retry "
+                   "later"));
 }
 
 void AttestationService::FirstMessage(StreamReactor* reactor) {

@@ -117,6 +117,11 @@ class AttestationService final : public v1::Attestation::CallbackService,
   void Unregister(StreamReactor* reactor);
   // The stream read its first message: its Hello deadline is off.
   void FirstMessage(StreamReactor* reactor);
+  // A new stream over the admission rate: refused with RESOURCE_EXHAUSTED.
+  grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>* RefuseByRate(
+      grpc::CallbackServerContext* context, absl::Time now);
+  // Takes one token of the new-stream rate; false when there is none.
+  bool TakeStreamToken(absl::Time now);
   // Until stop_: closes the streams past their Hello deadline.
   void EnforceHelloDeadline();
 
@@ -131,6 +136,10 @@ class AttestationService final : public v1::Attestation::CallbackService,
   // The stream cap and the streams awaiting their Hello.
   StreamAdmission<StreamReactor> admission_;
   ImaBudget ima_budget_;
+  // The admission rate of new streams. A leaf lock: nothing else is taken
+  // while it is held.
+  absl::Mutex rate_mu_;
+  server::TokenBucket new_streams_ ABSL_GUARDED_BY(rate_mu_);
   absl::Notification stop_;
   std::thread deadline_thread_;
   absl::Time last_renewal_ ABSL_GUARDED_BY(mu_) = absl::InfinitePast();

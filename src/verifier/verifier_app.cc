@@ -42,6 +42,40 @@ namespace vouch::verifier {
 
 namespace {
 
+// [admission] new_streams_*: the token bucket of new Attest streams.
+void AddAdmissionRateKeys(ConfigSchema& schema) {
+  const AdmissionOptions a;
+  schema
+      .Int("admission", "new_streams_per_second",
+           static_cast<int64_t>(a.new_streams_per_second),
+           "New Attest streams this verifier accepts per second (a reconnect "
+           "storm is spread out); more are refused with RESOURCE_EXHAUSTED "
+           "and a retry hint; 0 = unlimited",
+           0, 1000000)
+      .Int("admission", "new_streams_burst", a.new_streams_burst,
+           "New Attest streams accepted at once before the per-second rate "
+           "applies",
+           1, 10000000);
+}
+
+// [database] admin_max_connections: the Admin API's and Watch's own pool.
+void AddAdminPoolKeys(ConfigSchema& schema) {
+  schema.Int("database", "admin_max_connections", 2,
+             "Connections of the Admin API and Watch streams, a pool of "
+             "their own so verdict commits never wait behind them",
+             1, 64);
+}
+
+// [admission] watch_max_queued: how far a Watch reader may fall behind.
+void AddWatchQueueKeys(ConfigSchema& schema) {
+  schema.Int("admission", "watch_max_queued",
+             static_cast<int64_t>(WatchHubOptions().max_queued),
+             "Events a Watch stream may have queued and not yet written; a "
+             "slower reader is closed with RESOURCE_EXHAUSTED and resumes "
+             "from its last token",
+             1, 10000000);
+}
+
 // [admission]: what one verifier holds for its agents and callers at most
 // (AdmissionOptions, AdminService's Watch bounds).
 void AddAdmissionKeys(ConfigSchema& schema) {
@@ -67,6 +101,8 @@ void AddAdmissionKeys(ConfigSchema& schema) {
            "Watch streams one client certificate holds at once", 1, 10000)
       .Duration("admission", "watch_poll", kDefaultWatchPoll,
                 "How often Watch streams look for new events");
+  AddAdmissionRateKeys(schema);
+  AddWatchQueueKeys(schema);
 }
 
 }  // namespace
@@ -132,6 +168,7 @@ AppSpec VerifierAppSpec() {
                 "(one verifier of the pool at a time)");
   AddAdmissionKeys(spec.schema);
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
+  AddAdminPoolKeys(spec.schema);
   AddTlsKeys(spec.schema, "verifier",
              "CA that signs agent and client certificates");
   AddMetricsKeys(spec.schema);
@@ -406,6 +443,10 @@ AttestationOptions AttestationOptionsFrom(const Config& cfg,
       static_cast<size_t>(cfg.GetInt("admission", "max_streams"));
   admission.max_held_ima_bytes = cfg.GetInt("admission", "max_held_ima_bytes");
   admission.busy_retry_after = cfg.GetDuration("admission", "retry_after");
+  admission.new_streams_per_second =
+      static_cast<double>(cfg.GetInt("admission", "new_streams_per_second"));
+  admission.new_streams_burst =
+      static_cast<int>(cfg.GetInt("admission", "new_streams_burst"));
   return options;
 }
 
@@ -556,11 +597,20 @@ int RunVerifier(AppContext& ctx) {
                                  options);
   std::optional<std::vector<std::string>> signing_keys = SigningKeys(cfg);
   if (!signing_keys) return 2;
-  AdminService admin(&store, &store, &store, *std::move(signing_keys),
-                     results->get());
+  // The Admin API and Watch on their own pool: an operator's heavy read or
+  // many Watch streams never hold a connection a verdict commit waits for.
+  store::PgPool admin_pool(
+      cfg.GetString("database", "url"),
+      static_cast<int>(cfg.GetInt("database", "admin_max_connections")),
+      store::PgOptionsFromConfig(cfg));
+  store::PgVerifierStore admin_store(&admin_pool, vc.timeout_intervals);
+  AdminService admin(&admin_store, &admin_store, &admin_store,
+                     *std::move(signing_keys), results->get());
   admin.watch_poll = cfg.GetDuration("admission", "watch_poll");
   admin.max_watch_per_caller =
       static_cast<int>(cfg.GetInt("admission", "max_watch_streams_per_caller"));
+  admin.watch_max_queued =
+      static_cast<size_t>(cfg.GetInt("admission", "watch_max_queued"));
   admin.metrics = db.metrics.get();
 
   // The scrape hooks read the objects above: stop serving before they go.

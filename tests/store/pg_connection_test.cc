@@ -2,7 +2,8 @@
 // a database that accepts bytes but never answers ends each call with
 // kUnavailable (and the connection is marked broken) instead of hanging; a
 // new connection into the black hole fails the same way; statement_timeout
-// is set on every connection; after healing, the pool reconnects.
+// is set on every connection; after healing, the pool reconnects; an idle
+// pooled connection that died is checked and replaced before use.
 #include "store/pg_connection.h"
 
 #include <catch2/catch.hpp>
@@ -32,18 +33,35 @@ store::PgOptions Quick() {
   return o;
 }
 
+// PostgreSQL behind a TCP proxy the test can blackhole, and the URL through
+// the proxy.
+struct Proxied {
+  std::unique_ptr<PgCluster> pg;
+  std::unique_ptr<TcpProxy> proxy;
+  std::string url;
+};
+
+Proxied StartProxied() {
+  Proxied p;
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  p.pg = *std::move(pg);
+  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
+      TcpProxy::Start("127.0.0.1", p.pg->port());
+  REQUIRE(proxy.ok());
+  p.proxy = *std::move(proxy);
+  p.url = absl::StrCat("host=127.0.0.1 port=", p.proxy->port(),
+                       " user=", PgCluster::kUser, " dbname=postgres");
+  return p;
+}
+
 TEST_CASE(
     "PgConnection: a blackholed database is UNAVAILABLE, never a hang, and "
     "the pool reconnects after it heals",
     "[pg][store][fault]") {
-  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
-  REQUIRE(pg.ok());
-  absl::StatusOr<std::unique_ptr<TcpProxy>> proxy =
-      TcpProxy::Start("127.0.0.1", (*pg)->port());
-  REQUIRE(proxy.ok());
-  const std::string url =
-      absl::StrCat("host=127.0.0.1 port=", (*proxy)->port(),
-                   " user=", PgCluster::kUser, " dbname=postgres");
+  Proxied db_behind = StartProxied();
+  std::unique_ptr<TcpProxy>& proxy = db_behind.proxy;
+  const std::string& url = db_behind.url;
 
   absl::StatusOr<std::unique_ptr<store::PgConnection>> db =
       store::PgConnection::Connect(url, Quick());
@@ -56,7 +74,7 @@ TEST_CASE(
   CHECK(absl::IsUnavailable(slow.status()));  // 57014 query_canceled
   CHECK((*db)->Healthy());
 
-  (*proxy)->Blackhole();
+  proxy->Blackhole();
   absl::StatusOr<store::PgRows> lost = (*db)->Query("SELECT 1");
   INFO(lost.status().message());
   CHECK(absl::IsUnavailable(lost.status()));
@@ -72,7 +90,7 @@ TEST_CASE(
 
   store::PgPool pool(url, 2, Quick());
   CHECK(absl::IsUnavailable(pool.Acquire().status()));
-  (*proxy)->Heal();
+  proxy->Heal();
   absl::StatusOr<store::PgPool::Lease> lease = pool.Acquire();
   REQUIRE(lease.ok());
   CHECK((*lease)->Query("SELECT 1").ok());
@@ -122,6 +140,64 @@ TEST_CASE(
   holder.join();
   REQUIRE(later.ok());
   CHECK((*later)->Query("SELECT 1").ok());
+}
+
+TEST_CASE(
+    "PgPool: an idle connection that died (server restart, a blackholing "
+    "proxy) is checked and replaced, never handed out dead",
+    "[pg][store][fault]") {
+  Proxied db_behind = StartProxied();
+  std::unique_ptr<PgCluster>& pg = db_behind.pg;
+  std::unique_ptr<TcpProxy>& proxy = db_behind.proxy;
+  const std::string& url = db_behind.url;
+  store::PgOptions o = Quick();
+  o.idle_check = absl::ZeroDuration();  // Check every idle connection.
+  store::PgPool pool(url, 2, o);
+  auto backend = [&pool]() -> std::string {
+    absl::StatusOr<store::PgPool::Lease> db = pool.Acquire();
+    REQUIRE(db.ok());
+    absl::StatusOr<store::PgRows> r = (*db)->Query("SELECT pg_backend_pid()");
+    REQUIRE(r.ok());
+    return r->rows.at(0).at(0).value_or("");
+  };
+  const std::string first = backend();
+  CHECK(backend() == first);  // Reused while alive.
+  CHECK(pool.stats().stale == 0);
+
+  // The server ends the idle connection (as a restart would).
+  {
+    absl::StatusOr<std::unique_ptr<store::PgConnection>> admin =
+        store::PgConnection::Connect(
+            absl::StrCat("host=127.0.0.1 port=", pg->port(),
+                         " user=", PgCluster::kUser, " dbname=postgres"),
+            Quick());
+    REQUIRE(admin.ok());
+    REQUIRE(
+        (*admin)->Query("SELECT pg_terminate_backend($1::int)", {first}).ok());
+  }
+  const std::string second = backend();
+  CHECK(second != first);
+  CHECK(pool.stats().stale == 1);
+
+  // A proxy that swallows everything: the check gives up within its bound
+  // and the pool reports the database unreachable instead of handing the
+  // dead connection out; after healing it connects again.
+  proxy->Blackhole();
+  absl::StatusOr<store::PgPool::Lease> dead = pool.Acquire(absl::Seconds(5));
+  CHECK(absl::IsUnavailable(dead.status()));
+  CHECK(pool.stats().stale == 2);
+  proxy->Heal();
+  absl::StatusOr<store::PgPool::Lease> healed = pool.Acquire();
+  REQUIRE(healed.ok());
+  CHECK((*healed)->Query("SELECT 1").ok());
+
+  // Without the check a recently used connection is handed out as is.
+  store::PgOptions lazy = Quick();
+  lazy.idle_check = absl::Hours(1);
+  store::PgPool trusting(url, 1, lazy);
+  { REQUIRE(trusting.Acquire().ok()); }
+  { REQUIRE(trusting.Acquire().ok()); }
+  CHECK(trusting.stats().stale == 0);
 }
 
 }  // namespace

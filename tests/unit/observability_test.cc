@@ -80,7 +80,8 @@ TEST_CASE("metrics endpoint serves /metrics, /healthz and /readyz",
       m.body, "vouch_requests_refused_total{reason=\"overloaded\"} 0"));
   CHECK(absl::StrContains(
       m.body, "vouch_requests_refused_total{reason=\"stream_cap\"} 2"));
-  for (const char* reason : {"hello_deadline", "ima_budget", "watch_cap"}) {
+  for (const char* reason :
+       {"hello_deadline", "ima_budget", "watch_cap", "stream_rate"}) {
     CHECK(absl::StrContains(
         m.body,
         absl::StrCat("vouch_requests_refused_total{reason=\"", reason, "\"}")));

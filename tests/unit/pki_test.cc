@@ -188,6 +188,36 @@ TEST_CASE("rate limiter: per key, refills, bounded memory", "[core][pki]") {
   CHECK(limiter.Allow("c", t0 + absl::Minutes(2)));
 }
 
+TEST_CASE("token bucket: burst, refill, retry hint, unlimited", "[core][pki]") {
+  const absl::Time t0 = absl::FromUnixSeconds(1000000);
+  server::TokenBucket bucket(/*per_second=*/10, /*burst=*/3);
+  CHECK(bucket.RetryAfter(t0) == absl::ZeroDuration());
+  CHECK(bucket.Take(t0));
+  CHECK(bucket.Take(t0));
+  CHECK(bucket.Take(t0));
+  CHECK_FALSE(bucket.Take(t0));
+  // Empty: one token comes after 1/10 s.
+  auto near = [](absl::Duration a, absl::Duration b) {
+    return absl::AbsDuration(a - b) < absl::Microseconds(1);
+  };
+  CHECK(near(bucket.RetryAfter(t0), absl::Milliseconds(100)));
+  CHECK(near(bucket.RetryAfter(t0 + absl::Milliseconds(40)),
+             absl::Milliseconds(60)));
+  CHECK_FALSE(bucket.Take(t0 + absl::Milliseconds(50)));
+  CHECK(bucket.Take(t0 + absl::Milliseconds(101)));
+  CHECK_FALSE(bucket.Take(t0 + absl::Milliseconds(101)));
+  // A clock that goes back refills nothing.
+  CHECK_FALSE(bucket.Take(t0));
+  // A long pause refills at most the burst.
+  const absl::Time t1 = t0 + absl::Hours(1);
+  for (int i = 0; i < 3; ++i) CHECK(bucket.Take(t1));
+  CHECK_FALSE(bucket.Take(t1));
+
+  server::TokenBucket unlimited(/*per_second=*/0, /*burst=*/0);
+  for (int i = 0; i < 1000; ++i) CHECK(unlimited.Take(t0));
+  CHECK(unlimited.RetryAfter(t0) == absl::ZeroDuration());
+}
+
 TEST_CASE("peer host from gRPC peer strings", "[core][pki]") {
   CHECK(server::PeerHost("ipv4:10.1.2.3:5000") == "10.1.2.3");
   CHECK(server::PeerHost("ipv6:[::1]:5000") == "::1");

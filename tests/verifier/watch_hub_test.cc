@@ -1,0 +1,278 @@
+// The WatchHub against a real PostgreSQL ([pg]): many subscribers share one
+// read per poll and see the same events in the same order, filters and
+// resume tokens apply per subscriber, a reader that falls behind its bound
+// is closed with RESOURCE_EXHAUSTED, the per-caller cap holds, and a token
+// of another database incarnation ends with OUT_OF_RANGE. The poller is
+// driven by hand (PollOnce), so nothing depends on timing.
+#include "verifier/watch_hub.h"
+
+#include <catch2/catch.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "harness/pg_cluster.h"
+#include "store/migrate.h"
+#include "store/pg_pool.h"
+#include "store/pg_verifier_store.h"
+
+namespace vouch {
+namespace {
+
+using testing::PgCluster;
+using verifier::WatchFilter;
+using verifier::WatchHub;
+using verifier::WatchHubOptions;
+using verifier::WatchSubscriber;
+
+// Counts the reads the hub makes, passing them on to the real store.
+class CountingEvents final : public store::EventStore {
+ public:
+  explicit CountingEvents(store::EventStore* real) : real_(real) {}
+  absl::StatusOr<store::EventPosition> EventHorizon() override {
+    return real_->EventHorizon();
+  }
+  absl::StatusOr<std::vector<store::EventRow>> EventsAfter(
+      const std::string& tenant, store::EventPosition after,
+      const std::vector<std::string>& agent_ids,
+      const std::vector<core::AgentState>& states, bool verdicts,
+      int limit) override {
+    ++reads;
+    return real_->EventsAfter(tenant, after, agent_ids, states, verdicts,
+                              limit);
+  }
+  int reads = 0;
+
+ private:
+  store::EventStore* real_;
+};
+
+class CountingWaker final : public verifier::WatchWaker {
+ public:
+  void Wake() override { ++wakes; }
+  int wakes = 0;
+};
+
+struct Db {
+  Db() {
+    absl::StatusOr<std::unique_ptr<PgCluster>> started = PgCluster::Start();
+    REQUIRE(started.ok());
+    pg = *std::move(started);
+    pool = std::make_unique<store::PgPool>(pg->conninfo(), 2);
+    REQUIRE(store::PrepareDatabase(*pool, absl::Seconds(30)).ok());
+    store = std::make_unique<store::PgVerifierStore>(pool.get(), 3);
+    store::PolicyRow policy;
+    policy.tenant = "default";
+    policy.name = "empty";
+    policy.kind = 1;
+    policy.content =
+        R"({"meta": {"version": 1}, "release": 0, "digests": {},
+        "excludes": [], "keyrings": {}, "ima": {"ignored_keyrings": [],
+        "log_hash_alg": "sha1", "dm_policy": null}, "ima-buf": {},
+        "verification-keys": ""})";
+    REQUIRE(store->AddPolicy(policy).ok());
+  }
+  // Registers and enrolls agents watch-<from>..watch-<to - 1>: one
+  // "enrolled" state change each.
+  void Enroll(int from, int to) {
+    for (int i = from; i < to; ++i) {
+      const std::string id = absl::StrCat("watch-", i);
+      absl::StatusOr<store::PgPool::Lease> db = pool->Acquire();
+      REQUIRE(db.ok());
+      REQUIRE((*db)
+                  ->Exec("INSERT INTO registrations (agent_id, tenant, "
+                         "ek_public, ek_sha256, ek_certificate, aik_public, "
+                         "aik_name, activated_at) VALUES ($1, 'default', "
+                         "'\\x00', sha256(convert_to($1::text, 'UTF8')), "
+                         "'\\x00', '\\x01', '\\x02', now())",
+                         {id})
+                  .ok());
+      store::Enrollment e;
+      e.tenant = "default";
+      e.agent_id = id;
+      e.runtime_policy = "empty";
+      e.interval = absl::Seconds(60);
+      e.hash_alg = 11;
+      REQUIRE(store->Enroll(e).ok());
+    }
+  }
+  std::unique_ptr<PgCluster> pg;
+  std::unique_ptr<store::PgPool> pool;
+  std::unique_ptr<store::PgVerifierStore> store;
+};
+
+WatchFilter All() {
+  WatchFilter f;
+  f.tenant = "default";
+  return f;
+}
+
+// Everything queued for `s` now; `end` set when the stream ended.
+std::vector<v1::WatchEvent> Drain(WatchSubscriber& s,
+                                  grpc::Status* end = nullptr) {
+  std::vector<v1::WatchEvent> out;
+  v1::WatchEvent e;
+  grpc::Status status;
+  while (true) {
+    const WatchSubscriber::Next n = s.Pop(&e, &status);
+    if (n == WatchSubscriber::Next::kEvent) {
+      out.push_back(e);
+      continue;
+    }
+    if (n == WatchSubscriber::Next::kEnd && end != nullptr) *end = status;
+    return out;
+  }
+}
+
+// Polls until no full page is left.
+void PollAll(WatchHub& hub) {
+  for (int i = 0; i < 100 && hub.PollOnce(); ++i) {
+  }
+}
+
+TEST_CASE(
+    "WatchHub: many subscribers share one read per poll and see the same "
+    "events in order, with filters and resume tokens per subscriber",
+    "[pg][fleet]") {
+  Db db;
+  CountingEvents events(db.store.get());
+  WatchHubOptions o;
+  o.max_per_caller = 100;
+  o.page = 7;  // Several pages per burst.
+  WatchHub hub(&events, o);
+  constexpr int kSubscribers = 50;
+  std::vector<CountingWaker> wakers(kSubscribers + 1);
+  std::vector<std::shared_ptr<WatchSubscriber>> subs;
+  for (int i = 0; i < kSubscribers; ++i) {
+    auto s = hub.Subscribe("viewer", All(), std::nullopt, &wakers[i]);
+    REQUIRE(s.ok());
+    subs.push_back(*s);
+  }
+  WatchFilter one = All();
+  one.agent_ids = {"watch-3"};
+  auto filtered = hub.Subscribe("viewer", one, std::nullopt, &wakers.back());
+  REQUIRE(filtered.ok());
+  CHECK(hub.subscribers() == kSubscribers + 1);
+
+  // Each starts with a heartbeat carrying its position; no event read yet.
+  CHECK_FALSE(hub.PollOnce());
+  for (const auto& s : subs) {
+    std::vector<v1::WatchEvent> first = Drain(*s);
+    REQUIRE(first.size() == 1);
+    CHECK(first[0].has_heartbeat());
+    CHECK_FALSE(first[0].resume_token().empty());
+  }
+  REQUIRE(Drain(**filtered).size() == 1);
+  CHECK(wakers[0].wakes >= 1);
+
+  db.Enroll(0, 20);
+  events.reads = 0;
+  PollAll(hub);
+  // 20 events in pages of 7: 3 reads, plus at most one that finds nothing,
+  // shared by all 51 subscribers (one group: same tenant, same position).
+  CHECK(events.reads <= 4);
+  std::vector<v1::WatchEvent> reference = Drain(*subs[0]);
+  REQUIRE(reference.size() == 20);
+  for (int i = 0; i < 20; ++i) {
+    CHECK(reference[i].agent_id() == absl::StrCat("watch-", i));
+    CHECK(reference[i].state_change().cause() ==
+          v1::STATE_CHANGE_CAUSE_ENROLLED);
+  }
+  for (int k = 1; k < kSubscribers; ++k) {
+    std::vector<v1::WatchEvent> got = Drain(*subs[k]);
+    REQUIRE(got.size() == reference.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      CHECK(got[i].event_id() == reference[i].event_id());
+      CHECK(got[i].resume_token() == reference[i].resume_token());
+    }
+  }
+  std::vector<v1::WatchEvent> only = Drain(**filtered);
+  REQUIRE(only.size() == 1);
+  CHECK(only[0].agent_id() == "watch-3");
+
+  // Resuming from the 10th event's token gives the 11th onwards.
+  CountingWaker late_waker;
+  const std::string token = reference[9].resume_token();
+  std::vector<std::string> parts = absl::StrSplit(token, ':');
+  REQUIRE(parts.size() == 4);
+  store::EventPosition from;
+  from.incarnation = parts[1];
+  REQUIRE(absl::SimpleAtoi(parts[2], &from.xid));
+  REQUIRE(absl::SimpleAtoi(parts[3], &from.seq));
+  auto late = hub.Subscribe("viewer", All(), from, &late_waker);
+  REQUIRE(late.ok());
+  PollAll(hub);
+  std::vector<v1::WatchEvent> rest = Drain(**late);
+  REQUIRE(rest.size() == 11);  // The heartbeat, then events 11..20.
+  CHECK(rest[0].has_heartbeat());
+  CHECK(rest[0].resume_token() == token);
+  for (int i = 1; i <= 10; ++i) {
+    CHECK(rest[i].event_id() == reference[9 + i].event_id());
+  }
+
+  for (const auto& s : subs) hub.Unsubscribe(s);
+  hub.Unsubscribe(*filtered);
+  hub.Unsubscribe(*late);
+  CHECK(hub.subscribers() == 0);
+}
+
+TEST_CASE(
+    "WatchHub: a slow reader is closed with RESOURCE_EXHAUSTED, a fast one "
+    "is not, the per-caller cap holds, a foreign token is OUT_OF_RANGE",
+    "[pg][fleet]") {
+  Db db;
+  WatchHubOptions o;
+  o.max_per_caller = 2;
+  o.page = 4;
+  o.max_queued = 6;
+  WatchHub hub(db.store.get(), o);
+  CountingWaker fast_waker, slow_waker, third_waker;
+  auto fast = hub.Subscribe("viewer", All(), std::nullopt, &fast_waker);
+  auto slow = hub.Subscribe("viewer", All(), std::nullopt, &slow_waker);
+  REQUIRE(fast.ok());
+  REQUIRE(slow.ok());
+  // The caller's cap; another caller is not held back.
+  auto third = hub.Subscribe("viewer", All(), std::nullopt, &third_waker);
+  CHECK(absl::IsResourceExhausted(third.status()));
+  auto other = hub.Subscribe("admin", All(), std::nullopt, &third_waker);
+  REQUIRE(other.ok());
+  hub.Unsubscribe(*other);
+
+  hub.PollOnce();  // Both start (a heartbeat each) at the horizon.
+  CHECK(Drain(**fast).size() == 1);
+  db.Enroll(0, 12);
+  // The fast reader drains after every poll; the slow one never reads.
+  size_t fast_got = 0;
+  for (int i = 0; i < 10; ++i) {
+    hub.PollOnce();
+    fast_got += Drain(**fast).size();
+  }
+  CHECK(fast_got == 12);
+  grpc::Status end;
+  Drain(**slow, &end);
+  CHECK(end.error_code() == grpc::StatusCode::RESOURCE_EXHAUSTED);
+  grpc::Status fast_end;
+  Drain(**fast, &fast_end);
+  CHECK(fast_end.ok());
+
+  // A freed place can be taken again.
+  hub.Unsubscribe(*slow);
+  store::EventPosition foreign;
+  foreign.incarnation = "another-database";
+  foreign.xid = 1;
+  foreign.seq = 1;
+  auto stale = hub.Subscribe("viewer", All(), foreign, &slow_waker);
+  REQUIRE(stale.ok());
+  hub.PollOnce();
+  grpc::Status stale_end;
+  (void)Drain(**stale, &stale_end);
+  CHECK(stale_end.error_code() == grpc::StatusCode::OUT_OF_RANGE);
+  hub.Unsubscribe(*fast);
+  hub.Unsubscribe(*stale);
+}
+
+}  // namespace
+}  // namespace vouch
