@@ -73,3 +73,19 @@ function(vouch_test)
     "include(${PROJECT_SOURCE_DIR}/cmake/VouchCatchLabels.cmake)\nvouch_label_catch_tests(\"$<TARGET_FILE:${ARG_NAME}>\" \"${ARG_LABEL}\")\n")
   set_property(DIRECTORY APPEND PROPERTY TEST_INCLUDE_FILES ${labels})
 endfunction()
+
+# vouch_link_static(TARGET <exe> LIBS <pattern>...)
+# Links the shared libraries named by the patterns (libNAME.so, NAME may use
+# shell wildcards: absl_*) into <exe> as their static archives, with the
+# libraries they need (cmake/static_link.py, run as the link launcher, so
+# the libraries the project's targets use stay the same imported targets for
+# every other binary). Fails the link if a matching archive is missing.
+function(vouch_link_static)
+  cmake_parse_arguments(ARG "" "TARGET" "LIBS" ${ARGN})
+  find_program(VOUCH_PYTHON3 NAMES python3 REQUIRED)
+  set(script ${PROJECT_SOURCE_DIR}/cmake/static_link.py)
+  list(JOIN ARG_LIBS "," libs)
+  set_target_properties(${ARG_TARGET} PROPERTIES
+    CXX_LINKER_LAUNCHER "${VOUCH_PYTHON3};${script};--static;${libs};--"
+    LINK_DEPENDS ${script})
+endfunction()

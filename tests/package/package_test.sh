@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # The Debian packages, checked the way an operator meets them ([package]).
 #   package_test.sh build   BUILD_DIR OUT   cpack the Release build into OUT
-#   package_test.sh inspect SRC OUT         lintian (no errors), Depends from
-#       shlibdeps, conffiles, files in place, `systemd-analyze verify` of every
-#       unit, `systemd-analyze security` exposure <= 2.0 for verifier/registrar
+#   package_test.sh inspect SRC OUT [static-agent]
+#       lintian (no errors), Depends from shlibdeps, conffiles, files in
+#       place, `systemd-analyze verify` of every unit, `systemd-analyze
+#       security` exposure <= 2.0 for verifier/registrar; with static-agent
+#       (VOUCH_STATIC_AGENT), the packaged agent is the self-contained one
+#       (static_agent_test.sh) and its Depends name no gRPC, protobuf or Abseil
 #   package_test.sh install OUT             install, install again, remove,
 #       purge - in a private mount namespace whose /etc, /usr and /var are
 #       overlays on throw-away directories, so the machine running the test is
@@ -31,7 +34,7 @@ build)
   ;;
 
 inspect)
-  SRC="$1" OUT="$2"
+  SRC="$1" OUT="$2" STATIC_AGENT="${3:-}"
   for p in "${PACKAGES[@]}"; do [ -n "$(deb_of "$p")" ] || fail "no $p package"; done
   echo "== lintian"
   lintian --fail-on error "$OUT"/*.deb || fail "lintian errors"
@@ -45,7 +48,13 @@ inspect)
     # shlibdeps found the shared libraries (libc, gRPC, ...), and the
     # maintainer scripts' adduser is declared.
     grep -q 'libc6' <<<"$depends" || fail "vouch-$d: no libc6 in Depends"
-    grep -q 'libgrpc++' <<<"$depends" || fail "vouch-$d: no libgrpc++ in Depends"
+    if [ "$d" = agent ] && [ "$STATIC_AGENT" = static-agent ]; then
+      # gRPC, protobuf and Abseil are in the binary, not in Depends.
+      grep -E 'libgrpc|libprotobuf|libabsl' <<<"$depends" &&
+        fail "vouch-agent (static) depends on the libraries linked into it"
+    else
+      grep -q 'libgrpc++' <<<"$depends" || fail "vouch-$d: no libgrpc++ in Depends"
+    fi
     grep -q 'libsystemd0' <<<"$depends" || fail "vouch-$d: no libsystemd0 in Depends"
     grep -q 'adduser' <<<"$depends" || fail "vouch-$d: no adduser in Depends"
     conffiles="$(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles)"
@@ -63,6 +72,11 @@ inspect)
   done
   grep -q 'tpm-udev' <<<"$(dpkg-deb -f "$(deb_of vouch-agent)" Depends)" ||
     fail "vouch-agent: no tpm-udev (group tss) in Depends"
+  if [ "$STATIC_AGENT" = static-agent ]; then
+    echo "== the packaged (stripped) agent is the self-contained one"
+    "$(dirname "$0")/static_agent_test.sh" "$root/usr/bin/vouch-agent" ||
+      fail "the packaged vouch-agent is not self-contained"
+  fi
   [ -x "$root/usr/bin/vouchctl" ] || fail "vouchctl missing"
   [ -e "$root/usr/share/man/man1/vouchctl.1.gz" ] || fail "vouchctl(1) missing"
   [ -f "$root/usr/include/vouch/sdk/client.h" ] || fail "SDK headers missing"
