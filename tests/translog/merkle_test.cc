@@ -328,13 +328,13 @@ TEST_CASE("translog: leaf encodings are canonical and distinct",
           "[core][translog]") {
   const absl::Time t = absl::FromUnixMillis(1700000000000);
   const std::string a =
-      TranslogLeafForAttestation(42, "agent-1", "nonce", "pass", "qd", t);
+      TranslogLeafForAttestation("42", "agent-1", "nonce", "pass", "qd", t);
   CHECK(a ==
-        TranslogLeafForAttestation(42, "agent-1", "nonce", "pass", "qd", t));
+        TranslogLeafForAttestation("42", "agent-1", "nonce", "pass", "qd", t));
   CHECK(a !=
-        TranslogLeafForAttestation(43, "agent-1", "nonce", "pass", "qd", t));
+        TranslogLeafForAttestation("43", "agent-1", "nonce", "pass", "qd", t));
   CHECK(a !=
-        TranslogLeafForAttestation(42, "agent-1", "nonce", "fail", "qd", t));
+        TranslogLeafForAttestation("42", "agent-1", "nonce", "fail", "qd", t));
   CHECK(static_cast<uint8_t>(a[0]) == 3);
   const std::string b =
       TranslogLeafForBinding(LeafKind::kBinding, "agent-1", "ek", "aik", t);

@@ -219,11 +219,11 @@ std::string TranslogLeafForBinding(LeafKind kind, absl::string_view agent_id,
 }
 
 std::string TranslogLeafForAttestation(
-    int64_t attestation_id, absl::string_view agent_id, absl::string_view nonce,
+    absl::string_view attestation_id, absl::string_view agent_id, absl::string_view nonce,
     absl::string_view verdict, absl::string_view quote_digest, absl::Time at) {
   std::string out(1, static_cast<char>(LeafKind::kAttestation));
   PutField(out, agent_id);
-  PutU64(out, static_cast<uint64_t>(attestation_id));
+  PutField(out, attestation_id);
   PutField(out, nonce);
   PutField(out, verdict);
   PutField(out, quote_digest);

@@ -92,7 +92,7 @@ std::string TranslogLeafForBinding(LeafKind kind, absl::string_view agent_id,
 // the same transaction: the record id, the agent, the nonce, the verdict
 // ("pass"/"fail"...), the SHA-256 of the quote.
 std::string TranslogLeafForAttestation(
-    int64_t attestation_id, absl::string_view agent_id, absl::string_view nonce,
+    absl::string_view attestation_id, absl::string_view agent_id, absl::string_view nonce,
     absl::string_view verdict, absl::string_view quote_digest, absl::Time at);
 
 }  // namespace vouch::core::translog
