@@ -305,4 +305,15 @@ absl::StatusOr<uint64_t> PgTranslog::QueueLength() {
   return U64(rows.rows[0][0]);
 }
 
+absl::StatusOr<uint64_t> PgTranslog::QueuedBefore(absl::Time before) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(
+          "SELECT count(*) FROM translog_queue WHERE queued_at < "
+          "to_timestamp($1::float8)",
+          {absl::StrCat(absl::ToDoubleSeconds(before - absl::UnixEpoch()))}));
+  return U64(rows.rows[0][0]);
+}
+
 }  // namespace vouch::store

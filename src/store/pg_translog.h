@@ -90,8 +90,10 @@ class PgTranslog {
   absl::StatusOr<std::vector<core::translog::Hash>> Consistency(uint64_t m,
                                                                 uint64_t n);
 
-  // Leaves still queued (for metrics and tests).
+  // Leaves still queued (for metrics and tests), and those queued before
+  // `before` (the watchdog: committed but not integrated in time).
   absl::StatusOr<uint64_t> QueueLength();
+  absl::StatusOr<uint64_t> QueuedBefore(absl::Time before);
 
  private:
   PgPool* pool_;

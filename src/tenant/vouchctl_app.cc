@@ -52,6 +52,7 @@ AppSpec VouchctlAppSpec() {
     AddRegistrarCommands(cli);
     AddAdminCommands(cli);
     AddResultsCommands(cli);
+    AddAuditLogCommands(cli);
     AddDevCommands(cli);
   };
   return spec;
@@ -74,9 +75,10 @@ int RunVouchctl(AppContext& ctx) {
     std::cout << ctx.config.ToToml();
     return 0;
   }
-  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands,
-                    &RunCaCommands, &RunRegistrarCommands, &RunAdminCommands,
-                    &RunResultsCommands, &RunDevCommands}) {
+  for (auto* run :
+       {&RunImaCommands, &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
+        &RunRegistrarCommands, &RunAdminCommands, &RunResultsCommands,
+        &RunAuditLogCommands, &RunDevCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

@@ -23,12 +23,14 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "core/translog/tree_head.h"
 #include "server/metrics.h"
 #include "server/service_notify.h"
 #include "server/tls.h"
 #include "store/agent_counts.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
+#include "store/pg_translog.h"
 #include "store/pg_verifier_store.h"
 #include "store/retention.h"
 #include "verifier/admin_service.h"
@@ -37,6 +39,7 @@
 #include "verifier/group_commit.h"
 #include "verifier/policy_cache.h"
 #include "verifier/result_issuer.h"
+#include "verifier/translog_runner.h"
 #include "verifier/verifier_metrics.h"
 
 namespace vouch::verifier {
@@ -131,6 +134,17 @@ AppSpec VerifierAppSpec() {
       .Duration("retention", "check_interval", absl::Hours(1),
                 "How often this verifier runs the partition maintenance "
                 "(one verifier of the pool at a time)");
+  spec.schema
+      .String("translog", "key", "",
+              "PEM ECDSA P-256 or Ed25519 private key that signs the "
+              "transparency log's tree heads (the pool log key; every "
+              "verifier of a pool has the same); empty: no log")
+      .Duration("translog", "interval", absl::Seconds(1),
+                "How often this verifier sequences (when it holds the "
+                "lease) and checks the log")
+      .Duration("translog", "bound", absl::Minutes(1),
+                "A committed entry not in the log after this long raises "
+                "an alarm");
   AddAdmissionKeys(spec.schema);
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
   AddTlsKeys(spec.schema, "verifier",
@@ -441,6 +455,26 @@ int RunVerifier(AppContext& ctx) {
         {{"error", results.status().message()}});
     return 2;
   }
+  // The transparency log, when a pool log key is configured.
+  std::optional<core::translog::LogKey> log_key;
+  if (const std::string path = cfg.GetString("translog", "key");
+      !path.empty()) {
+    absl::StatusOr<std::string> pem = ReadFileUpTo(path, 1 << 16);
+    absl::StatusOr<core::translog::LogKey> k =
+        pem.ok() ? core::translog::LogKey::FromPrivatePem(*pem)
+                 : absl::StatusOr<core::translog::LogKey>(pem.status());
+    if (!k.ok()) {
+      Log(LogLevel::kError, "translog.key unusable",
+          {{"file", path}, {"error", k.status().message()}});
+      return 2;
+    }
+    log_key = *std::move(k);
+    store.SetTranslog(true);
+  }
+  store::PgTranslog translog(&pool);
+  TranslogOptions translog_options;
+  translog_options.lease = 3 * cfg.GetDuration("translog", "interval");
+  translog_options.bound = cfg.GetDuration("translog", "bound");
   AttestationOptions options;
   options.session.verifier_id = id;
   options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
@@ -462,6 +496,10 @@ int RunVerifier(AppContext& ctx) {
   admin.max_watch_per_caller =
       static_cast<int>(cfg.GetInt("admission", "max_watch_streams_per_caller"));
   admin.metrics = metrics.get();
+  if (log_key) {
+    admin.translog = &translog;
+    admin.log_key = &*log_key;
+  }
 
   // The scrape hooks read the objects above: stop serving before they go.
   absl::Cleanup stop_http = [&http] { http->reset(); };
@@ -501,6 +539,18 @@ int RunVerifier(AppContext& ctx) {
       cfg.GetDuration("verifier", "sweep_interval"), vm.get(),
       std::cref(count_agents), std::cref(maintain_partitions),
       std::ref(stop_maintenance));
+  absl::Notification stop_translog;
+  std::thread translog_thread;
+  if (log_key) {
+    translog_thread = std::thread([&] {
+      TranslogRunner runner(&translog, &*log_key, id, translog_options,
+                            vm.get());
+      const absl::Duration every = cfg.GetDuration("translog", "interval");
+      do {
+        runner.RunOnce(absl::Now());
+      } while (!stop_translog.WaitForNotificationWithTimeout(every));
+    });
+  }
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "verifier stopping", {{"signal", sig}});
   server::NotifyStopping().IgnoreError();
@@ -511,6 +561,8 @@ int RunVerifier(AppContext& ctx) {
   attestation.Drain();
   server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
   maintenance.join();
+  stop_translog.Notify();
+  if (translog_thread.joinable()) translog_thread.join();
   return 0;
 }
 
