@@ -14,6 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
+#include "common/bytes.h"
 #include "common/file.h"
 #include "core/translog/merkle.h"
 #include "core/translog/tree_head.h"
@@ -159,12 +160,12 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     if (absl::SimpleAtoi(a.leaf, &index)) {
       req.set_leaf_index(index);
     } else {
-      std::string raw;
-      if (a.leaf.size() != 64 || !absl::HexStringToBytes(a.leaf, &raw)) {
+      absl::StatusOr<Bytes> raw = HexDecode(a.leaf);
+      if (a.leaf.size() != 64 || !raw.ok()) {
         return Fail(absl::InvalidArgumentError(
             "--leaf: a leaf index or a 64-hex-digit leaf hash"));
       }
-      req.set_leaf_hash(raw);
+      req.set_leaf_hash(std::string(raw->begin(), raw->end()));
     }
     v1::TranslogInclusionProof got;
     if (absl::Status st =
@@ -245,7 +246,11 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
 
 void AddAuditLogCommands(CLI::App& cli) {
   AuditArgs& a = Args();
-  CLI::App* audit = cli.get_subcommand_no_throw("audit");
+  // `audit` may already exist (other audit commands add to it).
+  CLI::App* audit = nullptr;
+  for (CLI::App* sub : cli.get_subcommands([](CLI::App*) { return true; })) {
+    if (sub->get_name() == "audit") audit = sub;
+  }
   if (audit == nullptr) {
     audit = cli.add_subcommand("audit", "Audit: the transparency log");
     audit->require_subcommand(1);
