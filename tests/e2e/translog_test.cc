@@ -48,7 +48,7 @@ TEST_CASE("translog: attestations are logged, proven, and a fork is caught",
   World world(/*tpms=*/1);
   const std::string admin = world.Client("l-admin", kTenant, Role::kAdmin);
   const std::string viewer = world.Client("l-viewer", kTenant, Role::kViewer);
-  AgentOnTpm& a = world.AddAgent(kTenant, admin, "log-policy", "1s");
+  AgentOnTpm& a = world.AddAgent(kTenant, admin, "log-policy", "5s");
   REQUIRE(Eventually([&] { return world.State(viewer, a) == "pass"; }));
   auto db = Connect(world.pg());
 
