@@ -8,6 +8,8 @@
 #include "absl/strings/str_join.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "core/translog/tree_head.h"
+#include "store/pg_translog.h"
 
 namespace vouch::store {
 namespace {
@@ -678,7 +680,7 @@ absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
 namespace {
 
 // One verdict as one statement (to pipeline): see AgentStore::CommitVerdicts.
-PgStatement VerdictStatement(const VerdictCommit& c) {
+PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
   auto opt_u64 = [](const std::optional<uint64_t>& v) -> PgParam {
     return v ? PgParam(absl::StrCat(*v)) : PgParam();
   };
@@ -692,7 +694,16 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
   // $23 boot log evaluated
   // $24 aik_name: the registration's active AIK must still be the stream's;
   // the share lock orders this against an Activate that replaces it.
-  return PgStatement{
+  // $25 (with the log on): the record's transparency-log leaf, queued in
+  // the same transaction (docs/transparency-log.md).
+  const std::string log_cte =
+      translog ? absl::StrCat(
+                     ", l AS (",
+                     TranslogAppendSql("$1", "$25",
+                                       core::translog::LeafKind::kAttestation),
+                     " FROM u RETURNING 1)")
+               : "";
+  PgStatement st{
       "WITH g AS (SELECT 1 FROM registrations WHERE agent_id = $1 AND "
       "aik_name = $24::bytea FOR SHARE), "
       "u AS (UPDATE agent_state a SET "
@@ -734,8 +745,8 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
       "RETURNING 1), "
       "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
       "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
-      "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1) "
-      "SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u",
+      "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1)" +
+          log_cte + " SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u",
       {c.agent_id,
        absl::StrCat(c.epoch),
        c.passed ? "true" : "false",
@@ -760,7 +771,13 @@ PgStatement VerdictStatement(const VerdictCommit& c) {
        absl::StrCat(c.boot_policy_version),
        c.boot_log_evaluated ? "true" : "false",
        ToBytea(c.aik_name)},
-      "vouch_verdict"};
+      translog ? "vouch_verdict_logged" : "vouch_verdict"};
+  if (translog) {
+    st.params.push_back(ToBytea(core::translog::TranslogLeafForAttestation(
+        c.attestation_id, c.agent_id, c.nonce, c.passed ? "pass" : "fail",
+        c.evidence_sha256, absl::Now())));
+  }
+  return st;
 }
 
 absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
@@ -775,8 +792,9 @@ absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
 }
 
 absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
-                                            const VerdictCommit& c) {
-  PgStatement st = VerdictStatement(c);
+                                            const VerdictCommit& c,
+                                            bool translog) {
+  PgStatement st = VerdictStatement(c, translog);
   VOUCH_ASSIGN_OR_RETURN(PgRows rows, db.Query(st.sql, st.params));
   return VerdictResult(rows);
 }
@@ -798,7 +816,7 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   statements.reserve(commits.size() + 2);
   statements.push_back({"BEGIN", {}, {}});
   for (const VerdictCommit* c : commits) {
-    statements.push_back(VerdictStatement(*c));
+    statements.push_back(VerdictStatement(*c, translog_));
   }
   if (commit_delay_ > absl::ZeroDuration()) {
     statements.push_back({"SELECT pg_sleep($1)",
@@ -826,7 +844,7 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
     }
     results.push_back(InTransaction(
         **db, [&](PgConnection& conn) -> absl::StatusOr<VerdictApplied> {
-          return ApplyVerdict(conn, *c);
+          return ApplyVerdict(conn, *c, translog_);
         }));
   }
   return results;

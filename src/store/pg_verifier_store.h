@@ -30,6 +30,9 @@ class PgVerifierStore final : public PolicyStore,
   // its transaction, after its statements and before COMMIT (so a test can
   // kill the verifier while a commit is open). Call before serving.
   void SetCommitDelayForTests(absl::Duration delay) { commit_delay_ = delay; }
+  // Each committed verdict also queues its transparency-log leaf
+  // (TranslogLeafForAttestation) in the same transaction. Call before serving.
+  void SetTranslog(bool on) { translog_ = on; }
 
   // PolicyStore.
   absl::StatusOr<PolicyRow> AddPolicy(const PolicyRow& policy) override;
@@ -84,6 +87,7 @@ class PgVerifierStore final : public PolicyStore,
   PgPool* pool_;
   int timeout_intervals_;
   absl::Duration commit_delay_ = absl::ZeroDuration();
+  bool translog_ = false;
 };
 
 }  // namespace vouch::store

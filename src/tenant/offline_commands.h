@@ -47,6 +47,11 @@ std::optional<int> RunDevCommands(AppContext& ctx);
 void AddResultsCommands(CLI::App& cli);
 std::optional<int> RunResultsCommands(AppContext& ctx);
 
+// `audit log-key|tree-head|prove|consistency` (cmd_translog.cc): the
+// transparency log, every answer verified client-side.
+void AddAuditLogCommands(CLI::App& cli);
+std::optional<int> RunAuditLogCommands(AppContext& ctx);
+
 void AddAdminCommands(CLI::App& cli);
 std::optional<int> RunAdminCommands(AppContext& ctx);
 

@@ -74,6 +74,7 @@ AppSpec VouchctlAppSpec() {
     AddRegistrarCommands(cli);
     AddAdminCommands(cli);
     AddResultsCommands(cli);
+    AddAuditLogCommands(cli);
     AddDevCommands(cli);
     AddCompletionCommands(cli);  // Last: it walks every command.
   };
@@ -97,7 +98,7 @@ int RunVouchctl(AppContext& ctx) {
        {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
         &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
         &RunRegistrarCommands, &RunAdminCommands, &RunResultsCommands,
-        &RunDevCommands, &RunCompletionCommands}) {
+        &RunAuditLogCommands, &RunDevCommands, &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

@@ -399,20 +399,121 @@ grpc::Status AdminService::GetResultKeys(grpc::ServerContext* ctx,
                                          const v1::GetResultKeysRequest*,
                                          v1::ResultKeys* resp) {
   // Public keys, no tenant's data: any viewer of any tenant may read them.
-  absl::StatusOr<Principal> caller =
-      server::CallerPrincipal(*ctx->auth_context());
-  if (!caller.ok()) return Reply(caller.status());
-  if (std::none_of(caller->grants.begin(), caller->grants.end(),
-                   [&](const Grant& g) {
-                     return caller->ResolveTenant(g.tenant, Role::kViewer).ok();
-                   })) {
-    return Reply(absl::PermissionDeniedError("caller holds no viewer role"));
-  }
+  if (absl::Status s = AnyViewer(ctx); !s.ok()) return Reply(s);
   if (results_ == nullptr) {
     return Reply(absl::FailedPreconditionError(
         "this verifier has no results key (verifier.results_key)"));
   }
   resp->set_jwks(results_->jwks());
+  return grpc::Status::OK;
+}
+
+absl::Status AdminService::AnyViewer(grpc::ServerContext* ctx) const {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!caller.ok()) return caller.status();
+  if (std::none_of(caller->grants.begin(), caller->grants.end(),
+                   [&](const Grant& g) {
+                     return caller->ResolveTenant(g.tenant, Role::kViewer).ok();
+                   })) {
+    return absl::PermissionDeniedError("caller holds no viewer role");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AdminService::TranslogReader(grpc::ServerContext* ctx) const {
+  VOUCH_RETURN_IF_ERROR(AnyViewer(ctx));
+  if (translog == nullptr || log_key == nullptr) {
+    return absl::FailedPreconditionError(
+        "this verifier has no transparency log key (translog.key)");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+// The head a request names: tree_size 0 is the newest.
+absl::StatusOr<store::SignedHead> HeadFor(store::PgTranslog& log,
+                                          uint64_t tree_size) {
+  if (tree_size == 0) {
+    absl::StatusOr<store::SignedHead> head = log.LatestHead();
+    if (head.status().code() == absl::StatusCode::kNotFound) {
+      return absl::FailedPreconditionError("the log has no signed head yet");
+    }
+    return head;
+  }
+  return log.HeadAt(tree_size);
+}
+
+std::string HashString(const core::translog::Hash& h) {
+  return std::string(core::translog::HashBytes(h));
+}
+}  // namespace
+
+grpc::Status AdminService::GetTreeHead(grpc::ServerContext* ctx,
+                                       const v1::GetTreeHeadRequest* req,
+                                       v1::TranslogTreeHead* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  if (absl::Status s = TranslogReader(ctx); !s.ok()) return Reply(s);
+  absl::StatusOr<store::SignedHead> head = HeadFor(*translog, req->tree_size());
+  if (!head.ok()) return Reply(head.status());
+  resp->set_tree_size(head->tree_size);
+  resp->set_root_hash(HashString(head->root));
+  resp->set_signed_tree_head(head->signed_head);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetInclusionProof(
+    grpc::ServerContext* ctx, const v1::GetInclusionProofRequest* req,
+    v1::TranslogInclusionProof* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  if (absl::Status s = TranslogReader(ctx); !s.ok()) return Reply(s);
+  absl::StatusOr<store::SignedHead> head = HeadFor(*translog, req->tree_size());
+  if (!head.ok()) return Reply(head.status());
+  absl::StatusOr<store::InclusionAnswer> answer;
+  if (req->leaf_case() == v1::GetInclusionProofRequest::kLeafHash) {
+    absl::StatusOr<core::translog::Hash> leaf =
+        core::translog::HashFromBytes(req->leaf_hash());
+    if (!leaf.ok()) return Reply(leaf.status());
+    answer = translog->InclusionByHash(*leaf, head->tree_size);
+  } else {
+    answer = translog->InclusionByIndex(req->leaf_index(), head->tree_size);
+  }
+  if (!answer.ok()) return Reply(answer.status());
+  resp->set_leaf_index(answer->leaf_index);
+  resp->set_tree_size(answer->tree_size);
+  resp->set_leaf_hash(HashString(answer->leaf_hash));
+  for (const core::translog::Hash& h : answer->proof) {
+    resp->add_hashes(HashString(h));
+  }
+  resp->set_signed_tree_head(head->signed_head);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetConsistencyProof(
+    grpc::ServerContext* ctx, const v1::GetConsistencyProofRequest* req,
+    v1::TranslogConsistencyProof* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  if (absl::Status s = TranslogReader(ctx); !s.ok()) return Reply(s);
+  absl::StatusOr<store::SignedHead> to = HeadFor(*translog, req->to_size());
+  if (!to.ok()) return Reply(to.status());
+  if (req->from_size() > to->tree_size) {
+    return Reply(absl::InvalidArgumentError("from_size is beyond to_size"));
+  }
+  absl::StatusOr<std::vector<core::translog::Hash>> proof =
+      translog->Consistency(req->from_size(), to->tree_size);
+  if (!proof.ok()) return Reply(proof.status());
+  resp->set_from_size(req->from_size());
+  resp->set_to_size(to->tree_size);
+  for (const core::translog::Hash& h : *proof) resp->add_hashes(HashString(h));
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetLogKey(grpc::ServerContext* ctx,
+                                     const v1::GetLogKeyRequest*,
+                                     v1::TranslogKey* resp) {
+  if (absl::Status s = TranslogReader(ctx); !s.ok()) return Reply(s);
+  resp->set_public_key_pem(log_key->PublicPem());
+  resp->set_log_id(HashString(log_key->log_id()));
   return grpc::Status::OK;
 }
 

@@ -21,7 +21,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "core/translog/tree_head.h"
 #include "server/metrics.h"
+#include "store/pg_translog.h"
 #include "store/verifier_store.h"
 #include "verifier/result_issuer.h"
 #include "verifier/watch_hub.h"
@@ -100,6 +102,22 @@ class AdminService final
                              const v1::GetResultKeysRequest* req,
                              v1::ResultKeys* resp) override;
 
+  // The transparency log (nullptr, nullptr: no log key configured).
+  grpc::Status GetTreeHead(grpc::ServerContext* ctx,
+                           const v1::GetTreeHeadRequest* req,
+                           v1::TranslogTreeHead* resp) override;
+  grpc::Status GetInclusionProof(grpc::ServerContext* ctx,
+                                 const v1::GetInclusionProofRequest* req,
+                                 v1::TranslogInclusionProof* resp) override;
+  grpc::Status GetConsistencyProof(grpc::ServerContext* ctx,
+                                   const v1::GetConsistencyProofRequest* req,
+                                   v1::TranslogConsistencyProof* resp) override;
+  grpc::Status GetLogKey(grpc::ServerContext* ctx,
+                         const v1::GetLogKeyRequest* req,
+                         v1::TranslogKey* resp) override;
+  store::PgTranslog* translog = nullptr;
+  const core::translog::LogKey* log_key = nullptr;
+
   absl::Duration watch_poll = kDefaultWatchPoll;
   int max_watch_per_caller = kDefaultMaxWatchPerCaller;
   size_t watch_max_queued = WatchHubOptions().max_queued;
@@ -112,6 +130,11 @@ class AdminService final
                            const std::string& content,
                            const std::string& description, bool update,
                            uint64_t expected_version, v1::Policy* resp);
+
+  // OK when the caller holds a viewer role in some tenant (public answers).
+  absl::Status AnyViewer(grpc::ServerContext* ctx) const;
+  // The log is configured, and the caller may read it.
+  absl::Status TranslogReader(grpc::ServerContext* ctx) const;
 
   store::PolicyStore* policies_;
   store::AgentStore* agents_;

@@ -23,11 +23,13 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "core/translog/tree_head.h"
 #include "server/metrics.h"
 #include "server/tls.h"
 #include "startup/database_server.h"
 #include "store/agent_counts.h"
 #include "store/pg_pool.h"
+#include "store/pg_translog.h"
 #include "store/pg_verifier_store.h"
 #include "store/retention.h"
 #include "verifier/admin_service.h"
@@ -36,6 +38,7 @@
 #include "verifier/group_commit.h"
 #include "verifier/policy_cache.h"
 #include "verifier/result_issuer.h"
+#include "verifier/translog_runner.h"
 #include "verifier/verifier_metrics.h"
 
 namespace vouch::verifier {
@@ -166,6 +169,17 @@ AppSpec VerifierAppSpec() {
       .Duration("retention", "check_interval", absl::Hours(1),
                 "How often this verifier runs the partition maintenance "
                 "(one verifier of the pool at a time)");
+  spec.schema
+      .String("translog", "key", "",
+              "PEM ECDSA P-256 or Ed25519 private key that signs the "
+              "transparency log's tree heads (the pool log key; every "
+              "verifier of a pool has the same); empty: no log")
+      .Duration("translog", "interval", absl::Seconds(1),
+                "How often this verifier sequences (when it holds the "
+                "lease) and checks the log")
+      .Duration("translog", "bound", absl::Minutes(1),
+                "A committed entry not in the log after this long raises "
+                "an alarm");
   AddAdmissionKeys(spec.schema);
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/8);
   AddAdminPoolKeys(spec.schema);
@@ -525,6 +539,58 @@ std::unique_ptr<PartitionMaintenance> StartPartitions(const Config& cfg,
 
 // Serving until a stop signal, then the orderly shutdown: the maintenance
 // loop on its own thread meanwhile.
+// The transparency log, when [translog] key names a pool log key: each
+// verdict's statement queues its record's leaf, and a thread runs the
+// sequencer and the watchdog (TranslogRunner) until this is destroyed.
+struct VerifierTranslog {
+  std::optional<core::translog::LogKey> key;
+  std::unique_ptr<store::PgTranslog> log;
+  absl::Notification stop;
+  std::thread thread;
+  ~VerifierTranslog() {
+    stop.Notify();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+// Reads [translog] key into `t` and turns the store's leaf on; nullopt when
+// done (or the log is off), else the exit code (logged).
+std::optional<int> SetUpTranslog(const Config& cfg, store::PgPool* pool,
+                                 store::PgVerifierStore& store,
+                                 VerifierTranslog& t) {
+  t.log = std::make_unique<store::PgTranslog>(pool);
+  const std::string path = cfg.GetString("translog", "key");
+  if (path.empty()) return std::nullopt;
+  absl::StatusOr<std::string> pem = ReadFileUpTo(path, 1 << 16);
+  absl::StatusOr<core::translog::LogKey> k =
+      pem.ok() ? core::translog::LogKey::FromPrivatePem(*pem)
+               : absl::StatusOr<core::translog::LogKey>(pem.status());
+  if (!k.ok()) {
+    Log(LogLevel::kError, "translog.key unusable",
+        {{"file", path}, {"error", k.status().message()}});
+    return 2;
+  }
+  t.key = *std::move(k);
+  store.SetTranslog(true);
+  return std::nullopt;
+}
+
+// Starts the log's thread (when the log is on).
+void StartTranslog(const Config& cfg, const std::string& id,
+                   VerifierMetrics* vm, VerifierTranslog& t) {
+  if (!t.key) return;
+  TranslogOptions options;
+  options.lease = 3 * cfg.GetDuration("translog", "interval");
+  options.bound = cfg.GetDuration("translog", "bound");
+  const absl::Duration every = cfg.GetDuration("translog", "interval");
+  t.thread = std::thread([&t, options, id, vm, every] {
+    TranslogRunner runner(t.log.get(), &*t.key, id, options, vm);
+    do {
+      runner.RunOnce(absl::Now());
+    } while (!t.stop.WaitForNotificationWithTimeout(every));
+  });
+}
+
 void ServeUntilStopped(const Config& cfg, startup::DatabaseServer& db,
                        grpc::Server& server, store::AgentStore& store,
                        AttestationService& attestation,
@@ -590,6 +656,10 @@ int RunVerifier(AppContext& ctx) {
         {{"error", results.status().message()}});
     return 2;
   }
+  VerifierTranslog translog;
+  if (std::optional<int> exit = SetUpTranslog(cfg, db.pool.get(), store, translog)) {
+    return *exit;
+  }
   AttestationOptions options = AttestationOptionsFrom(cfg, vc);
   options.metrics = observers.vm.get();
   options.results = results->get();
@@ -612,6 +682,10 @@ int RunVerifier(AppContext& ctx) {
   admin.watch_max_queued =
       static_cast<size_t>(cfg.GetInt("admission", "watch_max_queued"));
   admin.metrics = db.metrics.get();
+  if (translog.key) {
+    admin.translog = translog.log.get();
+    admin.log_key = &*translog.key;
+  }
 
   // The scrape hooks read the objects above: stop serving before they go.
   absl::Cleanup stop_http = [&db] { db.http.reset(); };
@@ -621,6 +695,7 @@ int RunVerifier(AppContext& ctx) {
       BuildServer(cfg, vc, attestation, admin, port);
   if (server == nullptr) return 1;
   db.Serving(port);
+  StartTranslog(cfg, vc.id, observers.vm.get(), translog);
   ServeUntilStopped(cfg, db, *server, store, attestation, committer, observers,
                     *partitions);
   return 0;

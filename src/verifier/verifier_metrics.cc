@@ -77,6 +77,15 @@ VerifierMetrics::VerifierMetrics(server::Metrics* metrics) : metrics_(metrics) {
                       "Agents this verifier's sweeper marked timeout");
   sweep_errors_ = counter("vouch_sweeper_errors_total",
                           "Timeout sweeps that failed (database errors)");
+  translog_alarms_ = counter(
+      "vouch_translog_alarms_total",
+      "Transparency-log watchdog alarms: a tree head that does not verify or "
+      "is inconsistent with an earlier one, or entries left unintegrated "
+      "past the bound");
+  translog_integrated_ =
+      counter("vouch_translog_integrated_total",
+              "Log entries this verifier integrated while it held the "
+              "sequencer lease");
   policy_hits_ = counter("vouch_policy_cache_hits_total",
                          "Policy lookups answered from the cache");
   policy_loads_ = counter("vouch_policy_cache_loads_total",

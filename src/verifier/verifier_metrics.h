@@ -40,6 +40,13 @@ class VerifierMetrics {
   void Fenced() { fenced_->Increment(); }
   void TimedOut(int64_t n) { timeouts_->Increment(static_cast<double>(n)); }
   void SweepFailed() { sweep_errors_->Increment(); }
+  // The transparency-log watchdog saw the log misbehave (a tree head that
+  // does not verify or is inconsistent with an earlier one, or entries not
+  // integrated within the bound). Never expected: alert on any increase.
+  void TranslogAlarm() { translog_alarms_->Increment(); }
+  void TranslogIntegrated(uint64_t n) {
+    translog_integrated_->Increment(static_cast<double>(n));
+  }
 
   // Gauges set by the maintenance loop or at scrape time.
   void SetStreams(size_t n) { streams_->Set(static_cast<double>(n)); }
@@ -65,6 +72,8 @@ class VerifierMetrics {
   prometheus::Counter* fenced_;
   prometheus::Counter* timeouts_;
   prometheus::Counter* sweep_errors_;
+  prometheus::Counter* translog_alarms_;
+  prometheus::Counter* translog_integrated_;
   prometheus::Gauge* streams_;
   prometheus::Family<prometheus::Gauge>* agents_;
   std::map<std::pair<std::string, bool>, prometheus::Gauge*> agent_gauges_;

@@ -166,6 +166,16 @@ std::map<std::string, Rule> Matrix() {
        {Server::kVerifier, Access::kViewer, Scope::kObject, None}},
       {"vouch.v1.Admin.GetResultKeys",
        {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
+      // The transparency log: hashes and the pool's log key, no tenant's
+      // objects (the default inclusion request is leaf 0 of the newest head).
+      {"vouch.v1.Admin.GetTreeHead",
+       {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
+      {"vouch.v1.Admin.GetInclusionProof",
+       {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
+      {"vouch.v1.Admin.GetConsistencyProof",
+       {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
+      {"vouch.v1.Admin.GetLogKey",
+       {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
       {"vouch.v1.Admin.GetAttestation",
        {Server::kVerifier, Access::kUnimplemented, Scope::kObject,
         [](Message& m, const Target&) {

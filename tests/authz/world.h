@@ -9,6 +9,8 @@
 #define VOUCH_TESTS_AUTHZ_WORLD_H_
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
@@ -122,6 +124,20 @@ struct AgentOnTpm {
 
 // The whole system: PostgreSQL, registrar, verifier, a CA with a server
 // certificate, and agents added on demand.
+// Writes a new Ed25519 pool log key (PEM) to `path`; returns `path`.
+inline std::string WriteLogKey(const std::string& path) {
+  EVP_PKEY* key = EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519");
+  REQUIRE(key != nullptr);
+  FILE* f = fopen(path.c_str(), "w");
+  REQUIRE(f != nullptr);
+  const int ok =
+      PEM_write_PrivateKey(f, key, nullptr, nullptr, 0, nullptr, nullptr);
+  fclose(f);
+  EVP_PKEY_free(key);
+  REQUIRE(ok == 1);
+  return path;
+}
+
 class World {
  public:
   // `tpms` swtpms for the agents AddAgent starts (the registrar trusts
@@ -139,6 +155,10 @@ class World {
       started.push_back(tpms_.back().get());
     }
     registrar_.emplace(dir_, *pg_, tls_, CaDir(dir_, "ek-ca", started));
+    // A pool log key: the transparency-log calls answer.
+    verifier_flags.insert(
+        verifier_flags.end(),
+        {"--translog-key", WriteLogKey(dir_.Join("log.key"))});
     verifier_.emplace(dir_, *pg_, tls_, std::move(verifier_flags));
   }
 

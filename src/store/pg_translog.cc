@@ -1,0 +1,319 @@
+#include "store/pg_translog.h"
+
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "common/status_macros.h"
+
+namespace vouch::store {
+namespace {
+
+using core::translog::CompactRange;
+using core::translog::Hash;
+using core::translog::LeafHash;
+using core::translog::NodeId;
+using core::translog::RangeNodes;
+using core::translog::StoredNode;
+
+absl::StatusOr<uint64_t> U64(const std::optional<std::string>& v) {
+  uint64_t out = 0;
+  if (!v || !absl::SimpleAtoi(*v, &out)) {
+    return absl::InternalError("translog: bad integer column");
+  }
+  return out;
+}
+
+absl::StatusOr<Hash> HashColumn(const std::optional<std::string>& v) {
+  if (!v) return absl::InternalError("translog: null hash column");
+  VOUCH_ASSIGN_OR_RETURN(std::string raw, FromBytea(*v));
+  return core::translog::HashFromBytes(raw);
+}
+
+std::string HexOf(const Hash& h) {
+  return absl::BytesToHexString(core::translog::HashBytes(h));
+}
+
+// "{1,2,3}": integer arrays as one text parameter.
+template <typename T>
+std::string IntArray(const std::vector<T>& v) {
+  return absl::StrCat("{", absl::StrJoin(v, ","), "}");
+}
+
+absl::StatusOr<SignedHead> HeadRow(const PgRows& rows) {
+  if (rows.rows.empty()) return absl::NotFoundError("no such tree head");
+  SignedHead out;
+  VOUCH_ASSIGN_OR_RETURN(out.tree_size, U64(rows.rows[0][0]));
+  VOUCH_ASSIGN_OR_RETURN(out.root, HashColumn(rows.rows[0][1]));
+  if (!rows.rows[0][2]) return absl::InternalError("translog: null head");
+  VOUCH_ASSIGN_OR_RETURN(out.signed_head, FromBytea(*rows.rows[0][2]));
+  return out;
+}
+
+absl::StatusOr<uint64_t> IntegratedSize(PgConnection& db) {
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows, db.Query("SELECT tree_size FROM translog_sequencer", {}));
+  if (rows.rows.empty()) return absl::InternalError("no sequencer row");
+  return U64(rows.rows[0][0]);
+}
+
+absl::Status CheckSize(PgConnection& db, uint64_t tree_size) {
+  VOUCH_ASSIGN_OR_RETURN(uint64_t size, IntegratedSize(db));
+  if (tree_size > size) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "tree size ", tree_size, " is larger than the log (", size, ")"));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+std::string TranslogAppendSql(absl::string_view agent_param,
+                              absl::string_view leaf_param,
+                              core::translog::LeafKind kind) {
+  return absl::StrCat("INSERT INTO translog_queue (kind, agent_id, leaf) ",
+                      "SELECT ", static_cast<int>(kind), ", ", agent_param,
+                      ", ", leaf_param, "::bytea");
+}
+
+absl::Status TranslogAppend(PgConnection& db, core::translog::LeafKind kind,
+                            absl::string_view agent_id,
+                            absl::string_view leaf) {
+  return db
+      .Exec(TranslogAppendSql("$1", "$2", kind),
+            {std::string(agent_id), ToBytea(leaf)})
+      .status();
+}
+
+absl::StatusOr<std::vector<Hash>> PgNodeSource::Get(
+    absl::Span<const NodeId> ids) const {
+  std::vector<int> levels;
+  std::vector<uint64_t> indexes;
+  for (const NodeId& id : ids) {
+    levels.push_back(id.level);
+    indexes.push_back(id.index);
+  }
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db_.Query("SELECT t.ord, n.hash FROM unnest($1::smallint[], "
+                "$2::bigint[]) WITH ORDINALITY AS t(level, idx, ord) "
+                "JOIN translog_nodes n ON n.level = t.level AND n.idx = t.idx",
+                {IntArray(levels), IntArray(indexes)}));
+  std::vector<Hash> out(ids.size());
+  std::vector<bool> seen(ids.size(), false);
+  for (const auto& r : rows.rows) {
+    VOUCH_ASSIGN_OR_RETURN(uint64_t ord, U64(r[0]));
+    if (ord < 1 || ord > ids.size()) return absl::InternalError("bad ordinal");
+    VOUCH_ASSIGN_OR_RETURN(out[ord - 1], HashColumn(r[1]));
+    seen[ord - 1] = true;
+  }
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!seen[i]) {
+      return absl::InternalError(absl::StrCat("translog: node level ",
+                                              ids[i].level, " index ",
+                                              ids[i].index, " is missing"));
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<int64_t>> PgTranslog::TryAcquire(
+    absl::string_view holder, absl::Duration lease) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(
+          "UPDATE translog_sequencer SET "
+          "epoch = CASE WHEN holder IS NOT DISTINCT FROM $1 THEN epoch "
+          "ELSE epoch + 1 END, holder = $1, "
+          "lease_until = now() + make_interval(secs => $2::float8) "
+          "WHERE holder IS NULL OR holder = $1 OR lease_until < now() "
+          "RETURNING epoch",
+          {std::string(holder), absl::StrCat(absl::ToDoubleSeconds(lease))}));
+  if (rows.rows.empty()) return std::optional<int64_t>();
+  VOUCH_ASSIGN_OR_RETURN(uint64_t epoch, U64(rows.rows[0][0]));
+  return std::optional<int64_t>(static_cast<int64_t>(epoch));
+}
+
+absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
+    absl::string_view holder, int64_t epoch, const core::translog::LogKey& key,
+    size_t max_batch, absl::Time now) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(
+      *db, [&](PgConnection& c) -> absl::StatusOr<IntegrateResult> {
+        // The fence: the row lock also orders this against any other sequencer.
+        VOUCH_ASSIGN_OR_RETURN(
+            PgRows fence,
+            c.Query(
+                "SELECT tree_size FROM translog_sequencer WHERE holder = $1 "
+                "AND epoch = $2::bigint AND lease_until > now() FOR UPDATE",
+                {std::string(holder), absl::StrCat(epoch)}));
+        if (fence.rows.empty()) {
+          return absl::AbortedError("translog: sequencer lease lost");
+        }
+        VOUCH_ASSIGN_OR_RETURN(uint64_t size, U64(fence.rows[0][0]));
+        PgNodeSource nodes(c);
+        std::vector<Hash> edge;
+        if (size > 0) {
+          VOUCH_ASSIGN_OR_RETURN(edge, nodes.Get(RangeNodes(0, size)));
+        }
+        VOUCH_ASSIGN_OR_RETURN(CompactRange tree,
+                               CompactRange::Create(size, std::move(edge)));
+        VOUCH_ASSIGN_OR_RETURN(
+            PgRows queued,
+            c.Query(
+                "SELECT seq, leaf FROM translog_queue ORDER BY seq LIMIT $1",
+                {absl::StrCat(max_batch)}));
+        std::vector<uint64_t> seqs, leaf_indexes, node_indexes;
+        std::vector<int> node_levels;
+        std::vector<std::string> leaf_hashes, node_hashes;
+        for (const auto& r : queued.rows) {
+          VOUCH_ASSIGN_OR_RETURN(uint64_t seq, U64(r[0]));
+          if (!r[1]) return absl::InternalError("translog: null leaf");
+          VOUCH_ASSIGN_OR_RETURN(std::string leaf, FromBytea(*r[1]));
+          const Hash leaf_hash = LeafHash(leaf);
+          seqs.push_back(seq);
+          leaf_indexes.push_back(tree.size());
+          leaf_hashes.push_back(HexOf(leaf_hash));
+          for (const StoredNode& n : tree.Append(leaf_hash)) {
+            node_levels.push_back(n.id.level);
+            node_indexes.push_back(n.id.index);
+            node_hashes.push_back(HexOf(n.hash));
+          }
+        }
+        VOUCH_ASSIGN_OR_RETURN(
+            PgRows have,
+            c.Query("SELECT 1 FROM translog_heads WHERE tree_size = $1::bigint",
+                    {absl::StrCat(tree.size())}));
+        if (seqs.empty() && !have.rows.empty()) {
+          return IntegrateResult{0, tree.size()};
+        }
+        if (!seqs.empty()) {
+          VOUCH_RETURN_IF_ERROR(
+              c.Exec(
+                   "INSERT INTO translog_leaves (leaf_index, leaf_hash, kind, "
+                   "agent_id, leaf, queued_at) SELECT t.idx, "
+                   "decode(t.h, 'hex'), q.kind, q.agent_id, q.leaf, "
+                   "q.queued_at FROM unnest($1::bigint[], $2::bigint[], "
+                   "$3::text[]) AS t(seq, idx, h) JOIN translog_queue q ON "
+                   "q.seq = t.seq",
+                   {IntArray(seqs), IntArray(leaf_indexes),
+                    IntArray(leaf_hashes)})
+                  .status());
+          VOUCH_RETURN_IF_ERROR(
+              c.Exec(
+                   "INSERT INTO translog_nodes (level, idx, hash) SELECT l, i, "
+                   "decode(h, 'hex') FROM unnest($1::smallint[], $2::bigint[], "
+                   "$3::text[]) AS t(l, i, h)",
+                   {IntArray(node_levels), IntArray(node_indexes),
+                    IntArray(node_hashes)})
+                  .status());
+          VOUCH_RETURN_IF_ERROR(
+              c.Exec("DELETE FROM translog_queue WHERE seq = ANY($1::bigint[])",
+                     {IntArray(seqs)})
+                  .status());
+        }
+        core::translog::TreeHead head;
+        head.tree_size = tree.size();
+        head.timestamp_ms = absl::ToUnixMillis(now);
+        head.root = tree.Root();
+        VOUCH_ASSIGN_OR_RETURN(std::string signed_head, key.Sign(head));
+        VOUCH_RETURN_IF_ERROR(
+            c.Exec("INSERT INTO translog_heads (tree_size, root, timestamp_ms, "
+                   "signed) VALUES ($1::bigint, $2::bytea, $3::bigint, "
+                   "$4::bytea)",
+                   {absl::StrCat(head.tree_size),
+                    ToBytea(core::translog::HashBytes(head.root)),
+                    absl::StrCat(head.timestamp_ms), ToBytea(signed_head)})
+                .status());
+        VOUCH_RETURN_IF_ERROR(
+            c.Exec("UPDATE translog_sequencer SET tree_size = $1::bigint",
+                   {absl::StrCat(head.tree_size)})
+                .status());
+        return IntegrateResult{seqs.size(), tree.size()};
+      });
+}
+
+absl::StatusOr<SignedHead> PgTranslog::LatestHead() {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT tree_size, root, signed FROM translog_heads ORDER BY "
+                "tree_size DESC LIMIT 1",
+                {}));
+  return HeadRow(rows);
+}
+
+absl::StatusOr<SignedHead> PgTranslog::HeadAt(uint64_t size) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT tree_size, root, signed FROM translog_heads WHERE "
+                "tree_size = $1::bigint",
+                {absl::StrCat(size)}));
+  return HeadRow(rows);
+}
+
+absl::StatusOr<InclusionAnswer> PgTranslog::InclusionByIndex(
+    uint64_t index, uint64_t tree_size) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_RETURN_IF_ERROR(CheckSize(*db, tree_size));
+  PgNodeSource nodes(*db);
+  InclusionAnswer out;
+  out.leaf_index = index;
+  out.tree_size = tree_size;
+  VOUCH_ASSIGN_OR_RETURN(
+      out.proof, core::translog::InclusionProof(index, tree_size, nodes));
+  VOUCH_ASSIGN_OR_RETURN(std::vector<Hash> leaf, nodes.Get({NodeId{0, index}}));
+  out.leaf_hash = leaf[0];
+  return out;
+}
+
+absl::StatusOr<InclusionAnswer> PgTranslog::InclusionByHash(
+    const Hash& leaf_hash, uint64_t tree_size) {
+  uint64_t index = 0;
+  {
+    VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows rows,
+        db->Query("SELECT min(leaf_index) FROM translog_leaves WHERE "
+                  "leaf_hash = $1::bytea AND leaf_index < $2::bigint",
+                  {ToBytea(core::translog::HashBytes(leaf_hash)),
+                   absl::StrCat(tree_size)}));
+    if (rows.rows.empty() || !rows.rows[0][0]) {
+      return absl::NotFoundError("leaf is not in the log at that size");
+    }
+    VOUCH_ASSIGN_OR_RETURN(index, U64(rows.rows[0][0]));
+  }
+  return InclusionByIndex(index, tree_size);
+}
+
+absl::StatusOr<std::vector<Hash>> PgTranslog::Consistency(uint64_t m,
+                                                          uint64_t n) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_RETURN_IF_ERROR(CheckSize(*db, n));
+  PgNodeSource nodes(*db);
+  return core::translog::ConsistencyProof(m, n, nodes);
+}
+
+absl::StatusOr<uint64_t> PgTranslog::QueueLength() {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(PgRows rows,
+                         db->Query("SELECT count(*) FROM translog_queue", {}));
+  return U64(rows.rows[0][0]);
+}
+
+absl::StatusOr<uint64_t> PgTranslog::QueuedBefore(absl::Time before) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(
+          "SELECT count(*) FROM translog_queue WHERE queued_at < "
+          "to_timestamp($1::float8)",
+          {absl::StrCat(absl::ToDoubleSeconds(before - absl::UnixEpoch()))}));
+  return U64(rows.rows[0][0]);
+}
+
+}  // namespace vouch::store

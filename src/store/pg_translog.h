@@ -1,0 +1,115 @@
+// File: store/pg_translog.h
+// The transparency log in PostgreSQL (migrations/0011_translog.sql): the
+// append queue writers fill inside their own transactions, the sequencer
+// (one lease holder at a time, fenced by epoch) that integrates the queue
+// into the RFC 9162 tree and signs tree heads, and the reads proofs need.
+// Thread-safe (each call takes its own pooled connection).
+//
+//   VOUCH_RETURN_IF_ERROR(TranslogAppend(db, LeafKind::kBinding, id, leaf));
+//   PgTranslog log(&pool);
+//   if (auto epoch = log.TryAcquire("verifier-1", absl::Seconds(10)); ...)
+//     log.Integrate("verifier-1", *epoch, key, 1000, absl::Now());
+//   VOUCH_ASSIGN_OR_RETURN(auto proof, log.InclusionByIndex(7, head.size));
+#ifndef VOUCH_STORE_PG_TRANSLOG_H_
+#define VOUCH_STORE_PG_TRANSLOG_H_
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "core/translog/merkle.h"
+#include "core/translog/tree_head.h"
+#include "store/pg_connection.h"
+#include "store/pg_pool.h"
+
+namespace vouch::store {
+
+// Queues a leaf (core/translog/tree_head.h encodings) in the caller's open
+// transaction: it is logged exactly when the caller commits.
+absl::Status TranslogAppend(PgConnection& db, core::translog::LeafKind kind,
+                            absl::string_view agent_id, absl::string_view leaf);
+
+// The same insert as SQL for a data-modifying CTE: parameters $agent, $leaf
+// are the caller's placeholders ("$1", "$25").
+std::string TranslogAppendSql(absl::string_view agent_param,
+                              absl::string_view leaf_param,
+                              core::translog::LeafKind kind);
+
+struct SignedHead {
+  uint64_t tree_size = 0;
+  core::translog::Hash root{};
+  std::string signed_head;  // core/translog/tree_head.h wire form
+};
+
+struct IntegrateResult {
+  uint64_t integrated = 0;  // leaves added by this call
+  uint64_t tree_size = 0;   // size after
+};
+
+struct InclusionAnswer {
+  uint64_t leaf_index = 0;
+  uint64_t tree_size = 0;
+  core::translog::Hash leaf_hash{};
+  std::vector<core::translog::Hash> proof;
+};
+
+class PgTranslog {
+ public:
+  explicit PgTranslog(PgPool* pool) : pool_(pool) {}
+
+  // Takes or renews the sequencer lease for `holder`: its epoch, or nullopt
+  // while another holder's lease is unexpired. A new holder gets epoch + 1.
+  absl::StatusOr<std::optional<int64_t>> TryAcquire(absl::string_view holder,
+                                                    absl::Duration lease);
+
+  // Integrates up to `max_batch` queued entries (oldest first) and signs the
+  // new tree head with `key`, all in one transaction that holds the
+  // sequencer row: kAborted when (holder, epoch) no longer hold the lease.
+  // Signs a head for the empty tree on first use.
+  absl::StatusOr<IntegrateResult> Integrate(absl::string_view holder,
+                                            int64_t epoch,
+                                            const core::translog::LogKey& key,
+                                            size_t max_batch, absl::Time now);
+
+  // The newest signed head, or the one signed at exactly `size`
+  // (kNotFound when no head has that size).
+  absl::StatusOr<SignedHead> LatestHead();
+  absl::StatusOr<SignedHead> HeadAt(uint64_t size);
+
+  // Proofs against a tree of `tree_size` leaves (<= the integrated size;
+  // kInvalidArgument otherwise).
+  absl::StatusOr<InclusionAnswer> InclusionByIndex(uint64_t index,
+                                                   uint64_t tree_size);
+  // The first leaf with this hash (kNotFound when it is not in the tree).
+  absl::StatusOr<InclusionAnswer> InclusionByHash(
+      const core::translog::Hash& leaf_hash, uint64_t tree_size);
+  absl::StatusOr<std::vector<core::translog::Hash>> Consistency(uint64_t m,
+                                                                uint64_t n);
+
+  // Leaves still queued (for metrics and tests), and those queued before
+  // `before` (the watchdog: committed but not integrated in time).
+  absl::StatusOr<uint64_t> QueueLength();
+  absl::StatusOr<uint64_t> QueuedBefore(absl::Time before);
+
+ private:
+  PgPool* pool_;
+};
+
+// core::translog::NodeSource over translog_nodes on one connection.
+class PgNodeSource : public core::translog::NodeSource {
+ public:
+  explicit PgNodeSource(PgConnection& db) : db_(db) {}
+  absl::StatusOr<std::vector<core::translog::Hash>> Get(
+      absl::Span<const core::translog::NodeId> ids) const override;
+
+ private:
+  PgConnection& db_;
+};
+
+}  // namespace vouch::store
+
+#endif  // VOUCH_STORE_PG_TRANSLOG_H_
