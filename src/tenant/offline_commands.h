@@ -47,6 +47,10 @@ std::optional<int> RunDevCommands(AppContext& ctx);
 void AddResultsCommands(CLI::App& cli);
 std::optional<int> RunResultsCommands(AppContext& ctx);
 
+// `audit export`, `audit verify` (cmd_audit.cc): durable attestation.
+void AddAuditCommands(CLI::App& cli);
+std::optional<int> RunAuditCommands(AppContext& ctx);
+
 void AddAdminCommands(CLI::App& cli);
 std::optional<int> RunAdminCommands(AppContext& ctx);
 

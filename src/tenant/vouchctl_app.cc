@@ -52,6 +52,7 @@ AppSpec VouchctlAppSpec() {
     AddRegistrarCommands(cli);
     AddAdminCommands(cli);
     AddResultsCommands(cli);
+    AddAuditCommands(cli);
     AddDevCommands(cli);
   };
   return spec;
@@ -76,7 +77,7 @@ int RunVouchctl(AppContext& ctx) {
   }
   for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands,
                     &RunCaCommands, &RunRegistrarCommands, &RunAdminCommands,
-                    &RunResultsCommands, &RunDevCommands}) {
+                    &RunResultsCommands, &RunAuditCommands, &RunDevCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

@@ -95,6 +95,16 @@ class AdminService final : public v1::Admin::Service {
   grpc::Status GetResultKeys(grpc::ServerContext* ctx,
                              const v1::GetResultKeysRequest* req,
                              v1::ResultKeys* resp) override;
+  // Kept records (verifier/kept_records.h, docs/audit.md).
+  grpc::Status GetAttestation(grpc::ServerContext* ctx,
+                              const v1::GetAttestationRequest* req,
+                              v1::AttestationRecord* resp) override;
+  grpc::Status ReverifyAttestation(
+      grpc::ServerContext* ctx, const v1::ReverifyAttestationRequest* req,
+      v1::ReverifyAttestationResponse* resp) override;
+  grpc::Status ExportAudit(grpc::ServerContext* ctx,
+                           const v1::ExportAuditRequest* req,
+                           v1::AuditBundle* resp) override;
 
   absl::Duration watch_poll = kDefaultWatchPoll;
   int max_watch_per_caller = kDefaultMaxWatchPerCaller;
