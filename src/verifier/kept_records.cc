@@ -41,6 +41,10 @@ void SetRef(const std::string& name, uint64_t version, v1::PolicyRef* ref) {
   ref->set_version(version);
 }
 
+bool Judged(const std::string& name, uint64_t version) {
+  return !name.empty() && version > 0;
+}
+
 // The record's fields (without its evidence bytes).
 void FillRecord(const store::KeptRecord& k, v1::AttestationRecord* rec) {
   const store::AttestationRow& r = k.row;
@@ -63,15 +67,17 @@ void FillRecord(const store::KeptRecord& k, v1::AttestationRecord* rec) {
   if (!k.evidence_status.ok()) return;
   rec->set_reset_count(k.reset_count);
   rec->set_aik_name(k.aik_name);
+  // Version 0: the policy could not be had (the record failed with
+  // POLICY_UNAVAILABLE); nothing was judged against it.
   const store::KeptEvidence& e = k.evidence;
-  if (!e.runtime_policy.empty()) {
+  if (Judged(e.runtime_policy, e.runtime_policy_version)) {
     SetRef(e.runtime_policy, e.runtime_policy_version,
            rec->mutable_runtime_policy());
   }
-  if (!e.boot_policy.empty()) {
+  if (Judged(e.boot_policy, e.boot_policy_version)) {
     SetRef(e.boot_policy, e.boot_policy_version, rec->mutable_boot_policy());
   }
-  if (!e.pcr_policy.empty()) {
+  if (Judged(e.pcr_policy, e.pcr_policy_version)) {
     SetRef(e.pcr_policy, e.pcr_policy_version, rec->mutable_pcr_policy());
   }
 }
@@ -82,7 +88,7 @@ absl::StatusOr<v1::Evidence> EvidenceOf(const store::KeptRecord& k) {
   if (!ev.ParseFromString(k.evidence.quote)) {
     return absl::InternalError("kept quote does not parse");
   }
-  if (!k.evidence.runtime_policy.empty()) {
+  if (Judged(k.evidence.runtime_policy, k.evidence.runtime_policy_version)) {
     v1::ImaLogChunk* c = ev.mutable_ima_entries();
     c->set_format(static_cast<v1::ImaLogFormat>(k.ima_format));
     c->set_template_hash_alg(
@@ -190,7 +196,7 @@ absl::Status ReverifyKeptAttestation(store::AgentStore& agents,
           Load(policies, tenant, named.name(), named.version(), kind));
       return std::optional<LoadedPolicy>(std::move(p));
     }
-    if (name.empty()) return std::optional<LoadedPolicy>();
+    if (!Judged(name, version)) return std::optional<LoadedPolicy>();
     VOUCH_ASSIGN_OR_RETURN(LoadedPolicy p,
                            Load(policies, tenant, name, version, kind));
     return std::optional<LoadedPolicy>(std::move(p));
@@ -274,7 +280,7 @@ absl::Status ExportAuditBundle(store::AgentStore& agents,
   const store::KeptEvidence& e = k.evidence;
   auto add = [&](const std::string& name, uint64_t version,
                  v1::PolicyKind kind) -> absl::Status {
-    if (name.empty()) return absl::OkStatus();
+    if (!Judged(name, version)) return absl::OkStatus();
     VOUCH_ASSIGN_OR_RETURN(store::PolicyRow row,
                            policies.GetPolicy(tenant, name, version));
     v1::AuditPolicy* p = out->add_policies();

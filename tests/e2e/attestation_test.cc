@@ -1583,6 +1583,27 @@ TEST_CASE(
   CHECK(early.status.code == 1);
   CHECK(absl::StrContains(early.err, "no attestation record"));
 
+  // Storage per kept record (bench/README.md): the evidence row, and the
+  // IMA segment of a record that accepted new entries.
+  auto bytes = [&](const std::string& sql) {
+    return pool.QueryInt(absl::StrCat(
+        "SELECT COALESCE(round(avg(b)), 0) FROM (", sql, ") AS x"));
+  };
+  const int64_t evidence_bytes =
+      bytes("SELECT pg_column_size(e.*) AS b FROM attestation_evidence e");
+  const int64_t segment_bytes =
+      bytes("SELECT pg_column_size(s.*) AS b FROM ima_segments s");
+  const int64_t entries = pool.QueryInt(
+      "SELECT COALESCE(sum(next_index - first_index), 0) FROM ima_segments");
+  WARN("kept record: " << evidence_bytes
+                       << " bytes without new IMA entries; an IMA segment: "
+                       << segment_bytes << " bytes on average (" << entries
+                       << " entries in "
+                       << pool.QueryInt("SELECT count(*) FROM ima_segments")
+                       << " segments)");
+  CHECK(evidence_bytes > 0);
+  CHECK(pool.QueryInt("SELECT count(*) FROM kept_aiks") == 1);
+
   // Every server stopped: the audit needs none.
   pool.StopAgent();
   pool.v1_->Kill();
