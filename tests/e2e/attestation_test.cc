@@ -1547,9 +1547,9 @@ void FlipBase64Byte(nlohmann::json& field, size_t at) {
 }
 
 TEST_CASE(
-    "audit: bundles exported for a moment of pass and one of fail verify "
-    "offline as pass and fail with every server stopped; a changed quote "
-    "byte, IMA entry or policy is caught, naming the part",
+    "audit: bundles of a moment of pass and of fail verify offline as "
+    "pass and fail with every server stopped and tampering is caught "
+    "naming the part",
     "[e2e][pg][tpm][audit]") {
   Pool pool("5s");
   REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
