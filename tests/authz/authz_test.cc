@@ -636,6 +636,7 @@ TEST_CASE(
     StatusCode want;
   };
   const std::vector<Change> changes = {
+      {&owner_operator, "vouch.v1.Admin.ReverifyAttestation", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.UpdatePolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.AddPolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.ImportPolicy", StatusCode::OK},

@@ -659,6 +659,30 @@ void KeptContract(Fixture& f) {
   CHECK(absl::IsNotFound(s.RecordAt("default", "a1", before).status()));
   CHECK(absl::IsNotFound(
       s.RecordAt("other", "a1", absl::Now() + absl::Hours(1)).status()));
+
+  // A rebind: the registrar activates another AIK for the agent id; the
+  // records from before it keep the AIK they were verified with.
+  f.Reactivate("a1", "\x03");
+  absl::StatusOr<store::Takeover> rebound =
+      s.TakeOver("default", "a1", "v3", "", absl::Seconds(30));
+  REQUIRE(rebound.ok());
+  c = Commit(rebound->agent.epoch, true, 7, "k-6");
+  c.ima_from = 6;
+  c.aik_name = "\x03";
+  c.kept = kept("quote-6", 6, "e6", "");
+  c.kept->aik_public = "new-aik-public";
+  absl::StatusOr<store::VerdictApplied> applied = CommitOne(s, c);
+  REQUIRE(applied.ok());
+  REQUIRE(!applied->fenced);
+  r = s.GetKeptRecord("default", "k-6");
+  REQUIRE(r.ok());
+  CHECK(r->aik_name == "\x03");
+  CHECK(r->evidence.aik_public == "new-aik-public");
+  r = s.GetKeptRecord("default", "k-1");
+  REQUIRE(r.ok());
+  CHECK(r->evidence_status.ok());
+  CHECK(r->aik_name == "\x02");
+  CHECK(r->evidence.aik_public == "aik-public");
 }
 
 TEST_CASE("verifier store contract: policies (in memory)", "[core][store]") {
