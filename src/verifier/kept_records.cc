@@ -255,7 +255,13 @@ absl::Status ExportAuditBundle(store::AgentStore& agents,
                                const v1::ExportAuditRequest& req,
                                v1::AuditBundle* out) {
   VOUCH_RETURN_IF_ERROR(core::ValidateAgentId(req.agent_id()));
-  if (!req.has_at()) return absl::InvalidArgumentError("at: required");
+  // RFC 3339 years 0001..9999, as google.protobuf.Timestamp allows.
+  if (!req.has_at() || req.at().seconds() < -62135596800 ||
+      req.at().seconds() > 253402300799 || req.at().nanos() < 0 ||
+      req.at().nanos() > 999999999) {
+    return absl::InvalidArgumentError(
+        "at: required, a valid time between years 1 and 9999");
+  }
   const absl::Time at = absl::FromUnixSeconds(req.at().seconds()) +
                         absl::Nanoseconds(req.at().nanos());
   VOUCH_ASSIGN_OR_RETURN(std::string id,
