@@ -10,3 +10,7 @@ target_compile_definitions(fuzz_verifier_evidence PRIVATE
   VOUCH_TEST_DATA_DIR="${PROJECT_SOURCE_DIR}/tests/data")
 # The agent's Hello (core/attest/hello.h). Seeds: Hellos in protobuf form.
 vouch_fuzzer(fuzz_attest_hello attest_hello vouch::core_attest)
+# Offline audit bundles (core/audit/bundle.h): JSON parse and the whole
+# offline verification. Seeds: small bundles in corpus/audit_bundle.
+vouch_fuzzer(fuzz_audit_bundle audit_bundle MAX_LEN 65536 RUNS 5000
+  vouch::core_audit)

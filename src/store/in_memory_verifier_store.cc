@@ -425,6 +425,7 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
   attestation.boot_policy_version = c.boot_policy_version;
   attestation.boot_log_evaluated = c.boot_log_evaluated;
   attestation.at = now;
+  Keep(c, attestation);
   AddEvent(c.tenant, std::move(record), attestation);
   if (out.previous_state != out.state) {
     EventRow ev;
@@ -467,6 +468,123 @@ absl::StatusOr<std::vector<AttestationRow>> InMemoryVerifierStore::History(
     }
   }
   return out;
+}
+
+void InMemoryVerifierStore::Keep(const VerdictCommit& c,
+                                 const AttestationRow& attestation) {
+  if (!c.kept || !c.reset_count) return;
+  const KeptEvidence& k = *c.kept;
+  const uint32_t boot = *c.reset_count;
+  KeptRecord r;
+  r.tenant = c.tenant;
+  r.agent_id = c.agent_id;
+  r.row = attestation;
+  r.failures = c.failures;
+  r.nonce = c.nonce;
+  r.aik_name = c.aik_name;
+  r.reset_count = boot;
+  r.evidence = k;
+  r.evidence.ima_data.clear();
+  r.evidence.boot_log.clear();
+  r.evidence.boot_log_sha256.clear();
+  if (!k.boot_log.empty()) {
+    boot_logs_[{c.agent_id, k.boot_log_sha256}] = {boot, k.boot_log};
+    r.evidence.boot_log_sha256 = k.boot_log_sha256;
+  } else {
+    // The newest boot log kept for the boot (the map keeps no time:
+    // the one stored last for this boot wins, as with PostgreSQL's
+    // ORDER BY at DESC).
+    auto last = last_boot_log_.find({c.agent_id, boot});
+    if (last != last_boot_log_.end()) {
+      r.evidence.boot_log_sha256 = last->second;
+    }
+  }
+  if (!k.boot_log.empty()) {
+    last_boot_log_[{c.agent_id, boot}] = k.boot_log_sha256;
+  }
+  if (c.ima_next_entry && !k.ima_data.empty()) {
+    ima_segments_[{c.agent_id, boot}].push_back(
+        ImaSegment{k.ima_first, *c.ima_next_entry, k.ima_format,
+                   k.ima_template_hash_alg, k.ima_data});
+  }
+  aiks_.emplace(c.aik_name, k.aik_public);
+  kept_[c.attestation_id] = std::move(r);
+}
+
+absl::StatusOr<KeptRecord> InMemoryVerifierStore::GetKeptRecord(
+    const std::string& tenant, const std::string& attestation_id) {
+  absl::MutexLock lock(&mu_);
+  const Record* found = nullptr;
+  for (const Record& rec : log_) {
+    if (rec.event.verdict && rec.tenant == tenant &&
+        rec.attestation.attestation_id == attestation_id) {
+      found = &rec;
+    }
+  }
+  if (found == nullptr) {
+    return absl::NotFoundError("no such attestation record");
+  }
+  auto it = kept_.find(attestation_id);
+  if (it == kept_.end()) {
+    KeptRecord out;
+    out.tenant = tenant;
+    out.agent_id = found->event.agent_id;
+    out.row = found->attestation;
+    out.failures = found->event.failures;
+    out.evidence_status = absl::FailedPreconditionError(
+        "the record's evidence is not kept (committed before evidence was "
+        "kept, or dropped by the retention)");
+    return out;
+  }
+  KeptRecord out = it->second;
+  if (!out.evidence.boot_log_sha256.empty()) {
+    auto b = boot_logs_.find({out.agent_id, out.evidence.boot_log_sha256});
+    if (b == boot_logs_.end()) {
+      out.evidence_status = absl::FailedPreconditionError(
+          "the record's boot log is no longer kept");
+      return out;
+    }
+    out.evidence.boot_log = b->second.second;
+  }
+  auto aik = aiks_.find(out.aik_name);
+  if (aik == aiks_.end()) {
+    out.evidence_status =
+        absl::FailedPreconditionError("the record's AIK is not kept");
+    return out;
+  }
+  out.evidence.aik_public = aik->second;
+  const uint64_t want = out.row.ima_next_entry.value_or(0);
+  uint64_t next = 0;
+  auto segs = ima_segments_.find({out.agent_id, out.reset_count});
+  if (want > 0 && segs != ima_segments_.end()) {
+    for (const ImaSegment& seg : segs->second) {
+      if (seg.first != next || seg.first >= want) continue;
+      if (next == 0) {
+        out.ima_format = seg.format;
+        out.ima_template_hash_alg = seg.hash_alg;
+      }
+      out.ima_log += seg.data;
+      next = seg.next;
+    }
+  }
+  if (next != want) {
+    out.evidence_status = absl::FailedPreconditionError(absl::StrCat(
+        "the record's IMA entries from ", next, " are no longer kept"));
+    return out;
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> InMemoryVerifierStore::RecordAt(
+    const std::string& tenant, const std::string& agent_id, absl::Time at) {
+  absl::MutexLock lock(&mu_);
+  for (auto it = log_.rbegin(); it != log_.rend(); ++it) {
+    if (it->event.verdict && it->tenant == tenant &&
+        it->event.agent_id == agent_id && it->attestation.at <= at) {
+      return it->attestation.attestation_id;
+    }
+  }
+  return absl::NotFoundError("the agent has no attestation record then");
 }
 
 // --- Events -----------------------------------------------------------------

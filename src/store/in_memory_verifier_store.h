@@ -92,6 +92,11 @@ class InMemoryVerifierStore final : public PolicyStore,
   absl::StatusOr<std::vector<AttestationRow>> History(
       const std::string& tenant, const std::string& agent_id,
       int limit) override;
+  absl::StatusOr<KeptRecord> GetKeptRecord(
+      const std::string& tenant, const std::string& attestation_id) override;
+  absl::StatusOr<std::string> RecordAt(const std::string& tenant,
+                                       const std::string& agent_id,
+                                       absl::Time at) override;
 
   // EventStore.
   absl::StatusOr<EventPosition> EventHorizon() override;
@@ -129,6 +134,8 @@ class InMemoryVerifierStore final : public PolicyStore,
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::StatusOr<VerdictApplied> Apply(const VerdictCommit& c)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Keep(const VerdictCommit& c, const AttestationRow& attestation)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const int timeout_intervals_;
   const Clock clock_;
@@ -143,6 +150,25 @@ class InMemoryVerifierStore final : public PolicyStore,
   // Unique like the attestations table's keys.
   std::set<std::string> attestation_ids_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> nonces_ ABSL_GUARDED_BY(mu_);
+  // Kept evidence (as migrations/0010): records by attestation_id (without
+  // ima_log), IMA segments by (agent_id, reset_count), boot logs by
+  // (agent_id, SHA-256) with their reset_count, AIKs by name.
+  struct ImaSegment {
+    uint64_t first = 0;
+    uint64_t next = 0;
+    int format = 0;
+    int hash_alg = 0;
+    std::string data;
+  };
+  std::map<std::string, KeptRecord> kept_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, uint32_t>, std::vector<ImaSegment>>
+      ima_segments_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>,
+           std::pair<uint32_t, std::string>>
+      boot_logs_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> aiks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, uint32_t>, std::string> last_boot_log_
+      ABSL_GUARDED_BY(mu_);
   uint64_t xid_ ABSL_GUARDED_BY(mu_) = 1;  // one per "transaction"
   int fail_commits_ ABSL_GUARDED_BY(mu_) = 0;
   std::vector<size_t> batch_sizes_ ABSL_GUARDED_BY(mu_);

@@ -686,6 +686,10 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
   };
   const bool ima = c.ima_next_entry.has_value();
   const bool clock = c.reset_count.has_value();
+  static const KeptEvidence kNone;
+  const bool kept = c.kept.has_value();
+  const KeptEvidence& k = kept ? *c.kept : kNone;
+  const bool segment = kept && ima && !k.ima_data.empty();
   // $1 agent_id  $2 epoch  $3 passed  $4 attestation_id  $5 failures
   // $6 lease s   $7 clock? $8 reset   $9 restart  $10 clock
   // $11 ima_next $12 sha1 $13 sha256  $14 tenant  $15 verifier  $16 nonce
@@ -694,12 +698,12 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
   // $23 boot log evaluated
   // $24 aik_name: the registration's active AIK must still be the stream's;
   // the share lock orders this against an Activate that replaces it.
-  // $25 (with the log on): the record's transparency-log leaf, queued in
+  // $40 (with the log on): the record's transparency-log leaf, queued in
   // the same transaction (docs/transparency-log.md).
   const std::string log_cte =
       translog ? absl::StrCat(
                      ", l AS (",
-                     TranslogAppendSql("$1", "$25",
+                     TranslogAppendSql("$1", "$40",
                                        core::translog::LeafKind::kAttestation),
                      " FROM u RETURNING 1)")
                : "";
@@ -745,7 +749,34 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
       "RETURNING 1), "
       "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
       "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
-      "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1)" +
+      "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1), "
+      // Kept evidence (migrations/0010), only with a verified clock
+      // ($7): $25 kept?  $26 quote  $27 AIK public  $28 first IMA index
+      // of the segment (null: none)  $29 format  $30 template hash alg
+      // $31 IMA data  $32 boot log  $33 its SHA-256 (null: none came)
+      // $34..$39 runtime/boot/pcr policy names and versions.
+      "k AS (INSERT INTO attestation_evidence (attestation_id, tenant, "
+      "agent_id, quote, aik_name, reset_count, ima_next_entry, "
+      "boot_log_sha256, runtime_policy, runtime_policy_version, "
+      "boot_policy, boot_policy_version, pcr_policy, pcr_policy_version) "
+      "SELECT $4, $14, $1, $26, $24::bytea, $8::bigint, $11::bigint, "
+      "COALESCE($33::bytea, (SELECT b.sha256 FROM kept_boot_logs b WHERE "
+      "b.agent_id = $1 AND b.reset_count = $8::bigint ORDER BY b.at DESC "
+      "LIMIT 1)), $34, $35::bigint, $36, $37::bigint, $38, $39::bigint "
+      "FROM u WHERE $25::boolean AND $7::boolean RETURNING 1), "
+      "ks AS (INSERT INTO ima_segments (tenant, agent_id, reset_count, "
+      "first_index, next_index, format, template_hash_alg, data) SELECT "
+      "$14, $1, $8::bigint, $28::bigint, $11::bigint, $29::integer, "
+      "$30::integer, $31 FROM u WHERE $25::boolean AND $7::boolean AND "
+      "$28::bigint IS NOT NULL RETURNING 1), "
+      "kb AS (INSERT INTO kept_boot_logs (agent_id, sha256, reset_count, "
+      "data) SELECT $1, $33, $8::bigint, $32 FROM u WHERE $25::boolean AND "
+      "$7::boolean AND $33::bytea IS NOT NULL ON CONFLICT (agent_id, "
+      "sha256) DO UPDATE SET reset_count = EXCLUDED.reset_count, at = "
+      "now() RETURNING 1), "
+      "ka AS (INSERT INTO kept_aiks (aik_name, aik_public) SELECT "
+      "$24::bytea, $27 FROM u WHERE $25::boolean AND $7::boolean ON "
+      "CONFLICT (aik_name) DO NOTHING RETURNING 1)" +
           log_cte + " SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u",
       {c.agent_id,
        absl::StrCat(c.epoch),
@@ -770,7 +801,22 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
        c.boot_pcrs ? PgParam(ToBytea(*c.boot_pcrs)) : PgParam(),
        absl::StrCat(c.boot_policy_version),
        c.boot_log_evaluated ? "true" : "false",
-       ToBytea(c.aik_name)},
+       ToBytea(c.aik_name),
+       kept ? "true" : "false",
+       ToBytea(k.quote),
+       ToBytea(k.aik_public),
+       segment ? PgParam(absl::StrCat(k.ima_first)) : PgParam(),
+       absl::StrCat(k.ima_format),
+       absl::StrCat(k.ima_template_hash_alg),
+       ToBytea(k.ima_data),
+       ToBytea(k.boot_log),
+       k.boot_log.empty() ? PgParam() : PgParam(ToBytea(k.boot_log_sha256)),
+       k.runtime_policy,
+       absl::StrCat(k.runtime_policy_version),
+       k.boot_policy,
+       absl::StrCat(k.boot_policy_version),
+       k.pcr_policy,
+       absl::StrCat(k.pcr_policy_version)},
       translog ? "vouch_verdict_logged" : "vouch_verdict"};
   if (translog) {
     st.params.push_back(ToBytea(core::translog::TranslogLeafForAttestation(
@@ -848,6 +894,137 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
         }));
   }
   return results;
+}
+
+absl::StatusOr<KeptRecord> PgVerifierStore::GetKeptRecord(
+    const std::string& tenant, const std::string& attestation_id) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(
+          "SELECT a.attestation_id, a.state, a.verifier, a.epoch, a.ima_from, "
+          "a.ima_next_entry, a.ima_entries_received, (extract(epoch from "
+          "a.at) * 1000000)::bigint, a.boot_policy_version, "
+          "a.boot_log_evaluated, a.failures, a.nonce, a.agent_id, e.quote, "
+          "e.aik_name, e.reset_count, e.boot_log_sha256, e.runtime_policy, "
+          "e.runtime_policy_version, e.boot_policy, e.boot_policy_version, "
+          "e.pcr_policy, e.pcr_policy_version, k.aik_public, b.data, "
+          "r.ek_certificate, r.ek_intermediates, e.attestation_id IS NOT NULL, "
+          "r.ek_public "
+          "FROM attestations a LEFT JOIN attestation_evidence e ON "
+          "e.attestation_id = a.attestation_id AND e.at = a.at LEFT JOIN "
+          "kept_aiks k ON k.aik_name = e.aik_name LEFT JOIN kept_boot_logs b "
+          "ON b.agent_id = a.agent_id AND b.sha256 = e.boot_log_sha256 LEFT "
+          "JOIN registrations r ON r.agent_id = a.agent_id AND r.tenant = "
+          "a.tenant WHERE a.tenant = $1 AND a.attestation_id = $2 LIMIT 1",
+          {tenant, attestation_id}));
+  if (rows.rows.empty()) {
+    return absl::NotFoundError("no such attestation record");
+  }
+  const Row& r = rows.rows[0];
+  KeptRecord out;
+  out.tenant = tenant;
+  AttestationRow& a = out.row;
+  a.attestation_id = r[0].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.state, State(r[1]));
+  a.verifier = r[2].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.epoch, Int<int64_t>(r[3]));
+  if (r[4]) {
+    VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[4]));
+    a.ima_from = v;
+  }
+  if (r[5]) {
+    VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[5]));
+    a.ima_next_entry = v;
+  }
+  VOUCH_ASSIGN_OR_RETURN(a.ima_entries_received, Int<uint64_t>(r[6]));
+  VOUCH_ASSIGN_OR_RETURN(a.at, Micros(r[7]));
+  VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[8]));
+  a.boot_log_evaluated = r[9].value_or("f") == "t";
+  VOUCH_ASSIGN_OR_RETURN(out.failures, Bytea(r[10]));
+  VOUCH_ASSIGN_OR_RETURN(out.nonce, Bytea(r[11]));
+  out.agent_id = r[12].value_or("");
+  if (r[27].value_or("f") != "t") {
+    out.evidence_status = absl::FailedPreconditionError(
+        "the record's evidence is not kept (committed before evidence was "
+        "kept, or dropped by the retention)");
+    return out;
+  }
+  KeptEvidence& k = out.evidence;
+  VOUCH_ASSIGN_OR_RETURN(k.quote, Bytea(r[13]));
+  VOUCH_ASSIGN_OR_RETURN(out.aik_name, Bytea(r[14]));
+  VOUCH_ASSIGN_OR_RETURN(int64_t reset, Int<int64_t>(r[15]));
+  out.reset_count = static_cast<uint32_t>(reset);
+  if (r[16]) {
+    VOUCH_ASSIGN_OR_RETURN(k.boot_log_sha256, Bytea(r[16]));
+    if (!r[24]) {
+      out.evidence_status = absl::FailedPreconditionError(
+          "the record's boot log is no longer kept");
+      return out;
+    }
+    VOUCH_ASSIGN_OR_RETURN(k.boot_log, Bytea(r[24]));
+  }
+  k.runtime_policy = r[17].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(k.runtime_policy_version, Int<uint64_t>(r[18]));
+  k.boot_policy = r[19].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(k.boot_policy_version, Int<uint64_t>(r[20]));
+  k.pcr_policy = r[21].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(k.pcr_policy_version, Int<uint64_t>(r[22]));
+  if (!r[23]) {
+    out.evidence_status =
+        absl::FailedPreconditionError("the record's AIK is not kept");
+    return out;
+  }
+  VOUCH_ASSIGN_OR_RETURN(k.aik_public, Bytea(r[23]));
+  if (r[25]) {
+    VOUCH_ASSIGN_OR_RETURN(out.ek_certificate, Bytea(r[25]));
+  }
+  out.ek_intermediates = r[26].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(out.ek_public, Bytea(r[28]));
+  if (!a.ima_next_entry || *a.ima_next_entry == 0) return out;
+  // The boot's IMA entries 0 .. ima_next_entry, segment by segment.
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows segments,
+      db->Query("SELECT first_index, next_index, format, template_hash_alg, "
+                "data FROM ima_segments WHERE agent_id = $1 AND reset_count "
+                "= $2::bigint AND first_index < $3::bigint ORDER BY "
+                "first_index, at",
+                {out.agent_id, absl::StrCat(reset),
+                 absl::StrCat(*a.ima_next_entry)}));
+  uint64_t next = 0;
+  for (const Row& seg : segments.rows) {
+    VOUCH_ASSIGN_OR_RETURN(uint64_t first, Int<uint64_t>(seg[0]));
+    VOUCH_ASSIGN_OR_RETURN(uint64_t last, Int<uint64_t>(seg[1]));
+    if (first != next) continue;  // A repeat (another verifier's retry).
+    if (next == 0) {
+      VOUCH_ASSIGN_OR_RETURN(out.ima_format, Int<int>(seg[2]));
+      VOUCH_ASSIGN_OR_RETURN(out.ima_template_hash_alg, Int<int>(seg[3]));
+    }
+    VOUCH_ASSIGN_OR_RETURN(std::string data, Bytea(seg[4]));
+    out.ima_log += data;
+    next = last;
+  }
+  if (next != *a.ima_next_entry) {
+    out.evidence_status = absl::FailedPreconditionError(absl::StrCat(
+        "the record's IMA entries from ", next, " are no longer kept"));
+    return out;
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> PgVerifierStore::RecordAt(
+    const std::string& tenant, const std::string& agent_id, absl::Time at) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT attestation_id FROM attestations WHERE tenant = $1 "
+                "AND agent_id = $2 AND at <= to_timestamp($3::float8 / "
+                "1000000) ORDER BY at DESC, attestation_id LIMIT 1",
+                {tenant, agent_id, absl::StrCat(absl::ToUnixMicros(at))}));
+  if (rows.rows.empty()) {
+    return absl::NotFoundError("the agent has no attestation record then");
+  }
+  return rows.rows[0][0].value_or("");
 }
 
 }  // namespace vouch::store

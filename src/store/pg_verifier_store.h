@@ -74,6 +74,11 @@ class PgVerifierStore final : public PolicyStore,
   absl::StatusOr<std::vector<AttestationRow>> History(
       const std::string& tenant, const std::string& agent_id,
       int limit) override;
+  absl::StatusOr<KeptRecord> GetKeptRecord(
+      const std::string& tenant, const std::string& attestation_id) override;
+  absl::StatusOr<std::string> RecordAt(const std::string& tenant,
+                                       const std::string& agent_id,
+                                       absl::Time at) override;
 
   // EventStore.
   absl::StatusOr<EventPosition> EventHorizon() override;

@@ -19,7 +19,13 @@ constexpr const char* kLockKey = "8462953331557729652";
 constexpr int64_t kDayUs = int64_t{86400} * 1000000;
 constexpr int kNonceBatch = 10000;
 constexpr int kNonceBatchesPerRun = 100;
-constexpr const char* kTables[] = {"attestations", "agent_events"};
+// The partitioned tables, all partitioned alike (migrations/0008, 0010):
+// the first two hold Watch events, the others the kept evidence.
+constexpr const char* kTables[] = {"attestations", "agent_events",
+                                   "attestation_evidence", "ima_segments"};
+bool HoldsEvents(absl::string_view table) {
+  return table == "attestations" || table == "agent_events";
+}
 
 struct Partition {
   std::string table;
@@ -63,7 +69,9 @@ absl::StatusOr<std::vector<Partition>> ListPartitions(PgConnection& db) {
           bound("TO", "9223372036854775807"),
           " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid JOIN "
           "pg_class p ON p.oid = i.inhparent WHERE i.inhparent IN "
-          "('attestations'::regclass, 'agent_events'::regclass) ORDER BY 1, "
+          "('attestations'::regclass, 'agent_events'::regclass, "
+          "'attestation_evidence'::regclass, 'ima_segments'::regclass) "
+          "ORDER BY 1, "
           "4")));
   std::vector<Partition> out;
   for (const auto& r : rows.rows) {
@@ -109,6 +117,13 @@ absl::StatusOr<int> CreateAhead(PgConnection& db,
 
 // Records what `p` holds as expired (event_retention), then drops it.
 absl::Status DropPartition(PgConnection& db, const Partition& p) {
+  if (!HoldsEvents(p.table)) {
+    VOUCH_RETURN_IF_ERROR(
+        db.Exec(absl::StrCat("DROP TABLE ", Quoted(p.name))).status());
+    Log(LogLevel::kInfo, "expired partition dropped",
+        {{"partition", p.name}, {"before", Timestamp(p.to_us)}});
+    return absl::OkStatus();
+  }
   VOUCH_ASSIGN_OR_RETURN(
       PgRows newest,
       db.Query(absl::StrCat("SELECT xid::text, seq FROM ", Quoted(p.name),
@@ -193,6 +208,16 @@ absl::StatusOr<RetentionRun> MaintainPartitions(PgConnection& db,
   VOUCH_RETURN_IF_ERROR(status);
   if (run.ran) {
     VOUCH_ASSIGN_OR_RETURN(run.nonces_deleted, DeleteExpiredNonces(db));
+    if (run.dropped > 0) {
+      // Boot logs no kept record refers to any more (they are kept once
+      // per agent and digest, not partitioned).
+      VOUCH_RETURN_IF_ERROR(
+          db.Exec("DELETE FROM kept_boot_logs b WHERE b.at < (SELECT before "
+                  "FROM event_retention) AND NOT EXISTS (SELECT 1 FROM "
+                  "attestation_evidence e WHERE e.agent_id = b.agent_id AND "
+                  "e.boot_log_sha256 = b.sha256)")
+              .status());
+    }
   }
   return run;
 }

@@ -89,6 +89,32 @@ struct Takeover {
   std::string aik_name;
 };
 
+// What an attestation record keeps to be re-verified without its agent
+// (migrations/0010). Opaque bytes to the store, except as noted.
+struct KeptEvidence {
+  // A serialized vouch.v1.Evidence holding only quote, signature and
+  // pcr_values, as received.
+  std::string quote;
+  std::string aik_public;  // TPM2B_PUBLIC whose TPM name is aik_name.
+  // The IMA entries this record accepted, [ima_first, ima_next) of the
+  // boot numbered by the commit's reset_count; none when ima_data is empty.
+  uint64_t ima_first = 0;
+  int ima_format = 0;             // vouch.v1.ImaLogFormat
+  int ima_template_hash_alg = 0;  // vouch.v1.HashAlgorithm
+  std::string ima_data;
+  // The boot log that came with this evidence; empty: the newest one kept
+  // for the boot (if any) is the record's.
+  std::string boot_log;
+  std::string boot_log_sha256;
+  // Policies judged against: names ("" none) and versions.
+  std::string runtime_policy;
+  uint64_t runtime_policy_version = 0;
+  std::string boot_policy;
+  uint64_t boot_policy_version = 0;
+  std::string pcr_policy;
+  uint64_t pcr_policy_version = 0;
+};
+
 // One evaluated evidence to commit (see ApplyVerdict).
 struct VerdictCommit {
   std::string tenant;
@@ -122,6 +148,9 @@ struct VerdictCommit {
   // Set: replaces the agent's kept boot PCRs ("" clears them) and its
   // boot_policy_version. Unset: both unchanged.
   std::optional<std::string> boot_pcrs;
+  // Kept with the record (same transaction) when set and the quote's clock
+  // is known (reset_count set).
+  std::optional<KeptEvidence> kept;
 };
 
 struct VerdictApplied {
@@ -178,6 +207,32 @@ struct AttestationRow {
   uint64_t boot_policy_version = 0;  // 0: no boot policy.
   bool boot_log_evaluated = false;
   absl::Time at;
+};
+
+// An attestation record with what it kept (AgentStore::GetKeptRecord).
+struct KeptRecord {
+  std::string tenant;
+  std::string agent_id;
+  AttestationRow row;
+  std::string failures;  // The verifier's encoding, as committed.
+  std::string nonce;
+  std::string aik_name;
+  uint32_t reset_count = 0;
+  // OK, or kFailedPrecondition naming what is no longer kept (committed
+  // before evidence was kept; a part dropped by the retention): then only
+  // the fields above are set.
+  absl::Status evidence_status;
+  KeptEvidence evidence;  // ima_* fields unused: see ima_log.
+  // The boot's IMA entries from entry 0 to the record's ima_next_entry
+  // (format and template hash algorithm of the boot's first segment).
+  int ima_format = 0;
+  int ima_template_hash_alg = 0;
+  std::string ima_log;
+  // Registration of the agent now (EK certificate, DER; intermediates as
+  // stored: comma-separated hex DER); empty when it was deleted.
+  std::string ek_public;  // TPM2B_PUBLIC
+  std::string ek_certificate;
+  std::string ek_intermediates;
 };
 
 class PolicyStore {
@@ -264,6 +319,16 @@ class AgentStore {
   // Attestation records of one agent, newest first.
   virtual absl::StatusOr<std::vector<AttestationRow>> History(
       const std::string& tenant, const std::string& agent_id, int limit) = 0;
+
+  // A record with its kept evidence (KeptRecord::evidence_status says
+  // whether it is whole). kNotFound: no such record in the tenant.
+  virtual absl::StatusOr<KeptRecord> GetKeptRecord(
+      const std::string& tenant, const std::string& attestation_id) = 0;
+  // The id of the agent's record in force at `at`: the newest committed at
+  // or before it. kNotFound when there is none.
+  virtual absl::StatusOr<std::string> RecordAt(const std::string& tenant,
+                                               const std::string& agent_id,
+                                               absl::Time at) = 0;
 };
 
 // EventsAfter's answer to a position from another database incarnation.

@@ -51,6 +51,9 @@ std::optional<int> RunResultsCommands(AppContext& ctx);
 // transparency log, every answer verified client-side.
 void AddAuditLogCommands(CLI::App& cli);
 std::optional<int> RunAuditLogCommands(AppContext& ctx);
+// `audit export`, `audit verify` (cmd_audit.cc): durable attestation.
+void AddAuditCommands(CLI::App& cli);
+std::optional<int> RunAuditCommands(AppContext& ctx);
 
 void AddAdminCommands(CLI::App& cli);
 std::optional<int> RunAdminCommands(AppContext& ctx);

@@ -74,7 +74,8 @@ AppSpec VouchctlAppSpec() {
     AddRegistrarCommands(cli);
     AddAdminCommands(cli);
     AddResultsCommands(cli);
-    AddAuditLogCommands(cli);
+    AddAuditCommands(cli);
+    AddAuditLogCommands(cli);  // Adds to `audit` above.
     AddDevCommands(cli);
     AddCompletionCommands(cli);  // Last: it walks every command.
   };
@@ -98,7 +99,8 @@ int RunVouchctl(AppContext& ctx) {
        {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
         &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
         &RunRegistrarCommands, &RunAdminCommands, &RunResultsCommands,
-        &RunAuditLogCommands, &RunDevCommands, &RunCompletionCommands}) {
+        &RunAuditLogCommands, &RunAuditCommands, &RunDevCommands,
+        &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

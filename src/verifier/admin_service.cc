@@ -24,6 +24,7 @@
 #include "server/auth.h"
 #include "server/proto_time.h"
 #include "store/pg_connection.h"
+#include "verifier/kept_records.h"
 #include "vouch/v1/attestation.pb.h"
 
 namespace vouch::verifier {
@@ -781,6 +782,37 @@ grpc::Status AdminService::RemovePolicy(grpc::ServerContext* ctx,
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
   return Reply(policies_->RemovePolicy(*tenant, req->name()));
+}
+
+grpc::Status AdminService::GetAttestation(grpc::ServerContext* ctx,
+                                          const v1::GetAttestationRequest* req,
+                                          v1::AttestationRecord* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  return Reply(GetKeptAttestation(*agents_, *tenant, *req, resp));
+}
+
+grpc::Status AdminService::ReverifyAttestation(
+    grpc::ServerContext* ctx, const v1::ReverifyAttestationRequest* req,
+    v1::ReverifyAttestationResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  return Reply(ReverifyKeptAttestation(*agents_, *policies_, *tenant, *req,
+                                       absl::Now(), resp));
+}
+
+grpc::Status AdminService::ExportAudit(grpc::ServerContext* ctx,
+                                       const v1::ExportAuditRequest* req,
+                                       v1::AuditBundle* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  return Reply(ExportAuditBundle(*agents_, *policies_, *tenant, *req, resp));
 }
 
 }  // namespace vouch::verifier

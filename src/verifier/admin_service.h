@@ -101,6 +101,16 @@ class AdminService final
   grpc::Status GetResultKeys(grpc::ServerContext* ctx,
                              const v1::GetResultKeysRequest* req,
                              v1::ResultKeys* resp) override;
+  // Kept records (verifier/kept_records.h, docs/audit.md).
+  grpc::Status GetAttestation(grpc::ServerContext* ctx,
+                              const v1::GetAttestationRequest* req,
+                              v1::AttestationRecord* resp) override;
+  grpc::Status ReverifyAttestation(
+      grpc::ServerContext* ctx, const v1::ReverifyAttestationRequest* req,
+      v1::ReverifyAttestationResponse* resp) override;
+  grpc::Status ExportAudit(grpc::ServerContext* ctx,
+                           const v1::ExportAuditRequest* req,
+                           v1::AuditBundle* resp) override;
 
   // The transparency log (nullptr, nullptr: no log key configured).
   grpc::Status GetTreeHead(grpc::ServerContext* ctx,

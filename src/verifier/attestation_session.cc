@@ -218,6 +218,7 @@ SessionActions AttestationSession::OnTakenOver(
     return out;
   }
   aik_ = *std::move(aik);
+  aik_public_ = taken->aik_public;
   if (row_.clock_known) {
     progress_.clock =
         ctpm::ClockInfo{row_.clock, row_.reset_count, row_.restart_count, true};
@@ -468,6 +469,7 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
   attest::EvidenceOutcome out;
   uint64_t runtime_version = 0;
   uint64_t boot_version = 0;
+  uint64_t pcr_version = 0;
   if (!policy_failures.empty()) {
     out.ima = progress_.ima;
     out.failures = std::move(policy_failures);
@@ -482,11 +484,13 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
     input.pcr_policy = policies.pcr->policy.get();
     runtime_version = policies.runtime->version;
     boot_version = policies.boot->version;
+    pcr_version = policies.pcr->version;
     out = attest::CheckEvidence(pending_->evidence(), input, now);
   }
   switch (out.kind) {
     case attest::EvidenceOutcome::Kind::kVerdict:
-      return CommitVerdict(std::move(out), runtime_version, boot_version, now);
+      return CommitVerdict(std::move(out), runtime_version, boot_version,
+                           pcr_version, now);
     case attest::EvidenceOutcome::Kind::kExpired:
       pending_.reset();
       return AskAgain(std::nullopt, now);
@@ -513,9 +517,43 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
   return End(absl::InternalError("unknown evidence outcome"));
 }
 
+store::KeptEvidence AttestationSession::Kept(
+    const core::attest::EvidenceOutcome& out, uint64_t runtime_version,
+    uint64_t boot_version, uint64_t pcr_version) const {
+  const v1::Evidence& ev = pending_->evidence();
+  store::KeptEvidence k;
+  v1::Evidence quote;
+  quote.set_quote(ev.quote());
+  quote.set_signature(ev.signature());
+  *quote.mutable_pcr_values() = ev.pcr_values();
+  k.quote = quote.SerializeAsString();
+  k.aik_public = aik_public_;
+  const store::Enrollment& e = row_.enrollment;
+  if (!e.runtime_policy.empty() && out.ima_bytes_accepted > 0) {
+    // The accepted entries: a prefix of the held entries and the chunk.
+    const std::string& chunk = ev.ima_entries().data();
+    k.ima_first = progress_.ima.next_entry_index;
+    k.ima_format = ev.ima_entries().format();
+    k.ima_template_hash_alg = ev.ima_entries().template_hash_alg();
+    k.ima_data =
+        absl::StrCat(held_ima_, chunk).substr(0, out.ima_bytes_accepted);
+  }
+  if (!ev.boot_log().empty()) {
+    k.boot_log = ev.boot_log();
+    k.boot_log_sha256 = Sha256(ev.boot_log());
+  }
+  k.runtime_policy = e.runtime_policy;
+  k.runtime_policy_version = runtime_version;
+  k.boot_policy = e.boot_policy;
+  k.boot_policy_version = boot_version;
+  k.pcr_policy = e.pcr_policy;
+  k.pcr_policy_version = pcr_version;
+  return k;
+}
+
 SessionActions AttestationSession::CommitVerdict(
     core::attest::EvidenceOutcome out, uint64_t runtime_version,
-    uint64_t boot_version, absl::Time /*now*/) {
+    uint64_t boot_version, uint64_t pcr_version, absl::Time /*now*/) {
   const bool has_runtime = !row_.enrollment.runtime_policy.empty();
   SessionAction a = Make(Kind::kCommit);
   store::VerdictCommit& c = a.commit;
@@ -546,6 +584,9 @@ SessionActions AttestationSession::CommitVerdict(
   c.boot_policy_version = boot_version;
   c.boot_log_evaluated = out.boot_log_evaluated;
   if (out.boot_pcrs) c.boot_pcrs = attest::EncodeBootPcrs(*out.boot_pcrs);
+  if (options_.keep_evidence) {
+    c.kept = Kept(out, runtime_version, boot_version, pcr_version);
+  }
   committing_boot_version_ = boot_version;
   committing_id_ = c.attestation_id;
   committing_ = std::move(out);

@@ -45,6 +45,9 @@ struct SessionOptions {
   // The shortest lease a stream takes (interval x timeout_intervals when
   // longer).
   absl::Duration min_lease = absl::Seconds(60);
+  // Each record keeps its evidence (quote, PCRs, IMA entries, boot log,
+  // policy versions: store::KeptEvidence) for re-verification.
+  bool keep_evidence = true;
 };
 
 // What a session needs from its verifier besides policies; non-blocking.
@@ -161,7 +164,11 @@ class AttestationSession {
   SessionActions Evaluate(const LoadedPolicies& policies, absl::Time now);
   SessionActions CommitVerdict(core::attest::EvidenceOutcome out,
                                uint64_t runtime_version, uint64_t boot_version,
-                               absl::Time now);
+                               uint64_t pcr_version, absl::Time now);
+  // What the record keeps of the held evidence (SessionOptions).
+  store::KeptEvidence Kept(const core::attest::EvidenceOutcome& out,
+                           uint64_t runtime_version, uint64_t boot_version,
+                           uint64_t pcr_version) const;
   // A boot policy is enrolled and no boot PCRs are kept.
   bool NeedBootLog() const;
   bool NewerBootPolicy(absl::Time now);
@@ -192,6 +199,7 @@ class AttestationSession {
   int64_t epoch_ = 0;
   store::AgentRow row_;
   std::unique_ptr<core::tpm::AikVerifier> aik_;
+  std::string aik_public_;  // TPM2B_PUBLIC of aik_, kept with records.
   core::attest::AgentProgress progress_;
   std::optional<core::attest::IssuedChallenge> challenge_;
   bool challenge_by_verdict_ = false;

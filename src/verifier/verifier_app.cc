@@ -130,6 +130,10 @@ AppSpec VerifierAppSpec() {
            "An agent silent for this many intervals is marked timeout; all "
            "verifiers of a pool must agree",
            1, 100)
+      .Bool("verifier", "keep_evidence", true,
+            "Each attestation record keeps its evidence (quote, PCRs, IMA "
+            "entries, boot log, policy versions) for re-verification and "
+            "the offline audit (docs/audit.md)")
       .Duration("verifier", "min_interval", absl::Seconds(1),
                 "Least time between two pushes of one agent "
                 "(Challenge.min_interval)")
@@ -451,6 +455,7 @@ AttestationOptions AttestationOptionsFrom(const Config& cfg,
   options.session.verifier_id = vc.id;
   options.session.min_interval = cfg.GetDuration("verifier", "min_interval");
   options.session.timeout_intervals = vc.timeout_intervals;
+  options.session.keep_evidence = cfg.GetBool("verifier", "keep_evidence");
   AdmissionOptions& admission = options.admission;
   admission.hello_deadline = cfg.GetDuration("admission", "hello_deadline");
   admission.max_streams =

@@ -77,6 +77,7 @@ struct Target {
   std::string agent_id;
   std::string policy;
   std::string policy_content;
+  std::string attestation_id;  // A kept record of the agent.
 };
 
 struct Rule {
@@ -176,15 +177,25 @@ std::map<std::string, Rule> Matrix() {
        {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
       {"vouch.v1.Admin.GetLogKey",
        {Server::kVerifier, Access::kViewer, Scope::kPublic, None}},
+      // Kept records and the audit bundle of tenant A's agent.
       {"vouch.v1.Admin.GetAttestation",
-       {Server::kVerifier, Access::kUnimplemented, Scope::kObject,
-        [](Message& m, const Target&) {
-          SetString(m, "attestation_id", "00000000000000000000000000000000");
+       {Server::kVerifier, Access::kViewer, Scope::kObject,
+        [](Message& m, const Target& t) {
+          SetString(m, "attestation_id", t.attestation_id);
         }}},
       {"vouch.v1.Admin.ReverifyAttestation",
-       {Server::kVerifier, Access::kUnimplemented, Scope::kObject,
+       {Server::kVerifier, Access::kOperator, Scope::kObject,
+        [](Message& m, const Target& t) {
+          SetString(m, "attestation_id", t.attestation_id);
+        }}},
+      {"vouch.v1.Admin.ExportAudit",
+       {Server::kVerifier, Access::kViewer, Scope::kObject,
         [](Message& m, const Target&) {
-          SetString(m, "attestation_id", "00000000000000000000000000000000");
+          Message* at = Sub(m, "at");
+          const FieldDescriptor* f =
+              at->GetDescriptor()->FindFieldByName("seconds");
+          REQUIRE(f != nullptr);
+          at->GetReflection()->SetInt64(at, f, int64_t{4102444800});  // 2100
         }}},
       // Attestation (verifier, agent-facing).
       {"vouch.v1.Attestation.Attest",
@@ -412,6 +423,16 @@ TEST_CASE("authz: the matrix classifies every RPC the servers serve",
   }
 }
 
+// The id of the agent's newest attestation record.
+std::string LastAttestation(World& world, const std::string& tls_dir,
+                            const AgentOnTpm& agent) {
+  testing::RunResult r =
+      world.Ctl(tls_dir, {"-o", "json", "agents", "get", agent.id});
+  if (!r.status.Success()) return "";
+  nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+  return j.is_object() ? j.value("last_attestation_id", "") : "";
+}
+
 // Runs the matrix against real servers.
 TEST_CASE(
     "authz: every caller gets exactly what its tenant and role allow, on "
@@ -451,7 +472,9 @@ TEST_CASE(
     return world.State(a_admin, agent_a) == "pass" &&
            world.State(b_admin, agent_b) == "pass";
   }));
-  const Target a{agent_a.id, kPolicyA, Slurp(agent_a.policy_file)};
+  const Target a{agent_a.id, kPolicyA, Slurp(agent_a.policy_file),
+                 LastAttestation(world, a_admin, agent_a)};
+  REQUIRE(!a.attestation_id.empty());
 
   auto caller = [&](const std::string& name, const std::string& dir,
                     const std::string& stem) {
@@ -623,6 +646,7 @@ TEST_CASE(
     StatusCode want;
   };
   const std::vector<Change> changes = {
+      {&owner_operator, "vouch.v1.Admin.ReverifyAttestation", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.UpdatePolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.AddPolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.ImportPolicy", StatusCode::OK},

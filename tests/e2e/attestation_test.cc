@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -24,6 +25,7 @@
 #include <thread>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -1512,6 +1514,154 @@ TEST_CASE(
     WatchStream again(*pool.v1_, viewer);
     return again.Started();
   }));
+}
+
+// `vouchctl audit verify` of a bundle file: exit code and -o json output.
+std::pair<int, nlohmann::json> AuditVerify(const std::string& bundle,
+                                           const std::string& ek_ca) {
+  testing::RunResult r =
+      testing::RunCapture({VOUCHCTL_BIN, "-o", "json", "audit", "verify",
+                           bundle, "--ek-ca", ek_ca});
+  INFO(r.err);
+  return {r.status.code, nlohmann::json::parse(r.out, nullptr, false)};
+}
+
+// A copy of `bundle` with one base64 field of its JSON changed by `edit`.
+std::string Tampered(const TempDir& dir, const std::string& bundle,
+                     const std::string& name,
+                     const std::function<void(nlohmann::json&)>& edit) {
+  nlohmann::json j = nlohmann::json::parse(Slurp(bundle));
+  edit(j);
+  const std::string out = dir.Join(name);
+  std::ofstream(out) << j.dump();
+  return out;
+}
+
+void FlipBase64Byte(nlohmann::json& field, size_t at) {
+  std::string raw;
+  REQUIRE(absl::Base64Unescape(field.get<std::string>(), &raw));
+  REQUIRE(raw.size() > at);
+  raw[at] ^= 0x01;
+  field = absl::Base64Escape(raw);
+}
+
+TEST_CASE(
+    "audit: bundles of a moment of pass and of fail verify offline as "
+    "pass and fail with every server stopped and tampering is caught "
+    "naming the part",
+    "[e2e][pg][tpm][audit]") {
+  Pool pool("5s");
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const absl::Time t1 = absl::Now();
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const std::string evil = pool.dir_.Join("evil.sh");
+  std::ofstream(evil) << "#!/bin/sh\necho pwned\n";
+  pool.Append({evil});
+  REQUIRE(Within(30, [&] { return pool.State() == "fail"; }));
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  const absl::Time t2 = absl::Now();
+
+  auto rfc3339 = [](absl::Time t) {
+    return absl::FormatTime(absl::RFC3339_full, t, absl::UTCTimeZone());
+  };
+  const std::string b1 = pool.dir_.Join("t1.bundle");
+  const std::string b2 = pool.dir_.Join("t2.bundle");
+  for (const auto& [at, file] :
+       {std::make_pair(t1, b1), std::make_pair(t2, b2)}) {
+    testing::RunResult r =
+        pool.Ctl({"audit", "export", "--agent", pool.agent_id_, "--at",
+                  rfc3339(at), "-f", file});
+    INFO(r.err);
+    REQUIRE(r.status.Success());
+  }
+  // Before the first record there is nothing to audit.
+  testing::RunResult early =
+      pool.Ctl({"audit", "export", "--agent", pool.agent_id_, "--at",
+                "2001-01-01T00:00:00Z", "-f", pool.dir_.Join("none")});
+  CHECK(early.status.code == 1);
+  CHECK(absl::StrContains(early.err, "no attestation record"));
+
+  // Storage per kept record (bench/README.md): the evidence row, and the
+  // IMA segment of a record that accepted new entries.
+  auto bytes = [&](const std::string& sql) {
+    return pool.QueryInt(absl::StrCat(
+        "SELECT COALESCE(round(avg(b)), 0) FROM (", sql, ") AS x"));
+  };
+  const int64_t evidence_bytes =
+      bytes("SELECT pg_column_size(e.*) AS b FROM attestation_evidence e");
+  const int64_t segment_bytes =
+      bytes("SELECT pg_column_size(s.*) AS b FROM ima_segments s");
+  const int64_t entries = pool.QueryInt(
+      "SELECT COALESCE(sum(next_index - first_index), 0) FROM ima_segments");
+  WARN("kept record: " << evidence_bytes
+                       << " bytes without new IMA entries; an IMA segment: "
+                       << segment_bytes << " bytes on average (" << entries
+                       << " entries in "
+                       << pool.QueryInt("SELECT count(*) FROM ima_segments")
+                       << " segments)");
+  CHECK(evidence_bytes > 0);
+  CHECK(pool.QueryInt("SELECT count(*) FROM kept_aiks") == 1);
+
+  // Every server stopped: the audit needs none.
+  pool.StopAgent();
+  pool.v1_->Kill();
+  pool.v2_->Kill();
+  pool.registrar_->Kill();
+  const std::string ek_ca = pool.dir_.Join("ek-ca");
+
+  auto [code1, out1] = AuditVerify(b1, ek_ca);
+  CHECK(code1 == 0);
+  CHECK(out1["state"] == "pass");
+  CHECK(out1["ek_chain_checked"] == true);
+  auto [code2, out2] = AuditVerify(b2, ek_ca);
+  CHECK(code2 == 1);
+  CHECK(out2["state"] == "fail");
+  REQUIRE(out2["reasons"].size() >= 1);
+  CHECK(out2["reasons"][0]["path"] == evil);
+  CHECK(out2["reasons"][0]["code"] == "FAILURE_CODE_IMA_FILE_NOT_IN_POLICY");
+
+  // Tampering: each bundle below is refused (exit 2) naming the part.
+  const std::string quote = Tampered(
+      pool.dir_, b1, "quote.bundle",
+      [](nlohmann::json& j) { FlipBase64Byte(j["evidence"]["quote"], 40); });
+  auto [qc, qo] = AuditVerify(quote, ek_ca);
+  CHECK(qc == 2);
+  CHECK(qo["part"] == "evidence.quote");
+  const std::string ima =
+      Tampered(pool.dir_, b1, "ima.bundle", [](nlohmann::json& j) {
+        std::string raw;
+        REQUIRE(absl::Base64Unescape(
+            j["evidence"]["ima_entries"]["data"].get<std::string>(), &raw));
+        const size_t at = raw.find("good1");
+        REQUIRE(at != std::string::npos);
+        raw[at + 4] = '7';  // Another file name, same length.
+        j["evidence"]["ima_entries"]["data"] = absl::Base64Escape(raw);
+      });
+  auto [ic, io] = AuditVerify(ima, ek_ca);
+  CHECK(ic == 2);
+  CHECK(io["part"] == "evidence.ima_entries");
+  const std::string policy =
+      Tampered(pool.dir_, b2, "policy.bundle", [](nlohmann::json& j) {
+        FlipBase64Byte(j["policies"][0]["content"], 2);
+      });
+  auto [pc, po] = AuditVerify(policy, ek_ca);
+  CHECK(pc == 2);
+  CHECK(po["part"] == "policies[web]");
+  // A record whose verdict is turned around is not believed either.
+  const std::string state =
+      Tampered(pool.dir_, b1, "state.bundle", [](nlohmann::json& j) {
+        j["record"]["state"] = "ATTESTATION_STATE_FAIL";
+      });
+  auto [sc, so] = AuditVerify(state, ek_ca);
+  CHECK(sc == 2);
+  CHECK(so["part"] == "record.state");
+  // Not a bundle at all.
+  const std::string junk = pool.dir_.Join("junk.bundle");
+  std::ofstream(junk) << "{\"version\": 1, \"nonsense\": true}";
+  auto [jc, jo] = AuditVerify(junk, ek_ca);
+  CHECK(jc == 2);
+  CHECK(jo["part"] == "bundle");
 }
 
 }  // namespace

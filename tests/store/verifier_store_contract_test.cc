@@ -559,6 +559,132 @@ void BootContract(Fixture& f) {
   CHECK(by_id["boot-3"].boot_policy_version == 4);
 }
 
+// Kept evidence: a record keeps its quote, AIK, policy versions, its IMA
+// entries once (a record reads its boot's entries from 0) and its boot's
+// log; a record whose parts are not all kept says so; a fenced commit
+// keeps nothing; RecordAt finds the record in force.
+void KeptContract(Fixture& f) {
+  store::AgentStore& s = f.agents();
+  f.Register("a1");
+  REQUIRE(f.policies().AddPolicy(Policy("r", 1)).ok());
+  REQUIRE(f.policies().AddPolicy(Policy("b", 2)).ok());
+  EnrollA1(s, "r", "b");
+  const absl::Time before = absl::Now() - absl::Hours(1);
+  absl::StatusOr<store::Takeover> t =
+      s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
+  REQUIRE(t.ok());
+  const int64_t epoch = t->agent.epoch;
+  auto kept = [](const std::string& quote, uint64_t first,
+                 const std::string& ima, const std::string& boot_log) {
+    store::KeptEvidence k;
+    k.quote = quote;
+    k.aik_public = "aik-public";
+    k.ima_first = first;
+    k.ima_format = 1;
+    k.ima_data = ima;
+    k.boot_log = boot_log;
+    if (!boot_log.empty()) k.boot_log_sha256 = std::string(32, 'h');
+    k.runtime_policy = "r";
+    k.runtime_policy_version = 1;
+    k.boot_policy = "b";
+    k.boot_policy_version = 1;
+    return k;
+  };
+  store::VerdictCommit c = Commit(epoch, true, 2, "k-1");
+  c.kept = kept("quote-1", 0, "e0e1", "boot-log");
+  REQUIRE(CommitOne(s, c).ok());
+  c = Commit(epoch, false, 3, "k-2");
+  c.ima_from = 2;
+  c.failures = "why";
+  c.kept = kept("quote-2", 2, "e2", "");
+  REQUIRE(CommitOne(s, c).ok());
+
+  absl::StatusOr<store::KeptRecord> r = s.GetKeptRecord("default", "k-2");
+  REQUIRE(r.ok());
+  INFO(r->evidence_status.message());
+  REQUIRE(r->evidence_status.ok());
+  CHECK(r->agent_id == "a1");
+  CHECK(r->row.state == v1::ATTESTATION_STATE_FAIL);
+  CHECK(r->failures == "why");
+  CHECK(r->nonce == "k-2");
+  CHECK(r->aik_name == "\x02");
+  CHECK(r->reset_count == 3);
+  CHECK(r->evidence.quote == "quote-2");
+  CHECK(r->evidence.aik_public == "aik-public");
+  CHECK(r->ima_log == "e0e1e2");  // Entries 0 .. 3 of the boot.
+  CHECK(r->ima_format == 1);
+  CHECK(r->evidence.boot_log == "boot-log");  // The boot's, kept once.
+  CHECK(r->evidence.runtime_policy == "r");
+  CHECK(r->evidence.runtime_policy_version == 1);
+  CHECK(r->evidence.boot_policy == "b");
+  r = s.GetKeptRecord("default", "k-1");
+  REQUIRE(r.ok());
+  CHECK(r->evidence_status.ok());
+  CHECK(r->ima_log == "e0e1");
+  CHECK(r->evidence.quote == "quote-1");
+
+  // Another tenant sees nothing; an unknown id is not found.
+  CHECK(absl::IsNotFound(s.GetKeptRecord("other", "k-1").status()));
+  CHECK(absl::IsNotFound(s.GetKeptRecord("default", "nope").status()));
+
+  // A record committed without evidence, and one whose earlier entries
+  // are missing (as after the retention dropped them): the record reads,
+  // its evidence is not whole.
+  REQUIRE(CommitOne(s, Commit(epoch, true, 3, "k-3")).ok());
+  r = s.GetKeptRecord("default", "k-3");
+  REQUIRE(r.ok());
+  CHECK(r->row.attestation_id == "k-3");
+  CHECK(absl::IsFailedPrecondition(r->evidence_status));
+  c = Commit(epoch, true, 6, "k-4");
+  c.ima_from = 4;
+  c.kept = kept("quote-4", 4, "e4e5", "");
+  REQUIRE(CommitOne(s, c).ok());
+  r = s.GetKeptRecord("default", "k-4");
+  REQUIRE(r.ok());
+  CHECK(absl::IsFailedPrecondition(r->evidence_status));
+  CHECK(absl::StrContains(r->evidence_status.message(), "from 3"));
+
+  // A fenced commit keeps nothing.
+  REQUIRE(s.TakeOver("default", "a1", "v2", "", absl::Seconds(30)).ok());
+  c = Commit(epoch, true, 7, "k-5");
+  c.kept = kept("quote-5", 6, "e6", "");
+  REQUIRE(CommitOne(s, c)->fenced);
+  CHECK(absl::IsNotFound(s.GetKeptRecord("default", "k-5").status()));
+
+  // The record in force: the newest at or before the moment.
+  absl::StatusOr<std::string> at =
+      s.RecordAt("default", "a1", absl::Now() + absl::Hours(1));
+  REQUIRE(at.ok());
+  CHECK(*at == "k-4");
+  CHECK(absl::IsNotFound(s.RecordAt("default", "a1", before).status()));
+  CHECK(absl::IsNotFound(
+      s.RecordAt("other", "a1", absl::Now() + absl::Hours(1)).status()));
+
+  // A rebind: the registrar activates another AIK for the agent id; the
+  // records from before it keep the AIK they were verified with.
+  f.Reactivate("a1", "\x03");
+  absl::StatusOr<store::Takeover> rebound =
+      s.TakeOver("default", "a1", "v3", "", absl::Seconds(30));
+  REQUIRE(rebound.ok());
+  c = Commit(rebound->agent.epoch, true, 7, "k-6");
+  c.ima_from = 6;
+  c.aik_name = "\x03";
+  c.kept = kept("quote-6", 6, "e6", "");
+  c.kept->aik_public = "new-aik-public";
+  absl::StatusOr<store::VerdictApplied> applied = CommitOne(s, c);
+  REQUIRE(applied.ok());
+  REQUIRE(!applied->fenced);
+  r = s.GetKeptRecord("default", "k-6");
+  REQUIRE(r.ok());
+  CHECK(r->aik_name == "\x03");
+  CHECK(r->evidence.aik_public == "new-aik-public");
+  r = s.GetKeptRecord("default", "k-1");
+  REQUIRE(r.ok());
+  CHECK(r->evidence_status.ok());
+  CHECK(r->aik_name == "\x02");
+  CHECK(r->evidence.aik_public == "aik-public");
+}
+
 TEST_CASE("verifier store contract: policies (in memory)", "[core][store]") {
   MemoryFixture f;
   PolicyContract(f);
@@ -604,6 +730,17 @@ TEST_CASE("verifier store contract: boot PCRs and versions (PostgreSQL)",
           "[pg][store]") {
   PgFixture f;
   BootContract(f);
+}
+
+TEST_CASE("verifier store contract: kept evidence (in memory)",
+          "[core][store]") {
+  MemoryFixture f;
+  KeptContract(f);
+}
+TEST_CASE("verifier store contract: kept evidence (PostgreSQL)",
+          "[pg][store]") {
+  PgFixture f;
+  KeptContract(f);
 }
 
 TEST_CASE(

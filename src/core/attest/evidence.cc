@@ -349,6 +349,7 @@ bool EvaluateIma(const v1::Evidence& ev, const EvidenceInput& in,
   out.ima_entries_received = r->entries_parsed;
   if (!OnlyShortOfTheQuote(chunk, *r)) {
     out.ima = r->state;
+    out.ima_bytes_accepted = r->bytes_accepted;
     AddImaFailures(*r, out);
     return true;
   }

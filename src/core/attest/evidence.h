@@ -103,6 +103,9 @@ struct EvidenceOutcome {
   // proven); meaningful when a runtime policy is enrolled.
   ima::ImaReplayState ima;
   uint64_t ima_entries_received = 0;
+  // Bytes of the IMA data (held entries, then the chunk) the accepted
+  // entries took: what a kept record stores.
+  size_t ima_bytes_accepted = 0;
   // True when a boot log came with this evidence and was evaluated.
   bool boot_log_evaluated = false;
   // Set when a boot log was evaluated: the quoted boot PCRs when it was
