@@ -19,11 +19,13 @@
 #include "common/status_macros.h"
 #include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
+#include "sdk/ca.h"
 #include "server/metrics.h"
 #include "server/service_notify.h"
 #include "server/tls.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
+#include "store/pg_verifier_store.h"
 #include "store/registrar_store.h"
 
 namespace vouch::registrar {
@@ -53,7 +55,13 @@ AppSpec RegistrarAppSpec() {
                 "it blocks nobody meanwhile")
       .Bool("registrar", "require_agent_id_is_ek_hash", false,
             "Refuse a registration whose agent_id is not the lower-case hex "
-            "SHA-256 of its EK's SubjectPublicKeyInfo");
+            "SHA-256 of its EK's SubjectPublicKeyInfo")
+      .String("registrar", "agent_ca_dir", "",
+              "Onboarding: CA directory (ca.pem + ca.key, `vouchctl ca init`) "
+              "whose key signs agent certificates after activation; empty = "
+              "agents need certificates from `vouchctl ca issue --agent`")
+      .Duration("registrar", "agent_cert_lifetime", absl::Hours(24 * 30),
+                "Lifetime of the agent certificates this registrar issues");
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/4);
   AddTlsKeys(spec.schema, "registrar",
              "CA that signs admin client certificates");
@@ -146,8 +154,29 @@ int RunRegistrar(AppContext& ctx) {
         {{"error", cas.status().message()}});
     return 2;
   }
-  absl::StatusOr<server::ListenSetup> setup =
-      server::ListenSetupFromConfig(cfg);
+  // Onboarding: with an agent-issuing CA, agents without a certificate may
+  // call (a join token admits them); every other RPC still needs one.
+  std::unique_ptr<sdk::AgentIssuer> issuer;
+  const std::string agent_ca_dir = cfg.GetString("registrar", "agent_ca_dir");
+  if (!agent_ca_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<sdk::AgentIssuer>> loaded =
+        sdk::AgentIssuer::Load(agent_ca_dir);
+    if (!loaded.ok()) {
+      Log(LogLevel::kError, "registrar.agent_ca_dir: cannot load the CA",
+          {{"error", loaded.status().message()}});
+      return 2;
+    }
+    issuer = *std::move(loaded);
+  }
+  const absl::Duration cert_lifetime =
+      cfg.GetDuration("registrar", "agent_cert_lifetime");
+  if (cert_lifetime < absl::Seconds(10)) {
+    Log(LogLevel::kError, "registrar.agent_cert_lifetime must be >= 10s");
+    return 2;
+  }
+  absl::StatusOr<server::ListenSetup> setup = server::ListenSetupFromConfig(
+      cfg, issuer != nullptr ? server::ClientCerts::kOptional
+                             : server::ClientCerts::kRequired);
   if (!setup.ok()) {
     Log(LogLevel::kError, "TLS or [grpc] setup failed",
         {{"error", setup.status().message()}});
@@ -181,6 +210,11 @@ int RunRegistrar(AppContext& ctx) {
       static_cast<int>(cfg.GetInt("registrar", "max_register_per_minute"));
   options.require_agent_id_is_ek_hash =
       cfg.GetBool("registrar", "require_agent_id_is_ek_hash");
+  options.agent_issuer = issuer.get();
+  // Enrollment rules write the verifier pool's agent_state (same database).
+  store::PgVerifierStore enroller(&pool, /*timeout_intervals=*/3);
+  options.enroller = &enroller;
+  options.agent_cert_lifetime = cert_lifetime;
   RegistrarService service(&store, std::move(ek_cas), options);
 
   std::unique_ptr<RegistrarMetrics> rm;

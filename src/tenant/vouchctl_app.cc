@@ -50,7 +50,9 @@ AppSpec VouchctlAppSpec() {
     AddBootCommands(cli);
     AddCaCommands(cli);
     AddRegistrarCommands(cli);
+    AddTokenCommands(cli);
     AddAdminCommands(cli);
+    AddRuleCommands(cli);
     AddResultsCommands(cli);
     AddDevCommands(cli);
   };
@@ -74,9 +76,10 @@ int RunVouchctl(AppContext& ctx) {
     std::cout << ctx.config.ToToml();
     return 0;
   }
-  for (auto* run : {&RunImaCommands, &RunQuoteCommands, &RunBootCommands,
-                    &RunCaCommands, &RunRegistrarCommands, &RunAdminCommands,
-                    &RunResultsCommands, &RunDevCommands}) {
+  for (auto* run :
+       {&RunImaCommands, &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
+        &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
+        &RunAdminCommands, &RunResultsCommands, &RunDevCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();
