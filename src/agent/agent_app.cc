@@ -5,6 +5,7 @@
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -259,6 +260,65 @@ TpmOpener AttestTpmOpener(const TpmSettings& t) {
   };
 }
 
+// A TPM session that holds `mu` for its whole life. The attestation loop
+// (per push, when keep_tpm_open is false) and the certificate renewal open
+// the TPM from two threads; opening flushes transient objects left behind,
+// so without the lock one would flush the other's EK and AIK mid-use.
+class ExclusiveTpm final : public tpm::Tpm {
+ public:
+  ExclusiveTpm(std::unique_lock<std::mutex> lock, std::unique_ptr<tpm::Tpm> tpm)
+      : lock_(std::move(lock)), tpm_(std::move(tpm)) {}
+  ~ExclusiveTpm() override { tpm_.reset(); }  // closed before unlocking
+  absl::StatusOr<Bytes> GetRandom(size_t count) override {
+    return tpm_->GetRandom(count);
+  }
+  absl::StatusOr<Bytes> ReadNv(uint32_t nv_index) override {
+    return tpm_->ReadNv(nv_index);
+  }
+  absl::StatusOr<Bytes> LoadEk(tpm::EkType type) override {
+    return tpm_->LoadEk(type);
+  }
+  absl::StatusOr<Bytes> ReadEkCertificate(tpm::EkType type) override {
+    return tpm_->ReadEkCertificate(type);
+  }
+  absl::StatusOr<Bytes> LoadOrCreateAik(const std::string& state_dir,
+                                        tpm::AikType type) override {
+    return tpm_->LoadOrCreateAik(state_dir, type);
+  }
+  absl::StatusOr<Bytes> ActivateCredential(ByteSpan blob,
+                                           ByteSpan secret) override {
+    return tpm_->ActivateCredential(blob, secret);
+  }
+  absl::StatusOr<tpm::QuoteBlob> Quote(
+      ByteSpan nonce, const TPML_PCR_SELECTION& selection) override {
+    return tpm_->Quote(nonce, selection);
+  }
+  absl::StatusOr<core::tpm::PcrValues> PcrRead(
+      const TPML_PCR_SELECTION& selection) override {
+    return tpm_->PcrRead(selection);
+  }
+  absl::Status PcrExtend(uint32_t pcr, TPMI_ALG_HASH alg,
+                         ByteSpan digest) override {
+    return tpm_->PcrExtend(pcr, alg, digest);
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+  std::unique_ptr<tpm::Tpm> tpm_;
+};
+
+// `open` with each session holding `mu` (ExclusiveTpm).
+TpmOpener Exclusive(TpmOpener open, std::shared_ptr<std::mutex> mu) {
+  return [open = std::move(open),
+          mu = std::move(mu)]() -> absl::StatusOr<std::unique_ptr<tpm::Tpm>> {
+    std::unique_lock<std::mutex> lock(*mu);
+    absl::StatusOr<std::unique_ptr<tpm::Tpm>> opened = open();
+    if (!opened.ok()) return opened.status();
+    return std::unique_ptr<tpm::Tpm>(
+        new ExclusiveTpm(std::move(lock), *std::move(opened)));
+  };
+}
+
 // Onboarding: renews the issued certificate at two thirds of its lifetime
 // with a fresh TPM proof (Register + Activate with a new key, authenticated
 // by the current certificate), retrying every tenth of the remaining time
@@ -377,15 +437,26 @@ int RunAgent(AppContext& ctx) {
   if (*http != nullptr) (*http)->SetServing();
   absl::Notification stop_renewal;
   std::thread renewer;
+  TpmOpener attest_tpm = AttestTpmOpener(tpm_settings);
   if (!reg.issued_dir.empty()) {
+    // Opening per push, the loop and the renewal take turns at the TPM.
+    // Holding it open (keep_tpm_open), the loop never lets go: the two then
+    // share the TPM through its resource manager (/dev/tpmrm0), which a
+    // bare swtpm lacks (docs/agent.md).
+    TpmOpener renew_tpm = AttestTpmOpener(tpm_settings);
+    if (!att.keep_tpm_open) {
+      auto mu = std::make_shared<std::mutex>();
+      attest_tpm = Exclusive(std::move(attest_tpm), mu);
+      renew_tpm = Exclusive(std::move(renew_tpm), mu);
+    }
     RegisterOptions renew = reg;
     renew.pause_before_activate_file.clear();
-    renewer = std::thread([&stop_renewal, &identity, renew,
-                           open_tpm = AttestTpmOpener(tpm_settings)] {
-      RenewUntil(open_tpm, identity, renew, stop_renewal);
-    });
+    renewer = std::thread(
+        [&stop_renewal, &identity, renew, open_tpm = std::move(renew_tpm)] {
+          RenewUntil(open_tpm, identity, renew, stop_renewal);
+        });
   }
-  const int code = RunAttestLoop(AttestTpmOpener(tpm_settings), att);
+  const int code = RunAttestLoop(attest_tpm, att);
   stop_renewal.Notify();
   if (renewer.joinable()) renewer.join();
   server::NotifyStopping().IgnoreError();

@@ -20,6 +20,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "e2e/e2e_util.h"
 #include "sdk/channel.h"
 #include "vouch/v1/registrar.grpc.pb.h"
@@ -202,8 +203,9 @@ class World {
     o.log = Log(tpm);
     o.reply_timeout = "3s";
     o.extra = {"--agent-onboard", "true", "--agent-join-token", token};
-    for (const std::string& l : labels) {
-      o.extra.insert(o.extra.end(), {"--agent-labels", l});
+    if (!labels.empty()) {
+      o.extra.insert(o.extra.end(),
+                     {"--agent-labels", absl::StrJoin(labels, ",")});
     }
     return o;
   }
@@ -307,7 +309,8 @@ TEST_CASE(
   testing::RunResult list = w.Registrar({"-o", "json", "tokens", "list"});
   REQUIRE(list.status.Success());
   std::string revoked_id;
-  for (const auto& t : nlohmann::json::parse(list.out)["tokens"]) {
+  const nlohmann::json all = nlohmann::json::parse(list.out);
+  for (const auto& t : all["tokens"]) {
     if (t["uses"] == 3) revoked_id = t["id"];
   }
   REQUIRE(!revoked_id.empty());
@@ -390,6 +393,7 @@ TEST_CASE(
   REQUIRE(Within(60, [&] {
     return LinesWith(w.Log(0), "agent certificate renewed") >= 2;
   }));
+  INFO(Slurp(w.Log(0)));
   CHECK(Slurp(w.StateDir(0) + "/agent.pem") != first);
   CHECK(LinesWith(w.Log(0), "agent certificate renewal failed") == 0);
   CHECK(w.State(id) == "pass");
