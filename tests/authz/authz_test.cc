@@ -114,6 +114,10 @@ std::string& JoinTokenIdOfA() {
   return *id;
 }
 
+// Tenant A's enrollment rule (made before the matrix runs), and the one
+// CreateEnrollmentRule makes (in whichever tenant calls it).
+constexpr char kRuleOfA[] = "rule-made-first";
+
 // An enrollment rule named "onboard-rule" (never a name of A's objects).
 void EnrollmentRule(Message& m, const Target&) {
   SetString(m, "name", "onboard-rule");
@@ -228,7 +232,8 @@ std::map<std::string, Rule> Matrix() {
       {"vouch.v1.Registrar.ListEnrollmentRules",
        {Server::kRegistrar, Access::kViewer, Scope::kList, None}},
       {"vouch.v1.Registrar.DeleteEnrollmentRule",
-       {Server::kRegistrar, Access::kAdmin, Scope::kObject, EnrollmentRule}},
+       {Server::kRegistrar, Access::kAdmin, Scope::kObject,
+        [](Message& m, const Target&) { SetString(m, "name", kRuleOfA); }}},
   };
 }
 
@@ -527,7 +532,14 @@ TEST_CASE(
       if (absl::StartsWith(v, "id=")) JoinTokenIdOfA() = v.substr(3);
     }
     REQUIRE(!JoinTokenIdOfA().empty());
-    REQUIRE(run(owner_admin, "vouch.v1.Registrar.CreateEnrollmentRule", "")
+    const MethodDescriptor* create =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            "vouch.v1.Registrar.CreateEnrollmentRule");
+    REQUIRE(create != nullptr);
+    std::unique_ptr<Message> rule_of_a =
+        Request(*create, matrix.at(create->full_name()), a, "");
+    SetString(*rule_of_a, "name", kRuleOfA);
+    REQUIRE(Call(owner_admin.registrar, *create, *rule_of_a, a.agent_id)
                 .status.ok());
   }
   for (const auto& [name, rule] : matrix) {
@@ -674,8 +686,7 @@ TEST_CASE(
       {&owner_admin, "vouch.v1.Registrar.ListJoinTokens", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteJoinToken", StatusCode::OK},
       {&owner_operator, "vouch.v1.Registrar.SetAgentLabels", StatusCode::OK},
-      {&owner_admin, "vouch.v1.Registrar.CreateEnrollmentRule",
-       StatusCode::ALREADY_EXISTS},
+      {&owner_admin, "vouch.v1.Registrar.CreateEnrollmentRule", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteEnrollmentRule", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteRegisteredAgent",
        StatusCode::OK},
