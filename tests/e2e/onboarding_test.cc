@@ -234,8 +234,9 @@ std::string CertificateUri(const std::string& path) {
 }
 
 TEST_CASE(
-    "onboarding: a fresh agent with a join token reaches pass by a rule; no "
-    "rule, it waits registered; tokens bind tenants and are refused by name",
+    "onboarding: a fresh agent with a join token reaches pass by a rule, "
+    "without one it waits registered, and tokens bind tenants and are "
+    "refused by name",
     "[e2e][onboarding][registrar]") {
   World w;
   testing::RunResult rule =
@@ -379,7 +380,7 @@ TEST_CASE(
 
 TEST_CASE(
     "onboarding: 30 s certificates are renewed twice while the stream "
-    "passes; a deleted registration renews no more",
+    "passes, and a deleted registration renews no more",
     "[e2e][onboarding][registrar]") {
   World w("30s");
   REQUIRE(w.Registrar({"rules", "add", "all", "--selector", "fleet=yes",
