@@ -1,14 +1,18 @@
 #include "agent/agent_app.h"
 
+#include <algorithm>
 #include <csignal>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
+#include <thread>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_join.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "agent/attest_loop.h"
 #include "agent/registration.h"
@@ -16,6 +20,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "common/status_macros.h"
 #include "server/metrics.h"
 #include "server/service_notify.h"
 #include "tpm/esys_tpm.h"
@@ -81,7 +86,18 @@ AppSpec AgentAppSpec() {
       .Bool("agent", "keep_tpm_open", true,
             "Hold the TPM connection between pushes; false opens it for each "
             "push (needed when the TPM is a swtpm shared with other tools, "
-            "as in the demo: swtpm serves one connection at a time)");
+            "as in the demo: swtpm serves one connection at a time)")
+      .Bool("agent", "onboard", false,
+            "Let the registrar issue this agent's certificate after "
+            "activation (kept in state_dir/agent.pem and agent.key, renewed "
+            "at two thirds of its lifetime); tls.cert_file and key_file are "
+            "then not used")
+      .StringList("agent", "labels", {},
+                  "This agent's labels, key=value each, reported at "
+                  "registration (enrollment rules match them)")
+      .String("agent", "join_token", "",
+              "With onboard: the join token (`vouchctl tokens create`) used "
+              "while the agent has no certificate yet; it picks the tenant");
   AddTlsKeys(spec.schema, "agent", "CA certificate that signs the servers");
   AddMetricsKeys(spec.schema);
   return spec;
@@ -178,6 +194,15 @@ RegisterOptions RegistrationOptions(const Config& cfg) {
   reg.retry_initial = cfg.GetDuration("agent", "retry_initial");
   reg.retry_max = cfg.GetDuration("agent", "retry_max");
   reg.agent_version = VersionString("vouch-agent").substr(0, 64);
+  for (const std::string& kv : cfg.GetStringList("agent", "labels")) {
+    const size_t eq = kv.find('=');
+    reg.labels[kv.substr(0, eq)] =
+        eq == std::string::npos ? "" : kv.substr(eq + 1);
+  }
+  if (cfg.GetBool("agent", "onboard")) {
+    reg.issued_dir = cfg.GetString("agent", "state_dir");
+    reg.join_token = cfg.GetString("agent", "join_token");
+  }
   if (const char* hook =
           std::getenv("VOUCH_AGENT_TEST_PAUSE_BEFORE_ACTIVATE")) {
     reg.pause_before_activate_file = hook;
@@ -196,6 +221,10 @@ AttestOptions AttestationOptions(const Config& cfg, const Identity& identity,
   att.ca_file = cfg.GetString("tls", "ca_file");
   att.cert_file = cfg.GetString("tls", "cert_file");
   att.key_file = cfg.GetString("tls", "key_file");
+  if (cfg.GetBool("agent", "onboard")) {
+    att.cert_file = IssuedCertFile(cfg.GetString("agent", "state_dir"));
+    att.key_file = IssuedKeyFile(cfg.GetString("agent", "state_dir"));
+  }
   att.ima_log = cfg.GetString("agent", "ima_log");
   att.boot_log = cfg.GetString("agent", "boot_log");
   att.agent_version = agent_version;
@@ -229,6 +258,100 @@ TpmOpener AttestTpmOpener(const TpmSettings& t) {
     }
     return std::unique_ptr<tpm::Tpm>(*std::move(opened));
   };
+}
+
+// A TPM session that holds `mu` for its whole life. The attestation loop
+// (per push, when keep_tpm_open is false) and the certificate renewal open
+// the TPM from two threads; opening flushes transient objects left behind,
+// so without the lock one would flush the other's EK and AIK mid-use.
+class ExclusiveTpm final : public tpm::Tpm {
+ public:
+  ExclusiveTpm(std::unique_lock<std::mutex> lock, std::unique_ptr<tpm::Tpm> tpm)
+      : lock_(std::move(lock)), tpm_(std::move(tpm)) {}
+  ~ExclusiveTpm() override { tpm_.reset(); }  // closed before unlocking
+  absl::StatusOr<Bytes> GetRandom(size_t count) override {
+    return tpm_->GetRandom(count);
+  }
+  absl::StatusOr<Bytes> ReadNv(uint32_t nv_index) override {
+    return tpm_->ReadNv(nv_index);
+  }
+  absl::StatusOr<Bytes> LoadEk(tpm::EkType type) override {
+    return tpm_->LoadEk(type);
+  }
+  absl::StatusOr<Bytes> ReadEkCertificate(tpm::EkType type) override {
+    return tpm_->ReadEkCertificate(type);
+  }
+  absl::StatusOr<Bytes> LoadOrCreateAik(const std::string& state_dir,
+                                        tpm::AikType type) override {
+    return tpm_->LoadOrCreateAik(state_dir, type);
+  }
+  absl::StatusOr<Bytes> ActivateCredential(ByteSpan blob,
+                                           ByteSpan secret) override {
+    return tpm_->ActivateCredential(blob, secret);
+  }
+  absl::StatusOr<tpm::QuoteBlob> Quote(
+      ByteSpan nonce, const TPML_PCR_SELECTION& selection) override {
+    return tpm_->Quote(nonce, selection);
+  }
+  absl::StatusOr<core::tpm::PcrValues> PcrRead(
+      const TPML_PCR_SELECTION& selection) override {
+    return tpm_->PcrRead(selection);
+  }
+  absl::Status PcrExtend(uint32_t pcr, TPMI_ALG_HASH alg,
+                         ByteSpan digest) override {
+    return tpm_->PcrExtend(pcr, alg, digest);
+  }
+
+ private:
+  std::unique_lock<std::mutex> lock_;
+  std::unique_ptr<tpm::Tpm> tpm_;
+};
+
+// `open` with each session holding `mu` (ExclusiveTpm).
+TpmOpener Exclusive(TpmOpener open, std::shared_ptr<std::mutex> mu) {
+  return [open = std::move(open),
+          mu = std::move(mu)]() -> absl::StatusOr<std::unique_ptr<tpm::Tpm>> {
+    std::unique_lock<std::mutex> lock(*mu);
+    absl::StatusOr<std::unique_ptr<tpm::Tpm>> opened = open();
+    if (!opened.ok()) return opened.status();
+    return std::unique_ptr<tpm::Tpm>(
+        new ExclusiveTpm(std::move(lock), *std::move(opened)));
+  };
+}
+
+// Onboarding: renews the issued certificate at two thirds of its lifetime
+// with a fresh TPM proof (Register + Activate with a new key, authenticated
+// by the current certificate), retrying every tenth of the remaining time
+// (1 s .. 5 min) on failure, until `stop`. The attestation stream is left
+// alone: its next connection uses the new certificate.
+void RenewUntil(const TpmOpener& open_tpm, const Identity& identity,
+                const RegisterOptions& reg, absl::Notification& stop) {
+  while (true) {
+    absl::StatusOr<absl::Time> due = RenewalTime(reg.issued_dir);
+    absl::Duration wait = absl::Minutes(1);
+    if (due.ok()) wait = std::max(*due - absl::Now(), absl::ZeroDuration());
+    if (stop.WaitForNotificationWithTimeout(wait)) return;
+    absl::Status done = [&]() -> absl::Status {
+      VOUCH_ASSIGN_OR_RETURN(std::unique_ptr<tpm::Tpm> device, open_tpm());
+      return RegisterWithEach(*device, identity, reg);
+    }();
+    if (done.ok()) {
+      Log(LogLevel::kInfo, "agent certificate renewed",
+          {{"agent_id", identity.agent_id}});
+      continue;
+    }
+    absl::Duration retry = absl::Seconds(1);
+    if (absl::StatusOr<absl::Time> d = RenewalTime(reg.issued_dir); d.ok()) {
+      retry = std::clamp((*d - absl::Now()) / 10, absl::Seconds(1),
+                         absl::Minutes(5));
+    }
+    Log(LogLevel::kError, "agent certificate renewal failed",
+        {{"agent_id", identity.agent_id},
+         {"code", absl::StatusCodeToString(done.code())},
+         {"error", done.message()},
+         {"retry_in", absl::FormatDuration(retry)}});
+    if (stop.WaitForNotificationWithTimeout(retry)) return;
+  }
 }
 
 }  // namespace
@@ -312,7 +435,30 @@ int RunAgent(AppContext& ctx) {
           });
   if (!http.ok()) return 1;
   if (*http != nullptr) (*http)->SetServing();
-  const int code = RunAttestLoop(AttestTpmOpener(tpm_settings), att);
+  absl::Notification stop_renewal;
+  std::thread renewer;
+  TpmOpener attest_tpm = AttestTpmOpener(tpm_settings);
+  if (!reg.issued_dir.empty()) {
+    // Opening per push, the loop and the renewal take turns at the TPM.
+    // Holding it open (keep_tpm_open), the loop never lets go: the two then
+    // share the TPM through its resource manager (/dev/tpmrm0), which a
+    // bare swtpm lacks (docs/agent.md).
+    TpmOpener renew_tpm = AttestTpmOpener(tpm_settings);
+    if (!att.keep_tpm_open) {
+      auto mu = std::make_shared<std::mutex>();
+      attest_tpm = Exclusive(std::move(attest_tpm), mu);
+      renew_tpm = Exclusive(std::move(renew_tpm), mu);
+    }
+    RegisterOptions renew = reg;
+    renew.pause_before_activate_file.clear();
+    renewer = std::thread(
+        [&stop_renewal, &identity, renew, open_tpm = std::move(renew_tpm)] {
+          RenewUntil(open_tpm, identity, renew, stop_renewal);
+        });
+  }
+  const int code = RunAttestLoop(attest_tpm, att);
+  stop_renewal.Notify();
+  if (renewer.joinable()) renewer.join();
   server::NotifyStopping().IgnoreError();
   return code;
 }

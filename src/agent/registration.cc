@@ -1,6 +1,9 @@
 #include "agent/registration.h"
 
 #include <grpcpp/grpcpp.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include "common/app.h"
 #include "common/file.h"
 #include "common/logging.h"
+#include "common/openssl_handle.h"
 #include "common/status_macros.h"
 #include "core/agent_id.h"
 #include "core/attest/limits.h"
@@ -19,6 +23,7 @@
 #include "core/tpm/ek_cert.h"
 #include "core/tpm/public_key.h"
 #include "core/tpm/tpm_wire.h"
+#include "sdk/ca.h"
 #include "sdk/channel.h"
 #include "vouch/v1/registrar.grpc.pb.h"
 
@@ -49,6 +54,9 @@ absl::StatusOr<std::string> CertificateDer(ByteSpan bytes) {
   return out;
 }
 
+absl::Status StoreIssued(const std::string& dir, const sdk::KeyAndCsr& key,
+                         const std::string& chain);
+
 bool FileExists(const std::string& path) {
   struct stat st;
   return stat(path.c_str(), &st) == 0;
@@ -64,17 +72,35 @@ absl::StatusOr<std::string> RegisterOnce(tpm::Tpm& tpm, const Identity& id,
   copts.ca_file = endpoint.ca_file;
   copts.cert_file = endpoint.cert_file;
   copts.key_file = endpoint.key_file;
+  std::optional<sdk::KeyAndCsr> request_key;
+  const bool onboarding = !options.issued_dir.empty();
+  if (onboarding) {
+    VOUCH_ASSIGN_OR_RETURN(request_key, sdk::NewKeyAndCsr());
+    copts.cert_file = IssuedCertFile(options.issued_dir);
+    copts.key_file = IssuedKeyFile(options.issued_dir);
+    // No certificate yet: join with the token over server-authenticated TLS.
+    copts.no_client_cert = !FileExists(copts.cert_file);
+    if (copts.no_client_cert && options.join_token.empty()) {
+      return absl::FailedPreconditionError(
+          "no certificate yet and agent.join_token is not set");
+    }
+  }
   VOUCH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                          sdk::CreateChannel(copts));
   auto stub = v1::Registrar::NewStub(channel);
 
   v1::RegisterRequest req;
+  if (request_key) {
+    req.set_csr(request_key->csr_der);
+    if (copts.no_client_cert) req.set_join_token(options.join_token);
+  }
   req.set_agent_id(id.agent_id);
   req.set_ek_public(std::string(AsString(id.ek_public)));
   req.set_ek_certificate(std::string(AsString(id.ek_certificate)));
   for (const std::string& c : id.ek_intermediates) req.add_ek_intermediates(c);
   req.set_aik_public(std::string(AsString(id.aik_public)));
   req.set_agent_version(options.agent_version);
+  req.mutable_labels()->insert(options.labels.begin(), options.labels.end());
   v1::RegisterResponse challenge;
   {
     grpc::ClientContext ctx;
@@ -102,8 +128,11 @@ absl::StatusOr<std::string> RegisterOnce(tpm::Tpm& tpm, const Identity& id,
       Bytes secret,
       tpm.ActivateCredential(AsBytes(challenge.credential_blob()),
                              AsBytes(challenge.encrypted_secret())));
-  VOUCH_ASSIGN_OR_RETURN(Bytes proof,
-                         core::tpm::ActivationProof(secret, id.agent_id));
+  VOUCH_ASSIGN_OR_RETURN(
+      Bytes proof, request_key
+                       ? core::tpm::ActivationProofForKey(secret, id.agent_id,
+                                                          request_key->spki_der)
+                       : core::tpm::ActivationProof(secret, id.agent_id));
   v1::ActivateRequest activate;
   activate.set_agent_id(id.agent_id);
   activate.set_hmac(std::string(AsString(proof)));
@@ -112,10 +141,83 @@ absl::StatusOr<std::string> RegisterOnce(tpm::Tpm& tpm, const Identity& id,
   ctx.set_deadline(Deadline(options.rpc_timeout));
   grpc::Status st = stub->Activate(&ctx, activate, &active);
   if (!st.ok()) return FromGrpc(st, "Activate");
+  if (request_key) {
+    VOUCH_RETURN_IF_ERROR(StoreIssued(options.issued_dir, *request_key,
+                                      active.certificate_chain()));
+    Log(LogLevel::kInfo, "agent certificate stored",
+        {{"agent_id", id.agent_id},
+         {"file", IssuedCertFile(options.issued_dir)},
+         {"renewal", copts.no_client_cert ? "no" : "yes"}});
+  }
   return absl::BytesToHexString(active.agent().aik_name());
 }
 
+// The registrar's certificate chain for `key`: bounded, and its first
+// certificate must carry our key; then key and chain replace the old pair.
+// (A stream that opens between the two renames fails its handshake and is
+// retried.)
+absl::Status StoreIssued(const std::string& dir, const sdk::KeyAndCsr& key,
+                         const std::string& chain) {
+  if (chain.empty() || chain.size() > 64 * 1024) {
+    return absl::InvalidArgumentError(
+        "Activate: no certificate (or one over 64 KiB) in the answer");
+  }
+  BioPtr bio(BIO_new_mem_buf(chain.data(), static_cast<int>(chain.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  unsigned char* der = nullptr;
+  const int len = cert ? i2d_PUBKEY(X509_get0_pubkey(cert.get()), &der) : -1;
+  const bool same =
+      len > 0 && std::string(reinterpret_cast<char*>(der),
+                             static_cast<size_t>(len)) == key.spki_der;
+  OPENSSL_free(der);
+  if (!same) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError(
+        "Activate: the issued certificate is not for the requested key");
+  }
+  VOUCH_RETURN_IF_ERROR(WriteFileAtomic(IssuedKeyFile(dir), key.key_pem, 0600));
+  return WriteFileAtomic(IssuedCertFile(dir), chain, 0644);
+}
+
 }  // namespace
+
+std::string IssuedCertFile(const std::string& issued_dir) {
+  return issued_dir + "/agent.pem";
+}
+std::string IssuedKeyFile(const std::string& issued_dir) {
+  return issued_dir + "/agent.key";
+}
+
+absl::StatusOr<absl::Time> RenewalTime(const std::string& issued_dir) {
+  if (!FileExists(IssuedCertFile(issued_dir))) {
+    return absl::NotFoundError("no issued certificate");
+  }
+  VOUCH_ASSIGN_OR_RETURN(std::string pem,
+                         ReadFileUpTo(IssuedCertFile(issued_dir), 64 * 1024));
+  VOUCH_ASSIGN_OR_RETURN(auto validity, sdk::CertificateValidity(pem));
+  // From when it was stored (the registrar backdates notBefore a little for
+  // clock skew, which is not lifetime).
+  struct stat st;
+  if (stat(IssuedCertFile(issued_dir).c_str(), &st) != 0) {
+    return absl::NotFoundError("no issued certificate");
+  }
+  const absl::Time stored =
+      std::max(validity.first, absl::FromTimeT(st.st_mtime));
+  return stored + (validity.second - stored) * 2 / 3;
+}
+
+absl::Status RegisterWithEach(tpm::Tpm& tpm, const Identity& identity,
+                              const RegisterOptions& options) {
+  absl::Status last = absl::FailedPreconditionError("no registrars");
+  for (const RegistrarEndpoint& endpoint : options.registrars) {
+    int signal = 0;
+    absl::StatusOr<std::string> done =
+        RegisterOnce(tpm, identity, endpoint, options, &signal);
+    if (done.ok()) return absl::OkStatus();
+    last = done.status();
+  }
+  return last;
+}
 
 Backoff::Backoff(absl::Duration initial, absl::Duration max, uint64_t seed)
     : initial_(initial), max_(std::max(max, initial)), rng_(seed) {}

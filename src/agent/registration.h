@@ -12,6 +12,7 @@
 #define VOUCH_AGENT_REGISTRATION_H_
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <random>
 #include <string>
@@ -82,7 +83,32 @@ struct RegisterOptions {
   // Test-only hook (docs/agent.md): after a successful Register, wait until
   // this file exists before activating. Empty: no wait.
   std::string pause_before_activate_file;
+  // Onboarding (docs/agent.md): when set, the registrar issues the agent's
+  // certificate: a new key and request go with each Register, and the
+  // issued certificate and its key are written to
+  // issued_dir/agent.pem and agent.key (0600). Without a certificate there
+  // yet, the agent calls with server-authenticated TLS and join_token; with
+  // one, it authenticates with it (renewal).
+  std::string issued_dir;
+  std::string join_token;
+  // Reported at every Register; enrollment rules match them.
+  std::map<std::string, std::string> labels;
 };
+
+// Where onboarding keeps the issued certificate and key.
+std::string IssuedCertFile(const std::string& issued_dir);
+std::string IssuedKeyFile(const std::string& issued_dir);
+
+// When the issued certificate in issued_dir should be renewed: two thirds
+// of the way from when it was stored (its file's mtime) to its notAfter.
+// kNotFound when there is none (the agent must join).
+absl::StatusOr<absl::Time> RenewalTime(const std::string& issued_dir);
+
+// One Register + ActivateCredential + Activate with the registrars in turn
+// until one succeeds or every one failed once (the last error), without
+// waiting: what a renewal does on its schedule.
+absl::Status RegisterWithEach(tpm::Tpm& tpm, const Identity& identity,
+                              const RegisterOptions& options);
 
 // Registers and activates, retrying until done. Returns the active AIK's
 // Name (hex) or nullopt when a stop signal arrived first (its number in

@@ -19,8 +19,10 @@
 #include "common/status_macros.h"
 #include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
+#include "sdk/ca.h"
 #include "server/tls.h"
 #include "startup/database_server.h"
+#include "store/pg_verifier_store.h"
 #include "store/registrar_store.h"
 
 namespace vouch::registrar {
@@ -50,7 +52,13 @@ AppSpec RegistrarAppSpec() {
                 "it blocks nobody meanwhile")
       .Bool("registrar", "require_agent_id_is_ek_hash", false,
             "Refuse a registration whose agent_id is not the lower-case hex "
-            "SHA-256 of its EK's SubjectPublicKeyInfo");
+            "SHA-256 of its EK's SubjectPublicKeyInfo")
+      .String("registrar", "agent_ca_dir", "",
+              "Onboarding: CA directory (ca.pem + ca.key, `vouchctl ca init`) "
+              "whose key signs agent certificates after activation; empty = "
+              "agents need certificates from `vouchctl ca issue --agent`")
+      .Duration("registrar", "agent_cert_lifetime", absl::Hours(24 * 30),
+                "Lifetime of the agent certificates this registrar issues");
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/4);
   AddTlsKeys(spec.schema, "registrar",
              "CA that signs admin client certificates");
@@ -113,6 +121,31 @@ void DeleteExpiredUntil(store::PgRegistrarStore& store, absl::Duration period,
   } while (!stop.WaitForNotificationWithTimeout(period));
 }
 
+// [registrar] agent_ca_dir and agent_cert_lifetime: the onboarding CA
+// (`issuer` stays null without one); nullopt when fine, else the exit code
+// (logged).
+std::optional<int> LoadAgentIssuer(const Config& cfg,
+                                   std::unique_ptr<sdk::AgentIssuer>& issuer,
+                                   absl::Duration& cert_lifetime) {
+  const std::string agent_ca_dir = cfg.GetString("registrar", "agent_ca_dir");
+  if (!agent_ca_dir.empty()) {
+    absl::StatusOr<std::unique_ptr<sdk::AgentIssuer>> loaded =
+        sdk::AgentIssuer::Load(agent_ca_dir);
+    if (!loaded.ok()) {
+      Log(LogLevel::kError, "registrar.agent_ca_dir: cannot load the CA",
+          {{"error", loaded.status().message()}});
+      return 2;
+    }
+    issuer = *std::move(loaded);
+  }
+  cert_lifetime = cfg.GetDuration("registrar", "agent_cert_lifetime");
+  if (cert_lifetime < absl::Seconds(10)) {
+    Log(LogLevel::kError, "registrar.agent_cert_lifetime must be >= 10s");
+    return 2;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 int RunRegistrar(AppContext& ctx) {
@@ -141,8 +174,16 @@ int RunRegistrar(AppContext& ctx) {
         {{"error", cas.status().message()}});
     return 2;
   }
-  absl::StatusOr<server::ListenSetup> setup =
-      server::ListenSetupFromConfig(cfg);
+  // Onboarding: with an agent-issuing CA, agents without a certificate may
+  // call (a join token admits them); every other RPC still needs one.
+  std::unique_ptr<sdk::AgentIssuer> issuer;
+  absl::Duration cert_lifetime;
+  if (std::optional<int> exit = LoadAgentIssuer(cfg, issuer, cert_lifetime)) {
+    return *exit;
+  }
+  absl::StatusOr<server::ListenSetup> setup = server::ListenSetupFromConfig(
+      cfg, issuer != nullptr ? server::ClientCerts::kOptional
+                             : server::ClientCerts::kRequired);
   if (!setup.ok()) {
     Log(LogLevel::kError, "TLS or [grpc] setup failed",
         {{"error", setup.status().message()}});
@@ -168,6 +209,11 @@ int RunRegistrar(AppContext& ctx) {
       static_cast<int>(cfg.GetInt("registrar", "max_register_per_minute"));
   options.require_agent_id_is_ek_hash =
       cfg.GetBool("registrar", "require_agent_id_is_ek_hash");
+  options.agent_issuer = issuer.get();
+  // Enrollment rules write the verifier pool's agent_state (same database).
+  store::PgVerifierStore enroller(db.pool.get(), /*timeout_intervals=*/3);
+  options.enroller = &enroller;
+  options.agent_cert_lifetime = cert_lifetime;
   RegistrarService service(&store, std::move(ek_cas), options);
 
   std::unique_ptr<RegistrarMetrics> rm;

@@ -1,7 +1,11 @@
 #include "registrar/registrar_service.h"
 
 #include <openssl/rand.h>
+#include <openssl/sha.h>
 
+#include <algorithm>
+
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -10,11 +14,13 @@
 #include "common/principal.h"
 #include "common/status_macros.h"
 #include "core/agent_id.h"
+#include "core/attest/join.h"
 #include "core/attest/register.h"
 #include "core/tpm/credential.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
 #include "store/pg_connection.h"
+#include "vouch/v1/common.pb.h"
 
 namespace vouch::registrar {
 namespace {
@@ -62,6 +68,7 @@ void ToProto(const store::Registration& r, bool full,
   out->set_pending_aik_name(r.pending_aik_name);
   out->set_ek_certificate_issuer(r.ek_certificate_issuer);
   out->set_agent_version(r.agent_version);
+  out->mutable_labels()->insert(r.labels.begin(), r.labels.end());
   server::SetTimestamp(r.registered_at, out->mutable_registered_at());
   if (r.activated_at)
     server::SetTimestamp(*r.activated_at, out->mutable_activated_at());
@@ -91,6 +98,42 @@ grpc::Status Fail(absl::string_view what, const std::string& agent_id,
   return server::ToGrpcStatus(status);
 }
 
+std::string Sha256(absl::string_view data) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         digest);
+  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
+}
+
+absl::Status JoinTokenRefusal(store::JoinTokenState state) {
+  switch (state) {
+    case store::JoinTokenState::kUsable:
+      return absl::OkStatus();
+    case store::JoinTokenState::kUnknown:
+      return absl::PermissionDeniedError("join_token: unknown token");
+    case store::JoinTokenState::kRevoked:
+      return absl::PermissionDeniedError("join_token: the token was revoked");
+    case store::JoinTokenState::kExpired:
+      return absl::PermissionDeniedError("join_token: the token expired");
+    case store::JoinTokenState::kUsedUp:
+      return absl::PermissionDeniedError(
+          "join_token: the token is used up (no joins left)");
+  }
+  return absl::PermissionDeniedError("join_token: refused");
+}
+
+void ToProto(const store::JoinTokenRecord& t, v1::JoinToken* out) {
+  out->set_id(t.id);
+  out->set_tenant(t.tenant);
+  out->set_uses(t.uses);
+  out->set_used(t.used);
+  if (t.expires_at)
+    server::SetTimestamp(*t.expires_at, out->mutable_expires_at());
+  server::SetTimestamp(t.created_at, out->mutable_created_at());
+  out->set_description(t.description);
+  out->set_revoked(t.revoked);
+}
+
 std::string PageToken(const std::string& tenant, std::optional<bool> active,
                       const std::string& last) {
   return absl::BytesToHexString(absl::StrCat(
@@ -113,8 +156,12 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
                                         v1::RegisterResponse* resp) {
   const store::CallDeadline bound(server::ReplyBy(*ctx));
   const std::string& id = req->agent_id();
-  absl::StatusOr<std::string> tenant = AgentTenant(ctx, id);
-  if (!tenant.ok()) return Fail("register refused", id, tenant.status());
+  // A certificate holder may register only the agent it names: refused
+  // before anything else is looked at.
+  if (server::CallerPrincipal(*ctx->auth_context()).ok()) {
+    absl::StatusOr<std::string> named = AgentTenant(ctx, id);
+    if (!named.ok()) return Fail("register refused", id, named.status());
+  }
   if (!register_limiter_.Allow(server::PeerHost(ctx->peer()), absl::Now())) {
     return Fail("register refused", id,
                 absl::ResourceExhaustedError(
@@ -123,6 +170,10 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
   absl::StatusOr<ValidRegistration> v = ValidateRegister(
       *req, ek_cas_.get(), options_.require_ek_cert, absl::Now());
   if (!v.ok()) return Fail("register refused", id, v.status());
+  absl::StatusOr<Joiner> joiner =
+      RegisterCaller(ctx, *req, v->ek_sha256, !v->csr_spki.empty());
+  if (!joiner.ok()) return Fail("register refused", id, joiner.status());
+  const std::string* tenant = &joiner->tenant;
   if (options_.require_agent_id_is_ek_hash &&
       id != core::AgentIdFromEk(v->ek_sha256)) {
     return Fail("register refused", id,
@@ -157,9 +208,13 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
                               req->ek_intermediates().end());
   reg.ek_certificate_issuer = v->ek_certificate_issuer;
   reg.agent_version = req->agent_version();
+  reg.labels_json = core::attest::LabelsJson(v->labels);
   store::PendingChallenge challenge{std::string(AsString(secret)),
-                                    req->aik_public(), v->aik_name,
-                                    options_.challenge_ttl};
+                                    req->aik_public(),
+                                    v->aik_name,
+                                    options_.challenge_ttl,
+                                    v->csr_spki,
+                                    joiner->join_token_sha256};
   absl::StatusOr<absl::Time> expires = store_->Register(reg, challenge);
   if (!expires.ok()) return Fail("register refused", id, expires.status());
   resp->set_credential_blob(std::string(AsString(credential->credential_blob)));
@@ -182,21 +237,26 @@ grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
   if (absl::Status s = CheckAgentId(id); !s.ok()) {
     return Fail("activate refused", "", s);
   }
-  absl::StatusOr<std::string> tenant = AgentTenant(ctx, id);
-  if (!tenant.ok()) return Fail("activate refused", id, tenant.status());
   if (req->hmac().size() != 32) {
     return Fail("activate refused", id,
                 absl::InvalidArgumentError("hmac: must be exactly 32 bytes"));
   }
-  // RFC 2104 HMAC-SHA256 keyed with the recovered secret over agent_id,
-  // compared in constant time; the expected value is never logged.
-  auto proof_ok = [&](const std::string& secret) {
+  absl::StatusOr<std::string> tenant = ActivateTenant(ctx, id);
+  if (!tenant.ok()) return Fail("activate refused", id, tenant.status());
+  // RFC 2104 HMAC-SHA256 keyed with the recovered secret over agent_id (and
+  // the requested key's hash, when a certificate was requested), compared
+  // in constant time; the expected value is never logged.
+  auto proof_ok = [&](const std::string& secret, const std::string& spki) {
     absl::StatusOr<Bytes> expected =
-        core::tpm::ActivationProof(AsBytes(secret), id);
+        spki.empty()
+            ? core::tpm::ActivationProof(AsBytes(secret), id)
+            : core::tpm::ActivationProofForKey(AsBytes(secret), id, spki);
     return expected.ok() && ConstantTimeEquals(*expected, AsBytes(req->hmac()));
   };
+  store::ActivateDetails details;
   absl::StatusOr<store::ActivateOutcome> outcome =
-      store_->Activate(*tenant, id, proof_ok);
+      store_->Activate(*tenant, id, proof_ok, &details);
+  const std::string& csr_spki = details.csr_spki;
   if (!outcome.ok()) return Fail("activate failed", id, outcome.status());
   switch (*outcome) {
     case store::ActivateOutcome::kNoChallenge:
@@ -217,12 +277,36 @@ grpc::Status RegistrarService::Activate(grpc::ServerContext* ctx,
                   absl::FailedPreconditionError(
                       "this agent_id is bound to another TPM; an admin must "
                       "delete its registration first"));
+    case store::ActivateOutcome::kTokenRefused:
+      return Fail("activate refused", id,
+                  absl::PermissionDeniedError(
+                      "join_token: revoked, expired or used up since "
+                      "Register"));
     case store::ActivateOutcome::kActivated:
       break;
   }
+  const std::string rule =
+      details.first_activation ? AfterActivation(*tenant, id) : "";
   absl::StatusOr<store::Registration> reg = store_->Get(*tenant, id);
   if (!reg.ok()) return Fail("activate failed", id, reg.status());
   ToProto(*reg, /*full=*/true, resp->mutable_agent());
+  resp->mutable_agent()->set_enrolled_by_rule(rule);
+  if (!csr_spki.empty()) {
+    if (options_.agent_issuer == nullptr) {
+      return Fail("activate failed", id,
+                  absl::InternalError("no agent-issuing CA"));
+    }
+    absl::StatusOr<sdk::IssuedCertificate> cert = options_.agent_issuer->Issue(
+        csr_spki, *tenant, id, options_.agent_cert_lifetime, absl::Now());
+    if (!cert.ok()) return Fail("certificate issue failed", id, cert.status());
+    resp->set_certificate_chain(cert->chain_pem);
+    server::SetTimestamp(cert->not_after,
+                         resp->mutable_certificate_expires_at());
+    Log(LogLevel::kInfo, "agent certificate issued",
+        {{"agent_id", id},
+         {"tenant", *tenant},
+         {"not_after", absl::FormatTime(cert->not_after)}});
+  }
   Log(LogLevel::kInfo, "agent activated",
       {{"agent_id", id},
        {"tenant", *tenant},
@@ -310,6 +394,313 @@ grpc::Status RegistrarService::DeleteRegisteredAgent(
   if (!s.ok()) return Fail("delete failed", req->agent_id(), s);
   Log(LogLevel::kInfo, "registration deleted",
       {{"agent_id", req->agent_id()}, {"tenant", *tenant}});
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<RegistrarService::Joiner> RegistrarService::RegisterCaller(
+    grpc::ServerContext* ctx, const v1::RegisterRequest& req,
+    const std::string& ek_sha256, bool has_csr) {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (absl::IsUnauthenticated(caller.status())) {
+    // Onboarding: no certificate yet. The token names the tenant.
+    if (options_.agent_issuer == nullptr) {
+      return absl::UnauthenticatedError(
+          "a client certificate is required (this registrar issues none)");
+    }
+    if (req.join_token().empty() || !has_csr) {
+      return absl::InvalidArgumentError(
+          "join_token and csr: both required without a client certificate");
+    }
+    const std::string sha = Sha256(req.join_token());
+    VOUCH_ASSIGN_OR_RETURN(auto state, store_->CheckJoinToken(sha));
+    VOUCH_RETURN_IF_ERROR(JoinTokenRefusal(state.first));
+    return Joiner{state.second, sha};
+  }
+  VOUCH_ASSIGN_OR_RETURN(std::string tenant, AgentTenant(ctx, req.agent_id()));
+  if (!req.join_token().empty()) {
+    return absl::InvalidArgumentError(
+        "join_token: not accepted with a client certificate");
+  }
+  if (has_csr) {
+    // Renewal: only an agent whose registration is still active, with this
+    // TPM, gets a new certificate.
+    if (options_.agent_issuer == nullptr) {
+      return absl::FailedPreconditionError(
+          "csr: this registrar issues no certificates");
+    }
+    absl::StatusOr<store::Registration> reg =
+        store_->Get(tenant, req.agent_id());
+    if (absl::IsNotFound(reg.status()) ||
+        (reg.ok() && (!reg->activated_at || reg->ek_sha256 != ek_sha256))) {
+      return absl::PermissionDeniedError(
+          "no active registration of this TPM to renew (deleted?); join "
+          "again with a token");
+    }
+    VOUCH_RETURN_IF_ERROR(reg.status());
+  }
+  return Joiner{tenant, ""};
+}
+
+absl::StatusOr<std::string> RegistrarService::ActivateTenant(
+    grpc::ServerContext* ctx, const std::string& agent_id) {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!absl::IsUnauthenticated(caller.status())) {
+    return AgentTenant(ctx, agent_id);
+  }
+  if (options_.agent_issuer == nullptr) return caller.status();
+  // Only a registration that joined with a token activates without a
+  // certificate; the proof still needs the TPM.
+  absl::StatusOr<std::string> tenant = store_->JoinChallengeTenant(agent_id);
+  if (absl::IsNotFound(tenant.status())) {
+    return absl::NotFoundError(
+        "no pending join challenge for this agent; register again");
+  }
+  return tenant;
+}
+
+grpc::Status RegistrarService::CreateJoinToken(
+    grpc::ServerContext* ctx, const v1::CreateJoinTokenRequest* req,
+    v1::CreateJoinTokenResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      OperatorTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Fail("token create refused", "", tenant.status());
+  const int uses = req->uses() == 0 ? 1 : req->uses();
+  if (uses < 1 || uses > 1000000) {
+    return server::ToGrpcStatus(
+        absl::InvalidArgumentError("uses: must be 0 (= 1) .. 1000000"));
+  }
+  if (req->ttl_seconds() < 0 || req->ttl_seconds() > 366 * 24 * 3600) {
+    return server::ToGrpcStatus(absl::InvalidArgumentError(
+        "ttl_seconds: must be 0 (never expires) .. 366 days"));
+  }
+  if (req->description().size() > 256 ||
+      !std::all_of(req->description().begin(), req->description().end(),
+                   [](char c) {
+                     return absl::ascii_isprint(static_cast<unsigned char>(c));
+                   })) {
+    return server::ToGrpcStatus(absl::InvalidArgumentError(
+        "description: at most 256 bytes of printable ASCII"));
+  }
+  Bytes random(32);
+  if (RAND_bytes(random.data(), static_cast<int>(random.size())) != 1) {
+    return Fail("token create failed", "", absl::InternalError("RAND_bytes"));
+  }
+  const std::string token = absl::StrCat("vjt_", HexEncode(random));
+  absl::StatusOr<store::JoinTokenRecord> record = store_->CreateJoinToken(
+      *tenant, Sha256(token), uses, absl::Seconds(req->ttl_seconds()),
+      req->description());
+  if (!record.ok()) return Fail("token create failed", "", record.status());
+  resp->set_token(token);
+  ToProto(*record, resp->mutable_info());
+  Log(LogLevel::kInfo, "join token created",
+      {{"id", record->id}, {"tenant", *tenant}, {"uses", uses}});
+  return grpc::Status::OK;
+}
+
+grpc::Status RegistrarService::ListJoinTokens(
+    grpc::ServerContext* ctx, const v1::ListJoinTokensRequest* req,
+    v1::ListJoinTokensResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      OperatorTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Fail("token list refused", "", tenant.status());
+  absl::StatusOr<std::vector<store::JoinTokenRecord>> all =
+      store_->ListJoinTokens(*tenant);
+  if (!all.ok()) return Fail("token list failed", "", all.status());
+  for (const store::JoinTokenRecord& t : *all) ToProto(t, resp->add_tokens());
+  return grpc::Status::OK;
+}
+
+grpc::Status RegistrarService::DeleteJoinToken(
+    grpc::ServerContext* ctx, const v1::DeleteJoinTokenRequest* req,
+    v1::DeleteJoinTokenResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      OperatorTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Fail("token delete refused", "", tenant.status());
+  if (req->id().empty() || req->id().size() > 64) {
+    return server::ToGrpcStatus(
+        absl::InvalidArgumentError("id: must be 1..64 bytes"));
+  }
+  absl::Status s = store_->DeleteJoinToken(*tenant, req->id());
+  if (!s.ok()) return Fail("token delete failed", "", s);
+  Log(LogLevel::kInfo, "join token revoked",
+      {{"id", req->id()}, {"tenant", *tenant}});
+  return grpc::Status::OK;
+}
+
+std::string RegistrarService::AfterActivation(const std::string& tenant,
+                                              const std::string& agent_id) {
+  if (options_.enroller == nullptr) return "";
+  absl::StatusOr<std::optional<store::EnrollmentRuleRecord>> rule =
+      store_->MatchingRule(tenant, agent_id);
+  if (!rule.ok() || !rule->has_value()) {
+    if (!rule.ok()) {
+      Log(LogLevel::kWarning, "enrollment rules not applied",
+          {{"agent_id", agent_id}, {"error", rule.status().message()}});
+    }
+    return "";
+  }
+  const store::EnrollmentRuleRecord& r = **rule;
+  store::Enrollment e;
+  e.tenant = tenant;
+  e.agent_id = agent_id;
+  e.runtime_policy = r.runtime_policy;
+  e.boot_policy = r.boot_policy;
+  e.interval = r.interval;
+  e.hash_alg = v1::HASH_ALGORITHM_SHA256;
+  e.enrolled_by = absl::StrCat("rule:", r.name);
+  absl::StatusOr<store::AgentRow> enrolled = options_.enroller->Enroll(e);
+  if (absl::IsAlreadyExists(enrolled.status())) return "";
+  if (!enrolled.ok()) {
+    Log(LogLevel::kWarning, "enrollment rule matched but enrolling failed",
+        {{"agent_id", agent_id},
+         {"rule", r.name},
+         {"error", enrolled.status().message()}});
+    return "";
+  }
+  Log(LogLevel::kInfo, "agent enrolled by rule",
+      {{"agent_id", agent_id}, {"tenant", tenant}, {"rule", r.name}});
+  return r.name;
+}
+
+namespace {
+
+absl::StatusOr<std::string> LabelsJsonOf(
+    const google::protobuf::Map<std::string, std::string>& labels,
+    absl::string_view field) {
+  if (labels.size() > static_cast<size_t>(core::attest::kMaxLabels)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(field, ": at most 16 labels"));
+  }
+  std::map<std::string, std::string> m(labels.begin(), labels.end());
+  VOUCH_RETURN_IF_ERROR(core::attest::ValidateLabels(m, field));
+  return core::attest::LabelsJson(m);
+}
+
+bool ValidRuleName(const std::string& name) {
+  if (name.empty() || name.size() > 64) return false;
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
+           c == '_' || c == '-';
+  });
+}
+
+void ToProto(const store::EnrollmentRuleRecord& r, v1::EnrollmentRule* out) {
+  out->set_tenant(r.tenant);
+  out->set_name(r.name);
+  out->mutable_selector()->insert(r.selector.begin(), r.selector.end());
+  out->set_runtime_policy(r.runtime_policy);
+  out->set_boot_policy(r.boot_policy);
+  out->set_interval_seconds(
+      static_cast<int32_t>(absl::ToInt64Seconds(r.interval)));
+  server::SetTimestamp(r.created_at, out->mutable_created_at());
+}
+
+}  // namespace
+
+grpc::Status RegistrarService::SetAgentLabels(
+    grpc::ServerContext* ctx, const v1::SetAgentLabelsRequest* req,
+    v1::RegisteredAgent* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      OperatorTenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) {
+    return Fail("label refused", req->agent_id(), tenant.status());
+  }
+  if (absl::Status s = CheckAgentId(req->agent_id()); !s.ok()) {
+    return server::ToGrpcStatus(s);
+  }
+  absl::StatusOr<std::string> json = LabelsJsonOf(req->labels(), "labels");
+  if (!json.ok()) return server::ToGrpcStatus(json.status());
+  absl::Status s = store_->SetOperatorLabels(*tenant, req->agent_id(), *json);
+  if (!s.ok()) return Fail("label failed", req->agent_id(), s);
+  absl::StatusOr<store::Registration> reg =
+      store_->Get(*tenant, req->agent_id());
+  if (!reg.ok()) return Fail("label failed", req->agent_id(), reg.status());
+  ToProto(*reg, /*full=*/false, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status RegistrarService::CreateEnrollmentRule(
+    grpc::ServerContext* ctx, const v1::EnrollmentRule* req,
+    v1::EnrollmentRule* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      OperatorTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Fail("rule create refused", "", tenant.status());
+  if (!ValidRuleName(req->name())) {
+    return server::ToGrpcStatus(
+        absl::InvalidArgumentError("name: 1..64 bytes of [A-Za-z0-9._-]"));
+  }
+  if (req->selector().empty()) {
+    return server::ToGrpcStatus(
+        absl::InvalidArgumentError("selector: at least one label"));
+  }
+  absl::StatusOr<std::string> json = LabelsJsonOf(req->selector(), "selector");
+  if (!json.ok()) return server::ToGrpcStatus(json.status());
+  for (const std::string* p : {&req->runtime_policy(), &req->boot_policy()}) {
+    if (p->size() > 128) {
+      return server::ToGrpcStatus(
+          absl::InvalidArgumentError("policy names: at most 128 bytes"));
+    }
+  }
+  if (req->runtime_policy().empty()) {
+    return server::ToGrpcStatus(
+        absl::InvalidArgumentError("runtime_policy: required"));
+  }
+  if (req->interval_seconds() < 0 || req->interval_seconds() > 86400) {
+    return server::ToGrpcStatus(
+        absl::InvalidArgumentError("interval_seconds: 0 (= 60) .. 86400"));
+  }
+  store::EnrollmentRuleRecord rule;
+  rule.tenant = *tenant;
+  rule.name = req->name();
+  rule.runtime_policy = req->runtime_policy();
+  rule.boot_policy = req->boot_policy();
+  rule.interval = absl::Seconds(
+      req->interval_seconds() == 0 ? 60 : req->interval_seconds());
+  absl::StatusOr<store::EnrollmentRuleRecord> created =
+      store_->CreateRule(rule, *json);
+  if (!created.ok()) return Fail("rule create failed", "", created.status());
+  ToProto(*created, resp);
+  Log(LogLevel::kInfo, "enrollment rule created",
+      {{"rule", rule.name}, {"tenant", *tenant}});
+  return grpc::Status::OK;
+}
+
+grpc::Status RegistrarService::ListEnrollmentRules(
+    grpc::ServerContext* ctx, const v1::ListEnrollmentRulesRequest* req,
+    v1::ListEnrollmentRulesResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      OperatorTenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Fail("rule list refused", "", tenant.status());
+  absl::StatusOr<std::vector<store::EnrollmentRuleRecord>> all =
+      store_->ListRules(*tenant);
+  if (!all.ok()) return Fail("rule list failed", "", all.status());
+  for (const auto& r : *all) ToProto(r, resp->add_rules());
+  return grpc::Status::OK;
+}
+
+grpc::Status RegistrarService::DeleteEnrollmentRule(
+    grpc::ServerContext* ctx, const v1::DeleteEnrollmentRuleRequest* req,
+    v1::DeleteEnrollmentRuleResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      OperatorTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Fail("rule delete refused", "", tenant.status());
+  if (!ValidRuleName(req->name())) {
+    return server::ToGrpcStatus(
+        absl::InvalidArgumentError("name: 1..64 bytes of [A-Za-z0-9._-]"));
+  }
+  absl::Status s = store_->DeleteRule(*tenant, req->name());
+  if (!s.ok()) return Fail("rule delete failed", "", s);
+  Log(LogLevel::kInfo, "enrollment rule deleted",
+      {{"rule", req->name()}, {"tenant", *tenant}});
   return grpc::Status::OK;
 }
 

@@ -182,6 +182,27 @@ absl::StatusOr<std::pair<X509Ptr, EvpPkeyPtr>> LoadCa(const std::string& dir) {
   return std::make_pair(std::move(cert), std::move(key));
 }
 
+// An end-entity certificate for `key` (serverAuth or clientAuth) with the
+// SubjectAltNames `sans` ("URI:...", "DNS:..."), signed by the CA.
+absl::StatusOr<X509Ptr> SignLeaf(EVP_PKEY* key, const std::string& cn,
+                                 const std::vector<std::string>& sans,
+                                 bool server, absl::Time not_before,
+                                 absl::Duration validity, X509* ca_cert,
+                                 EVP_PKEY* ca_key) {
+  VOUCH_ASSIGN_OR_RETURN(
+      X509Ptr cert, NewCertificate(key, cn, not_before, validity, ca_cert));
+  VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert, NID_basic_constraints,
+                                     "critical,CA:FALSE"));
+  VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert, NID_key_usage,
+                                     "critical,digitalSignature"));
+  VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert, NID_ext_key_usage,
+                                     server ? "serverAuth" : "clientAuth"));
+  VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), ca_cert, NID_subject_alt_name,
+                                     absl::StrJoin(sans, ",")));
+  VOUCH_RETURN_IF_ERROR(Sign(cert.get(), ca_key));
+  return cert;
+}
+
 bool IsIpAddress(const std::string& s) {
   unsigned char buf[16];
   return inet_pton(AF_INET, s.c_str(), buf) == 1 ||
@@ -302,19 +323,9 @@ absl::Status IssueCertificate(const IssueOptions& options) {
   const absl::Time not_before =
       options.not_before.value_or(absl::Now() - absl::Minutes(5));
   VOUCH_ASSIGN_OR_RETURN(
-      X509Ptr cert, NewCertificate(key.get(), cn, not_before, options.validity,
-                                   ca.first.get()));
-  VOUCH_RETURN_IF_ERROR(AddExtension(
-      cert.get(), ca.first.get(), NID_basic_constraints, "critical,CA:FALSE"));
-  VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), ca.first.get(), NID_key_usage,
-                                     "critical,digitalSignature"));
-  VOUCH_RETURN_IF_ERROR(AddExtension(
-      cert.get(), ca.first.get(), NID_ext_key_usage,
-      options.kind == CertKind::kServer ? "serverAuth" : "clientAuth"));
-  VOUCH_RETURN_IF_ERROR(AddExtension(cert.get(), ca.first.get(),
-                                     NID_subject_alt_name,
-                                     absl::StrJoin(sans, ",")));
-  VOUCH_RETURN_IF_ERROR(Sign(cert.get(), ca.second.get()));
+      X509Ptr cert,
+      SignLeaf(key.get(), cn, sans, options.kind == CertKind::kServer,
+               not_before, options.validity, ca.first.get(), ca.second.get()));
   VOUCH_ASSIGN_OR_RETURN(std::string key_pem, KeyToPem(key.get()));
   VOUCH_ASSIGN_OR_RETURN(std::string cert_pem, ToPem(cert.get()));
   VOUCH_ASSIGN_OR_RETURN(std::string ca_pem, ToPem(ca.first.get()));
@@ -322,6 +333,87 @@ absl::Status IssueCertificate(const IssueOptions& options) {
   VOUCH_RETURN_IF_ERROR(WriteNewFile(absl::StrCat(out_dir, "/", stem, ".pem"),
                                      cert_pem, 0644, true));
   return WriteNewFile(out_dir + "/ca.pem", ca_pem, 0644, true);
+}
+
+absl::StatusOr<std::unique_ptr<AgentIssuer>> AgentIssuer::Load(
+    const std::string& ca_dir) {
+  VOUCH_ASSIGN_OR_RETURN(auto ca, LoadCa(ca_dir));
+  VOUCH_ASSIGN_OR_RETURN(std::string pem, ToPem(ca.first.get()));
+  return std::unique_ptr<AgentIssuer>(new AgentIssuer(
+      std::move(ca.first), std::move(ca.second), std::move(pem)));
+}
+
+AgentIssuer::AgentIssuer(X509Ptr cert, EvpPkeyPtr key, std::string cert_pem)
+    : cert_(std::move(cert)),
+      key_(std::move(key)),
+      cert_pem_(std::move(cert_pem)) {}
+
+AgentIssuer::~AgentIssuer() = default;
+
+absl::StatusOr<IssuedCertificate> AgentIssuer::Issue(
+    const std::string& spki_der, const std::string& tenant,
+    const std::string& agent_id, absl::Duration validity,
+    absl::Time now) const {
+  const unsigned char* p =
+      reinterpret_cast<const unsigned char*>(spki_der.data());
+  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &p, static_cast<long>(spki_der.size())));
+  if (!key) return OpenSslError("d2i_PUBKEY");
+  const std::string uri = GrantUri(Grant{tenant, Role::kAgent, agent_id});
+  VOUCH_RETURN_IF_ERROR(ParseGrantUri(uri).status());
+  // Backdated a little for clock skew; the lifetime counts from now.
+  VOUCH_ASSIGN_OR_RETURN(
+      X509Ptr cert,
+      SignLeaf(key.get(), absl::StrCat(agent_id, "@", tenant).substr(0, 64),
+               {absl::StrCat("URI:", uri)}, /*server=*/false,
+               now - absl::Minutes(1), validity + absl::Minutes(1), cert_.get(),
+               key_.get()));
+  VOUCH_ASSIGN_OR_RETURN(std::string pem, ToPem(cert.get()));
+  IssuedCertificate out;
+  out.chain_pem = absl::StrCat(pem, cert_pem_);
+  out.not_after = now + validity;
+  return out;
+}
+
+absl::StatusOr<KeyAndCsr> NewKeyAndCsr() {
+  VOUCH_ASSIGN_OR_RETURN(EvpPkeyPtr key, NewP256Key());
+  using X509ReqPtr = CHandle<X509_REQ, X509_REQ_free>;
+  X509ReqPtr req(X509_REQ_new());
+  if (!req || X509_REQ_set_version(req.get(), 0) != 1 ||
+      X509_REQ_set_pubkey(req.get(), key.get()) != 1 ||
+      X509_REQ_sign(req.get(), key.get(), EVP_sha256()) <= 0) {
+    return OpenSslError("X509_REQ_sign");
+  }
+  KeyAndCsr out;
+  VOUCH_ASSIGN_OR_RETURN(out.key_pem, KeyToPem(key.get()));
+  unsigned char* der = nullptr;
+  int len = i2d_X509_REQ(req.get(), &der);
+  if (len <= 0) return OpenSslError("i2d_X509_REQ");
+  out.csr_der.assign(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  der = nullptr;
+  len = i2d_PUBKEY(key.get(), &der);
+  if (len <= 0) return OpenSslError("i2d_PUBKEY");
+  out.spki_der.assign(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+absl::StatusOr<std::pair<absl::Time, absl::Time>> CertificateValidity(
+    const std::string& pem) {
+  BioPtr bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
+  X509Ptr cert(PEM_read_bio_X509(bio.get(), nullptr, nullptr, nullptr));
+  if (!cert) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("not a PEM certificate");
+  }
+  struct tm nb {};
+  struct tm na {};
+  if (ASN1_TIME_to_tm(X509_get0_notBefore(cert.get()), &nb) != 1 ||
+      ASN1_TIME_to_tm(X509_get0_notAfter(cert.get()), &na) != 1) {
+    return absl::InvalidArgumentError("unreadable validity");
+  }
+  return std::make_pair(absl::FromTM(nb, absl::UTCTimeZone()),
+                        absl::FromTM(na, absl::UTCTimeZone()));
 }
 
 absl::Status CreateResultsKey(const std::string& key_path,

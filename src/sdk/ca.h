@@ -14,12 +14,15 @@
 #ifndef VOUCH_SDK_CA_H_
 #define VOUCH_SDK_CA_H_
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/openssl_handle.h"
 #include "common/principal.h"
 
 namespace vouch::sdk {
@@ -66,6 +69,47 @@ const char* CertFileStem(CertKind kind);
 
 // Where IssueCertificate writes: options.out_dir, or its default.
 std::string IssuedDir(const IssueOptions& options);
+
+// The registrar's agent-issuing CA (onboarding, docs/registrar.md): a CA
+// directory made by InitCa whose key only the registrar reads. Issues agent
+// client certificates (vouch://TENANT/agent/AGENT_ID) for public keys the
+// registrar has checked. Immutable after Load; thread-safe.
+struct IssuedCertificate {
+  std::string chain_pem;  // the certificate, then the CA certificate
+  absl::Time not_after;
+};
+class AgentIssuer {
+ public:
+  // Reads CA_DIR/ca.pem and CA_DIR/ca.key; kInvalidArgument when absent.
+  static absl::StatusOr<std::unique_ptr<AgentIssuer>> Load(
+      const std::string& ca_dir);
+  ~AgentIssuer();
+  // `spki_der`: a DER SubjectPublicKeyInfo; valid from `now` for `validity`.
+  absl::StatusOr<IssuedCertificate> Issue(const std::string& spki_der,
+                                          const std::string& tenant,
+                                          const std::string& agent_id,
+                                          absl::Duration validity,
+                                          absl::Time now) const;
+
+ private:
+  AgentIssuer(X509Ptr cert, EvpPkeyPtr key, std::string cert_pem);
+  X509Ptr cert_;
+  EvpPkeyPtr key_;
+  std::string cert_pem_;
+};
+
+// A new ECDSA P-256 key and a PKCS#10 request (RFC 2986) signed by it, for
+// an agent that asks the registrar for its certificate.
+struct KeyAndCsr {
+  std::string key_pem;   // PKCS#8 private key
+  std::string csr_der;   // the request
+  std::string spki_der;  // its public key (DER SubjectPublicKeyInfo)
+};
+absl::StatusOr<KeyAndCsr> NewKeyAndCsr();
+
+// The notBefore and notAfter of the first certificate in a PEM file's text.
+absl::StatusOr<std::pair<absl::Time, absl::Time>> CertificateValidity(
+    const std::string& pem);
 
 // Writes a new ECDSA P-256 results key (the key that signs attestation
 // results, docs/results.md): the private key to `key_path` (0600, never

@@ -59,9 +59,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
     return grpc::CreateCustomChannel(options.server,
                                      grpc::InsecureChannelCredentials(), args);
   }
-  const bool all_files = !options.ca_file.empty() &&
-                         !options.cert_file.empty() &&
-                         !options.key_file.empty();
+  const bool all_files =
+      !options.ca_file.empty() &&
+      (options.no_client_cert ||
+       (!options.cert_file.empty() && !options.key_file.empty()));
   if (options.tls_dir.empty() && !all_files) {
     return absl::InvalidArgumentError(
         "no TLS directory: set --tls-dir or VOUCH_TLS_DIR (see `vouchctl ca`)");
@@ -72,6 +73,10 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
   grpc::SslCredentialsOptions ssl;
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_root_certs,
                          ReadPemFile(pick(options.ca_file, "ca.pem")));
+  if (options.no_client_cert) {
+    return grpc::CreateCustomChannel(options.server, grpc::SslCredentials(ssl),
+                                     args);
+  }
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_cert_chain,
                          ReadPemFile(pick(options.cert_file, "client.pem")));
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_private_key,

@@ -29,6 +29,9 @@ struct ClientOptions {
   std::string ca_file;
   std::string cert_file;
   std::string key_file;
+  // Server-authenticated TLS only: trust ca_file (or tls_dir/ca.pem) and
+  // present no client certificate (an agent joining with a token).
+  bool no_client_cert = false;
   // Test-only: connect without TLS. Refused unless the server is a loopback
   // address (127.0.0.0/8, [::1] or localhost).
   bool insecure_loopback_for_testing = false;

@@ -33,9 +33,11 @@ absl::StatusOr<std::string> ReadPemKey(const Config& config, const char* key) {
 }  // namespace
 
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
-ServerCredentialsFromConfig(const Config& config) {
+ServerCredentialsFromConfig(const Config& config, ClientCerts client_certs) {
   grpc::SslServerCredentialsOptions ssl(
-      GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY);
+      client_certs == ClientCerts::kRequired
+          ? GRPC_SSL_REQUEST_AND_REQUIRE_CLIENT_CERTIFICATE_AND_VERIFY
+          : GRPC_SSL_REQUEST_CLIENT_CERTIFICATE_AND_VERIFY);
   VOUCH_ASSIGN_OR_RETURN(ssl.pem_root_certs, ReadPemKey(config, "ca_file"));
   grpc::SslServerCredentialsOptions::PemKeyCertPair pair;
   VOUCH_ASSIGN_OR_RETURN(pair.cert_chain, ReadPemKey(config, "cert_file"));
@@ -44,10 +46,11 @@ ServerCredentialsFromConfig(const Config& config) {
   return grpc::SslServerCredentials(ssl);
 }
 
-absl::StatusOr<ListenSetup> ListenSetupFromConfig(const Config& config) {
+absl::StatusOr<ListenSetup> ListenSetupFromConfig(const Config& config,
+                                                  ClientCerts client_certs) {
   ListenSetup setup;
   VOUCH_ASSIGN_OR_RETURN(setup.credentials,
-                         ServerCredentialsFromConfig(config));
+                         ServerCredentialsFromConfig(config, client_certs));
   VOUCH_ASSIGN_OR_RETURN(setup.limits, ServerLimitsFromConfig(config));
   return setup;
 }

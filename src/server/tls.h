@@ -28,11 +28,19 @@ class ServerCredentials;
 
 namespace vouch::server {
 
+// Whether a client must present a certificate. kOptional (the registrar
+// when it onboards agents): a certificate that is presented must still
+// chain to ca_file, and a call without one has no principal
+// (CallerPrincipal is kUnauthenticated), so only RPCs that accept an
+// anonymous caller (a join token) serve it.
+enum class ClientCerts { kRequired, kOptional };
+
 // Reads [tls] ca_file, cert_file, key_file (kInvalidArgument naming the key
 // and file when one is missing or not PEM). Clients must present a
-// certificate that chains to ca_file.
+// certificate that chains to ca_file (unless `client_certs` is kOptional).
 absl::StatusOr<std::shared_ptr<grpc::ServerCredentials>>
-ServerCredentialsFromConfig(const Config& config);
+ServerCredentialsFromConfig(const Config& config,
+                            ClientCerts client_certs = ClientCerts::kRequired);
 
 // What a server listens with: its mTLS credentials ([tls]) and its
 // connection limits ([grpc], limits.h).
@@ -43,7 +51,8 @@ struct ListenSetup {
 
 // ServerCredentialsFromConfig and ServerLimitsFromConfig together; the
 // first error.
-absl::StatusOr<ListenSetup> ListenSetupFromConfig(const Config& config);
+absl::StatusOr<ListenSetup> ListenSetupFromConfig(
+    const Config& config, ClientCerts client_certs = ClientCerts::kRequired);
 
 // Builds and starts `builder` (whose listening port was added with
 // `port`), then writes the bound port to `port_file` and logs

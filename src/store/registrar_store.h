@@ -15,6 +15,7 @@
 #define VOUCH_STORE_REGISTRAR_STORE_H_
 
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -39,6 +40,21 @@ struct Registration {
   std::string agent_version;
   absl::Time registered_at;
   std::optional<absl::Time> activated_at;
+  // Register: the agent's own labels, as JSON (core::attest::LabelsJson).
+  // Read back: the merged labels (agent's overlaid by the operator's).
+  std::string labels_json = "{}";
+  std::map<std::string, std::string> labels;
+};
+
+// An enrollment rule (migrations/0012).
+struct EnrollmentRuleRecord {
+  std::string tenant;
+  std::string name;
+  std::map<std::string, std::string> selector;
+  std::string runtime_policy;
+  std::string boot_policy;
+  absl::Duration interval = absl::Seconds(60);
+  absl::Time created_at;
 };
 
 // What Register stores alongside the registration.
@@ -47,7 +63,33 @@ struct PendingChallenge {
   std::string aik_public;
   std::string aik_name;
   absl::Duration ttl;
+  // Onboarding (migrations/0012): the DER SubjectPublicKeyInfo a certificate
+  // is to be issued for, and the SHA-256 of the join token the successful
+  // Activate consumes; empty when none.
+  std::string csr_spki = {};
+  std::string join_token_sha256 = {};
 };
+
+// A join token as stored: never the token, only its SHA-256.
+struct JoinTokenRecord {
+  std::string id;  // the first 16 hex characters of sha256
+  std::string tenant;
+  int uses = 1;
+  int used = 0;
+  std::optional<absl::Time> expires_at;
+  absl::Time created_at;
+  std::string description;
+  bool revoked = false;
+};
+
+// What a successful Activate found besides its outcome.
+struct ActivateDetails {
+  std::string csr_spki;           // the challenge's requested key, or empty
+  bool first_activation = false;  // the registration had never activated
+};
+
+// Why a join token admits no join.
+enum class JoinTokenState { kUsable, kUnknown, kRevoked, kExpired, kUsedUp };
 
 enum class ActivateOutcome {
   kActivated,
@@ -57,6 +99,8 @@ enum class ActivateOutcome {
   // The challenge went to another TPM than the one this agent_id's
   // activated registration is bound to.
   kOtherTpm,
+  // The challenge's join token was revoked, expired or used up meanwhile.
+  kTokenRefused,
 };
 
 class PgRegistrarStore {
@@ -88,9 +132,53 @@ class PgRegistrarStore {
   // pending registrations of the same EK and logs an "activated" binding.
   // kAlreadyExists when the EK was activated under another agent_id
   // meanwhile.
+  // When the challenge carries a certificate request, proof_ok receives its
+  // SubjectPublicKeyInfo too (empty otherwise); `details`, when given, says
+  // which key and whether this was the registration's first activation. A
+  // join token on the challenge is consumed in the same transaction
+  // (kTokenRefused when it no longer admits a join; the challenge is gone
+  // either way).
   absl::StatusOr<ActivateOutcome> Activate(
       const std::string& tenant, const std::string& agent_id,
-      const std::function<bool(const std::string& secret)>& proof_ok);
+      const std::function<bool(const std::string& secret,
+                               const std::string& csr_spki)>& proof_ok,
+      ActivateDetails* details = nullptr);
+
+  // Join tokens (migrations/0012). Create stores `sha256` of a new token;
+  // uses >= 1; ttl zero = never expires.
+  absl::StatusOr<JoinTokenRecord> CreateJoinToken(
+      const std::string& tenant, const std::string& sha256, int uses,
+      absl::Duration ttl, const std::string& description);
+  absl::StatusOr<std::vector<JoinTokenRecord>> ListJoinTokens(
+      const std::string& tenant);
+  // Revokes: the row stays (so a join with it reads as revoked). kNotFound
+  // when absent, already revoked, or of another tenant.
+  absl::Status DeleteJoinToken(const std::string& tenant,
+                               const std::string& id);
+  // Replaces the operator labels (`labels_json`, valid JSON from
+  // core::attest::LabelsJson). kNotFound when absent.
+  absl::Status SetOperatorLabels(const std::string& tenant,
+                                 const std::string& agent_id,
+                                 const std::string& labels_json);
+
+  // Enrollment rules. Create: kAlreadyExists for a taken name; the selector
+  // as JSON (LabelsJson).
+  absl::StatusOr<EnrollmentRuleRecord> CreateRule(
+      const EnrollmentRuleRecord& rule, const std::string& selector_json);
+  absl::StatusOr<std::vector<EnrollmentRuleRecord>> ListRules(
+      const std::string& tenant);
+  absl::Status DeleteRule(const std::string& tenant, const std::string& name);
+  // The first rule by name whose selector the agent's merged labels
+  // contain; nullopt when none does.
+  absl::StatusOr<std::optional<EnrollmentRuleRecord>> MatchingRule(
+      const std::string& tenant, const std::string& agent_id);
+
+  // The tenant of agent_id's pending challenge when that challenge was
+  // issued to a join (it carries a join token); kNotFound otherwise.
+  absl::StatusOr<std::string> JoinChallengeTenant(const std::string& agent_id);
+  // Whether the token with this SHA-256 admits a join now, and its tenant.
+  absl::StatusOr<std::pair<JoinTokenState, std::string>> CheckJoinToken(
+      const std::string& sha256);
 
   // kNotFound when absent, of another tenant, or pending and expired.
   absl::StatusOr<Registration> Get(const std::string& tenant,

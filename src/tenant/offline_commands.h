@@ -38,6 +38,13 @@ std::optional<int> RunCaCommands(AppContext& ctx);
 
 void AddRegistrarCommands(CLI::App& cli);
 std::optional<int> RunRegistrarCommands(AppContext& ctx);
+// tokens create|list|delete: join tokens (cmd_tokens.cc).
+void AddTokenCommands(CLI::App& cli);
+std::optional<int> RunTokenCommands(AppContext& ctx);
+// rules add|list|delete, agents label (cmd_rules.cc); after
+// AddAdminCommands, which makes the `agents` group.
+void AddRuleCommands(CLI::App& cli);
+std::optional<int> RunRuleCommands(AppContext& ctx);
 
 // `dev ima-append` (cmd_dev.cc): models the kernel's IMA with a TPM.
 void AddDevCommands(CLI::App& cli);

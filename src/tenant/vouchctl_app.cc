@@ -72,7 +72,9 @@ AppSpec VouchctlAppSpec() {
     AddBootCommands(cli);
     AddCaCommands(cli);
     AddRegistrarCommands(cli);
+    AddTokenCommands(cli);
     AddAdminCommands(cli);
+    AddRuleCommands(cli);
     AddResultsCommands(cli);
     AddAuditCommands(cli);
     AddAuditLogCommands(cli);  // Adds to `audit` above.
@@ -98,9 +100,9 @@ int RunVouchctl(AppContext& ctx) {
   for (auto* run :
        {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
         &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
-        &RunRegistrarCommands, &RunAdminCommands, &RunResultsCommands,
-        &RunAuditLogCommands, &RunAuditCommands, &RunDevCommands,
-        &RunCompletionCommands}) {
+        &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
+        &RunAdminCommands, &RunResultsCommands, &RunAuditLogCommands,
+        &RunAuditCommands, &RunDevCommands, &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

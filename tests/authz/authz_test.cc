@@ -109,6 +109,27 @@ void SetEnum(Message& m, const char* field, int value) {
 
 void None(Message&, const Target&) {}
 
+// The id of a join token of tenant A (made before the matrix runs).
+std::string& JoinTokenIdOfA() {
+  static std::string* id = new std::string();
+  return *id;
+}
+
+// Tenant A's enrollment rule (made before the matrix runs), and the one
+// CreateEnrollmentRule makes (in whichever tenant calls it).
+constexpr char kRuleOfA[] = "rule-made-first";
+
+// An enrollment rule named "onboard-rule" (never a name of A's objects).
+void EnrollmentRule(Message& m, const Target&) {
+  SetString(m, "name", "onboard-rule");
+  if (m.GetDescriptor()->FindFieldByName("selector") == nullptr) return;
+  SetString(m, "runtime_policy", "rule-policy");
+  const FieldDescriptor* f = m.GetDescriptor()->FindFieldByName("selector");
+  Message* entry = m.GetReflection()->AddMessage(&m, f);
+  SetString(*entry, "key", "role");
+  SetString(*entry, "value", "web");
+}
+
 // The table. Every method of the served services must be here (and nothing
 // else): the first test case checks both directions.
 std::map<std::string, Rule> Matrix() {
@@ -214,6 +235,26 @@ std::map<std::string, Rule> Matrix() {
        {Server::kRegistrar, Access::kViewer, Scope::kList, None}},
       {"vouch.v1.Registrar.DeleteRegisteredAgent",
        {Server::kRegistrar, Access::kAdmin, Scope::kObject, None}},
+      // Onboarding: join tokens and enrollment rules are tenant admin
+      // business; labels an operator's.
+      {"vouch.v1.Registrar.CreateJoinToken",
+       {Server::kRegistrar, Access::kAdmin, Scope::kCreate, None}},
+      {"vouch.v1.Registrar.ListJoinTokens",
+       {Server::kRegistrar, Access::kAdmin, Scope::kList, None}},
+      {"vouch.v1.Registrar.DeleteJoinToken",
+       {Server::kRegistrar, Access::kAdmin, Scope::kObject,
+        [](Message& m, const Target&) {
+          SetString(m, "id", JoinTokenIdOfA());
+        }}},
+      {"vouch.v1.Registrar.SetAgentLabels",
+       {Server::kRegistrar, Access::kOperator, Scope::kObject, None}},
+      {"vouch.v1.Registrar.CreateEnrollmentRule",
+       {Server::kRegistrar, Access::kAdmin, Scope::kCreate, EnrollmentRule}},
+      {"vouch.v1.Registrar.ListEnrollmentRules",
+       {Server::kRegistrar, Access::kViewer, Scope::kList, None}},
+      {"vouch.v1.Registrar.DeleteEnrollmentRule",
+       {Server::kRegistrar, Access::kAdmin, Scope::kObject,
+        [](Message& m, const Target&) { SetString(m, "name", kRuleOfA); }}},
   };
 }
 
@@ -513,6 +554,27 @@ TEST_CASE(
   using grpc::StatusCode;
 
   REQUIRE(ServedServices().size() == 3);  // Loads the descriptors.
+  // Tenant A's onboarding objects: a join token and an enrollment rule.
+  {
+    const Outcome t =
+        run(owner_admin, "vouch.v1.Registrar.CreateJoinToken", "");
+    REQUIRE(t.status.ok());
+    std::vector<std::string> values;
+    Strings(*t.responses.at(0), &values);
+    for (const std::string& v : values) {
+      if (absl::StartsWith(v, "id=")) JoinTokenIdOfA() = v.substr(3);
+    }
+    REQUIRE(!JoinTokenIdOfA().empty());
+    const MethodDescriptor* create =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            "vouch.v1.Registrar.CreateEnrollmentRule");
+    REQUIRE(create != nullptr);
+    std::unique_ptr<Message> rule_of_a =
+        Request(*create, matrix.at(create->full_name()), a, "");
+    SetString(*rule_of_a, "name", kRuleOfA);
+    REQUIRE(Call(owner_admin.registrar, *create, *rule_of_a, a.agent_id)
+                .status.ok());
+  }
   for (const auto& [name, rule] : matrix) {
     INFO(name);
     // 1. Refused at the handshake, whatever the method.
@@ -654,6 +716,12 @@ TEST_CASE(
        StatusCode::ALREADY_EXISTS},
       {&owner_operator, "vouch.v1.Admin.UnenrollAgent", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.RemovePolicy", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Registrar.CreateJoinToken", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Registrar.ListJoinTokens", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Registrar.DeleteJoinToken", StatusCode::OK},
+      {&owner_operator, "vouch.v1.Registrar.SetAgentLabels", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Registrar.CreateEnrollmentRule", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Registrar.DeleteEnrollmentRule", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteRegisteredAgent",
        StatusCode::OK},
   };

@@ -44,7 +44,9 @@ absl::StatusOr<ActivateOutcome> Activate(store::PgRegistrarStore& s,
                                          const std::string& id,
                                          const std::string& secret) {
   return s.Activate(tenant, id,
-                    [&](const std::string& got) { return got == secret; });
+                    [&](const std::string& got, const std::string&) {
+                      return got == secret;
+                    });
 }
 
 struct Db {

@@ -9,6 +9,7 @@
 #include "common/openssl_handle.h"
 #include "common/status_macros.h"
 #include "core/agent_id.h"
+#include "core/attest/join.h"
 #include "core/rule.h"
 #include "core/tpm/public_key.h"
 #include "core/tpm/quote.h"
@@ -80,6 +81,17 @@ absl::StatusOr<ValidRegistration> ValidateRegister(
   }
 
   ValidRegistration v;
+  if (!req.join_token().empty()) {
+    VOUCH_RETURN_IF_ERROR(ValidateJoinToken(req.join_token()));
+  }
+  if (!req.csr().empty()) {
+    VOUCH_ASSIGN_OR_RETURN(v.csr_spki, CsrPublicKey(req.csr()));
+  }
+  if (req.labels_size() > kMaxLabels) {
+    return Invalid("labels", "at most 16 labels");
+  }
+  v.labels.insert(req.labels().begin(), req.labels().end());
+  VOUCH_RETURN_IF_ERROR(ValidateLabels(v.labels, "labels"));
   absl::StatusOr<core::tpm::PublicArea> ek =
       core::tpm::ParsePublic(AsBytes(req.ek_public()));
   if (!ek.ok()) return Invalid("ek_public", ek.status().message());

@@ -6,6 +6,7 @@
 #include <openssl/kdf.h>
 #include <openssl/obj_mac.h>
 #include <openssl/rsa.h>
+#include <openssl/sha.h>
 
 #include <string>
 
@@ -357,6 +358,18 @@ absl::StatusOr<Bytes> ActivationProof(ByteSpan secret,
     return absl::InternalError("HMAC-SHA256 failed");
   }
   return Bytes(mac, mac + len);
+}
+
+absl::StatusOr<Bytes> ActivationProofForKey(ByteSpan secret,
+                                            absl::string_view agent_id,
+                                            absl::string_view spki_der) {
+  unsigned char digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(spki_der.data()),
+         spki_der.size(), digest);
+  std::string message(agent_id);
+  message.push_back('\0');
+  message.append(reinterpret_cast<const char*>(digest), sizeof(digest));
+  return ActivationProof(secret, message);
 }
 
 }  // namespace vouch::core::tpm

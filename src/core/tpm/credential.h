@@ -47,6 +47,15 @@ absl::StatusOr<Credential> MakeCredential(const PublicArea& ek,
 absl::StatusOr<Bytes> ActivationProof(ByteSpan secret,
                                       absl::string_view agent_id);
 
+// The proof when the registration requests a certificate: HMAC-SHA256 keyed
+// with the secret over agent_id, one zero byte, and the SHA-256 of the
+// requested key's DER SubjectPublicKeyInfo (registrar.proto,
+// ActivateRequest.hmac). The secret reaches only the TPM holding the EK and
+// the AIK, so a valid proof says that TPM asked for this key.
+absl::StatusOr<Bytes> ActivationProofForKey(ByteSpan secret,
+                                            absl::string_view agent_id,
+                                            absl::string_view spki_der);
+
 // TPM 2.0 Part 1, 11.4.10.2 KDFa (SP 800-108 counter mode with HMAC), via
 // OpenSSL's KBKDF. `label` without its terminating zero (the KDF adds it).
 absl::StatusOr<Bytes> KdfA(TPMI_ALG_HASH alg, ByteSpan key,
