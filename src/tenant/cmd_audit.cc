@@ -65,12 +65,9 @@ int RunExport(AppContext& ctx) {
     return Fail("export", absl::InvalidArgumentError(
                               absl::StrCat("--at: not RFC 3339: ", err)));
   }
-  sdk::ClientOptions opts;
-  opts.server = ctx.config.GetString("client", "server");
-  opts.tls_dir = ctx.config.GetString("client", "tls_dir");
-  absl::StatusOr<std::unique_ptr<sdk::Client>> client =
-      sdk::Client::Connect(opts);
-  if (!client.ok()) return Fail("export", client.status());
+  std::string server;
+  std::unique_ptr<sdk::Client> client = AdminClient(ctx, "audit", &server);
+  if (client == nullptr) return 2;
   v1::ExportAuditRequest req;
   req.set_tenant(a.tenant);
   req.set_agent_id(a.agent_id);
@@ -81,9 +78,9 @@ int RunExport(AppContext& ctx) {
       static_cast<int32_t>((us - secs * 1000000) * 1000));
   v1::AuditBundle bundle;
   if (absl::Status st =
-          (*client)->Call(&v1::Admin::Stub::ExportAudit, req, &bundle);
+          client->Call(&v1::Admin::Stub::ExportAudit, req, &bundle);
       !st.ok()) {
-    return RpcError("audit export", st, opts.server, "verifier");
+    return RpcError("audit export", st, server, Service::kVerifier);
   }
   absl::StatusOr<std::string> json = core::audit::BundleJson(bundle);
   if (!json.ok()) return Fail("export", json.status());

@@ -17,6 +17,7 @@
 #include "absl/time/time.h"
 #include "tenant/cli_common.h"
 #include "tenant/offline_commands.h"
+#include "tenant/output.h"
 #include "vouch/v1/registrar.grpc.pb.h"
 
 namespace vouch::tenant {
@@ -90,7 +91,7 @@ int PrintRules(const std::vector<v1::EnrollmentRule>& rules,
   if (format == "json") {
     std::cout << j.dump(2) << "\n";
   } else if (format == "yaml") {
-    PrintYaml(j, "", std::cout);
+    std::cout << ToYaml(j);
   } else {
     std::printf("%-20s %-12s %-30s %-16s %-16s %s\n", "NAME", "TENANT",
                 "SELECTOR", "RUNTIME_POLICY", "BOOT_POLICY", "INTERVAL");
@@ -159,7 +160,8 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
   const RuleArgs& a = Args();
   const char* command = rules ? "rules" : "agents label";
   std::string server;
-  std::shared_ptr<grpc::Channel> channel = ClientChannel(ctx, command, &server);
+  std::shared_ptr<grpc::Channel> channel =
+      ClientChannel(ctx, command, Service::kRegistrar, &server);
   if (channel == nullptr) return 2;
   auto stub = v1::Registrar::NewStub(channel);
   const std::string format = ctx.config.GetString("client", "output");
@@ -175,7 +177,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
     }
     v1::RegisteredAgent agent;
     grpc::Status st = stub->SetAgentLabels(&c, req, &agent);
-    if (!st.ok()) return RpcError(command, st, server, "registrar");
+    if (!st.ok()) return RpcError(command, st, server, Service::kRegistrar);
     std::cout << "labelled " << a.agent_id << " " << Pairs(agent.labels())
               << "\n";
     return 0;
@@ -201,7 +203,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
     }
     v1::EnrollmentRule created;
     grpc::Status st = stub->CreateEnrollmentRule(&c, req, &created);
-    if (!st.ok()) return RpcError(command, st, server, "registrar");
+    if (!st.ok()) return RpcError(command, st, server, Service::kRegistrar);
     std::cout << "added rule " << created.name() << "\n";
     return 0;
   }
@@ -211,7 +213,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
     req.set_name(a.name);
     v1::DeleteEnrollmentRuleResponse resp;
     grpc::Status st = stub->DeleteEnrollmentRule(&c, req, &resp);
-    if (!st.ok()) return RpcError(command, st, server, "registrar");
+    if (!st.ok()) return RpcError(command, st, server, Service::kRegistrar);
     std::cout << "deleted rule " << a.name << "\n";
     return 0;
   }
@@ -219,7 +221,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
   req.set_tenant(a.tenant);
   v1::ListEnrollmentRulesResponse resp;
   grpc::Status st = stub->ListEnrollmentRules(&c, req, &resp);
-  if (!st.ok()) return RpcError(command, st, server, "registrar");
+  if (!st.ok()) return RpcError(command, st, server, Service::kRegistrar);
   return PrintRules({resp.rules().begin(), resp.rules().end()}, format);
 }
 

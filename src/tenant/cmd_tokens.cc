@@ -14,6 +14,7 @@
 #include "absl/time/time.h"
 #include "tenant/cli_common.h"
 #include "tenant/offline_commands.h"
+#include "tenant/output.h"
 #include "vouch/v1/registrar.grpc.pb.h"
 
 namespace vouch::tenant {
@@ -95,7 +96,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
   const TokenArgs& a = Args();
   std::string server;
   std::shared_ptr<grpc::Channel> channel =
-      ClientChannel(ctx, "tokens", &server);
+      ClientChannel(ctx, "tokens", Service::kRegistrar, &server);
   if (channel == nullptr) return 2;
   auto stub = v1::Registrar::NewStub(channel);
   const std::string format = ctx.config.GetString("client", "output");
@@ -118,7 +119,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
     grpc::ClientContext c;
     c.set_deadline(RpcDeadline());
     grpc::Status st = stub->CreateJoinToken(&c, req, &resp);
-    if (!st.ok()) return RpcError("tokens", st, server, "registrar");
+    if (!st.ok()) return RpcError("tokens", st, server, Service::kRegistrar);
     if (format == "table") {
       std::cout << resp.token() << "\n";
       std::cerr << "join token " << resp.info().id() << " for tenant "
@@ -131,7 +132,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
     if (format == "json") {
       std::cout << j.dump(2) << "\n";
     } else {
-      PrintYaml(j, "", std::cout);
+      std::cout << ToYaml(j);
     }
     return 0;
   }
@@ -143,7 +144,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
     grpc::ClientContext c;
     c.set_deadline(RpcDeadline());
     grpc::Status st = stub->DeleteJoinToken(&c, req, &resp);
-    if (!st.ok()) return RpcError("tokens", st, server, "registrar");
+    if (!st.ok()) return RpcError("tokens", st, server, Service::kRegistrar);
     std::cout << "revoked " << a.id << "\n";
     return 0;
   }
@@ -153,7 +154,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
   grpc::ClientContext c;
   c.set_deadline(RpcDeadline());
   grpc::Status st = stub->ListJoinTokens(&c, req, &resp);
-  if (!st.ok()) return RpcError("tokens", st, server, "registrar");
+  if (!st.ok()) return RpcError("tokens", st, server, Service::kRegistrar);
   std::vector<v1::JoinToken> tokens(resp.tokens().begin(), resp.tokens().end());
   nlohmann::json j;
   j["tokens"] = nlohmann::json::array();
@@ -161,7 +162,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
   if (format == "json") {
     std::cout << j.dump(2) << "\n";
   } else if (format == "yaml") {
-    PrintYaml(j, "", std::cout);
+    std::cout << ToYaml(j);
   } else {
     PrintTable(tokens);
   }

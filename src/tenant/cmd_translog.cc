@@ -119,7 +119,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     if (absl::Status st = client.Call(&v1::Admin::Stub::GetLogKey,
                                       v1::GetLogKeyRequest(), &got);
         !st.ok()) {
-      return RpcError("audit", st, server, "verifier");
+      return RpcError("audit", st, server, Service::kVerifier);
     }
     absl::StatusOr<tl::LogKey> parsed =
         tl::LogKey::FromPublicPem(got.public_key_pem());
@@ -142,7 +142,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     v1::TranslogTreeHead got;
     if (absl::Status st = client.Call(&v1::Admin::Stub::GetTreeHead, req, &got);
         !st.ok()) {
-      return RpcError("audit", st, server, "verifier");
+      return RpcError("audit", st, server, Service::kVerifier);
     }
     absl::StatusOr<tl::TreeHead> head =
         CheckHead(*key, got.signed_tree_head(), got.tree_size());
@@ -171,7 +171,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     if (absl::Status st =
             client.Call(&v1::Admin::Stub::GetInclusionProof, req, &got);
         !st.ok()) {
-      return RpcError("audit", st, server, "verifier");
+      return RpcError("audit", st, server, Service::kVerifier);
     }
     absl::StatusOr<tl::TreeHead> head =
         CheckHead(*key, got.signed_tree_head(), got.tree_size());
@@ -209,7 +209,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     v1::TranslogTreeHead got;
     if (absl::Status st = client.Call(&v1::Admin::Stub::GetTreeHead, req, &got);
         !st.ok()) {
-      return RpcError("audit", st, server, "verifier");
+      return RpcError("audit", st, server, Service::kVerifier);
     }
     absl::StatusOr<tl::TreeHead> head =
         CheckHead(*key, got.signed_tree_head(), got.tree_size());
@@ -226,7 +226,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
   if (absl::Status st =
           client.Call(&v1::Admin::Stub::GetConsistencyProof, req, &got);
       !st.ok()) {
-    return RpcError("audit", st, server, "verifier");
+    return RpcError("audit", st, server, Service::kVerifier);
   }
   absl::StatusOr<std::vector<tl::Hash>> proof = ProofHashes(got.hashes());
   if (!proof.ok()) return Refuse("consistency proof", proof.status());
@@ -294,13 +294,10 @@ std::optional<int> RunAuditLogCommands(AppContext& ctx) {
     if (!k.ok()) return Fail(k.status());
     key = *std::move(k);
   }
-  sdk::ClientOptions opts;
-  opts.server = ctx.config.GetString("client", "server");
-  opts.tls_dir = ctx.config.GetString("client", "tls_dir");
-  absl::StatusOr<std::unique_ptr<sdk::Client>> client =
-      sdk::Client::Connect(opts);
-  if (!client.ok()) return Fail(client.status());
-  return RunOnline(ctx, **client, opts.server, key ? &*key : nullptr);
+  std::string server;
+  std::unique_ptr<sdk::Client> client = AdminClient(ctx, "audit", &server);
+  if (client == nullptr) return 2;
+  return RunOnline(ctx, *client, server, key ? &*key : nullptr);
 }
 
 }  // namespace vouch::tenant

@@ -662,7 +662,8 @@ int RunVerifier(AppContext& ctx) {
     return 2;
   }
   VerifierTranslog translog;
-  if (std::optional<int> exit = SetUpTranslog(cfg, db.pool.get(), store, translog)) {
+  if (std::optional<int> exit =
+          SetUpTranslog(cfg, db.pool.get(), store, translog)) {
     return *exit;
   }
   AttestationOptions options = AttestationOptionsFrom(cfg, vc);
