@@ -469,6 +469,16 @@ AttestationOptions AttestationOptionsFrom(const Config& cfg,
   return options;
 }
 
+// The Admin pool's options: operator calls are rare, so its connections sit
+// idle long and are the ones a database restart leaves dead; one idle for a
+// second is checked (SELECT 1) before it serves a call, so the first call
+// after a restart is answered instead of failing UNAVAILABLE.
+store::PgOptions AdminPoolOptions(const Config& cfg) {
+  store::PgOptions o = store::PgOptionsFromConfig(cfg);
+  o.idle_check = std::min(o.idle_check, absl::Seconds(1));
+  return o;
+}
+
 // The server-building step: both services on verifier.listen with the
 // [grpc] limits; nullptr (logged) when it cannot listen. `port` is the bound
 // port once it returns.
@@ -678,7 +688,7 @@ int RunVerifier(AppContext& ctx) {
   store::PgPool admin_pool(
       cfg.GetString("database", "url"),
       static_cast<int>(cfg.GetInt("database", "admin_max_connections")),
-      store::PgOptionsFromConfig(cfg));
+      AdminPoolOptions(cfg));
   store::PgVerifierStore admin_store(&admin_pool, vc.timeout_intervals);
   AdminService admin(&admin_store, &admin_store, &admin_store,
                      *std::move(signing_keys), results->get());
