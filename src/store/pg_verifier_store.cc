@@ -642,6 +642,34 @@ absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
   return out;
 }
 
+namespace {
+
+// Columns 0..9 of an attestations row (attestation_id, state, verifier,
+// epoch, ima_from, ima_next_entry, ima_entries_received, at,
+// boot_policy_version, boot_log_evaluated).
+absl::StatusOr<AttestationRow> AttestationRowOf(const Row& r) {
+  AttestationRow a;
+  a.attestation_id = r[0].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.state, State(r[1]));
+  a.verifier = r[2].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.epoch, Int<int64_t>(r[3]));
+  if (r[4]) {
+    VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[4]));
+    a.ima_from = v;
+  }
+  if (r[5]) {
+    VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[5]));
+    a.ima_next_entry = v;
+  }
+  VOUCH_ASSIGN_OR_RETURN(a.ima_entries_received, Int<uint64_t>(r[6]));
+  VOUCH_ASSIGN_OR_RETURN(a.at, Micros(r[7]));
+  VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[8]));
+  a.boot_log_evaluated = r[9].value_or("f") == "t";
+  return a;
+}
+
+}  // namespace
+
 absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
     const std::string& tenant, const std::string& agent_id, int limit) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
@@ -655,23 +683,7 @@ absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
                 {tenant, agent_id, absl::StrCat(limit)}));
   std::vector<AttestationRow> out;
   for (const Row& r : rows.rows) {
-    AttestationRow a;
-    a.attestation_id = r[0].value_or("");
-    VOUCH_ASSIGN_OR_RETURN(a.state, State(r[1]));
-    a.verifier = r[2].value_or("");
-    VOUCH_ASSIGN_OR_RETURN(a.epoch, Int<int64_t>(r[3]));
-    if (r[4]) {
-      VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[4]));
-      a.ima_from = v;
-    }
-    if (r[5]) {
-      VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[5]));
-      a.ima_next_entry = v;
-    }
-    VOUCH_ASSIGN_OR_RETURN(a.ima_entries_received, Int<uint64_t>(r[6]));
-    VOUCH_ASSIGN_OR_RETURN(a.at, Micros(r[7]));
-    VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[8]));
-    a.boot_log_evaluated = r[9].value_or("f") == "t";
+    VOUCH_ASSIGN_OR_RETURN(AttestationRow a, AttestationRowOf(r));
     out.push_back(std::move(a));
   }
   return out;
@@ -924,23 +936,8 @@ absl::StatusOr<KeptRecord> PgVerifierStore::GetKeptRecord(
   const Row& r = rows.rows[0];
   KeptRecord out;
   out.tenant = tenant;
-  AttestationRow& a = out.row;
-  a.attestation_id = r[0].value_or("");
-  VOUCH_ASSIGN_OR_RETURN(a.state, State(r[1]));
-  a.verifier = r[2].value_or("");
-  VOUCH_ASSIGN_OR_RETURN(a.epoch, Int<int64_t>(r[3]));
-  if (r[4]) {
-    VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[4]));
-    a.ima_from = v;
-  }
-  if (r[5]) {
-    VOUCH_ASSIGN_OR_RETURN(uint64_t v, Int<uint64_t>(r[5]));
-    a.ima_next_entry = v;
-  }
-  VOUCH_ASSIGN_OR_RETURN(a.ima_entries_received, Int<uint64_t>(r[6]));
-  VOUCH_ASSIGN_OR_RETURN(a.at, Micros(r[7]));
-  VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[8]));
-  a.boot_log_evaluated = r[9].value_or("f") == "t";
+  VOUCH_ASSIGN_OR_RETURN(out.row, AttestationRowOf(r));
+  const AttestationRow& a = out.row;
   VOUCH_ASSIGN_OR_RETURN(out.failures, Bytea(r[10]));
   VOUCH_ASSIGN_OR_RETURN(out.nonce, Bytea(r[11]));
   out.agent_id = r[12].value_or("");

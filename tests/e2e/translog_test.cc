@@ -82,10 +82,10 @@ TEST_CASE("translog: attestations are logged, proven, and a fork is caught",
   CHECK(proved["included"] == true);
   CHECK(proved["leaf_hash"] == leaf_hex);
   // The record's leaf is its canonical encoding: kind 3, this agent.
-  const std::string leaf = One(
-      *db, absl::StrCat("SELECT encode(leaf, 'hex') FROM translog_leaves "
-                        "WHERE leaf_hash = decode('",
-                        leaf_hex, "', 'hex')"));
+  const std::string leaf =
+      One(*db, absl::StrCat("SELECT encode(leaf, 'hex') FROM translog_leaves "
+                            "WHERE leaf_hash = decode('",
+                            leaf_hex, "', 'hex')"));
   CHECK(leaf.substr(0, 2) == "03");
   CHECK(absl::StrContains(absl::HexStringToBytes(leaf), a.id));
 
@@ -112,9 +112,8 @@ TEST_CASE("translog: attestations are logged, proven, and a fork is caught",
   // different history. Stop the agent first, so the forged head stays the
   // newest until the watchdog reads it.
   a.process.reset();
-  REQUIRE(Eventually([&] {
-    return One(*db, "SELECT count(*) FROM translog_queue") == "0";
-  }));
+  REQUIRE(Eventually(
+      [&] { return One(*db, "SELECT count(*) FROM translog_queue") == "0"; }));
   const uint64_t size = Size(*db);
   tl::TreeHead forged;
   forged.tree_size = size;
@@ -128,9 +127,8 @@ TEST_CASE("translog: attestations are logged, proven, and a fork is caught",
                     store::ToBytea(*signed_forged), absl::StrCat(size)})
               .ok());
   // The client: the forged head's signature verifies, the proof does not.
-  r = world.Ctl(viewer, {"audit", "consistency", "--from",
-                         absl::StrCat(before), "--to", absl::StrCat(size),
-                         "--log-key", pem});
+  r = world.Ctl(viewer, {"audit", "consistency", "--from", absl::StrCat(before),
+                         "--to", absl::StrCat(size), "--log-key", pem});
   INFO(r.out << r.err);
   CHECK(r.status.code == 1);
   CHECK(absl::StrContains(r.err, "refused: consistency proof"));

@@ -218,9 +218,12 @@ std::string TranslogLeafForBinding(LeafKind kind, absl::string_view agent_id,
   return out;
 }
 
-std::string TranslogLeafForAttestation(
-    absl::string_view attestation_id, absl::string_view agent_id, absl::string_view nonce,
-    absl::string_view verdict, absl::string_view quote_digest, absl::Time at) {
+std::string TranslogLeafForAttestation(absl::string_view attestation_id,
+                                       absl::string_view agent_id,
+                                       absl::string_view nonce,
+                                       absl::string_view verdict,
+                                       absl::string_view quote_digest,
+                                       absl::Time at) {
   std::string out(1, static_cast<char>(LeafKind::kAttestation));
   PutField(out, agent_id);
   PutField(out, attestation_id);

@@ -91,9 +91,12 @@ std::string TranslogLeafForBinding(LeafKind kind, absl::string_view agent_id,
 // A committed attestation record, over the fields the verifier commits in
 // the same transaction: the record id, the agent, the nonce, the verdict
 // ("pass"/"fail"...), the SHA-256 of the quote.
-std::string TranslogLeafForAttestation(
-    absl::string_view attestation_id, absl::string_view agent_id, absl::string_view nonce,
-    absl::string_view verdict, absl::string_view quote_digest, absl::Time at);
+std::string TranslogLeafForAttestation(absl::string_view attestation_id,
+                                       absl::string_view agent_id,
+                                       absl::string_view nonce,
+                                       absl::string_view verdict,
+                                       absl::string_view quote_digest,
+                                       absl::Time at);
 
 }  // namespace vouch::core::translog
 
