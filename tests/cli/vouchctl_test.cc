@@ -83,8 +83,12 @@ TEST_CASE("tables size each column to its widest cell", "[cli]") {
   CHECK(absl::StrContains(wide, id + "   pass    default\n"));
 }
 
-TEST_CASE("-o yaml reads back as the same value, -o name lists names",
-          "[cli]") {
+// A test name must not start with '-': CTest passes it to the binary, which
+// would read it as an option (and run every test case of the binary).
+TEST_CASE(
+    "yaml output (-o yaml) reads back as the same value, -o name lists "
+    "names",
+    "[cli]") {
   nlohmann::json failure = {{"code", "ima.file_not_in_policy"},
                             {"path", "/tmp/a \"quoted\": #x\n\ttab"}};
   nlohmann::json first = {{"agent_id", "node-a"},
