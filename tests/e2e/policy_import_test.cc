@@ -2,13 +2,13 @@
 // and vouch-registrar on a throw-away PostgreSQL, a real vouch-agent on
 // swtpm, and a local HTTPS server (python3 http.server + ssl with a
 // certificate of the test's CA, on 127.0.0.1 and a free port) serving
-// policies signed with `vouchctl policy sign`. Checks: a signed import
+// policies signed with `vouchctl policy-file sign`. Checks: a signed import
 // from the URL passes and an agent enrolled on it passes; a wrong-key
 // signature, a downgrade, an unsigned, malformed or oversized document and
 // an HTTP error are refused with their reason while the active version
-// stays; the scheduled refresh stores a new signed release within seconds
-// and an unchanged document stores nothing; another tenant's key does not
-// validate a tenant's import.
+// stays (also for a TLS failure); the scheduled refresh stores a new signed
+// release within seconds and an unchanged document stores nothing; another
+// tenant's key does not validate a tenant's import.
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -285,6 +285,13 @@ TEST_CASE(
     CHECK(r.status.code == 1);
     CHECK(absl::StrContains(r.err, reason));
   }
+  // A TLS failure: PostgreSQL's port answers a ClientHello with no TLS.
+  testing::RunResult tls_fail =
+      w.Ctl({"policies", "import", "web", "--update", "--url",
+             absl::StrCat("https://127.0.0.1:", w.pg->port(), "/p.json")});
+  INFO(tls_fail.err);
+  CHECK(tls_fail.status.code == 1);
+  CHECK(absl::StrContains(tls_fail.err, "fetch failed"));
   // Plain http is refused before anything is fetched.
   testing::RunResult http = w.Ctl(
       {"policies", "import", "plain", "--url", "http://127.0.0.1:1/p.json"});
