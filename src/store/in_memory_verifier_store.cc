@@ -156,6 +156,23 @@ absl::StatusOr<std::vector<PolicyRow>> InMemoryVerifierStore::ListPolicies(
   return out;
 }
 
+absl::StatusOr<std::vector<PolicyRow>> InMemoryVerifierStore::PolicyHistory(
+    const std::string& tenant, const std::string& name, int limit) {
+  absl::MutexLock lock(&mu_);
+  auto it = policies_.find({tenant, name});
+  if (it == policies_.end()) {
+    return absl::NotFoundError(absl::StrCat("no policy ", name));
+  }
+  std::vector<PolicyRow> out;
+  for (auto v = it->second.rbegin();
+       v != it->second.rend() && static_cast<int>(out.size()) < limit; ++v) {
+    PolicyRow row = *v;
+    row.content.clear();
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
 absl::Status InMemoryVerifierStore::RemovePolicy(const std::string& tenant,
                                                  const std::string& name) {
   absl::MutexLock lock(&mu_);

@@ -64,6 +64,8 @@ class InMemoryVerifierStore final : public PolicyStore,
   absl::StatusOr<std::vector<PolicyRow>> ListPolicies(const std::string& tenant,
                                                       const std::string& after,
                                                       int limit) override;
+  absl::StatusOr<std::vector<PolicyRow>> PolicyHistory(
+      const std::string& tenant, const std::string& name, int limit) override;
   absl::Status RemovePolicy(const std::string& tenant,
                             const std::string& name) override;
 

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "core/translog/tree_head.h"
@@ -127,7 +128,8 @@ absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
 
 constexpr const char* kPolicyColumns =
     "tenant, name, version, kind, content, sha256, description, created_by, "
-    "(extract(epoch from created_at) * 1000000)::bigint, removed";
+    "(extract(epoch from created_at) * 1000000)::bigint, removed, release, "
+    "origin, source_sha256, signer_key_id";
 
 absl::StatusOr<PolicyRow> PolicyFromRow(const Row& r) {
   PolicyRow p;
@@ -141,6 +143,10 @@ absl::StatusOr<PolicyRow> PolicyFromRow(const Row& r) {
   p.created_by = r[7].value_or("");
   VOUCH_ASSIGN_OR_RETURN(p.created_at, Micros(r[8]));
   p.removed = r[9].value_or("f") == "t";
+  VOUCH_ASSIGN_OR_RETURN(p.release, Int<int64_t>(r[10]));
+  p.origin = r[11].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(p.source_sha256, Bytea(r[12]));
+  p.signer_key_id = r[13].value_or("");
   return p;
 }
 
@@ -150,12 +156,15 @@ absl::StatusOr<PolicyRow> InsertPolicyVersion(PgConnection& c,
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
       c.Query(absl::StrCat("INSERT INTO policies (tenant, name, version, "
-                           "kind, content, sha256, description, created_by) "
-                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING ",
+                           "kind, content, sha256, description, created_by, "
+                           "release, origin, source_sha256, signer_key_id) "
+                           "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, "
+                           "$11, $12) RETURNING ",
                            kPolicyColumns),
               {p.tenant, p.name, absl::StrCat(version), absl::StrCat(p.kind),
                ToBytea(p.content), ToBytea(p.sha256), p.description,
-               p.created_by}));
+               p.created_by, absl::StrCat(p.release), p.origin,
+               ToBytea(p.source_sha256), p.signer_key_id}));
   if (rows.rows.empty()) return absl::InternalError("policy not inserted");
   return PolicyFromRow(rows.rows[0]);
 }
@@ -259,17 +268,41 @@ absl::StatusOr<std::vector<PolicyRow>> PgVerifierStore::ListPolicies(
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
-      db->Query("SELECT DISTINCT ON (name) tenant, name, version, kind, "
-                "''::bytea, sha256, description, created_by, (extract(epoch "
-                "from created_at) * 1000000)::bigint, removed FROM policies "
-                "WHERE tenant = $1 AND name > $2 ORDER BY name, version DESC",
-                {tenant, after}));
+      db->Query(
+          "SELECT DISTINCT ON (name) tenant, name, version, kind, "
+          "''::bytea, sha256, description, created_by, (extract(epoch "
+          "from created_at) * 1000000)::bigint, removed, release, origin, "
+          "source_sha256, signer_key_id FROM policies "
+          "WHERE tenant = $1 AND name > $2 ORDER BY name, version DESC",
+          {tenant, after}));
   std::vector<PolicyRow> out;
   for (const Row& r : rows.rows) {
     if (r[9].value_or("f") == "t") continue;
     VOUCH_ASSIGN_OR_RETURN(PolicyRow p, PolicyFromRow(r));
     out.push_back(std::move(p));
     if (static_cast<int>(out.size()) >= limit) break;
+  }
+  return out;
+}
+
+absl::StatusOr<std::vector<PolicyRow>> PgVerifierStore::PolicyHistory(
+    const std::string& tenant, const std::string& name, int limit) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(absl::StrCat("SELECT ",
+                             absl::StrReplaceAll(kPolicyColumns,
+                                                 {{"content", "''::bytea"}}),
+                             " FROM policies WHERE tenant = $1 AND name = $2 "
+                             "ORDER BY version DESC LIMIT $3"),
+                {tenant, name, absl::StrCat(limit)}));
+  if (rows.rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("no policy ", name));
+  }
+  std::vector<PolicyRow> out;
+  for (const Row& r : rows.rows) {
+    VOUCH_ASSIGN_OR_RETURN(PolicyRow p, PolicyFromRow(r));
+    out.push_back(std::move(p));
   }
   return out;
 }

@@ -39,6 +39,13 @@ struct PolicyRow {
   std::string created_by;
   absl::Time created_at;
   bool removed = false;
+  // Provenance, kept with the version: the document's release number, where
+  // it came from ("url:<address>", "import", "" for add/update), SHA-256 of
+  // the document as received, the id of the key that verified it.
+  int64_t release = 0;
+  std::string origin;
+  std::string source_sha256;
+  std::string signer_key_id;
 };
 
 struct Enrollment {
@@ -256,6 +263,10 @@ class PolicyStore {
   // ascending.
   virtual absl::StatusOr<std::vector<PolicyRow>> ListPolicies(
       const std::string& tenant, const std::string& after, int limit) = 0;
+  // Every version of one policy (removed ones too), newest first, at most
+  // `limit`, without content; kNotFound when the name never existed.
+  virtual absl::StatusOr<std::vector<PolicyRow>> PolicyHistory(
+      const std::string& tenant, const std::string& name, int limit) = 0;
   // kNotFound when absent; kFailedPrecondition while an enrollment
   // references it.
   virtual absl::Status RemovePolicy(const std::string& tenant,

@@ -117,7 +117,10 @@ struct AdminArgs {
   bool update = false;
   bool verdicts = false;
   std::string policy;
-  int limit = 0;  // 0: every item (history: 20).
+  int limit = 0;        // 0: every item (history: 20).
+  std::string url;      // policies import --url
+  std::string refresh;  // policies import --refresh (a duration)
+  bool require_signature = false;
 };
 
 AdminArgs& Args() {
@@ -139,6 +142,7 @@ CLI::App* policies_update = nullptr;
 CLI::App* policies_get = nullptr;
 CLI::App* policies_list = nullptr;
 CLI::App* policies_delete = nullptr;
+CLI::App* policies_history = nullptr;
 
 nlohmann::json ToJson(const v1::Policy& p) {
   nlohmann::json j;
@@ -152,6 +156,24 @@ nlohmann::json ToJson(const v1::Policy& p) {
   j["description"] = p.description();
   j["created_at"] = Rfc3339(p.created_at());
   j["created_by"] = p.created_by();
+  j["release"] = p.release();
+  j["origin"] = p.origin();
+  j["source_sha256"] = HexEncode(AsBytes(p.source_sha256()));
+  j["signer_key_id"] = p.signer_key_id();
+  if (p.has_source()) {
+    const v1::PolicySource& s = p.source();
+    nlohmann::json src;
+    src["url"] = s.url();
+    src["refresh_seconds"] = s.refresh().seconds();
+    src["require_signature"] = s.require_signature();
+    src["last_fetch_at"] =
+        s.has_last_fetch_at() ? Rfc3339(s.last_fetch_at()) : "";
+    src["last_result"] = s.last_result();
+    src["last_error"] = s.last_error();
+    src["next_fetch_at"] =
+        s.has_next_fetch_at() ? Rfc3339(s.next_fetch_at()) : "";
+    j["source"] = std::move(src);
+  }
   return j;
 }
 
@@ -214,6 +236,14 @@ Output PoliciesOutput(const std::vector<v1::Policy>& policies,
     out.table.AddRow({p.name(), absl::StrCat(p.version()), KindName(p.kind()),
                       Rfc3339(p.created_at()), sha.substr(0, 16), p.tenant(),
                       p.created_by(), p.description()});
+    if (p.has_source()) {
+      const v1::PolicySource& s = p.source();
+      out.table.AddDetail(absl::StrCat(
+          "source ", s.url(), " refresh ", s.refresh().seconds(), "s",
+          s.require_signature() ? " signed-only" : "", ", last fetch ",
+          s.has_last_fetch_at() ? Rfc3339(s.last_fetch_at()) : "never", " ",
+          s.last_result(), s.last_error().empty() ? "" : ": ", s.last_error()));
+    }
     out.names.push_back("policy/" + p.name());
   }
   return out;
@@ -417,7 +447,11 @@ int RunPolicies(sdk::Client& client, const std::string& server,
   };
   std::string content;
   if (policies_add->parsed() || policies_update->parsed() ||
-      policies_import->parsed()) {
+      (policies_import->parsed() && a.url.empty())) {
+    if (a.file.empty()) {
+      std::cerr << "vouchctl policies: give --file (or --url to import)\n";
+      return 2;
+    }
     absl::StatusOr<std::string> text = ReadFileUpTo(a.file, 16 << 20);
     if (!text.ok()) {
       std::cerr << "vouchctl policies: " << text.status().message() << "\n";
@@ -460,9 +494,36 @@ int RunPolicies(sdk::Client& client, const std::string& server,
     req.set_tenant(a.tenant);
     req.set_name(a.name);
     req.set_content(content);
+    if (!a.url.empty()) {
+      if (!a.file.empty()) {
+        std::cerr << "vouchctl policies import: --file or --url, not both\n";
+        return 2;
+      }
+      req.set_url(a.url);
+      req.set_require_signature(a.require_signature);
+      if (!a.refresh.empty()) {
+        absl::Duration d;
+        if (!absl::ParseDuration(a.refresh, &d) || d < absl::ZeroDuration()) {
+          std::cerr << "vouchctl policies import: --refresh " << a.refresh
+                    << " is not a duration (e.g. 1h)\n";
+          return 2;
+        }
+        const int64_t ms = absl::ToInt64Milliseconds(d);
+        req.mutable_refresh()->set_seconds(ms / 1000);
+        req.mutable_refresh()->set_nanos(static_cast<int32_t>(ms % 1000) *
+                                         1000000);
+      }
+    } else if (!a.refresh.empty() || a.require_signature) {
+      std::cerr << "vouchctl policies import: --refresh and "
+                   "--require-signature need --url\n";
+      return 2;
+    }
     req.set_description(a.description);
     req.set_update_existing(a.update);
-    req.set_format(a.import_format == "allowlist" ? v1::POLICY_FORMAT_ALLOWLIST
+    req.set_format(!a.url.empty() && a.import_format == "keylime"
+                       ? v1::POLICY_FORMAT_UNSPECIFIED
+                   : a.import_format == "allowlist"
+                       ? v1::POLICY_FORMAT_ALLOWLIST
                    : a.import_format == "dsse" ? v1::POLICY_FORMAT_DSSE_SIGNED
                    : a.import_format == "refstate"
                        ? v1::POLICY_FORMAT_KEYLIME_MB_REFSTATE_JSON
@@ -497,6 +558,43 @@ int RunPolicies(sdk::Client& client, const std::string& server,
     nlohmann::json j = ToJson(p);
     j["content"] = p.content();
     return PrintOutput(format, PoliciesOutput({p}, std::move(j)), std::cout);
+  }
+  if (policies_history->parsed()) {
+    v1::GetPolicyHistoryRequest req;
+    req.set_tenant(a.tenant);
+    req.set_name(a.name);
+    req.set_page_size(a.limit > 0 ? a.limit : 100);
+    v1::GetPolicyHistoryResponse resp;
+    if (absl::Status st =
+            client.Call(&v1::Admin::Stub::GetPolicyHistory, req, &resp);
+        !st.ok()) {
+      return fail(st);
+    }
+    const std::vector<v1::Policy> versions(resp.versions().begin(),
+                                           resp.versions().end());
+    nlohmann::json j;
+    j["versions"] = nlohmann::json::array();
+    for (const v1::Policy& p : versions) j["versions"].push_back(ToJson(p));
+    Output out;
+    out.json = std::move(j);
+    out.table = Table({{"VERSION"},
+                       {"RELEASE"},
+                       {"CREATED"},
+                       {"ORIGIN"},
+                       {"SHA256"},
+                       Table::Wide("SIGNER"),
+                       Table::Wide("CREATED_BY"),
+                       Table::Wide("REMOVED")});
+    for (const v1::Policy& p : versions) {
+      out.table.AddRow({absl::StrCat(p.version()), absl::StrCat(p.release()),
+                        Rfc3339(p.created_at()),
+                        p.origin().empty() ? "-" : p.origin(),
+                        HexEncode(AsBytes(p.sha256())).substr(0, 16),
+                        p.signer_key_id().substr(0, 16), p.created_by(),
+                        p.removed() ? "yes" : ""});
+      out.names.push_back(absl::StrCat("policy/", p.name(), "@", p.version()));
+    }
+    return PrintOutput(format, out, std::cout);
   }
   if (policies_delete->parsed()) {
     v1::RemovePolicyRequest req;
@@ -593,6 +691,12 @@ void AddAdminCommands(CLI::App& cli) {
   policies_delete = policies_cmd->add_subcommand(
       "delete", "Delete a policy (its versions stay readable by number)");
   policies_delete->alias("remove");  // Hidden: the spelling before delete.
+  policies_history = policies_cmd->add_subcommand(
+      "history",
+      "A policy's versions, newest first (release, origin, digest, time)");
+  policies_history
+      ->add_option("--limit", a.limit, "How many, newest first (default 100)")
+      ->check(CLI::Range(1, 1000));
   policies_import = policies_cmd->add_subcommand(
       "import",
       "Import a Keylime runtime policy or reference state, a legacy "
@@ -607,13 +711,24 @@ void AddAdminCommands(CLI::App& cli) {
                               "Allowlist only: Keylime exclude list file");
   policies_import->add_flag("--update", a.update,
                             "Store a new version of an existing policy");
+  policies_import->add_option(
+      "--url", a.url,
+      "Instead of --file: the verifier downloads the runtime policy (plain "
+      "or DSSE-signed) from this https:// address");
+  policies_import->add_option(
+      "--refresh", a.refresh,
+      "With --url: the pool re-fetches this often (e.g. 1h; at least 1s)");
+  policies_import->add_flag(
+      "--require-signature", a.require_signature,
+      "With --url: refuse documents not signed by a trusted key");
   for (CLI::App* c : {policies_add, policies_update, policies_get,
-                      policies_delete, policies_import}) {
+                      policies_delete, policies_import, policies_history}) {
     c->add_option("name", a.name, "Policy name")->required();
   }
   for (CLI::App* c : {policies_add, policies_update, policies_import}) {
-    c->add_option("--file,-f", a.file, "Policy file (Keylime JSON)")
-        ->required();
+    CLI::Option* file =
+        c->add_option("--file,-f", a.file, "Policy file (Keylime JSON)");
+    if (c != policies_import) file->required();
     c->add_option("--description", a.description, "What it is for");
   }
   policies_add->add_option("--kind", a.kind, "runtime, boot or pcr")

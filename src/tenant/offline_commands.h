@@ -65,6 +65,10 @@ std::optional<int> RunAuditCommands(AppContext& ctx);
 void AddAdminCommands(CLI::App& cli);
 std::optional<int> RunAdminCommands(AppContext& ctx);
 
+// vouchctl policy-keys (cmd_policy_keys.cc).
+void AddPolicyKeyCommands(CLI::App& cli);
+std::optional<int> RunPolicyKeyCommands(AppContext& ctx);
+
 // `config` (cmd_config.cc): settings and contexts.
 void AddConfigCommands(CLI::App& cli);
 std::optional<int> RunConfigCommands(AppContext& ctx);

@@ -74,6 +74,7 @@ AppSpec VouchctlAppSpec() {
     AddRegistrarCommands(cli);
     AddTokenCommands(cli);
     AddAdminCommands(cli);
+    AddPolicyKeyCommands(cli);
     AddRuleCommands(cli);
     AddResultsCommands(cli);
     AddAuditCommands(cli);
@@ -101,8 +102,9 @@ int RunVouchctl(AppContext& ctx) {
        {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
         &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
         &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
-        &RunAdminCommands, &RunResultsCommands, &RunAuditLogCommands,
-        &RunAuditCommands, &RunDevCommands, &RunCompletionCommands}) {
+        &RunAdminCommands, &RunPolicyKeyCommands, &RunResultsCommands,
+        &RunAuditLogCommands, &RunAuditCommands, &RunDevCommands,
+        &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

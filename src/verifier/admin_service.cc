@@ -20,6 +20,7 @@
 #include "core/boot/pcr_policy.h"
 #include "core/ear/ear.h"
 #include "core/ima/dsse.h"
+#include "core/ima/policy_source.h"
 #include "core/ima/runtime_policy.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
@@ -30,7 +31,6 @@
 namespace vouch::verifier {
 namespace {
 
-constexpr size_t kMaxPolicyBytes = 16 << 20;  // admin.proto
 constexpr int kDefaultPageSize = 100;
 constexpr int kMaxPageSize = 1000;
 
@@ -113,18 +113,24 @@ void ToStatus(const store::AgentRow& a, v1::AgentStatus* out) {
 }
 
 // Parses policy content of `kind` with the code that will attest with it;
-// kInvalidArgument with the first schema error.
-absl::Status ValidatePolicy(int kind, const std::string& content) {
+// kInvalidArgument with the first schema error. The release number of a
+// runtime policy (0 for the other kinds).
+absl::StatusOr<int64_t> ValidatePolicy(int kind, const std::string& content) {
   if (content.empty() || content.size() > kMaxPolicyBytes) {
     return absl::InvalidArgumentError("content: 1 byte .. 16 MiB");
   }
   switch (kind) {
-    case v1::POLICY_KIND_RUNTIME:
-      return core::ima::RuntimePolicy::FromJson(content).status();
+    case v1::POLICY_KIND_RUNTIME: {
+      VOUCH_ASSIGN_OR_RETURN(auto policy,
+                             core::ima::RuntimePolicy::FromJson(content));
+      return policy->release();
+    }
     case v1::POLICY_KIND_BOOT:
-      return core::boot::BootPolicy::FromJson(content).status();
+      VOUCH_RETURN_IF_ERROR(core::boot::BootPolicy::FromJson(content).status());
+      return 0;
     case v1::POLICY_KIND_PCR:
-      return core::boot::PcrPolicy::FromJson(content).status();
+      VOUCH_RETURN_IF_ERROR(core::boot::PcrPolicy::FromJson(content).status());
+      return 0;
     default:
       return absl::InvalidArgumentError("kind: RUNTIME, BOOT or PCR");
   }
@@ -146,6 +152,33 @@ void ToPolicy(const store::PolicyRow& p, bool with_content, v1::Policy* out) {
   server::SetTimestamp(p.created_at, out->mutable_created_at());
   out->set_created_by(p.created_by);
   out->set_removed(p.removed);
+  out->set_release(p.release);
+  out->set_origin(p.origin);
+  out->set_source_sha256(p.source_sha256);
+  out->set_signer_key_id(p.signer_key_id);
+}
+
+void ToSource(const store::PolicySourceRow& s, v1::PolicySource* out) {
+  out->set_url(s.url);
+  server::SetDuration(s.refresh, out->mutable_refresh());
+  out->set_require_signature(s.require_signature);
+  if (s.last_fetch_at) {
+    server::SetTimestamp(*s.last_fetch_at, out->mutable_last_fetch_at());
+  }
+  out->set_last_result(s.last_result);
+  out->set_last_error(s.last_error);
+  if (s.next_fetch_at) {
+    server::SetTimestamp(*s.next_fetch_at, out->mutable_next_fetch_at());
+  }
+}
+
+void ToKey(const store::PolicySigningKeyRow& k, v1::PolicySigningKey* out) {
+  out->set_tenant(k.tenant);
+  out->set_name(k.name);
+  out->set_pem(k.pem);
+  out->set_key_id(k.key_id);
+  server::SetTimestamp(k.created_at, out->mutable_created_at());
+  out->set_created_by(k.created_by);
 }
 
 absl::Status ValidatePolicyName(const std::string& name) {
@@ -561,13 +594,11 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
-grpc::Status AdminService::StorePolicy(grpc::ServerContext* ctx,
-                                       const std::string& tenant,
-                                       const std::string& name, int kind,
-                                       const std::string& content,
-                                       const std::string& description,
-                                       bool update, uint64_t expected_version,
-                                       v1::Policy* resp) {
+grpc::Status AdminService::StorePolicy(
+    grpc::ServerContext* ctx, const std::string& tenant,
+    const std::string& name, int kind, const std::string& content,
+    const std::string& description, bool update, uint64_t expected_version,
+    v1::Policy* resp, const store::PolicyRow& provenance) {
   const store::CallDeadline bound(server::ReplyBy(*ctx));
   if (absl::Status s = ValidatePolicyName(name); !s.ok()) return Reply(s);
   if (update) {
@@ -580,11 +611,13 @@ grpc::Status AdminService::StorePolicy(grpc::ServerContext* ctx,
     }
     kind = newest->second;
   }
-  if (absl::Status s = ValidatePolicy(kind, content); !s.ok()) {
-    return Reply(
-        absl::InvalidArgumentError(absl::StrCat("content: ", s.message())));
+  absl::StatusOr<int64_t> release = ValidatePolicy(kind, content);
+  if (!release.ok()) {
+    return Reply(absl::InvalidArgumentError(
+        absl::StrCat("content: ", release.status().message())));
   }
-  store::PolicyRow p;
+  store::PolicyRow p = provenance;
+  p.release = *release;
   p.tenant = tenant;
   p.name = name;
   p.kind = kind;
@@ -630,6 +663,9 @@ grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
+  if (!req->url().empty()) {
+    return ImportFromUrl(ctx, *tenant, *req, resp);
+  }
   if (req->content().empty() || req->content().size() > kMaxPolicyBytes ||
       req->exclude_list().size() > (1 << 20)) {
     return Reply(absl::InvalidArgumentError(
@@ -642,6 +678,9 @@ grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
   }
   int kind = v1::POLICY_KIND_RUNTIME;
   std::string native;
+  store::PolicyRow provenance;
+  provenance.origin = "import";
+  provenance.source_sha256 = Sha256(req->content());
   switch (req->format()) {
     case v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON:
       native = req->content();
@@ -664,27 +703,16 @@ grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
       break;
     }
     case v1::POLICY_FORMAT_DSSE_SIGNED: {
-      // Any one of the configured keys must verify the envelope; the
-      // payload is only read after that.
-      bool verified = false;
-      for (const std::string& key : signing_keys_) {
-        absl::StatusOr<core::ima::DsseVerification> v =
-            core::ima::VerifyDsseEnvelope(req->content(), key);
-        if (!v.ok()) return Reply(v.status());
-        if (v->valid) {
-          verified = true;
-          native = v->payload;
-          break;
-        }
-      }
-      if (!verified) {
-        return Reply(absl::InvalidArgumentError(
-            signing_keys_.empty()
-                ? "no policy-signing key is configured "
-                  "(verifier.policy_signing_keys)"
-                : "the DSSE signature does not verify with any configured "
-                  "policy-signing key"));
-      }
+      // One of the tenant's trusted keys (its own or the pool's) must
+      // verify the envelope; the payload is only read after that.
+      absl::StatusOr<std::vector<core::ima::TrustedPolicyKey>> keys =
+          Fetcher().KeysFor(*tenant);
+      if (!keys.ok()) return Reply(keys.status());
+      absl::StatusOr<core::ima::VerifiedEnvelope> v =
+          core::ima::VerifyWithAnyKey(req->content(), *keys);
+      if (!v.ok()) return Reply(v.status());
+      native = std::move(v->payload);
+      provenance.signer_key_id = std::move(v->key_id);
       break;
     }
     default:
@@ -695,13 +723,95 @@ grpc::Status AdminService::ImportPolicy(grpc::ServerContext* ctx,
   if (native.size() > kMaxPolicyBytes) {
     return Reply(absl::InvalidArgumentError("converted policy over 16 MiB"));
   }
-  grpc::Status st =
-      StorePolicy(ctx, *tenant, req->name(), kind, native, req->description(),
-                  req->update_existing(), req->expected_version(), resp);
+  grpc::Status st = StorePolicy(ctx, *tenant, req->name(), kind, native,
+                                req->description(), req->update_existing(),
+                                req->expected_version(), resp, provenance);
   if (!st.ok()) return st;
   resp->set_imported_from(req->format());
-  resp->set_source_sha256(Sha256(req->content()));
   return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ImportFromUrl(grpc::ServerContext* ctx,
+                                         const std::string& tenant,
+                                         const v1::ImportPolicyRequest& req,
+                                         v1::Policy* resp) {
+  bool download_failed = false;
+  absl::Status s = ImportFromUrlSteps(ctx, tenant, req, resp, download_failed);
+  // A download's error is about the operator's URL, not this verifier:
+  // shown as it is (Reply hides the database's details), and an HTTP or TLS
+  // failure is FAILED_PRECONDITION, so clients do not retry it elsewhere as
+  // they retry an UNAVAILABLE verifier.
+  if (download_failed) {
+    return server::ToGrpcStatus(absl::IsUnavailable(s)
+                                    ? absl::FailedPreconditionError(s.message())
+                                    : s);
+  }
+  return Reply(s);
+}
+
+absl::Status AdminService::ImportFromUrlSteps(
+    grpc::ServerContext* ctx, const std::string& tenant,
+    const v1::ImportPolicyRequest& req, v1::Policy* resp,
+    bool& download_failed) {
+  VOUCH_RETURN_IF_ERROR(ValidatePolicyName(req.name()));
+  VOUCH_RETURN_IF_ERROR(core::ima::ValidatePolicyUrl(req.url()));
+  const absl::Duration refresh = absl::Seconds(req.refresh().seconds()) +
+                                 absl::Nanoseconds(req.refresh().nanos());
+  VOUCH_RETURN_IF_ERROR(core::ima::ValidatePolicyRefresh(refresh));
+  if (!req.content().empty() || !req.exclude_list().empty()) {
+    return absl::InvalidArgumentError(
+        "url: give either content or a url, not both");
+  }
+  if (req.format() != v1::POLICY_FORMAT_UNSPECIFIED &&
+      req.format() != v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON &&
+      req.format() != v1::POLICY_FORMAT_DSSE_SIGNED) {
+    return absl::InvalidArgumentError(
+        "url: only runtime policies (Keylime runtime policy JSON, plain or "
+        "DSSE-signed) are fetched");
+  }
+  if (sources == nullptr) {
+    return absl::FailedPreconditionError(
+        "this verifier keeps no policy sources");
+  }
+  // A new name, or update_existing for an existing one, as with content.
+  const absl::StatusOr<std::pair<uint64_t, int>> newest =
+      policies_->NewestPolicyVersion(tenant, req.name());
+  if (newest.ok() && !req.update_existing()) {
+    return absl::AlreadyExistsError(absl::StrCat(
+        "policy ", req.name(), " exists; import with update_existing"));
+  }
+  if (!newest.ok() && !absl::IsNotFound(newest.status())) {
+    return newest.status();
+  }
+  if (newest.ok() && req.expected_version() != 0 &&
+      req.expected_version() != newest->first) {
+    return absl::AbortedError(
+        absl::StrCat("policy ", req.name(), " is at version ", newest->first));
+  }
+  store::PolicySourceRow source;
+  source.tenant = tenant;
+  source.name = req.name();
+  source.url = req.url();
+  source.refresh = refresh;
+  source.require_signature = req.require_signature();
+  source.created_by = CallerName(ctx);
+  VOUCH_ASSIGN_OR_RETURN(
+      PolicyFetcher::Outcome o,
+      Fetcher().Fetch(source, req.description().substr(0, 1024),
+                      /*create=*/!newest.ok(), &download_failed));
+  source.etag = o.etag;
+  source.last_result =
+      o.result == PolicyFetcher::Result::kStored ? "stored" : "unchanged";
+  VOUCH_RETURN_IF_ERROR(sources->SaveSource(source));
+  Log(LogLevel::kInfo, "policy imported from url",
+      {{"tenant", tenant},
+       {"policy", req.name()},
+       {"url", req.url()},
+       {"version", o.row.version},
+       {"result", source.last_result}});
+  ToPolicy(o.row, /*with_content=*/false, resp);
+  resp->set_imported_from(req.format());
+  return absl::OkStatus();
 }
 
 grpc::Status AdminService::GetAttestationHistory(
@@ -742,6 +852,12 @@ grpc::Status AdminService::GetPolicy(grpc::ServerContext* ctx,
       policies_->GetPolicy(*tenant, req->name(), req->version());
   if (!row.ok()) return Reply(row.status());
   ToPolicy(*row, /*with_content=*/true, resp);
+  if (sources != nullptr) {
+    absl::StatusOr<std::optional<store::PolicySourceRow>> source =
+        sources->GetSource(*tenant, req->name());
+    if (!source.ok()) return Reply(source.status());
+    if (source->has_value()) ToSource(**source, resp->mutable_source());
+  }
   return grpc::Status::OK;
 }
 
@@ -781,7 +897,104 @@ grpc::Status AdminService::RemovePolicy(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kOperator);
   if (!tenant.ok()) return Reply(tenant.status());
-  return Reply(policies_->RemovePolicy(*tenant, req->name()));
+  if (absl::Status s = policies_->RemovePolicy(*tenant, req->name()); !s.ok()) {
+    return Reply(s);
+  }
+  // A removed policy is no longer fetched.
+  if (sources != nullptr) {
+    return Reply(sources->DeleteSource(*tenant, req->name()));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetPolicyHistory(
+    grpc::ServerContext* ctx, const v1::GetPolicyHistoryRequest* req,
+    v1::GetPolicyHistoryResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<int> size = PageSize(req->page_size());
+  if (!size.ok()) return Reply(size.status());
+  absl::StatusOr<std::vector<store::PolicyRow>> rows =
+      policies_->PolicyHistory(*tenant, req->name(), *size);
+  if (!rows.ok()) return Reply(rows.status());
+  for (const store::PolicyRow& r : *rows) {
+    ToPolicy(r, /*with_content=*/false, resp->add_versions());
+  }
+  return grpc::Status::OK;
+}
+
+absl::StatusOr<std::string> AdminService::KeyTenant(grpc::ServerContext* ctx,
+                                                    const std::string& tenant,
+                                                    Role role) {
+  VOUCH_ASSIGN_OR_RETURN(std::string t, Tenant(ctx, tenant, role));
+  if (sources == nullptr) {
+    return absl::FailedPreconditionError(
+        "this verifier keeps no policy-signing keys");
+  }
+  return t;
+}
+
+grpc::Status AdminService::AddPolicySigningKey(
+    grpc::ServerContext* ctx, const v1::AddPolicySigningKeyRequest* req,
+    v1::PolicySigningKey* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      KeyTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = ValidatePolicyName(req->name()); !s.ok()) {
+    return Reply(s);
+  }
+  if (req->pem().empty() || req->pem().size() > (64 << 10)) {
+    return Reply(absl::InvalidArgumentError("pem: 1 byte .. 64 KiB"));
+  }
+  absl::StatusOr<std::string> id = core::ima::DssePemKeyId(req->pem());
+  if (!id.ok()) {
+    return Reply(absl::InvalidArgumentError(
+        absl::StrCat("pem: ", id.status().message())));
+  }
+  store::PolicySigningKeyRow k;
+  k.tenant = *tenant;
+  k.name = req->name();
+  k.pem = req->pem();
+  k.key_id = *id;
+  k.created_by = CallerName(ctx);
+  absl::StatusOr<store::PolicySigningKeyRow> row = sources->AddKey(k);
+  if (!row.ok()) return Reply(row.status());
+  Log(LogLevel::kInfo, "policy-signing key added",
+      {{"tenant", k.tenant}, {"name", k.name}, {"key_id", k.key_id}});
+  ToKey(*row, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListPolicySigningKeys(
+    grpc::ServerContext* ctx, const v1::ListPolicySigningKeysRequest* req,
+    v1::ListPolicySigningKeysResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      KeyTenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<std::vector<store::PolicySigningKeyRow>> rows =
+      sources->ListKeys(*tenant);
+  if (!rows.ok()) return Reply(rows.status());
+  for (const store::PolicySigningKeyRow& k : *rows) ToKey(k, resp->add_keys());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeletePolicySigningKey(
+    grpc::ServerContext* ctx, const v1::DeletePolicySigningKeyRequest* req,
+    v1::DeletePolicySigningKeyResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      KeyTenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = sources->DeleteKey(*tenant, req->name()); !s.ok()) {
+    return Reply(s);
+  }
+  Log(LogLevel::kInfo, "policy-signing key deleted",
+      {{"tenant", *tenant}, {"name", req->name()}});
+  return grpc::Status::OK;
 }
 
 grpc::Status AdminService::GetAttestation(grpc::ServerContext* ctx,

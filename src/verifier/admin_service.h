@@ -21,10 +21,13 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "common/principal.h"
 #include "core/translog/tree_head.h"
 #include "server/metrics.h"
+#include "store/pg_policy_sources.h"
 #include "store/pg_translog.h"
 #include "store/verifier_store.h"
+#include "verifier/policy_fetcher.h"
 #include "verifier/result_issuer.h"
 #include "verifier/watch_hub.h"
 #include "vouch/v1/admin.grpc.pb.h"
@@ -38,7 +41,8 @@ class AdminService final
     : public v1::Admin::WithCallbackMethod_Watch<v1::Admin::Service> {
  public:
   // `policy_signing_keys`: PEM public keys or certificates that DSSE-signed
-  // policy imports must verify with (any one).
+  // policy imports of every tenant may verify with (pool-wide; each tenant
+  // also trusts its own keys, kept in `sources`).
   AdminService(store::PolicyStore* policies, store::AgentStore* agents,
                store::EventStore* events,
                std::vector<std::string> policy_signing_keys = {},
@@ -46,8 +50,8 @@ class AdminService final
       : policies_(policies),
         agents_(agents),
         events_(events),
-        signing_keys_(std::move(policy_signing_keys)),
-        results_(results) {}
+        results_(results),
+        own_fetcher_(policies, nullptr, std::move(policy_signing_keys), {}) {}
 
   grpc::Status EnrollAgent(grpc::ServerContext* ctx,
                            const v1::EnrollAgentRequest* req,
@@ -78,9 +82,23 @@ class AdminService final
                             v1::RemovePolicyResponse* resp) override;
   // Keylime runtime policy, reference state, legacy allowlist (+ exclude
   // list) or DSSE-signed runtime policy, converted to the native format.
+  // With a url: fetched by this verifier (PolicyFetcher), its source kept.
   grpc::Status ImportPolicy(grpc::ServerContext* ctx,
                             const v1::ImportPolicyRequest* req,
                             v1::Policy* resp) override;
+  grpc::Status GetPolicyHistory(grpc::ServerContext* ctx,
+                                const v1::GetPolicyHistoryRequest* req,
+                                v1::GetPolicyHistoryResponse* resp) override;
+  // A tenant's trusted policy-signing keys (in `sources`).
+  grpc::Status AddPolicySigningKey(grpc::ServerContext* ctx,
+                                   const v1::AddPolicySigningKeyRequest* req,
+                                   v1::PolicySigningKey* resp) override;
+  grpc::Status ListPolicySigningKeys(
+      grpc::ServerContext* ctx, const v1::ListPolicySigningKeysRequest* req,
+      v1::ListPolicySigningKeysResponse* resp) override;
+  grpc::Status DeletePolicySigningKey(
+      grpc::ServerContext* ctx, const v1::DeletePolicySigningKeyRequest* req,
+      v1::DeletePolicySigningKeyResponse* resp) override;
   // Newest first, at most page_size (default 100, up to 1000).
   grpc::Status GetAttestationHistory(
       grpc::ServerContext* ctx, const v1::GetAttestationHistoryRequest* req,
@@ -126,6 +144,11 @@ class AdminService final
                          const v1::GetLogKeyRequest* req,
                          v1::TranslogKey* resp) override;
   store::PgTranslog* translog = nullptr;
+  // Policy sources and per-tenant signing keys, and the fetcher that uses
+  // them (the pool-wide keys given above are the fetcher's). nullptr: no
+  // URL imports or tenant keys; DSSE imports check the pool-wide keys.
+  store::PgPolicySources* sources = nullptr;
+  PolicyFetcher* fetcher = nullptr;
   const core::translog::LogKey* log_key = nullptr;
 
   absl::Duration watch_poll = kDefaultWatchPoll;
@@ -139,7 +162,21 @@ class AdminService final
                            const std::string& name, int kind,
                            const std::string& content,
                            const std::string& description, bool update,
-                           uint64_t expected_version, v1::Policy* resp);
+                           uint64_t expected_version, v1::Policy* resp,
+                           const store::PolicyRow& provenance = {});
+
+  grpc::Status ImportFromUrl(grpc::ServerContext* ctx,
+                             const std::string& tenant,
+                             const v1::ImportPolicyRequest& req,
+                             v1::Policy* resp);
+  absl::Status ImportFromUrlSteps(grpc::ServerContext* ctx,
+                                  const std::string& tenant,
+                                  const v1::ImportPolicyRequest& req,
+                                  v1::Policy* resp, bool& download_failed);
+  // The caller's tenant for a signing-key call, once `sources` is set.
+  absl::StatusOr<std::string> KeyTenant(grpc::ServerContext* ctx,
+                                        const std::string& tenant, Role role);
+  PolicyFetcher& Fetcher() { return fetcher ? *fetcher : own_fetcher_; }
 
   // OK when the caller holds a viewer role in some tenant (public answers).
   absl::Status AnyViewer(grpc::ServerContext* ctx) const;
@@ -149,13 +186,13 @@ class AdminService final
   store::PolicyStore* policies_;
   store::AgentStore* agents_;
   store::EventStore* events_;
-  std::vector<std::string> signing_keys_;
   // The Watch streams' hub, made at the first Watch (from the fields above).
   WatchHub& Hub();
 
   absl::Mutex watch_mu_;
   std::unique_ptr<WatchHub> hub_ ABSL_GUARDED_BY(watch_mu_);
   const ResultIssuer* results_;  // nullptr: no results key configured
+  PolicyFetcher own_fetcher_;    // Pool-wide keys only; when `fetcher` unset.
 };
 
 }  // namespace vouch::verifier

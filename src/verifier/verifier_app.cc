@@ -151,8 +151,15 @@ AppSpec VerifierAppSpec() {
       .Int("verifier", "max_commit_batch", 256,
            "Most verdicts committed in one transaction", 1, 10000)
       .StringList("verifier", "policy_signing_keys", {},
-                  "PEM public keys or certificates that DSSE-signed policy "
-                  "imports must verify with (any one)")
+                  "PEM public keys or certificates trusted for DSSE-signed "
+                  "policies of every tenant (pool-wide; each tenant adds its "
+                  "own with vouchctl policy-keys)")
+      .String("verifier", "policy_fetch_ca_file", "",
+              "PEM CA bundle that policy URLs' servers are checked against; "
+              "empty: the system's CA bundle")
+      .Duration("verifier", "policy_fetch_timeout", absl::Seconds(60),
+                "Longest a policy download may take (connecting: at most "
+                "10 s of it)")
       .String("verifier", "results_key", "",
               "PEM ECDSA P-256 private key that signs attestation results "
               "(EAR tokens); empty: no tokens are issued")
@@ -432,6 +439,10 @@ std::optional<int> ReadVerifierConfig(const Config& cfg, VerifierConfig& out) {
       return 2;
     }
   }
+  if (cfg.GetDuration("verifier", "policy_fetch_timeout") < absl::Seconds(1)) {
+    Log(LogLevel::kError, "verifier.policy_fetch_timeout: at least 1s");
+    return 2;
+  }
   out.timeout_intervals =
       static_cast<int>(cfg.GetInt("verifier", "timeout_intervals"));
   out.workers = static_cast<int>(cfg.GetInt("verifier", "workers"));
@@ -550,6 +561,34 @@ std::unique_ptr<PartitionMaintenance> StartPartitions(const Config& cfg,
       pool, retention, cfg.GetDuration("retention", "check_interval"));
   partitions->RunIfDue();
   return partitions;
+}
+
+// The scheduled refresh of policy sources (PolicyFetcher::RefreshDue) on
+// its own thread, every kPolicyRefreshPoll, until this is destroyed.
+constexpr absl::Duration kPolicyRefreshPoll = absl::Milliseconds(500);
+
+struct PolicyRefresher {
+  absl::Notification stop;
+  std::thread thread;
+  void Start(PolicyFetcher* fetcher, const std::string& id) {
+    thread = std::thread([this, fetcher, id] {
+      do {
+        fetcher->RefreshDue(id);
+      } while (!stop.WaitForNotificationWithTimeout(kPolicyRefreshPoll));
+    });
+  }
+  ~PolicyRefresher() {
+    stop.Notify();
+    if (thread.joinable()) thread.join();
+  }
+};
+
+PolicyFetchOptions PolicyFetchOptionsFrom(const Config& cfg) {
+  PolicyFetchOptions o;
+  o.ca_file = cfg.GetString("verifier", "policy_fetch_ca_file");
+  o.timeout = cfg.GetDuration("verifier", "policy_fetch_timeout");
+  o.connect_timeout = std::min(o.timeout, absl::Seconds(10));
+  return o;
 }
 
 // Serving until a stop signal, then the orderly shutdown: the maintenance
@@ -690,8 +729,13 @@ int RunVerifier(AppContext& ctx) {
       static_cast<int>(cfg.GetInt("database", "admin_max_connections")),
       AdminPoolOptions(cfg));
   store::PgVerifierStore admin_store(&admin_pool, vc.timeout_intervals);
+  store::PgPolicySources policy_sources(&admin_pool);
+  PolicyFetcher fetcher(&admin_store, &policy_sources, *signing_keys,
+                        PolicyFetchOptionsFrom(cfg));
   AdminService admin(&admin_store, &admin_store, &admin_store,
                      *std::move(signing_keys), results->get());
+  admin.sources = &policy_sources;
+  admin.fetcher = &fetcher;
   admin.watch_poll = cfg.GetDuration("admission", "watch_poll");
   admin.max_watch_per_caller =
       static_cast<int>(cfg.GetInt("admission", "max_watch_streams_per_caller"));
@@ -712,6 +756,8 @@ int RunVerifier(AppContext& ctx) {
   if (server == nullptr) return 1;
   db.Serving(port);
   StartTranslog(cfg, vc.id, observers.vm.get(), translog);
+  PolicyRefresher refresher;
+  refresher.Start(&fetcher, vc.id);
   ServeUntilStopped(cfg, db, *server, store, attestation, committer, observers,
                     *partitions);
   return 0;

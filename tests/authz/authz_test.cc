@@ -130,6 +130,18 @@ void EnrollmentRule(Message& m, const Target&) {
   SetString(*entry, "value", "web");
 }
 
+// A trusted policy-signing key (tests/data/keylime/runtime-policy-pubkey.pub)
+// named "added-key": tenant A adds it before the matrix runs, tenant B's
+// admin in the AddPolicySigningKey row.
+void SigningKey(Message& m, const Target&) {
+  SetString(m, "name", "added-key");
+  SetString(m, "pem",
+            "-----BEGIN PUBLIC KEY-----\n"
+            "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEXIgsNuIpHj5ogMLDd+u/lxsAyKjv\n"
+            "toXL1efXBUQ/MbCHlqnhUnn4I31sp6zBFrSYQJ1Bzz5OHLf1UqsOgy0Cpw==\n"
+            "-----END PUBLIC KEY-----\n");
+}
+
 // The table. Every method of the served services must be here (and nothing
 // else): the first test case checks both directions.
 std::map<std::string, Rule> Matrix() {
@@ -179,6 +191,16 @@ std::map<std::string, Rule> Matrix() {
           SetEnum(m, "format", v1::POLICY_FORMAT_KEYLIME_RUNTIME_POLICY_JSON);
           policy_content(m, t);
         }}},
+      // A policy's versions; a tenant's trusted policy-signing keys (a
+      // tenant admin's business; viewers list them).
+      {"vouch.v1.Admin.GetPolicyHistory",
+       {Server::kVerifier, Access::kViewer, Scope::kObject, None}},
+      {"vouch.v1.Admin.AddPolicySigningKey",
+       {Server::kVerifier, Access::kAdmin, Scope::kCreate, SigningKey}},
+      {"vouch.v1.Admin.ListPolicySigningKeys",
+       {Server::kVerifier, Access::kViewer, Scope::kList, None}},
+      {"vouch.v1.Admin.DeletePolicySigningKey",
+       {Server::kVerifier, Access::kAdmin, Scope::kObject, None}},
       // History of one agent: another tenant's query is answered from its
       // own (empty) history.
       {"vouch.v1.Admin.GetAttestationHistory",
@@ -554,6 +576,22 @@ TEST_CASE(
   using grpc::StatusCode;
 
   REQUIRE(ServedServices().size() == 3);  // Loads the descriptors.
+  // Tenant A's policy-signing keys: "added-key" (so its viewer's list shows
+  // one, and adding it again is ALREADY_EXISTS) and one named like A's
+  // policy (what DeletePolicySigningKey aims at).
+  REQUIRE(
+      run(owner_admin, "vouch.v1.Admin.AddPolicySigningKey", "").status.ok());
+  {
+    const MethodDescriptor* add =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            "vouch.v1.Admin.AddPolicySigningKey");
+    REQUIRE(add != nullptr);
+    std::unique_ptr<Message> key_of_a =
+        Request(*add, matrix.at(add->full_name()), a, "");
+    SetString(*key_of_a, "name", a.policy);
+    REQUIRE(
+        Call(owner_admin.verifier, *add, *key_of_a, a.agent_id).status.ok());
+  }
   // Tenant A's onboarding objects: a join token and an enrollment rule.
   {
     const Outcome t =
@@ -716,6 +754,9 @@ TEST_CASE(
        StatusCode::ALREADY_EXISTS},
       {&owner_operator, "vouch.v1.Admin.UnenrollAgent", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.RemovePolicy", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.AddPolicySigningKey",
+       StatusCode::ALREADY_EXISTS},
+      {&owner_admin, "vouch.v1.Admin.DeletePolicySigningKey", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.CreateJoinToken", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.ListJoinTokens", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteJoinToken", StatusCode::OK},

@@ -358,7 +358,8 @@ TEST_CASE("completion scripts parse and complete from the command tree",
   // Hidden aliases are not offered: `policy` completes to the new names.
   std::vector<std::string> pol = absl::StrSplit(lines[2], ' ');
   std::sort(pol.begin(), pol.end());
-  CHECK(pol == std::vector<std::string>{"policies", "policy-file"});
+  CHECK(pol ==
+        std::vector<std::string>{"policies", "policy-file", "policy-keys"});
   testing::RunResult zsh = Ctl({"completion", "zsh"}, {});
   REQUIRE(zsh.status.Success());
   CHECK(absl::StartsWith(zsh.out, "#compdef vouchctl\n"));

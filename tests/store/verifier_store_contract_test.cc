@@ -216,6 +216,33 @@ void PolicyContract(Fixture& f) {
   CHECK(absl::IsNotFound(s.GetPolicy("default", "p", 0).status()));
   CHECK(s.GetPolicy("default", "p", 2).ok());  // Kept for the record.
   CHECK(s.AddPolicy(Policy("p")).value().version == 3);
+
+  // Provenance is kept with each version; the history lists every version
+  // (removed ones too), newest first, without content.
+  store::PolicyRow fetched = Policy("p");
+  fetched.release = 7;
+  fetched.origin = "url:https://example.org/p.json";
+  fetched.source_sha256 = std::string(32, '\x07');
+  fetched.signer_key_id = "key-1";
+  REQUIRE(s.UpdatePolicy(fetched, 3).ok());
+  absl::StatusOr<store::PolicyRow> got = s.GetPolicy("default", "p", 4);
+  REQUIRE(got.ok());
+  CHECK(got->release == 7);
+  CHECK(got->origin == fetched.origin);
+  CHECK(got->source_sha256 == fetched.source_sha256);
+  CHECK(got->signer_key_id == "key-1");
+  absl::StatusOr<std::vector<store::PolicyRow>> history =
+      s.PolicyHistory("default", "p", 3);
+  REQUIRE(history.ok());
+  REQUIRE(history->size() == 3);
+  CHECK(history->at(0).version == 4);
+  CHECK(history->at(0).release == 7);
+  CHECK(history->at(0).content.empty());
+  CHECK(history->at(2).version == 2);
+  CHECK(history->at(2).removed);
+  CHECK(s.PolicyHistory("default", "p", 100)->size() == 4);
+  CHECK(absl::IsNotFound(s.PolicyHistory("default", "nope", 10).status()));
+  CHECK(absl::IsNotFound(s.PolicyHistory("other", "p", 10).status()));
 }
 
 void AgentContract(Fixture& f) {

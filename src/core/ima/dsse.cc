@@ -109,6 +109,12 @@ absl::StatusOr<EvpPkeyPtr> LoadKey(absl::string_view pem) {
 
 }  // namespace
 
+absl::StatusOr<std::string> DssePemKeyId(absl::string_view pem) {
+  absl::StatusOr<EvpPkeyPtr> key = LoadKey(pem);
+  if (!key.ok()) return key.status();
+  return DssePublicKeyId(key->get());
+}
+
 bool IsDsseEnvelope(absl::string_view json) {
   // Cheap screen first: a large runtime policy is not parsed twice.
   if (json.find("\"payload\"") == absl::string_view::npos ||

@@ -61,6 +61,9 @@ absl::StatusOr<std::string> DssePublicKeyId(EVP_PKEY* key);
 // The PEM SubjectPublicKeyInfo of `key` (what DssePublicKeyId hashes).
 absl::StatusOr<std::string> PublicKeyPem(EVP_PKEY* key);
 absl::StatusOr<std::string> DsseCertificateKeyId(absl::string_view cert_pem);
+// DssePublicKeyId of a PEM public key or of a PEM certificate's key;
+// kInvalidArgument when `pem` is neither.
+absl::StatusOr<std::string> DssePemKeyId(absl::string_view pem);
 
 // True when `json` is a JSON object with "payload" and "signatures" keys
 // (a DSSE envelope rather than a bare policy).
