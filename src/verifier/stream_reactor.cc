@@ -81,6 +81,7 @@ void StreamReactor::OnCancel() {
 }
 
 void StreamReactor::OnDone() {
+  if (NoticeHub* n = service_->options_.notices) n->Remove(this);
   service_->Unregister(this);
   const int64_t epoch = session_.epoch();
   if (epoch > 0) {
@@ -122,6 +123,9 @@ void StreamReactor::Run(SessionActions actions) {
       case Kind::kHold:
         MarkLeaseWritten(absl::Now());
         service_->Register(this, a.agent_id, a.epoch, a.lease, a.aik_name);
+        if (NoticeHub* n = service_->options_.notices) {
+          n->Add(this, subject_.tenant, a.agent_id);
+        }
         break;
       case Kind::kTakeOver:
         Blocking([this, a = std::move(a)] { TakeOver(a); });
@@ -251,6 +255,25 @@ void StreamReactor::MaybeFinishLocked() {
 void StreamReactor::Send(v1::VerifierMessage message) {
   absl::MutexLock lock(&mu_);
   if (finish_) return;
+  writes_.push_back(std::move(message));
+  if (!writing_) {
+    writing_ = true;
+    StartWrite(&writes_.front());
+  }
+}
+
+void StreamReactor::Notice(v1::VerifierMessage message) {
+  absl::MutexLock lock(&mu_);
+  if (finish_) return;
+  // writes_.front() is in flight while writing_; the rest are unsent.
+  size_t unsent = 0;
+  auto oldest = writes_.end();
+  for (auto it = writes_.begin() + (writing_ ? 1 : 0); it != writes_.end();
+       ++it) {
+    if (!it->has_action_notice()) continue;
+    if (unsent++ == 0) oldest = it;
+  }
+  if (unsent >= kMaxNoticesPerRound) writes_.erase(oldest);
   writes_.push_back(std::move(message));
   if (!writing_) {
     writing_ = true;
