@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "common/logging.h"
@@ -265,15 +266,22 @@ void StreamReactor::Send(v1::VerifierMessage message) {
 void StreamReactor::Notice(v1::VerifierMessage message) {
   absl::MutexLock lock(&mu_);
   if (finish_) return;
-  // writes_.front() is in flight while writing_; the rest are unsent.
-  size_t unsent = 0;
-  auto oldest = writes_.end();
+  // writes_.front() is in flight while writing_; the rest are unsent. The
+  // in-flight message must stay where it is (erasing from the middle of a
+  // deque may move it), so a full set of unsent notices shifts by
+  // assignment: the oldest drops out, the new one takes the last slot.
+  std::vector<v1::VerifierMessage*> unsent;
   for (auto it = writes_.begin() + (writing_ ? 1 : 0); it != writes_.end();
        ++it) {
-    if (!it->has_action_notice()) continue;
-    if (unsent++ == 0) oldest = it;
+    if (it->has_action_notice()) unsent.push_back(&*it);
   }
-  if (unsent >= kMaxNoticesPerRound) writes_.erase(oldest);
+  if (unsent.size() >= kMaxNoticesPerRound) {
+    for (size_t i = 0; i + 1 < unsent.size(); ++i) {
+      *unsent[i] = std::move(*unsent[i + 1]);
+    }
+    *unsent.back() = std::move(message);
+    return;
+  }
   writes_.push_back(std::move(message));
   if (!writing_) {
     writing_ = true;

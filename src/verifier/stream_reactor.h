@@ -50,7 +50,7 @@ class StreamReactor final
   void Apply(const SessionActions& actions);
   void End(grpc::Status status);
   // An action notice for the agent (NoticeSink): queued behind the writes
-  // in flight; over kMaxNoticesPerRound unsent notices the oldest unsent
+  // in flight; with kMaxNoticesPerRound notices unsent the oldest unsent
   // one is dropped.
   void Notice(v1::VerifierMessage message) override;
 

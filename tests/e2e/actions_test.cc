@@ -48,15 +48,16 @@ std::vector<nlohmann::json> Events(const std::string& out) {
   return events;
 }
 
-bool HasEvent(const std::string& out, const std::string& kind,
-              const std::string& subject) {
+// The first event of `kind` about `subject` the action recorded, or null.
+nlohmann::json FindEvent(const std::string& out, const std::string& kind,
+                         const std::string& subject) {
   for (const nlohmann::json& e : Events(out)) {
     if (e.is_object() && e.value("vouch.kind", "") == kind &&
         e.value("sub", "") == subject) {
-      return true;
+      return e;
     }
   }
-  return false;
+  return nullptr;
 }
 
 TEST_CASE(
@@ -127,12 +128,6 @@ TEST_CASE(
   }
   REQUIRE(Eventually(
       [&] { return world.State(admin_b, *other_tenant) == "pass"; }));
-  // Nothing failed yet: no action ran.
-  for (const std::string& out :
-       {failing_out, peer_out, foreign_out, other_out}) {
-    CHECK(Events(out).empty());
-  }
-
   // A tampered file: the failing agent's own failure.
   const std::string evil = failing->dir + "/evil";
   std::ofstream(evil) << "not in the policy";
@@ -143,35 +138,40 @@ TEST_CASE(
   REQUIRE(r.status.Success());
   REQUIRE(Eventually([&] { return world.State(admin_a, *failing) == "fail"; }));
 
-  // Its own action ran with the signed event.
-  REQUIRE(Eventually(
-      [&] { return HasEvent(failing_out, "own-failure", failing->id); }));
-  for (const nlohmann::json& e : Events(failing_out)) {
-    CHECK(e["aud"] == failing->id);
-    CHECK(e["vouch.tenant"] == kTenantA);
-    CHECK(e["vouch.state"] == "fail");
-    CHECK(e["vouch.previous-state"] == "pass");
-    CHECK(e["exp"].get<int64_t>() > e["iat"].get<int64_t>());
-    CHECK_FALSE(e.value("jti", "").empty());
-  }
-  // The peer of the same tenant was told.
-  REQUIRE(Eventually(
-      [&] { return HasEvent(peer_out, "peer-failure", failing->id); }));
-  for (const nlohmann::json& e : Events(peer_out)) {
-    CHECK(e["aud"] == peer->id);
-    CHECK(e["sub"] == failing->id);
-  }
+  // Its own action ran with the signed event. (Only events about it are
+  // looked at: on a loaded machine an agent may time out once while the
+  // others start, which is told too.)
+  nlohmann::json own;
+  REQUIRE(Eventually([&] {
+    own = FindEvent(failing_out, "own-failure", failing->id);
+    return !own.is_null();
+  }));
+  CHECK(own["aud"] == failing->id);
+  CHECK(own["vouch.tenant"] == kTenantA);
+  CHECK(own["vouch.state"] == "fail");
+  CHECK(own["vouch.previous-state"] == "pass");
+  CHECK(own["exp"].get<int64_t>() > own["iat"].get<int64_t>());
+  CHECK_FALSE(own.value("jti", "").empty());
+  // The peer of the same tenant was told, addressed to it.
+  nlohmann::json told;
+  REQUIRE(Eventually([&] {
+    told = FindEvent(peer_out, "peer-failure", failing->id);
+    return !told.is_null();
+  }));
+  CHECK(told["aud"] == peer->id);
+  CHECK(told["vouch.state"] == "fail");
+  CHECK(told["jti"] == own["jti"]);
   // The agent holding another key refused the notice and ran nothing.
   REQUIRE(Eventually([&] {
     return absl::StrContains(Slurp(foreign->log()), "action notice refused");
   }));
   CHECK(Events(foreign_out).empty());
-  // Another tenant's agent heard nothing; a few more verdicts of its own
-  // later, still nothing.
+  // Another tenant's agent was not told; a verdict of its own later, still
+  // nothing about the failed agent.
   const int seen = other_tenant->Verdicts();
   REQUIRE(Eventually([&] { return other_tenant->Verdicts() >= seen + 1; }));
-  CHECK(Events(other_out).empty());
-  CHECK_FALSE(absl::StrContains(Slurp(other_tenant->log()), "action notice"));
+  CHECK(FindEvent(other_out, "peer-failure", failing->id).is_null());
+  CHECK(FindEvent(other_out, "own-failure", failing->id).is_null());
 }
 
 }  // namespace
