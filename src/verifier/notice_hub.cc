@@ -69,7 +69,7 @@ void NoticeHub::Add(NoticeSink* sink, const std::string& tenant,
         Caller(tenant), FailuresOf(tenant), std::nullopt, nullptr);
     if (sub.ok()) tenants_[tenant] = *std::move(sub);
   }
-  if (!started_) {
+  if (options_.thread && !started_) {
     started_ = true;
     thread_ = std::thread([this] { Run(); });
   }

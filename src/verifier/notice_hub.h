@@ -53,6 +53,8 @@ struct NoticeHubOptions {
   absl::Duration settings_ttl = absl::Seconds(5);
   absl::Duration poll = absl::Milliseconds(200);  // Of the event log.
   size_t max_queued = 1000;  // Events of one tenant read, not dispatched.
+  // False: no thread; the caller drives PollOnce (tests).
+  bool thread = true;
 };
 
 class NoticeHub {
@@ -72,7 +74,8 @@ class NoticeHub {
 
   // One round: reads the log (blocking; the WatchHub's PollOnce, its
   // poller thread is never started) and dispatches what it found. Called by
-  // the hub's thread, started at the first Add; tests call it directly.
+  // the hub's thread, started at the first Add; without it (options.thread
+  // false) the caller does, from one thread.
   void PollOnce(absl::Time now);
 
  private:

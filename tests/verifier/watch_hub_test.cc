@@ -324,6 +324,7 @@ TEST_CASE(
   REQUIRE(keys.ok());
   verifier::NoticeHubOptions o;
   o.settings_ttl = absl::ZeroDuration();  // Each round reads the setting.
+  o.thread = false;                       // Driven by hand.
   verifier::NoticeHub hub(db.store.get(), db.store.get(), issuer->get(), o);
   RecordingSink s0, s1, elsewhere;
   hub.Add(&s0, "default", "watch-0");
@@ -381,6 +382,7 @@ TEST_CASE(
   CHECK(burst.front().second ==
         absl::StrCat("burst-", 40 - verifier::kMaxNoticesPerRound));
   CHECK(burst.back().second == "burst-39");
+  CHECK(told(s0, "watch-0").size() == verifier::kMaxNoticesPerRound);
 
   // A removed stream is not called again.
   hub.Remove(&s1);
