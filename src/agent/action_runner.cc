@@ -141,6 +141,10 @@ absl::StatusOr<ActionOutcome> RunAction(const std::string& path,
     return absl::FailedPreconditionError(
         absl::StrCat(path, ": ", std::strerror(rc)));
   }
+  // An action that closes its stdin early must not kill the agent: the
+  // write then fails with EPIPE instead (the action itself starts with the
+  // default disposition, POSIX_SPAWN_SETSIGDEF).
+  signal(SIGPIPE, SIG_IGN);
   WriteAll(write_end.get(), input);
   write_end.Reset();  // EOF on its stdin.
   ActionOutcome out;
@@ -166,8 +170,6 @@ absl::StatusOr<ActionOutcome> RunAction(const std::string& path,
 
 ActionRunner::ActionRunner(ActionOptions options)
     : options_(std::move(options)) {
-  // An action that closes its stdin must not kill the agent.
-  signal(SIGPIPE, SIG_IGN);
   thread_ = std::thread([this] { Run(); });
 }
 

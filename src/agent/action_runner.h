@@ -53,7 +53,8 @@ absl::StatusOr<std::vector<std::string>> ListActions(const std::string& dir,
                                                      uid_t owner);
 
 // Runs `path` with `input` on its stdin and waits for it, at most
-// `timeout` (then its process group is killed). Blocking.
+// `timeout` (then its process group is killed). Blocking. Sets SIGPIPE to
+// be ignored in this process (an action may close its stdin early).
 absl::StatusOr<ActionOutcome> RunAction(const std::string& path,
                                         const std::string& input,
                                         absl::Duration timeout);

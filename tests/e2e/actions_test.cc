@@ -61,8 +61,8 @@ nlohmann::json FindEvent(const std::string& out, const std::string& kind,
 }
 
 TEST_CASE(
-    "actions: own and peer failures run the agents' actions; another "
-    "tenant's agent and a notice under a foreign key run nothing",
+    "actions: own and peer failures run the agents' actions, but not "
+    "another tenant's agent's or one under a foreign key",
     "[e2e][pg][tpm][actions]") {
   absl::StatusOr<TempDir> root = TempDir::Create("actions-e2e");
   REQUIRE(root.ok());
