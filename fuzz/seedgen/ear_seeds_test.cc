@@ -9,6 +9,7 @@
 #include "absl/time/time.h"
 #include "common/file.h"
 #include "core/ear/ear.h"
+#include "core/ear/notice.h"
 
 namespace vouch::fuzzing {
 namespace {
@@ -48,6 +49,29 @@ TEST_CASE("fuzz seeds: ear_token seeds verify into their claims", "[core]") {
   token[token.size() - 2] = token[token.size() - 2] == 'A' ? 'B' : 'A';
   CHECK(
       absl::IsPermissionDenied(core::ear::Verify(token, *keys, kNow).status()));
+}
+
+// The seeds of fuzz_action_notice (fuzz/seedgen/make_notice_seeds.py), the
+// same way: they verify for node-1 at the target's time.
+TEST_CASE("fuzz seeds: action_notice seeds verify into their claims",
+          "[core][actions]") {
+  absl::StatusOr<core::ear::KeySet> keys =
+      core::ear::KeySet::FromJwks(kEarFuzzJwks);
+  REQUIRE(keys.ok());
+  const std::string dir =
+      std::string(VOUCH_SOURCE_DIR) + "/fuzz/corpus/action_notice/";
+  absl::StatusOr<std::string> claims = ReadFileUpTo(dir + "claims", 1 << 16);
+  REQUIRE(claims.ok());
+  CHECK(core::ear::ParseNoticeClaims(*claims).ok());
+  for (const char* name : {"own-failure", "peer-failure"}) {
+    INFO(name << ": rerun fuzz/seedgen/make_notice_seeds.py");
+    absl::StatusOr<std::string> token = ReadFileUpTo(dir + name, 1 << 16);
+    REQUIRE(token.ok());
+    absl::StatusOr<core::ear::Notice> n =
+        core::ear::VerifyNotice(*token, *keys, "node-1", kNow);
+    INFO(n.status().ToString());
+    CHECK(n.ok());
+  }
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "common/status_macros.h"
+#include "core/ear/ear.h"
 #include "server/metrics.h"
 #include "server/service_notify.h"
 #include "tpm/esys_tpm.h"
@@ -83,6 +84,18 @@ AppSpec AgentAppSpec() {
               "Where the verifier's signed attestation result (EAR JWT) of "
               "each verdict is written, atomically replaced, for local "
               "consumers; empty: not written")
+      .String("agent", "results_jwks", "",
+              "JWKS file of the pool's results public keys (`vouchctl "
+              "results jwks -f`): action notices must be signed by one of "
+              "them; empty: notices are ignored and no action runs")
+      .String("agent", "actions_dir", "",
+              "Directory of local actions (e.g. /etc/vouch/actions.d): for "
+              "each verified action notice its executables run in name "
+              "order with the event as JSON on stdin (docs/actions.md); "
+              "empty: none")
+      .Duration("agent", "action_timeout", absl::Seconds(30),
+                "An action still running after this is killed (with its "
+                "process group)")
       .Bool("agent", "keep_tpm_open", true,
             "Hold the TPM connection between pushes; false opens it for each "
             "push (needed when the TPM is a swtpm shared with other tools, "
@@ -210,6 +223,23 @@ RegisterOptions RegistrationOptions(const Config& cfg) {
   return reg;
 }
 
+// The keys action notices must be signed by (agent.results_jwks); nullptr
+// when unset.
+absl::StatusOr<std::shared_ptr<const core::ear::KeySet>> NoticeKeys(
+    const Config& cfg) {
+  const std::string path = cfg.GetString("agent", "results_jwks");
+  if (path.empty()) return nullptr;
+  absl::StatusOr<std::string> text =
+      ReadFileUpTo(path, core::ear::kMaxJwksBytes);
+  if (!text.ok()) return text.status();
+  absl::StatusOr<core::ear::KeySet> keys = core::ear::KeySet::FromJwks(*text);
+  if (!keys.ok()) return keys.status();
+  if (keys->keys().empty()) {
+    return absl::InvalidArgumentError(path + ": no EC P-256 key");
+  }
+  return std::make_shared<const core::ear::KeySet>(*std::move(keys));
+}
+
 // `aik_name` is the AIK's binary TPM Name.
 AttestOptions AttestationOptions(const Config& cfg, const Identity& identity,
                                  const std::string& aik_name,
@@ -240,6 +270,8 @@ AttestOptions AttestationOptions(const Config& cfg, const Identity& identity,
   att.keepalive = cfg.GetDuration("agent", "keepalive");
   att.keep_tpm_open = cfg.GetBool("agent", "keep_tpm_open");
   att.result_file = cfg.GetString("agent", "result_file");
+  att.actions.dir = cfg.GetString("agent", "actions_dir");
+  att.actions.timeout = cfg.GetDuration("agent", "action_timeout");
   return att;
 }
 
@@ -421,6 +453,14 @@ int RunAgent(AppContext& ctx) {
   }
   AttestOptions att = AttestationOptions(
       cfg, identity, std::string(AsString(*name)), reg.agent_version);
+  absl::StatusOr<std::shared_ptr<const core::ear::KeySet>> notice_keys =
+      NoticeKeys(cfg);
+  if (!notice_keys.ok()) {
+    Log(LogLevel::kError, "agent.results_jwks unusable",
+        {{"error", notice_keys.status().message()}});
+    return 2;
+  }
+  att.notice_keys = *std::move(notice_keys);
   device.reset();  // Reopened per push, or once, by the loop.
   std::shared_ptr<server::Metrics> metrics =
       server::MetricsFromConfig(cfg, "vouch-agent");

@@ -21,6 +21,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "core/attest/limits.h"
+#include "core/ear/notice.h"
 #include "sdk/channel.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
@@ -214,7 +215,8 @@ class Driver {
                  ? nullptr
                  : std::make_unique<ImaSource>(options.ima_log)),
         evidence_(open_tpm, BuilderOptions(options), ima_.get()),
-        machine_(MachineOptions(options), std::random_device{}()) {}
+        machine_(MachineOptions(options), std::random_device{}()),
+        actions_(options.actions) {}
 
   int Run() {
     Actions actions = machine_.Start(absl::Now());
@@ -319,6 +321,10 @@ class Driver {
       o_.metrics->Verdict(m->verdict().state(), now);
     }
     if (m && m->has_verdict()) WriteResult(m->verdict().ear_token());
+    if (m && m->has_action_notice()) {
+      OnActionNotice(m->action_notice(), now);
+      return machine_.OnTick(now);  // Not a reply: the wait goes on.
+    }
     if (m) return machine_.OnMessage(now, *m);
     if (stream_->inbox().closed()) return Ended();
     if (a.ima_from && ima_ && ima_->MayHaveEntriesFrom(*a.ima_from)) {
@@ -349,10 +355,34 @@ class Driver {
     }
   }
 
+  // Checks a notice (signature by a configured results key, addressed to
+  // this agent, not expired) before its event goes to the actions; a
+  // notice that fails is logged and nothing runs.
+  void OnActionNotice(const v1::ActionNotice& notice, absl::Time now) {
+    if (o_.notice_keys == nullptr) {
+      Log(LogLevel::kWarning,
+          "action notice ignored: agent.results_jwks is not set");
+      return;
+    }
+    absl::StatusOr<core::ear::Notice> n = core::ear::VerifyNotice(
+        notice.token(), *o_.notice_keys, o_.agent_id, now);
+    if (!n.ok()) {
+      Log(LogLevel::kWarning, "action notice refused",
+          {{"error", n.status().message()}});
+      return;
+    }
+    Log(LogLevel::kInfo, "action notice",
+        {{"kind", core::ear::NoticeKindName(n->kind)},
+         {"subject", n->subject},
+         {"state", n->state}});
+    actions_.Submit(core::ear::NoticeClaimsJson(*n));
+  }
+
   const AttestOptions& o_;
   std::unique_ptr<ImaSource> ima_;  // Null: no IMA log configured.
   EvidenceBuilder evidence_;
   AttestStateMachine machine_;
+  ActionRunner actions_;
   std::unique_ptr<Stream> stream_;
 };
 

@@ -18,12 +18,18 @@
 #ifndef VOUCH_AGENT_ATTEST_LOOP_H_
 #define VOUCH_AGENT_ATTEST_LOOP_H_
 
+#include <memory>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "agent/action_runner.h"
 #include "agent/agent_metrics.h"
 #include "agent/evidence.h"
+
+namespace vouch::core::ear {
+class KeySet;
+}  // namespace vouch::core::ear
 
 namespace vouch::agent {
 
@@ -50,6 +56,11 @@ struct AttestOptions {
   // Where the signed attestation result of each verdict is written
   // (atomic replace) for local consumers; empty: not written.
   std::string result_file;
+  // Local actions run for verified action notices (docs/actions.md).
+  ActionOptions actions;
+  // The results keys notices must be signed by; nullptr: notices are
+  // ignored (logged) and no action runs.
+  std::shared_ptr<const core::ear::KeySet> notice_keys;
 };
 
 // Returns the process exit code (0 after a stop signal).

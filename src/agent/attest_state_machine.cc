@@ -156,9 +156,11 @@ Actions AttestStateMachine::OnMessage(absl::Time now,
       state_ == AttestState::kPush) {
     return {};
   }
-  // Any message but a StateNotice (which may come at any time) is the
-  // verifier's reply.
-  if (!message.has_state_notice()) reply_deadline_ = absl::InfiniteFuture();
+  // Any message but a StateNotice or an ActionNotice (which may come at any
+  // time) is the verifier's reply.
+  if (!message.has_state_notice() && !message.has_action_notice()) {
+    reply_deadline_ = absl::InfiniteFuture();
+  }
   switch (message.message_case()) {
     case v1::VerifierMessage::kChallenge:
       OnChallenge(now, message.challenge());

@@ -636,4 +636,23 @@ absl::StatusOr<std::vector<EventRow>> InMemoryVerifierStore::EventsAfter(
   return out;
 }
 
+// --- Tenant settings --------------------------------------------------------
+
+absl::StatusOr<TenantSettings> InMemoryVerifierStore::GetTenantSettings(
+    const std::string& tenant) {
+  absl::MutexLock lock(&mu_);
+  auto it = tenant_settings_.find(tenant);
+  if (it != tenant_settings_.end()) return it->second;
+  TenantSettings s;
+  s.tenant = tenant;
+  return s;
+}
+
+absl::Status InMemoryVerifierStore::SetTenantSettings(
+    const TenantSettings& settings) {
+  absl::MutexLock lock(&mu_);
+  tenant_settings_[settings.tenant] = settings;
+  return absl::OkStatus();
+}
+
 }  // namespace vouch::store

@@ -28,7 +28,8 @@ namespace vouch::store {
 
 class InMemoryVerifierStore final : public PolicyStore,
                                     public AgentStore,
-                                    public EventStore {
+                                    public EventStore,
+                                    public TenantSettingsStore {
  public:
   using Clock = std::function<absl::Time()>;
   InMemoryVerifierStore(int timeout_intervals, Clock clock);
@@ -108,6 +109,11 @@ class InMemoryVerifierStore final : public PolicyStore,
       const std::vector<core::AgentState>& states, bool verdicts,
       int limit) override;
 
+  // TenantSettingsStore.
+  absl::StatusOr<TenantSettings> GetTenantSettings(
+      const std::string& tenant) override;
+  absl::Status SetTenantSettings(const TenantSettings& settings) override;
+
  private:
   struct Registration {
     std::string aik_public;
@@ -169,6 +175,7 @@ class InMemoryVerifierStore final : public PolicyStore,
            std::pair<uint32_t, std::string>>
       boot_logs_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> aiks_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, TenantSettings> tenant_settings_ ABSL_GUARDED_BY(mu_);
   std::map<std::pair<std::string, uint32_t>, std::string> last_boot_log_
       ABSL_GUARDED_BY(mu_);
   uint64_t xid_ ABSL_GUARDED_BY(mu_) = 1;  // one per "transaction"

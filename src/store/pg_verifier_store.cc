@@ -1057,4 +1057,30 @@ absl::StatusOr<std::string> PgVerifierStore::RecordAt(
   return rows.rows[0][0].value_or("");
 }
 
+// --- Tenant settings --------------------------------------------------------
+
+absl::StatusOr<TenantSettings> PgVerifierStore::GetTenantSettings(
+    const std::string& tenant) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT peer_notices FROM tenant_settings WHERE tenant = $1",
+                {tenant}));
+  TenantSettings s;
+  s.tenant = tenant;
+  if (!rows.rows.empty()) s.peer_notices = rows.rows[0][0].value_or("f") == "t";
+  return s;
+}
+
+absl::Status PgVerifierStore::SetTenantSettings(const TenantSettings& s) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return db
+      ->Query(
+          "INSERT INTO tenant_settings (tenant, peer_notices) VALUES ($1, $2) "
+          "ON CONFLICT (tenant) DO UPDATE SET peer_notices = $2, updated_at = "
+          "now() RETURNING 1",
+          {s.tenant, s.peer_notices ? "true" : "false"})
+      .status();
+}
+
 }  // namespace vouch::store

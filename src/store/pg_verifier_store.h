@@ -21,7 +21,8 @@ namespace vouch::store {
 
 class PgVerifierStore final : public PolicyStore,
                               public AgentStore,
-                              public EventStore {
+                              public EventStore,
+                              public TenantSettingsStore {
  public:
   PgVerifierStore(PgPool* pool, int timeout_intervals)
       : pool_(pool), timeout_intervals_(timeout_intervals) {}
@@ -89,6 +90,11 @@ class PgVerifierStore final : public PolicyStore,
       const std::vector<std::string>& agent_ids,
       const std::vector<core::AgentState>& states, bool verdicts,
       int limit) override;
+
+  // TenantSettingsStore.
+  absl::StatusOr<TenantSettings> GetTenantSettings(
+      const std::string& tenant) override;
+  absl::Status SetTenantSettings(const TenantSettings& settings) override;
 
  private:
   PgPool* pool_;

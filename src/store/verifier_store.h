@@ -368,6 +368,24 @@ class EventStore {
       int limit) = 0;
 };
 
+// Settings of one tenant (tenant_settings, migration 0014).
+struct TenantSettings {
+  std::string tenant;
+  // Agents of the tenant are told of each other's failures (action
+  // notices); off: each hears only of its own.
+  bool peer_notices = false;
+};
+
+class TenantSettingsStore {
+ public:
+  virtual ~TenantSettingsStore() = default;
+  // A tenant never set has the defaults.
+  virtual absl::StatusOr<TenantSettings> GetTenantSettings(
+      const std::string& tenant) = 0;
+  // Creates or replaces the tenant's settings.
+  virtual absl::Status SetTenantSettings(const TenantSettings& settings) = 0;
+};
+
 }  // namespace vouch::store
 
 #endif  // VOUCH_STORE_VERIFIER_STORE_H_

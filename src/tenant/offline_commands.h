@@ -53,6 +53,9 @@ std::optional<int> RunDevCommands(AppContext& ctx);
 // `agents` and `policies` (cmd_agents.cc): the verifier's Admin service.
 void AddResultsCommands(CLI::App& cli);
 std::optional<int> RunResultsCommands(AppContext& ctx);
+// `tenants get|set` (cmd_tenants.cc): a tenant's settings.
+void AddTenantCommands(CLI::App& cli);
+std::optional<int> RunTenantCommands(AppContext& ctx);
 
 // `audit log-key|tree-head|prove|consistency` (cmd_translog.cc): the
 // transparency log, every answer verified client-side.

@@ -77,6 +77,7 @@ AppSpec VouchctlAppSpec() {
     AddPolicyKeyCommands(cli);
     AddRuleCommands(cli);
     AddResultsCommands(cli);
+    AddTenantCommands(cli);
     AddAuditCommands(cli);
     AddAuditLogCommands(cli);  // Adds to `audit` above.
     AddDevCommands(cli);
@@ -103,8 +104,8 @@ int RunVouchctl(AppContext& ctx) {
         &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
         &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
         &RunAdminCommands, &RunPolicyKeyCommands, &RunResultsCommands,
-        &RunAuditLogCommands, &RunAuditCommands, &RunDevCommands,
-        &RunCompletionCommands}) {
+        &RunTenantCommands, &RunAuditLogCommands, &RunAuditCommands,
+        &RunDevCommands, &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

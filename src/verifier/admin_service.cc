@@ -442,6 +442,43 @@ grpc::Status AdminService::GetResultKeys(grpc::ServerContext* ctx,
   return grpc::Status::OK;
 }
 
+grpc::Status AdminService::GetTenantSettings(
+    grpc::ServerContext* ctx, const v1::GetTenantSettingsRequest* req,
+    v1::TenantSettings* resp) {
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (tenant_settings == nullptr) {
+    return Reply(absl::UnimplementedError("no tenant settings here"));
+  }
+  absl::StatusOr<store::TenantSettings> s =
+      tenant_settings->GetTenantSettings(*tenant);
+  if (!s.ok()) return Reply(s.status());
+  resp->set_tenant(s->tenant);
+  resp->set_peer_notices(s->peer_notices);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::SetTenantSettings(
+    grpc::ServerContext* ctx, const v1::SetTenantSettingsRequest* req,
+    v1::TenantSettings* resp) {
+  absl::StatusOr<std::string> tenant = Tenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (tenant_settings == nullptr) {
+    return Reply(absl::UnimplementedError("no tenant settings here"));
+  }
+  absl::StatusOr<store::TenantSettings> s =
+      tenant_settings->GetTenantSettings(*tenant);
+  if (!s.ok()) return Reply(s.status());
+  if (req->has_peer_notices()) s->peer_notices = req->peer_notices();
+  if (absl::Status st = tenant_settings->SetTenantSettings(*s); !st.ok()) {
+    return Reply(st);
+  }
+  resp->set_tenant(s->tenant);
+  resp->set_peer_notices(s->peer_notices);
+  return grpc::Status::OK;
+}
+
 absl::Status AdminService::AnyViewer(grpc::ServerContext* ctx) const {
   absl::StatusOr<Principal> caller =
       server::CallerPrincipal(*ctx->auth_context());

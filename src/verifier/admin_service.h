@@ -119,6 +119,15 @@ class AdminService final
   grpc::Status GetResultKeys(grpc::ServerContext* ctx,
                              const v1::GetResultKeysRequest* req,
                              v1::ResultKeys* resp) override;
+  // Tenant settings (docs/actions.md), from `tenant_settings`.
+  grpc::Status GetTenantSettings(grpc::ServerContext* ctx,
+                                 const v1::GetTenantSettingsRequest* req,
+                                 v1::TenantSettings* resp) override;
+  grpc::Status SetTenantSettings(grpc::ServerContext* ctx,
+                                 const v1::SetTenantSettingsRequest* req,
+                                 v1::TenantSettings* resp) override;
+  // nullptr: the tenant-settings calls answer UNIMPLEMENTED.
+  store::TenantSettingsStore* tenant_settings = nullptr;
   // Kept records (verifier/kept_records.h, docs/audit.md).
   grpc::Status GetAttestation(grpc::ServerContext* ctx,
                               const v1::GetAttestationRequest* req,

@@ -43,6 +43,7 @@
 #include "verifier/executor.h"
 #include "verifier/group_commit.h"
 #include "verifier/latency_recorder.h"
+#include "verifier/notice_hub.h"
 #include "verifier/policy_cache.h"
 #include "verifier/result_issuer.h"
 #include "verifier/verifier_metrics.h"
@@ -57,6 +58,8 @@ struct AttestationOptions {
   VerifierMetrics* metrics = nullptr;  // nullptr: metrics off.
   // Signs the EAR token each Verdict carries; nullptr: no tokens.
   const ResultIssuer* results = nullptr;
+  // Sends the agents' action notices (notice_hub.h); nullptr: none.
+  NoticeHub* notices = nullptr;
 };
 
 class StreamReactor;

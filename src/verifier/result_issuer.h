@@ -19,6 +19,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/ear/ear.h"
+#include "core/ear/notice.h"
 
 namespace vouch::verifier {
 
@@ -51,6 +52,11 @@ class ResultIssuer {
   // `nonce` must be valid (core::ear::ValidateNonce) or empty.
   absl::StatusOr<Issued> Issue(const Subject& subject, const std::string& nonce,
                                absl::Time now) const;
+
+  // The action notice `n` signed with the results key (core/ear/notice.h).
+  absl::StatusOr<std::string> SignNotice(const core::ear::Notice& n) const {
+    return core::ear::SignNotice(signer_, n);
+  }
 
   // {"keys":[current, older...]}.
   const std::string& jwks() const { return jwks_; }

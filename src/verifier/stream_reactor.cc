@@ -2,6 +2,7 @@
 
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "absl/time/clock.h"
 #include "common/logging.h"
@@ -81,6 +82,7 @@ void StreamReactor::OnCancel() {
 }
 
 void StreamReactor::OnDone() {
+  if (NoticeHub* n = service_->options_.notices) n->Remove(this);
   service_->Unregister(this);
   const int64_t epoch = session_.epoch();
   if (epoch > 0) {
@@ -122,6 +124,9 @@ void StreamReactor::Run(SessionActions actions) {
       case Kind::kHold:
         MarkLeaseWritten(absl::Now());
         service_->Register(this, a.agent_id, a.epoch, a.lease, a.aik_name);
+        if (NoticeHub* n = service_->options_.notices) {
+          n->Add(this, subject_.tenant, a.agent_id);
+        }
         break;
       case Kind::kTakeOver:
         Blocking([this, a = std::move(a)] { TakeOver(a); });
@@ -251,6 +256,32 @@ void StreamReactor::MaybeFinishLocked() {
 void StreamReactor::Send(v1::VerifierMessage message) {
   absl::MutexLock lock(&mu_);
   if (finish_) return;
+  writes_.push_back(std::move(message));
+  if (!writing_) {
+    writing_ = true;
+    StartWrite(&writes_.front());
+  }
+}
+
+void StreamReactor::Notice(v1::VerifierMessage message) {
+  absl::MutexLock lock(&mu_);
+  if (finish_) return;
+  // writes_.front() is in flight while writing_; the rest are unsent. The
+  // in-flight message must stay where it is (erasing from the middle of a
+  // deque may move it), so a full set of unsent notices shifts by
+  // assignment: the oldest drops out, the new one takes the last slot.
+  std::vector<v1::VerifierMessage*> unsent;
+  for (auto it = writes_.begin() + (writing_ ? 1 : 0); it != writes_.end();
+       ++it) {
+    if (it->has_action_notice()) unsent.push_back(&*it);
+  }
+  if (unsent.size() >= kMaxNoticesPerRound) {
+    for (size_t i = 0; i + 1 < unsent.size(); ++i) {
+      *unsent[i] = std::move(*unsent[i + 1]);
+    }
+    *unsent.back() = std::move(message);
+    return;
+  }
   writes_.push_back(std::move(message));
   if (!writing_) {
     writing_ = true;

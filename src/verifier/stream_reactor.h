@@ -24,13 +24,15 @@
 #include "absl/time/time.h"
 #include "verifier/attestation_service.h"
 #include "verifier/attestation_session.h"
+#include "verifier/notice_hub.h"
 #include "verifier/result_issuer.h"
 #include "vouch/v1/attestation.grpc.pb.h"
 
 namespace vouch::verifier {
 
 class StreamReactor final
-    : public grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage> {
+    : public grpc::ServerBidiReactor<v1::AgentMessage, v1::VerifierMessage>,
+      public NoticeSink {
  public:
   // `identity`: the caller's (tenant, agent) from its client certificate,
   // empty when it is not an agent (the session then refuses its Hello).
@@ -47,6 +49,10 @@ class StreamReactor final
   // draining, a newer stream): only kSend and kEnd are expected.
   void Apply(const SessionActions& actions);
   void End(grpc::Status status);
+  // An action notice for the agent (NoticeSink): queued behind the writes
+  // in flight; with kMaxNoticesPerRound notices unsent the oldest unsent
+  // one is dropped.
+  void Notice(v1::VerifierMessage message) override;
 
   // When this stream's lease was last written to the database (taken, a
   // verdict committed, a renewal); read by the sweeper without the

@@ -168,7 +168,10 @@ AppSpec VerifierAppSpec() {
                   "the JWKS so their tokens verify until they expire")
       .Duration("verifier", "results_ttl", absl::Minutes(5),
                 "How long an attestation result token is valid (exp - iat), "
-                "1s..24h");
+                "1s..24h")
+      .Duration("verifier", "notice_ttl", absl::Minutes(5),
+                "How long a signed action notice to an agent is valid "
+                "(exp - iat); notices need verifier.results_key");
   spec.schema
       .Int("retention", "days", 30,
            "Attestation records and state-change events are kept at least "
@@ -257,6 +260,18 @@ absl::StatusOr<std::unique_ptr<ResultIssuer>> Results(const Config& cfg,
     return absl::InvalidArgumentError("verifier.results_ttl: 1s..24h");
   }
   return ResultIssuer::Create(*pem, old, ttl, id);
+}
+
+// The action notices to agents (notice_hub.h), signed with the results
+// key; they read the event log on the Watch poll.
+std::unique_ptr<NoticeHub> StartNotices(const Config& cfg,
+                                        store::PgVerifierStore& store,
+                                        const ResultIssuer* results) {
+  NoticeHubOptions o;
+  o.ttl = std::clamp(cfg.GetDuration("verifier", "notice_ttl"),
+                     absl::Seconds(1), absl::Hours(24));
+  o.poll = cfg.GetDuration("admission", "watch_poll");
+  return std::make_unique<NoticeHub>(&store, &store, results, o);
 }
 
 // The agent-state gauges: this verifier's agents, and the pool's when this
@@ -718,6 +733,8 @@ int RunVerifier(AppContext& ctx) {
   AttestationOptions options = AttestationOptionsFrom(cfg, vc);
   options.metrics = observers.vm.get();
   options.results = results->get();
+  std::unique_ptr<NoticeHub> notices = StartNotices(cfg, store, results->get());
+  options.notices = notices.get();
   AttestationService attestation(&store, &executor, &committer, &policies,
                                  options);
   std::optional<std::vector<std::string>> signing_keys = SigningKeys(cfg);
@@ -742,6 +759,7 @@ int RunVerifier(AppContext& ctx) {
   admin.watch_max_queued =
       static_cast<size_t>(cfg.GetInt("admission", "watch_max_queued"));
   admin.metrics = db.metrics.get();
+  admin.tenant_settings = &admin_store;
   if (translog.key) {
     admin.translog = translog.log.get();
     admin.log_key = &*translog.key;

@@ -6,6 +6,9 @@
 // driven by hand (PollOnce), so nothing depends on timing.
 #include "verifier/watch_hub.h"
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
@@ -14,10 +17,14 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/openssl_handle.h"
+#include "core/ear/notice.h"
 #include "harness/pg_cluster.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
 #include "store/pg_verifier_store.h"
+#include "verifier/notice_hub.h"
+#include "verifier/result_issuer.h"
 
 namespace vouch {
 namespace {
@@ -272,6 +279,119 @@ TEST_CASE(
   CHECK(stale_end.error_code() == grpc::StatusCode::OUT_OF_RANGE);
   hub.Unsubscribe(*fast);
   hub.Unsubscribe(*stale);
+}
+
+// A stream's side of the NoticeHub: the notices it was handed, verified.
+class RecordingSink final : public verifier::NoticeSink {
+ public:
+  void Notice(v1::VerifierMessage m) override {
+    tokens.push_back(m.action_notice().token());
+  }
+  std::vector<std::string> tokens;
+};
+
+// Appends a committed state change of `agent` in tenant "default".
+void StateChange(Db& db, const std::string& agent, const char* from,
+                 const char* to) {
+  absl::StatusOr<store::PgPool::Lease> c = db.pool->Acquire();
+  REQUIRE(c.ok());
+  REQUIRE((*c)->Exec("INSERT INTO agent_events (tenant, agent_id, "
+                     "previous_state, state, cause) VALUES ('default', $1, "
+                     "$2, $3, 'verdict')",
+                     {agent, from, to})
+              .ok());
+}
+
+TEST_CASE(
+    "NoticeHub: own failures go to the agent, peers' to its tenant only "
+    "when opted in, signed for each receiver and bounded per round",
+    "[pg][actions]") {
+  Db db;
+  db.Enroll(0, 3);
+  EvpPkeyPtr key(EVP_EC_gen("P-256"));
+  REQUIRE(key);
+  BioPtr bio(BIO_new(BIO_s_mem()));
+  REQUIRE(PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0,
+                                   nullptr, nullptr) == 1);
+  char* pem = nullptr;
+  const long pem_len = BIO_get_mem_data(bio.get(), &pem);
+  auto issuer = verifier::ResultIssuer::Create(
+      std::string(pem, static_cast<size_t>(pem_len)), {}, absl::Minutes(5),
+      "test");
+  REQUIRE(issuer.ok());
+  absl::StatusOr<core::ear::KeySet> keys =
+      core::ear::KeySet::FromJwks((*issuer)->jwks());
+  REQUIRE(keys.ok());
+  verifier::NoticeHubOptions o;
+  o.settings_ttl = absl::ZeroDuration();  // Each round reads the setting.
+  o.thread = false;                       // Driven by hand.
+  verifier::NoticeHub hub(db.store.get(), db.store.get(), issuer->get(), o);
+  RecordingSink s0, s1, elsewhere;
+  hub.Add(&s0, "default", "watch-0");
+  hub.Add(&s1, "default", "watch-1");
+  hub.Add(&elsewhere, "other", "x-1");
+  const absl::Time now = absl::Now();
+  hub.PollOnce(now);  // From the log's end.
+
+  // Verifies each token for `audience`: the (kind, subject) pairs.
+  auto told = [&](RecordingSink& s, const std::string& audience) {
+    std::vector<std::pair<core::ear::NoticeKind, std::string>> out;
+    for (const std::string& t : s.tokens) {
+      absl::StatusOr<core::ear::Notice> n =
+          core::ear::VerifyNotice(t, *keys, audience, now);
+      REQUIRE(n.ok());
+      out.emplace_back(n->kind, n->subject);
+    }
+    s.tokens.clear();
+    return out;
+  };
+  using K = core::ear::NoticeKind;
+
+  // Peer notices off (the default): only the agent itself is told.
+  StateChange(db, "watch-0", "pass", "fail");
+  hub.PollOnce(now);
+  CHECK(told(s0, "watch-0") ==
+        std::vector<std::pair<K, std::string>>{{K::kOwnFailure, "watch-0"}});
+  CHECK(s1.tokens.empty());
+  CHECK(elsewhere.tokens.empty());
+
+  // A latched failure is not told again; a recovery is not a failure.
+  StateChange(db, "watch-0", "fail", "timeout");
+  StateChange(db, "watch-1", "pending", "pass");
+  hub.PollOnce(now);
+  CHECK(s0.tokens.empty());
+  CHECK(s1.tokens.empty());
+
+  // Opted in: the tenant's other agents are told, another tenant is not.
+  REQUIRE(db.store->SetTenantSettings({"default", true}).ok());
+  StateChange(db, "watch-2", "pass", "timeout");
+  hub.PollOnce(now);
+  CHECK(told(s0, "watch-0") ==
+        std::vector<std::pair<K, std::string>>{{K::kPeerFailure, "watch-2"}});
+  CHECK(told(s1, "watch-1") ==
+        std::vector<std::pair<K, std::string>>{{K::kPeerFailure, "watch-2"}});
+  CHECK(elsewhere.tokens.empty());
+
+  // A burst: each stream gets the newest kMaxNoticesPerRound of a round.
+  for (int i = 0; i < 40; ++i) {
+    StateChange(db, absl::StrCat("burst-", i), "pass", "fail");
+  }
+  hub.PollOnce(now);
+  std::vector<std::pair<K, std::string>> burst = told(s1, "watch-1");
+  REQUIRE(burst.size() == verifier::kMaxNoticesPerRound);
+  CHECK(burst.front().second ==
+        absl::StrCat("burst-", 40 - verifier::kMaxNoticesPerRound));
+  CHECK(burst.back().second == "burst-39");
+  CHECK(told(s0, "watch-0").size() == verifier::kMaxNoticesPerRound);
+
+  // A removed stream is not called again.
+  hub.Remove(&s1);
+  StateChange(db, "watch-0", "pass", "fail");
+  hub.PollOnce(now);
+  CHECK(s1.tokens.empty());
+  CHECK(told(s0, "watch-0").size() == 1);
+  hub.Remove(&s0);
+  hub.Remove(&elsewhere);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "common/openssl_handle.h"
 #include "common/status_macros.h"
+#include "core/ear/json_internal.h"
 #include "nlohmann/json.hpp"
 #include "vouch/v1/common.pb.h"
 
@@ -24,6 +25,10 @@ namespace vouch::core::ear {
 namespace {
 
 using Json = nlohmann::json;
+using internal::Integer;
+using internal::Member;
+using internal::ParseObject;
+using internal::String;
 using EcdsaSigPtr = CHandle<ECDSA_SIG, ECDSA_SIG_free>;
 using ParamBldPtr = CHandle<OSSL_PARAM_BLD, OSSL_PARAM_BLD_free>;
 using ParamPtr = CHandle<OSSL_PARAM, OSSL_PARAM_free>;
@@ -59,60 +64,6 @@ absl::StatusOr<std::string> UnB64(absl::string_view text) {
     return absl::InvalidArgumentError("token: not base64url");
   }
   return out;
-}
-
-// Nesting depth of a JSON text, counted outside strings; nlohmann parses
-// recursively, so deep input is refused before it is parsed.
-bool ShallowEnough(absl::string_view text) {
-  size_t depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : text) {
-    if (in_string) {
-      if (escaped) {
-        escaped = false;
-      } else if (c == '\\') {
-        escaped = true;
-      } else if (c == '"') {
-        in_string = false;
-      }
-    } else if (c == '"') {
-      in_string = true;
-    } else if (c == '{' || c == '[') {
-      if (++depth > kMaxJsonDepth) return false;
-    } else if ((c == '}' || c == ']') && depth > 0) {
-      --depth;
-    }
-  }
-  return true;
-}
-
-absl::StatusOr<Json> ParseObject(absl::string_view text, const char* what) {
-  if (!ShallowEnough(text)) {
-    return absl::InvalidArgumentError(absl::StrCat(what, ": nested too deep"));
-  }
-  Json j = Json::parse(text.begin(), text.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat(what, ": not a JSON object"));
-  }
-  return j;
-}
-
-const Json* Member(const Json& obj, const char* key) {
-  auto it = obj.find(key);
-  return it == obj.end() ? nullptr : &*it;
-}
-
-std::optional<std::string> String(const Json& obj, const char* key) {
-  const Json* v = Member(obj, key);
-  if (v == nullptr || !v->is_string()) return std::nullopt;
-  return v->get<std::string>();
-}
-
-std::optional<int64_t> Integer(const Json& obj, const char* key) {
-  const Json* v = Member(obj, key);
-  if (v == nullptr || !v->is_number_integer()) return std::nullopt;
-  return v->get<int64_t>();
 }
 
 // The vector's claims by their AR4SI names, in the order of the draft.
@@ -465,9 +416,14 @@ absl::StatusOr<Signer> Signer::FromPem(absl::string_view pem) {
 }
 
 absl::StatusOr<std::string> Signer::Sign(const Result& r) const {
+  return SignClaims(ClaimsJson(r));
+}
+
+absl::StatusOr<std::string> Signer::SignClaims(
+    absl::string_view claims_json) const {
   const std::string header =
       Json{{"alg", "ES256"}, {"typ", "JWT"}, {"kid", public_.kid}}.dump();
-  const std::string input = absl::StrCat(B64(header), ".", B64(ClaimsJson(r)));
+  const std::string input = absl::StrCat(B64(header), ".", B64(claims_json));
   EvpMdCtxPtr md(EVP_MD_CTX_new());
   size_t der_len = 0;
   if (!md ||
@@ -505,6 +461,19 @@ absl::StatusOr<std::string> Signer::Sign(const Result& r) const {
 
 absl::StatusOr<Result> Verify(absl::string_view token, const KeySet& keys,
                               absl::Time now) {
+  VOUCH_ASSIGN_OR_RETURN(std::string claims_text, VerifySignature(token, keys));
+  VOUCH_ASSIGN_OR_RETURN(Result result, ParseClaims(claims_text));
+  if (result.expires_at <= now) {
+    return absl::PermissionDeniedError("token: expired");
+  }
+  if (result.issued_at > now + absl::Minutes(1)) {
+    return absl::PermissionDeniedError("token: issued in the future");
+  }
+  return result;
+}
+
+absl::StatusOr<std::string> VerifySignature(absl::string_view token,
+                                            const KeySet& keys) {
   if (token.size() > kMaxTokenBytes) {
     return absl::InvalidArgumentError("token: larger than 16 KiB");
   }
@@ -557,15 +526,7 @@ absl::StatusOr<Result> Verify(absl::string_view token, const KeySet& keys,
                        input.size()) == 1;
   DrainOpenSslErrors();
   if (!good) return absl::PermissionDeniedError("token: bad signature");
-  VOUCH_ASSIGN_OR_RETURN(std::string claims_text, UnB64(parts[1]));
-  VOUCH_ASSIGN_OR_RETURN(Result result, ParseClaims(claims_text));
-  if (result.expires_at <= now) {
-    return absl::PermissionDeniedError("token: expired");
-  }
-  if (result.issued_at > now + absl::Minutes(1)) {
-    return absl::PermissionDeniedError("token: issued in the future");
-  }
-  return result;
+  return UnB64(parts[1]);
 }
 
 }  // namespace vouch::core::ear

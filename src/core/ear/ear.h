@@ -148,6 +148,8 @@ class Signer {
   const PublicKey& public_key() const { return public_; }
   // The compact JWS (header {"alg":"ES256","typ":"JWT","kid":...}).
   absl::StatusOr<std::string> Sign(const Result& r) const;
+  // The compact JWS of any claims set (a JSON object's text).
+  absl::StatusOr<std::string> SignClaims(absl::string_view claims_json) const;
 
  private:
   std::shared_ptr<void> pkey_;
@@ -160,6 +162,11 @@ class Signer {
 // bad signature, unknown key or an expired token.
 absl::StatusOr<Result> Verify(absl::string_view token, const KeySet& keys,
                               absl::Time now);
+
+// The signature part of Verify for any claims set: alg ES256, a kid in
+// `keys`, the signature; returns the claims text (unparsed, not checked).
+absl::StatusOr<std::string> VerifySignature(absl::string_view token,
+                                            const KeySet& keys);
 
 }  // namespace vouch::core::ear
 
