@@ -61,6 +61,14 @@ class AdminService final
   grpc::Status ListAgents(grpc::ServerContext* ctx,
                           const v1::ListAgentsRequest* req,
                           v1::ListAgentsResponse* resp) override;
+  // By ids or label selector, one transaction (store::FleetStore).
+  grpc::Status UpdateAgents(grpc::ServerContext* ctx,
+                            const v1::UpdateAgentsRequest* req,
+                            v1::UpdateAgentsResponse* resp) override;
+  // Version and commit of this binary; any authenticated principal.
+  grpc::Status GetServerInfo(grpc::ServerContext* ctx,
+                             const v1::GetServerInfoRequest* req,
+                             v1::ServerInfo* resp) override;
   grpc::Status AddPolicy(grpc::ServerContext* ctx,
                          const v1::AddPolicyRequest* req,
                          v1::Policy* resp) override;
@@ -125,6 +133,9 @@ class AdminService final
   grpc::Status GetLogKey(grpc::ServerContext* ctx,
                          const v1::GetLogKeyRequest* req,
                          v1::TranslogKey* resp) override;
+  // Label selectors and UpdateAgents (nullptr: refused with
+  // FAILED_PRECONDITION; the in-memory store holds no labels).
+  store::FleetStore* fleet = nullptr;
   store::PgTranslog* translog = nullptr;
   const core::translog::LogKey* log_key = nullptr;
 

@@ -698,6 +698,7 @@ int RunVerifier(AppContext& ctx) {
   admin.watch_max_queued =
       static_cast<size_t>(cfg.GetInt("admission", "watch_max_queued"));
   admin.metrics = db.metrics.get();
+  admin.fleet = &admin_store;
   if (translog.key) {
     admin.translog = translog.log.get();
     admin.log_key = &*translog.key;
