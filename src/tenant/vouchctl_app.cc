@@ -64,7 +64,7 @@ AppSpec VouchctlAppSpec() {
   spec.add_subcommands = [](CLI::App& cli) {
     cli.formatter(std::make_shared<NoAliasFormatter>());
     cli.fallthrough();  // Global flags also after the subcommand.
-    cli.add_subcommand("version", "Print the vouchctl version");
+    AddVersionCommand(cli);
     AddConfigCommands(cli);
     AddDescribeCommands(cli);
     AddImaCommands(cli);
@@ -75,6 +75,7 @@ AppSpec VouchctlAppSpec() {
     AddTokenCommands(cli);
     AddAdminCommands(cli);
     AddRuleCommands(cli);
+    AddFleetCommands(cli);  // Adds `agents update` to the group above.
     AddResultsCommands(cli);
     AddAuditCommands(cli);
     AddAuditLogCommands(cli);  // Adds to `audit` above.
@@ -93,16 +94,13 @@ int RunVouchctl(AppContext& ctx) {
               << kOutputFormats << "\n";
     return 2;
   }
-  if (cli.got_subcommand("version")) {
-    std::cout << VersionString("vouchctl") << "\n";
-    return 0;
-  }
   for (auto* run :
-       {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
-        &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
+       {&RunVersionCommand, &RunConfigCommands, &RunDescribeCommands,
+        &RunImaCommands, &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
         &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
-        &RunAdminCommands, &RunResultsCommands, &RunAuditLogCommands,
-        &RunAuditCommands, &RunDevCommands, &RunCompletionCommands}) {
+        &RunFleetCommands, &RunAdminCommands, &RunResultsCommands,
+        &RunAuditLogCommands, &RunAuditCommands, &RunDevCommands,
+        &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();
