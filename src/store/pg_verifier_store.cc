@@ -520,14 +520,11 @@ absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::UpdateEnrollments(
           }
         }
         if (ids.empty()) return std::vector<AgentRow>();
-        const bool policy_changes = !u.runtime_policy.empty() ||
-                                    !u.boot_policy.empty() ||
-                                    u.clear_boot_policy;
         auto opt = [](const std::string& s) -> PgParam {
           return s.empty() ? PgParam() : PgParam(s);
         };
-        // A policy change is an enrollment anew: pending until the next
-        // verdict, with an event. The epoch fences the running stream.
+        // An enrollment anew: pending until the next verdict, with an event;
+        // the epoch fences the running stream.
         VOUCH_ASSIGN_OR_RETURN(
             PgRows rows,
             c.Query(
@@ -539,28 +536,22 @@ absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::UpdateEnrollments(
                     "boot_policy = CASE WHEN $4::boolean THEN NULL ELSE "
                     "COALESCE($3, a.boot_policy) END, interval_ms = "
                     "COALESCE($5::bigint, a.interval_ms), epoch = a.epoch + 1, "
-                    "enrolled_by = $6, state = CASE WHEN $7::boolean THEN "
-                    "'pending' ELSE "
-                    "a.state END, state_since = CASE WHEN $7::boolean THEN "
-                    "now() ELSE "
-                    "a.state_since END, enrolled_at = CASE WHEN $7::boolean "
-                    "THEN now() "
-                    "ELSE a.enrolled_at END, failures = CASE WHEN $7::boolean "
-                    "THEN ''::bytea "
-                    "ELSE a.failures END FROM old WHERE a.agent_id = "
-                    "old.agent_id RETURNING old.state AS old_state, ",
+                    "enrolled_by = $6, state = 'pending', state_since = now(), "
+                    "enrolled_at = now(), failures = ''::bytea FROM old WHERE "
+                    "a.agent_id = old.agent_id RETURNING old.state AS "
+                    "old_state, ",
                     AgentColumns(timeout_intervals_),
                     "), ev AS (INSERT INTO agent_events (tenant, agent_id, "
                     "previous_state, state, cause) SELECT upd.tenant, "
-                    "upd.agent_id, upd.old_state, 'pending', 'updated' FROM "
-                    "upd "
-                    "WHERE $7::boolean) SELECT * FROM upd ORDER BY agent_id"),
+                    "upd.agent_id, upd.old_state, 'pending', 'enrolled' FROM "
+                    "upd) "
+                    "SELECT * FROM upd ORDER BY agent_id"),
                 {TextArray(ids), opt(u.runtime_policy), opt(u.boot_policy),
                  u.clear_boot_policy ? "true" : "false",
                  u.interval ? PgParam(absl::StrCat(
                                   absl::ToInt64Milliseconds(*u.interval)))
                             : PgParam(),
-                 u.updated_by, policy_changes ? "true" : "false"}));
+                 u.updated_by}));
         std::vector<AgentRow> out;
         for (const Row& r : rows.rows) {
           // Column 0 is the state before the update.

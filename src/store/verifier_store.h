@@ -363,8 +363,8 @@ class FleetStore {
   // (kNotFound), every agent_id must be enrolled in the tenant (kNotFound
   // naming the first that is not). Each agent's epoch is bumped (its
   // running stream is fenced out and the agent is taken over again with the
-  // new enrollment); when a policy changes its state becomes pending with
-  // an "updated" event, as after enrolling again. Returns the agents after
+  // new enrollment) and its state becomes pending with an "enrolled" event,
+  // as after enrolling again. Returns the agents after
   // the change, by agent_id (none when the selector matched none).
   virtual absl::StatusOr<std::vector<AgentRow>> UpdateEnrollments(
       const EnrollmentUpdate& update) = 0;

@@ -367,7 +367,7 @@ void AddFleetCommands(CLI::App& cli) {
     update_cmd->add_flag("--no-boot-policy", a.no_boot_policy,
                          "Remove the boot policy");
     update_cmd->add_option("--interval", a.interval,
-                           "New push interval, 5s..1h");
+                           "New push interval, 1s..24h");
     with_tenant.push_back(update_cmd);
   }
   prune_cmd = cli.add_subcommand(

@@ -647,9 +647,9 @@ grpc::Status AdminService::UpdateAgents(grpc::ServerContext* ctx,
   u.boot_policy = req->boot_policy();
   u.clear_boot_policy = req->clear_boot_policy();
   if (req->interval_seconds() != 0) {
-    // EnrollAgent's bounds.
-    if (req->interval_seconds() < 5 || req->interval_seconds() > 3600) {
-      return Reply(absl::InvalidArgumentError("interval_seconds: 5..3600"));
+    // Enrollment rules' bounds (a rule may enroll at 1 s).
+    if (req->interval_seconds() < 1 || req->interval_seconds() > 86400) {
+      return Reply(absl::InvalidArgumentError("interval_seconds: 1..86400"));
     }
     u.interval = absl::Seconds(req->interval_seconds());
   }
