@@ -308,6 +308,11 @@ int RunPrune(AppContext& ctx) {
 int DeleteAgentsBySelector(sdk::Client& client, const std::string& server,
                            const std::string& tenant,
                            const std::string& selector, bool yes) {
+  if (absl::StripAsciiWhitespace(selector).empty()) {
+    std::cerr << "vouchctl agents delete: --selector is empty (it would "
+                 "match every agent)\n";
+    return 2;
+  }
   absl::StatusOr<std::vector<v1::AgentStatus>> agents =
       ListMatching(client, tenant, selector);
   if (!agents.ok()) {

@@ -616,6 +616,11 @@ grpc::Status AdminService::UpdateAgents(grpc::ServerContext* ctx,
   absl::StatusOr<core::Selector> selector =
       ParseSelector(req->label_selector(), "label_selector");
   if (!selector.ok()) return Reply(selector.status());
+  if (u.agent_ids.empty() && selector->empty()) {
+    // Blanks only: never "every agent".
+    return Reply(absl::InvalidArgumentError(
+        "label_selector: give at least one requirement"));
+  }
   u.selector = *std::move(selector);
   if (req->runtime_policy().empty() && req->boot_policy().empty() &&
       !req->clear_boot_policy() && req->interval_seconds() == 0) {

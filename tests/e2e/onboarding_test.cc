@@ -526,6 +526,10 @@ TEST_CASE(
       w.Verifier({"agents", "update", "-l", "role=web", "--boot-policy", "web"})
           .status.code == 1);
   CHECK(w.Verifier({"agents", "update", "-l", "role=web"}).status.code == 1);
+  // A blank selector is not "every agent".
+  CHECK(w.Verifier({"agents", "update", "-l", " ", "--interval", "9s"})
+            .status.code == 1);
+  CHECK(w.Verifier({"agents", "delete", "-l", " ", "--yes"}).status.code == 2);
 
   // By selector: the web agents move to policy web2 and 3 s; the running
   // stream is fenced and taken over with the new enrollment, and passes.
