@@ -48,7 +48,7 @@ struct FleetArgs {
   bool yes = false;
 };
 
-FleetArgs& Args() {
+FleetArgs& FleetFlags() {
   static FleetArgs* args = new FleetArgs();
   return *args;
 }
@@ -56,7 +56,7 @@ FleetArgs& Args() {
 CLI::App* update_cmd = nullptr;
 CLI::App* prune_cmd = nullptr;
 
-absl::Time ToTime(const google::protobuf::Timestamp& t) {
+absl::Time FleetTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
 
@@ -92,7 +92,7 @@ absl::StatusOr<std::vector<v1::AgentStatus>> ListMatching(
 }
 
 int RunUpdate(AppContext& ctx) {
-  const FleetArgs& a = Args();
+  const FleetArgs& a = FleetFlags();
   if (a.agent_ids.empty() == a.selector.empty()) {
     std::cerr << "vouchctl agents update: give agent ids or --selector\n";
     return 2;
@@ -160,7 +160,7 @@ absl::StatusOr<absl::Duration> Age(const std::string& flag,
 }
 
 int RunPrune(AppContext& ctx) {
-  const FleetArgs& a = Args();
+  const FleetArgs& a = FleetFlags();
   if (a.unactivated_after.empty() && a.unseen_after.empty()) {
     std::cerr << "vouchctl prune: give --unactivated-after and/or "
                  "--unseen-after\n";
@@ -224,13 +224,14 @@ int RunPrune(AppContext& ctx) {
   for (const v1::RegisteredAgent& r : registrations) {
     auto it = by_id.find(r.agent_id());
     const bool is_enrolled = it != by_id.end();
-    absl::Time seen = ToTime(r.registered_at());
-    if (r.has_activated_at()) seen = std::max(seen, ToTime(r.activated_at()));
+    absl::Time seen = FleetTime(r.registered_at());
+    if (r.has_activated_at())
+      seen = std::max(seen, FleetTime(r.activated_at()));
     if (is_enrolled && it->second->has_last_verdict_at()) {
-      seen = std::max(seen, ToTime(it->second->last_verdict_at()));
+      seen = std::max(seen, FleetTime(it->second->last_verdict_at()));
     }
     if (!r.active() && unactivated &&
-        ToTime(r.registered_at()) < now - *unactivated) {
+        FleetTime(r.registered_at()) < now - *unactivated) {
       doomed.push_back({r.agent_id(), "unactivated", seen, is_enrolled});
     } else if (r.active() && unseen && seen < now - *unseen) {
       doomed.push_back({r.agent_id(), "unseen", seen, is_enrolled});
@@ -353,7 +354,7 @@ int DeleteAgentsBySelector(sdk::Client& client, const std::string& server,
 }
 
 void AddFleetCommands(CLI::App& cli) {
-  FleetArgs& a = Args();
+  FleetArgs& a = FleetFlags();
   std::vector<CLI::App*> found = cli.get_subcommands(
       [](CLI::App* sub) { return sub->get_name() == "agents"; });
   std::vector<CLI::App*> with_tenant;
