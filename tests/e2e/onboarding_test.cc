@@ -499,8 +499,8 @@ TEST_CASE(
   CHECK(w.Listed({"-l", "tier"}) == Ids{db});
   CHECK(w.Listed({"-l", "!tier"}) == Ids{web});
   CHECK(w.Listed({"-l", "zone=b"}).empty());
-  // Paging carries the selector: one agent a page, still only matches.
-  CHECK(w.Listed({"-l", "zone=a", "--page-size", "1", "--all"}).size() == 2);
+  // A capped list pages with the selector: the first match only.
+  CHECK(w.Listed({"-l", "zone=a", "--limit", "1"}).size() == 1);
   testing::RunResult bad = w.Verifier({"agents", "list", "-l", "role=w b"});
   CHECK(bad.status.code == 1);
   CHECK(absl::StrContains(bad.err, "label_selector: expected ',' or the end"));
