@@ -150,7 +150,8 @@ class World {
     INFO(r.err);
     REQUIRE(r.status.Success());
     std::vector<std::string> ids;
-    for (const auto& a : nlohmann::json::parse(r.out)["agents"]) {
+    const nlohmann::json listed = nlohmann::json::parse(r.out);
+    for (const auto& a : listed["agents"]) {
       ids.push_back(a["agent_id"]);
     }
     return ids;
