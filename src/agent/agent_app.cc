@@ -110,7 +110,8 @@ AppSpec AgentAppSpec() {
                   "registration (enrollment rules match them)")
       .String("agent", "join_token", "",
               "With onboard: the join token (`vouchctl tokens create`) used "
-              "while the agent has no certificate yet; it picks the tenant");
+              "while the agent has no certificate yet; it picks the tenant "
+              "(empty: the registrar's EK-CA mapping must)");
   AddTlsKeys(spec.schema, "agent", "CA certificate that signs the servers");
   AddMetricsKeys(spec.schema);
   return spec;

@@ -78,12 +78,9 @@ absl::StatusOr<std::string> RegisterOnce(tpm::Tpm& tpm, const Identity& id,
     VOUCH_ASSIGN_OR_RETURN(request_key, sdk::NewKeyAndCsr());
     copts.cert_file = IssuedCertFile(options.issued_dir);
     copts.key_file = IssuedKeyFile(options.issued_dir);
-    // No certificate yet: join with the token over server-authenticated TLS.
+    // No certificate yet: join over server-authenticated TLS, with the
+    // token or, without one, by the registrar's EK-CA -> tenant mapping.
     copts.no_client_cert = !FileExists(copts.cert_file);
-    if (copts.no_client_cert && options.join_token.empty()) {
-      return absl::FailedPreconditionError(
-          "no certificate yet and agent.join_token is not set");
-    }
   }
   VOUCH_ASSIGN_OR_RETURN(std::shared_ptr<grpc::Channel> channel,
                          sdk::CreateChannel(copts));

@@ -5,8 +5,11 @@
 #include <grpcpp/health_check_service_interface.h>
 
 #include <algorithm>
+#include <memory>
 #include <optional>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -15,6 +18,7 @@
 #include "absl/time/time.h"
 #include "common/file.h"
 #include "common/logging.h"
+#include "common/principal.h"
 #include "common/service_config.h"
 #include "common/status_macros.h"
 #include "registrar/registrar_metrics.h"
@@ -57,6 +61,10 @@ AppSpec RegistrarAppSpec() {
               "Onboarding: CA directory (ca.pem + ca.key, `vouchctl ca init`) "
               "whose key signs agent certificates after activation; empty = "
               "agents need certificates from `vouchctl ca issue --agent`")
+      .StringList("registrar", "ek_ca_tenants", {},
+                  "Onboarding without a join token: FILE=TENANT entries; an "
+                  "agent whose EK certificate chains to the CA certificate(s) "
+                  "in FILE joins TENANT (first match; a join token wins)")
       .Duration("registrar", "agent_cert_lifetime", absl::Hours(24 * 30),
                 "Lifetime of the agent certificates this registrar issues");
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/4);
@@ -95,6 +103,48 @@ absl::StatusOr<std::vector<std::string>> ReadCaDir(const std::string& dir) {
   if (out.empty()) {
     return absl::InvalidArgumentError(absl::StrCat(
         "registrar.ek_ca_dir: no .pem/.crt/.cer/.der files in ", dir));
+  }
+  return out;
+}
+
+// registrar.ek_ca_tenants: "FILE=TENANT" each (split at the last '=', tenant
+// names have none), FILE holding the CA certificate(s) of the mapping.
+absl::StatusOr<std::vector<RegistrarOptions::EkCaTenant>> LoadEkCaTenants(
+    const std::vector<std::string>& entries, bool issues_certificates) {
+  std::vector<RegistrarOptions::EkCaTenant> out;
+  if (!entries.empty() && !issues_certificates) {
+    return absl::InvalidArgumentError(
+        "registrar.ek_ca_tenants: needs registrar.agent_ca_dir (agents that "
+        "join by their EK receive their certificate from this registrar)");
+  }
+  for (const std::string& entry : entries) {
+    const size_t eq = entry.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "registrar.ek_ca_tenants: '", entry, "' is not FILE=TENANT"));
+    }
+    RegistrarOptions::EkCaTenant m;
+    m.ca_file = entry.substr(0, eq);
+    m.tenant = entry.substr(eq + 1);
+    if (!ParseGrantUri(absl::StrCat("vouch://", m.tenant, "/viewer/x")).ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("registrar.ek_ca_tenants: '", m.tenant,
+                       "' is not a tenant name (an RFC 1123 label)"));
+    }
+    absl::StatusOr<std::string> pem = ReadFileUpTo(m.ca_file, 1 << 20);
+    if (!pem.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("registrar.ek_ca_tenants: ", m.ca_file, ": ",
+                       pem.status().message()));
+    }
+    absl::StatusOr<std::unique_ptr<core::tpm::EkCertVerifier>> v =
+        core::tpm::EkCertVerifier::Create({*pem});
+    if (!v.ok()) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "registrar.ek_ca_tenants: ", m.ca_file, ": ", v.status().message()));
+    }
+    m.cas = std::shared_ptr<const core::tpm::EkCertVerifier>(std::move(*v));
+    out.push_back(std::move(m));
   }
   return out;
 }
@@ -214,6 +264,18 @@ int RunRegistrar(AppContext& ctx) {
   store::PgVerifierStore enroller(db.pool.get(), /*timeout_intervals=*/3);
   options.enroller = &enroller;
   options.agent_cert_lifetime = cert_lifetime;
+  absl::StatusOr<std::vector<RegistrarOptions::EkCaTenant>> mapping =
+      LoadEkCaTenants(cfg.GetStringList("registrar", "ek_ca_tenants"),
+                      issuer != nullptr);
+  if (!mapping.ok()) {
+    Log(LogLevel::kError, std::string(mapping.status().message()));
+    return 2;
+  }
+  options.ek_ca_tenants = *std::move(mapping);
+  for (const auto& m : options.ek_ca_tenants) {
+    Log(LogLevel::kInfo, "EK CA mapped to a tenant",
+        {{"ca_file", m.ca_file}, {"tenant", m.tenant}});
+  }
   RegistrarService service(&store, std::move(ek_cas), options);
 
   std::unique_ptr<RegistrarMetrics> rm;

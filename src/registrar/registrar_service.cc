@@ -9,6 +9,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/app.h"
 #include "common/bytes.h"
 #include "common/logging.h"
 #include "common/principal.h"
@@ -170,8 +171,8 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
   absl::StatusOr<ValidRegistration> v = ValidateRegister(
       *req, ek_cas_.get(), options_.require_ek_cert, absl::Now());
   if (!v.ok()) return Fail("register refused", id, v.status());
-  absl::StatusOr<Joiner> joiner =
-      RegisterCaller(ctx, *req, v->ek_sha256, !v->csr_spki.empty());
+  absl::StatusOr<Joiner> joiner = RegisterCaller(
+      ctx, *req, v->ek_sha256, !v->csr_spki.empty(), v->ek.public_area);
   if (!joiner.ok()) return Fail("register refused", id, joiner.status());
   const std::string* tenant = &joiner->tenant;
   if (options_.require_agent_id_is_ek_hash &&
@@ -214,7 +215,8 @@ grpc::Status RegistrarService::Register(grpc::ServerContext* ctx,
                                     v->aik_name,
                                     options_.challenge_ttl,
                                     v->csr_spki,
-                                    joiner->join_token_sha256};
+                                    joiner->join_token_sha256,
+                                    joiner->ek_ca};
   absl::StatusOr<absl::Time> expires = store_->Register(reg, challenge);
   if (!expires.ok()) return Fail("register refused", id, expires.status());
   resp->set_credential_blob(std::string(AsString(credential->credential_blob)));
@@ -399,18 +401,40 @@ grpc::Status RegistrarService::DeleteRegisteredAgent(
 
 absl::StatusOr<RegistrarService::Joiner> RegistrarService::RegisterCaller(
     grpc::ServerContext* ctx, const v1::RegisterRequest& req,
-    const std::string& ek_sha256, bool has_csr) {
+    const std::string& ek_sha256, bool has_csr, const TPMT_PUBLIC& ek) {
   absl::StatusOr<Principal> caller =
       server::CallerPrincipal(*ctx->auth_context());
   if (absl::IsUnauthenticated(caller.status())) {
-    // Onboarding: no certificate yet. The token names the tenant.
+    // Onboarding: no certificate yet. The token names the tenant; without
+    // one, the EK-CA mapping may.
     if (options_.agent_issuer == nullptr) {
       return absl::UnauthenticatedError(
           "a client certificate is required (this registrar issues none)");
     }
-    if (req.join_token().empty() || !has_csr) {
+    if (!has_csr) {
       return absl::InvalidArgumentError(
-          "join_token and csr: both required without a client certificate");
+          "csr: required without a client certificate");
+    }
+    if (req.join_token().empty()) {
+      if (options_.ek_ca_tenants.empty()) {
+        return absl::InvalidArgumentError(
+            "join_token: required without a client certificate");
+      }
+      // The chain was verified against ek_ca_dir already (ValidateRegister);
+      // here only which mapped CA it reaches matters.
+      const std::vector<std::string> intermediates(
+          req.ek_intermediates().begin(), req.ek_intermediates().end());
+      for (const RegistrarOptions::EkCaTenant& m : options_.ek_ca_tenants) {
+        if (req.ek_certificate().empty()) break;
+        if (m.cas
+                ->Verify(AsBytes(req.ek_certificate()), intermediates, ek,
+                         absl::Now())
+                .passed()) {
+          return Joiner{m.tenant, "", /*ek_ca=*/true};
+        }
+      }
+      return absl::PermissionDeniedError(
+          "join_token: required (the EK certificate maps to no tenant)");
     }
     const std::string sha = Sha256(req.join_token());
     VOUCH_ASSIGN_OR_RETURN(auto state, store_->CheckJoinToken(sha));
@@ -683,6 +707,18 @@ grpc::Status RegistrarService::ListEnrollmentRules(
       store_->ListRules(*tenant);
   if (!all.ok()) return Fail("rule list failed", "", all.status());
   for (const auto& r : *all) ToProto(r, resp->add_rules());
+  return grpc::Status::OK;
+}
+
+grpc::Status RegistrarService::GetServerInfo(grpc::ServerContext* ctx,
+                                             const v1::GetServerInfoRequest*,
+                                             v1::ServerInfo* resp) {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!caller.ok()) return server::ToGrpcStatus(caller.status());
+  resp->set_server("vouch-registrar");
+  resp->set_version(BuildVersion());
+  resp->set_commit(BuildCommit());
   return grpc::Status::OK;
 }
 

@@ -11,6 +11,8 @@
 #define VOUCH_REGISTRAR_REGISTRAR_SERVICE_H_
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "absl/time/time.h"
 #include "core/tpm/ek_cert.h"
@@ -36,6 +38,15 @@ struct RegistrarOptions {
   // Enrollment rules enroll through the verifier pool's store (the same
   // database); null: rules are stored but never applied.
   store::AgentStore* enroller = nullptr;
+  // Onboarding without a join token: an agent whose EK certificate chains
+  // to `cas` joins `tenant` (the first entry that matches, in order). A
+  // join token, when sent, decides the tenant instead.
+  struct EkCaTenant {
+    std::string tenant;
+    std::string ca_file;  // for logs
+    std::shared_ptr<const core::tpm::EkCertVerifier> cas;
+  };
+  std::vector<EkCaTenant> ek_ca_tenants;
 };
 
 class RegistrarService final : public v1::Registrar::Service {
@@ -82,6 +93,10 @@ class RegistrarService final : public v1::Registrar::Service {
   grpc::Status DeleteEnrollmentRule(
       grpc::ServerContext* ctx, const v1::DeleteEnrollmentRuleRequest* req,
       v1::DeleteEnrollmentRuleResponse* resp) override;
+  // Version and commit of this binary; any authenticated principal.
+  grpc::Status GetServerInfo(grpc::ServerContext* ctx,
+                             const v1::GetServerInfoRequest* req,
+                             v1::ServerInfo* resp) override;
 
  private:
   // Who registers, and into which tenant: the agent named by the caller's
@@ -89,11 +104,12 @@ class RegistrarService final : public v1::Registrar::Service {
   struct Joiner {
     std::string tenant;
     std::string join_token_sha256;  // empty for a certificate holder
+    bool ek_ca = false;             // joined by the EK-CA mapping (no token)
   };
   absl::StatusOr<Joiner> RegisterCaller(grpc::ServerContext* ctx,
                                         const v1::RegisterRequest& req,
                                         const std::string& ek_sha256,
-                                        bool has_csr);
+                                        bool has_csr, const TPMT_PUBLIC& ek);
   // The tenant of the registration an Activate completes: from the
   // caller's certificate, or (no certificate) the tenant of a pending
   // registration that joined with a token.

@@ -89,6 +89,62 @@ std::string AgentColumns(int k) {
       "a.boot_policy_version, COALESCE(a.pcr_policy, '')");
 }
 
+// A text[] literal of values that need no escaping beyond double quotes
+// (agent ids and label values: no quote, backslash or blank in them).
+std::string TextArray(const std::vector<std::string>& values) {
+  std::vector<std::string> quoted;
+  for (const std::string& v : values)
+    quoted.push_back(absl::StrCat("\"", v, "\""));
+  return absl::StrCat("{", absl::StrJoin(quoted, ","), "}");
+}
+
+// The registration's labels, the operator's winning on a key (migration
+// 0012), joined to agent_state a.
+constexpr char kWithLabels[] =
+    " JOIN registrations r ON r.agent_id = a.agent_id";
+constexpr char kLabels[] = "(r.agent_labels || r.operator_labels)";
+
+// " AND ..." conditions of the selector's requirements on kLabels, adding
+// their parameters; "" for the empty selector. Keys and values are bound
+// as parameters, never spliced into the text.
+std::string SelectorFilter(const core::Selector& selector,
+                           std::vector<PgParam>* params) {
+  std::string sql;
+  for (const core::Requirement& r : selector.requirements()) {
+    params->push_back(r.key);
+    const std::string key =
+        absl::StrCat("(", kLabels, " ->> $", params->size(), ")");
+    auto value = [&](const std::string& v) {
+      params->push_back(v);
+      return absl::StrCat("$", params->size());
+    };
+    switch (r.op) {
+      case core::Requirement::Op::kEquals:
+        absl::StrAppend(&sql, " AND ", key, " = ", value(r.values[0]));
+        break;
+      case core::Requirement::Op::kNotEquals:
+        absl::StrAppend(&sql, " AND ", key, " IS DISTINCT FROM ",
+                        value(r.values[0]));
+        break;
+      case core::Requirement::Op::kIn:
+        absl::StrAppend(&sql, " AND ", key, " = ANY(",
+                        value(TextArray(r.values)), "::text[])");
+        break;
+      case core::Requirement::Op::kNotIn:
+        absl::StrAppend(&sql, " AND NOT COALESCE(", key, " = ANY(",
+                        value(TextArray(r.values)), "::text[]), false)");
+        break;
+      case core::Requirement::Op::kExists:
+        absl::StrAppend(&sql, " AND ", key, " IS NOT NULL");
+        break;
+      case core::Requirement::Op::kNotExists:
+        absl::StrAppend(&sql, " AND ", key, " IS NULL");
+        break;
+    }
+  }
+  return sql;
+}
+
 absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
   AgentRow a;
   a.enrollment.tenant = r[0].value_or("");
@@ -417,6 +473,14 @@ absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgents(
     const std::string& tenant, const std::string& after,
     const std::vector<core::AgentState>& states, int limit,
     const std::string& policy) {
+  return ListAgentsMatching(tenant, after, states, limit, policy,
+                            core::Selector());
+}
+
+absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgentsMatching(
+    const std::string& tenant, const std::string& after,
+    const std::vector<core::AgentState>& states, int limit,
+    const std::string& policy, const core::Selector& selector) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   std::string filter;
   std::vector<PgParam> params = {tenant, after, absl::StrCat(limit)};
@@ -430,19 +494,106 @@ absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::ListAgents(
     absl::StrAppend(&filter, " AND ", EffectiveState(timeout_intervals_),
                     " = ANY($", params.size(), "::text[])");
   }
+  const std::string labels = SelectorFilter(selector, &params);
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
-      db->Query(absl::StrCat("SELECT ", AgentColumns(timeout_intervals_),
-                             " FROM agent_state a WHERE a.tenant = $1 AND "
-                             "a.agent_id > $2",
-                             filter, " ORDER BY a.agent_id LIMIT $3"),
-                params));
+      db->Query(
+          absl::StrCat("SELECT ", AgentColumns(timeout_intervals_),
+                       " FROM agent_state a", labels.empty() ? "" : kWithLabels,
+                       " WHERE a.tenant = $1 AND a.agent_id > $2", filter,
+                       labels, " ORDER BY a.agent_id LIMIT $3"),
+          params));
   std::vector<AgentRow> out;
   for (const Row& r : rows.rows) {
     VOUCH_ASSIGN_OR_RETURN(AgentRow a, AgentFromRow(r));
     out.push_back(std::move(a));
   }
   return out;
+}
+
+absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::UpdateEnrollments(
+    const EnrollmentUpdate& u) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(
+      *db, [&](PgConnection& c) -> absl::StatusOr<std::vector<AgentRow>> {
+        for (const std::string* name : {&u.runtime_policy, &u.boot_policy}) {
+          if (name->empty()) continue;
+          VOUCH_ASSIGN_OR_RETURN(
+              PgRows p, c.Query("SELECT 1 FROM policies WHERE tenant = $1 AND "
+                                "name = $2 AND NOT removed",
+                                {u.tenant, *name}));
+          if (p.rows.empty()) {
+            return absl::NotFoundError(absl::StrCat("no policy ", *name));
+          }
+        }
+        // The agents, locked in agent_id order (two updates never deadlock).
+        std::vector<PgParam> params = {u.tenant};
+        std::string which;
+        if (!u.agent_ids.empty()) {
+          params.push_back(TextArray(u.agent_ids));
+          which = " AND a.agent_id = ANY($2::text[])";
+        } else {
+          which = SelectorFilter(u.selector, &params);
+        }
+        VOUCH_ASSIGN_OR_RETURN(
+            PgRows locked,
+            c.Query(
+                absl::StrCat(
+                    "SELECT a.agent_id FROM agent_state a",
+                    which.empty() || !u.agent_ids.empty() ? "" : kWithLabels,
+                    " WHERE a.tenant = $1", which,
+                    " ORDER BY a.agent_id FOR UPDATE OF a"),
+                params));
+        std::vector<std::string> ids;
+        for (const Row& r : locked.rows) ids.push_back(r[0].value_or(""));
+        for (const std::string& id : u.agent_ids) {
+          if (!std::binary_search(ids.begin(), ids.end(), id)) {
+            return absl::NotFoundError(
+                absl::StrCat("agent ", id, " is not enrolled"));
+          }
+        }
+        if (ids.empty()) return std::vector<AgentRow>();
+        auto opt = [](const std::string& s) -> PgParam {
+          return s.empty() ? PgParam() : PgParam(s);
+        };
+        // An enrollment anew: pending until the next verdict, with an event;
+        // the epoch fences the running stream.
+        VOUCH_ASSIGN_OR_RETURN(
+            PgRows rows,
+            c.Query(
+                absl::StrCat(
+                    "WITH old AS (SELECT agent_id, state FROM agent_state "
+                    "WHERE "
+                    "agent_id = ANY($1::text[])), upd AS (UPDATE agent_state a "
+                    "SET runtime_policy = COALESCE($2, a.runtime_policy), "
+                    "boot_policy = CASE WHEN $4::boolean THEN NULL ELSE "
+                    "COALESCE($3, a.boot_policy) END, interval_ms = "
+                    "COALESCE($5::bigint, a.interval_ms), epoch = a.epoch + 1, "
+                    "enrolled_by = $6, state = 'pending', state_since = now(), "
+                    "enrolled_at = now(), failures = ''::bytea FROM old WHERE "
+                    "a.agent_id = old.agent_id RETURNING old.state AS "
+                    "old_state, ",
+                    AgentColumns(timeout_intervals_),
+                    "), ev AS (INSERT INTO agent_events (tenant, agent_id, "
+                    "previous_state, state, cause) SELECT upd.tenant, "
+                    "upd.agent_id, upd.old_state, 'pending', 'enrolled' FROM "
+                    "upd) "
+                    "SELECT * FROM upd ORDER BY agent_id"),
+                {TextArray(ids), opt(u.runtime_policy), opt(u.boot_policy),
+                 u.clear_boot_policy ? "true" : "false",
+                 u.interval ? PgParam(absl::StrCat(
+                                  absl::ToInt64Milliseconds(*u.interval)))
+                            : PgParam(),
+                 u.updated_by}));
+        std::vector<AgentRow> out;
+        for (const Row& r : rows.rows) {
+          // Column 0 is the state before the update.
+          VOUCH_ASSIGN_OR_RETURN(AgentRow a,
+                                 AgentFromRow(Row(r.begin() + 1, r.end())));
+          out.push_back(std::move(a));
+        }
+        return out;
+      });
 }
 
 absl::StatusOr<Takeover> PgVerifierStore::TakeOver(

@@ -22,7 +22,8 @@ namespace vouch::store {
 class PgVerifierStore final : public PolicyStore,
                               public AgentStore,
                               public EventStore,
-                              public TenantSettingsStore {
+                              public TenantSettingsStore,
+                              public FleetStore {
  public:
   PgVerifierStore(PgPool* pool, int timeout_intervals)
       : pool_(pool), timeout_intervals_(timeout_intervals) {}
@@ -62,6 +63,13 @@ class PgVerifierStore final : public PolicyStore,
       const std::string& tenant, const std::string& after,
       const std::vector<core::AgentState>& states, int limit,
       const std::string& policy) override;
+  // FleetStore.
+  absl::StatusOr<std::vector<AgentRow>> ListAgentsMatching(
+      const std::string& tenant, const std::string& after,
+      const std::vector<core::AgentState>& states, int limit,
+      const std::string& policy, const core::Selector& selector) override;
+  absl::StatusOr<std::vector<AgentRow>> UpdateEnrollments(
+      const EnrollmentUpdate& update) override;
   absl::StatusOr<Takeover> TakeOver(const std::string& tenant,
                                     const std::string& agent_id,
                                     const std::string& owner,

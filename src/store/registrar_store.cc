@@ -173,20 +173,21 @@ absl::StatusOr<absl::Time> PgRegistrarStore::Register(
         PgRows expires,
         c.Query("INSERT INTO registration_challenges (agent_id, secret, "
                 "aik_public, aik_name, expires_at, ek_sha256, csr_spki, "
-                "join_token_sha256) VALUES ($1, $2, $3, $4, now() + "
-                "make_interval(secs => $5::float8), $6, $7, $8) ON "
+                "join_token_sha256, ek_ca_join) VALUES ($1, $2, $3, $4, now() "
+                "+ make_interval(secs => $5::float8), $6, $7, $8, $9) ON "
                 "CONFLICT (agent_id) DO UPDATE SET secret = EXCLUDED.secret, "
                 "aik_public = EXCLUDED.aik_public, aik_name = "
                 "EXCLUDED.aik_name, expires_at = EXCLUDED.expires_at, "
                 "ek_sha256 = EXCLUDED.ek_sha256, csr_spki = "
                 "EXCLUDED.csr_spki, join_token_sha256 = "
-                "EXCLUDED.join_token_sha256 "
+                "EXCLUDED.join_token_sha256, ek_ca_join = EXCLUDED.ek_ca_join "
                 "RETURNING (extract(epoch from expires_at) * 1000000)::bigint",
                 {reg.agent_id, ToBytea(challenge.secret),
                  ToBytea(challenge.aik_public), ToBytea(challenge.aik_name),
                  absl::StrCat(absl::ToDoubleSeconds(challenge.ttl)), ek_hex,
                  OptionalBytea(challenge.csr_spki),
-                 OptionalBytea(challenge.join_token_sha256)}));
+                 OptionalBytea(challenge.join_token_sha256),
+                 challenge.ek_ca_join ? "true" : "false"}));
     VOUCH_RETURN_IF_ERROR(
         c.Exec("INSERT INTO ek_aik_bindings (agent_id, tenant, ek_sha256, "
                "aik_name, event) VALUES ($1, $2, $3, $4, 'registered')",
@@ -521,7 +522,7 @@ absl::StatusOr<std::string> PgRegistrarStore::JoinChallengeTenant(
       PgRows rows,
       db->Query("SELECT r.tenant FROM registration_challenges c JOIN "
                 "registrations r ON r.agent_id = c.agent_id WHERE c.agent_id "
-                "= $1 AND c.join_token_sha256 IS NOT NULL",
+                "= $1 AND (c.join_token_sha256 IS NOT NULL OR c.ek_ca_join)",
                 {agent_id}));
   if (rows.rows.empty()) return absl::NotFoundError("no join challenge");
   return rows.rows[0][0].value_or("");

@@ -68,6 +68,9 @@ struct PendingChallenge {
   // Activate consumes; empty when none.
   std::string csr_spki = {};
   std::string join_token_sha256 = {};
+  // Joined without a token, by the registrar's EK-CA -> tenant mapping
+  // (migrations/0015): it may Activate without a certificate, as a token's.
+  bool ek_ca_join = false;
 };
 
 // A join token as stored: never the token, only its SHA-256.
@@ -174,7 +177,8 @@ class PgRegistrarStore {
       const std::string& tenant, const std::string& agent_id);
 
   // The tenant of agent_id's pending challenge when that challenge was
-  // issued to a join (it carries a join token); kNotFound otherwise.
+  // issued to a join (it carries a join token, or the EK-CA mapping chose
+  // the tenant); kNotFound otherwise.
   absl::StatusOr<std::string> JoinChallengeTenant(const std::string& agent_id);
   // Whether the token with this SHA-256 admits a join now, and its tenant.
   absl::StatusOr<std::pair<JoinTokenState, std::string>> CheckJoinToken(

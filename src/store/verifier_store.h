@@ -25,6 +25,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "core/agent_state.h"
+#include "core/label_selector.h"
 
 namespace vouch::store {
 
@@ -340,6 +341,44 @@ class AgentStore {
   virtual absl::StatusOr<std::string> RecordAt(const std::string& tenant,
                                                const std::string& agent_id,
                                                absl::Time at) = 0;
+};
+
+// A change of many agents' enrollments (FleetStore::UpdateEnrollments).
+struct EnrollmentUpdate {
+  std::string tenant;
+  // Exactly one of: the agents by id, or those whose labels match.
+  std::vector<std::string> agent_ids;
+  core::Selector selector;
+  // Empty: unchanged. clear_boot_policy removes the boot policy.
+  std::string runtime_policy;
+  std::string boot_policy;
+  bool clear_boot_policy = false;
+  std::optional<absl::Duration> interval;
+  std::string updated_by;
+};
+
+// Fleet operations over the agents' labels. Labels are the registrar's
+// (registrations: the agent's own and the operator's, the operator's
+// winning on a key), so only the store that shares the registrar's database
+// (PgVerifierStore) serves them; the in-memory twin holds no registrations
+// with labels.
+class FleetStore {
+ public:
+  virtual ~FleetStore() = default;
+  // As AgentStore::ListAgents, of the agents whose labels match `selector`.
+  virtual absl::StatusOr<std::vector<AgentRow>> ListAgentsMatching(
+      const std::string& tenant, const std::string& after,
+      const std::vector<core::AgentState>& states, int limit,
+      const std::string& policy, const core::Selector& selector) = 0;
+  // One transaction, all or nothing: the named policies must exist
+  // (kNotFound), every agent_id must be enrolled in the tenant (kNotFound
+  // naming the first that is not). Each agent's epoch is bumped (its
+  // running stream is fenced out and the agent is taken over again with the
+  // new enrollment) and its state becomes pending with an "enrolled" event,
+  // as after enrolling again. Returns the agents after
+  // the change, by agent_id (none when the selector matched none).
+  virtual absl::StatusOr<std::vector<AgentRow>> UpdateEnrollments(
+      const EnrollmentUpdate& update) = 0;
 };
 
 // EventsAfter's answer to a position from another database incarnation.

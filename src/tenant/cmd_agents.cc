@@ -92,6 +92,59 @@ Output HistoryOutput(const v1::GetAttestationHistoryResponse& resp) {
   return out;
 }
 
+// Agents as a table (failures indented under their agent) and names.
+Output AgentsOutput(const std::vector<v1::AgentStatus>& agents,
+                    nlohmann::json json) {
+  Output out;
+  out.json = std::move(json);
+  out.table = Table({{"AGENT_ID"},
+                     {"STATE"},
+                     {"LAST_VERDICT"},
+                     {"IMA_NEXT"},
+                     {"VERIFIER"},
+                     Table::Wide("TENANT"),
+                     Table::Wide("RUNTIME_POLICY"),
+                     Table::Wide("BOOT_POLICY"),
+                     Table::Wide("INTERVAL"),
+                     Table::Wide("AGENT_VERSION")});
+  for (const v1::AgentStatus& a : agents) {
+    out.table.AddRow(
+        {a.agent_id(), sdk::StateName(a.state()),
+         a.has_last_verdict_at() ? Rfc3339(a.last_verdict_at()) : "",
+         a.has_ima_next_entry() ? absl::StrCat(a.ima_next_entry()) : "",
+         a.verifier(), a.tenant(), a.enrollment().runtime_policy().name(),
+         a.enrollment().boot_policy().name(),
+         a.enrollment().interval().seconds() > 0
+             ? absl::StrCat(a.enrollment().interval().seconds(), "s")
+             : "",
+         a.agent_version()});
+    for (const v1::Failure& f : a.failures()) {
+      out.table.AddDetail(absl::StrCat(core::FailureCodeName(f.code()), " ",
+                                       f.path(), f.path().empty() ? "" : " ",
+                                       f.detail()));
+    }
+    out.names.push_back("agent/" + a.agent_id());
+  }
+  return out;
+}
+
+absl::Status ListAgentPages(sdk::Client& client, v1::ListAgentsRequest req,
+                            int limit, std::vector<v1::AgentStatus>* agents,
+                            std::string* next) {
+  return FetchPages(limit, [&](const std::string& token, int page_size,
+                               std::string* next_token, size_t* fetched) {
+    req.set_page_token(token);
+    req.set_page_size(page_size);
+    v1::ListAgentsResponse resp;
+    VOUCH_RETURN_IF_ERROR(
+        client.Call(&v1::Admin::Stub::ListAgents, req, &resp));
+    agents->insert(agents->end(), resp.agents().begin(), resp.agents().end());
+    *next_token = *next = resp.next_page_token();
+    *fetched = agents->size();
+    return absl::OkStatus();
+  });
+}
+
 namespace {
 
 struct AdminArgs {
@@ -117,10 +170,12 @@ struct AdminArgs {
   bool update = false;
   bool verdicts = false;
   std::string policy;
-  int limit = 0;        // 0: every item (history: 20).
-  std::string url;      // policies import --url
-  std::string refresh;  // policies import --refresh (a duration)
+  int limit = 0;         // 0: every item (history: 20).
+  std::string url;       // policies import --url
+  std::string refresh;   // policies import --refresh (a duration)
   bool require_signature = false;
+  std::string selector;  // -l / --selector (list, delete)
+  bool yes = false;      // delete --selector without asking
 };
 
 AdminArgs& Args() {
@@ -181,42 +236,6 @@ std::string KindName(v1::PolicyKind kind) {
   return kind == v1::POLICY_KIND_RUNTIME ? "runtime"
          : kind == v1::POLICY_KIND_BOOT  ? "boot"
                                          : "pcr";
-}
-
-// Agents as a table (failures indented under their agent) and names.
-Output AgentsOutput(const std::vector<v1::AgentStatus>& agents,
-                    nlohmann::json json) {
-  Output out;
-  out.json = std::move(json);
-  out.table = Table({{"AGENT_ID"},
-                     {"STATE"},
-                     {"LAST_VERDICT"},
-                     {"IMA_NEXT"},
-                     {"VERIFIER"},
-                     Table::Wide("TENANT"),
-                     Table::Wide("RUNTIME_POLICY"),
-                     Table::Wide("BOOT_POLICY"),
-                     Table::Wide("INTERVAL"),
-                     Table::Wide("AGENT_VERSION")});
-  for (const v1::AgentStatus& a : agents) {
-    out.table.AddRow(
-        {a.agent_id(), sdk::StateName(a.state()),
-         a.has_last_verdict_at() ? Rfc3339(a.last_verdict_at()) : "",
-         a.has_ima_next_entry() ? absl::StrCat(a.ima_next_entry()) : "",
-         a.verifier(), a.tenant(), a.enrollment().runtime_policy().name(),
-         a.enrollment().boot_policy().name(),
-         a.enrollment().interval().seconds() > 0
-             ? absl::StrCat(a.enrollment().interval().seconds(), "s")
-             : "",
-         a.agent_version()});
-    for (const v1::Failure& f : a.failures()) {
-      out.table.AddDetail(absl::StrCat(core::FailureCodeName(f.code()), " ",
-                                       f.path(), f.path().empty() ? "" : " ",
-                                       f.detail()));
-    }
-    out.names.push_back("agent/" + a.agent_id());
-  }
-  return out;
 }
 
 Output PoliciesOutput(const std::vector<v1::Policy>& policies,
@@ -400,6 +419,14 @@ int RunAgents(sdk::Client& client, const std::string& server,
                        std::cout);
   }
   if (agents_delete->parsed()) {
+    if (a.selector.empty() == a.agent_id.empty()) {
+      std::cerr << "vouchctl agents delete: give an agent_id or --selector\n";
+      return 2;
+    }
+    if (!a.selector.empty()) {
+      return DeleteAgentsBySelector(client, server, a.tenant, a.selector,
+                                    a.yes);
+    }
     v1::UnenrollAgentRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
@@ -416,22 +443,14 @@ int RunAgents(sdk::Client& client, const std::string& server,
   req.set_tenant(a.tenant);
   for (const std::string& s : a.states) req.add_states(sdk::ParseStateName(s));
   req.set_policy(a.policy);
+  req.set_label_selector(a.selector);
   std::vector<v1::AgentStatus> agents;
   std::string next;
-  absl::Status st =
-      FetchPages(ListLimit(a), [&](const std::string& token, int page_size,
-                                   std::string* next_token, size_t* fetched) {
-        req.set_page_token(token);
-        req.set_page_size(page_size);
-        v1::ListAgentsResponse resp;
-        VOUCH_RETURN_IF_ERROR(
-            client.Call(&v1::Admin::Stub::ListAgents, req, &resp));
-        agents.insert(agents.end(), resp.agents().begin(), resp.agents().end());
-        *next_token = next = resp.next_page_token();
-        *fetched = agents.size();
-        return absl::OkStatus();
-      });
-  if (!st.ok()) return fail(st);
+  if (absl::Status st =
+          ListAgentPages(client, req, ListLimit(a), &agents, &next);
+      !st.ok()) {
+    return fail(st);
+  }
   nlohmann::json j;
   j["agents"] = nlohmann::json::array();
   for (const auto& agent : agents) j["agents"].push_back(AgentJson(agent));
@@ -668,9 +687,20 @@ void AddAdminCommands(CLI::App& cli) {
       ->add_option("--state", a.states, "Only changes into these states")
       ->check(
           CLI::IsMember({"pending", "pass", "fail", "timeout", "unenrolled"}));
-  for (CLI::App* c : {agents_get, agents_enroll, agents_delete}) {
+  for (CLI::App* c : {agents_get, agents_enroll}) {
     c->add_option("agent_id", a.agent_id, "The agent")->required();
   }
+  agents_delete->add_option("agent_id", a.agent_id,
+                            "The agent (or --selector)");
+  agents_list->add_option(
+      "-l,--selector", a.selector,
+      "Only agents whose labels match: k=v, k!=v, k in (a,b), k notin (a,b), "
+      "k, !k; comma-separated, all must hold");
+  agents_delete->add_option(
+      "-l,--selector", a.selector,
+      "Unenroll every agent whose labels match (lists them and asks first)");
+  agents_delete->add_flag("--yes,-y", a.yes,
+                          "Do not ask (required when stdin is not a terminal)");
   agents_enroll->add_option("--runtime-policy", a.runtime_policy,
                             "Runtime (IMA) policy name");
   agents_enroll->add_option("--boot-policy", a.boot_policy,

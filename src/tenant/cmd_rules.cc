@@ -6,13 +6,13 @@
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 #include "tenant/cli_common.h"
@@ -84,25 +84,25 @@ nlohmann::json ToJson(const v1::EnrollmentRule& r) {
 }
 
 int PrintRules(const std::vector<v1::EnrollmentRule>& rules,
-               const std::string& format) {
-  nlohmann::json j;
-  j["rules"] = nlohmann::json::array();
-  for (const auto& r : rules) j["rules"].push_back(ToJson(r));
-  if (format == "json") {
-    std::cout << j.dump(2) << "\n";
-  } else if (format == "yaml") {
-    std::cout << ToYaml(j);
-  } else {
-    std::printf("%-20s %-12s %-30s %-16s %-16s %s\n", "NAME", "TENANT",
-                "SELECTOR", "RUNTIME_POLICY", "BOOT_POLICY", "INTERVAL");
-    for (const auto& r : rules) {
-      std::printf("%-20s %-12s %-30s %-16s %-16s %ds\n", r.name().c_str(),
-                  r.tenant().c_str(), Pairs(r.selector()).c_str(),
-                  r.runtime_policy().c_str(), r.boot_policy().c_str(),
-                  r.interval_seconds());
-    }
+               OutputFormat format) {
+  Output out;
+  out.json["rules"] = nlohmann::json::array();
+  out.table = Table({{"NAME"},
+                     {"TENANT"},
+                     {"SELECTOR"},
+                     {"RUNTIME_POLICY"},
+                     {"BOOT_POLICY"},
+                     {"INTERVAL"},
+                     Table::Wide("CREATED")});
+  for (const auto& r : rules) {
+    out.json["rules"].push_back(ToJson(r));
+    out.table.AddRow({r.name(), r.tenant(), Pairs(r.selector()),
+                      r.runtime_policy(), r.boot_policy(),
+                      absl::StrCat(r.interval_seconds(), "s"),
+                      Rfc3339(r.created_at())});
+    out.names.push_back("rule/" + r.name());
   }
-  return 0;
+  return PrintOutput(format, out, std::cout);
 }
 
 }  // namespace
@@ -164,7 +164,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
       ClientChannel(ctx, command, Service::kRegistrar, &server);
   if (channel == nullptr) return 2;
   auto stub = v1::Registrar::NewStub(channel);
-  const std::string format = ctx.config.GetString("client", "output");
+  const OutputFormat format = OutputFormatOf(ctx);
   grpc::ClientContext c;
   c.set_deadline(RpcDeadline());
   if (label) {

@@ -6,11 +6,11 @@
 #include <grpcpp/grpcpp.h>
 
 #include <CLI/CLI.hpp>
-#include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "tenant/cli_common.h"
 #include "tenant/offline_commands.h"
@@ -52,17 +52,26 @@ nlohmann::json ToJson(const v1::JoinToken& t) {
   return j;
 }
 
-void PrintTable(const std::vector<v1::JoinToken>& tokens) {
-  std::printf("%-16s %-12s %-11s %-20s %-7s %s\n", "ID", "TENANT", "USED",
-              "EXPIRES", "REVOKED", "DESCRIPTION");
+// The list (and one created token) in the shared output formats.
+Output TokensOutput(const std::vector<v1::JoinToken>& tokens,
+                    nlohmann::json json) {
+  Output out;
+  out.json = std::move(json);
+  out.table = Table({{"ID"},
+                     {"TENANT"},
+                     {"USED"},
+                     {"EXPIRES"},
+                     {"REVOKED"},
+                     {"DESCRIPTION"},
+                     Table::Wide("CREATED")});
   for (const auto& t : tokens) {
-    const std::string used =
-        std::to_string(t.used()) + "/" + std::to_string(t.uses());
-    std::printf("%-16s %-12s %-11s %-20s %-7s %s\n", t.id().c_str(),
-                t.tenant().c_str(), used.c_str(),
-                t.has_expires_at() ? Rfc3339(t.expires_at()).c_str() : "never",
-                t.revoked() ? "true" : "false", t.description().c_str());
+    out.table.AddRow({t.id(), t.tenant(), absl::StrCat(t.used(), "/", t.uses()),
+                      t.has_expires_at() ? Rfc3339(t.expires_at()) : "never",
+                      t.revoked() ? "true" : "false", t.description(),
+                      Rfc3339(t.created_at())});
+    out.names.push_back("token/" + t.id());
   }
+  return out;
 }
 
 }  // namespace
@@ -99,7 +108,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
       ClientChannel(ctx, "tokens", Service::kRegistrar, &server);
   if (channel == nullptr) return 2;
   auto stub = v1::Registrar::NewStub(channel);
-  const std::string format = ctx.config.GetString("client", "output");
+  const OutputFormat format = OutputFormatOf(ctx);
   if (create_cmd->parsed()) {
     v1::CreateJoinTokenRequest req;
     req.set_tenant(a.tenant);
@@ -120,20 +129,22 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
     c.set_deadline(RpcDeadline());
     grpc::Status st = stub->CreateJoinToken(&c, req, &resp);
     if (!st.ok()) return RpcError("tokens", st, server, Service::kRegistrar);
-    if (format == "table") {
-      std::cout << resp.token() << "\n";
-      std::cerr << "join token " << resp.info().id() << " for tenant "
-                << resp.info().tenant() << " (" << resp.info().uses()
-                << " use(s)); it is shown only now\n";
-      return 0;
-    }
+    // The token is the one thing create exists for: table and wide print
+    // it alone on stdout (the record goes to stderr), json and yaml carry
+    // it in the record, name prints token/ID and the token.
     nlohmann::json j = ToJson(resp.info());
     j["token"] = resp.token();
-    if (format == "json") {
-      std::cout << j.dump(2) << "\n";
-    } else {
-      std::cout << ToYaml(j);
+    if (format == OutputFormat::kJson || format == OutputFormat::kYaml) {
+      return PrintOutput(format, TokensOutput({resp.info()}, std::move(j)),
+                         std::cout);
     }
+    if (format == OutputFormat::kName) {
+      std::cout << "token/" << resp.info().id() << "\n";
+    }
+    std::cout << resp.token() << "\n";
+    std::cerr << "join token " << resp.info().id() << " for tenant "
+              << resp.info().tenant() << " (" << resp.info().uses()
+              << " use(s)); it is shown only now\n";
     return 0;
   }
   if (delete_cmd->parsed()) {
@@ -159,14 +170,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
   nlohmann::json j;
   j["tokens"] = nlohmann::json::array();
   for (const auto& t : tokens) j["tokens"].push_back(ToJson(t));
-  if (format == "json") {
-    std::cout << j.dump(2) << "\n";
-  } else if (format == "yaml") {
-    std::cout << ToYaml(j);
-  } else {
-    PrintTable(tokens);
-  }
-  return 0;
+  return PrintOutput(format, TokensOutput(tokens, std::move(j)), std::cout);
 }
 
 }  // namespace vouch::tenant

@@ -46,6 +46,16 @@ std::optional<int> RunTokenCommands(AppContext& ctx);
 void AddRuleCommands(CLI::App& cli);
 std::optional<int> RunRuleCommands(AppContext& ctx);
 
+// vouchctl version (cmd_version.cc): vouchctl's and the servers' versions.
+void AddVersionCommand(CLI::App& cli);
+std::optional<int> RunVersionCommand(AppContext& ctx);
+
+// Fleet operations (cmd_fleet.cc): `agents update ID|--selector`, `prune`;
+// after AddAdminCommands, which makes the `agents` group. `agents delete
+// --selector` runs DeleteAgentsBySelector.
+void AddFleetCommands(CLI::App& cli);
+std::optional<int> RunFleetCommands(AppContext& ctx);
+
 // `dev ima-append` (cmd_dev.cc): models the kernel's IMA with a TPM.
 void AddDevCommands(CLI::App& cli);
 std::optional<int> RunDevCommands(AppContext& ctx);

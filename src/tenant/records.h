@@ -7,7 +7,10 @@
 #define VOUCH_TENANT_RECORDS_H_
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
+#include "sdk/client.h"
 #include "tenant/output.h"
 #include "vouch/v1/admin.pb.h"
 #include "vouch/v1/registrar.pb.h"
@@ -17,6 +20,20 @@ namespace vouch::tenant {
 // cmd_agents.cc
 nlohmann::json AgentJson(const v1::AgentStatus& a);
 Output HistoryOutput(const v1::GetAttestationHistoryResponse& resp);
+// Agents as a table (failures indented under their agent), `json` as the
+// document, agent/ID names.
+Output AgentsOutput(const std::vector<v1::AgentStatus>& agents,
+                    nlohmann::json json);
+// Every page of ListAgents for `req` (up to `limit` agents, 0: all) into
+// `agents`; `next` is the last page's next_page_token.
+absl::Status ListAgentPages(sdk::Client& client, v1::ListAgentsRequest req,
+                            int limit, std::vector<v1::AgentStatus>* agents,
+                            std::string* next);
+// agents delete --selector (cmd_fleet.cc): lists the matching agents,
+// asks (refusing a non-terminal stdin without `yes`), then unenrolls each.
+int DeleteAgentsBySelector(sdk::Client& client, const std::string& server,
+                           const std::string& tenant,
+                           const std::string& selector, bool yes);
 // cmd_registrar.cc
 nlohmann::json RegistrationJson(const v1::RegisteredAgent& a);
 

@@ -64,7 +64,7 @@ AppSpec VouchctlAppSpec() {
   spec.add_subcommands = [](CLI::App& cli) {
     cli.formatter(std::make_shared<NoAliasFormatter>());
     cli.fallthrough();  // Global flags also after the subcommand.
-    cli.add_subcommand("version", "Print the vouchctl version");
+    AddVersionCommand(cli);
     AddConfigCommands(cli);
     AddDescribeCommands(cli);
     AddImaCommands(cli);
@@ -76,6 +76,7 @@ AppSpec VouchctlAppSpec() {
     AddAdminCommands(cli);
     AddPolicyKeyCommands(cli);
     AddRuleCommands(cli);
+    AddFleetCommands(cli);  // Adds `agents update` to the group above.
     AddResultsCommands(cli);
     AddTenantCommands(cli);
     AddAuditCommands(cli);
@@ -95,17 +96,13 @@ int RunVouchctl(AppContext& ctx) {
               << kOutputFormats << "\n";
     return 2;
   }
-  if (cli.got_subcommand("version")) {
-    std::cout << VersionString("vouchctl") << "\n";
-    return 0;
-  }
   for (auto* run :
-       {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
-        &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
+       {&RunVersionCommand, &RunConfigCommands, &RunDescribeCommands,
+        &RunImaCommands, &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
         &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
-        &RunAdminCommands, &RunPolicyKeyCommands, &RunResultsCommands,
-        &RunTenantCommands, &RunAuditLogCommands, &RunAuditCommands,
-        &RunDevCommands, &RunCompletionCommands}) {
+        &RunFleetCommands, &RunAdminCommands, &RunPolicyKeyCommands,
+        &RunResultsCommands, &RunTenantCommands, &RunAuditLogCommands,
+        &RunAuditCommands, &RunDevCommands, &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "common/app.h"
 #include "common/logging.h"
 #include "common/principal.h"
 #include "common/status_macros.h"
@@ -22,6 +23,7 @@
 #include "core/ima/dsse.h"
 #include "core/ima/policy_source.h"
 #include "core/ima/runtime_policy.h"
+#include "core/label_selector.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
 #include "store/pg_connection.h"
@@ -200,6 +202,17 @@ std::string Sha256(const std::string& data) {
 }
 
 // Page tokens: hex of "<tenant>\n<filter>\n<last key>", checked on use.
+using core::ParseSelector;
+
+// UpdateAgents names at most this many agents (a selector has no bound).
+constexpr int kMaxUpdateIds = 1000;
+
+absl::Status NoFleet() {
+  return absl::FailedPreconditionError(
+      "label selectors need the PostgreSQL store (labels are the "
+      "registrar's)");
+}
+
 std::string PageToken(const std::string& tenant, const std::string& filter,
                       const std::string& last) {
   return absl::BytesToHexString(absl::StrCat(tenant, "\n", filter, "\n", last));
@@ -613,13 +626,24 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
     names.emplace_back(name);
   }
   std::sort(names.begin(), names.end());
+  absl::StatusOr<core::Selector> selector =
+      ParseSelector(req->label_selector(), "label_selector");
+  if (!selector.ok()) return Reply(selector.status());
+  if (!selector->empty() && fleet == nullptr) return Reply(NoFleet());
+  // The page token carries the filters, so a token is good only for the
+  // same query.
   const std::string filter =
-      absl::StrCat(absl::StrJoin(names, ","), "/", req->policy());
+      absl::StrCat(absl::StrJoin(names, ","), "/", req->policy(),
+                   selector->empty() ? "" : "/", selector->ToString());
   absl::StatusOr<std::string> after =
       PageAfter(req->page_token(), *tenant, filter);
   if (!after.ok()) return Reply(after.status());
   absl::StatusOr<std::vector<store::AgentRow>> rows =
-      agents_->ListAgents(*tenant, *after, states, *size + 1, req->policy());
+      selector->empty()
+          ? agents_->ListAgents(*tenant, *after, states, *size + 1,
+                                req->policy())
+          : fleet->ListAgentsMatching(*tenant, *after, states, *size + 1,
+                                      req->policy(), *selector);
   if (!rows.ok()) return Reply(rows.status());
   for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
     ToStatus((*rows)[i], resp->add_agents());
@@ -628,6 +652,106 @@ grpc::Status AdminService::ListAgents(grpc::ServerContext* ctx,
     resp->set_next_page_token(
         PageToken(*tenant, filter, (*rows)[*size - 1].enrollment.agent_id));
   }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::UpdateAgents(grpc::ServerContext* ctx,
+                                        const v1::UpdateAgentsRequest* req,
+                                        v1::UpdateAgentsResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (fleet == nullptr) return Reply(NoFleet());
+  store::EnrollmentUpdate u;
+  u.tenant = *tenant;
+  if (req->agent_ids().empty() == req->label_selector().empty()) {
+    return Reply(
+        absl::InvalidArgumentError("give either agent_ids or label_selector"));
+  }
+  if (req->agent_ids_size() > kMaxUpdateIds) {
+    return Reply(absl::InvalidArgumentError(
+        absl::StrCat("agent_ids: at most ", kMaxUpdateIds)));
+  }
+  for (const std::string& id : req->agent_ids()) {
+    if (absl::Status s = core::ValidateAgentId(id); !s.ok()) {
+      return Reply(
+          absl::InvalidArgumentError(absl::StrCat("agent_ids: ", s.message())));
+    }
+    u.agent_ids.push_back(id);
+  }
+  std::sort(u.agent_ids.begin(), u.agent_ids.end());
+  u.agent_ids.erase(std::unique(u.agent_ids.begin(), u.agent_ids.end()),
+                    u.agent_ids.end());
+  absl::StatusOr<core::Selector> selector =
+      ParseSelector(req->label_selector(), "label_selector");
+  if (!selector.ok()) return Reply(selector.status());
+  if (u.agent_ids.empty() && selector->empty()) {
+    // Blanks only: never "every agent".
+    return Reply(absl::InvalidArgumentError(
+        "label_selector: give at least one requirement"));
+  }
+  u.selector = *std::move(selector);
+  if (req->runtime_policy().empty() && req->boot_policy().empty() &&
+      !req->clear_boot_policy() && req->interval_seconds() == 0) {
+    return Reply(absl::InvalidArgumentError(
+        "nothing to change: give runtime_policy, boot_policy, "
+        "clear_boot_policy or interval_seconds"));
+  }
+  if (!req->boot_policy().empty() && req->clear_boot_policy()) {
+    return Reply(absl::InvalidArgumentError(
+        "boot_policy and clear_boot_policy: give one"));
+  }
+  // Each slot takes a policy of its kind (the newest version is followed).
+  for (const auto& [name, kind] :
+       {std::pair<const std::string&, int>{req->runtime_policy(),
+                                           v1::POLICY_KIND_RUNTIME},
+        std::pair<const std::string&, int>{req->boot_policy(),
+                                           v1::POLICY_KIND_BOOT}}) {
+    if (name.empty()) continue;
+    if (absl::Status s = ValidatePolicyName(name); !s.ok()) return Reply(s);
+    absl::StatusOr<std::pair<uint64_t, int>> newest =
+        policies_->NewestPolicyVersion(*tenant, name);
+    if (!newest.ok()) return Reply(newest.status());
+    if (newest->second != kind) {
+      return Reply(absl::InvalidArgumentError(
+          absl::StrCat("policy ", name, " is of another kind")));
+    }
+  }
+  u.runtime_policy = req->runtime_policy();
+  u.boot_policy = req->boot_policy();
+  u.clear_boot_policy = req->clear_boot_policy();
+  if (req->interval_seconds() != 0) {
+    // Enrollment rules' bounds (a rule may enroll at 1 s).
+    if (req->interval_seconds() < 1 || req->interval_seconds() > 86400) {
+      return Reply(absl::InvalidArgumentError("interval_seconds: 1..86400"));
+    }
+    u.interval = absl::Seconds(req->interval_seconds());
+  }
+  u.updated_by = CallerName(ctx);
+  absl::StatusOr<std::vector<store::AgentRow>> rows =
+      fleet->UpdateEnrollments(u);
+  if (!rows.ok()) return Reply(rows.status());
+  for (const store::AgentRow& row : *rows) ToStatus(row, resp->add_agents());
+  Log(LogLevel::kInfo, "agents updated",
+      {{"tenant", u.tenant},
+       {"agents", absl::StrCat(rows->size())},
+       {"selector", u.selector.ToString()},
+       {"runtime_policy", u.runtime_policy},
+       {"boot_policy", u.clear_boot_policy ? "(none)" : u.boot_policy},
+       {"by", u.updated_by}});
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetServerInfo(grpc::ServerContext* ctx,
+                                         const v1::GetServerInfoRequest*,
+                                         v1::ServerInfo* resp) {
+  absl::StatusOr<Principal> caller =
+      server::CallerPrincipal(*ctx->auth_context());
+  if (!caller.ok()) return Reply(caller.status());
+  resp->set_server("vouch-verifier");
+  resp->set_version(BuildVersion());
+  resp->set_commit(BuildCommit());
   return grpc::Status::OK;
 }
 

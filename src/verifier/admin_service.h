@@ -65,6 +65,14 @@ class AdminService final
   grpc::Status ListAgents(grpc::ServerContext* ctx,
                           const v1::ListAgentsRequest* req,
                           v1::ListAgentsResponse* resp) override;
+  // By ids or label selector, one transaction (store::FleetStore).
+  grpc::Status UpdateAgents(grpc::ServerContext* ctx,
+                            const v1::UpdateAgentsRequest* req,
+                            v1::UpdateAgentsResponse* resp) override;
+  // Version and commit of this binary; any authenticated principal.
+  grpc::Status GetServerInfo(grpc::ServerContext* ctx,
+                             const v1::GetServerInfoRequest* req,
+                             v1::ServerInfo* resp) override;
   grpc::Status AddPolicy(grpc::ServerContext* ctx,
                          const v1::AddPolicyRequest* req,
                          v1::Policy* resp) override;
@@ -152,6 +160,9 @@ class AdminService final
   grpc::Status GetLogKey(grpc::ServerContext* ctx,
                          const v1::GetLogKeyRequest* req,
                          v1::TranslogKey* resp) override;
+  // Label selectors and UpdateAgents (nullptr: refused with
+  // FAILED_PRECONDITION; the in-memory store holds no labels).
+  store::FleetStore* fleet = nullptr;
   store::PgTranslog* translog = nullptr;
   // Policy sources and per-tenant signing keys, and the fetcher that uses
   // them (the pool-wide keys given above are the fetcher's). nullptr: no

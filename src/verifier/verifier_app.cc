@@ -760,6 +760,7 @@ int RunVerifier(AppContext& ctx) {
       static_cast<size_t>(cfg.GetInt("admission", "watch_max_queued"));
   admin.metrics = db.metrics.get();
   admin.tenant_settings = &admin_store;
+  admin.fleet = &admin_store;
   if (translog.key) {
     admin.translog = translog.log.get();
     admin.log_key = &*translog.key;

@@ -57,6 +57,7 @@ enum class Access {
   kViewer,         // reads
   kOperator,       // changes
   kAdmin,          // destructive registrar changes
+  kAnyPrincipal,   // any authenticated caller, agents too (server info)
   kUnimplemented,  // declared, not served yet: UNIMPLEMENTED to everyone
 };
 
@@ -240,6 +241,21 @@ std::map<std::string, Rule> Matrix() {
           REQUIRE(f != nullptr);
           at->GetReflection()->SetInt64(at, f, int64_t{4102444800});  // 2100
         }}},
+      // Fleet operations: tenant A's agent by id, onto A's own policy.
+      {"vouch.v1.Admin.UpdateAgents",
+       {Server::kVerifier, Access::kOperator, Scope::kObject,
+        [](Message& m, const Target& t) {
+          const FieldDescriptor* f =
+              m.GetDescriptor()->FindFieldByName("agent_ids");
+          REQUIRE(f != nullptr);
+          m.GetReflection()->AddString(&m, f, t.agent_id);
+          SetString(m, "runtime_policy", t.policy);
+        }}},
+      // Version and build: nothing of any tenant.
+      {"vouch.v1.Admin.GetServerInfo",
+       {Server::kVerifier, Access::kAnyPrincipal, Scope::kPublic, None}},
+      {"vouch.v1.Registrar.GetServerInfo",
+       {Server::kRegistrar, Access::kAnyPrincipal, Scope::kPublic, None}},
       // Attestation (verifier, agent-facing).
       {"vouch.v1.Attestation.Attest",
        {Server::kVerifier, Access::kAgent, Scope::kAgent, None}},
@@ -630,6 +646,20 @@ TEST_CASE(
       }
       continue;
     }
+    if (rule.access == Access::kAnyPrincipal) {
+      // Every authenticated caller, operator of any tenant or agent, gets
+      // the same answer, naming no tenant's objects.
+      for (const Caller* who : {&owner_admin, &owner_viewer, &other_admin,
+                                &owner_agent, &other_agent}) {
+        const Outcome o = run(*who, name, "");
+        INFO(who->name << " got " << Code(o.status) << " "
+                       << o.status.error_message());
+        CHECK(code_of(o) == StatusCode::OK);
+        CHECK(o.responses.size() == 1);
+        CHECK(LeakOfA(o, a).empty());
+      }
+      continue;
+    }
     if (rule.access == Access::kAgent) {
       // Operators are not agents, and an agent is only itself: tenant B's
       // agent naming A's agent_id is refused.
@@ -750,6 +780,7 @@ TEST_CASE(
       {&owner_operator, "vouch.v1.Admin.UpdatePolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.AddPolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.ImportPolicy", StatusCode::OK},
+      {&owner_operator, "vouch.v1.Admin.UpdateAgents", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.EnrollAgent",
        StatusCode::ALREADY_EXISTS},
       {&owner_operator, "vouch.v1.Admin.UnenrollAgent", StatusCode::OK},

@@ -10,6 +10,7 @@
 #include <grpcpp/grpcpp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <memory>
@@ -40,7 +41,10 @@ TempDir NewDir() {
 // "default" and "b".
 class World {
  public:
-  explicit World(const std::string& cert_lifetime = "1h")
+  // `map_ek_cas`: the registrar maps the EK CAs of swtpms 1 and 2 to
+  // tenant "b" (registrar.ek_ca_tenants); swtpm 0's CA is not mapped.
+  explicit World(const std::string& cert_lifetime = "1h",
+                 bool map_ek_cas = false)
       : dir_(NewDir()), tls_(dir_.path()) {
     // What an onboarding agent holds: the CA certificate of the servers.
     agent_trust_ = dir_.Join("agent-trust");
@@ -69,13 +73,27 @@ class World {
       REQUIRE(tpm.ok());
       tpms_.push_back(*std::move(tpm));
     }
+    std::vector<std::string> registrar_args = {
+        "--registrar-agent-ca-dir", init.dir, "--registrar-agent-cert-lifetime",
+        cert_lifetime};
+    if (map_ek_cas) {
+      std::vector<std::string> mapping;
+      for (int i : {1, 2}) {
+        // The swtpm's local CA: its issuing certificate and root.
+        const std::string file =
+            dir_.Join(absl::StrCat("ek-ca-of-", i, ".pem"));
+        std::ofstream out(file);
+        for (const std::string& f : tpms_[i]->ca_cert_paths()) out << Slurp(f);
+        mapping.push_back(file + "=b");
+      }
+      registrar_args.insert(
+          registrar_args.end(),
+          {"--registrar-ek-ca-tenants", absl::StrJoin(mapping, ",")});
+    }
     registrar_.emplace(
         dir_, *pg_, tls_,
         CaDir(dir_, "ek-ca", {tpms_[0].get(), tpms_[1].get(), tpms_[2].get()}),
-        "2m", 1000,
-        std::vector<std::string>{"--registrar-agent-ca-dir", init.dir,
-                                 "--registrar-agent-cert-lifetime",
-                                 cert_lifetime});
+        "2m", 1000, registrar_args);
     verifier_.emplace(dir_, *pg_, tls_, VOUCH_VERIFIER_BIN, "verifier", "v1",
                       PoolVerifierArgs("v1", {}));
     ima_log_ = dir_.Join("ima.log");
@@ -110,8 +128,33 @@ class World {
                                const std::string& client = "admin") {
     return Ctl(registrar_->address(), client, std::move(args));
   }
-  testing::RunResult Verifier(std::vector<std::string> args) {
-    return Ctl(verifier_->address(), "admin", std::move(args));
+  testing::RunResult Verifier(std::vector<std::string> args,
+                              const std::string& client = "admin") {
+    return Ctl(verifier_->address(), client, std::move(args));
+  }
+  // vouchctl with both addresses (commands that use both servers).
+  testing::RunResult Both(std::vector<std::string> args,
+                          const std::string& client = "admin") {
+    std::vector<std::string> argv = {VOUCHCTL_BIN,           "--server",
+                                     verifier_->address(),   "--registrar",
+                                     registrar_->address(),  "--tls-dir",
+                                     tls_.client_dir(client)};
+    argv.insert(argv.end(), args.begin(), args.end());
+    return testing::RunCapture(argv);
+  }
+  // The agent ids `vouchctl agents list` prints for `args`.
+  std::vector<std::string> Listed(std::vector<std::string> args,
+                                  const std::string& client = "admin") {
+    args.insert(args.begin(), {"-o", "json", "agents", "list"});
+    testing::RunResult r = Verifier(args, client);
+    INFO(r.err);
+    REQUIRE(r.status.Success());
+    std::vector<std::string> ids;
+    const nlohmann::json listed = nlohmann::json::parse(r.out);
+    for (const auto& a : listed["agents"]) {
+      ids.push_back(a["agent_id"]);
+    }
+    return ids;
   }
   // A new join token (printed once, on stdout).
   std::string Token(std::vector<std::string> args,
@@ -202,7 +245,9 @@ class World {
     o.tls_dir = agent_trust_;  // ca.pem only: no agent.pem, no agent.key
     o.log = Log(tpm);
     o.reply_timeout = "3s";
-    o.extra = {"--agent-onboard", "true", "--agent-join-token", token};
+    o.extra = {"--agent-onboard", "true"};
+    if (!token.empty())
+      o.extra.insert(o.extra.end(), {"--agent-join-token", token});
     if (!labels.empty()) {
       o.extra.insert(o.extra.end(),
                      {"--agent-labels", absl::StrJoin(labels, ",")});
@@ -210,6 +255,10 @@ class World {
     return o;
   }
 };
+
+bool FileExists(const std::string& path) {
+  return access(path.c_str(), F_OK) == 0;
+}
 
 // The vouch:// URI SAN of the first certificate in a PEM file.
 std::string CertificateUri(const std::string& path) {
@@ -417,6 +466,187 @@ TEST_CASE(
   CHECK(absl::StrContains(Slurp(w.Log(0)),
                           "no active registration of this TPM to renew"));
   agent.Terminate();
+}
+
+TEST_CASE(
+    "fleet: agents are listed, updated and deleted by label selector within "
+    "the caller's tenant, and prune removes registrations not seen",
+    "[e2e][onboarding][fleet]") {
+  World w;
+  for (const char* role : {"web", "db"}) {
+    REQUIRE(w.Registrar({"rules", "add", role, "--selector",
+                         absl::StrCat("role=", role), "--runtime-policy", "web",
+                         "--interval", "2s"})
+                .status.Success());
+  }
+  const std::string token = w.Token({"--uses", "2"});
+  const std::string web = w.AgentId(0);
+  const std::string db = w.AgentId(1);
+  ChildProcess web_agent = w.StartAgent(0, token, {"role=web", "zone=a"});
+  ChildProcess db_agent = w.StartAgent(1, token, {"role=db", "zone=a"});
+  REQUIRE(Within(
+      60, [&] { return w.State(web) == "pass" && w.State(db) == "pass"; }));
+  // An operator label wins over the agent's own on the same key.
+  REQUIRE(
+      w.Registrar({"agents", "label", db, "tier=backend"}).status.Success());
+
+  // agents list -l: the selector grammar against the registrar's labels.
+  using Ids = std::vector<std::string>;
+  CHECK(w.Listed({"-l", "role=web"}) == Ids{web});
+  CHECK(w.Listed({"-l", "role==db"}) == Ids{db});
+  CHECK(w.Listed({"-l", "role!=web"}) == Ids{db});
+  CHECK(w.Listed({"-l", "role in (web, db),zone=a"}).size() == 2);
+  CHECK(w.Listed({"-l", "role notin (web)"}) == Ids{db});
+  CHECK(w.Listed({"-l", "tier"}) == Ids{db});
+  CHECK(w.Listed({"-l", "!tier"}) == Ids{web});
+  CHECK(w.Listed({"-l", "zone=b"}).empty());
+  // A capped list pages with the selector: the first match only.
+  CHECK(w.Listed({"-l", "zone=a", "--limit", "1"}).size() == 1);
+  testing::RunResult bad = w.Verifier({"agents", "list", "-l", "role=w b"});
+  CHECK(bad.status.code == 1);
+  CHECK(absl::StrContains(bad.err, "label_selector: expected ',' or the end"));
+  // Another tenant's admin sees, changes and deletes none of them.
+  CHECK(w.Listed({"-l", "role=web"}, "b-admin").empty());
+  testing::RunResult b_update = w.Verifier(
+      {"agents", "update", "-l", "zone=a", "--interval", "30s"}, "b-admin");
+  CHECK(b_update.status.Success());
+  CHECK(absl::StrContains(b_update.err, "no agent matched"));
+  CHECK(w.Verifier({"agents", "update", web, "--interval", "30s"}, "b-admin")
+            .status.code == 1);
+
+  // One transaction: a missing agent among the ids changes nothing.
+  testing::RunResult partial = w.Verifier(
+      {"agents", "update", web, "no-such-agent", "--interval", "30s"});
+  CHECK(partial.status.code == 1);
+  CHECK(absl::StrContains(partial.err, "no-such-agent"));
+  testing::RunResult got = w.Verifier({"-o", "json", "agents", "get", web});
+  REQUIRE(got.status.Success());
+  CHECK(nlohmann::json::parse(got.out)["interval_seconds"] == 2);
+  // A policy of the wrong kind, or none, is refused.
+  CHECK(
+      w.Verifier({"agents", "update", "-l", "role=web", "--boot-policy", "web"})
+          .status.code == 1);
+  CHECK(w.Verifier({"agents", "update", "-l", "role=web"}).status.code == 1);
+  // A blank selector is not "every agent".
+  CHECK(w.Verifier({"agents", "update", "-l", " ", "--interval", "9s"})
+            .status.code == 1);
+  CHECK(w.Verifier({"agents", "delete", "-l", " ", "--yes"}).status.code == 2);
+
+  // By selector: the web agents move to policy web2 and 3 s; the running
+  // stream is fenced and taken over with the new enrollment, and passes.
+  const std::string policy = w.dir_.Join("policy.json");
+  REQUIRE(
+      w.Verifier({"policies", "add", "web2", "-f", policy}).status.Success());
+  testing::RunResult updated =
+      w.Verifier({"-o", "json", "agents", "update", "-l", "role=web",
+                  "--runtime-policy", "web2", "--interval", "3s"});
+  INFO(updated.err);
+  REQUIRE(updated.status.Success());
+  nlohmann::json u = nlohmann::json::parse(updated.out);
+  REQUIRE(u["agents"].size() == 1);
+  CHECK(u["agents"][0]["agent_id"] == web);
+  CHECK(u["agents"][0]["runtime_policy"] == "web2");
+  CHECK(u["agents"][0]["interval_seconds"] == 3);
+  CHECK(u["agents"][0]["state"] == "pending");
+  REQUIRE(Within(60, [&] { return w.State(web) == "pass"; }));
+  got = w.Verifier({"-o", "json", "agents", "get", db});
+  REQUIRE(got.status.Success());
+  CHECK(nlohmann::json::parse(got.out)["runtime_policy"] == "web");
+  CHECK(nlohmann::json::parse(got.out)["interval_seconds"] == 2);
+
+  // delete --selector lists first; without a terminal it needs --yes.
+  testing::RunResult ask = w.Verifier({"agents", "delete", "-l", "role=db"});
+  CHECK(ask.status.code == 2);
+  CHECK(absl::StrContains(ask.err, db));
+  CHECK(absl::StrContains(ask.err, "--yes"));
+  CHECK(w.State(db) == "pass");
+  testing::RunResult deleted =
+      w.Verifier({"agents", "delete", "-l", "role=db", "--yes"});
+  INFO(deleted.err);
+  REQUIRE(deleted.status.Success());
+  CHECK(absl::StrContains(deleted.out, "agent/" + db + " deleted"));
+  CHECK(w.State(db).empty());
+  CHECK(w.State(web) == "pass");
+  db_agent.Terminate();
+
+  // prune: the db agent's registration, last seen 40 days ago (aged in the
+  // database), goes; the web agent, attesting now, stays.
+  REQUIRE(w.pg_
+              ->Psql(absl::StrCat(
+                  "UPDATE registrations SET registered_at = now() - interval "
+                  "'40 days', activated_at = now() - interval '40 days' WHERE "
+                  "agent_id = '",
+                  db, "'"))
+              .ok());
+  testing::RunResult dry =
+      w.Both({"-o", "json", "prune", "--unseen-after", "30d", "--dry-run"});
+  INFO(dry.err);
+  REQUIRE(dry.status.Success());
+  nlohmann::json plan = nlohmann::json::parse(dry.out);
+  REQUIRE(plan["pruned"].size() == 1);
+  CHECK(plan["pruned"][0]["agent_id"] == db);
+  CHECK(plan["pruned"][0]["reason"] == "unseen");
+  CHECK(w.Registrar({"registrar", "get", db}).status.Success());
+  CHECK(w.Both({"prune", "--unseen-after", "30d"}).status.code == 2);  // no tty
+  testing::RunResult pruned = w.Both(
+      {"prune", "--unseen-after", "30d", "--unactivated-after", "7d", "--yes"});
+  INFO(pruned.err);
+  REQUIRE(pruned.status.Success());
+  CHECK(w.Registrar({"registrar", "get", db}).status.code == 1);
+  CHECK(w.Registrar({"registrar", "get", web}).status.Success());
+  CHECK(w.State(web) == "pass");
+  CHECK(w.Both({"prune", "--unseen-after", "soon"}).status.code == 2);
+  web_agent.Terminate();
+
+  // vouchctl version asks both servers (any authenticated principal).
+  testing::RunResult version = w.Both({"version"});
+  INFO(version.err);
+  REQUIRE(version.status.Success());
+  CHECK(absl::StartsWith(version.out, "vouchctl "));
+  CHECK(absl::StrContains(version.out, "vouch-verifier "));
+  CHECK(absl::StrContains(version.out, "vouch-registrar "));
+  testing::RunResult vj = w.Both({"-o", "json", "version"}, "b-admin");
+  REQUIRE(vj.status.Success());
+  nlohmann::json versions = nlohmann::json::parse(vj.out);
+  CHECK(versions["vouch-verifier"]["version"] ==
+        versions["vouchctl"]["version"]);
+  CHECK(versions["vouch-registrar"]["commit"] ==
+        versions["vouchctl"]["commit"]);
+}
+
+TEST_CASE(
+    "onboarding: an EK certificate of a mapped CA joins its tenant without a "
+    "token, a token wins over the mapping, an unmapped one is refused",
+    "[e2e][onboarding][registrar]") {
+  World w("1h", /*map_ek_cas=*/true);
+  // swtpm 2: its CA maps to tenant b; no token needed.
+  const std::string mapped = w.AgentId(2);
+  ChildProcess agent2 = w.StartAgent(2, "", {"role=web"});
+  REQUIRE(Within(60, [&] { return FileExists(w.StateDir(2) + "/agent.pem"); }));
+  CHECK(CertificateUri(w.StateDir(2) + "/agent.pem") ==
+        absl::StrCat("vouch://b/agent/", mapped));
+  testing::RunResult in_b =
+      w.Registrar({"-o", "json", "registrar", "get", mapped}, "b-admin");
+  INFO(in_b.err);
+  REQUIRE(in_b.status.Success());
+  CHECK(nlohmann::json::parse(in_b.out)["tenant"] == "b");
+  CHECK(nlohmann::json::parse(in_b.out)["active"] == true);
+  CHECK(w.Registrar({"registrar", "get", mapped}).status.code == 1);
+
+  // swtpm 1: mapped to b too, but it brings a token of "default": the
+  // operator's token decides.
+  const std::string with_token = w.AgentId(1);
+  ChildProcess agent1 = w.StartAgent(1, w.Token({}), {"role=web"});
+  REQUIRE(Within(60, [&] { return FileExists(w.StateDir(1) + "/agent.pem"); }));
+  CHECK(CertificateUri(w.StateDir(1) + "/agent.pem") ==
+        absl::StrCat("vouch://default/agent/", with_token));
+
+  // swtpm 0: its CA is trusted (ek_ca_dir) but maps to no tenant.
+  const std::string refused = w.RefusedJoin(0, "");
+  CHECK(absl::StrContains(refused, "maps to no tenant"));
+  CHECK(!FileExists(w.StateDir(0) + "/agent.pem"));
+  agent1.Terminate();
+  agent2.Terminate();
 }
 
 }  // namespace

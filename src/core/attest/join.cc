@@ -8,6 +8,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "common/openssl_handle.h"
+#include "core/label_selector.h"
 
 namespace vouch::core::attest {
 namespace {
@@ -72,29 +73,14 @@ absl::Status ValidateLabels(const std::map<std::string, std::string>& labels,
     return absl::InvalidArgumentError(
         absl::StrCat(field, ": at most ", kMaxLabels, " labels"));
   }
-  auto key_char = [](char c) {
-    return absl::ascii_islower(static_cast<unsigned char>(c)) ||
-           absl::ascii_isdigit(static_cast<unsigned char>(c)) || c == '.' ||
-           c == '_' || c == '/' || c == '-';
-  };
-  auto value_char = [](char c) {
-    return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.' ||
-           c == '_' || c == '-';
-  };
   for (const auto& [key, value] : labels) {
-    bool ok = !key.empty() && key.size() <= 63 &&
-              (absl::ascii_islower(static_cast<unsigned char>(key[0])) ||
-               absl::ascii_isdigit(static_cast<unsigned char>(key[0])));
-    for (char c : key) ok = ok && key_char(c);
-    if (!ok) {
+    if (!ValidLabelKey(key)) {
       return absl::InvalidArgumentError(
           absl::StrCat(field,
                        ": label keys are 1..63 bytes of [a-z0-9._/-], starting "
                        "with [a-z0-9]"));
     }
-    ok = value.size() <= 63;
-    for (char c : value) ok = ok && value_char(c);
-    if (!ok) {
+    if (!ValidLabelValue(value)) {
       return absl::InvalidArgumentError(absl::StrCat(
           field, ": label values are 0..63 bytes of [A-Za-z0-9._-]"));
     }
