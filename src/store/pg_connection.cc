@@ -204,6 +204,8 @@ absl::Status PgConnection::Handle::Usable() const {
 
 namespace {
 
+constexpr Oid kByteaOid = 17;  // pg_type.dat: bytea
+
 std::vector<const char*> ParamValues(const std::vector<PgParam>& params) {
   std::vector<const char*> values;
   values.reserve(params.size());
@@ -281,12 +283,32 @@ absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
   // One result per statement; a statement prepared here adds one before it.
   std::vector<const std::string*> preparing;  // Per result: a name or null.
   size_t sent = 0;
+  std::string sql;  // NUL-terminated copy for a statement not prepared.
   for (const PgStatement& s : statements) {
     std::vector<const char*> values = ParamValues(s.params);
     const int n = static_cast<int>(values.size());
+    // Binary bytea parameters: declared type, length, format 1.
+    std::vector<Oid> types;
+    std::vector<int> lengths;
+    std::vector<int> formats;
+    if (s.bytea_params != 0) {
+      types.assign(n, 0);
+      lengths.assign(n, 0);
+      formats.assign(n, 0);
+      for (int i = 0; i < n && i < 64; ++i) {
+        if ((s.bytea_params >> i & 1) == 0) continue;
+        types[i] = kByteaOid;
+        formats[i] = 1;
+        if (s.params[i]) lengths[i] = static_cast<int>(s.params[i]->size());
+      }
+    }
+    const Oid* type_ptr = types.empty() ? nullptr : types.data();
+    const int* length_ptr = lengths.empty() ? nullptr : lengths.data();
+    const int* format_ptr = formats.empty() ? nullptr : formats.data();
     if (s.prepare_as.empty()) {
-      if (PQsendQueryParams(conn, s.sql.c_str(), n, nullptr, values.data(),
-                            nullptr, nullptr, 0) != 1) {
+      sql.assign(s.sql.data(), s.sql.size());
+      if (PQsendQueryParams(conn, sql.c_str(), n, type_ptr, values.data(),
+                            length_ptr, format_ptr, 0) != 1) {
         break;
       }
     } else {
@@ -296,14 +318,15 @@ absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
                                        return p && *p == s.prepare_as;
                                      });
       if (!known) {
-        if (PQsendPrepare(conn, s.prepare_as.c_str(), s.sql.c_str(), n,
-                          nullptr) != 1) {
+        sql.assign(s.sql.data(), s.sql.size());
+        if (PQsendPrepare(conn, s.prepare_as.c_str(), sql.c_str(), n,
+                          type_ptr) != 1) {
           break;
         }
         preparing.push_back(&s.prepare_as);
       }
       if (PQsendQueryPrepared(conn, s.prepare_as.c_str(), n, values.data(),
-                              nullptr, nullptr, 0) != 1) {
+                              length_ptr, format_ptr, 0) != 1) {
         break;
       }
     }

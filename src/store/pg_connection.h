@@ -36,14 +36,20 @@ struct PgRows {
 // A parameter: text, or NULL when empty optional.
 using PgParam = std::optional<std::string>;
 
-// One statement with its $1..$n text parameters. With `prepare_as`,
+// One statement with its $1..$n parameters. With `prepare_as`,
 // QueryPipelined prepares it once per connection under that name and then
 // only binds and executes it (PostgreSQL plans a statement like the
-// verdict's in about as long as it runs it).
+// verdict's in about as long as it runs it). `sql` is not copied: it must
+// outlive the call (a literal, or a static built once). Parameter i (from
+// 0) whose bit is set in `bytea_params` is raw bytes sent as a binary bytea
+// (no hex text to build or for PostgreSQL to decode; its type is declared
+// bytea, so a statement that uses it otherwise does not prepare); the
+// others are text.
 struct PgStatement {
-  std::string sql;
+  absl::string_view sql;
   std::vector<PgParam> params;
   std::string prepare_as;
+  uint64_t bytea_params = 0;
 };
 
 // bytea in PostgreSQL's text form ("\\x" + hex) and back; FromBytea is

@@ -875,27 +875,19 @@ absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
 
 namespace {
 
-// One verdict as one statement (to pipeline): see AgentStore::CommitVerdicts.
-PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
-  auto opt_u64 = [](const std::optional<uint64_t>& v) -> PgParam {
-    return v ? PgParam(absl::StrCat(*v)) : PgParam();
-  };
-  const bool ima = c.ima_next_entry.has_value();
-  const bool clock = c.reset_count.has_value();
-  static const KeptEvidence kNone;
-  const bool kept = c.kept.has_value();
-  const KeptEvidence& k = kept ? *c.kept : kNone;
-  const bool segment = kept && ima && !k.ima_data.empty();
-  // $1 agent_id  $2 epoch  $3 passed  $4 attestation_id  $5 failures
-  // $6 lease s   $7 clock? $8 reset   $9 restart  $10 clock
-  // $11 ima_next $12 sha1 $13 sha256  $14 tenant  $15 verifier  $16 nonce
-  // $17 ima_from $18 received  $19 evidence sha256  $20 policy version
-  // $21 boot PCRs (null: unchanged)  $22 boot policy version
-  // $23 boot log evaluated
-  // $24 aik_name: the registration's active AIK must still be the stream's;
-  // the share lock orders this against an Activate that replaces it.
-  // $40 (with the log on): the record's transparency-log leaf, queued in
-  // the same transaction (docs/transparency-log.md).
+// The verdict statement's SQL, built once (with and without the
+// transparency-log leaf).
+// $1 agent_id  $2 epoch  $3 passed  $4 attestation_id  $5 failures
+// $6 lease s   $7 clock? $8 reset   $9 restart  $10 clock
+// $11 ima_next $12 sha1 $13 sha256  $14 tenant  $15 verifier  $16 nonce
+// $17 ima_from $18 received  $19 evidence sha256  $20 policy version
+// $21 boot PCRs (null: unchanged)  $22 boot policy version
+// $23 boot log evaluated
+// $24 aik_name: the registration's active AIK must still be the stream's;
+// the share lock orders this against an Activate that replaces it.
+// $40 (with the log on): the record's transparency-log leaf, queued in
+// the same transaction (docs/transparency-log.md).
+std::string BuildVerdictSql(bool translog) {
   const std::string log_cte =
       translog ? absl::StrCat(
                      ", l AS (",
@@ -903,7 +895,7 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
                                        core::translog::LeafKind::kAttestation),
                      " FROM u RETURNING 1)")
                : "";
-  PgStatement st{
+  return absl::StrCat(
       "WITH g AS (SELECT 1 FROM registrations WHERE agent_id = $1 AND "
       "aik_name = $24::bytea FOR SHARE), "
       "u AS (UPDATE agent_state a SET "
@@ -972,52 +964,81 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
       "now() RETURNING 1), "
       "ka AS (INSERT INTO kept_aiks (aik_name, aik_public) SELECT "
       "$24::bytea, $27 FROM u WHERE $25::boolean AND $7::boolean ON "
-      "CONFLICT (aik_name) DO NOTHING RETURNING 1)" +
-          log_cte + " SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u",
-      {c.agent_id,
-       absl::StrCat(c.epoch),
-       c.passed ? "true" : "false",
-       c.attestation_id,
-       ToBytea(c.failures),
-       Secs(c.lease),
-       clock ? "true" : "false",
-       absl::StrCat(c.reset_count.value_or(0)),
-       absl::StrCat(c.restart_count),
-       absl::StrCat(c.clock),
-       opt_u64(c.ima_next_entry),
-       ima ? PgParam(ToBytea(c.pcr10_sha1)) : PgParam(),
-       ima ? PgParam(ToBytea(c.pcr10_sha256)) : PgParam(),
-       c.tenant,
-       c.owner,
-       ToBytea(c.nonce),
-       opt_u64(c.ima_from),
-       absl::StrCat(c.ima_entries_received),
-       ToBytea(c.evidence_sha256),
-       absl::StrCat(c.runtime_policy_version),
-       c.boot_pcrs ? PgParam(ToBytea(*c.boot_pcrs)) : PgParam(),
-       absl::StrCat(c.boot_policy_version),
-       c.boot_log_evaluated ? "true" : "false",
-       ToBytea(c.aik_name),
-       kept ? "true" : "false",
-       ToBytea(k.quote),
-       ToBytea(k.aik_public),
-       segment ? PgParam(absl::StrCat(k.ima_first)) : PgParam(),
-       absl::StrCat(k.ima_format),
-       absl::StrCat(k.ima_template_hash_alg),
-       ToBytea(k.ima_data),
-       ToBytea(k.boot_log),
-       k.boot_log.empty() ? PgParam() : PgParam(ToBytea(k.boot_log_sha256)),
-       k.runtime_policy,
-       absl::StrCat(k.runtime_policy_version),
-       k.boot_policy,
-       absl::StrCat(k.boot_policy_version),
-       k.pcr_policy,
-       absl::StrCat(k.pcr_policy_version)},
-      translog ? "vouch_verdict_logged" : "vouch_verdict"};
+      "CONFLICT (aik_name) DO NOTHING RETURNING 1)",
+      log_cte, " SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u");
+}
+
+const std::string& VerdictSql(bool translog) {
+  static const std::string* const kPlain =
+      new std::string(BuildVerdictSql(false));
+  static const std::string* const kLogged =
+      new std::string(BuildVerdictSql(true));
+  return translog ? *kLogged : *kPlain;
+}
+
+// The verdict's bytea parameters (from 0: $5 is bit 4), sent as raw bytes.
+constexpr uint64_t Bit(int param) { return uint64_t{1} << (param - 1); }
+constexpr uint64_t kVerdictByteaParams =
+    Bit(5) | Bit(12) | Bit(13) | Bit(16) | Bit(19) | Bit(21) | Bit(24) |
+    Bit(26) | Bit(27) | Bit(31) | Bit(32) | Bit(33) | Bit(40);
+
+// One verdict as one statement (to pipeline): see AgentStore::CommitVerdicts.
+PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
+  auto opt_u64 = [](const std::optional<uint64_t>& v) -> PgParam {
+    return v ? PgParam(absl::StrCat(*v)) : PgParam();
+  };
+  const bool ima = c.ima_next_entry.has_value();
+  const bool clock = c.reset_count.has_value();
+  static const KeptEvidence kNone;
+  const bool kept = c.kept.has_value();
+  const KeptEvidence& k = kept ? *c.kept : kNone;
+  const bool segment = kept && ima && !k.ima_data.empty();
+  PgStatement st{VerdictSql(translog),
+                 {c.agent_id,
+                  absl::StrCat(c.epoch),
+                  c.passed ? "true" : "false",
+                  c.attestation_id,
+                  c.failures,
+                  Secs(c.lease),
+                  clock ? "true" : "false",
+                  absl::StrCat(c.reset_count.value_or(0)),
+                  absl::StrCat(c.restart_count),
+                  absl::StrCat(c.clock),
+                  opt_u64(c.ima_next_entry),
+                  ima ? PgParam(c.pcr10_sha1) : PgParam(),
+                  ima ? PgParam(c.pcr10_sha256) : PgParam(),
+                  c.tenant,
+                  c.owner,
+                  c.nonce,
+                  opt_u64(c.ima_from),
+                  absl::StrCat(c.ima_entries_received),
+                  c.evidence_sha256,
+                  absl::StrCat(c.runtime_policy_version),
+                  c.boot_pcrs ? PgParam(*c.boot_pcrs) : PgParam(),
+                  absl::StrCat(c.boot_policy_version),
+                  c.boot_log_evaluated ? "true" : "false",
+                  c.aik_name,
+                  kept ? "true" : "false",
+                  k.quote,
+                  k.aik_public,
+                  segment ? PgParam(absl::StrCat(k.ima_first)) : PgParam(),
+                  absl::StrCat(k.ima_format),
+                  absl::StrCat(k.ima_template_hash_alg),
+                  k.ima_data,
+                  k.boot_log,
+                  k.boot_log.empty() ? PgParam() : PgParam(k.boot_log_sha256),
+                  k.runtime_policy,
+                  absl::StrCat(k.runtime_policy_version),
+                  k.boot_policy,
+                  absl::StrCat(k.boot_policy_version),
+                  k.pcr_policy,
+                  absl::StrCat(k.pcr_policy_version)},
+                 translog ? "vouch_verdict_logged" : "vouch_verdict",
+                 kVerdictByteaParams};
   if (translog) {
-    st.params.push_back(ToBytea(core::translog::TranslogLeafForAttestation(
+    st.params.push_back(core::translog::TranslogLeafForAttestation(
         c.attestation_id, c.agent_id, c.nonce, c.passed ? "pass" : "fail",
-        c.evidence_sha256, absl::Now())));
+        c.evidence_sha256, absl::Now()));
   }
   return st;
 }
@@ -1036,9 +1057,10 @@ absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
 absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
                                             const VerdictCommit& c,
                                             bool translog) {
-  PgStatement st = VerdictStatement(c, translog);
-  VOUCH_ASSIGN_OR_RETURN(PgRows rows, db.Query(st.sql, st.params));
-  return VerdictResult(rows);
+  VOUCH_ASSIGN_OR_RETURN(std::vector<PgRows> rows,
+                         db.QueryPipelined({VerdictStatement(c, translog)}));
+  if (rows.size() != 1) return absl::InternalError("short pipeline");
+  return VerdictResult(rows[0]);
 }
 
 }  // namespace

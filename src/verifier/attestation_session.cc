@@ -33,6 +33,16 @@ SessionAction Send(v1::VerifierMessage message) {
   return a;
 }
 
+// The actions in order, moved in: `return {a, b};` would copy each (a
+// braced list's elements are const), and a commit or a verdict is large.
+template <typename... A>
+SessionActions Actions(A&&... a) {
+  SessionActions out;
+  out.reserve(sizeof...(a));
+  (out.push_back(std::forward<A>(a)), ...);
+  return out;
+}
+
 SessionAction EndWith(absl::Status status) {
   SessionAction a = Make(Kind::kEnd);
   a.status = std::move(status);
@@ -122,7 +132,7 @@ SessionActions AttestationSession::End(absl::Status status) {
   ClearHeldIma();
   pending_.reset();
   committing_.reset();
-  return {EndWith(std::move(status))};
+  return Actions(EndWith(std::move(status)));
 }
 
 SessionActions AttestationSession::StreamError(absl::StatusCode code,
@@ -135,7 +145,7 @@ SessionActions AttestationSession::StreamError(absl::StatusCode code,
   if (retry_after > absl::ZeroDuration()) {
     attest::SetDuration(retry_after, m.mutable_error()->mutable_retry_after());
   }
-  return {Send(std::move(m)), Make(Kind::kReadNext)};
+  return Actions(Send(std::move(m)), Make(Kind::kReadNext));
 }
 
 SessionActions AttestationSession::OnMessage(
@@ -182,7 +192,7 @@ SessionActions AttestationSession::OnHello(const v1::Hello& hello,
   a.agent_version = hello.agent_version();
   a.lease = options_.min_lease;
   hello_aik_name_ = hello.aik_name();
-  return {std::move(a)};
+  return Actions(std::move(a));
 }
 
 SessionActions AttestationSession::OnTakenOver(
@@ -339,7 +349,7 @@ SessionActions AttestationSession::AskAgain(std::optional<uint64_t> ima_from,
   state_ = State::kReady;
   v1::VerifierMessage m;
   *m.mutable_challenge() = ChallengeMessage(*challenge_);
-  return {Send(std::move(m)), Make(Kind::kReadNext)};
+  return Actions(Send(std::move(m)), Make(Kind::kReadNext));
 }
 
 // Counts a push that came before min_interval; true when the agent has
@@ -415,7 +425,7 @@ SessionActions AttestationSession::OnEvidence(
     a.runtime_policy = e.runtime_policy;
     a.boot_policy = e.boot_policy;
     a.pcr_policy = e.pcr_policy;
-    return {std::move(a)};
+    return Actions(std::move(a));
   }
   return Evaluate(loaded, now);
 }
@@ -535,8 +545,12 @@ store::KeptEvidence AttestationSession::Kept(
     k.ima_first = progress_.ima.next_entry_index;
     k.ima_format = ev.ima_entries().format();
     k.ima_template_hash_alg = ev.ima_entries().template_hash_alg();
-    k.ima_data =
-        absl::StrCat(held_ima_, chunk).substr(0, out.ima_bytes_accepted);
+    // The first ima_bytes_accepted bytes of held + chunk, copied once.
+    const size_t n = out.ima_bytes_accepted;
+    const size_t from_held = std::min<size_t>(n, held_ima_.size());
+    k.ima_data.reserve(std::min<size_t>(n, held_ima_.size() + chunk.size()));
+    k.ima_data.append(held_ima_, 0, from_held);
+    k.ima_data.append(chunk, 0, n - from_held);
   }
   if (!ev.boot_log().empty()) {
     k.boot_log = ev.boot_log();
@@ -592,7 +606,7 @@ SessionActions AttestationSession::CommitVerdict(
   committing_ = std::move(out);
   pending_.reset();
   state_ = State::kCommitting;
-  return {std::move(a)};
+  return Actions(std::move(a));
 }
 
 SessionActions AttestationSession::OnCommitted(
@@ -611,7 +625,7 @@ SessionActions AttestationSession::OnCommitted(
     SessionAction a = Make(Kind::kCheckFence);
     a.agent_id = agent_id_;
     a.epoch = epoch_;
-    return {std::move(a)};
+    return Actions(std::move(a));
   }
   const attest::EvidenceOutcome out = *std::move(committing_);
   committing_.reset();
@@ -654,7 +668,7 @@ SessionActions AttestationSession::OnCommitted(
   attest::SetTimestamp(now, v->mutable_verified_at());
   if (has_runtime) v->set_ima_next_entry(progress_.ima.next_entry_index);
   *v->mutable_next_challenge() = ChallengeMessage(*challenge_);
-  return {Send(std::move(m)), Make(Kind::kReadNext)};
+  return Actions(Send(std::move(m)), Make(Kind::kReadNext));
 }
 
 SessionActions AttestationSession::OnFenceChecked(absl::StatusOr<bool> enrolled,
@@ -677,8 +691,8 @@ SessionActions AttestationSession::Fenced(const std::string& agent_id,
         "ownership lost: another verifier took the agent over; closing the "
         "stream",
         {{"agent_id", agent_id}, {"epoch", epoch}});
-    return {EndWith(absl::AbortedError(
-        "another verifier took this agent over; reconnect"))};
+    return Actions(EndWith(absl::AbortedError(
+        "another verifier took this agent over; reconnect")));
   }
   Log(LogLevel::kInfo, "agent unenrolled; closing its stream",
       {{"agent_id", agent_id}});
@@ -687,8 +701,9 @@ SessionActions AttestationSession::Fenced(const std::string& agent_id,
   n->set_state(v1::ATTESTATION_STATE_UNENROLLED);
   n->set_cause(v1::STATE_CHANGE_CAUSE_UNENROLLED);
   attest::SetTimestamp(now, n->mutable_changed_at());
-  return {Send(std::move(m)),
-          EndWith(absl::FailedPreconditionError("the agent was unenrolled"))};
+  return Actions(
+      Send(std::move(m)),
+      EndWith(absl::FailedPreconditionError("the agent was unenrolled")));
 }
 
 }  // namespace vouch::verifier

@@ -51,6 +51,7 @@ void GroupCommitter::Loop() {
           },
           this));
       if (queue_.empty()) return;
+      batch.reserve(std::min(queue_.size(), max_batch_));
       // Whatever queued while the previous batch committed forms the next
       // batch: no timer, so a lone verdict is committed at once.
       while (!queue_.empty() && batch.size() < max_batch_) {

@@ -97,6 +97,54 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "PgConnection: binary bytea parameters carry any bytes, prepared or not, "
+    "and a statement that uses one as another type does not run",
+    "[pg][store]") {
+  absl::StatusOr<std::unique_ptr<PgCluster>> pg = PgCluster::Start();
+  REQUIRE(pg.ok());
+  absl::StatusOr<std::unique_ptr<store::PgConnection>> db =
+      store::PgConnection::Connect(
+          absl::StrCat("host=127.0.0.1 port=", (*pg)->port(),
+                       " user=", PgCluster::kUser, " dbname=postgres"));
+  REQUIRE(db.ok());
+  std::string all_bytes;
+  for (int i = 0; i < 256; ++i) all_bytes.push_back(static_cast<char>(i));
+  const std::string with_nul("a\0b\xff\\x", 6);
+  // $1 binary bytea, $2 text, $3 binary bytea (NULL), $4 binary (empty).
+  const uint64_t binary = 1 | 4 | 8;
+  for (const char* name : {"", "bytea_round_trip"}) {
+    INFO("prepared as '" << name << "'");
+    absl::StatusOr<std::vector<store::PgRows>> rows = (*db)->QueryPipelined(
+        {{"SELECT encode($1, 'hex'), $2::text, $3 IS NULL, length($4)",
+          {all_bytes, "\\x00", std::nullopt, ""},
+          name,
+          binary},
+         {"SELECT encode($1, 'hex')", {with_nul}, name[0] ? "second" : "", 1}});
+    REQUIRE(rows.ok());
+    REQUIRE(rows->size() == 2);
+    REQUIRE((*rows)[0].rows.size() == 1);
+    const auto& r = (*rows)[0].rows[0];
+    std::string hex;
+    for (int i = 0; i < 256; ++i) {
+      absl::StrAppend(&hex, absl::Hex(i, absl::kZeroPad2));
+    }
+    CHECK(r[0] == hex);
+    CHECK(r[1] == "\\x00");  // Text stays text.
+    CHECK(r[2] == "t");
+    CHECK(r[3] == "0");
+    CHECK((*rows)[1].rows[0][0] == "610062ff5c78");
+  }
+  // Declared bytea: PostgreSQL refuses it where an integer is needed
+  // instead of reading the bytes as something else.
+  absl::StatusOr<std::vector<store::PgRows>> wrong =
+      (*db)->QueryPipelined({{"SELECT $1::integer + 1",
+                              {std::string("\x01\x00\x00\x00", 4)},
+                              {},
+                              1}});
+  CHECK(!wrong.ok());
+}
+
+TEST_CASE(
     "PgConnection: a CallDeadline cuts database waits short on its thread "
     "only, and the cut connection is dropped",
     "[pg][store][fault]") {
