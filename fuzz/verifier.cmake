@@ -14,3 +14,6 @@ vouch_fuzzer(fuzz_attest_hello attest_hello vouch::core_attest)
 # offline verification. Seeds: small bundles in corpus/audit_bundle.
 vouch_fuzzer(fuzz_audit_bundle audit_bundle MAX_LEN 65536 RUNS 5000
   vouch::core_audit)
+# Attestation history page tokens (core/audit/history_query.h), sent back
+# by Admin clients. Seeds: tokens of the target's query.
+vouch_fuzzer(fuzz_history_token history_token vouch::core_audit)

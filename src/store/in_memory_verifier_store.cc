@@ -473,18 +473,46 @@ InMemoryVerifierStore::CommitVerdicts(
   return out;
 }
 
-absl::StatusOr<std::vector<AttestationRow>> InMemoryVerifierStore::History(
-    const std::string& tenant, const std::string& agent_id, int limit) {
+absl::StatusOr<std::vector<HistoryRow>> InMemoryVerifierStore::QueryHistory(
+    const HistoryQuery& q) {
   absl::MutexLock lock(&mu_);
-  std::vector<AttestationRow> out;
-  for (auto it = log_.rbegin();
-       it != log_.rend() && static_cast<int>(out.size()) < limit; ++it) {
-    if (it->event.verdict && it->tenant == tenant &&
-        it->event.agent_id == agent_id) {
-      out.push_back(it->attestation);
+  // Newest first: at descending, then attestation_id descending.
+  auto before = [](const AttestationRow& x, absl::Time at,
+                   const std::string& id) {
+    return x.at < at || (x.at == at && x.attestation_id < id);
+  };
+  std::vector<HistoryRow> out;
+  for (const Record& r : log_) {
+    const AttestationRow& a = r.attestation;
+    if (!r.event.verdict || r.tenant != q.tenant ||
+        (!q.agent_id.empty() && r.event.agent_id != q.agent_id) ||
+        (q.from && a.at < *q.from) || (q.to && a.at >= *q.to) ||
+        (!q.states.empty() && std::find(q.states.begin(), q.states.end(),
+                                        a.state) == q.states.end()) ||
+        (q.after_at && !before(a, *q.after_at, q.after_id))) {
+      continue;
     }
+    out.push_back(HistoryRow{r.event.agent_id, a, r.event.failures});
+  }
+  std::sort(out.begin(), out.end(),
+            [&](const HistoryRow& x, const HistoryRow& y) {
+              return before(y.row, x.row.at, x.row.attestation_id);
+            });
+  if (out.size() > static_cast<size_t>(std::max(q.limit, 0))) {
+    out.resize(std::max(q.limit, 0));
   }
   return out;
+}
+
+void InMemoryVerifierStore::SetRecordTime(const std::string& attestation_id,
+                                          absl::Time at) {
+  absl::MutexLock lock(&mu_);
+  for (Record& r : log_) {
+    if (r.event.verdict && r.attestation.attestation_id == attestation_id) {
+      r.event.at = at;
+      r.attestation.at = at;
+    }
+  }
 }
 
 void InMemoryVerifierStore::Keep(const VerdictCommit& c,

@@ -52,6 +52,9 @@ class InMemoryVerifierStore final : public PolicyStore,
   // past; the end of its lease (InfinitePast when not enrolled).
   void Backdate(const std::string& agent_id, absl::Duration d);
   absl::Time lease_until(const std::string& agent_id) const;
+  // Test hook: the record was committed at `at` (what a clock the test
+  // cannot move, PostgreSQL's, would have stamped).
+  void SetRecordTime(const std::string& attestation_id, absl::Time at);
 
   // PolicyStore.
   absl::StatusOr<PolicyRow> AddPolicy(const PolicyRow& policy) override;
@@ -92,9 +95,8 @@ class InMemoryVerifierStore final : public PolicyStore,
   absl::StatusOr<int64_t> SweepTimeouts() override;
   std::vector<absl::StatusOr<VerdictApplied>> CommitVerdicts(
       const std::vector<const VerdictCommit*>& commits) override;
-  absl::StatusOr<std::vector<AttestationRow>> History(
-      const std::string& tenant, const std::string& agent_id,
-      int limit) override;
+  absl::StatusOr<std::vector<HistoryRow>> QueryHistory(
+      const HistoryQuery& q) override;
   absl::StatusOr<KeptRecord> GetKeptRecord(
       const std::string& tenant, const std::string& attestation_id) override;
   absl::StatusOr<std::string> RecordAt(const std::string& tenant,

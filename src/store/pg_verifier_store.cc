@@ -854,21 +854,68 @@ absl::StatusOr<AttestationRow> AttestationRowOf(const Row& r) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<AttestationRow>> PgVerifierStore::History(
-    const std::string& tenant, const std::string& agent_id, int limit) {
+namespace {
+
+// A timestamptz parameter, exact to the microsecond.
+std::string TimestampParam(absl::Time t) {
+  return absl::FormatTime("%E4Y-%m-%dT%H:%M:%E6S+00:00", t,
+                          absl::UTCTimeZone());
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<HistoryRow>> PgVerifierStore::QueryHistory(
+    const HistoryQuery& q) {
+  // Only the clauses the query needs, so the planner sees plain bounds on
+  // `at` (partition pruning) and the (tenant, agent_id, at, attestation_id)
+  // or (tenant, at, attestation_id) index walked backwards: a keyset, never
+  // an OFFSET (migration 0016).
+  std::vector<PgParam> params = {q.tenant};
+  std::string where = "tenant = $1";
+  auto param = [&params](PgParam p) {
+    params.push_back(std::move(p));
+    return absl::StrCat("$", params.size());
+  };
+  if (!q.agent_id.empty()) {
+    absl::StrAppend(&where, " AND agent_id = ", param(q.agent_id));
+  }
+  if (q.from) {
+    absl::StrAppend(&where, " AND at >= ", param(TimestampParam(*q.from)),
+                    "::timestamptz");
+  }
+  if (q.to) {
+    absl::StrAppend(&where, " AND at < ", param(TimestampParam(*q.to)),
+                    "::timestamptz");
+  }
+  if (!q.states.empty()) {
+    absl::StrAppend(&where, " AND state = ANY(", param(StateArray(q.states)),
+                    "::text[])");
+  }
+  if (q.after_at) {
+    const std::string at = param(TimestampParam(*q.after_at));
+    // The plain bound lets newer partitions be pruned too.
+    absl::StrAppend(&where, " AND at <= ", at,
+                    "::timestamptz AND (at, "
+                    "attestation_id) < (",
+                    at, "::timestamptz, ", param(q.after_id), "::text)");
+  }
+  const std::string limit = param(absl::StrCat(q.limit));
+  const std::string sql = absl::StrCat(
+      "SELECT attestation_id, state, verifier, epoch, ima_from, "
+      "ima_next_entry, ima_entries_received, ",
+      Us("at"),
+      ", boot_policy_version, boot_log_evaluated, agent_id, failures FROM "
+      "attestations WHERE ",
+      where, " ORDER BY at DESC, attestation_id DESC LIMIT ", limit);
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
-  VOUCH_ASSIGN_OR_RETURN(
-      PgRows rows,
-      db->Query("SELECT attestation_id, state, verifier, epoch, ima_from, "
-                "ima_next_entry, ima_entries_received, (extract(epoch from "
-                "at) * 1000000)::bigint, boot_policy_version, "
-                "boot_log_evaluated FROM attestations WHERE tenant = $1 "
-                "AND agent_id = $2 ORDER BY at DESC, attestation_id LIMIT $3",
-                {tenant, agent_id, absl::StrCat(limit)}));
-  std::vector<AttestationRow> out;
+  VOUCH_ASSIGN_OR_RETURN(PgRows rows, db->Query(sql, params));
+  std::vector<HistoryRow> out;
   for (const Row& r : rows.rows) {
-    VOUCH_ASSIGN_OR_RETURN(AttestationRow a, AttestationRowOf(r));
-    out.push_back(std::move(a));
+    HistoryRow h;
+    VOUCH_ASSIGN_OR_RETURN(h.row, AttestationRowOf(r));
+    h.agent_id = r[10].value_or("");
+    VOUCH_ASSIGN_OR_RETURN(h.failures, Bytea(r[11]));
+    out.push_back(std::move(h));
   }
   return out;
 }

@@ -82,9 +82,8 @@ class PgVerifierStore final : public PolicyStore,
   absl::StatusOr<int64_t> SweepTimeouts() override;
   std::vector<absl::StatusOr<VerdictApplied>> CommitVerdicts(
       const std::vector<const VerdictCommit*>& commits) override;
-  absl::StatusOr<std::vector<AttestationRow>> History(
-      const std::string& tenant, const std::string& agent_id,
-      int limit) override;
+  absl::StatusOr<std::vector<HistoryRow>> QueryHistory(
+      const HistoryQuery& q) override;
   absl::StatusOr<KeptRecord> GetKeptRecord(
       const std::string& tenant, const std::string& attestation_id) override;
   absl::StatusOr<std::string> RecordAt(const std::string& tenant,

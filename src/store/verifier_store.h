@@ -217,6 +217,28 @@ struct AttestationRow {
   absl::Time at;
 };
 
+// One page of attestation history (AgentStore::QueryHistory): the
+// tenant's records, newest first (at descending, then attestation_id
+// descending), filtered; the caller has validated it.
+struct HistoryQuery {
+  std::string tenant;
+  std::string agent_id;                  // Empty: every agent.
+  std::optional<absl::Time> from;        // at >= from.
+  std::optional<absl::Time> to;          // at < to.
+  std::vector<core::AgentState> states;  // pass/fail; empty: both.
+  // Keyset: only records strictly after (after_at, after_id) in that order.
+  std::optional<absl::Time> after_at;
+  std::string after_id;
+  int limit = 100;
+};
+
+// A record as QueryHistory returns it.
+struct HistoryRow {
+  std::string agent_id;
+  AttestationRow row;
+  std::string failures;  // The verifier's encoding, as committed.
+};
+
 // An attestation record with what it kept (AgentStore::GetKeptRecord).
 struct KeptRecord {
   std::string tenant;
@@ -328,9 +350,22 @@ class AgentStore {
   virtual std::vector<absl::StatusOr<VerdictApplied>> CommitVerdicts(
       const std::vector<const VerdictCommit*>& commits) = 0;
 
-  // Attestation records of one agent, newest first.
-  virtual absl::StatusOr<std::vector<AttestationRow>> History(
-      const std::string& tenant, const std::string& agent_id, int limit) = 0;
+  // A page of attestation records (see HistoryQuery), at most q.limit.
+  virtual absl::StatusOr<std::vector<HistoryRow>> QueryHistory(
+      const HistoryQuery& q) = 0;
+  // The newest `limit` records of one agent, newest first.
+  absl::StatusOr<std::vector<AttestationRow>> History(
+      const std::string& tenant, const std::string& agent_id, int limit) {
+    HistoryQuery q;
+    q.tenant = tenant;
+    q.agent_id = agent_id;
+    q.limit = limit;
+    absl::StatusOr<std::vector<HistoryRow>> rows = QueryHistory(q);
+    if (!rows.ok()) return rows.status();
+    std::vector<AttestationRow> out;
+    for (HistoryRow& r : *rows) out.push_back(std::move(r.row));
+    return out;
+  }
 
   // A record with its kept evidence (KeptRecord::evidence_status says
   // whether it is whole). kNotFound: no such record in the tenant.

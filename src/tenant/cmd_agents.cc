@@ -9,12 +9,15 @@
 #include <string>
 #include <vector>
 
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "common/bytes.h"
 #include "common/file.h"
 #include "common/status_macros.h"
+#include "core/attest/wire.h"
 #include "core/failure_code.h"
 #include "sdk/client.h"
 #include "sdk/names.h"
@@ -25,6 +28,32 @@
 #include "vouch/v1/admin.grpc.pb.h"
 
 namespace vouch::tenant {
+
+namespace {
+
+// A failure as a detail line under its row: code, path, detail.
+std::string FailureLine(const v1::Failure& f) {
+  return absl::StrCat(core::FailureCodeName(f.code()), " ", f.path(),
+                      f.path().empty() ? "" : " ", f.detail());
+}
+
+nlohmann::json FailuresJson(
+    const google::protobuf::RepeatedPtrField<v1::Failure>& failures) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const v1::Failure& f : failures) {
+    nlohmann::json fj;
+    fj["code"] = core::FailureCodeName(f.code());
+    fj["detail"] = f.detail();
+    fj["path"] = f.path();
+    fj["ima_entry_index"] = f.has_ima_entry_index()
+                                ? nlohmann::json(f.ima_entry_index())
+                                : nlohmann::json(nullptr);
+    out.push_back(fj);
+  }
+  return out;
+}
+
+}  // namespace
 
 nlohmann::json AgentJson(const v1::AgentStatus& a) {
   nlohmann::json j;
@@ -48,18 +77,7 @@ nlohmann::json AgentJson(const v1::AgentStatus& a) {
   j["pcr_policy"] = a.enrollment().pcr_policy().name();
   j["interval_seconds"] = a.enrollment().interval().seconds();
   j["agent_version"] = a.agent_version();
-  nlohmann::json failures = nlohmann::json::array();
-  for (const v1::Failure& f : a.failures()) {
-    nlohmann::json fj;
-    fj["code"] = core::FailureCodeName(f.code());
-    fj["detail"] = f.detail();
-    fj["path"] = f.path();
-    fj["ima_entry_index"] = f.has_ima_entry_index()
-                                ? nlohmann::json(f.ima_entry_index())
-                                : nlohmann::json(nullptr);
-    failures.push_back(fj);
-  }
-  j["failures"] = failures;
+  j["failures"] = FailuresJson(a.failures());
   return j;
 }
 
@@ -79,14 +97,20 @@ Output HistoryOutput(const v1::GetAttestationHistoryResponse& resp) {
             : "-";
     out.json["records"].push_back(
         {{"attestation_id", r.attestation_id()},
+         {"agent_id", r.agent_id()},
          {"state", sdk::StateName(r.state())},
          {"verified_at", Rfc3339(r.verified_at())},
          {"verifier", r.verifier()},
          {"ima", ima},
-         {"boot_log_evaluated", r.boot_log_evaluated()}});
+         {"boot_log_evaluated", r.boot_log_evaluated()},
+         {"failures", FailuresJson(r.failures())},
+         {"failures_truncated", r.failures_truncated()}});
     out.table.AddRow({Rfc3339(r.verified_at()), r.attestation_id(),
                       sdk::StateName(r.state()), ima, r.verifier(),
                       r.boot_log_evaluated() ? "evaluated" : ""});
+    for (const v1::Failure& f : r.failures()) {
+      out.table.AddDetail(FailureLine(f));
+    }
     out.names.push_back("attestation/" + r.attestation_id());
   }
   return out;
@@ -119,9 +143,7 @@ Output AgentsOutput(const std::vector<v1::AgentStatus>& agents,
              : "",
          a.agent_version()});
     for (const v1::Failure& f : a.failures()) {
-      out.table.AddDetail(absl::StrCat(core::FailureCodeName(f.code()), " ",
-                                       f.path(), f.path().empty() ? "" : " ",
-                                       f.detail()));
+      out.table.AddDetail(FailureLine(f));
     }
     out.names.push_back("agent/" + a.agent_id());
   }
@@ -354,6 +376,103 @@ int RunWatch(sdk::Client& client, const std::string& server,
   return 0;
 }
 
+// agents history's own flags.
+struct HistoryArgs {
+  std::string since;  // A duration back from now: 90m, 24h, 7d.
+  std::string from;   // RFC 3339 time or YYYY-MM-DD (UTC).
+  std::string to;
+  std::vector<std::string> states;
+};
+
+HistoryArgs& History() {
+  static HistoryArgs* args = new HistoryArgs();
+  return *args;
+}
+
+// A time bound as the user writes it: RFC 3339 (2026-12-01T08:00:00Z) or a
+// date (midnight UTC).
+absl::StatusOr<absl::Time> ParseHistoryTime(const std::string& flag,
+                                            const std::string& text) {
+  absl::Time t;
+  std::string err;
+  if (absl::ParseTime(absl::RFC3339_full, text, &t, &err) ||
+      absl::ParseTime("%Y-%m-%d", text, absl::UTCTimeZone(), &t, &err)) {
+    return t;
+  }
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag,
+                   ": an RFC 3339 time (2026-12-01T08:00:00Z) or a date "
+                   "(2026-12-01), not \"",
+                   text, "\""));
+}
+
+// --since: a duration (absl syntax: 90m, 24h) or whole days (7d).
+absl::StatusOr<absl::Duration> ParseSince(const std::string& text) {
+  absl::Duration d;
+  int days = 0;
+  if (absl::EndsWith(text, "d") &&
+      absl::SimpleAtoi(absl::string_view(text).substr(0, text.size() - 1),
+                       &days) &&
+      days > 0 && days <= 3660000) {
+    return absl::Hours(24) * days;
+  }
+  if (absl::ParseDuration(text, &d) && d > absl::ZeroDuration()) return d;
+  return absl::InvalidArgumentError(absl::StrCat(
+      "--since: a positive duration (90m, 24h, 7d), not \"", text, "\""));
+}
+
+// The request's range and states from the flags.
+absl::Status HistoryFilters(const HistoryArgs& h,
+                            v1::GetAttestationHistoryRequest* req) {
+  if (!h.since.empty()) {
+    VOUCH_ASSIGN_OR_RETURN(absl::Duration d, ParseSince(h.since));
+    core::attest::SetTimestamp(absl::Now() - d, req->mutable_start_time());
+  }
+  if (!h.from.empty()) {
+    VOUCH_ASSIGN_OR_RETURN(absl::Time t, ParseHistoryTime("--from", h.from));
+    core::attest::SetTimestamp(t, req->mutable_start_time());
+  }
+  if (!h.to.empty()) {
+    VOUCH_ASSIGN_OR_RETURN(absl::Time t, ParseHistoryTime("--to", h.to));
+    core::attest::SetTimestamp(t, req->mutable_end_time());
+  }
+  for (const std::string& s : h.states) req->add_states(sdk::ParseStateName(s));
+  return absl::OkStatus();
+}
+
+// agents history: every page in the range (or --limit records), newest
+// first.
+int RunHistory(sdk::Client& client, const std::string& server,
+               OutputFormat format) {
+  const AdminArgs& a = Args();
+  v1::GetAttestationHistoryRequest req;
+  req.set_tenant(a.tenant);
+  req.set_agent_id(a.agent_id);
+  if (absl::Status st = HistoryFilters(History(), &req); !st.ok()) {
+    std::cerr << "agents history: " << st.message() << std::endl;
+    return 2;
+  }
+  v1::GetAttestationHistoryResponse all;
+  absl::Status st =
+      FetchPages(a.limit, [&](const std::string& token, int page_size,
+                              std::string* next, size_t* fetched) {
+        req.set_page_token(token);
+        req.set_page_size(page_size);
+        v1::GetAttestationHistoryResponse resp;
+        VOUCH_RETURN_IF_ERROR(
+            client.Call(&v1::Admin::Stub::GetAttestationHistory, req, &resp));
+        for (v1::AttestationRecord& r : *resp.mutable_records()) {
+          *all.add_records() = std::move(r);
+        }
+        *next = resp.next_page_token();
+        *fetched = all.records_size();
+        return absl::OkStatus();
+      });
+  if (!st.ok())
+    return RpcError("agents history", st, server, Service::kVerifier);
+  return PrintOutput(format, HistoryOutput(all), std::cout);
+}
+
 int RunAgents(sdk::Client& client, const std::string& server,
               OutputFormat format) {
   const AdminArgs& a = Args();
@@ -361,19 +480,7 @@ int RunAgents(sdk::Client& client, const std::string& server,
     return RpcError("agents", st, server, Service::kVerifier);
   };
   if (agents_watch->parsed()) return RunWatch(client, server, format);
-  if (agents_history->parsed()) {
-    v1::GetAttestationHistoryRequest req;
-    req.set_tenant(a.tenant);
-    req.set_agent_id(a.agent_id);
-    req.set_page_size(a.limit > 0 ? a.limit : 20);
-    v1::GetAttestationHistoryResponse resp;
-    if (absl::Status st =
-            client.Call(&v1::Admin::Stub::GetAttestationHistory, req, &resp);
-        !st.ok()) {
-      return fail(st);
-    }
-    return PrintOutput(format, HistoryOutput(resp), std::cout);
-  }
+  if (agents_history->parsed()) return RunHistory(client, server, format);
   if (agents_get->parsed()) {
     v1::GetAgentStatusRequest req;
     req.set_tenant(a.tenant);
@@ -670,9 +777,23 @@ void AddAdminCommands(CLI::App& cli) {
   agents_history = agents_cmd->add_subcommand(
       "history", "An agent's attestation records, newest first");
   agents_history->add_option("agent_id", a.agent_id, "The agent")->required();
+  HistoryArgs& h = History();
+  CLI::Option* since = agents_history->add_option(
+      "--since", h.since, "Only the last DURATION (90m, 24h, 7d)");
   agents_history
-      ->add_option("--limit", a.limit, "How many, newest first (default 20)")
-      ->check(CLI::Range(1, 1000));
+      ->add_option("--from", h.from,
+                   "Only records at or after this time (RFC 3339 or "
+                   "YYYY-MM-DD, UTC)")
+      ->excludes(since);
+  agents_history->add_option("--to", h.to,
+                             "Only records before this time (exclusive)");
+  agents_history->add_option("--state", h.states, "Only pass or fail records")
+      ->check(CLI::IsMember({"pass", "fail"}));
+  agents_history
+      ->add_option("--limit", a.limit,
+                   "At most this many, newest first (default: every record "
+                   "in the range)")
+      ->check(CLI::Range(1, 1000000));
   agents_watch = agents_cmd->add_subcommand(
       "watch", "Follow state changes as they commit (Ctrl-C stops)");
   agents_watch->add_option("agent_ids", a.agent_ids, "Only these agents");

@@ -17,6 +17,7 @@
 #include "common/status_macros.h"
 #include "core/agent_id.h"
 #include "core/agent_state.h"
+#include "core/audit/history_query.h"
 #include "core/boot/boot_policy.h"
 #include "core/boot/pcr_policy.h"
 #include "core/ear/ear.h"
@@ -984,20 +985,45 @@ grpc::Status AdminService::GetAttestationHistory(
   if (!tenant.ok()) return Reply(tenant.status());
   absl::StatusOr<int> size = PageSize(req->page_size());
   if (!size.ok()) return Reply(size.status());
-  absl::StatusOr<std::vector<store::AttestationRow>> rows =
-      agents_->History(*tenant, req->agent_id(), *size);
+  absl::StatusOr<core::audit::HistoryQuery> query =
+      core::audit::HistoryQueryOf(*tenant, *req);
+  if (!query.ok()) return Reply(query.status());
+  absl::StatusOr<std::optional<core::audit::HistoryPosition>> after =
+      core::audit::HistoryPositionOf(req->page_token(), *query);
+  if (!after.ok()) return Reply(after.status());
+  store::HistoryQuery q;
+  q.tenant = query->tenant;
+  q.agent_id = query->agent_id;
+  q.from = query->from;
+  q.to = query->to;
+  q.states = query->states;
+  if (*after) {
+    q.after_at = (*after)->at;
+    q.after_id = (*after)->attestation_id;
+  }
+  q.limit = *size + 1;  // One more says whether there is a next page.
+  absl::StatusOr<std::vector<store::HistoryRow>> rows =
+      agents_->QueryHistory(q);
   if (!rows.ok()) return Reply(rows.status());
-  for (const store::AttestationRow& r : *rows) {
+  for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
+    const store::HistoryRow& h = (*rows)[i];
+    const store::AttestationRow& r = h.row;
     v1::AttestationRecord* rec = resp->add_records();
     rec->set_attestation_id(r.attestation_id);
     rec->set_tenant(*tenant);
-    rec->set_agent_id(req->agent_id());
+    rec->set_agent_id(h.agent_id);
     rec->set_state(r.state);
+    SetFailures(h.failures, rec);
     server::SetTimestamp(r.at, rec->mutable_verified_at());
     rec->set_verifier(r.verifier);
     if (r.ima_from) rec->set_ima_first_entry(*r.ima_from);
     if (r.ima_next_entry) rec->set_ima_next_entry(*r.ima_next_entry);
     rec->set_boot_log_evaluated(r.boot_log_evaluated);
+  }
+  if (static_cast<int>(rows->size()) > *size) {
+    const store::AttestationRow& last = (*rows)[*size - 1].row;
+    resp->set_next_page_token(
+        core::audit::HistoryToken(*query, {last.at, last.attestation_id}));
   }
   return grpc::Status::OK;
 }

@@ -52,11 +52,7 @@ void FillRecord(const store::KeptRecord& k, v1::AttestationRecord* rec) {
   rec->set_tenant(k.tenant);
   rec->set_agent_id(k.agent_id);
   rec->set_state(r.state);
-  v1::Verdict holder;
-  if (!k.failures.empty() && holder.ParseFromString(k.failures)) {
-    *rec->mutable_failures() = holder.failures();
-    rec->set_failures_truncated(holder.failures_truncated());
-  }
+  SetFailures(k.failures, rec);
   server::SetTimestamp(r.at, rec->mutable_verified_at());
   rec->set_verifier(r.verifier);
   if (r.ima_from) rec->set_ima_first_entry(*r.ima_from);
@@ -157,6 +153,14 @@ absl::StatusOr<LoadedPolicy> Load(store::PolicyStore& policies,
 }
 
 }  // namespace
+
+void SetFailures(const std::string& encoded, v1::AttestationRecord* rec) {
+  v1::Verdict holder;
+  if (!encoded.empty() && holder.ParseFromString(encoded)) {
+    *rec->mutable_failures() = holder.failures();
+    rec->set_failures_truncated(holder.failures_truncated());
+  }
+}
 
 absl::Status GetKeptAttestation(store::AgentStore& agents,
                                 const std::string& tenant,

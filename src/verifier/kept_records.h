@@ -20,6 +20,10 @@
 
 namespace vouch::verifier {
 
+// A record's failures from their committed encoding (a serialized
+// vouch.v1.Verdict); none when it does not parse.
+void SetFailures(const std::string& encoded, v1::AttestationRecord* rec);
+
 absl::Status GetKeptAttestation(store::AgentStore& agents,
                                 const std::string& tenant,
                                 const v1::GetAttestationRequest& req,

@@ -1665,5 +1665,225 @@ TEST_CASE(
   CHECK(jo["part"] == "bundle");
 }
 
+// One GetAttestationHistory call through the admin client certificate.
+grpc::Status HistoryCall(v1::Admin::Stub& stub,
+                         const v1::GetAttestationHistoryRequest& req,
+                         v1::GetAttestationHistoryResponse* resp) {
+  grpc::ClientContext ctx;
+  ctx.set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(20));
+  return stub.GetAttestationHistory(&ctx, req, resp);
+}
+
+// Every page of `req` at `page_size`; the ids in order. Fails the test on
+// an error or a page over size.
+std::vector<std::string> AllPages(v1::Admin::Stub& stub,
+                                  v1::GetAttestationHistoryRequest req,
+                                  int page_size, int* pages) {
+  std::vector<std::string> ids;
+  req.set_page_size(page_size);
+  *pages = 0;
+  do {
+    v1::GetAttestationHistoryResponse resp;
+    grpc::Status st = HistoryCall(stub, req, &resp);
+    INFO(st.error_message());
+    REQUIRE(st.ok());
+    CHECK(resp.records_size() <= page_size);
+    for (const v1::AttestationRecord& r : resp.records()) {
+      ids.push_back(r.attestation_id());
+    }
+    req.set_page_token(resp.next_page_token());
+    REQUIRE(++*pages < 1000);
+  } while (!req.page_token().empty());
+  return ids;
+}
+
+TEST_CASE(
+    "audit: an agent's history by time range, outcome and page, against a "
+    "real pool and PostgreSQL",
+    "[e2e][audit][pg][tpm]") {
+  Pool pool("5s");
+  REQUIRE(Within(60, [&] { return pool.State() == "pass"; }));
+  // Passes, then a file not in the policy fails the agent; its pushes every
+  // 5 s add records until there are enough of both outcomes.
+  pool.Append({pool.good_[0]});
+  REQUIRE(Within(30, [&] { return pool.Status()["ima_next_entry"] == 4; }));
+  auto count = [&](const std::string& where) {
+    return pool.QueryInt(
+        absl::StrCat("SELECT count(*) FROM attestations WHERE ", where));
+  };
+  REQUIRE(Within(30, [&] { return count("state = 'pass'") >= 2; }));
+  const std::string evil = pool.dir_.Join("evil.sh");
+  std::ofstream(evil) << "#!/bin/sh\necho pwned\n";
+  pool.Append({evil});
+  REQUIRE(Within(30, [&] { return pool.State() == "fail"; }));
+  REQUIRE(Within(30, [&] { return count("state = 'fail'") >= 1; }));
+  REQUIRE(Within(30, [&] { return count("true") >= 5; }));
+  pool.StopAgent();  // The history stops growing.
+
+  // What PostgreSQL holds, newest first: (microseconds, id, state).
+  struct Truth {
+    int64_t us;
+    std::string id;
+    std::string state;
+  };
+  std::vector<Truth> truth;
+  {
+    absl::StatusOr<store::PgRows> rows = pool.Db()->Query(
+        "SELECT (extract(epoch from at) * 1000000)::bigint, attestation_id, "
+        "state FROM attestations WHERE agent_id = $1 ORDER BY at DESC, "
+        "attestation_id DESC",
+        {pool.agent_id_});
+    REQUIRE(rows.ok());
+    for (const auto& r : rows->rows) {
+      Truth t;
+      REQUIRE(absl::SimpleAtoi(r[0].value_or(""), &t.us));
+      t.id = r[1].value_or("");
+      t.state = r[2].value_or("");
+      truth.push_back(t);
+    }
+  }
+  const size_t n = truth.size();
+  REQUIRE(n >= 5);
+  auto ids_where = [&](const std::function<bool(const Truth&)>& keep) {
+    std::vector<std::string> out;
+    for (const Truth& t : truth) {
+      if (keep(t)) out.push_back(t.id);
+    }
+    return out;
+  };
+  auto set_us = [](int64_t us, google::protobuf::Timestamp* ts) {
+    ts->set_seconds(us / 1000000);
+    ts->set_nanos(static_cast<int32_t>(us % 1000000) * 1000);
+  };
+
+  sdk::ClientOptions o;
+  o.server = pool.v1_->address();
+  o.tls_dir = pool.tls_.client_dir("admin");
+  absl::StatusOr<std::shared_ptr<grpc::Channel>> ch = sdk::CreateChannel(o);
+  REQUIRE(ch.ok());
+  std::unique_ptr<v1::Admin::Stub> stub = v1::Admin::NewStub(*ch);
+
+  // Pages of 2 (through both verifiers' records) give the whole history.
+  v1::GetAttestationHistoryRequest req;
+  req.set_agent_id(pool.agent_id_);
+  int pages = 0;
+  CHECK(AllPages(*stub, req, 2, &pages) ==
+        ids_where([](const Truth&) { return true; }));
+  CHECK(pages == static_cast<int>((n + 1) / 2));
+
+  // [second oldest, second newest): the edges exactly, page by page.
+  const int64_t from = truth[n - 2].us;
+  const int64_t to = truth[1].us;
+  v1::GetAttestationHistoryRequest ranged = req;
+  set_us(from, ranged.mutable_start_time());
+  set_us(to, ranged.mutable_end_time());
+  const std::vector<std::string> in_range =
+      ids_where([&](const Truth& t) { return t.us >= from && t.us < to; });
+  CHECK(in_range.size() >= 2);
+  CHECK(AllPages(*stub, ranged, 1, &pages) == in_range);
+
+  // Only failures, and failures in the range.
+  v1::GetAttestationHistoryRequest fails = req;
+  fails.add_states(v1::ATTESTATION_STATE_FAIL);
+  const std::vector<std::string> all_fails =
+      ids_where([](const Truth& t) { return t.state == "fail"; });
+  CHECK(AllPages(*stub, fails, 1, &pages) == all_fails);
+  v1::GetAttestationHistoryResponse first;
+  REQUIRE(HistoryCall(*stub, fails, &first).ok());
+  REQUIRE(first.records_size() >= 1);
+  CHECK(first.records(0).state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(first.records(0).failures_size() >= 1);
+  CHECK(first.records(0).agent_id() == pool.agent_id_);
+  *fails.mutable_start_time() = ranged.start_time();
+  *fails.mutable_end_time() = ranged.end_time();
+  CHECK(AllPages(*stub, fails, 1, &pages) == ids_where([&](const Truth& t) {
+          return t.state == "fail" && t.us >= from && t.us < to;
+        }));
+
+  // A token is for its own query: replayed against another filter, altered
+  // or foreign it is INVALID_ARGUMENT; so are reversed ranges and states a
+  // record cannot have.
+  v1::GetAttestationHistoryRequest paged = req;
+  paged.set_page_size(1);
+  v1::GetAttestationHistoryResponse one;
+  REQUIRE(HistoryCall(*stub, paged, &one).ok());
+  REQUIRE(!one.next_page_token().empty());
+  auto refused = [&](const v1::GetAttestationHistoryRequest& bad) {
+    v1::GetAttestationHistoryResponse resp;
+    grpc::Status st = HistoryCall(*stub, bad, &resp);
+    INFO(st.error_message());
+    CHECK(st.error_code() == grpc::StatusCode::INVALID_ARGUMENT);
+    CHECK(resp.records_size() == 0);
+  };
+  v1::GetAttestationHistoryRequest bad = paged;
+  bad.set_page_token(one.next_page_token());
+  bad.add_states(v1::ATTESTATION_STATE_PASS);
+  refused(bad);
+  bad = paged;
+  std::string altered = one.next_page_token();
+  altered[altered.size() / 2] = altered[altered.size() / 2] == 'A' ? 'B' : 'A';
+  bad.set_page_token(altered);
+  refused(bad);
+  bad = paged;
+  bad.set_page_token(absl::BytesToHexString("default\n/\nx"));
+  refused(bad);
+  bad = ranged;
+  set_us(to, bad.mutable_start_time());
+  set_us(from, bad.mutable_end_time());
+  refused(bad);
+  bad = req;
+  bad.add_states(v1::ATTESTATION_STATE_TIMEOUT);
+  refused(bad);
+  bad = req;
+  bad.mutable_start_time()->set_seconds(253402300800);
+  refused(bad);
+
+  // vouchctl: the same through its flags and every page.
+  auto rfc3339 = [](int64_t us) {
+    return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::FromUnixMicros(us),
+                            absl::UTCTimeZone());
+  };
+  auto ctl_ids = [&](std::vector<std::string> args) {
+    std::vector<std::string> argv = {"-o", "json", "agents", "history",
+                                     pool.agent_id_};
+    argv.insert(argv.end(), args.begin(), args.end());
+    testing::RunResult r = pool.Ctl(argv);
+    INFO(r.err);
+    REQUIRE(r.status.Success());
+    std::vector<std::string> ids;
+    const nlohmann::json out = nlohmann::json::parse(r.out);
+    for (const auto& rec : out["records"]) {
+      ids.push_back(rec["attestation_id"].get<std::string>());
+    }
+    return ids;
+  };
+  CHECK(ctl_ids({}) == ids_where([](const Truth&) { return true; }));
+  CHECK(ctl_ids({"--from", rfc3339(from), "--to", rfc3339(to)}) == in_range);
+  CHECK(ctl_ids({"--state", "fail"}) == all_fails);
+  CHECK(ctl_ids({"--since", "1h", "--state", "pass"}) ==
+        ids_where([](const Truth& t) { return t.state == "pass"; }));
+  CHECK(ctl_ids({"--limit", "2"}) ==
+        std::vector<std::string>{truth[0].id, truth[1].id});
+  CHECK(ctl_ids({"--to", "1970-01-02"}).empty());
+  CHECK(!pool.Ctl({"agents", "history", pool.agent_id_, "--state", "timeout"})
+             .status.Success());
+  testing::RunResult reversed =
+      pool.Ctl({"agents", "history", pool.agent_id_, "--from", rfc3339(to),
+                "--to", rfc3339(from)});
+  CHECK(!reversed.status.Success());
+  CHECK(absl::StrContains(reversed.err, "start_time"));
+  CHECK(!pool.Ctl({"agents", "history", pool.agent_id_, "--from", "yesterday"})
+             .status.Success());
+  // describe agent still shows the newest records.
+  testing::RunResult described =
+      pool.Ctl({"-o", "json", "describe", "agent", pool.agent_id_});
+  INFO(described.err);
+  REQUIRE(described.status.Success());
+  const nlohmann::json history =
+      nlohmann::json::parse(described.out)["history"];
+  REQUIRE(!history.empty());
+  CHECK(history[0]["attestation_id"] == truth[0].id);
+}
+
 }  // namespace
 }  // namespace vouch

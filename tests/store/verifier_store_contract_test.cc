@@ -43,6 +43,10 @@ class Fixture {
   virtual void Deregister(const std::string& agent_id) = 0;
   virtual void Backdate(const std::string& agent_id, absl::Duration d) = 0;
   virtual absl::Time LeaseUntil(const std::string& agent_id) = 0;
+  // The record was committed at `at` (a partition must exist for it in
+  // PostgreSQL: today .. today + 8 days).
+  virtual void SetRecordTime(const std::string& attestation_id,
+                             absl::Time at) = 0;
 };
 
 class PgFixture final : public Fixture {
@@ -96,6 +100,13 @@ class PgFixture final : public Fixture {
     return absl::FromUnixMicros(std::stoll(*rows->rows[0][0]));
   }
 
+  void SetRecordTime(const std::string& id, absl::Time at) override {
+    Exec(
+        "UPDATE attestations SET at = to_timestamp(0) + make_interval(secs "
+        "=> $2::bigint) WHERE attestation_id = $1",
+        {id, absl::StrCat(absl::ToUnixSeconds(at))});
+  }
+
   void Exec(const std::string& sql, std::vector<store::PgParam> params) {
     absl::StatusOr<store::PgPool::Lease> db = pool_->Acquire();
     REQUIRE(db.ok());
@@ -130,6 +141,9 @@ class MemoryFixture final : public Fixture {
   }
   absl::Time LeaseUntil(const std::string& id) override {
     return store_.lease_until(id);
+  }
+  void SetRecordTime(const std::string& id, absl::Time at) override {
+    store_.SetRecordTime(id, at);
   }
 
  private:
@@ -245,14 +259,21 @@ void PolicyContract(Fixture& f) {
   CHECK(absl::IsNotFound(s.PolicyHistory("other", "p", 10).status()));
 }
 
-void AgentContract(Fixture& f) {
-  store::AgentStore& s = f.agents();
+// Registers a1 and a2 and adds the policy "p"; an enrollment in
+// "default" with it and a 5 s interval, for the caller to name an agent.
+store::Enrollment TwoAgents(Fixture& f) {
   for (const char* id : {"a1", "a2"}) f.Register(id);
   REQUIRE(f.policies().AddPolicy(Policy("p")).ok());
   store::Enrollment e;
   e.tenant = "default";
   e.runtime_policy = "p";
   e.interval = absl::Seconds(5);
+  return e;
+}
+
+void AgentContract(Fixture& f) {
+  store::AgentStore& s = f.agents();
+  store::Enrollment e = TwoAgents(f);
   e.hash_alg = 11;
   e.agent_id = "nobody";
   CHECK(absl::IsNotFound(s.Enroll(e).status()));
@@ -710,6 +731,160 @@ void KeptContract(Fixture& f) {
   CHECK(r->evidence_status.ok());
   CHECK(r->aik_name == "\x02");
   CHECK(r->evidence.aik_public == "aik-public");
+}
+
+// The ids of a history page, in order.
+std::vector<std::string> Ids(const std::vector<store::HistoryRow>& rows) {
+  std::vector<std::string> ids;
+  for (const store::HistoryRow& r : rows) ids.push_back(r.row.attestation_id);
+  return ids;
+}
+
+// Attestation history: the half-open range, the state filter, every agent
+// of a tenant, and keyset pages through records of equal times.
+void HistoryContract(Fixture& f) {
+  store::AgentStore& s = f.agents();
+  store::Enrollment e = TwoAgents(f);
+  std::map<std::string, int64_t> epochs;
+  for (const char* id : {"a1", "a2"}) {
+    e.agent_id = id;
+    REQUIRE(s.Enroll(e).ok());
+    absl::StatusOr<store::Takeover> t =
+        s.TakeOver("default", id, "v1", "", absl::Seconds(30));
+    REQUIRE(t.ok());
+    epochs[id] = t->agent.epoch;
+  }
+  // Whole seconds of tomorrow (a partition exists for it).
+  const absl::Time t0 =
+      absl::FromUnixSeconds((absl::ToUnixSeconds(absl::Now()) / 86400 + 1) *
+                            86400) +
+      absl::Hours(1);
+  struct Rec {
+    const char* agent;
+    const char* id;
+    bool passed;
+    int second;
+  };
+  // h-r2..h-r4 and h-s1 share a time: ids order them (descending).
+  const Rec recs[] = {{"a1", "h-r1", true, 1},  {"a1", "h-r2", false, 2},
+                      {"a1", "h-r3", true, 2},  {"a1", "h-r4", false, 2},
+                      {"a1", "h-r5", false, 3}, {"a2", "h-s1", true, 2},
+                      {"a2", "h-s2", false, 4}};
+  for (const Rec& r : recs) {
+    store::VerdictCommit c = Commit(epochs[r.agent], r.passed, 1, r.id);
+    c.agent_id = r.agent;
+    c.failures = r.passed ? "" : "encoded failures";
+    absl::StatusOr<store::VerdictApplied> applied = CommitOne(s, c);
+    REQUIRE(applied.ok());
+    REQUIRE(!applied->fenced);
+    f.SetRecordTime(r.id, t0 + absl::Seconds(r.second));
+  }
+  auto query = [&](const std::string& agent) {
+    store::HistoryQuery q;
+    q.tenant = "default";
+    q.agent_id = agent;
+    q.limit = 100;
+    return q;
+  };
+  auto ids = [&](const store::HistoryQuery& q) {
+    absl::StatusOr<std::vector<store::HistoryRow>> rows = s.QueryHistory(q);
+    REQUIRE(rows.ok());
+    return Ids(*rows);
+  };
+  using V = std::vector<std::string>;
+
+  store::HistoryQuery q = query("a1");
+  CHECK(ids(q) == V{"h-r5", "h-r4", "h-r3", "h-r2", "h-r1"});
+  absl::StatusOr<std::vector<store::HistoryRow>> rows = s.QueryHistory(q);
+  REQUIRE(rows.ok());
+  REQUIRE(rows->size() == 5);
+  CHECK(rows->at(0).agent_id == "a1");
+  CHECK(rows->at(0).row.state == v1::ATTESTATION_STATE_FAIL);
+  CHECK(rows->at(0).failures == "encoded failures");
+  CHECK(rows->at(0).row.at == t0 + absl::Seconds(3));
+  CHECK(rows->at(4).row.state == v1::ATTESTATION_STATE_PASS);
+  CHECK(rows->at(4).failures.empty());
+
+  // [from, to): the lower edge is in, the upper edge is out.
+  q.from = t0 + absl::Seconds(2);
+  q.to = t0 + absl::Seconds(3);
+  CHECK(ids(q) == V{"h-r4", "h-r3", "h-r2"});
+  q.to = t0 + absl::Seconds(3) + absl::Microseconds(1);
+  CHECK(ids(q) == V{"h-r5", "h-r4", "h-r3", "h-r2"});
+  q.from = q.to = t0 + absl::Seconds(2);
+  CHECK(ids(q).empty());
+  q.from = std::nullopt;
+  CHECK(ids(q) == V{"h-r1"});
+  q.to = std::nullopt;
+  q.from = t0 + absl::Seconds(3);
+  CHECK(ids(q) == V{"h-r5"});
+
+  // States.
+  q = query("a1");
+  q.states = {v1::ATTESTATION_STATE_FAIL};
+  CHECK(ids(q) == V{"h-r5", "h-r4", "h-r2"});
+  q.states = {v1::ATTESTATION_STATE_PASS};
+  CHECK(ids(q) == V{"h-r3", "h-r1"});
+  q.states = {v1::ATTESTATION_STATE_PASS, v1::ATTESTATION_STATE_FAIL};
+  CHECK(ids(q).size() == 5);
+
+  // Every agent of the tenant; none of another tenant.
+  CHECK(ids(query("")) ==
+        V{"h-s2", "h-r5", "h-s1", "h-r4", "h-r3", "h-r2", "h-r1"});
+  q = query("");
+  q.tenant = "other";
+  CHECK(ids(q).empty());
+  CHECK(ids(query("nobody")).empty());
+
+  // Pages of 2 through the equal times, resuming after the last row.
+  for (const std::string agent : {"a1", ""}) {
+    INFO(agent);
+    q = query(agent);
+    const V all = ids(q);
+    q.limit = 2;
+    V paged;
+    for (int page = 0; page < 10; ++page) {
+      rows = s.QueryHistory(q);
+      REQUIRE(rows.ok());
+      CHECK(rows->size() <= 2);
+      if (rows->empty()) break;
+      for (const std::string& id : Ids(*rows)) paged.push_back(id);
+      q.after_at = rows->back().row.at;
+      q.after_id = rows->back().row.attestation_id;
+    }
+    CHECK(paged == all);
+  }
+  // A position with filters: after h-r4, failures only.
+  q = query("a1");
+  q.states = {v1::ATTESTATION_STATE_FAIL};
+  q.after_at = t0 + absl::Seconds(2);
+  q.after_id = "h-r4";
+  CHECK(ids(q) == V{"h-r2"});
+  // A position between records (not one of them) resumes after it too.
+  q = query("a1");
+  q.after_at = t0 + absl::Seconds(2);
+  q.after_id = "h-r35";
+  CHECK(ids(q) == V{"h-r3", "h-r2", "h-r1"});
+  q.limit = 0;
+  CHECK(ids(q).empty());
+  // The newest-first convenience read agrees.
+  absl::StatusOr<std::vector<store::AttestationRow>> newest =
+      s.History("default", "a1", 2);
+  REQUIRE(newest.ok());
+  REQUIRE(newest->size() == 2);
+  CHECK(newest->at(0).attestation_id == "h-r5");
+  CHECK(newest->at(1).attestation_id == "h-r4");
+}
+
+TEST_CASE("verifier store contract: attestation history (in memory)",
+          "[core][store]") {
+  MemoryFixture f;
+  HistoryContract(f);
+}
+TEST_CASE("verifier store contract: attestation history (PostgreSQL)",
+          "[pg][store]") {
+  PgFixture f;
+  HistoryContract(f);
 }
 
 TEST_CASE("verifier store contract: policies (in memory)", "[core][store]") {

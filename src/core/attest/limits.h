@@ -58,6 +58,7 @@ inline constexpr size_t kMaxCredentialBlobBytes = 1024;
 inline constexpr size_t kMaxPolicyBytes = size_t{16} << 20;
 inline constexpr int kMaxPageSize = 1000;
 inline constexpr size_t kMaxPageTokenBytes = 1024;
+inline constexpr size_t kMaxAttestationIdBytes = 64;
 inline constexpr int kMaxAdminReplyBytes = 20 << 20;
 
 }  // namespace vouch::core::attest
