@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/bytes.h"
+#include "common/file.h"
 #include "core/audit/bundle.h"
 #include "core/tpm/public_key.h"
 #include "core/tpm/tpm_wire.h"
@@ -277,6 +278,31 @@ TEST_CASE("audit bundle: asked to check the log, a bundle without one fails",
   options.log_key_pem.clear();
   r = VerifyBundle(f.bundle, options, at);
   CHECK(r.part != "log");
+}
+
+TEST_CASE(
+    "audit log section: the fuzz seed's log section verifies up to its "
+    "registration",
+    "[core][audit]") {
+  // fuzz/corpus/audit_bundle/log_section.json (make_small_seeds.py): a
+  // head signed by the RFC 8032 test 1 key and a record proof that verify,
+  // so the fuzzer starts deep in the checks; its registration has no EK.
+  absl::StatusOr<std::string> json =
+      ReadFileUpTo(std::string(VOUCH_SOURCE_DIR) +
+                       "/fuzz/corpus/audit_bundle/log_section.json",
+                   1 << 20);
+  REQUIRE(json.ok());
+  absl::StatusOr<v1::AuditBundle> b = ParseBundle(*json);
+  INFO(b.status().message());
+  REQUIRE(b.ok());
+  REQUIRE(b->has_log());
+  const std::string rfc8032_test1 =
+      "-----BEGIN PUBLIC KEY-----\n"
+      "MCowBQYDK2VwAyEA11qYAYKxCrfVS/7TyWQHOg7hcvPapiMlrwIaaPcHURo=\n"
+      "-----END PUBLIC KEY-----\n";
+  std::string part;
+  CHECK_FALSE(VerifyLogSection(b->log(), *b, rfc8032_test1, &part).ok());
+  CHECK(part == "registration.ek_public");
 }
 
 }  // namespace
