@@ -101,12 +101,14 @@ class PgTranslog {
 
   // The newest leaf of `kind` for `agent_id` whose bytes begin with
   // `prefix` (core/translog/tree_head.h *LeafPrefix) among the first
-  // `below` leaves of the tree; kQueued when none is there but one is
-  // queued (or integrated past `below`). Reads the agent's leaves of that
+  // `below` leaves of the tree (below <= tree_size, the size of the head
+  // the caller holds); kQueued when none is there but one is still queued
+  // or was integrated after that head. Reads the agent's leaves of that
   // kind (index on agent_id): for audit exports, not hot paths.
   absl::StatusOr<FoundLeaf> FindLeaf(core::translog::LeafKind kind,
                                      absl::string_view agent_id,
-                                     absl::string_view prefix, uint64_t below);
+                                     absl::string_view prefix, uint64_t below,
+                                     uint64_t tree_size);
 
   // Leaves still queued (for metrics and tests), and those queued before
   // `before` (the watchdog: committed but not integrated in time).

@@ -283,7 +283,7 @@ absl::Status FillLogSection(store::PgTranslog& log, v1::AuditBundle& b) {
           tl::AttestationLeafPrefix(
               rec.attestation_id(), b.agent_id(), rec.nonce(),
               rec.state() == v1::ATTESTATION_STATE_PASS ? "pass" : "fail"),
-          head->tree_size));
+          head->tree_size, head->tree_size));
   if (record.where == store::FoundLeaf::Where::kQueued) return lag("record");
   if (record.where == store::FoundLeaf::Where::kAbsent) return absl::OkStatus();
   absl::StatusOr<core::tpm::PublicArea> ek =
@@ -298,7 +298,7 @@ absl::Status FillLogSection(store::PgTranslog& log, v1::AuditBundle& b) {
                        tl::LeafKind::kBinding, b.agent_id(), b.tenant(),
                        std::string(AsString(ek_digest)),
                        tl::BindingAikDigest(b.registration().aik_name())),
-                   record.index));
+                   record.index, head->tree_size));
   if (binding.where == store::FoundLeaf::Where::kQueued) return lag("binding");
   if (binding.where == store::FoundLeaf::Where::kAbsent) {
     return absl::OkStatus();

@@ -92,18 +92,17 @@ struct Fixture {
     log->set_tree_size(tree.size());
     log->set_registration_leaf_index(binding_index);
     log->set_registration_leaf(binding);
-    auto binding_path = tl::InclusionProof(binding_index, tree.size(), tree);
-    REQUIRE(binding_path.ok());
-    for (const tl::Hash& h : *binding_path) {
-      log->add_registration_path(std::string(tl::HashBytes(h)));
-    }
+    AddPath(binding_index, log->mutable_registration_path());
     log->set_record_leaf_index(record_index);
     log->set_record_leaf(record);
-    auto record_path = tl::InclusionProof(record_index, tree.size(), tree);
-    REQUIRE(record_path.ok());
-    for (const tl::Hash& h : *record_path) {
-      log->add_record_path(std::string(tl::HashBytes(h)));
-    }
+    AddPath(record_index, log->mutable_record_path());
+  }
+
+  void AddPath(uint64_t index,
+               google::protobuf::RepeatedPtrField<std::string>* out) const {
+    auto path = tl::InclusionProof(index, tree.size(), tree);
+    REQUIRE(path.ok());
+    for (const tl::Hash& h : *path) *out->Add() = std::string(tl::HashBytes(h));
   }
 
   // The part VerifyLogSection names, "" when it verifies.
