@@ -162,9 +162,9 @@ std::string Rfc3339(absl::Time t) {
 }
 
 TEST_CASE(
-    "audit: a rebind is logged bind, unbind, bind; bundles from before and "
-    "after it verify offline against their own binding; a swapped binding "
-    "fails",
+    "audit: a rebind is logged as bind then unbind then bind and bundles "
+    "from before and after it verify offline against their own binding "
+    "(a swapped binding fails)",
     "[e2e][pg][tpm][audit]") {
   World world(/*tpms=*/1);
   const std::string admin = world.Client("r-admin", kTenant, Role::kAdmin);

@@ -24,11 +24,19 @@ namespace tl = core::translog;
 
 std::string Str(const Bytes& b) { return std::string(AsString(b)); }
 
+// RSA keys are slow to make: one EK, AIK and other AIK per process.
+const testing::SoftAik& Aik(int which) {
+  static const auto* keys = new std::vector<testing::SoftAik>{
+      testing::SoftAik::Create(), testing::SoftAik::Create(),
+      testing::SoftAik::Create()};
+  return (*keys)[which];
+}
+
 // A log of `filler` leaves around the binding (index 2) and the record
 // (index 5) of one bundle, signed with a fresh key.
 struct Fixture {
-  testing::SoftAik ek = testing::SoftAik::Create();
-  testing::SoftAik aik = testing::SoftAik::Create();
+  const testing::SoftAik& ek = Aik(0);
+  const testing::SoftAik& aik = Aik(1);
   std::string key_pem = testing::NewKeyPem();
   tl::LogKey key = tl::LogKey::FromPrivatePem(key_pem).value();
   std::string pub_pem = key.PublicPem();
@@ -218,7 +226,7 @@ TEST_CASE(
     "[core][audit]") {
   Fixture f;
   SECTION("the binding of another AIK (a swapped binding leaf)") {
-    testing::SoftAik other = testing::SoftAik::Create();
+    const testing::SoftAik& other = Aik(2);
     const std::string swapped = f.BindingLeaf(other, "t1");
     f.tree = tl::InMemoryTree();
     for (int i = 0; i < 9; ++i) {
@@ -240,7 +248,7 @@ TEST_CASE(
     CHECK(f.Check() == "log.registration_leaf");
   }
   SECTION("the bundle names another AIK than the binding") {
-    testing::SoftAik other = testing::SoftAik::Create();
+    const testing::SoftAik& other = Aik(2);
     f.bundle.mutable_registration()->set_aik_name(Str(other.name()));
     CHECK(f.Check() == "log.registration_leaf");
   }
