@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Writes the seed corpora of fuzz_ima_signature, fuzz_tpm_credential,
-fuzz_principal and fuzz_ima_allowlist, and fuzz/fuzz_ima_signature_keys.inc,
+fuzz_principal and fuzz_ima_allowlist, the log-section seed of
+fuzz_audit_bundle, and fuzz/fuzz_ima_signature_keys.inc,
 from the test keys in fuzz/seedgen and the swtpm EK certificates in
 fuzz/corpus/tpm_ek_cert. Needs only python3 and the openssl command.
 ECDSA signatures and the certificates' keys are random, so a rerun writes
@@ -194,8 +195,65 @@ def allowlist_seeds():
           b"^/proc/[0-9]+/\n")
 
 
+def audit_bundle_log_seed():
+    """corpus/audit_bundle/log_section.json: minimal.json with a log section
+    of a two-leaf tree (a binding, then the record) whose head is signed by
+    the RFC 8032 test 1 Ed25519 key (docs/transparency-log.md formats)."""
+    import base64
+    import json
+    seed = bytes.fromhex("9d61b19deffd5a60ba844af492ec2cc4"
+                         "4449c5697b326919703bac031cae7f60")
+    pkcs8 = bytes.fromhex("302e020100300506032b657004220420") + seed
+    with tempfile.TemporaryDirectory() as d:
+        key = os.path.join(d, "key.der")
+        with open(key, "wb") as f:
+            f.write(pkcs8)
+        spki = openssl("pkey", "-inform", "DER", "-in", key, "-pubout",
+                       "-outform", "DER")
+        log_id = hashlib.sha256(spki).digest()
+
+        def field(b):
+            return struct.pack(">H", len(b)) + b
+
+        rec = (b"\x03" + field(b"a1") + field(b"00") + field(bytes(16)) +
+               field(b"pass") + field(bytes(32)) +
+               struct.pack(">Q", 1767225540000))
+        bind = (b"\x01" + field(b"a1") + field(b"default") +
+                field(bytes(32)) +
+                field(hashlib.sha256(base64.b64decode("AAs=")).digest()) +
+                struct.pack(">Q", 1767225000000))
+
+        def leaf(d):
+            return hashlib.sha256(b"\x00" + d).digest()
+
+        root = hashlib.sha256(b"\x01" + leaf(bind) + leaf(rec)).digest()
+        head = (b"VTH1" + log_id + struct.pack(">QQ", 2, 1767225600000) +
+                root)
+        body = os.path.join(d, "head")
+        with open(body, "wb") as f:
+            f.write(head)
+        sig = openssl("pkeyutl", "-sign", "-keyform", "DER", "-inkey", key,
+                      "-rawin", "-in", body)
+    with open(os.path.join(CORPUS, "audit_bundle", "minimal.json")) as f:
+        bundle = json.load(f)
+
+    def b64(b):
+        return base64.b64encode(b).decode()
+
+    bundle["log"] = {
+        "signed_tree_head": b64(head + struct.pack(">H", len(sig)) + sig),
+        "tree_size": "2",
+        "registration_leaf_index": "0", "registration_leaf": b64(bind),
+        "registration_path": [b64(leaf(rec))],
+        "record_leaf_index": "1", "record_leaf": b64(rec),
+        "record_path": [b64(leaf(bind))]}
+    write("audit_bundle", "log_section.json",
+          (json.dumps(bundle, indent=1) + "\n").encode())
+
+
 if __name__ == "__main__":
     ima_signature_seeds()
     credential_seeds()
     principal_seeds()
     allowlist_seeds()
+    audit_bundle_log_seed()

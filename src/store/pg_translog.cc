@@ -298,6 +298,45 @@ absl::StatusOr<std::vector<Hash>> PgTranslog::Consistency(uint64_t m,
   return core::translog::ConsistencyProof(m, n, nodes);
 }
 
+absl::StatusOr<FoundLeaf> PgTranslog::FindLeaf(core::translog::LeafKind kind,
+                                               absl::string_view agent_id,
+                                               absl::string_view prefix,
+                                               uint64_t below,
+                                               uint64_t tree_size) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  // $1 agent, $2 kind, $3 prefix, $4 its length, $5 a leaf index bound.
+  const auto params = [&](uint64_t bound) -> std::vector<PgParam> {
+    return {std::string(agent_id), absl::StrCat(static_cast<int>(kind)),
+            ToBytea(prefix), absl::StrCat(prefix.size()), absl::StrCat(bound)};
+  };
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT leaf_index, leaf FROM translog_leaves WHERE "
+                "agent_id = $1 AND kind = $2::smallint AND leaf_index < "
+                "$5::bigint AND substring(leaf from 1 for $4::int) = "
+                "$3::bytea ORDER BY leaf_index DESC LIMIT 1",
+                params(below)));
+  FoundLeaf out;
+  if (!rows.rows.empty()) {
+    out.where = FoundLeaf::Where::kIntegrated;
+    VOUCH_ASSIGN_OR_RETURN(out.index, U64(rows.rows[0][0]));
+    if (!rows.rows[0][1]) return absl::InternalError("translog: null leaf");
+    VOUCH_ASSIGN_OR_RETURN(out.leaf, FromBytea(*rows.rows[0][1]));
+    return out;
+  }
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows later,
+      db->Query("SELECT 1 FROM translog_queue WHERE agent_id = $1 AND kind = "
+                "$2::smallint AND substring(leaf from 1 for $4::int) = "
+                "$3::bytea UNION ALL SELECT 1 FROM translog_leaves WHERE "
+                "agent_id = $1 AND kind = $2::smallint AND leaf_index >= "
+                "$5::bigint AND substring(leaf from 1 for $4::int) = "
+                "$3::bytea LIMIT 1",
+                params(tree_size)));
+  if (!later.rows.empty()) out.where = FoundLeaf::Where::kQueued;
+  return out;
+}
+
 absl::StatusOr<uint64_t> PgTranslog::QueueLength() {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(PgRows rows,

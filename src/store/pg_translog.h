@@ -57,6 +57,15 @@ struct InclusionAnswer {
   std::vector<core::translog::Hash> proof;
 };
 
+// Where a leaf is: not logged at all, queued (committed, the sequencer has
+// not integrated it yet), or in the tree at `index`.
+struct FoundLeaf {
+  enum class Where { kAbsent, kQueued, kIntegrated };
+  Where where = Where::kAbsent;
+  uint64_t index = 0;
+  std::string leaf;
+};
+
 class PgTranslog {
  public:
   explicit PgTranslog(PgPool* pool) : pool_(pool) {}
@@ -89,6 +98,17 @@ class PgTranslog {
       const core::translog::Hash& leaf_hash, uint64_t tree_size);
   absl::StatusOr<std::vector<core::translog::Hash>> Consistency(uint64_t m,
                                                                 uint64_t n);
+
+  // The newest leaf of `kind` for `agent_id` whose bytes begin with
+  // `prefix` (core/translog/tree_head.h *LeafPrefix) among the first
+  // `below` leaves of the tree (below <= tree_size, the size of the head
+  // the caller holds); kQueued when none is there but one is still queued
+  // or was integrated after that head. Reads the agent's leaves of that
+  // kind (index on agent_id): for audit exports, not hot paths.
+  absl::StatusOr<FoundLeaf> FindLeaf(core::translog::LeafKind kind,
+                                     absl::string_view agent_id,
+                                     absl::string_view prefix, uint64_t below,
+                                     uint64_t tree_size);
 
   // Leaves still queued (for metrics and tests), and those queued before
   // `before` (the watchdog: committed but not integrated in time).

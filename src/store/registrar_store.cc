@@ -5,7 +5,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "common/status_macros.h"
+#include "core/translog/tree_head.h"
+#include "store/pg_translog.h"
 
 namespace vouch::store {
 namespace {
@@ -37,6 +40,21 @@ absl::StatusOr<absl::Time> Micros(const std::string& v) {
 PgParam OptionalBytea(const std::string& v) {
   if (v.empty()) return std::nullopt;
   return ToBytea(v);
+}
+
+// Queues the transparency-log leaf of a binding (or its removal) in the
+// caller's transaction; ek_sha256 and aik_name as bytea columns.
+absl::Status LogBinding(PgConnection& c, core::translog::LeafKind kind,
+                        const std::string& agent_id, const std::string& tenant,
+                        const std::optional<std::string>& ek_sha256,
+                        const std::optional<std::string>& aik_name) {
+  VOUCH_ASSIGN_OR_RETURN(std::string ek, Bytea(ek_sha256));
+  VOUCH_ASSIGN_OR_RETURN(std::string aik, Bytea(aik_name));
+  return TranslogAppend(
+      c, kind, agent_id,
+      core::translog::TranslogLeafForBinding(
+          kind, agent_id, tenant, ek, core::translog::BindingAikDigest(aik),
+          absl::Now()));
 }
 
 constexpr const char* kTokenColumns =
@@ -266,6 +284,10 @@ absl::StatusOr<ActivateOutcome> PgRegistrarStore::Activate(
                    "'activated')",
                    {agent_id, tenant, row[4], row[2]})
                 .status());
+        // The transparency log's binding leaf, queued in this transaction
+        // (docs/transparency-log.md).
+        VOUCH_RETURN_IF_ERROR(LogBinding(c, core::translog::LeafKind::kBinding,
+                                         agent_id, tenant, row[4], row[2]));
         return ActivateOutcome::kActivated;
       });
 }
@@ -314,9 +336,10 @@ absl::Status PgRegistrarStore::Delete(const std::string& tenant,
     // The row lock orders this against an Enroll that checked the
     // registration; the foreign key catches one that has not committed yet.
     VOUCH_ASSIGN_OR_RETURN(
-        PgRows reg, c.Query("SELECT 1 FROM registrations WHERE tenant = $1 "
-                            "AND agent_id = $2 FOR UPDATE",
-                            {tenant, agent_id}));
+        PgRows reg,
+        c.Query("SELECT activated_at IS NOT NULL, ek_sha256, aik_name FROM "
+                "registrations WHERE tenant = $1 AND agent_id = $2 FOR UPDATE",
+                {tenant, agent_id}));
     if (reg.rows.empty()) return absl::NotFoundError("no such agent");
     VOUCH_ASSIGN_OR_RETURN(
         PgRows enrolled,
@@ -324,10 +347,15 @@ absl::Status PgRegistrarStore::Delete(const std::string& tenant,
     if (!enrolled.rows.empty()) {
       return absl::FailedPreconditionError("enrolled");
     }
-    return c
-        .Exec("DELETE FROM registrations WHERE tenant = $1 AND agent_id = $2",
-              {tenant, agent_id})
-        .status();
+    VOUCH_RETURN_IF_ERROR(
+        c.Exec("DELETE FROM registrations WHERE tenant = $1 AND agent_id = $2",
+               {tenant, agent_id})
+            .status());
+    // An activated registration had a binding: log its removal.
+    const auto& row = reg.rows[0];
+    if (row[0].value_or("f") != "t" || !row[2]) return absl::OkStatus();
+    return LogBinding(c, core::translog::LeafKind::kRemoval, agent_id, tenant,
+                      row[1], row[2]);
   });
   // A foreign-key violation (23503) reads as kFailedPrecondition too; the
   // caller gets one message either way.

@@ -2,7 +2,8 @@
 // `audit export --agent ID --at TIME -f BUNDLE` asks a verifier for the
 // bundle of the record in force at TIME (Admin ExportAudit) and writes it;
 // `audit verify BUNDLE [--ek-ca DIR] [--log-key PEM]` re-verifies a bundle
-// with no server (core/audit: the bundle is untrusted, bounded input).
+// with no server (core/audit: the bundle is untrusted, bounded input; with
+// --log-key its transparency-log proofs too).
 // Exit codes of verify: 0 pass, 1 fail, 2 the bundle itself does not
 // verify (naming the part) or bad usage; export: 0 written, 1 refused (no
 // record then, its evidence not kept, not allowed), 2 otherwise.
@@ -89,7 +90,9 @@ int RunExport(AppContext& ctx) {
   }
   std::cout << "wrote " << a.file << " (record "
             << bundle.record().attestation_id() << " of "
-            << Rfc3339(bundle.record().verified_at()) << ")\n";
+            << Rfc3339(bundle.record().verified_at()) << "; "
+            << (bundle.has_log() ? "with" : "without")
+            << " transparency-log proofs)\n";
   return 0;
 }
 
@@ -221,7 +224,8 @@ void AddAuditCommands(CLI::App& cli) {
   verify_cmd->add_option("--ek-ca", a.ek_ca,
                          "Directory of EK CA certificates (PEM or DER)");
   verify_cmd->add_option("--log-key", a.log_key,
-                         "The transparency log's public key (PEM)");
+                         "The transparency log's public key (PEM): check "
+                         "the bundle's log proofs (required then)");
 }
 
 std::optional<int> RunAuditCommands(AppContext& ctx) {

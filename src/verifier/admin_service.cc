@@ -1212,7 +1212,9 @@ grpc::Status AdminService::ExportAudit(grpc::ServerContext* ctx,
   absl::StatusOr<std::string> tenant =
       Tenant(ctx, req->tenant(), Role::kViewer);
   if (!tenant.ok()) return Reply(tenant.status());
-  return Reply(ExportAuditBundle(*agents_, *policies_, *tenant, *req, resp));
+  return Reply(ExportAuditBundle(*agents_, *policies_,
+                                 log_key != nullptr ? translog : nullptr,
+                                 *tenant, *req, resp));
 }
 
 }  // namespace vouch::verifier

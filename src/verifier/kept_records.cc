@@ -11,16 +11,24 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "common/bytes.h"
 #include "common/status_macros.h"
 #include "core/agent_id.h"
 #include "core/audit/bundle.h"
 #include "core/audit/reverify.h"
+#include "core/tpm/public_key.h"
+#include "core/tpm/tpm_wire.h"
+#include "core/translog/tree_head.h"
 #include "server/proto_time.h"
 
 namespace vouch::verifier {
 namespace {
 
 constexpr size_t kMaxAttestationIdBytes = 64;  // admin.proto
+// How long ExportAudit waits for the sequencer to integrate the record's
+// (or its binding's) leaf before answering UNAVAILABLE.
+constexpr absl::Duration kLogLagWait = absl::Seconds(5);
 
 std::string Sha256(const std::string& data) {
   unsigned char md[SHA256_DIGEST_LENGTH];
@@ -253,8 +261,77 @@ absl::Status ReverifyKeptAttestation(store::AgentStore& agents,
   return absl::OkStatus();
 }
 
+namespace {
+
+// The transparency-log section of a bundle (docs/audit.md): the newest
+// signed tree head, the inclusion proof of the record's leaf and of the
+// binding leaf of the record's AIK (the newest one logged before the
+// record). No section when the record or its binding was never logged (the
+// log was off then); kUnavailable while either is queued, not integrated.
+absl::Status FillLogSection(store::PgTranslog& log, v1::AuditBundle& b) {
+  namespace tl = core::translog;
+  absl::StatusOr<store::SignedHead> head = log.LatestHead();
+  if (absl::IsNotFound(head.status())) return absl::OkStatus();
+  VOUCH_RETURN_IF_ERROR(head.status());
+  const v1::AttestationRecord& rec = b.record();
+  const auto lag = [](absl::string_view what) {
+    return absl::UnavailableError(absl::StrCat(
+        "the ", what,
+        "'s transparency-log leaf is queued, not integrated yet (the "
+        "sequencer runs every translog.interval): export again in a moment"));
+  };
+  VOUCH_ASSIGN_OR_RETURN(
+      store::FoundLeaf record,
+      log.FindLeaf(
+          tl::LeafKind::kAttestation, b.agent_id(),
+          tl::AttestationLeafPrefix(
+              rec.attestation_id(), b.agent_id(), rec.nonce(),
+              rec.state() == v1::ATTESTATION_STATE_PASS ? "pass" : "fail"),
+          head->tree_size, head->tree_size));
+  if (record.where == store::FoundLeaf::Where::kQueued) return lag("record");
+  if (record.where == store::FoundLeaf::Where::kAbsent) return absl::OkStatus();
+  absl::StatusOr<core::tpm::PublicArea> ek =
+      core::tpm::ParsePublic(AsBytes(b.registration().ek_public()));
+  if (!ek.ok()) return absl::OkStatus();  // The registration was deleted.
+  VOUCH_ASSIGN_OR_RETURN(Bytes ek_digest,
+                         core::tpm::SpkiSha256(ek->public_area));
+  VOUCH_ASSIGN_OR_RETURN(
+      store::FoundLeaf binding,
+      log.FindLeaf(tl::LeafKind::kBinding, b.agent_id(),
+                   tl::BindingLeafPrefix(
+                       tl::LeafKind::kBinding, b.agent_id(), b.tenant(),
+                       std::string(AsString(ek_digest)),
+                       tl::BindingAikDigest(b.registration().aik_name())),
+                   record.index, head->tree_size));
+  if (binding.where == store::FoundLeaf::Where::kQueued) return lag("binding");
+  if (binding.where == store::FoundLeaf::Where::kAbsent) {
+    return absl::OkStatus();
+  }
+  VOUCH_ASSIGN_OR_RETURN(store::InclusionAnswer record_proof,
+                         log.InclusionByIndex(record.index, head->tree_size));
+  VOUCH_ASSIGN_OR_RETURN(store::InclusionAnswer binding_proof,
+                         log.InclusionByIndex(binding.index, head->tree_size));
+  v1::AuditLogProofs* out = b.mutable_log();
+  out->set_signed_tree_head(head->signed_head);
+  out->set_tree_size(head->tree_size);
+  out->set_registration_leaf_index(binding.index);
+  out->set_registration_leaf(binding.leaf);
+  for (const tl::Hash& h : binding_proof.proof) {
+    out->add_registration_path(std::string(tl::HashBytes(h)));
+  }
+  out->set_record_leaf_index(record.index);
+  out->set_record_leaf(record.leaf);
+  for (const tl::Hash& h : record_proof.proof) {
+    out->add_record_path(std::string(tl::HashBytes(h)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
 absl::Status ExportAuditBundle(store::AgentStore& agents,
                                store::PolicyStore& policies,
+                               store::PgTranslog* translog,
                                const std::string& tenant,
                                const v1::ExportAuditRequest& req,
                                v1::AuditBundle* out) {
@@ -307,7 +384,16 @@ absl::Status ExportAuditBundle(store::AgentStore& agents,
       add(e.boot_policy, e.boot_policy_version, v1::POLICY_KIND_BOOT));
   VOUCH_RETURN_IF_ERROR(
       add(e.pcr_policy, e.pcr_policy_version, v1::POLICY_KIND_PCR));
-  return absl::OkStatus();
+  if (translog == nullptr) return absl::OkStatus();
+  // A record committed a moment ago waits for the sequencer (one
+  // translog.interval, 1 s by default); past kLogLagWait the caller is told.
+  const absl::Time until = absl::Now() + kLogLagWait;
+  while (true) {
+    absl::Status s = FillLogSection(*translog, *out);
+    if (!absl::IsUnavailable(s) || absl::Now() >= until) return s;
+    out->clear_log();
+    absl::SleepFor(absl::Milliseconds(200));
+  }
 }
 
 }  // namespace vouch::verifier

@@ -15,6 +15,7 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "store/pg_translog.h"
 #include "store/verifier_store.h"
 #include "vouch/v1/admin.pb.h"
 
@@ -36,8 +37,11 @@ absl::Status ReverifyKeptAttestation(store::AgentStore& agents,
                                      absl::Time now,
                                      v1::ReverifyAttestationResponse* out);
 
+// `translog` (null: the log is off) fills the bundle's log section; a
+// record or binding still queued for the log answers kUnavailable.
 absl::Status ExportAuditBundle(store::AgentStore& agents,
                                store::PolicyStore& policies,
+                               store::PgTranslog* translog,
                                const std::string& tenant,
                                const v1::ExportAuditRequest& req,
                                v1::AuditBundle* out);

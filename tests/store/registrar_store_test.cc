@@ -1,15 +1,18 @@
 // The registrar's store on a real PostgreSQL: the registration lifecycle
 // (an EK reserved only by an activated registration, pending registrations
 // that block nobody and expire, another TPM under an activated agent_id,
-// no delete while enrolled) and migration 0005 on a database with data.
+// no delete while enrolled), the transparency-log leaves of activations and
+// deletes, and migration 0005 on a database with data.
 #include "store/registrar_store.h"
 
 #include <catch2/catch.hpp>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "core/translog/tree_head.h"
 #include "harness/pg_cluster.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
@@ -186,6 +189,71 @@ TEST_CASE("registrar store: unactivated registrations expire",
   // Registering again starts a fresh pending registration.
   REQUIRE(s.Register(Reg("late", "A", 'a'), Challenge("s4", "k1")).ok());
   CHECK(Activate(s, "A", "late", "s4").value() == ActivateOutcome::kActivated);
+}
+
+TEST_CASE(
+    "registrar store: activations and deletes of activated registrations "
+    "queue transparency-log leaves in their transaction",
+    "[pg][registrar][store][translog]") {
+  namespace tl = core::translog;
+  Db db;
+  REQUIRE(store::PrepareDatabase(*db.pool, absl::Seconds(30)).ok());
+  store::PgRegistrarStore s(db.pool.get(), absl::Minutes(10));
+  auto queued = [&] {
+    absl::StatusOr<store::PgPool::Lease> c = db.pool->Acquire();
+    REQUIRE(c.ok());
+    absl::StatusOr<store::PgRows> rows = (*c)->Query(
+        "SELECT kind, agent_id, leaf FROM translog_queue ORDER BY seq");
+    REQUIRE(rows.ok());
+    std::vector<std::pair<int, std::string>> out;
+    for (const auto& r : rows->rows) {
+      absl::StatusOr<std::string> leaf = store::FromBytea(r[2].value_or(""));
+      REQUIRE(leaf.ok());
+      CHECK(r[1].value_or("") == "node");
+      out.emplace_back(std::stoi(r[0].value_or("0")), *leaf);
+    }
+    return out;
+  };
+  // Register alone logs nothing; a refused proof logs nothing.
+  REQUIRE(s.Register(Reg("node", "A", 'e'), Challenge("s1", "k1")).ok());
+  CHECK(Activate(s, "A", "node", "wrong").value() ==
+        ActivateOutcome::kBadProof);
+  CHECK(queued().empty());
+  REQUIRE(s.Register(Reg("node", "A", 'e'), Challenge("s2", "k1")).ok());
+  REQUIRE(Activate(s, "A", "node", "s2").value() ==
+          ActivateOutcome::kActivated);
+  std::vector<std::pair<int, std::string>> leaves = queued();
+  REQUIRE(leaves.size() == 1);
+  CHECK(leaves[0].first == static_cast<int>(tl::LeafKind::kBinding));
+  const std::string bind =
+      tl::BindingLeafPrefix(tl::LeafKind::kBinding, "node", "A",
+                            std::string(32, 'e'), tl::BindingAikDigest("k1"));
+  CHECK(tl::LeafWithoutTime(leaves[0].second).value() == bind);
+  // Deleted: the removal of the same binding; re-registered with a new
+  // AIK: a new binding.
+  REQUIRE(s.Delete("A", "node").ok());
+  REQUIRE(s.Register(Reg("node", "A", 'e'), Challenge("s3", "k2")).ok());
+  REQUIRE(Activate(s, "A", "node", "s3").value() ==
+          ActivateOutcome::kActivated);
+  leaves = queued();
+  REQUIRE(leaves.size() == 3);
+  CHECK(leaves[1].first == static_cast<int>(tl::LeafKind::kRemoval));
+  CHECK(tl::LeafWithoutTime(leaves[1].second).value() ==
+        tl::BindingLeafPrefix(tl::LeafKind::kRemoval, "node", "A",
+                              std::string(32, 'e'),
+                              tl::BindingAikDigest("k1")));
+  CHECK(leaves[2].first == static_cast<int>(tl::LeafKind::kBinding));
+  CHECK(tl::LeafWithoutTime(leaves[2].second).value() ==
+        tl::BindingLeafPrefix(tl::LeafKind::kBinding, "node", "A",
+                              std::string(32, 'e'),
+                              tl::BindingAikDigest("k2")));
+  // Deleted again: the removal of k2's binding. A pending registration
+  // that never activated had no binding: its delete logs nothing.
+  REQUIRE(s.Delete("A", "node").ok());
+  CHECK(queued().size() == 4);
+  REQUIRE(s.Register(Reg("node", "A", 'e'), Challenge("s4", "k3")).ok());
+  REQUIRE(s.Delete("A", "node").ok());
+  CHECK(queued().size() == 4);
 }
 
 TEST_CASE("migration 0005 keeps the data it finds", "[pg][registrar][store]") {

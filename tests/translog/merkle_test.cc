@@ -18,6 +18,7 @@
 #include "common/bytes.h"
 #include "common/openssl_handle.h"
 #include "core/translog/tree_head.h"
+#include "translog/new_key_pem.h"
 
 namespace vouch::core::translog {
 namespace {
@@ -267,18 +268,7 @@ TEST_CASE("translog: proof bytes round-trip and reject bad lengths",
   CHECK_FALSE(ParseProof(too_many).ok());
 }
 
-std::string NewKeyPem(int type) {
-  EvpPkeyPtr key(type == EVP_PKEY_ED25519
-                     ? EVP_PKEY_Q_keygen(nullptr, nullptr, "ED25519")
-                     : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-  REQUIRE(key);
-  BioPtr bio(BIO_new(BIO_s_mem()));
-  REQUIRE(PEM_write_bio_PrivateKey(bio.get(), key.get(), nullptr, nullptr, 0,
-                                   nullptr, nullptr) == 1);
-  char* data = nullptr;
-  long len = BIO_get_mem_data(bio.get(), &data);
-  return std::string(data, len);
-}
+using testing::NewKeyPem;
 
 TEST_CASE("translog: signed tree heads verify only under their key",
           "[core][translog]") {
@@ -336,14 +326,29 @@ TEST_CASE("translog: leaf encodings are canonical and distinct",
   CHECK(a !=
         TranslogLeafForAttestation("42", "agent-1", "nonce", "fail", "qd", t));
   CHECK(static_cast<uint8_t>(a[0]) == 3);
-  const std::string b =
-      TranslogLeafForBinding(LeafKind::kBinding, "agent-1", "ek", "aik", t);
-  const std::string r =
-      TranslogLeafForBinding(LeafKind::kRemoval, "agent-1", "ek", "aik", t);
+  const std::string b = TranslogLeafForBinding(LeafKind::kBinding, "agent-1",
+                                               "t1", "ek", "aik", t);
+  const std::string r = TranslogLeafForBinding(LeafKind::kRemoval, "agent-1",
+                                               "t1", "ek", "aik", t);
   CHECK(b != r);
+  CHECK(static_cast<uint8_t>(b[0]) == 1);
+  CHECK(static_cast<uint8_t>(r[0]) == 2);
+  CHECK(b != TranslogLeafForBinding(LeafKind::kBinding, "agent-1", "t2", "ek",
+                                    "aik", t));
   // Length prefixes keep field boundaries: "ab"+"c" differs from "a"+"bc".
-  CHECK(TranslogLeafForBinding(LeafKind::kBinding, "ab", "c", "", t) !=
-        TranslogLeafForBinding(LeafKind::kBinding, "a", "bc", "", t));
+  CHECK(TranslogLeafForBinding(LeafKind::kBinding, "ab", "c", "", "", t) !=
+        TranslogLeafForBinding(LeafKind::kBinding, "a", "bc", "", "", t));
+  // The time is the last 8 bytes; the rest identifies what was logged.
+  auto head = LeafWithoutTime(b);
+  REQUIRE(head.ok());
+  CHECK(*head == LeafWithoutTime(
+                     TranslogLeafForBinding(LeafKind::kBinding, "agent-1", "t1",
+                                            "ek", "aik", t + absl::Hours(1)))
+                     .value());
+  CHECK(LeafTime(b).value() == t);
+  CHECK_FALSE(LeafTime("12345678").ok());
+  CHECK_FALSE(LeafWithoutTime("").ok());
+  CHECK(BindingAikDigest("name").size() == 32);
 }
 
 }  // namespace

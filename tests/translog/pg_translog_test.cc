@@ -1,7 +1,8 @@
 // The transparency log in PostgreSQL ([pg][store][translog]): appends from
 // several writers all integrated once, two sequencers racing keep one order,
-// a sequencer whose lease was taken is fenced, and the served proofs verify
-// against the signed tree heads.
+// a sequencer whose lease was taken is fenced, the served proofs verify
+// against the signed tree heads, and FindLeaf (audit exports) finds an
+// agent's newest leaf by prefix and tells queued from absent.
 #include "store/pg_translog.h"
 
 #include <openssl/evp.h>
@@ -13,6 +14,7 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
@@ -279,6 +281,67 @@ TEST_CASE("translog store: a sequencer whose lease was taken is fenced",
   REQUIRE(r.ok());
   CHECK(r->tree_size == 2);
   CHECK(db.LeavesInOrder().size() == 2);
+}
+
+}  // namespace
+}  // namespace vouch
+
+namespace vouch {
+namespace {
+
+TEST_CASE(
+    "translog store: FindLeaf finds an agent's newest leaf by prefix below a "
+    "bound, and tells queued from absent",
+    "[pg][store][translog]") {
+  using Where = store::FoundLeaf::Where;
+  Db db;
+  store::PgTranslog log(db.pool.get());
+  const LogKey key = NewKey();
+  auto epoch = log.TryAcquire("seq", absl::Minutes(1));
+  REQUIRE(epoch.ok());
+  REQUIRE(epoch->has_value());
+  auto integrate = [&] {
+    REQUIRE(log.Integrate("seq", **epoch, key, 100, absl::Now()).ok());
+  };
+  // Leaves 0..3: a1's "p-1", b's "p-1", a1's "p-2", a1's "p-1" again.
+  for (const auto& [agent, leaf] :
+       std::vector<std::pair<std::string, std::string>>{{"a1", "p-1 first"},
+                                                        {"b", "p-1 of b"},
+                                                        {"a1", "p-2"},
+                                                        {"a1", "p-1 second"}}) {
+    REQUIRE(db.Append(agent, leaf));
+  }
+  integrate();
+  auto find = [&](const std::string& agent, const std::string& prefix,
+                  uint64_t below, uint64_t size) {
+    auto found =
+        log.FindLeaf(LeafKind::kAttestation, agent, prefix, below, size);
+    REQUIRE(found.ok());
+    return *found;
+  };
+  store::FoundLeaf f = find("a1", "p-1", 4, 4);
+  CHECK(f.where == Where::kIntegrated);
+  CHECK(f.index == 3);  // The newest.
+  CHECK(f.leaf == "p-1 second");
+  f = find("a1", "p-1", 3, 4);  // Below index 3: the first.
+  CHECK(f.where == Where::kIntegrated);
+  CHECK(f.index == 0);
+  CHECK(find("b", "p-1", 4, 4).index == 1);
+  // Another kind, agent or prefix: absent.
+  CHECK(log.FindLeaf(LeafKind::kBinding, "a1", "p-1", 4, 4)->where ==
+        Where::kAbsent);
+  CHECK(find("a2", "p-1", 4, 4).where == Where::kAbsent);
+  CHECK(find("a1", "p-3", 4, 4).where == Where::kAbsent);
+  // Only past `below` but inside the caller's head: absent (not lag).
+  CHECK(find("a1", "p-2", 2, 4).where == Where::kAbsent);
+  // Integrated after the caller's head (size 2), or still queued: queued.
+  CHECK(find("a1", "p-2", 2, 2).where == Where::kQueued);
+  REQUIRE(db.Append("a1", "p-4"));
+  CHECK(find("a1", "p-4", 4, 4).where == Where::kQueued);
+  integrate();
+  f = find("a1", "p-4", 5, 5);
+  CHECK(f.where == Where::kIntegrated);
+  CHECK(f.index == 4);
 }
 
 }  // namespace

@@ -8,11 +8,15 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/bytes.h"
+#include "common/status_macros.h"
 #include "core/audit/reverify.h"
 #include "core/boot/boot_policy.h"
 #include "core/boot/pcr_policy.h"
 #include "core/ima/runtime_policy.h"
+#include "core/tpm/public_key.h"
 #include "core/tpm/tpm_wire.h"
+#include "core/translog/merkle.h"
+#include "core/translog/tree_head.h"
 #include "google/protobuf/util/json_util.h"
 
 namespace vouch::core::audit {
@@ -204,13 +208,94 @@ absl::StatusOr<std::string> BundleJson(const v1::AuditBundle& bundle) {
   return out;
 }
 
-absl::Status VerifyLogSection(const v1::AuditLogProofs& /*log*/,
-                              const v1::AuditBundle& /*bundle*/,
-                              absl::string_view /*log_key_pem*/) {
-  // The seam: the transparency log's RFC 9162 proof verification
-  // (core/translog) goes here. Until then a present section is refused.
-  return absl::UnimplementedError(
-      "this vouchctl cannot check transparency-log proofs yet");
+absl::Status VerifyLogSection(const v1::AuditLogProofs& log,
+                              const v1::AuditBundle& b,
+                              absl::string_view log_key_pem,
+                              std::string* part) {
+  namespace tl = translog;
+  const auto bad = [&](absl::string_view where, absl::string_view why) {
+    *part = std::string(where);
+    return absl::InvalidArgumentError(why);
+  };
+  absl::StatusOr<tl::LogKey> key = tl::LogKey::FromPublicPem(log_key_pem);
+  if (!key.ok()) return bad("log key", key.status().message());
+  absl::StatusOr<tl::TreeHead> head = key->Verify(log.signed_tree_head());
+  if (!head.ok()) return bad("log.signed_tree_head", head.status().message());
+  if (head->tree_size != log.tree_size()) {
+    return bad("log.tree_size", "is not the signed tree head's size");
+  }
+  const v1::AttestationRecord& rec = b.record();
+  // The record's leaf: its identifying fields, then the evidence digest
+  // (u16 length, bytes) and the time (8 bytes), nothing else.
+  const std::string prefix = tl::AttestationLeafPrefix(
+      rec.attestation_id(), b.agent_id(), rec.nonce(),
+      rec.state() == v1::ATTESTATION_STATE_PASS ? "pass" : "fail");
+  const std::string& leaf = log.record_leaf();
+  const bool leaf_ok = [&] {
+    if (leaf.size() < prefix.size() + 2 + 8 ||
+        leaf.compare(0, prefix.size(), prefix) != 0) {
+      return false;
+    }
+    const size_t len = (static_cast<uint8_t>(leaf[prefix.size()]) << 8) |
+                       static_cast<uint8_t>(leaf[prefix.size() + 1]);
+    if (leaf.size() != prefix.size() + 2 + len + 8) return false;
+    return rec.evidence_sha256().empty() ||
+           leaf.compare(prefix.size() + 2, len, rec.evidence_sha256()) == 0;
+  }();
+  if (!leaf_ok) {
+    return bad("log.record_leaf",
+               "is not this record's leaf (attestation id, agent, nonce, "
+               "verdict, evidence digest)");
+  }
+  const auto included =
+      [&](uint64_t index, const std::string& entry,
+          const google::protobuf::RepeatedPtrField<std::string>& path)
+      -> absl::Status {
+    if (path.size() > static_cast<int>(tl::kMaxProofHashes)) {
+      return absl::InvalidArgumentError("too many hashes");
+    }
+    std::vector<tl::Hash> hashes;
+    for (const std::string& h : path) {
+      VOUCH_ASSIGN_OR_RETURN(tl::Hash hash, tl::HashFromBytes(h));
+      hashes.push_back(hash);
+    }
+    return tl::VerifyInclusion(index, head->tree_size, tl::LeafHash(entry),
+                               hashes, head->root);
+  };
+  if (absl::Status s =
+          included(log.record_leaf_index(), leaf, log.record_path());
+      !s.ok()) {
+    return bad("log.record_path", s.message());
+  }
+  // The binding of this EK and AIK to this agent in this tenant.
+  absl::StatusOr<tpm::PublicArea> ek =
+      tpm::ParsePublic(AsBytes(b.registration().ek_public()));
+  if (!ek.ok()) return bad("registration.ek_public", ek.status().message());
+  absl::StatusOr<Bytes> ek_digest = tpm::SpkiSha256(ek->public_area);
+  if (!ek_digest.ok()) {
+    return bad("registration.ek_public", ek_digest.status().message());
+  }
+  const std::string binding =
+      tl::BindingLeafPrefix(tl::LeafKind::kBinding, b.agent_id(), b.tenant(),
+                            std::string(AsString(*ek_digest)),
+                            tl::BindingAikDigest(b.registration().aik_name()));
+  const std::string& reg_leaf = log.registration_leaf();
+  if (reg_leaf.size() != binding.size() + 8 ||
+      reg_leaf.compare(0, binding.size(), binding) != 0) {
+    return bad("log.registration_leaf",
+               "is not the binding of the bundle's EK and AIK to this agent "
+               "and tenant");
+  }
+  if (log.registration_leaf_index() >= log.record_leaf_index()) {
+    return bad("log.registration_leaf_index",
+               "the binding was not logged before the record");
+  }
+  if (absl::Status s = included(log.registration_leaf_index(), reg_leaf,
+                                log.registration_path());
+      !s.ok()) {
+    return bad("log.registration_path", s.message());
+  }
+  return absl::OkStatus();
 }
 
 AuditResult VerifyBundle(const v1::AuditBundle& b, const AuditOptions& options,
@@ -232,10 +317,18 @@ AuditResult VerifyBundle(const v1::AuditBundle& b, const AuditOptions& options,
   }
   AuditResult result;
   if (!CheckRegistration(b, options, now, result)) return result;
-  if (b.has_log() && !options.log_key_pem.empty()) {
-    if (absl::Status s = VerifyLogSection(b.log(), b, options.log_key_pem);
+  if (!options.log_key_pem.empty()) {
+    if (!b.has_log()) {
+      return Invalid("log",
+                     "absent: the record or its binding is not in the "
+                     "transparency log (verify without --log-key to audit "
+                     "it without the log)");
+    }
+    std::string part;
+    if (absl::Status s =
+            VerifyLogSection(b.log(), b, options.log_key_pem, &part);
         !s.ok()) {
-      return Invalid("log", std::string(s.message()));
+      return Invalid(std::move(part), std::string(s.message()));
     }
     result.log_checked = true;
   }

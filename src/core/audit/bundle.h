@@ -6,7 +6,8 @@
 // Reverify, and the record's own verdict against it. A bundle is hostile
 // input: bounded (kMaxBundleBytes), every inconsistency is a kInvalid
 // result naming the part. The transparency-log section is optional in
-// version 1 and checked by VerifyLogSection when a log key is given.
+// version 1 and checked by VerifyLogSection when a log key is given (a
+// bundle without one then does not verify: the caller asked for the log).
 // Pure and thread-safe.
 //
 //   VOUCH_ASSIGN_OR_RETURN(v1::AuditBundle b, ParseBundle(json));
@@ -68,14 +69,19 @@ struct AuditResult {
 AuditResult VerifyBundle(const v1::AuditBundle& bundle,
                          const AuditOptions& options, absl::Time now);
 
-// The seam for the transparency log (RFC 9162): verifies `log` — the
-// signed tree head under `log_key_pem`, the registration binding's and the
-// record's inclusion proofs — for `bundle`. Until the log's proof
-// functions are wired in, every present section is refused
-// (kUnimplemented), so a bundle never passes on a log it did not check.
+// The transparency-log section (RFC 9162, docs/audit.md): the signed tree
+// head verifies under `log_key_pem` and has `log.tree_size`; the record's
+// leaf is this record's (attestation id, agent, nonce, verdict, and the
+// evidence digest when the record carries one) and is included in that
+// tree; the registration leaf is the binding of the bundle's EK and AIK to
+// this agent in this tenant, logged before the record, and included too.
+// OkStatus, or kInvalidArgument with `part` set to what does not verify
+// (log.signed_tree_head, log.tree_size, log.record_leaf, log.record_path,
+// log.registration_leaf, log.registration_leaf_index,
+// log.registration_path; "log key" for an unusable key).
 absl::Status VerifyLogSection(const v1::AuditLogProofs& log,
                               const v1::AuditBundle& bundle,
-                              absl::string_view log_key_pem);
+                              absl::string_view log_key_pem, std::string* part);
 
 }  // namespace vouch::core::audit
 

@@ -206,15 +206,38 @@ absl::StatusOr<TreeHead> LogKey::Verify(absl::string_view signed_head) const {
   return parsed.head;
 }
 
+std::string BindingLeafPrefix(LeafKind kind, absl::string_view agent_id,
+                              absl::string_view tenant,
+                              absl::string_view ek_digest,
+                              absl::string_view aik_digest) {
+  std::string out(1, static_cast<char>(kind));
+  PutField(out, agent_id);
+  PutField(out, tenant);
+  PutField(out, ek_digest);
+  PutField(out, aik_digest);
+  return out;
+}
+
 std::string TranslogLeafForBinding(LeafKind kind, absl::string_view agent_id,
+                                   absl::string_view tenant,
                                    absl::string_view ek_digest,
                                    absl::string_view aik_digest,
                                    absl::Time at) {
-  std::string out(1, static_cast<char>(kind));
-  PutField(out, agent_id);
-  PutField(out, ek_digest);
-  PutField(out, aik_digest);
+  std::string out =
+      BindingLeafPrefix(kind, agent_id, tenant, ek_digest, aik_digest);
   PutU64(out, static_cast<uint64_t>(absl::ToUnixMillis(at)));
+  return out;
+}
+
+std::string AttestationLeafPrefix(absl::string_view attestation_id,
+                                  absl::string_view agent_id,
+                                  absl::string_view nonce,
+                                  absl::string_view verdict) {
+  std::string out(1, static_cast<char>(LeafKind::kAttestation));
+  PutField(out, agent_id);
+  PutField(out, attestation_id);
+  PutField(out, nonce);
+  PutField(out, verdict);
   return out;
 }
 
@@ -224,14 +247,29 @@ std::string TranslogLeafForAttestation(absl::string_view attestation_id,
                                        absl::string_view verdict,
                                        absl::string_view quote_digest,
                                        absl::Time at) {
-  std::string out(1, static_cast<char>(LeafKind::kAttestation));
-  PutField(out, agent_id);
-  PutField(out, attestation_id);
-  PutField(out, nonce);
-  PutField(out, verdict);
+  std::string out =
+      AttestationLeafPrefix(attestation_id, agent_id, nonce, verdict);
   PutField(out, quote_digest);
   PutU64(out, static_cast<uint64_t>(absl::ToUnixMillis(at)));
   return out;
+}
+
+std::string BindingAikDigest(absl::string_view aik_name) {
+  unsigned char md[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const unsigned char*>(aik_name.data()),
+         aik_name.size(), md);
+  return std::string(reinterpret_cast<const char*>(md), sizeof(md));
+}
+
+absl::StatusOr<absl::string_view> LeafWithoutTime(absl::string_view leaf) {
+  if (leaf.size() < 9) return absl::InvalidArgumentError("leaf: too short");
+  return leaf.substr(0, leaf.size() - 8);
+}
+
+absl::StatusOr<absl::Time> LeafTime(absl::string_view leaf) {
+  if (leaf.size() < 9) return absl::InvalidArgumentError("leaf: too short");
+  return absl::FromUnixMillis(
+      static_cast<int64_t>(GetU64(leaf.data() + leaf.size() - 8)));
 }
 
 }  // namespace vouch::core::translog

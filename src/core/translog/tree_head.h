@@ -82,11 +82,37 @@ enum class LeafKind : uint8_t {
   kAttestation = 3,  // a verifier committed an attestation record
 };
 
-// An EK <-> AIK binding (kBinding) or its removal (kRemoval): the agent, the
-// SHA-256 of the EK public area and of the AIK's Name.
+// An EK <-> AIK binding (kBinding) or its removal (kRemoval): the agent, its
+// tenant, the EK digest (SHA-256 of the EK's SubjectPublicKeyInfo, as the
+// registrar keys EKs: core::tpm::SpkiSha256) and the AIK digest
+// (BindingAikDigest: SHA-256 of the AIK's TPM Name).
 std::string TranslogLeafForBinding(LeafKind kind, absl::string_view agent_id,
+                                   absl::string_view tenant,
                                    absl::string_view ek_digest,
                                    absl::string_view aik_digest, absl::Time at);
+// The first bytes of TranslogLeafForAttestation, up to and with the verdict:
+// what a reader who knows the record but not the verifier's evidence digest
+// or queue time finds its leaf by. The full leaf is this, then the
+// length-prefixed evidence digest, then the time.
+std::string AttestationLeafPrefix(absl::string_view attestation_id,
+                                  absl::string_view agent_id,
+                                  absl::string_view nonce,
+                                  absl::string_view verdict);
+// A binding or removal leaf without its time (see LeafWithoutTime).
+std::string BindingLeafPrefix(LeafKind kind, absl::string_view agent_id,
+                              absl::string_view tenant,
+                              absl::string_view ek_digest,
+                              absl::string_view aik_digest);
+
+// SHA-256 of an AIK's TPM Name, the AIK digest of a binding leaf.
+std::string BindingAikDigest(absl::string_view aik_name);
+
+// Every leaf ends in its time (i64 big-endian Unix milliseconds):
+// LeafWithoutTime is what identifies the thing logged (an audit compares it
+// with what it rebuilds from a record), LeafTime the moment it was queued.
+// Both kInvalidArgument for a leaf shorter than 9 bytes.
+absl::StatusOr<absl::string_view> LeafWithoutTime(absl::string_view leaf);
+absl::StatusOr<absl::Time> LeafTime(absl::string_view leaf);
 
 // A committed attestation record, over the fields the verifier commits in
 // the same transaction: the record id, the agent, the nonce, the verdict
