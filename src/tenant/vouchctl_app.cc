@@ -76,6 +76,7 @@ AppSpec VouchctlAppSpec() {
     AddAdminCommands(cli);
     AddRuleCommands(cli);
     AddResultsCommands(cli);
+    AddWebhookCommands(cli);
     AddAuditCommands(cli);
     AddAuditLogCommands(cli);  // Adds to `audit` above.
     AddDevCommands(cli);
@@ -97,12 +98,12 @@ int RunVouchctl(AppContext& ctx) {
     std::cout << VersionString("vouchctl") << "\n";
     return 0;
   }
-  for (auto* run :
-       {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
-        &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
-        &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
-        &RunAdminCommands, &RunResultsCommands, &RunAuditLogCommands,
-        &RunAuditCommands, &RunDevCommands, &RunCompletionCommands}) {
+  for (auto* run : {&RunConfigCommands, &RunDescribeCommands, &RunImaCommands,
+                    &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
+                    &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
+                    &RunAdminCommands, &RunResultsCommands, &RunWebhookCommands,
+                    &RunAuditLogCommands, &RunAuditCommands, &RunDevCommands,
+                    &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

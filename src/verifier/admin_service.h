@@ -24,6 +24,7 @@
 #include "core/translog/tree_head.h"
 #include "server/metrics.h"
 #include "store/pg_translog.h"
+#include "store/pg_webhook_store.h"
 #include "store/verifier_store.h"
 #include "verifier/result_issuer.h"
 #include "verifier/watch_hub.h"
@@ -127,6 +128,21 @@ class AdminService final
                          v1::TranslogKey* resp) override;
   store::PgTranslog* translog = nullptr;
   const core::translog::LogKey* log_key = nullptr;
+
+  // Webhook subscriptions (docs/webhooks.md); nullptr: not served.
+  grpc::Status AddWebhook(grpc::ServerContext* ctx,
+                          const v1::AddWebhookRequest* req,
+                          v1::Webhook* resp) override;
+  grpc::Status GetWebhook(grpc::ServerContext* ctx,
+                          const v1::GetWebhookRequest* req,
+                          v1::Webhook* resp) override;
+  grpc::Status ListWebhooks(grpc::ServerContext* ctx,
+                            const v1::ListWebhooksRequest* req,
+                            v1::ListWebhooksResponse* resp) override;
+  grpc::Status DeleteWebhook(grpc::ServerContext* ctx,
+                             const v1::DeleteWebhookRequest* req,
+                             v1::DeleteWebhookResponse* resp) override;
+  store::PgWebhookStore* webhooks = nullptr;
 
   absl::Duration watch_poll = kDefaultWatchPoll;
   int max_watch_per_caller = kDefaultMaxWatchPerCaller;

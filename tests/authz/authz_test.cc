@@ -130,6 +130,13 @@ void EnrollmentRule(Message& m, const Target&) {
   SetString(*entry, "value", "web");
 }
 
+// A webhook subscription named "added-webhook" (never a name of A's
+// objects) to a receiver nobody runs.
+void Webhook(Message& m, const Target&) {
+  SetString(m, "name", "added-webhook");
+  SetString(m, "url", "https://127.0.0.1:9/hook");
+}
+
 // The table. Every method of the served services must be here (and nothing
 // else): the first test case checks both directions.
 std::map<std::string, Rule> Matrix() {
@@ -218,6 +225,16 @@ std::map<std::string, Rule> Matrix() {
           REQUIRE(f != nullptr);
           at->GetReflection()->SetInt64(at, f, int64_t{4102444800});  // 2100
         }}},
+      // Webhook subscriptions: tenant admin business (tenant A's is named
+      // like its policy, so the runner's `name` aims at it).
+      {"vouch.v1.Admin.AddWebhook",
+       {Server::kVerifier, Access::kAdmin, Scope::kCreate, Webhook}},
+      {"vouch.v1.Admin.GetWebhook",
+       {Server::kVerifier, Access::kAdmin, Scope::kObject, None}},
+      {"vouch.v1.Admin.ListWebhooks",
+       {Server::kVerifier, Access::kAdmin, Scope::kList, None}},
+      {"vouch.v1.Admin.DeleteWebhook",
+       {Server::kVerifier, Access::kAdmin, Scope::kObject, None}},
       // Attestation (verifier, agent-facing).
       {"vouch.v1.Attestation.Attest",
        {Server::kVerifier, Access::kAgent, Scope::kAgent, None}},
@@ -574,6 +591,16 @@ TEST_CASE(
     SetString(*rule_of_a, "name", kRuleOfA);
     REQUIRE(Call(owner_admin.registrar, *create, *rule_of_a, a.agent_id)
                 .status.ok());
+    // ...and a webhook subscription.
+    const MethodDescriptor* add =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            "vouch.v1.Admin.AddWebhook");
+    REQUIRE(add != nullptr);
+    std::unique_ptr<Message> hook_of_a =
+        Request(*add, matrix.at(add->full_name()), a, "");
+    SetString(*hook_of_a, "name", kPolicyA);
+    REQUIRE(
+        Call(owner_admin.verifier, *add, *hook_of_a, a.agent_id).status.ok());
   }
   for (const auto& [name, rule] : matrix) {
     INFO(name);
@@ -722,6 +749,10 @@ TEST_CASE(
       {&owner_operator, "vouch.v1.Registrar.SetAgentLabels", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.CreateEnrollmentRule", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteEnrollmentRule", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.AddWebhook", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.GetWebhook", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.ListWebhooks", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.DeleteWebhook", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteRegisteredAgent",
        StatusCode::OK},
   };
