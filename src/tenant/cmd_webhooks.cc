@@ -63,7 +63,9 @@ std::string TimeOrEmpty(bool has, const google::protobuf::Timestamp& t) {
 
 nlohmann::json ToJson(const v1::Webhook& w) {
   nlohmann::json states = nlohmann::json::array();
-  for (int s : w.states()) states.push_back(core::AgentStateName(s));
+  for (int s : w.states()) {
+    states.push_back(std::string(core::AgentStateName(s)));
+  }
   auto time = [](bool has, const google::protobuf::Timestamp& t) {
     return has ? nlohmann::json(Rfc3339(t)) : nlohmann::json(nullptr);
   };

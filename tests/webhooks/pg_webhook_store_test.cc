@@ -54,6 +54,7 @@ TEST_CASE("webhook store: subscriptions per tenant", "[pg][store][webhooks]") {
   Db db;
   const EventPosition start{42, 0, "inc"};
   absl::StatusOr<WebhookSubscription> a = db.hooks->Add(Sub("t1", "a"), start);
+  INFO(a.status().ToString());
   REQUIRE(a.ok());
   CHECK(a->cursor.xid == 42);
   CHECK(a->cursor.incarnation == "inc");

@@ -17,7 +17,7 @@ CREATE TABLE webhook_subscriptions (
   owner text,
   epoch bigint NOT NULL DEFAULT 0,
   lease_until timestamptz NOT NULL DEFAULT '-infinity',
-  next_attempt_at timestamptz NOT NULL DEFAULT '-infinity',
+  next_attempt_at timestamptz NOT NULL DEFAULT now(),
   -- The event at the head of the cursor: failed attempts, since when.
   attempts integer NOT NULL DEFAULT 0,
   failing_since timestamptz,
