@@ -205,15 +205,20 @@ void AddWebhookKeys(ConfigSchema& schema) {
 }
 
 std::unique_ptr<Webhooks> StartWebhooks(
-    const Config& cfg, const std::string& owner, store::PgPool* pool,
+    const Config& cfg, const std::string& owner, store::PgPool* admin_pool,
     int timeout_intervals, server::Metrics* metrics, AdminService& admin) {
   auto w = std::make_unique<Webhooks>();
-  w->hooks = std::make_unique<store::PgWebhookStore>(pool);
-  w->events = std::make_unique<store::PgVerifierStore>(pool, timeout_intervals);
-  admin.webhooks = w->hooks.get();
+  w->admin_hooks = std::make_unique<store::PgWebhookStore>(admin_pool);
+  admin.webhooks = w->admin_hooks.get();
   WebhookOptions o;
   o.owner = owner;
   o.workers = static_cast<int>(cfg.GetInt("webhooks", "workers"));
+  w->pool = std::make_unique<store::PgPool>(cfg.GetString("database", "url"),
+                                            std::max(1, o.workers),
+                                            store::PgOptionsFromConfig(cfg));
+  w->hooks = std::make_unique<store::PgWebhookStore>(w->pool.get());
+  w->events = std::make_unique<store::PgVerifierStore>(w->pool.get(),
+                                                       timeout_intervals);
   o.ca_file = cfg.GetString("webhooks", "ca_file");
   o.poll = cfg.GetDuration("webhooks", "poll_interval");
   o.timeout = cfg.GetDuration("webhooks", "timeout");

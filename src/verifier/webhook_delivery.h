@@ -13,7 +13,8 @@
 //
 //   AddWebhookKeys(schema);  // [webhooks] keys
 //   std::unique_ptr<WebhookDelivery> w =
-//       StartWebhooks(cfg, "v1", &pool, timeout_intervals, metrics, admin);
+//       StartWebhooks(cfg, "v1", &admin_pool, timeout_intervals, metrics,
+//                     admin);
 #ifndef VOUCH_VERIFIER_WEBHOOK_DELIVERY_H_
 #define VOUCH_VERIFIER_WEBHOOK_DELIVERY_H_
 
@@ -75,15 +76,19 @@ class WebhookDelivery {
 // The [webhooks] configuration keys.
 void AddWebhookKeys(ConfigSchema& schema);
 
-// What the verifier runs for webhooks: the stores on `pool` (the Admin
-// pool), the Admin RPCs wired to them, and the workers started.
+// What the verifier runs for webhooks: the Admin RPCs wired to a store on
+// `admin_pool`, and the workers started on a pool of their own (one
+// connection per worker, opened when first used), so deliveries never wait
+// for an operator's call or a Watch read, nor make them wait.
 struct Webhooks {
+  std::unique_ptr<store::PgWebhookStore> admin_hooks;
+  std::unique_ptr<store::PgPool> pool;
   std::unique_ptr<store::PgWebhookStore> hooks;
   std::unique_ptr<store::PgVerifierStore> events;
   std::unique_ptr<WebhookDelivery> delivery;
 };
 std::unique_ptr<Webhooks> StartWebhooks(
-    const Config& cfg, const std::string& owner, store::PgPool* pool,
+    const Config& cfg, const std::string& owner, store::PgPool* admin_pool,
     int timeout_intervals, server::Metrics* metrics, AdminService& admin);
 
 }  // namespace vouch::verifier
