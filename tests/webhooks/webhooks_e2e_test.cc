@@ -194,7 +194,7 @@ double DeliveryDelay(const nlohmann::json& delivery) {
 }
 
 TEST_CASE(
-    "webhooks: a pass -> fail reaches the receiver signed within 2 s; a "
+    "webhooks: a pass -> fail reaches the receiver signed within 2 s, and a "
     "wrong secret fails the receiver's check",
     "[e2e][pg][tpm][webhooks]") {
   WebhookWorld w(/*tpms=*/1);
