@@ -28,6 +28,8 @@ pkg_check_modules(LIBPQ REQUIRED IMPORTED_TARGET libpq)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 # sd_notify(3) for Type=notify readiness (src/server/service_notify.h).
 pkg_check_modules(LIBSYSTEMD REQUIRED IMPORTED_TARGET libsystemd)
+# HTTPS clients (src/common/https_client.h: webhook deliveries).
+find_package(CURL REQUIRED)
 
 if(VOUCH_BUILD_TESTS)
   find_package(Catch2 2.13 CONFIG REQUIRED)

@@ -71,6 +71,10 @@ std::optional<int> RunTenantCommands(AppContext& ctx);
 // transparency log, every answer verified client-side.
 void AddAuditLogCommands(CLI::App& cli);
 std::optional<int> RunAuditLogCommands(AppContext& ctx);
+
+// `webhooks add|get|list|delete` (cmd_webhooks.cc): webhook subscriptions.
+void AddWebhookCommands(CLI::App& cli);
+std::optional<int> RunWebhookCommands(AppContext& ctx);
 // `audit export`, `audit verify` (cmd_audit.cc): durable attestation.
 void AddAuditCommands(CLI::App& cli);
 std::optional<int> RunAuditCommands(AppContext& ctx);

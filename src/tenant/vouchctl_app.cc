@@ -79,6 +79,7 @@ AppSpec VouchctlAppSpec() {
     AddFleetCommands(cli);  // Adds `agents update` to the group above.
     AddResultsCommands(cli);
     AddTenantCommands(cli);
+    AddWebhookCommands(cli);
     AddAuditCommands(cli);
     AddAuditLogCommands(cli);  // Adds to `audit` above.
     AddDevCommands(cli);
@@ -97,12 +98,13 @@ int RunVouchctl(AppContext& ctx) {
     return 2;
   }
   for (auto* run :
-       {&RunVersionCommand, &RunConfigCommands, &RunDescribeCommands,
-        &RunImaCommands, &RunQuoteCommands, &RunBootCommands, &RunCaCommands,
-        &RunRegistrarCommands, &RunTokenCommands, &RunRuleCommands,
-        &RunFleetCommands, &RunAdminCommands, &RunPolicyKeyCommands,
-        &RunResultsCommands, &RunTenantCommands, &RunAuditLogCommands,
-        &RunAuditCommands, &RunDevCommands, &RunCompletionCommands}) {
+       {&RunVersionCommand,    &RunConfigCommands,    &RunDescribeCommands,
+        &RunImaCommands,       &RunQuoteCommands,     &RunBootCommands,
+        &RunCaCommands,        &RunRegistrarCommands, &RunTokenCommands,
+        &RunRuleCommands,      &RunFleetCommands,     &RunAdminCommands,
+        &RunPolicyKeyCommands, &RunResultsCommands,   &RunTenantCommands,
+        &RunWebhookCommands,   &RunAuditLogCommands,  &RunAuditCommands,
+        &RunDevCommands,       &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

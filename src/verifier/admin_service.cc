@@ -1,5 +1,6 @@
 #include "verifier/admin_service.h"
 
+#include <openssl/rand.h>
 #include <openssl/sha.h>
 
 #include <algorithm>
@@ -25,6 +26,7 @@
 #include "core/ima/policy_source.h"
 #include "core/ima/runtime_policy.h"
 #include "core/label_selector.h"
+#include "core/webhook/webhook.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
 #include "store/pg_connection.h"
@@ -1215,6 +1217,159 @@ grpc::Status AdminService::ExportAudit(grpc::ServerContext* ctx,
   return Reply(ExportAuditBundle(*agents_, *policies_,
                                  log_key != nullptr ? translog : nullptr,
                                  *tenant, *req, resp));
+}
+
+// ---------------------------------------------------------------------------
+// Webhooks (docs/webhooks.md)
+
+namespace {
+
+void ToWebhook(const store::WebhookSubscription& w, v1::Webhook* out) {
+  out->set_tenant(w.tenant);
+  out->set_name(w.name);
+  out->set_url(w.url);
+  for (core::AgentState s : w.states) {
+    out->add_states(static_cast<v1::AttestationState>(s));
+  }
+  out->set_created_by(w.created_by);
+  server::SetTimestamp(w.created_at, out->mutable_created_at());
+  out->set_cursor(absl::StrCat(w.cursor.xid, "/", w.cursor.seq));
+  out->set_attempts(w.attempts);
+  if (w.failing_since) {
+    server::SetTimestamp(*w.failing_since, out->mutable_failing_since());
+  }
+  out->set_last_error(w.last_error);
+  if (w.attempts > 0) {
+    server::SetTimestamp(w.next_attempt_at, out->mutable_next_attempt_at());
+  }
+  if (w.last_delivered_at) {
+    server::SetTimestamp(*w.last_delivered_at,
+                         out->mutable_last_delivered_at());
+  }
+  out->set_delivered(w.delivered);
+  out->set_failed_attempts(w.failed);
+  out->set_dead_lettered(w.dead_lettered);
+  out->set_last_dead_letter_id(w.last_dead_letter_id);
+  out->set_owner(w.owner);
+}
+
+absl::Status WebhooksServed(const store::PgWebhookStore* webhooks) {
+  if (webhooks == nullptr) {
+    return absl::FailedPreconditionError("this verifier serves no webhooks");
+  }
+  return absl::OkStatus();
+}
+
+// The subscription's states and secret from an AddWebhook request;
+// `generated` says whether the secret was made here.
+absl::StatusOr<store::WebhookSubscription> WebhookFrom(
+    const v1::AddWebhookRequest& req, bool* generated) {
+  VOUCH_RETURN_IF_ERROR(core::webhook::ValidateName(req.name()));
+  VOUCH_RETURN_IF_ERROR(core::webhook::ValidateUrl(req.url()));
+  store::WebhookSubscription w;
+  w.name = req.name();
+  w.url = req.url();
+  if (req.states_size() > 4) {
+    return absl::InvalidArgumentError("states: at most 4");
+  }
+  for (int s : req.states()) {
+    if (s != v1::ATTESTATION_STATE_PENDING && s != v1::ATTESTATION_STATE_PASS &&
+        s != v1::ATTESTATION_STATE_FAIL && s != v1::ATTESTATION_STATE_TIMEOUT) {
+      return absl::InvalidArgumentError(
+          "states: only PENDING, PASS, FAIL, TIMEOUT");
+    }
+    if (std::find(w.states.begin(), w.states.end(), s) != w.states.end()) {
+      return absl::InvalidArgumentError("states: a state is repeated");
+    }
+    w.states.push_back(static_cast<core::AgentState>(s));
+  }
+  *generated = req.secret().empty();
+  if (*generated) {
+    unsigned char key[32];
+    if (RAND_bytes(key, sizeof(key)) != 1) {
+      return absl::InternalError("RAND_bytes failed");
+    }
+    w.secret = core::webhook::SecretFromBytes(
+        absl::string_view(reinterpret_cast<const char*>(key), sizeof(key)));
+  } else {
+    VOUCH_RETURN_IF_ERROR(core::webhook::SecretKey(req.secret()).status());
+    w.secret = req.secret();
+  }
+  return w;
+}
+
+}  // namespace
+
+grpc::Status AdminService::AddWebhook(grpc::ServerContext* ctx,
+                                      const v1::AddWebhookRequest* req,
+                                      v1::Webhook* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant = Tenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = WebhooksServed(webhooks); !s.ok()) return Reply(s);
+  bool generated = false;
+  absl::StatusOr<store::WebhookSubscription> w = WebhookFrom(*req, &generated);
+  if (!w.ok()) return Reply(w.status());
+  w->tenant = *tenant;
+  w->created_by = CallerName(ctx);
+  // Deliveries start at the events committed from now on, as Watch
+  // without a resume token.
+  absl::StatusOr<store::EventPosition> start = events_->EventHorizon();
+  if (!start.ok()) return Reply(start.status());
+  absl::StatusOr<store::WebhookSubscription> added = webhooks->Add(*w, *start);
+  if (!added.ok()) return Reply(added.status());
+  ToWebhook(*added, resp);
+  if (generated) resp->set_secret(w->secret);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::GetWebhook(grpc::ServerContext* ctx,
+                                      const v1::GetWebhookRequest* req,
+                                      v1::Webhook* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant = Tenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = WebhooksServed(webhooks); !s.ok()) return Reply(s);
+  absl::StatusOr<store::WebhookSubscription> w =
+      webhooks->Get(*tenant, req->name());
+  if (!w.ok()) return Reply(w.status());
+  ToWebhook(*w, resp);
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListWebhooks(grpc::ServerContext* ctx,
+                                        const v1::ListWebhooksRequest* req,
+                                        v1::ListWebhooksResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant = Tenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = WebhooksServed(webhooks); !s.ok()) return Reply(s);
+  absl::StatusOr<int> size = PageSize(req->page_size());
+  if (!size.ok()) return Reply(size.status());
+  absl::StatusOr<std::string> after =
+      PageAfter(req->page_token(), *tenant, "webhooks");
+  if (!after.ok()) return Reply(after.status());
+  absl::StatusOr<std::vector<store::WebhookSubscription>> rows =
+      webhooks->List(*tenant, *after, *size + 1);
+  if (!rows.ok()) return Reply(rows.status());
+  for (int i = 0; i < static_cast<int>(rows->size()) && i < *size; ++i) {
+    ToWebhook((*rows)[i], resp->add_webhooks());
+  }
+  if (static_cast<int>(rows->size()) > *size) {
+    resp->set_next_page_token(
+        PageToken(*tenant, "webhooks", (*rows)[*size - 1].name));
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeleteWebhook(grpc::ServerContext* ctx,
+                                         const v1::DeleteWebhookRequest* req,
+                                         v1::DeleteWebhookResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant = Tenant(ctx, req->tenant(), Role::kAdmin);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = WebhooksServed(webhooks); !s.ok()) return Reply(s);
+  return Reply(webhooks->Delete(*tenant, req->name()));
 }
 
 }  // namespace vouch::verifier

@@ -26,6 +26,7 @@
 #include "server/metrics.h"
 #include "store/pg_policy_sources.h"
 #include "store/pg_translog.h"
+#include "store/pg_webhook_store.h"
 #include "store/verifier_store.h"
 #include "verifier/policy_fetcher.h"
 #include "verifier/result_issuer.h"
@@ -170,6 +171,21 @@ class AdminService final
   store::PgPolicySources* sources = nullptr;
   PolicyFetcher* fetcher = nullptr;
   const core::translog::LogKey* log_key = nullptr;
+
+  // Webhook subscriptions (docs/webhooks.md); nullptr: not served.
+  grpc::Status AddWebhook(grpc::ServerContext* ctx,
+                          const v1::AddWebhookRequest* req,
+                          v1::Webhook* resp) override;
+  grpc::Status GetWebhook(grpc::ServerContext* ctx,
+                          const v1::GetWebhookRequest* req,
+                          v1::Webhook* resp) override;
+  grpc::Status ListWebhooks(grpc::ServerContext* ctx,
+                            const v1::ListWebhooksRequest* req,
+                            v1::ListWebhooksResponse* resp) override;
+  grpc::Status DeleteWebhook(grpc::ServerContext* ctx,
+                             const v1::DeleteWebhookRequest* req,
+                             v1::DeleteWebhookResponse* resp) override;
+  store::PgWebhookStore* webhooks = nullptr;
 
   absl::Duration watch_poll = kDefaultWatchPoll;
   int max_watch_per_caller = kDefaultMaxWatchPerCaller;

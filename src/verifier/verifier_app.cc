@@ -40,6 +40,7 @@
 #include "verifier/result_issuer.h"
 #include "verifier/translog_runner.h"
 #include "verifier/verifier_metrics.h"
+#include "verifier/webhook_delivery.h"
 
 namespace vouch::verifier {
 
@@ -201,6 +202,7 @@ AppSpec VerifierAppSpec() {
              "CA that signs agent and client certificates");
   AddMetricsKeys(spec.schema);
   server::AddServerLimitKeys(spec.schema);
+  AddWebhookKeys(spec.schema);
   return spec;
 }
 
@@ -765,6 +767,8 @@ int RunVerifier(AppContext& ctx) {
     admin.translog = translog.log.get();
     admin.log_key = &*translog.key;
   }
+  const std::unique_ptr<Webhooks> webhooks = StartWebhooks(
+      cfg, vc.id, &admin_pool, vc.timeout_intervals, db.metrics.get(), admin);
 
   // The scrape hooks read the objects above: stop serving before they go.
   absl::Cleanup stop_http = [&db] { db.http.reset(); };

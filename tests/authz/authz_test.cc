@@ -143,6 +143,13 @@ void SigningKey(Message& m, const Target&) {
             "-----END PUBLIC KEY-----\n");
 }
 
+// A webhook subscription named "added-webhook" (never a name of A's
+// objects) to a receiver nobody runs.
+void Webhook(Message& m, const Target&) {
+  SetString(m, "name", "added-webhook");
+  SetString(m, "url", "https://127.0.0.1:9/hook");
+}
+
 // The table. Every method of the served services must be here (and nothing
 // else): the first test case checks both directions.
 std::map<std::string, Rule> Matrix() {
@@ -256,6 +263,16 @@ std::map<std::string, Rule> Matrix() {
        {Server::kVerifier, Access::kAnyPrincipal, Scope::kPublic, None}},
       {"vouch.v1.Registrar.GetServerInfo",
        {Server::kRegistrar, Access::kAnyPrincipal, Scope::kPublic, None}},
+      // Webhook subscriptions: tenant admin business (tenant A's is named
+      // like its policy, so the runner's `name` aims at it).
+      {"vouch.v1.Admin.AddWebhook",
+       {Server::kVerifier, Access::kAdmin, Scope::kCreate, Webhook}},
+      {"vouch.v1.Admin.GetWebhook",
+       {Server::kVerifier, Access::kAdmin, Scope::kObject, None}},
+      {"vouch.v1.Admin.ListWebhooks",
+       {Server::kVerifier, Access::kAdmin, Scope::kList, None}},
+      {"vouch.v1.Admin.DeleteWebhook",
+       {Server::kVerifier, Access::kAdmin, Scope::kObject, None}},
       // Attestation (verifier, agent-facing).
       {"vouch.v1.Attestation.Attest",
        {Server::kVerifier, Access::kAgent, Scope::kAgent, None}},
@@ -628,6 +645,16 @@ TEST_CASE(
     SetString(*rule_of_a, "name", kRuleOfA);
     REQUIRE(Call(owner_admin.registrar, *create, *rule_of_a, a.agent_id)
                 .status.ok());
+    // ...and a webhook subscription.
+    const MethodDescriptor* add =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            "vouch.v1.Admin.AddWebhook");
+    REQUIRE(add != nullptr);
+    std::unique_ptr<Message> hook_of_a =
+        Request(*add, matrix.at(add->full_name()), a, "");
+    SetString(*hook_of_a, "name", kPolicyA);
+    REQUIRE(
+        Call(owner_admin.verifier, *add, *hook_of_a, a.agent_id).status.ok());
   }
   for (const auto& [name, rule] : matrix) {
     INFO(name);
@@ -794,6 +821,10 @@ TEST_CASE(
       {&owner_operator, "vouch.v1.Registrar.SetAgentLabels", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.CreateEnrollmentRule", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteEnrollmentRule", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.AddWebhook", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.GetWebhook", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.ListWebhooks", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.DeleteWebhook", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteRegisteredAgent",
        StatusCode::OK},
   };
