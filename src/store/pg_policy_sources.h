@@ -1,5 +1,5 @@
 // File: store/pg_policy_sources.h
-// Policy provenance in PostgreSQL (migrations/0018_policy_sources.sql): a
+// Policy provenance in PostgreSQL (migrations/0017_policy_sources.sql): a
 // tenant's trusted policy-signing keys, and the URL sources of runtime
 // policies with their refresh schedule. A source due for a fetch is claimed
 // by one verifier of the pool at a time (a lease in its row), so the pool

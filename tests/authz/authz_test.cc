@@ -203,6 +203,18 @@ std::map<std::string, Rule> Matrix() {
       // tenant admin's business; viewers list them).
       {"vouch.v1.Admin.GetPolicyHistory",
        {Server::kVerifier, Access::kViewer, Scope::kObject, None}},
+      // A tenant's settings: its own are read (viewer) and changed (admin);
+      // another tenant's answer names only that tenant.
+      {"vouch.v1.Admin.GetTenantSettings",
+       {Server::kVerifier, Access::kViewer, Scope::kList, None}},
+      {"vouch.v1.Admin.SetTenantSettings",
+       {Server::kVerifier, Access::kAdmin, Scope::kCreate,
+        [](Message& m, const Target&) {
+          const FieldDescriptor* f =
+              m.GetDescriptor()->FindFieldByName("peer_notices");
+          REQUIRE(f != nullptr);
+          m.GetReflection()->SetBool(&m, f, false);
+        }}},
       {"vouch.v1.Admin.AddPolicySigningKey",
        {Server::kVerifier, Access::kAdmin, Scope::kCreate, SigningKey}},
       {"vouch.v1.Admin.ListPolicySigningKeys",
@@ -821,6 +833,7 @@ TEST_CASE(
       {&owner_operator, "vouch.v1.Registrar.SetAgentLabels", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.CreateEnrollmentRule", StatusCode::OK},
       {&owner_admin, "vouch.v1.Registrar.DeleteEnrollmentRule", StatusCode::OK},
+      {&owner_admin, "vouch.v1.Admin.SetTenantSettings", StatusCode::OK},
       {&owner_admin, "vouch.v1.Admin.AddWebhook", StatusCode::OK},
       {&owner_admin, "vouch.v1.Admin.GetWebhook", StatusCode::OK},
       {&owner_admin, "vouch.v1.Admin.ListWebhooks", StatusCode::OK},
