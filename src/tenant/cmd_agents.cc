@@ -192,9 +192,9 @@ struct AdminArgs {
   bool update = false;
   bool verdicts = false;
   std::string policy;
-  int limit = 0;         // 0: every item (history: 20).
-  std::string url;       // policies import --url
-  std::string refresh;   // policies import --refresh (a duration)
+  int limit = 0;        // 0: every item (history: 20).
+  std::string url;      // policies import --url
+  std::string refresh;  // policies import --refresh (a duration)
   bool require_signature = false;
   std::string selector;  // -l / --selector (list, delete)
   bool yes = false;      // delete --selector without asking
