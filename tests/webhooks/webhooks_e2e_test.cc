@@ -272,8 +272,8 @@ TEST_CASE(
   CHECK(blocked["delivered"] == 0);
   CHECK(blocked["attempts"].get<int>() >= 1);
   CHECK(!blocked["last_error"].get<std::string>().empty());
-  // Down for at least 10 s in all.
-  const double left = 10 - SecondsSince(down_since);
+  // Down for at least 30 s in all (retries back off to retry_max meanwhile).
+  const double left = 30 - SecondsSince(down_since);
   if (left > 0) {
     std::this_thread::sleep_for(
         std::chrono::milliseconds(static_cast<int>(left * 1000)));
