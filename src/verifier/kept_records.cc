@@ -15,6 +15,7 @@
 #include "common/bytes.h"
 #include "common/status_macros.h"
 #include "core/agent_id.h"
+#include "core/attest/limits.h"
 #include "core/audit/bundle.h"
 #include "core/audit/reverify.h"
 #include "core/tpm/public_key.h"
@@ -25,7 +26,6 @@
 namespace vouch::verifier {
 namespace {
 
-constexpr size_t kMaxAttestationIdBytes = 64;  // admin.proto
 // How long ExportAudit waits for the sequencer to integrate the record's
 // (or its binding's) leaf before answering UNAVAILABLE.
 constexpr absl::Duration kLogLagWait = absl::Seconds(5);
@@ -37,7 +37,7 @@ std::string Sha256(const std::string& data) {
 }
 
 absl::Status CheckId(const std::string& id) {
-  if (id.empty() || id.size() > kMaxAttestationIdBytes) {
+  if (id.empty() || id.size() > core::attest::kMaxAttestationIdBytes) {
     return absl::InvalidArgumentError(
         "attestation_id: required, at most 64 bytes");
   }
