@@ -16,6 +16,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/file.h"
 #include "common/logging.h"
 
 namespace vouch::agent {
@@ -25,23 +26,6 @@ namespace {
 bool SafeOwner(const struct stat& st, uid_t owner) {
   return (st.st_uid == 0 || st.st_uid == owner) && (st.st_mode & S_IWOTH) == 0;
 }
-
-// Closes a descriptor when it goes.
-class Fd {
- public:
-  explicit Fd(int fd = -1) : fd_(fd) {}
-  ~Fd() { Reset(); }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_;
-};
 
 absl::Status Errno(const char* what) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(errno)));
@@ -110,7 +94,7 @@ absl::StatusOr<ActionOutcome> RunAction(const std::string& path,
                                         absl::Duration timeout) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return Errno("pipe2");
-  Fd read_end(fds[0]), write_end(fds[1]);
+  UniqueFd read_end(fds[0]), write_end(fds[1]);
   posix_spawn_file_actions_t files;
   posix_spawnattr_t attr;
   posix_spawn_file_actions_init(&files);

@@ -8,17 +8,10 @@
 #include <cstring>
 
 #include "absl/strings/str_cat.h"
+#include "common/file.h"
 
 namespace vouch::agent {
 namespace {
-
-// Closes a descriptor on scope exit.
-struct Fd {
-  int fd = -1;
-  ~Fd() {
-    if (fd >= 0) close(fd);
-  }
-};
 
 uint32_t Le32(const std::string& d, size_t at) {
   return static_cast<uint32_t>(static_cast<uint8_t>(d[at])) |
@@ -64,16 +57,15 @@ int64_t ImaSource::EntryLength(const std::string& d, size_t at, bool binary) {
 
 absl::StatusOr<ImaChunk> ImaSource::Read(uint64_t from, size_t max_bytes,
                                          size_t max_entries) {
-  Fd f;
-  f.fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f.fd < 0) {
+  UniqueFd f(open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (f.get() < 0) {
     return errno == ENOENT
                ? absl::NotFoundError(absl::StrCat(path_, ": no such file"))
                : absl::UnavailableError(
                      absl::StrCat(path_, ": ", std::strerror(errno)));
   }
   struct stat st {};
-  const bool regular = fstat(f.fd, &st) == 0 && S_ISREG(st.st_mode);
+  const bool regular = fstat(f.get(), &st) == 0 && S_ISREG(st.st_mode);
   // A shorter regular file was replaced (a new boot in a demo): forget it.
   if (regular && !starts_.empty() &&
       starts_.rbegin()->second > static_cast<uint64_t>(st.st_size)) {
@@ -99,7 +91,7 @@ absl::StatusOr<ImaChunk> ImaSource::Read(uint64_t from, size_t max_bytes,
       at = 0;
     }
     char block[1 << 16];
-    const ssize_t n = pread(f.fd, block, sizeof(block),
+    const ssize_t n = pread(f.get(), block, sizeof(block),
                             static_cast<off_t>(buf_offset + buf.size()));
     if (n < 0) {
       return absl::UnavailableError(
@@ -159,11 +151,10 @@ bool ImaSource::MayHaveEntriesFrom(uint64_t index) {
   if (S_ISREG(st.st_mode)) {
     return static_cast<uint64_t>(st.st_size) != it->second;
   }
-  Fd f;
-  f.fd = open(path_.c_str(), O_RDONLY | O_CLOEXEC);
-  if (f.fd < 0) return false;
+  UniqueFd f(open(path_.c_str(), O_RDONLY | O_CLOEXEC));
+  if (f.get() < 0) return false;
   char c;
-  return pread(f.fd, &c, 1, static_cast<off_t>(it->second)) == 1;
+  return pread(f.get(), &c, 1, static_cast<off_t>(it->second)) == 1;
 }
 
 }  // namespace vouch::agent

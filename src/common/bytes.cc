@@ -1,6 +1,7 @@
 #include "common/bytes.h"
 
 #include <openssl/crypto.h>
+#include <openssl/sha.h>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -53,6 +54,13 @@ bool ConstantTimeEquals(ByteSpan a, ByteSpan b) {
   if (a.size() != b.size()) return false;
   if (a.empty()) return true;
   return CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string Sha256(absl::string_view data) {
+  std::string out(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+         reinterpret_cast<unsigned char*>(out.data()));
+  return out;
 }
 
 }  // namespace vouch

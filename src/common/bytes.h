@@ -45,6 +45,9 @@ inline Bytes ToBytes(absl::string_view s) { return Bytes(s.begin(), s.end()); }
 // credential answers). Unequal lengths compare unequal.
 bool ConstantTimeEquals(ByteSpan a, ByteSpan b);
 
+// The SHA-256 digest of `data`, 32 raw bytes.
+std::string Sha256(absl::string_view data);
+
 }  // namespace vouch
 
 #endif  // VOUCH_COMMON_BYTES_H_

@@ -83,4 +83,9 @@ absl::Status WriteFileAtomic(const std::string& path,
   return absl::OkStatus();
 }
 
+void UniqueFd::Reset() {
+  if (fd_ >= 0) close(fd_);
+  fd_ = -1;
+}
+
 }  // namespace vouch

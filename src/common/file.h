@@ -9,6 +9,7 @@
 
 #include <cstddef>
 #include <string>
+#include <utility>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -34,6 +35,31 @@ absl::Status WriteFile(const std::string& path, absl::string_view text);
 // old or the new file, never a partial one. kUnavailable on I/O errors.
 absl::Status WriteFileAtomic(const std::string& path,
                              const std::string& content, int mode);
+
+// Owns a file descriptor (closed when it goes); move-only.
+class UniqueFd {
+ public:
+  UniqueFd() = default;
+  explicit UniqueFd(int fd) : fd_(fd) {}
+  UniqueFd(UniqueFd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  UniqueFd& operator=(UniqueFd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  UniqueFd(const UniqueFd&) = delete;
+  UniqueFd& operator=(const UniqueFd&) = delete;
+  ~UniqueFd() { Reset(); }
+
+  int get() const { return fd_; }
+  // Closes the descriptor held, if any.
+  void Reset();
+
+ private:
+  int fd_ = -1;
+};
 
 }  // namespace vouch
 

@@ -99,13 +99,6 @@ grpc::Status Fail(absl::string_view what, const std::string& agent_id,
   return server::ToGrpcStatus(status);
 }
 
-std::string Sha256(absl::string_view data) {
-  unsigned char digest[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(),
-         digest);
-  return std::string(reinterpret_cast<const char*>(digest), sizeof(digest));
-}
-
 absl::Status JoinTokenRefusal(store::JoinTokenState state) {
   switch (state) {
     case store::JoinTokenState::kUsable:

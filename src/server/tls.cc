@@ -79,6 +79,10 @@ std::unique_ptr<grpc::Server> StartServing(grpc::ServerBuilder& builder,
                                            const std::string& listen,
                                            const std::string& port_file,
                                            const std::string& role) {
+  // gRPC sets SO_REUSEPORT by default: then a second process of the same
+  // user may bind the same port (even one the kernel picked for port 0)
+  // and take a share of the connections. A server's port is its own.
+  builder.AddChannelArgument(GRPC_ARG_ALLOW_REUSEPORT, 0);
   std::unique_ptr<grpc::Server> server = builder.BuildAndStart();
   if (server == nullptr || port == 0) {
     Log(LogLevel::kError, "cannot listen", {{"listen", listen}});

@@ -5,23 +5,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
+#include "store/pg_columns.h"
 #include "store/pg_connection.h"
 
 namespace vouch::store {
 namespace {
-
-using Row = std::vector<std::optional<std::string>>;
-
-// Microseconds since the epoch, as the SELECTs below write times.
-absl::StatusOr<std::optional<absl::Time>> OptionalMicros(
-    const std::optional<std::string>& v) {
-  if (!v) return std::optional<absl::Time>();
-  int64_t us = 0;
-  if (!absl::SimpleAtoi(*v, &us)) {
-    return absl::InternalError("bad timestamp column");
-  }
-  return std::optional<absl::Time>(absl::FromUnixMicros(us));
-}
 
 constexpr const char* kKeyColumns =
     "tenant, name, pem, key_id, (extract(epoch from created_at) * "

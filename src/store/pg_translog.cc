@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/status_macros.h"
+#include "store/pg_columns.h"
 
 namespace vouch::store {
 namespace {
@@ -17,14 +18,6 @@ using core::translog::LeafHash;
 using core::translog::NodeId;
 using core::translog::RangeNodes;
 using core::translog::StoredNode;
-
-absl::StatusOr<uint64_t> U64(const std::optional<std::string>& v) {
-  uint64_t out = 0;
-  if (!v || !absl::SimpleAtoi(*v, &out)) {
-    return absl::InternalError("translog: bad integer column");
-  }
-  return out;
-}
 
 absl::StatusOr<Hash> HashColumn(const std::optional<std::string>& v) {
   if (!v) return absl::InternalError("translog: null hash column");
@@ -45,7 +38,7 @@ std::string IntArray(const std::vector<T>& v) {
 absl::StatusOr<SignedHead> HeadRow(const PgRows& rows) {
   if (rows.rows.empty()) return absl::NotFoundError("no such tree head");
   SignedHead out;
-  VOUCH_ASSIGN_OR_RETURN(out.tree_size, U64(rows.rows[0][0]));
+  VOUCH_ASSIGN_OR_RETURN(out.tree_size, Int<uint64_t>(rows.rows[0][0]));
   VOUCH_ASSIGN_OR_RETURN(out.root, HashColumn(rows.rows[0][1]));
   if (!rows.rows[0][2]) return absl::InternalError("translog: null head");
   VOUCH_ASSIGN_OR_RETURN(out.signed_head, FromBytea(*rows.rows[0][2]));
@@ -56,7 +49,7 @@ absl::StatusOr<uint64_t> IntegratedSize(PgConnection& db) {
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows, db.Query("SELECT tree_size FROM translog_sequencer", {}));
   if (rows.rows.empty()) return absl::InternalError("no sequencer row");
-  return U64(rows.rows[0][0]);
+  return Int<uint64_t>(rows.rows[0][0]);
 }
 
 absl::Status CheckSize(PgConnection& db, uint64_t tree_size) {
@@ -104,7 +97,7 @@ absl::StatusOr<std::vector<Hash>> PgNodeSource::Get(
   std::vector<Hash> out(ids.size());
   std::vector<bool> seen(ids.size(), false);
   for (const auto& r : rows.rows) {
-    VOUCH_ASSIGN_OR_RETURN(uint64_t ord, U64(r[0]));
+    VOUCH_ASSIGN_OR_RETURN(uint64_t ord, Int<uint64_t>(r[0]));
     if (ord < 1 || ord > ids.size()) return absl::InternalError("bad ordinal");
     VOUCH_ASSIGN_OR_RETURN(out[ord - 1], HashColumn(r[1]));
     seen[ord - 1] = true;
@@ -133,7 +126,7 @@ absl::StatusOr<std::optional<int64_t>> PgTranslog::TryAcquire(
           "RETURNING epoch",
           {std::string(holder), absl::StrCat(absl::ToDoubleSeconds(lease))}));
   if (rows.rows.empty()) return std::optional<int64_t>();
-  VOUCH_ASSIGN_OR_RETURN(uint64_t epoch, U64(rows.rows[0][0]));
+  VOUCH_ASSIGN_OR_RETURN(uint64_t epoch, Int<uint64_t>(rows.rows[0][0]));
   return std::optional<int64_t>(static_cast<int64_t>(epoch));
 }
 
@@ -153,7 +146,7 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
         if (fence.rows.empty()) {
           return absl::AbortedError("translog: sequencer lease lost");
         }
-        VOUCH_ASSIGN_OR_RETURN(uint64_t size, U64(fence.rows[0][0]));
+        VOUCH_ASSIGN_OR_RETURN(uint64_t size, Int<uint64_t>(fence.rows[0][0]));
         PgNodeSource nodes(c);
         std::vector<Hash> edge;
         if (size > 0) {
@@ -170,7 +163,7 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
         std::vector<int> node_levels;
         std::vector<std::string> leaf_hashes, node_hashes;
         for (const auto& r : queued.rows) {
-          VOUCH_ASSIGN_OR_RETURN(uint64_t seq, U64(r[0]));
+          VOUCH_ASSIGN_OR_RETURN(uint64_t seq, Int<uint64_t>(r[0]));
           if (!r[1]) return absl::InternalError("translog: null leaf");
           VOUCH_ASSIGN_OR_RETURN(std::string leaf, FromBytea(*r[1]));
           const Hash leaf_hash = LeafHash(leaf);
@@ -285,7 +278,7 @@ absl::StatusOr<InclusionAnswer> PgTranslog::InclusionByHash(
     if (rows.rows.empty() || !rows.rows[0][0]) {
       return absl::NotFoundError("leaf is not in the log at that size");
     }
-    VOUCH_ASSIGN_OR_RETURN(index, U64(rows.rows[0][0]));
+    VOUCH_ASSIGN_OR_RETURN(index, Int<uint64_t>(rows.rows[0][0]));
   }
   return InclusionByIndex(index, tree_size);
 }
@@ -319,7 +312,7 @@ absl::StatusOr<FoundLeaf> PgTranslog::FindLeaf(core::translog::LeafKind kind,
   FoundLeaf out;
   if (!rows.rows.empty()) {
     out.where = FoundLeaf::Where::kIntegrated;
-    VOUCH_ASSIGN_OR_RETURN(out.index, U64(rows.rows[0][0]));
+    VOUCH_ASSIGN_OR_RETURN(out.index, Int<uint64_t>(rows.rows[0][0]));
     if (!rows.rows[0][1]) return absl::InternalError("translog: null leaf");
     VOUCH_ASSIGN_OR_RETURN(out.leaf, FromBytea(*rows.rows[0][1]));
     return out;
@@ -341,7 +334,7 @@ absl::StatusOr<uint64_t> PgTranslog::QueueLength() {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(PgRows rows,
                          db->Query("SELECT count(*) FROM translog_queue", {}));
-  return U64(rows.rows[0][0]);
+  return Int<uint64_t>(rows.rows[0][0]);
 }
 
 absl::StatusOr<uint64_t> PgTranslog::QueuedBefore(absl::Time before) {
@@ -352,7 +345,7 @@ absl::StatusOr<uint64_t> PgTranslog::QueuedBefore(absl::Time before) {
           "SELECT count(*) FROM translog_queue WHERE queued_at < "
           "to_timestamp($1::float8)",
           {absl::StrCat(absl::ToDoubleSeconds(before - absl::UnixEpoch()))}));
-  return U64(rows.rows[0][0]);
+  return Int<uint64_t>(rows.rows[0][0]);
 }
 
 }  // namespace vouch::store

@@ -10,35 +10,11 @@
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "core/translog/tree_head.h"
+#include "store/pg_columns.h"
 #include "store/pg_translog.h"
 
 namespace vouch::store {
 namespace {
-
-using Row = std::vector<std::optional<std::string>>;
-
-absl::StatusOr<std::string> Bytea(const std::optional<std::string>& v) {
-  if (!v) return std::string();
-  return FromBytea(*v);
-}
-
-template <typename T>
-absl::StatusOr<T> Int(const std::optional<std::string>& v) {
-  T out{};
-  if (!v || !absl::SimpleAtoi(*v, &out)) {
-    return absl::InternalError("bad integer column");
-  }
-  return out;
-}
-
-absl::StatusOr<absl::Time> Micros(const std::optional<std::string>& v) {
-  VOUCH_ASSIGN_OR_RETURN(int64_t us, Int<int64_t>(v));
-  return absl::FromUnixMicros(us);
-}
-
-std::string Us(absl::string_view column) {
-  return absl::StrCat("(extract(epoch from ", column, ") * 1000000)::bigint");
-}
 
 // A state read from our own columns (the CHECK constraints keep them to
 // these names); anything else is a bug.
@@ -60,10 +36,6 @@ PgParam StateArray(const std::vector<core::AgentState>& states) {
   return absl::StrCat("{", absl::StrJoin(names, ","), "}");
 }
 
-std::string Secs(absl::Duration d) {
-  return absl::StrCat(absl::ToDoubleSeconds(d));
-}
-
 // The state as read: never a stale pass (see AgentRow::state).
 std::string EffectiveState(int k) {
   return absl::StrCat(
@@ -77,14 +49,14 @@ std::string AgentColumns(int k) {
   return absl::StrCat(
       "a.tenant, a.agent_id, COALESCE(a.runtime_policy, ''), "
       "COALESCE(a.boot_policy, ''), a.interval_ms, a.hash_alg, a.enrolled_by, ",
-      Us("a.enrolled_at"),
+      UnixMicros("a.enrolled_at"),
       ", COALESCE(a.owner, ''), a.epoch, "
       "a.connected AND COALESCE(a.lease_until > now(), false), "
       "a.agent_version, a.clock_known, a.reset_count, a.restart_count, "
       "a.clock, a.ima_next_entry, a.pcr10_sha1, a.pcr10_sha256, "
       "a.runtime_policy_version, ",
-      EffectiveState(k), ", ", Us("a.state_since"), ", ",
-      Us("a.last_verdict_at"),
+      EffectiveState(k), ", ", UnixMicros("a.state_since"), ", ",
+      UnixMicros("a.last_verdict_at"),
       ", COALESCE(a.last_attestation_id, ''), a.failures, a.boot_pcrs, "
       "a.boot_policy_version, COALESCE(a.pcr_policy, '')");
 }
@@ -903,7 +875,7 @@ absl::StatusOr<std::vector<HistoryRow>> PgVerifierStore::QueryHistory(
   const std::string sql = absl::StrCat(
       "SELECT attestation_id, state, verifier, epoch, ima_from, "
       "ima_next_entry, ima_entries_received, ",
-      Us("at"),
+      UnixMicros("at"),
       ", boot_policy_version, boot_log_evaluated, agent_id, failures FROM "
       "attestations WHERE ",
       where, " ORDER BY at DESC, attestation_id DESC LIMIT ", limit);

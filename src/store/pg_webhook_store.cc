@@ -9,6 +9,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "common/status_macros.h"
+#include "store/pg_columns.h"
 
 namespace vouch::store {
 namespace {
@@ -23,15 +24,6 @@ constexpr char kColumns[] =
     "(extract(epoch from last_attempt_at) * 1000000)::bigint, "
     "(extract(epoch from last_delivered_at) * 1000000)::bigint, delivered, "
     "failed, dead_lettered, last_dead_letter_id";
-
-template <typename T>
-absl::StatusOr<T> Int(const std::optional<std::string>& v) {
-  T out{};
-  if (!v || !absl::SimpleAtoi(*v, &out)) {
-    return absl::InternalError("webhook_subscriptions: bad integer column");
-  }
-  return out;
-}
 
 // A timestamp column in Unix microseconds; NULL and +-infinity as nullopt.
 absl::StatusOr<std::optional<absl::Time>> Time(

@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "common/status_macros.h"
 #include "core/translog/tree_head.h"
+#include "store/pg_columns.h"
 #include "store/pg_translog.h"
 
 namespace vouch::store {
@@ -24,17 +25,6 @@ constexpr const char* kColumns =
 constexpr const char* kFrom =
     " FROM registrations r LEFT JOIN registration_challenges c"
     " ON c.agent_id = r.agent_id ";
-
-absl::StatusOr<std::string> Bytea(const std::optional<std::string>& v) {
-  if (!v) return std::string();
-  return FromBytea(*v);
-}
-
-absl::StatusOr<absl::Time> Micros(const std::string& v) {
-  int64_t us = 0;
-  if (!absl::SimpleAtoi(v, &us)) return absl::InternalError("bad timestamp");
-  return absl::FromUnixMicros(us);
-}
 
 // NULL for an empty value.
 PgParam OptionalBytea(const std::string& v) {

@@ -9,6 +9,7 @@
 #include "absl/strings/str_replace.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "store/pg_columns.h"
 #include "store/pg_pool.h"
 
 namespace vouch::store {
@@ -43,14 +44,6 @@ std::string Timestamp(int64_t us) {
                           absl::UTCTimeZone());
 }
 
-absl::StatusOr<int64_t> ToInt64(const std::optional<std::string>& v) {
-  int64_t out = 0;
-  if (!v || !absl::SimpleAtoi(*v, &out)) {
-    return absl::InternalError("retention: bad integer column");
-  }
-  return out;
-}
-
 // The bounds of every partition of both tables, from the catalogue.
 absl::StatusOr<std::vector<Partition>> ListPartitions(PgConnection& db) {
   auto bound = [](absl::string_view which, absl::string_view missing) {
@@ -78,8 +71,8 @@ absl::StatusOr<std::vector<Partition>> ListPartitions(PgConnection& db) {
     Partition p;
     p.table = r[0].value_or("");
     p.name = r[1].value_or("");
-    VOUCH_ASSIGN_OR_RETURN(p.from_us, ToInt64(r[2]));
-    VOUCH_ASSIGN_OR_RETURN(p.to_us, ToInt64(r[3]));
+    VOUCH_ASSIGN_OR_RETURN(p.from_us, Int<int64_t>(r[2]));
+    VOUCH_ASSIGN_OR_RETURN(p.to_us, Int<int64_t>(r[3]));
     out.push_back(std::move(p));
   }
   return out;
@@ -189,7 +182,7 @@ absl::StatusOr<RetentionRun> MaintainPartitions(PgConnection& db,
       VOUCH_ASSIGN_OR_RETURN(
           PgRows clock,
           c.Query("SELECT (extract(epoch from now()) * 1000000)::bigint"));
-      VOUCH_ASSIGN_OR_RETURN(now_us, ToInt64(clock.rows.at(0).at(0)));
+      VOUCH_ASSIGN_OR_RETURN(now_us, Int<int64_t>(clock.rows.at(0).at(0)));
     }
     const int64_t today = now_us - ((now_us % kDayUs) + kDayUs) % kDayUs;
     VOUCH_ASSIGN_OR_RETURN(std::vector<Partition> parts, ListPartitions(c));

@@ -200,7 +200,7 @@ struct AdminArgs {
   bool yes = false;      // delete --selector without asking
 };
 
-AdminArgs& Args() {
+AdminArgs& ParsedAdminArgs() {
   static AdminArgs* args = new AdminArgs();
   return *args;
 }
@@ -221,7 +221,7 @@ CLI::App* policies_list = nullptr;
 CLI::App* policies_delete = nullptr;
 CLI::App* policies_history = nullptr;
 
-nlohmann::json ToJson(const v1::Policy& p) {
+nlohmann::json AgentsToJson(const v1::Policy& p) {
   nlohmann::json j;
   j["name"] = p.name();
   j["tenant"] = p.tenant();
@@ -296,7 +296,7 @@ int ListLimit(const AdminArgs& a) {
   return a.page_size > 0 && !a.all ? a.page_size : 0;
 }
 
-nlohmann::json ToJson(const v1::WatchEvent& e) {
+nlohmann::json AgentsToJson(const v1::WatchEvent& e) {
   nlohmann::json j;
   j["resume_token"] = e.resume_token();
   j["event_time"] = Rfc3339(e.event_time());
@@ -335,7 +335,7 @@ nlohmann::json ToJson(const v1::WatchEvent& e) {
 // the last resume token when the verifier goes away.
 int RunWatch(sdk::Client& client, const std::string& server,
              OutputFormat format) {
-  const AdminArgs& a = Args();
+  const AdminArgs& a = ParsedAdminArgs();
   v1::WatchRequest req;
   req.set_tenant(a.tenant);
   for (const std::string& id : a.agent_ids) req.add_agent_ids(id);
@@ -349,8 +349,8 @@ int RunWatch(sdk::Client& client, const std::string& server,
   absl::Status st = client.Watch(req, [&](const v1::WatchEvent& e) {
     if (e.has_heartbeat()) return true;
     if (format == OutputFormat::kJson || format == OutputFormat::kYaml) {
-      std::cout << ToJson(e).dump(-1, ' ', false,
-                                  nlohmann::json::error_handler_t::replace)
+      std::cout << AgentsToJson(e).dump(
+                       -1, ' ', false, nlohmann::json::error_handler_t::replace)
                 << std::endl;
     } else if (format == OutputFormat::kName) {
       std::cout << "agent/" << e.agent_id() << std::endl;
@@ -384,7 +384,7 @@ struct HistoryArgs {
   std::vector<std::string> states;
 };
 
-HistoryArgs& History() {
+HistoryArgs& ParsedHistoryArgs() {
   static HistoryArgs* args = new HistoryArgs();
   return *args;
 }
@@ -444,11 +444,11 @@ absl::Status HistoryFilters(const HistoryArgs& h,
 // first.
 int RunHistory(sdk::Client& client, const std::string& server,
                OutputFormat format) {
-  const AdminArgs& a = Args();
+  const AdminArgs& a = ParsedAdminArgs();
   v1::GetAttestationHistoryRequest req;
   req.set_tenant(a.tenant);
   req.set_agent_id(a.agent_id);
-  if (absl::Status st = HistoryFilters(History(), &req); !st.ok()) {
+  if (absl::Status st = HistoryFilters(ParsedHistoryArgs(), &req); !st.ok()) {
     std::cerr << "agents history: " << st.message() << std::endl;
     return 2;
   }
@@ -475,7 +475,7 @@ int RunHistory(sdk::Client& client, const std::string& server,
 
 int RunAgents(sdk::Client& client, const std::string& server,
               OutputFormat format) {
-  const AdminArgs& a = Args();
+  const AdminArgs& a = ParsedAdminArgs();
   auto fail = [&](const absl::Status& st) {
     return RpcError("agents", st, server, Service::kVerifier);
   };
@@ -567,7 +567,7 @@ int RunAgents(sdk::Client& client, const std::string& server,
 
 int RunPolicies(sdk::Client& client, const std::string& server,
                 OutputFormat format) {
-  const AdminArgs& a = Args();
+  const AdminArgs& a = ParsedAdminArgs();
   auto fail = [&](const absl::Status& st) {
     return RpcError("policies", st, server, Service::kVerifier);
   };
@@ -599,7 +599,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return PrintOutput(format, PoliciesOutput({p}, ToJson(p)), std::cout);
+    return PrintOutput(format, PoliciesOutput({p}, AgentsToJson(p)), std::cout);
   }
   if (policies_update->parsed()) {
     v1::UpdatePolicyRequest req;
@@ -613,7 +613,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return PrintOutput(format, PoliciesOutput({p}, ToJson(p)), std::cout);
+    return PrintOutput(format, PoliciesOutput({p}, AgentsToJson(p)), std::cout);
   }
   if (policies_import->parsed()) {
     v1::ImportPolicyRequest req;
@@ -669,7 +669,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    return PrintOutput(format, PoliciesOutput({p}, ToJson(p)), std::cout);
+    return PrintOutput(format, PoliciesOutput({p}, AgentsToJson(p)), std::cout);
   }
   if (policies_get->parsed()) {
     v1::GetPolicyRequest req;
@@ -681,7 +681,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
         !st.ok()) {
       return fail(st);
     }
-    nlohmann::json j = ToJson(p);
+    nlohmann::json j = AgentsToJson(p);
     j["content"] = p.content();
     return PrintOutput(format, PoliciesOutput({p}, std::move(j)), std::cout);
   }
@@ -700,7 +700,8 @@ int RunPolicies(sdk::Client& client, const std::string& server,
                                            resp.versions().end());
     nlohmann::json j;
     j["versions"] = nlohmann::json::array();
-    for (const v1::Policy& p : versions) j["versions"].push_back(ToJson(p));
+    for (const v1::Policy& p : versions)
+      j["versions"].push_back(AgentsToJson(p));
     Output out;
     out.json = std::move(j);
     out.table = Table({{"VERSION"},
@@ -756,7 +757,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
   if (!st.ok()) return fail(st);
   nlohmann::json j;
   j["policies"] = nlohmann::json::array();
-  for (const auto& p : policies) j["policies"].push_back(ToJson(p));
+  for (const auto& p : policies) j["policies"].push_back(AgentsToJson(p));
   j["next_page_token"] = next;
   return PrintOutput(format, PoliciesOutput(policies, std::move(j)), std::cout);
 }
@@ -764,7 +765,7 @@ int RunPolicies(sdk::Client& client, const std::string& server,
 }  // namespace
 
 void AddAdminCommands(CLI::App& cli) {
-  AdminArgs& a = Args();
+  AdminArgs& a = ParsedAdminArgs();
   agents_cmd = cli.add_subcommand("agents", "Enrolled agents and their state");
   agents_cmd->require_subcommand(1);
   agents_get = agents_cmd->add_subcommand("get", "Show one agent's state");
@@ -777,7 +778,7 @@ void AddAdminCommands(CLI::App& cli) {
   agents_history = agents_cmd->add_subcommand(
       "history", "An agent's attestation records, newest first");
   agents_history->add_option("agent_id", a.agent_id, "The agent")->required();
-  HistoryArgs& h = History();
+  HistoryArgs& h = ParsedHistoryArgs();
   CLI::Option* since = agents_history->add_option(
       "--since", h.since, "Only the last DURATION (90m, 24h, 7d)");
   agents_history

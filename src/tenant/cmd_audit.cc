@@ -30,7 +30,7 @@
 namespace vouch::tenant {
 namespace {
 
-struct AuditArgs {
+struct AuditCommandArgs {
   std::string agent_id;
   std::string tenant;
   std::string at;
@@ -40,31 +40,31 @@ struct AuditArgs {
   std::string log_key;
 };
 
-AuditArgs& Args() {
-  static AuditArgs* args = new AuditArgs();
+AuditCommandArgs& ParsedAuditCommandArgs() {
+  static AuditCommandArgs* args = new AuditCommandArgs();
   return *args;
 }
 
 CLI::App* audit_cmd = nullptr;
 CLI::App* export_cmd = nullptr;
-CLI::App* verify_cmd = nullptr;
+CLI::App* audit_verify_cmd = nullptr;
 
 constexpr size_t kMaxCaFiles = 256;
 constexpr size_t kMaxCaFileBytes = 1 << 20;
 constexpr size_t kMaxLogKeyBytes = 64 << 10;
 
-int Fail(const std::string& what, const absl::Status& st) {
+int AuditFail(const std::string& what, const absl::Status& st) {
   std::cerr << "vouchctl audit " << what << ": " << st.message() << "\n";
   return 2;
 }
 
 int RunExport(AppContext& ctx) {
-  const AuditArgs& a = Args();
+  const AuditCommandArgs& a = ParsedAuditCommandArgs();
   absl::Time at;
   std::string err;
   if (!absl::ParseTime(absl::RFC3339_full, a.at, &at, &err)) {
-    return Fail("export", absl::InvalidArgumentError(
-                              absl::StrCat("--at: not RFC 3339: ", err)));
+    return AuditFail("export", absl::InvalidArgumentError(
+                                   absl::StrCat("--at: not RFC 3339: ", err)));
   }
   std::string server;
   std::unique_ptr<sdk::Client> client = AdminClient(ctx, "audit", &server);
@@ -84,9 +84,9 @@ int RunExport(AppContext& ctx) {
     return RpcError("audit export", st, server, Service::kVerifier);
   }
   absl::StatusOr<std::string> json = core::audit::BundleJson(bundle);
-  if (!json.ok()) return Fail("export", json.status());
+  if (!json.ok()) return AuditFail("export", json.status());
   if (absl::Status st = WriteFileAtomic(a.file, *json + "\n", 0644); !st.ok()) {
-    return Fail("export", st);
+    return AuditFail("export", st);
   }
   std::cout << "wrote " << a.file << " (record "
             << bundle.record().attestation_id() << " of "
@@ -117,8 +117,8 @@ absl::StatusOr<std::vector<std::string>> ReadCaDir(const std::string& dir) {
   return out;
 }
 
-int Report(AppContext& ctx, const core::audit::AuditResult& r,
-           const v1::AuditBundle* b) {
+int AuditReport(AppContext& ctx, const core::audit::AuditResult& r,
+                const v1::AuditBundle* b) {
   using Kind = core::audit::AuditResult::Kind;
   const std::string state = r.kind == Kind::kPass   ? "pass"
                             : r.kind == Kind::kFail ? "fail"
@@ -168,43 +168,43 @@ int Report(AppContext& ctx, const core::audit::AuditResult& r,
   return r.kind == Kind::kPass ? 0 : r.kind == Kind::kFail ? 1 : 2;
 }
 
-int RunVerify(AppContext& ctx) {
-  const AuditArgs& a = Args();
+int AuditRunVerify(AppContext& ctx) {
+  const AuditCommandArgs& a = ParsedAuditCommandArgs();
   absl::StatusOr<std::string> text =
       ReadFileUpTo(a.bundle, core::audit::kMaxBundleBytes);
-  if (!text.ok()) return Fail("verify", text.status());
+  if (!text.ok()) return AuditFail("verify", text.status());
   absl::StatusOr<v1::AuditBundle> bundle = core::audit::ParseBundle(*text);
   if (!bundle.ok()) {
     core::audit::AuditResult r;
     r.part = "bundle";
     r.reason = std::string(bundle.status().message());
-    return Report(ctx, r, nullptr);
+    return AuditReport(ctx, r, nullptr);
   }
   core::audit::AuditOptions options;
   std::unique_ptr<core::tpm::EkCertVerifier> cas;
   if (!a.ek_ca.empty()) {
     absl::StatusOr<std::vector<std::string>> certs = ReadCaDir(a.ek_ca);
-    if (!certs.ok()) return Fail("verify", certs.status());
+    if (!certs.ok()) return AuditFail("verify", certs.status());
     auto created = core::tpm::EkCertVerifier::Create(*certs);
-    if (!created.ok()) return Fail("verify", created.status());
+    if (!created.ok()) return AuditFail("verify", created.status());
     cas = *std::move(created);
     options.ek_cas = cas.get();
   }
   if (!a.log_key.empty()) {
     absl::StatusOr<std::string> key = ReadFileUpTo(a.log_key, kMaxLogKeyBytes);
-    if (!key.ok()) return Fail("verify", key.status());
+    if (!key.ok()) return AuditFail("verify", key.status());
     options.log_key_pem = *std::move(key);
   }
   RAND_bytes(options.path_hash_key.data(), options.path_hash_key.size());
   core::audit::AuditResult r =
       core::audit::VerifyBundle(*bundle, options, absl::Now());
-  return Report(ctx, r, &*bundle);
+  return AuditReport(ctx, r, &*bundle);
 }
 
 }  // namespace
 
 void AddAuditCommands(CLI::App& cli) {
-  AuditArgs& a = Args();
+  AuditCommandArgs& a = ParsedAuditCommandArgs();
   audit_cmd = cli.add_subcommand(
       "audit", "Offline audit: an agent's attested state at a past moment");
   audit_cmd->require_subcommand(1);
@@ -216,21 +216,21 @@ void AddAuditCommands(CLI::App& cli) {
       ->required();
   export_cmd->add_option("--tenant", a.tenant,
                          "Tenant (default: your certificate's only tenant)");
-  verify_cmd = audit_cmd->add_subcommand(
+  audit_verify_cmd = audit_cmd->add_subcommand(
       "verify",
       "Re-verify a bundle without any server: exit 0 pass, 1 fail, 2 the "
       "bundle does not verify");
-  verify_cmd->add_option("bundle", a.bundle, "Bundle file")->required();
-  verify_cmd->add_option("--ek-ca", a.ek_ca,
-                         "Directory of EK CA certificates (PEM or DER)");
-  verify_cmd->add_option("--log-key", a.log_key,
-                         "The transparency log's public key (PEM): check "
-                         "the bundle's log proofs (required then)");
+  audit_verify_cmd->add_option("bundle", a.bundle, "Bundle file")->required();
+  audit_verify_cmd->add_option("--ek-ca", a.ek_ca,
+                               "Directory of EK CA certificates (PEM or DER)");
+  audit_verify_cmd->add_option("--log-key", a.log_key,
+                               "The transparency log's public key (PEM): check "
+                               "the bundle's log proofs (required then)");
 }
 
 std::optional<int> RunAuditCommands(AppContext& ctx) {
   if (audit_cmd == nullptr || !audit_cmd->parsed()) return std::nullopt;
-  if (verify_cmd->parsed()) return RunVerify(ctx);
+  if (audit_verify_cmd->parsed()) return AuditRunVerify(ctx);
   return RunExport(ctx);
 }
 

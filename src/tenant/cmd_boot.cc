@@ -43,12 +43,12 @@ struct BootFlags {
   bool json = false;
 };
 
-BootFlags& Flags() {
+BootFlags& ParsedBootFlags() {
   static BootFlags flags;
   return flags;
 }
 
-int CannotEvaluate(const std::string& what, const absl::Status& status) {
+int BootCannotEvaluate(const std::string& what, const absl::Status& status) {
   std::cerr << "vouchctl boot: " << what << ": " << status.message() << "\n";
   return kCannot;
 }
@@ -74,9 +74,9 @@ Json BanksJson(const boot::PcrBanks& banks) {
 
 int RunReplay(const BootFlags& f) {
   absl::StatusOr<boot::EventLog> log = LoadLog(f.eventlog);
-  if (!log.ok()) return CannotEvaluate(f.eventlog, log.status());
+  if (!log.ok()) return BootCannotEvaluate(f.eventlog, log.status());
   absl::StatusOr<boot::PcrBanks> banks = boot::Replay(*log);
-  if (!banks.ok()) return CannotEvaluate("replay", banks.status());
+  if (!banks.ok()) return BootCannotEvaluate("replay", banks.status());
   if (f.json) {
     std::cout << BanksJson(*banks).dump() << "\n";
     return kPass;
@@ -92,7 +92,7 @@ int RunReplay(const BootFlags& f) {
 
 int RunShow(const BootFlags& f) {
   absl::StatusOr<boot::EventLog> log = LoadLog(f.eventlog);
-  if (!log.ok()) return CannotEvaluate(f.eventlog, log.status());
+  if (!log.ok()) return BootCannotEvaluate(f.eventlog, log.status());
   for (const boot::Event& e : log->events) {
     const Bytes* digest = e.DigestFor(boot::kAlgSha256);
     uint16_t alg = boot::kAlgSha256;
@@ -140,20 +140,20 @@ absl::StatusOr<std::map<uint16_t, boot::PcrValues>> LoadQuoted(
 
 int RunCheck(const BootFlags& f) {
   absl::StatusOr<boot::EventLog> log = LoadLog(f.eventlog);
-  if (!log.ok()) return CannotEvaluate(f.eventlog, log.status());
+  if (!log.ok()) return BootCannotEvaluate(f.eventlog, log.status());
   absl::StatusOr<std::string> text =
       ReadFileUpTo(f.policy, boot::kMaxReferenceStateBytes);
-  if (!text.ok()) return CannotEvaluate(f.policy, text.status());
+  if (!text.ok()) return BootCannotEvaluate(f.policy, text.status());
   absl::StatusOr<boot::BootPolicy> policy = boot::BootPolicy::FromJson(*text);
-  if (!policy.ok()) return CannotEvaluate(f.policy, policy.status());
+  if (!policy.ok()) return BootCannotEvaluate(f.policy, policy.status());
   absl::StatusOr<boot::PcrBanks> banks = boot::Replay(*log);
-  if (!banks.ok()) return CannotEvaluate("replay", banks.status());
+  if (!banks.ok()) return BootCannotEvaluate("replay", banks.status());
 
   core::Verdict verdict;
   verdict.MarkComplete();
   if (!f.quoted.empty()) {
     auto quoted = LoadQuoted(f.quoted);
-    if (!quoted.ok()) return CannotEvaluate(f.quoted, quoted.status());
+    if (!quoted.ok()) return BootCannotEvaluate(f.quoted, quoted.status());
     for (const auto& [alg, values] : *quoted) {
       verdict.Merge(
           boot::CheckQuotedPcrs(*log, *banks, alg, values, policy->UsedPcrs()));
@@ -182,9 +182,9 @@ int RunCheck(const BootFlags& f) {
 
 int RunCreatePolicy(const BootFlags& f) {
   absl::StatusOr<boot::EventLog> log = LoadLog(f.eventlog);
-  if (!log.ok()) return CannotEvaluate(f.eventlog, log.status());
+  if (!log.ok()) return BootCannotEvaluate(f.eventlog, log.status());
   absl::StatusOr<std::string> refstate = boot::CreateReferenceState(*log);
-  if (!refstate.ok()) return CannotEvaluate(f.eventlog, refstate.status());
+  if (!refstate.ok()) return BootCannotEvaluate(f.eventlog, refstate.status());
   if (f.output.empty() || f.output == "-") {
     std::cout << *refstate;
     return kPass;
@@ -202,7 +202,7 @@ int RunCreatePolicy(const BootFlags& f) {
 }  // namespace
 
 void AddBootCommands(CLI::App& cli) {
-  BootFlags& f = Flags();
+  BootFlags& f = ParsedBootFlags();
   f.boot = cli.add_subcommand(
       "boot", "Measured boot: TCG event logs and boot policies (offline)");
   f.boot->require_subcommand(1);
@@ -241,7 +241,7 @@ void AddBootCommands(CLI::App& cli) {
 }
 
 std::optional<int> RunBootCommands(AppContext& ctx) {
-  BootFlags& f = Flags();
+  BootFlags& f = ParsedBootFlags();
   if (f.boot == nullptr || !f.boot->parsed()) return std::nullopt;
   // The global `-o json` / VOUCH_OUTPUT=json asks for JSON too.
   f.json = f.json || ctx.config.GetString("client", "output") == "json";

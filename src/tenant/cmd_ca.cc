@@ -28,7 +28,7 @@ struct CaArgs {
   int days = 825;
 };
 
-CaArgs& Args() {
+CaArgs& ParsedCaArgs() {
   static CaArgs* args = new CaArgs();
   return *args;
 }
@@ -37,7 +37,7 @@ CLI::App* ca_cmd = nullptr;
 CLI::App* init_cmd = nullptr;
 CLI::App* issue_cmd = nullptr;
 
-int Report(const absl::Status& status, const std::string& done) {
+int CaReport(const absl::Status& status, const std::string& done) {
   if (status.ok()) {
     std::cout << done << "\n";
     return 0;
@@ -47,7 +47,7 @@ int Report(const absl::Status& status, const std::string& done) {
 }
 
 int RunIssue() {
-  const CaArgs& a = Args();
+  const CaArgs& a = ParsedCaArgs();
   const int kinds = !a.server.empty() + !a.client.empty() + !a.agent.empty();
   if (kinds != 1) {
     std::cerr << "vouchctl ca issue: give exactly one of --server NAME, "
@@ -87,15 +87,15 @@ int RunIssue() {
   }
   const std::string out = sdk::IssuedDir(opts);
   const std::string stem = sdk::CertFileStem(opts.kind);
-  return Report(sdk::IssueCertificate(opts),
-                absl::StrCat("wrote ", out, "/", stem, ".pem, ", out, "/", stem,
-                             ".key and ", out, "/ca.pem"));
+  return CaReport(sdk::IssueCertificate(opts),
+                  absl::StrCat("wrote ", out, "/", stem, ".pem, ", out, "/",
+                               stem, ".key and ", out, "/ca.pem"));
 }
 
 }  // namespace
 
 void AddCaCommands(CLI::App& cli) {
-  CaArgs& a = Args();
+  CaArgs& a = ParsedCaArgs();
   ca_cmd = cli.add_subcommand(
       "ca", "A certificate authority for this install (mTLS everywhere)");
   ca_cmd->require_subcommand(1);
@@ -136,19 +136,19 @@ std::optional<int> RunCaCommands(AppContext& ctx) {
   if (ca_cmd == nullptr || !ca_cmd->parsed()) return std::nullopt;
   if (init_cmd->parsed()) {
     sdk::CaInitOptions opts;
-    opts.dir = Args().dir;
-    opts.common_name = Args().common_name;
-    if (int rc = Report(sdk::InitCa(opts),
-                        absl::StrCat("wrote ", opts.dir, "/ca.pem and ",
-                                     opts.dir, "/ca.key"));
+    opts.dir = ParsedCaArgs().dir;
+    opts.common_name = ParsedCaArgs().common_name;
+    if (int rc = CaReport(sdk::InitCa(opts),
+                          absl::StrCat("wrote ", opts.dir, "/ca.pem and ",
+                                       opts.dir, "/ca.key"));
         rc != 0) {
       return rc;
     }
     // The pool's results key (verifier.results_key), kept beside the CA.
-    return Report(sdk::CreateResultsKey(opts.dir + "/results.key",
-                                        opts.dir + "/results.pub"),
-                  absl::StrCat("wrote ", opts.dir, "/results.key and ",
-                               opts.dir, "/results.pub"));
+    return CaReport(sdk::CreateResultsKey(opts.dir + "/results.key",
+                                          opts.dir + "/results.pub"),
+                    absl::StrCat("wrote ", opts.dir, "/results.key and ",
+                                 opts.dir, "/results.pub"));
   }
   return RunIssue();
 }

@@ -37,7 +37,7 @@ std::vector<CLI::App*> Subcommands(CLI::App* app) {
 }
 
 // The visible flags of `app` ("--tenant", "-o", ...).
-std::vector<std::string> Flags(CLI::App* app) {
+std::vector<std::string> CompletionFlags(CLI::App* app) {
   std::vector<std::string> out;
   for (const CLI::Option* opt : app->get_options({})) {
     if (opt->get_group().empty() || !opt->nonpositional()) continue;
@@ -55,7 +55,7 @@ void BashCases(CLI::App* app, const std::string& path, std::string* subs,
   absl::StrAppend(subs, "    \"", path, "\") echo \"",
                   absl::StrJoin(names, " "), "\" ;;\n");
   absl::StrAppend(flags, "    \"", path, "\") echo \"",
-                  absl::StrJoin(Flags(app), " "), "\" ;;\n");
+                  absl::StrJoin(CompletionFlags(app), " "), "\" ;;\n");
   for (CLI::App* sub : Subcommands(app)) {
     BashCases(sub,
               path.empty() ? sub->get_name() : path + " " + sub->get_name(),

@@ -23,7 +23,7 @@ struct ConfigArgs {
   bool use = false;
 };
 
-ConfigArgs& Args() {
+ConfigArgs& ParsedConfigArgs() {
   static ConfigArgs* args = new ConfigArgs();
   return *args;
 }
@@ -33,8 +33,8 @@ CLI::App* view_cmd = nullptr;
 CLI::App* get_contexts_cmd = nullptr;
 CLI::App* current_cmd = nullptr;
 CLI::App* use_cmd = nullptr;
-CLI::App* set_cmd = nullptr;
-CLI::App* delete_cmd = nullptr;
+CLI::App* config_set_cmd = nullptr;
+CLI::App* config_delete_cmd = nullptr;
 
 // Context names: short, no spaces, safe in a file and a shell.
 bool ValidName(const std::string& name) {
@@ -47,7 +47,7 @@ bool ValidName(const std::string& name) {
   return true;
 }
 
-int Fail(const std::string& command, const absl::Status& st) {
+int ConfigFail(const std::string& command, const absl::Status& st) {
   std::cerr << "vouchctl config " << command << ": " << st.message() << "\n";
   return 2;
 }
@@ -73,7 +73,7 @@ int GetContexts(const ContextsFile& file, OutputFormat format) {
 }  // namespace
 
 void AddConfigCommands(CLI::App& cli) {
-  ConfigArgs& a = Args();
+  ConfigArgs& a = ParsedConfigArgs();
   config_cmd = cli.add_subcommand(
       "config",
       "vouchctl's settings and contexts (~/.config/vouch/config, or the "
@@ -89,24 +89,25 @@ void AddConfigCommands(CLI::App& cli) {
   use_cmd = config_cmd->add_subcommand("use-context",
                                        "Make a context the current one");
   use_cmd->add_option("name", a.name, "The context")->required();
-  set_cmd = config_cmd->add_subcommand(
+  config_set_cmd = config_cmd->add_subcommand(
       "set-context",
       "Create a context or change its fields (unnamed fields stay)");
-  set_cmd->add_option("name", a.name, "The context")->required();
-  set_cmd->add_option("--verifier", a.verifier,
-                      "Verifier host:port (several: comma-separated)");
+  config_set_cmd->add_option("name", a.name, "The context")->required();
+  config_set_cmd->add_option("--verifier", a.verifier,
+                             "Verifier host:port (several: comma-separated)");
   // These two shadow the global flags of the same name for this command.
-  set_cmd->add_option("--registrar", a.registrar, "Registrar host:port");
-  set_cmd->add_option("--tls-dir", a.tls_dir,
-                      "TLS directory: ca.pem, client.pem, client.key");
-  set_cmd->add_flag("--use", a.use, "Also make it the current context");
-  delete_cmd = config_cmd->add_subcommand("delete-context", "Delete a context");
-  delete_cmd->add_option("name", a.name, "The context")->required();
+  config_set_cmd->add_option("--registrar", a.registrar, "Registrar host:port");
+  config_set_cmd->add_option("--tls-dir", a.tls_dir,
+                             "TLS directory: ca.pem, client.pem, client.key");
+  config_set_cmd->add_flag("--use", a.use, "Also make it the current context");
+  config_delete_cmd =
+      config_cmd->add_subcommand("delete-context", "Delete a context");
+  config_delete_cmd->add_option("name", a.name, "The context")->required();
 }
 
 std::optional<int> RunConfigCommands(AppContext& ctx) {
   if (config_cmd == nullptr || !config_cmd->parsed()) return std::nullopt;
-  const ConfigArgs& a = Args();
+  const ConfigArgs& a = ParsedConfigArgs();
   if (view_cmd->parsed()) {
     std::cout << ctx.config.ToToml();
     absl::StatusOr<Endpoints> e = ResolveEndpoints(ctx.config);
@@ -121,7 +122,7 @@ std::optional<int> RunConfigCommands(AppContext& ctx) {
   }
   const std::string path = DefaultContextsPath();
   absl::StatusOr<ContextsFile> file = LoadContexts(path);
-  if (!file.ok()) return Fail("", file.status());
+  if (!file.ok()) return ConfigFail("", file.status());
   if (get_contexts_cmd->parsed()) {
     return GetContexts(*file, OutputFormatOf(ctx));
   }
@@ -134,7 +135,7 @@ std::optional<int> RunConfigCommands(AppContext& ctx) {
     std::cout << file->current << "\n";
     return 0;
   }
-  if (use_cmd->parsed() || delete_cmd->parsed()) {
+  if (use_cmd->parsed() || config_delete_cmd->parsed()) {
     const char* verb = use_cmd->parsed() ? "use-context" : "delete-context";
     if (file->contexts.count(a.name) == 0) {
       std::cerr << "vouchctl config " << verb << ": no context '" << a.name
@@ -148,7 +149,7 @@ std::optional<int> RunConfigCommands(AppContext& ctx) {
       if (file->current == a.name) file->current.clear();
     }
     if (absl::Status st = SaveContexts(path, *file); !st.ok()) {
-      return Fail(verb, st);
+      return ConfigFail(verb, st);
     }
     std::cout << "context/" << a.name
               << (use_cmd->parsed() ? " is the current context\n"
@@ -167,7 +168,7 @@ std::optional<int> RunConfigCommands(AppContext& ctx) {
   if (!a.tls_dir.empty()) c.tls_dir = a.tls_dir;
   if (a.use || file->current.empty()) file->current = a.name;
   if (absl::Status st = SaveContexts(path, *file); !st.ok()) {
-    return Fail("set-context", st);
+    return ConfigFail("set-context", st);
   }
   std::cout << "context/" << a.name << " set in " << path << "\n";
   return 0;

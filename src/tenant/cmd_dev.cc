@@ -38,7 +38,7 @@ struct DevArgs {
   std::vector<std::string> paths;
 };
 
-DevArgs& Args() {
+DevArgs& ParsedDevArgs() {
   static DevArgs* args = new DevArgs();
   return *args;
 }
@@ -48,7 +48,7 @@ CLI::App* append_cmd = nullptr;
 
 constexpr size_t kMaxMeasuredBytes = size_t{1} << 30;
 
-int Fail(const std::string& what) {
+int DevFail(const std::string& what) {
   std::cerr << "vouchctl dev ima-append: " << what << "\n";
   return 2;
 }
@@ -78,12 +78,12 @@ absl::Status AppendSynced(const std::string& path, const std::string& data) {
 }
 
 int RunAppend() {
-  const DevArgs& a = Args();
+  const DevArgs& a = ParsedDevArgs();
   // Measure everything first: a missing file appends nothing.
   std::vector<cima::ImaRecord> records;
   for (const std::string& p : a.paths) {
     absl::StatusOr<std::string> content = ReadFileUpTo(p, kMaxMeasuredBytes);
-    if (!content.ok()) return Fail(std::string(content.status().message()));
+    if (!content.ok()) return DevFail(std::string(content.status().message()));
     cima::ImaRecord r;
     r.tmpl = cima::ImaTemplate::kImaNg;
     r.digest_alg = cima::HashAlg::kSha256;
@@ -106,14 +106,14 @@ int RunAppend() {
     while (true) {
       absl::StatusOr<bool> more = parser.Next(&e);
       if (!more.ok()) {
-        return Fail(absl::StrCat(a.log, ": ", more.status().message()));
+        return DevFail(absl::StrCat(a.log, ": ", more.status().message()));
       }
       if (!*more) break;
     }
     index = parser.next_index();
   }
   absl::StatusOr<std::unique_ptr<tpm::EsysTpm>> t = tpm::EsysTpm::Open(a.tcti);
-  if (!t.ok()) return Fail(std::string(t.status().message()));
+  if (!t.ok()) return DevFail(std::string(t.status().message()));
   cima::ImaLogWriter writer;
   cima::Digester sha1(cima::HashAlg::kSha1);
   cima::Digester sha256(cima::HashAlg::kSha256);
@@ -121,7 +121,7 @@ int RunAppend() {
     std::string entry;
     writer.Append(r, &entry, format);
     if (absl::Status s = AppendSynced(a.log, entry); !s.ok()) {
-      return Fail(std::string(s.message()));
+      return DevFail(std::string(s.message()));
     }
     const std::string data = cima::BuildTemplateData(r);
     uint8_t h1[20];
@@ -133,7 +133,7 @@ int RunAppend() {
           std::pair<TPMI_ALG_HASH, ByteSpan>{TPM2_ALG_SHA256,
                                              ByteSpan(h256, 32)}}) {
       if (absl::Status s = (*t)->PcrExtend(10, alg, digest); !s.ok()) {
-        return Fail(absl::StrCat("extending PCR 10: ", s.message()));
+        return DevFail(absl::StrCat("extending PCR 10: ", s.message()));
       }
     }
     std::cout << index++ << " sha256:" << HexEncode(r.digest) << " " << r.path
@@ -145,7 +145,7 @@ int RunAppend() {
 }  // namespace
 
 void AddDevCommands(CLI::App& cli) {
-  DevArgs& a = Args();
+  DevArgs& a = ParsedDevArgs();
   dev_cmd = cli.add_subcommand(
       "dev", "Development tools (demos and tests; not for production)");
   dev_cmd->require_subcommand(1);

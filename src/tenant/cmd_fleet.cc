@@ -48,7 +48,7 @@ struct FleetArgs {
   bool yes = false;
 };
 
-FleetArgs& FleetFlags() {
+FleetArgs& ParsedFleetArgs() {
   static FleetArgs* args = new FleetArgs();
   return *args;
 }
@@ -92,7 +92,7 @@ absl::StatusOr<std::vector<v1::AgentStatus>> ListMatching(
 }
 
 int RunUpdate(AppContext& ctx) {
-  const FleetArgs& a = FleetFlags();
+  const FleetArgs& a = ParsedFleetArgs();
   if (a.agent_ids.empty() == a.selector.empty()) {
     std::cerr << "vouchctl agents update: give agent ids or --selector\n";
     return 2;
@@ -160,7 +160,7 @@ absl::StatusOr<absl::Duration> Age(const std::string& flag,
 }
 
 int RunPrune(AppContext& ctx) {
-  const FleetArgs& a = FleetFlags();
+  const FleetArgs& a = ParsedFleetArgs();
   if (a.unactivated_after.empty() && a.unseen_after.empty()) {
     std::cerr << "vouchctl prune: give --unactivated-after and/or "
                  "--unseen-after\n";
@@ -354,7 +354,7 @@ int DeleteAgentsBySelector(sdk::Client& client, const std::string& server,
 }
 
 void AddFleetCommands(CLI::App& cli) {
-  FleetArgs& a = FleetFlags();
+  FleetArgs& a = ParsedFleetArgs();
   std::vector<CLI::App*> found = cli.get_subcommands(
       [](CLI::App* sub) { return sub->get_name() == "agents"; });
   std::vector<CLI::App*> with_tenant;

@@ -36,7 +36,7 @@ namespace ima = vouch::core::ima;
 using Json = nlohmann::json;
 
 constexpr size_t kMaxLogBytes = size_t{4} << 30;
-constexpr size_t kMaxPolicyBytes = size_t{1} << 30;
+constexpr size_t kImaMaxPolicyBytes = size_t{1} << 30;
 constexpr size_t kMaxSmallFile = size_t{16} << 20;
 
 struct ImaFlags {
@@ -63,12 +63,12 @@ struct ImaFlags {
   std::string key;
 };
 
-ImaFlags& Flags() {
+ImaFlags& ParsedImaFlags() {
   static ImaFlags flags;
   return flags;
 }
 
-int CannotEvaluate(absl::string_view what) {
+int ImaCannotEvaluate(absl::string_view what) {
   std::cerr << "vouchctl: " << what << "\n";
   return 2;
 }
@@ -138,7 +138,7 @@ class InputFile {
 ima::PolicyLoadOptions LoadOptions(const ima::PathHashKey& key) {
   ima::PolicyLoadOptions o;
   o.path_hash_key = key;
-  o.max_json_bytes = kMaxPolicyBytes;
+  o.max_json_bytes = kImaMaxPolicyBytes;
   return o;
 }
 
@@ -155,7 +155,7 @@ ima::PathHashKey RandomPathHashKey() {
 absl::StatusOr<std::shared_ptr<const ima::RuntimePolicy>> LoadPolicy(
     const ImaFlags& f, const ima::PathHashKey& key) {
   absl::StatusOr<std::unique_ptr<InputFile>> file =
-      InputFile::Open(f.policy_file, kMaxPolicyBytes);
+      InputFile::Open(f.policy_file, kImaMaxPolicyBytes);
   if (!file.ok()) return file.status();
   absl::string_view text = (*file)->data();
   if (ima::IsDsseEnvelope(text)) {
@@ -207,7 +207,8 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
   std::optional<ima::QuotedPcr10> quoted;
   if (!f.pcr10.empty()) {
     absl::StatusOr<Bytes> pcr = HexDecode(f.pcr10);
-    if (!pcr.ok()) return CannotEvaluate("--pcr10: " + pcr.status().ToString());
+    if (!pcr.ok())
+      return ImaCannotEvaluate("--pcr10: " + pcr.status().ToString());
     std::string bank = f.bank;
     if (bank.empty()) bank = pcr->size() == 32 ? "sha256" : "sha1";
     quoted.emplace();
@@ -218,7 +219,7 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
       quoted->sha256.emplace();
       std::copy(pcr->begin(), pcr->end(), quoted->sha256->begin());
     } else {
-      return CannotEvaluate(
+      return ImaCannotEvaluate(
           "--pcr10 must be 40 hex digits (sha1) or 64 "
           "(sha256) and match --bank");
     }
@@ -252,11 +253,12 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
                                  nullptr, options);
   }
   if (absl::Status s = await_policy().status(); !s.ok()) {
-    return CannotEvaluate(s.ToString());
+    return ImaCannotEvaluate(s.ToString());
   }
-  if (!log.ok()) return CannotEvaluate(log.status().ToString());
+  if (!log.ok()) return ImaCannotEvaluate(log.status().ToString());
   if (!result.ok()) {
-    return CannotEvaluate(absl::StrCat(f.log, ": ", result.status().message()));
+    return ImaCannotEvaluate(
+        absl::StrCat(f.log, ": ", result.status().message()));
   }
   const ima::ImaEvaluation& r = *result;
   bool pass = r.verdict.passed();
@@ -309,7 +311,7 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
 
 int RunCreate(const ImaFlags& f) {
   absl::StatusOr<std::string> log = Read(f.log, kMaxLogBytes);
-  if (!log.ok()) return CannotEvaluate(log.status().ToString());
+  if (!log.ok()) return ImaCannotEvaluate(log.status().ToString());
   // Learn only from a log whose template hashes hold.
   auto integrity = ima::EvaluateImaLog(ima::ImaReplayState{}, *log,
                                        std::nullopt, nullptr, [] {
@@ -319,11 +321,11 @@ int RunCreate(const ImaFlags& f) {
                                          return o;
                                        }());
   if (!integrity.ok()) {
-    return CannotEvaluate(
+    return ImaCannotEvaluate(
         absl::StrCat(f.log, ": ", integrity.status().message()));
   }
   if (!integrity->verdict.passed()) {
-    return CannotEvaluate(
+    return ImaCannotEvaluate(
         absl::StrCat(f.log, ": not a known-good log: ",
                      integrity->verdict.failures().front().detail));
   }
@@ -334,7 +336,7 @@ int RunCreate(const ImaFlags& f) {
   size_t skipped = 0;
   while (true) {
     absl::StatusOr<bool> more = parser.Next(&e);
-    if (!more.ok()) return CannotEvaluate(more.status().ToString());
+    if (!more.ok()) return ImaCannotEvaluate(more.status().ToString());
     if (!*more) break;
     draft.log_hash_alg = std::string(ima::HashAlgName(e.template_hash_alg));
     if (e.violation || !ima::IsValidUtf8(e.path)) {
@@ -350,13 +352,13 @@ int RunCreate(const ImaFlags& f) {
     }
   }
   absl::StatusOr<std::string> json = ima::WriteRuntimePolicy(draft);
-  if (!json.ok()) return CannotEvaluate(json.status().ToString());
+  if (!json.ok()) return ImaCannotEvaluate(json.status().ToString());
   // Prove the result loads (bad --exclude regexes are caught here).
   if (auto check = ima::RuntimePolicy::FromJson(*json); !check.ok()) {
-    return CannotEvaluate(check.status().ToString());
+    return ImaCannotEvaluate(check.status().ToString());
   }
   if (absl::Status s = WriteFile(f.output, *json); !s.ok()) {
-    return CannotEvaluate(s.ToString());
+    return ImaCannotEvaluate(s.ToString());
   }
   std::cerr << "vouchctl: wrote " << f.output << " (" << draft.digests.size()
             << " paths, " << draft.keyrings.size() << " keyrings";
@@ -368,31 +370,31 @@ int RunCreate(const ImaFlags& f) {
 }
 
 int RunConvert(const ImaFlags& f) {
-  absl::StatusOr<std::string> allow = Read(f.allowlist, kMaxPolicyBytes);
-  if (!allow.ok()) return CannotEvaluate(allow.status().ToString());
+  absl::StatusOr<std::string> allow = Read(f.allowlist, kImaMaxPolicyBytes);
+  if (!allow.ok()) return ImaCannotEvaluate(allow.status().ToString());
   std::string excl;
   if (!f.excludelist.empty()) {
     absl::StatusOr<std::string> e = Read(f.excludelist, kMaxSmallFile);
-    if (!e.ok()) return CannotEvaluate(e.status().ToString());
+    if (!e.ok()) return ImaCannotEvaluate(e.status().ToString());
     excl = *std::move(e);
   }
   absl::StatusOr<ima::PolicyDraft> draft = ima::ConvertAllowlist(*allow, excl);
-  if (!draft.ok()) return CannotEvaluate(draft.status().ToString());
+  if (!draft.ok()) return ImaCannotEvaluate(draft.status().ToString());
   absl::StatusOr<std::string> json = ima::WriteRuntimePolicy(*draft);
-  if (!json.ok()) return CannotEvaluate(json.status().ToString());
+  if (!json.ok()) return ImaCannotEvaluate(json.status().ToString());
   if (absl::Status s = WriteFile(f.output, *json); !s.ok()) {
-    return CannotEvaluate(s.ToString());
+    return ImaCannotEvaluate(s.ToString());
   }
   return 0;
 }
 
 int RunVerifySignature(const ImaFlags& f) {
-  absl::StatusOr<std::string> env = Read(f.policy_file, kMaxPolicyBytes);
-  if (!env.ok()) return CannotEvaluate(env.status().ToString());
+  absl::StatusOr<std::string> env = Read(f.policy_file, kImaMaxPolicyBytes);
+  if (!env.ok()) return ImaCannotEvaluate(env.status().ToString());
   absl::StatusOr<std::string> key = Read(f.key, kMaxSmallFile);
-  if (!key.ok()) return CannotEvaluate(key.status().ToString());
+  if (!key.ok()) return ImaCannotEvaluate(key.status().ToString());
   absl::StatusOr<ima::DsseVerification> v = ima::VerifyDsseEnvelope(*env, *key);
-  if (!v.ok()) return CannotEvaluate(v.status().ToString());
+  if (!v.ok()) return ImaCannotEvaluate(v.status().ToString());
   std::cout << (v->valid ? "valid" : "INVALID") << ": " << f.policy_file
             << "\n";
   return v->valid ? 0 : 1;
@@ -401,7 +403,7 @@ int RunVerifySignature(const ImaFlags& f) {
 }  // namespace
 
 void AddImaCommands(CLI::App& cli) {
-  ImaFlags& f = Flags();
+  ImaFlags& f = ParsedImaFlags();
   f.ima = cli.add_subcommand("ima", "Offline IMA log checks");
   f.ima->require_subcommand(1);
   f.check = f.ima->add_subcommand(
@@ -465,7 +467,7 @@ void AddImaCommands(CLI::App& cli) {
 }
 
 std::optional<int> RunImaCommands(AppContext& /*ctx*/) {
-  ImaFlags& f = Flags();
+  ImaFlags& f = ParsedImaFlags();
   if (f.check == nullptr) return std::nullopt;
   if (f.check->parsed()) return RunEvaluate(f, true);
   if (f.replay->parsed()) return RunEvaluate(f, false);

@@ -26,7 +26,7 @@ struct KeyArgs {
   std::string file;
 };
 
-KeyArgs& Args() {
+KeyArgs& ParsedKeyArgs() {
   static KeyArgs* args = new KeyArgs();
   return *args;
 }
@@ -61,7 +61,7 @@ Output KeysOutput(const std::vector<v1::PolicySigningKey>& keys) {
 }
 
 int RunKeys(AppContext& ctx) {
-  const KeyArgs& a = Args();
+  const KeyArgs& a = ParsedKeyArgs();
   std::string server;
   std::unique_ptr<sdk::Client> client =
       AdminClient(ctx, "policy-keys", &server);
@@ -118,7 +118,7 @@ int RunKeys(AppContext& ctx) {
 }  // namespace
 
 void AddPolicyKeyCommands(CLI::App& cli) {
-  KeyArgs& a = Args();
+  KeyArgs& a = ParsedKeyArgs();
   keys_cmd = cli.add_subcommand(
       "policy-keys", "Trusted policy-signing keys of a tenant (admin)");
   keys_cmd->require_subcommand(1);

@@ -27,7 +27,7 @@ namespace {
 
 namespace ima = vouch::core::ima;
 
-constexpr size_t kMaxPolicyBytes = size_t{1} << 30;
+constexpr size_t kPolicySignMaxPolicyBytes = size_t{1} << 30;
 
 struct SignFlags {
   CLI::App* sign = nullptr;
@@ -37,7 +37,7 @@ struct SignFlags {
   std::string output;
 };
 
-SignFlags& Flags() {
+SignFlags& PolicySignFlags() {
   static SignFlags flags;
   return flags;
 }
@@ -149,7 +149,8 @@ absl::StatusOr<std::string> SignPae(EVP_PKEY* key, const std::string& pae) {
 }
 
 absl::StatusOr<std::string> SignPolicy(const SignFlags& f) {
-  absl::StatusOr<std::string> policy = ReadFileUpTo(f.policy, kMaxPolicyBytes);
+  absl::StatusOr<std::string> policy =
+      ReadFileUpTo(f.policy, kPolicySignMaxPolicyBytes);
   if (!policy.ok()) return policy.status();
   if (ima::IsDsseEnvelope(*policy)) {
     return absl::InvalidArgumentError(
@@ -182,7 +183,7 @@ absl::StatusOr<std::string> SignPolicy(const SignFlags& f) {
 }  // namespace
 
 void AddPolicySignCommand(CLI::App& policy) {
-  SignFlags& f = Flags();
+  SignFlags& f = PolicySignFlags();
   f.sign = policy.add_subcommand(
       "sign",
       "Sign a runtime policy as a DSSE envelope Keylime also verifies "
@@ -200,7 +201,7 @@ void AddPolicySignCommand(CLI::App& policy) {
 }
 
 std::optional<int> RunPolicySignCommand() {
-  const SignFlags& f = Flags();
+  const SignFlags& f = PolicySignFlags();
   if (f.sign == nullptr || !f.sign->parsed()) return std::nullopt;
   absl::StatusOr<std::string> envelope = SignPolicy(f);
   if (envelope.ok()) {

@@ -39,14 +39,14 @@ struct QuoteVerifyArgs {
   bool json = false;
 };
 
-QuoteVerifyArgs& Args() {
+QuoteVerifyArgs& ParsedQuoteVerifyArgs() {
   static QuoteVerifyArgs* args = new QuoteVerifyArgs();
   return *args;
 }
 
-CLI::App* verify_cmd = nullptr;
+CLI::App* quote_verify_cmd = nullptr;
 
-int CannotEvaluate(const std::string& what) {
+int QuoteCannotEvaluate(const std::string& what) {
   std::cerr << "vouchctl quote verify: " << what << "\n";
   return 2;
 }
@@ -59,7 +59,7 @@ struct Outcome {
   ctpm::PcrValues pcrs;
 };
 
-void Print(const Outcome& o, bool json) {
+void QuotePrint(const Outcome& o, bool json) {
   const bool valid = o.verdict.passed();
   if (json) {
     nlohmann::json j;
@@ -110,25 +110,27 @@ absl::StatusOr<std::string> ReadInput(const std::string& path,
   return text;
 }
 
-int RunVerify(bool json) {
-  const QuoteVerifyArgs& a = Args();
+int QuoteRunVerify(bool json) {
+  const QuoteVerifyArgs& a = ParsedQuoteVerifyArgs();
   Outcome o;
   absl::StatusOr<std::string> ak = ReadInput(a.ak, "--ak");
   absl::StatusOr<std::string> msg = ReadInput(a.message, "--message");
   absl::StatusOr<std::string> sig = ReadInput(a.signature, "--signature");
   for (const auto* s : {&ak, &msg, &sig}) {
-    if (!s->ok()) return CannotEvaluate(std::string(s->status().message()));
+    if (!s->ok())
+      return QuoteCannotEvaluate(std::string(s->status().message()));
   }
   absl::StatusOr<Bytes> nonce = HexDecode(a.nonce);
   if (!nonce.ok()) {
-    return CannotEvaluate(absl::StrCat("--nonce: ", nonce.status().message()));
+    return QuoteCannotEvaluate(
+        absl::StrCat("--nonce: ", nonce.status().message()));
   }
   ctpm::QuotePolicy policy;
   policy.allowed_hash_algs.clear();
   for (absl::string_view name : absl::StrSplit(a.hash_algs, ',')) {
     absl::StatusOr<TPMI_ALG_HASH> alg = ctpm::HashFromName(std::string(name));
     if (!alg.ok()) {
-      return CannotEvaluate(
+      return QuoteCannotEvaluate(
           absl::StrCat("--hash-algs: ", alg.status().message()));
     }
     policy.allowed_hash_algs.push_back(*alg);
@@ -137,7 +139,7 @@ int RunVerify(bool json) {
     absl::StatusOr<TPML_PCR_SELECTION> want =
         ctpm::ParsePcrSelectionText(a.require);
     if (!want.ok()) {
-      return CannotEvaluate(
+      return QuoteCannotEvaluate(
           absl::StrCat("--require-pcrs: ", want.status().message()));
     }
     policy.required_selection = *want;
@@ -149,7 +151,7 @@ int RunVerify(bool json) {
       pem ? ctpm::AikVerifier::FromPem(*ak)
           : ctpm::AikVerifier::Create(AsBytes(*ak));
   if (!aik.ok()) {
-    return CannotEvaluate(absl::StrCat("--ak: ", aik.status().message()));
+    return QuoteCannotEvaluate(absl::StrCat("--ak: ", aik.status().message()));
   }
   if (pem) {
     o.notes.push_back(
@@ -165,25 +167,26 @@ int RunVerify(bool json) {
   const ctpm::PcrValues* values = nullptr;
   if (!a.pcrs.empty()) {
     absl::StatusOr<std::string> file = ReadInput(a.pcrs, "--pcrs");
-    if (!file.ok()) return CannotEvaluate(std::string(file.status().message()));
+    if (!file.ok())
+      return QuoteCannotEvaluate(std::string(file.status().message()));
     if (a.pcrs_format == "serialized") {
       absl::StatusOr<ctpm::Tpm2ToolsPcrs> parsed =
           ctpm::ParseTpm2ToolsPcrs(AsBytes(*file));
       if (!parsed.ok()) {
-        return CannotEvaluate(
+        return QuoteCannotEvaluate(
             absl::StrCat("--pcrs: ", parsed.status().message()));
       }
       o.pcrs = std::move(parsed->values);
     } else {
       absl::StatusOr<TPMS_ATTEST> attest = ctpm::ParseAttest(AsBytes(*msg));
       if (!attest.ok()) {
-        return CannotEvaluate(
+        return QuoteCannotEvaluate(
             absl::StrCat("--message: ", attest.status().message()));
       }
       absl::StatusOr<ctpm::PcrValues> parsed = ctpm::ParsePcrValuesForSelection(
           AsBytes(*file), attest->attested.quote.pcrSelect);
       if (attest->type != TPM2_ST_ATTEST_QUOTE || !parsed.ok()) {
-        return CannotEvaluate(
+        return QuoteCannotEvaluate(
             absl::StrCat("--pcrs: ", parsed.ok() ? "the message is not a quote"
                                                  : parsed.status().message()));
       }
@@ -197,7 +200,7 @@ int RunVerify(bool json) {
   absl::StatusOr<ctpm::QuoteResult> result =
       (*aik)->VerifyQuote(evidence, policy);
   if (!result.ok())
-    return CannotEvaluate(std::string(result.status().message()));
+    return QuoteCannotEvaluate(std::string(result.status().message()));
   o.result = *result;
   core::Verdict quote_verdict;
   for (const core::Failure& f : result->verdict.failures()) {
@@ -215,7 +218,7 @@ int RunVerify(bool json) {
   } else {
     o.verdict.Merge(quote_verdict);
   }
-  Print(o, json);
+  QuotePrint(o, json);
   return o.verdict.passed() ? 0 : 1;
 }
 
@@ -224,44 +227,46 @@ int RunVerify(bool json) {
 void AddQuoteCommands(CLI::App& cli) {
   CLI::App* quote = cli.add_subcommand("quote", "Offline TPM quote tools");
   quote->require_subcommand(1);
-  verify_cmd = quote->add_subcommand(
+  quote_verify_cmd = quote->add_subcommand(
       "verify",
       "Verify a TPM2_Quote from files (tpm2_quote -m -s -o); exit 0 valid, "
       "1 invalid, 2 could not evaluate");
-  QuoteVerifyArgs& a = Args();
-  verify_cmd
+  QuoteVerifyArgs& a = ParsedQuoteVerifyArgs();
+  quote_verify_cmd
       ->add_option("--ak", a.ak,
                    "AIK public key: TPM2B_PUBLIC (tpm2_createak -u, "
                    "tpm2_readpublic -o) or PEM")
       ->required();
-  verify_cmd->add_option("--message", a.message, "TPMS_ATTEST (tpm2_quote -m)")
+  quote_verify_cmd
+      ->add_option("--message", a.message, "TPMS_ATTEST (tpm2_quote -m)")
       ->required();
-  verify_cmd
+  quote_verify_cmd
       ->add_option("--signature", a.signature,
                    "TPMT_SIGNATURE (tpm2_quote -s, default tss format)")
       ->required();
-  verify_cmd->add_option("--nonce", a.nonce, "The issued nonce, hex")
+  quote_verify_cmd->add_option("--nonce", a.nonce, "The issued nonce, hex")
       ->required();
-  verify_cmd->add_option("--pcrs", a.pcrs, "PCR values (tpm2_quote -o)");
-  verify_cmd
+  quote_verify_cmd->add_option("--pcrs", a.pcrs, "PCR values (tpm2_quote -o)");
+  quote_verify_cmd
       ->add_option("--pcrs-format", a.pcrs_format,
                    "serialized (tpm2-tools default) or values (-F values)")
       ->check(CLI::IsMember({"serialized", "values"}));
-  verify_cmd
+  quote_verify_cmd
       ->add_option("--hash-algs", a.hash_algs,
                    "Allowed hash algorithms (signature and PCR banks); "
                    "SHA-1 only when listed")
       ->capture_default_str();
-  verify_cmd->add_option("--require-pcrs", a.require,
-                         "PCRs the quote must cover, e.g. sha256:0,1,7");
-  verify_cmd->add_flag("--json", a.json, "JSON output");
+  quote_verify_cmd->add_option("--require-pcrs", a.require,
+                               "PCRs the quote must cover, e.g. sha256:0,1,7");
+  quote_verify_cmd->add_flag("--json", a.json, "JSON output");
 }
 
 std::optional<int> RunQuoteCommands(AppContext& ctx) {
-  if (verify_cmd == nullptr || !verify_cmd->parsed()) return std::nullopt;
-  const bool json =
-      Args().json || ctx.config.GetString("client", "output") == "json";
-  return RunVerify(json);
+  if (quote_verify_cmd == nullptr || !quote_verify_cmd->parsed())
+    return std::nullopt;
+  const bool json = ParsedQuoteVerifyArgs().json ||
+                    ctx.config.GetString("client", "output") == "json";
+  return QuoteRunVerify(json);
 }
 
 }  // namespace vouch::tenant

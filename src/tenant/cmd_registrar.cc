@@ -50,15 +50,15 @@ struct RegistrarArgs {
   bool all = false;    // Hidden: every page is the default now.
 };
 
-RegistrarArgs& Args() {
+RegistrarArgs& ParsedRegistrarArgs() {
   static RegistrarArgs* args = new RegistrarArgs();
   return *args;
 }
 
 CLI::App* registrar_cmd = nullptr;
-CLI::App* get_cmd = nullptr;
-CLI::App* list_cmd = nullptr;
-CLI::App* delete_cmd = nullptr;
+CLI::App* registrar_get_cmd = nullptr;
+CLI::App* registrar_list_cmd = nullptr;
+CLI::App* registrar_delete_cmd = nullptr;
 
 Output RegistrationsOutput(const std::vector<v1::RegisteredAgent>& agents,
                            nlohmann::json json) {
@@ -86,31 +86,36 @@ Output RegistrationsOutput(const std::vector<v1::RegisteredAgent>& agents,
 }  // namespace
 
 void AddRegistrarCommands(CLI::App& cli) {
-  RegistrarArgs& a = Args();
+  RegistrarArgs& a = ParsedRegistrarArgs();
   registrar_cmd = cli.add_subcommand(
       "registrar", "Agent registrations held by the registrar");
   registrar_cmd->require_subcommand(1);
-  get_cmd = registrar_cmd->add_subcommand("get", "Show one registration");
-  get_cmd->add_option("agent_id", a.agent_id, "The agent")->required();
-  list_cmd = registrar_cmd->add_subcommand("list", "List registrations");
-  list_cmd
+  registrar_get_cmd =
+      registrar_cmd->add_subcommand("get", "Show one registration");
+  registrar_get_cmd->add_option("agent_id", a.agent_id, "The agent")
+      ->required();
+  registrar_list_cmd =
+      registrar_cmd->add_subcommand("list", "List registrations");
+  registrar_list_cmd
       ->add_option("--active", a.active,
                    "Only active (true) or never-activated (false)")
       ->check(CLI::IsMember({"true", "false"}));
-  list_cmd
+  registrar_list_cmd
       ->add_option("--limit", a.limit,
                    "At most this many (default: every page)")
       ->check(CLI::Range(1, 1000000));
   // Hidden, the spellings before --limit.
-  list_cmd->add_option("--page-size", a.page_size)
+  registrar_list_cmd->add_option("--page-size", a.page_size)
       ->check(CLI::Range(1, 1000))
       ->group("");
-  list_cmd->add_flag("--all", a.all)->group("");
-  delete_cmd = registrar_cmd->add_subcommand(
+  registrar_list_cmd->add_flag("--all", a.all)->group("");
+  registrar_delete_cmd = registrar_cmd->add_subcommand(
       "delete", "Delete a registration (admin); its binding log is kept");
-  delete_cmd->alias("remove");  // Hidden: the spelling before delete.
-  delete_cmd->add_option("agent_id", a.agent_id, "The agent")->required();
-  for (CLI::App* c : {get_cmd, list_cmd, delete_cmd}) {
+  registrar_delete_cmd->alias("remove");  // Hidden: the spelling before delete.
+  registrar_delete_cmd->add_option("agent_id", a.agent_id, "The agent")
+      ->required();
+  for (CLI::App* c :
+       {registrar_get_cmd, registrar_list_cmd, registrar_delete_cmd}) {
     c->add_option("--tenant", a.tenant,
                   "Tenant (default: your certificate's only tenant)");
   }
@@ -118,14 +123,14 @@ void AddRegistrarCommands(CLI::App& cli) {
 
 std::optional<int> RunRegistrarCommands(AppContext& ctx) {
   if (registrar_cmd == nullptr || !registrar_cmd->parsed()) return std::nullopt;
-  const RegistrarArgs& a = Args();
+  const RegistrarArgs& a = ParsedRegistrarArgs();
   std::string server;
   std::shared_ptr<grpc::Channel> channel =
       ClientChannel(ctx, "registrar", Service::kRegistrar, &server);
   if (channel == nullptr) return 2;
   auto stub = v1::Registrar::NewStub(channel);
   const OutputFormat format = OutputFormatOf(ctx);
-  if (get_cmd->parsed()) {
+  if (registrar_get_cmd->parsed()) {
     v1::GetRegisteredAgentRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);
@@ -138,7 +143,7 @@ std::optional<int> RunRegistrarCommands(AppContext& ctx) {
                        RegistrationsOutput({agent}, RegistrationJson(agent)),
                        std::cout);
   }
-  if (delete_cmd->parsed()) {
+  if (registrar_delete_cmd->parsed()) {
     v1::DeleteRegisteredAgentRequest req;
     req.set_tenant(a.tenant);
     req.set_agent_id(a.agent_id);

@@ -36,18 +36,18 @@ struct ResultsArgs {
   std::string public_key;
 };
 
-ResultsArgs& Args() {
+ResultsArgs& ParsedResultsArgs() {
   static ResultsArgs* args = new ResultsArgs();
   return *args;
 }
 
 CLI::App* results_cmd = nullptr;
-CLI::App* get_cmd = nullptr;
+CLI::App* results_get_cmd = nullptr;
 CLI::App* jwks_cmd = nullptr;
-CLI::App* verify_cmd = nullptr;
+CLI::App* results_verify_cmd = nullptr;
 CLI::App* keygen_cmd = nullptr;
 
-int Fail(const absl::Status& st) {
+int ResultsFail(const absl::Status& st) {
   std::cerr << "vouchctl results: " << st.message() << "\n";
   return 2;
 }
@@ -100,15 +100,15 @@ std::string ResultJson(const core::ear::Result& r) {
   return j.dump(2);
 }
 
-int RunVerify() {
-  const ResultsArgs& a = Args();
+int ResultsRunVerify() {
+  const ResultsArgs& a = ParsedResultsArgs();
   absl::StatusOr<std::string> token = TokenText(a.token);
-  if (!token.ok()) return Fail(token.status());
+  if (!token.ok()) return ResultsFail(token.status());
   absl::StatusOr<std::string> jwks =
       ReadFileUpTo(a.jwks, core::ear::kMaxJwksBytes);
-  if (!jwks.ok()) return Fail(jwks.status());
+  if (!jwks.ok()) return ResultsFail(jwks.status());
   absl::StatusOr<core::ear::KeySet> keys = core::ear::KeySet::FromJwks(*jwks);
-  if (!keys.ok()) return Fail(keys.status());
+  if (!keys.ok()) return ResultsFail(keys.status());
   absl::StatusOr<core::ear::Result> r =
       core::ear::Verify(*token, *keys, absl::Now());
   if (!r.ok()) {
@@ -125,8 +125,8 @@ int RunVerify() {
   return 0;
 }
 
-int RunOnline(AppContext& ctx) {
-  const ResultsArgs& a = Args();
+int ResultsRunOnline(AppContext& ctx) {
+  const ResultsArgs& a = ParsedResultsArgs();
   std::string server;
   std::unique_ptr<sdk::Client> client = AdminClient(ctx, "results", &server);
   if (client == nullptr) return 2;
@@ -143,7 +143,7 @@ int RunOnline(AppContext& ctx) {
     }
     if (absl::Status st = WriteFileAtomic(a.file, keys.jwks() + "\n", 0644);
         !st.ok()) {
-      return Fail(st);
+      return ResultsFail(st);
     }
     std::cout << "wrote " << a.file << "\n";
     return 0;
@@ -173,33 +173,35 @@ int RunOnline(AppContext& ctx) {
 }  // namespace
 
 void AddResultsCommands(CLI::App& cli) {
-  ResultsArgs& a = Args();
+  ResultsArgs& a = ParsedResultsArgs();
   results_cmd = cli.add_subcommand(
       "results", "Signed attestation results (EAR tokens) and their keys");
   results_cmd->require_subcommand(1);
-  get_cmd = results_cmd->add_subcommand(
+  results_get_cmd = results_cmd->add_subcommand(
       "get",
       "An agent's current signed result (-o jwt: the token, -o json: token "
       "and claims)");
-  get_cmd->add_option("agent_id", a.agent_id, "The agent")->required();
-  get_cmd->add_option("--nonce", a.nonce,
-                      "Relying-party nonce for eat_nonce (8..64 printable)");
-  get_cmd->add_option("--tenant", a.tenant,
-                      "Tenant (default: your certificate's only tenant)");
+  results_get_cmd->add_option("agent_id", a.agent_id, "The agent")->required();
+  results_get_cmd->add_option(
+      "--nonce", a.nonce,
+      "Relying-party nonce for eat_nonce (8..64 printable)");
+  results_get_cmd->add_option(
+      "--tenant", a.tenant, "Tenant (default: your certificate's only tenant)");
   jwks_cmd = results_cmd->add_subcommand(
       "jwks", "The public keys that sign results, as a JWKS");
   jwks_cmd->add_option("--file,-f", a.file,
                        "Write the JWKS here (atomically) instead of stdout");
-  verify_cmd = results_cmd->add_subcommand(
+  results_verify_cmd = results_cmd->add_subcommand(
       "verify", "Verify a token offline against a JWKS file");
-  verify_cmd
+  results_verify_cmd
       ->add_option("token", a.token,
                    "The token, @FILE to read it from a file, or - for stdin")
       ->required();
-  verify_cmd->add_option("--jwks", a.jwks, "JWKS file (`results jwks -f`)")
+  results_verify_cmd
+      ->add_option("--jwks", a.jwks, "JWKS file (`results jwks -f`)")
       ->required();
-  verify_cmd->add_option("--nonce", a.nonce,
-                         "Refuse unless the token carries this eat_nonce");
+  results_verify_cmd->add_option(
+      "--nonce", a.nonce, "Refuse unless the token carries this eat_nonce");
   keygen_cmd = results_cmd->add_subcommand(
       "keygen",
       "Create a results key (ECDSA P-256) for verifier.results_key, and its "
@@ -212,8 +214,8 @@ void AddResultsCommands(CLI::App& cli) {
 
 std::optional<int> RunResultsCommands(AppContext& ctx) {
   if (results_cmd == nullptr || !results_cmd->parsed()) return std::nullopt;
-  const ResultsArgs& a = Args();
-  if (verify_cmd->parsed()) return RunVerify();
+  const ResultsArgs& a = ParsedResultsArgs();
+  if (results_verify_cmd->parsed()) return ResultsRunVerify();
   if (keygen_cmd->parsed()) {
     const std::string pub =
         a.public_key.empty() ? a.key + ".pub" : a.public_key;
@@ -225,12 +227,12 @@ std::optional<int> RunResultsCommands(AppContext& ctx) {
     std::cout << "wrote " << a.key << " and " << pub << "\n";
     return 0;
   }
-  if (!a.nonce.empty() && get_cmd->parsed()) {
+  if (!a.nonce.empty() && results_get_cmd->parsed()) {
     if (absl::Status st = core::ear::ValidateNonce(a.nonce); !st.ok()) {
-      return Fail(st);
+      return ResultsFail(st);
     }
   }
-  return RunOnline(ctx);
+  return ResultsRunOnline(ctx);
 }
 
 }  // namespace vouch::tenant

@@ -34,15 +34,15 @@ struct RuleArgs {
   std::vector<std::string> labels;  // key=value
 };
 
-RuleArgs& Args() {
+RuleArgs& ParsedRuleArgs() {
   static RuleArgs* args = new RuleArgs();
   return *args;
 }
 
 CLI::App* rules_cmd = nullptr;
-CLI::App* add_cmd = nullptr;
-CLI::App* list_cmd = nullptr;
-CLI::App* delete_cmd = nullptr;
+CLI::App* rules_add_cmd = nullptr;
+CLI::App* rules_list_cmd = nullptr;
+CLI::App* rules_delete_cmd = nullptr;
 CLI::App* label_cmd = nullptr;
 
 // "k=v" items (also "k=v,k2=v2") into a map; false on an item without '='.
@@ -70,7 +70,7 @@ std::string Pairs(const google::protobuf::Map<std::string, std::string>& m) {
   return absl::StrJoin(parts, ",");
 }
 
-nlohmann::json ToJson(const v1::EnrollmentRule& r) {
+nlohmann::json RulesToJson(const v1::EnrollmentRule& r) {
   nlohmann::json j;
   j["name"] = r.name();
   j["tenant"] = r.tenant();
@@ -95,7 +95,7 @@ int PrintRules(const std::vector<v1::EnrollmentRule>& rules,
                      {"INTERVAL"},
                      Table::Wide("CREATED")});
   for (const auto& r : rules) {
-    out.json["rules"].push_back(ToJson(r));
+    out.json["rules"].push_back(RulesToJson(r));
     out.table.AddRow({r.name(), r.tenant(), Pairs(r.selector()),
                       r.runtime_policy(), r.boot_policy(),
                       absl::StrCat(r.interval_seconds(), "s"),
@@ -108,31 +108,34 @@ int PrintRules(const std::vector<v1::EnrollmentRule>& rules,
 }  // namespace
 
 void AddRuleCommands(CLI::App& cli) {
-  RuleArgs& a = Args();
+  RuleArgs& a = ParsedRuleArgs();
   rules_cmd = cli.add_subcommand(
       "rules",
       "Enrollment rules (registrar): agents whose labels match are enrolled "
       "when they activate");
   rules_cmd->require_subcommand(1);
-  add_cmd = rules_cmd->add_subcommand("add", "Add an enrollment rule (admin)");
-  add_cmd->add_option("name", a.name, "Rule name (rules apply in name order)")
+  rules_add_cmd =
+      rules_cmd->add_subcommand("add", "Add an enrollment rule (admin)");
+  rules_add_cmd
+      ->add_option("name", a.name, "Rule name (rules apply in name order)")
       ->required();
-  add_cmd
+  rules_add_cmd
       ->add_option("--selector,-l", a.selector,
                    "Labels the agent must carry: key=value[,key=value]")
       ->required();
-  add_cmd
+  rules_add_cmd
       ->add_option("--runtime-policy", a.runtime_policy,
                    "Runtime (IMA) policy to enroll with")
       ->required();
-  add_cmd->add_option("--boot-policy", a.boot_policy, "Boot policy");
-  add_cmd->add_option("--interval", a.interval,
-                      "Attestation interval (default 60s)");
-  list_cmd = rules_cmd->add_subcommand("list", "List enrollment rules");
-  delete_cmd = rules_cmd->add_subcommand(
+  rules_add_cmd->add_option("--boot-policy", a.boot_policy, "Boot policy");
+  rules_add_cmd->add_option("--interval", a.interval,
+                            "Attestation interval (default 60s)");
+  rules_list_cmd = rules_cmd->add_subcommand("list", "List enrollment rules");
+  rules_delete_cmd = rules_cmd->add_subcommand(
       "delete", "Delete an enrollment rule (admin); enrolled agents stay");
-  delete_cmd->add_option("name", a.name, "Rule name")->required();
-  std::vector<CLI::App*> with_tenant = {add_cmd, list_cmd, delete_cmd};
+  rules_delete_cmd->add_option("name", a.name, "Rule name")->required();
+  std::vector<CLI::App*> with_tenant = {rules_add_cmd, rules_list_cmd,
+                                        rules_delete_cmd};
   // `agents label` sits with the other agent commands (cmd_agents.cc makes
   // the `agents` group; AddAdminCommands runs first).
   std::vector<CLI::App*> found = cli.get_subcommands(
@@ -157,7 +160,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
   const bool rules = rules_cmd != nullptr && rules_cmd->parsed();
   const bool label = label_cmd != nullptr && label_cmd->parsed();
   if (!rules && !label) return std::nullopt;
-  const RuleArgs& a = Args();
+  const RuleArgs& a = ParsedRuleArgs();
   const char* command = rules ? "rules" : "agents label";
   std::string server;
   std::shared_ptr<grpc::Channel> channel =
@@ -182,7 +185,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
               << "\n";
     return 0;
   }
-  if (add_cmd->parsed()) {
+  if (rules_add_cmd->parsed()) {
     v1::EnrollmentRule req;
     req.set_tenant(a.tenant);
     req.set_name(a.name);
@@ -207,7 +210,7 @@ std::optional<int> RunRuleCommands(AppContext& ctx) {
     std::cout << "added rule " << created.name() << "\n";
     return 0;
   }
-  if (delete_cmd->parsed()) {
+  if (rules_delete_cmd->parsed()) {
     v1::DeleteEnrollmentRuleRequest req;
     req.set_tenant(a.tenant);
     req.set_name(a.name);

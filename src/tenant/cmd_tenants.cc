@@ -19,16 +19,16 @@ struct TenantsArgs {
   std::string peer_notices;  // "on" | "off" | "" (unchanged)
 };
 
-TenantsArgs& Args() {
+TenantsArgs& ParsedTenantsArgs() {
   static TenantsArgs* args = new TenantsArgs();
   return *args;
 }
 
 CLI::App* tenants_cmd = nullptr;
-CLI::App* get_cmd = nullptr;
-CLI::App* set_cmd = nullptr;
+CLI::App* tenants_get_cmd = nullptr;
+CLI::App* tenants_set_cmd = nullptr;
 
-void Print(AppContext& ctx, const v1::TenantSettings& s) {
+void TenantsPrint(AppContext& ctx, const v1::TenantSettings& s) {
   if (ctx.config.GetString("client", "output") == "json") {
     std::cout << nlohmann::json{{"tenant", s.tenant()},
                                 {"peer_notices", s.peer_notices()}}
@@ -43,16 +43,18 @@ void Print(AppContext& ctx, const v1::TenantSettings& s) {
 }  // namespace
 
 void AddTenantCommands(CLI::App& cli) {
-  TenantsArgs& a = Args();
+  TenantsArgs& a = ParsedTenantsArgs();
   tenants_cmd = cli.add_subcommand("tenants", "A tenant's settings");
   tenants_cmd->require_subcommand(1);
-  get_cmd = tenants_cmd->add_subcommand("get", "Show a tenant's settings");
-  get_cmd->add_option("tenant", a.tenant,
-                      "Tenant (default: your certificate's only tenant)");
-  set_cmd = tenants_cmd->add_subcommand("set", "Change a tenant's settings");
-  set_cmd->add_option("tenant", a.tenant,
-                      "Tenant (default: your certificate's only tenant)");
-  set_cmd
+  tenants_get_cmd =
+      tenants_cmd->add_subcommand("get", "Show a tenant's settings");
+  tenants_get_cmd->add_option(
+      "tenant", a.tenant, "Tenant (default: your certificate's only tenant)");
+  tenants_set_cmd =
+      tenants_cmd->add_subcommand("set", "Change a tenant's settings");
+  tenants_set_cmd->add_option(
+      "tenant", a.tenant, "Tenant (default: your certificate's only tenant)");
+  tenants_set_cmd
       ->add_option("--peer-notices", a.peer_notices,
                    "on: each agent of the tenant is told of every other "
                    "agent's failure (its local actions run); off: only of "
@@ -63,13 +65,13 @@ void AddTenantCommands(CLI::App& cli) {
 
 std::optional<int> RunTenantCommands(AppContext& ctx) {
   if (tenants_cmd == nullptr || !tenants_cmd->parsed()) return std::nullopt;
-  const TenantsArgs& a = Args();
+  const TenantsArgs& a = ParsedTenantsArgs();
   std::string server;
   std::unique_ptr<sdk::Client> client = AdminClient(ctx, "tenants", &server);
   if (client == nullptr) return 2;
   v1::TenantSettings settings;
   absl::Status st;
-  if (set_cmd->parsed()) {
+  if (tenants_set_cmd->parsed()) {
     v1::SetTenantSettingsRequest req;
     req.set_tenant(a.tenant);
     req.set_peer_notices(a.peer_notices == "on");
@@ -80,7 +82,7 @@ std::optional<int> RunTenantCommands(AppContext& ctx) {
     st = client->Call(&v1::Admin::Stub::GetTenantSettings, req, &settings);
   }
   if (!st.ok()) return RpcError("tenants", st, server, Service::kVerifier);
-  Print(ctx, settings);
+  TenantsPrint(ctx, settings);
   return 0;
 }
 

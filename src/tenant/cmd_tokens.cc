@@ -28,17 +28,17 @@ struct TokenArgs {
   std::string description;
 };
 
-TokenArgs& Args() {
+TokenArgs& ParsedTokenArgs() {
   static TokenArgs* args = new TokenArgs();
   return *args;
 }
 
 CLI::App* tokens_cmd = nullptr;
 CLI::App* create_cmd = nullptr;
-CLI::App* list_cmd = nullptr;
-CLI::App* delete_cmd = nullptr;
+CLI::App* tokens_list_cmd = nullptr;
+CLI::App* tokens_delete_cmd = nullptr;
 
-nlohmann::json ToJson(const v1::JoinToken& t) {
+nlohmann::json TokensToJson(const v1::JoinToken& t) {
   nlohmann::json j;
   j["id"] = t.id();
   j["tenant"] = t.tenant();
@@ -77,7 +77,7 @@ Output TokensOutput(const std::vector<v1::JoinToken>& tokens,
 }  // namespace
 
 void AddTokenCommands(CLI::App& cli) {
-  TokenArgs& a = Args();
+  TokenArgs& a = ParsedTokenArgs();
   tokens_cmd = cli.add_subcommand(
       "tokens", "Join tokens: how agents without a certificate join a tenant");
   tokens_cmd->require_subcommand(1);
@@ -88,13 +88,13 @@ void AddTokenCommands(CLI::App& cli) {
   create_cmd->add_option("--expires", a.expires,
                          "Lifetime, e.g. 24h or 30m (default: never)");
   create_cmd->add_option("--description", a.description, "Free text");
-  list_cmd = tokens_cmd->add_subcommand(
+  tokens_list_cmd = tokens_cmd->add_subcommand(
       "list", "List join tokens (admin); never the tokens themselves");
-  delete_cmd = tokens_cmd->add_subcommand(
+  tokens_delete_cmd = tokens_cmd->add_subcommand(
       "delete", "Revoke a join token (admin); joins with it are refused");
-  delete_cmd->add_option("id", a.id, "Token id (from `tokens list`)")
+  tokens_delete_cmd->add_option("id", a.id, "Token id (from `tokens list`)")
       ->required();
-  for (CLI::App* c : {create_cmd, list_cmd, delete_cmd}) {
+  for (CLI::App* c : {create_cmd, tokens_list_cmd, tokens_delete_cmd}) {
     c->add_option("--tenant", a.tenant,
                   "Tenant (default: your certificate's only tenant)");
   }
@@ -102,7 +102,7 @@ void AddTokenCommands(CLI::App& cli) {
 
 std::optional<int> RunTokenCommands(AppContext& ctx) {
   if (tokens_cmd == nullptr || !tokens_cmd->parsed()) return std::nullopt;
-  const TokenArgs& a = Args();
+  const TokenArgs& a = ParsedTokenArgs();
   std::string server;
   std::shared_ptr<grpc::Channel> channel =
       ClientChannel(ctx, "tokens", Service::kRegistrar, &server);
@@ -132,7 +132,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
     // The token is the one thing create exists for: table and wide print
     // it alone on stdout (the record goes to stderr), json and yaml carry
     // it in the record, name prints token/ID and the token.
-    nlohmann::json j = ToJson(resp.info());
+    nlohmann::json j = TokensToJson(resp.info());
     j["token"] = resp.token();
     if (format == OutputFormat::kJson || format == OutputFormat::kYaml) {
       return PrintOutput(format, TokensOutput({resp.info()}, std::move(j)),
@@ -147,7 +147,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
               << " use(s)); it is shown only now\n";
     return 0;
   }
-  if (delete_cmd->parsed()) {
+  if (tokens_delete_cmd->parsed()) {
     v1::DeleteJoinTokenRequest req;
     req.set_tenant(a.tenant);
     req.set_id(a.id);
@@ -169,7 +169,7 @@ std::optional<int> RunTokenCommands(AppContext& ctx) {
   std::vector<v1::JoinToken> tokens(resp.tokens().begin(), resp.tokens().end());
   nlohmann::json j;
   j["tokens"] = nlohmann::json::array();
-  for (const auto& t : tokens) j["tokens"].push_back(ToJson(t));
+  for (const auto& t : tokens) j["tokens"].push_back(TokensToJson(t));
   return PrintOutput(format, TokensOutput(tokens, std::move(j)), std::cout);
 }
 

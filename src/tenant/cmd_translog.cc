@@ -28,7 +28,7 @@ namespace {
 
 namespace tl = core::translog;
 
-struct AuditArgs {
+struct TranslogAuditArgs {
   std::string file;
   std::string log_key;
   std::string leaf;
@@ -37,8 +37,8 @@ struct AuditArgs {
   uint64_t to = 0;
 };
 
-AuditArgs& Args() {
-  static AuditArgs* args = new AuditArgs();
+TranslogAuditArgs& ParsedTranslogAuditArgs() {
+  static TranslogAuditArgs* args = new TranslogAuditArgs();
   return *args;
 }
 
@@ -47,7 +47,7 @@ CLI::App* tree_head_cmd = nullptr;
 CLI::App* prove_cmd = nullptr;
 CLI::App* consistency_cmd = nullptr;
 
-int Fail(const absl::Status& st) {
+int TranslogFail(const absl::Status& st) {
   std::cerr << "vouchctl audit: " << st.message() << "\n";
   return 2;
 }
@@ -62,7 +62,7 @@ std::string Hex(const tl::Hash& h) {
   return absl::BytesToHexString(tl::HashBytes(h));
 }
 
-void Print(AppContext& ctx, const nlohmann::json& j) {
+void TranslogPrint(AppContext& ctx, const nlohmann::json& j) {
   if (ctx.config.GetString("client", "output") == "json") {
     std::cout << j.dump(2) << "\n";
     return;
@@ -111,9 +111,9 @@ nlohmann::json HeadJson(const tl::TreeHead& h) {
           {"verified", true}};
 }
 
-int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
-              const tl::LogKey* key) {
-  const AuditArgs& a = Args();
+int TranslogRunOnline(AppContext& ctx, sdk::Client& client,
+                      const std::string& server, const tl::LogKey* key) {
+  const TranslogAuditArgs& a = ParsedTranslogAuditArgs();
   if (log_key_cmd->parsed()) {
     v1::TranslogKey got;
     if (absl::Status st = client.Call(&v1::Admin::Stub::GetLogKey,
@@ -130,7 +130,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     }
     if (absl::Status st = WriteFileAtomic(a.file, parsed->PublicPem(), 0644);
         !st.ok()) {
-      return Fail(st);
+      return TranslogFail(st);
     }
     std::cout << "wrote " << a.file << " (log id " << Hex(parsed->log_id())
               << ")\n";
@@ -150,7 +150,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     if (a.size != 0 && head->tree_size != a.size) {
       return Refuse("tree head", absl::InvalidArgumentError("wrong size"));
     }
-    Print(ctx, HeadJson(*head));
+    TranslogPrint(ctx, HeadJson(*head));
     return 0;
   }
   if (prove_cmd->parsed()) {
@@ -162,7 +162,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     } else {
       absl::StatusOr<Bytes> raw = HexDecode(a.leaf);
       if (a.leaf.size() != 64 || !raw.ok()) {
-        return Fail(absl::InvalidArgumentError(
+        return TranslogFail(absl::InvalidArgumentError(
             "--leaf: a leaf index or a 64-hex-digit leaf hash"));
       }
       req.set_leaf_hash(std::string(raw->begin(), raw->end()));
@@ -198,7 +198,7 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
     j["leaf_index"] = got.leaf_index();
     j["leaf_hash"] = Hex(*leaf);
     j["included"] = true;
-    Print(ctx, j);
+    TranslogPrint(ctx, j);
     return 0;
   }
   // consistency: both heads, then the proof between them.
@@ -236,16 +236,16 @@ int RunOnline(AppContext& ctx, sdk::Client& client, const std::string& server,
       !st.ok()) {
     return Refuse("consistency proof (a forked log?)", st);
   }
-  Print(ctx, {{"from", HeadJson(heads[0])},
-              {"to", HeadJson(heads[1])},
-              {"consistent", true}});
+  TranslogPrint(ctx, {{"from", HeadJson(heads[0])},
+                      {"to", HeadJson(heads[1])},
+                      {"consistent", true}});
   return 0;
 }
 
 }  // namespace
 
 void AddAuditLogCommands(CLI::App& cli) {
-  AuditArgs& a = Args();
+  TranslogAuditArgs& a = ParsedTranslogAuditArgs();
   // `audit` may already exist (other audit commands add to it).
   CLI::App* audit = nullptr;
   for (CLI::App* sub : cli.get_subcommands([](CLI::App*) { return true; })) {
@@ -288,16 +288,17 @@ std::optional<int> RunAuditLogCommands(AppContext& ctx) {
   }
   std::optional<tl::LogKey> key;
   if (!log_key_cmd->parsed()) {
-    absl::StatusOr<std::string> pem = ReadFileUpTo(Args().log_key, 1 << 16);
-    if (!pem.ok()) return Fail(pem.status());
+    absl::StatusOr<std::string> pem =
+        ReadFileUpTo(ParsedTranslogAuditArgs().log_key, 1 << 16);
+    if (!pem.ok()) return TranslogFail(pem.status());
     absl::StatusOr<tl::LogKey> k = tl::LogKey::FromPublicPem(*pem);
-    if (!k.ok()) return Fail(k.status());
+    if (!k.ok()) return TranslogFail(k.status());
     key = *std::move(k);
   }
   std::string server;
   std::unique_ptr<sdk::Client> client = AdminClient(ctx, "audit", &server);
   if (client == nullptr) return 2;
-  return RunOnline(ctx, *client, server, key ? &*key : nullptr);
+  return TranslogRunOnline(ctx, *client, server, key ? &*key : nullptr);
 }
 
 }  // namespace vouch::tenant

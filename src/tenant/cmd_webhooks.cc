@@ -35,18 +35,18 @@ struct WebhookArgs {
   int limit = 0;
 };
 
-WebhookArgs& Args() {
+WebhookArgs& ParsedWebhookArgs() {
   static WebhookArgs* args = new WebhookArgs();
   return *args;
 }
 
 CLI::App* webhooks_cmd = nullptr;
-CLI::App* add_cmd = nullptr;
-CLI::App* get_cmd = nullptr;
-CLI::App* list_cmd = nullptr;
-CLI::App* delete_cmd = nullptr;
+CLI::App* webhooks_add_cmd = nullptr;
+CLI::App* webhooks_get_cmd = nullptr;
+CLI::App* webhooks_list_cmd = nullptr;
+CLI::App* webhooks_delete_cmd = nullptr;
 
-int Fail(const absl::Status& st) {
+int WebhooksFail(const absl::Status& st) {
   std::cerr << "vouchctl webhooks: " << st.message() << "\n";
   return 2;
 }
@@ -61,7 +61,7 @@ std::string TimeOrEmpty(bool has, const google::protobuf::Timestamp& t) {
   return has ? Rfc3339(t) : "";
 }
 
-nlohmann::json ToJson(const v1::Webhook& w) {
+nlohmann::json WebhooksToJson(const v1::Webhook& w) {
   nlohmann::json states = nlohmann::json::array();
   for (int s : w.states()) {
     states.push_back(std::string(core::AgentStateName(s)));
@@ -142,16 +142,16 @@ absl::StatusOr<v1::AddWebhookRequest> AddRequest(const WebhookArgs& a) {
 }
 
 int Run(AppContext& ctx, sdk::Client& client, const std::string& server) {
-  const WebhookArgs& a = Args();
+  const WebhookArgs& a = ParsedWebhookArgs();
   const OutputFormat format = OutputFormatOf(ctx);
   auto rpc_error = [&](const absl::Status& st) {
     return RpcError("webhooks", st, server, Service::kVerifier);
   };
-  if (add_cmd->parsed() || get_cmd->parsed()) {
+  if (webhooks_add_cmd->parsed() || webhooks_get_cmd->parsed()) {
     v1::Webhook w;
-    if (add_cmd->parsed()) {
+    if (webhooks_add_cmd->parsed()) {
       absl::StatusOr<v1::AddWebhookRequest> req = AddRequest(a);
-      if (!req.ok()) return Fail(req.status());
+      if (!req.ok()) return WebhooksFail(req.status());
       if (absl::Status st = client.Call(&v1::Admin::Stub::AddWebhook, *req, &w);
           !st.ok()) {
         return rpc_error(st);
@@ -165,7 +165,7 @@ int Run(AppContext& ctx, sdk::Client& client, const std::string& server) {
         return rpc_error(st);
       }
     }
-    nlohmann::json j = ToJson(w);
+    nlohmann::json j = WebhooksToJson(w);
     if (!w.secret().empty()) {
       // Shown once: the verifier generated it and will not show it again.
       j["secret"] = w.secret();
@@ -178,7 +178,7 @@ int Run(AppContext& ctx, sdk::Client& client, const std::string& server) {
     }
     return PrintOutput(format, WebhooksOutput({w}, std::move(j)), std::cout);
   }
-  if (delete_cmd->parsed()) {
+  if (webhooks_delete_cmd->parsed()) {
     v1::DeleteWebhookRequest req;
     req.set_tenant(a.tenant);
     req.set_name(a.name);
@@ -211,40 +211,47 @@ int Run(AppContext& ctx, sdk::Client& client, const std::string& server) {
   if (!st.ok()) return rpc_error(st);
   nlohmann::json j;
   j["webhooks"] = nlohmann::json::array();
-  for (const auto& w : hooks) j["webhooks"].push_back(ToJson(w));
+  for (const auto& w : hooks) j["webhooks"].push_back(WebhooksToJson(w));
   return PrintOutput(format, WebhooksOutput(hooks, std::move(j)), std::cout);
 }
 
 }  // namespace
 
 void AddWebhookCommands(CLI::App& cli) {
-  WebhookArgs& a = Args();
+  WebhookArgs& a = ParsedWebhookArgs();
   webhooks_cmd = cli.add_subcommand(
       "webhooks",
       "Webhook subscriptions: signed CloudEvents of state changes over HTTPS");
   webhooks_cmd->require_subcommand(1);
-  add_cmd = webhooks_cmd->add_subcommand(
+  webhooks_add_cmd = webhooks_cmd->add_subcommand(
       "add", "Subscribe a receiver (admin); prints a generated secret once");
-  add_cmd->add_option("name", a.name, "Subscription name ([a-z0-9-], 1..63)")
+  webhooks_add_cmd
+      ->add_option("name", a.name, "Subscription name ([a-z0-9-], 1..63)")
       ->required();
-  add_cmd->add_option("--url", a.url, "Receiver URL (https:// only)")
+  webhooks_add_cmd->add_option("--url", a.url, "Receiver URL (https:// only)")
       ->required();
-  add_cmd->add_option("--states", a.states,
-                      "Only changes into these states, e.g. fail,timeout "
-                      "(default: every change)");
-  add_cmd->add_option("--secret-file", a.secret_file,
-                      "File holding the signing secret (whsec_<base64>); "
-                      "default: the verifier generates one");
-  get_cmd = webhooks_cmd->add_subcommand(
+  webhooks_add_cmd->add_option(
+      "--states", a.states,
+      "Only changes into these states, e.g. fail,timeout "
+      "(default: every change)");
+  webhooks_add_cmd->add_option(
+      "--secret-file", a.secret_file,
+      "File holding the signing secret (whsec_<base64>); "
+      "default: the verifier generates one");
+  webhooks_get_cmd = webhooks_cmd->add_subcommand(
       "get", "One subscription and its delivery state (admin)");
-  get_cmd->add_option("name", a.name, "Subscription name")->required();
-  list_cmd = webhooks_cmd->add_subcommand("list", "List subscriptions (admin)");
-  list_cmd->add_option("--limit", a.limit, "At most this many (0: all)")
+  webhooks_get_cmd->add_option("name", a.name, "Subscription name")->required();
+  webhooks_list_cmd =
+      webhooks_cmd->add_subcommand("list", "List subscriptions (admin)");
+  webhooks_list_cmd
+      ->add_option("--limit", a.limit, "At most this many (0: all)")
       ->check(CLI::NonNegativeNumber);
-  delete_cmd = webhooks_cmd->add_subcommand(
+  webhooks_delete_cmd = webhooks_cmd->add_subcommand(
       "delete", "Delete a subscription (admin); deliveries stop");
-  delete_cmd->add_option("name", a.name, "Subscription name")->required();
-  for (CLI::App* c : {add_cmd, get_cmd, list_cmd, delete_cmd}) {
+  webhooks_delete_cmd->add_option("name", a.name, "Subscription name")
+      ->required();
+  for (CLI::App* c : {webhooks_add_cmd, webhooks_get_cmd, webhooks_list_cmd,
+                      webhooks_delete_cmd}) {
     c->add_option("--tenant", a.tenant,
                   "Tenant (default: your certificate's only tenant)");
   }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "common/app.h"
+#include "common/bytes.h"
 #include "common/logging.h"
 #include "common/principal.h"
 #include "common/status_macros.h"
@@ -195,13 +196,6 @@ absl::Status ValidatePolicyName(const std::string& name) {
     return absl::InvalidArgumentError("name: 1..128 of [A-Za-z0-9._-]");
   }
   return absl::OkStatus();
-}
-
-std::string Sha256(const std::string& data) {
-  std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
-         reinterpret_cast<uint8_t*>(out.data()));
-  return out;
 }
 
 // Page tokens: hex of "<tenant>\n<filter>\n<last key>", checked on use.

@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "common/bytes.h"
 #include "common/logging.h"
 #include "core/attest/hello.h"
 #include "core/attest/limits.h"
@@ -56,13 +57,6 @@ std::string EncodeFailures(const std::vector<v1::Failure>& failures,
   for (const v1::Failure& f : failures) *holder.add_failures() = f;
   holder.set_failures_truncated(truncated);
   return holder.SerializeAsString();
-}
-
-std::string Sha256(const std::string& data) {
-  std::string digest(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
-         reinterpret_cast<uint8_t*>(digest.data()));
-  return digest;
 }
 
 }  // namespace

@@ -30,12 +30,6 @@ namespace {
 // (or its binding's) leaf before answering UNAVAILABLE.
 constexpr absl::Duration kLogLagWait = absl::Seconds(5);
 
-std::string Sha256(const std::string& data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return std::string(reinterpret_cast<const char*>(md), sizeof(md));
-}
-
 absl::Status CheckId(const std::string& id) {
   if (id.empty() || id.size() > core::attest::kMaxAttestationIdBytes) {
     return absl::InvalidArgumentError(

@@ -3,6 +3,7 @@
 #include <openssl/sha.h>
 
 #include "absl/strings/str_cat.h"
+#include "common/bytes.h"
 #include "common/http_client.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
@@ -11,13 +12,6 @@
 
 namespace vouch::verifier {
 namespace {
-
-std::string Sha256(absl::string_view data) {
-  std::string out(SHA256_DIGEST_LENGTH, '\0');
-  SHA256(reinterpret_cast<const uint8_t*>(data.data()), data.size(),
-         reinterpret_cast<uint8_t*>(out.data()));
-  return out;
-}
 
 // How long a verifier holds a claimed source: the fetch's own bound and
 // the database writes after it.

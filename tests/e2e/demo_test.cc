@@ -47,7 +47,7 @@ RunResult Bash(const std::string& script,
 }
 
 TEST_CASE("demo --detach under a private parent, its context and env work",
-          "[e2e][pg][tpm]") {
+          "[e2e][pg][tpm][smoke]") {
   auto parent = TempDir::Create("demo-");
   REQUIRE(parent.ok());
   REQUIRE(chmod(parent->path().c_str(), 0700) == 0);  // As mktemp -d makes.

@@ -32,6 +32,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/string_view.h"
+#include "common/file.h"
 #include "harness/temp_dir.h"
 
 extern char** environ;
@@ -42,33 +43,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxCapturedOutput = 64 << 20;
-
-// Owns a file descriptor.
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-
-  int get() const { return fd_; }
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-
- private:
-  int fd_ = -1;
-};
 
 absl::Status ErrnoStatus(absl::string_view what, int err) {
   return absl::InternalError(absl::StrCat(what, ": ", std::strerror(err)));
@@ -131,10 +105,10 @@ absl::StatusOr<std::string> ResolveExecutable(const std::string& name,
       absl::StrCat("executable ", name, " not found in PATH=", search));
 }
 
-absl::StatusOr<Fd> OpenForAppend(const std::string& path) {
+absl::StatusOr<UniqueFd> OpenForAppend(const std::string& path) {
   int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus(absl::StrCat("open ", path), errno);
-  return Fd(fd);
+  return UniqueFd(fd);
 }
 
 // What failed in the child before exec; sent to the parent over a pipe.
@@ -196,7 +170,7 @@ bool MoveFd(int from, int to) {
 bool ReadFile(const std::string& path, std::string* out) {
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  Fd owned(fd);
+  UniqueFd owned(fd);
   out->clear();
   char buf[8192];
   for (;;) {
@@ -293,17 +267,17 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
   }
   env_ptrs.push_back(nullptr);
 
-  Fd devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
+  UniqueFd devnull(open("/dev/null", O_RDONLY | O_CLOEXEC));
   if (devnull.get() < 0) return ErrnoStatus("open /dev/null", errno);
-  Fd stdout_file;
-  Fd stderr_file;
+  UniqueFd stdout_file;
+  UniqueFd stderr_file;
   int out_fd = -1;
   int err_fd = -1;
   if (options.output_fd >= 0) {
     out_fd = err_fd = options.output_fd;
   } else {
     if (!options.stdout_path.empty()) {
-      absl::StatusOr<Fd> f = OpenForAppend(options.stdout_path);
+      absl::StatusOr<UniqueFd> f = OpenForAppend(options.stdout_path);
       if (!f.ok()) return f.status();
       stdout_file = *std::move(f);
       out_fd = stdout_file.get();
@@ -312,7 +286,7 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
       if (options.stderr_path == options.stdout_path) {
         err_fd = out_fd;
       } else {
-        absl::StatusOr<Fd> f = OpenForAppend(options.stderr_path);
+        absl::StatusOr<UniqueFd> f = OpenForAppend(options.stderr_path);
         if (!f.ok()) return f.status();
         stderr_file = *std::move(f);
         err_fd = stderr_file.get();
@@ -322,8 +296,8 @@ absl::StatusOr<ChildProcess> ChildProcess::Start(
 
   int error_pipe[2];
   if (pipe2(error_pipe, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
-  Fd error_read(error_pipe[0]);
-  Fd error_write(error_pipe[1]);
+  UniqueFd error_read(error_pipe[0]);
+  UniqueFd error_write(error_pipe[1]);
 
   struct sigaction default_action;
   std::memset(&default_action, 0, sizeof(default_action));
@@ -504,8 +478,8 @@ absl::StatusOr<std::string> RunCommand(const std::vector<std::string>& argv,
                                        std::chrono::milliseconds timeout) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) return ErrnoStatus("pipe2", errno);
-  Fd read_end(fds[0]);
-  Fd write_end(fds[1]);
+  UniqueFd read_end(fds[0]);
+  UniqueFd write_end(fds[1]);
   ProcessOptions run_options = options;
   run_options.stdout_path.clear();
   run_options.stderr_path.clear();

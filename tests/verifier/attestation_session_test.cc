@@ -310,6 +310,19 @@ TEST_CASE("session: IMA gap, overlap, truncated chunk, tampered entry",
     REQUIRE(r.verdict());
     CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
     CHECK(r.last().verdict().ima_next_entry() == 4);
+    // The entry past the quote is not counted as received until a later
+    // quote proves it (received entries add up to the position).
+    store::HistoryQuery q;
+    q.tenant = "default";
+    q.agent_id = "node-1";
+    absl::StatusOr<std::vector<store::HistoryRow>> h = t.store.QueryHistory(q);
+    REQUIRE(h.ok());
+    REQUIRE(h->size() == 2);
+    for (const store::HistoryRow& row : *h) {
+      REQUIRE(row.row.ima_next_entry.has_value());
+      CHECK(row.row.ima_entries_received ==
+            *row.row.ima_next_entry - row.row.ima_from.value_or(0));
+    }
   }
   SECTION("a log that is not what PCR 10 says fails") {
     v1::AgentMessage ev = agent.Evidence(c);

@@ -346,8 +346,10 @@ bool EvaluateIma(const v1::Evidence& ev, const EvidenceInput& in,
                            std::string(r.status().message())));
     return true;
   }
-  out.ima_entries_received = r->entries_parsed;
   if (!OnlyShortOfTheQuote(chunk, *r)) {
+    // Only the proven entries count: entries past the quoted PCR 10 come
+    // again with the next quote and are counted then, once.
+    out.ima_entries_received = r->entries_accepted;
     out.ima = r->state;
     out.ima_bytes_accepted = r->bytes_accepted;
     AddImaFailures(*r, out);

@@ -102,6 +102,8 @@ struct EvidenceOutcome {
   // The replay position after this evidence (unchanged when nothing was
   // proven); meaningful when a runtime policy is enrolled.
   ima::ImaReplayState ima;
+  // IMA entries this evidence proved (the replay position advanced by as
+  // many); entries past the quote are not counted until a quote covers them.
   uint64_t ima_entries_received = 0;
   // Bytes of the IMA data (held entries, then the chunk) the accepted
   // entries took: what a kept record stores.

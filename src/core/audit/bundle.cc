@@ -30,12 +30,6 @@ AuditResult Invalid(std::string part, std::string reason) {
   return r;
 }
 
-std::string Sha256(const std::string& data) {
-  unsigned char md[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), md);
-  return std::string(reinterpret_cast<const char*>(md), sizeof(md));
-}
-
 absl::Time ToTime(const google::protobuf::Timestamp& t) {
   return absl::FromUnixSeconds(t.seconds()) + absl::Nanoseconds(t.nanos());
 }
