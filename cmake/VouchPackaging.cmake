@@ -15,9 +15,14 @@ set(_deb ${PROJECT_SOURCE_DIR}/deploy/debian)
 set(_pkgdir ${PROJECT_BINARY_DIR}/packaging)
 string(TIMESTAMP _date "%a, %d %b %Y %H:%M:%S +0000" UTC)
 
-# vouch_package_docs(COMPONENT PACKAGE): copyright and changelog, which every
-# Debian binary package carries in /usr/share/doc/<package>/.
+# vouch_package_docs(COMPONENT PACKAGE [EMBEDS DEBIAN_PACKAGE...]):
+# copyright and changelog, which every Debian binary package carries in
+# /usr/share/doc/<package>/. EMBEDS names the Debian packages whose static
+# archives are linked into the package's binary: their copyright files
+# (from /usr/share/doc, each distinct text once) are appended to ours,
+# since the package does not depend on theirs.
 function(vouch_package_docs component package)
+  cmake_parse_arguments(ARG "" "" "EMBEDS" ${ARGN})
   set(VERSION ${PROJECT_VERSION})
   set(DATE ${_date})
   configure_file(${_deb}/changelog.in ${_pkgdir}/${package}/changelog @ONLY)
@@ -26,7 +31,31 @@ function(vouch_package_docs component package)
     DEPENDS ${_pkgdir}/${package}/changelog)
   add_custom_target(vouch_${component}_changelog ALL
     DEPENDS ${_pkgdir}/${package}/changelog.gz)
-  install(FILES ${_deb}/copyright ${_pkgdir}/${package}/changelog.gz
+  set(copyright ${_deb}/copyright)
+  if(ARG_EMBEDS)
+    file(READ ${_deb}/copyright text)
+    string(APPEND text "\n${package} contains static copies of code from "
+                       "the Debian packages below; their copyright files "
+                       "follow.\n")
+    set(seen "")
+    foreach(embedded IN LISTS ARG_EMBEDS)
+      set(file /usr/share/doc/${embedded}/copyright)
+      if(NOT EXISTS ${file})
+        message(FATAL_ERROR "${file} is missing: install ${embedded} "
+                            "(scripts/deps.txt)")
+      endif()
+      file(READ ${file} theirs)
+      string(SHA256 digest "${theirs}")
+      if(digest IN_LIST seen)
+        continue()
+      endif()
+      list(APPEND seen ${digest})
+      string(APPEND text "\n-------- ${embedded} --------\n\n${theirs}")
+    endforeach()
+    set(copyright ${_pkgdir}/${package}/copyright)
+    file(WRITE ${copyright} "${text}")
+  endif()
+  install(FILES ${copyright} ${_pkgdir}/${package}/changelog.gz
     DESTINATION ${CMAKE_INSTALL_DATAROOTDIR}/doc/${package} COMPONENT ${component})
 endfunction()
 
@@ -65,7 +94,13 @@ function(vouch_daemon_package name role summary groups purge_dirs home)
   install(FILES ${PROJECT_SOURCE_DIR}/deploy/systemd/${target}.service
     DESTINATION /lib/systemd/system COMPONENT ${name})
   vouch_man_page(${target} 8 "${summary}" ${name} ${name})
-  vouch_package_docs(${name} ${target})
+  set(embeds "")
+  if(name STREQUAL "agent" AND VOUCH_STATIC_AGENT)
+    # The -dev packages of the archives src/agent/CMakeLists.txt links in.
+    set(embeds EMBEDS libgrpc++-dev libgrpc-dev libprotobuf-dev libabsl-dev
+                      libre2-dev libc-ares-dev)
+  endif()
+  vouch_package_docs(${name} ${target} ${embeds})
   set(dir ${_pkgdir}/${target}/control)
   foreach(script postinst prerm postrm)
     configure_file(${_deb}/${script}.in ${dir}/${script} @ONLY

@@ -38,11 +38,13 @@ vouch_install_deps() {
   vouch_sudo apt-get install -y -q --no-install-recommends $missing
 }
 
-# vouch_build PRESET: configure (once) and build with every core.
+# vouch_build PRESET [CMAKE -D ARGS...]: configure (once; the -D arguments
+# each time) and build with every core.
 vouch_build() {
   local preset="$1"
+  shift
   vouch_log "configuring preset '$preset'"
-  cmake --preset "$preset" -S "$VOUCH_ROOT" >/dev/null
+  cmake --preset "$preset" -S "$VOUCH_ROOT" "$@" >/dev/null
   vouch_log "building preset '$preset'"
   cmake --build --preset "$preset" -j "$(nproc)"
 }

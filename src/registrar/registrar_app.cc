@@ -66,7 +66,11 @@ AppSpec RegistrarAppSpec() {
                   "agent whose EK certificate chains to the CA certificate(s) "
                   "in FILE joins TENANT (first match; a join token wins)")
       .Duration("registrar", "agent_cert_lifetime", absl::Hours(24 * 30),
-                "Lifetime of the agent certificates this registrar issues");
+                "Lifetime of the agent certificates this registrar issues")
+      .Duration("registrar", "prune_unseen_after", absl::ZeroDuration(),
+                "Prune rule: remove the registration of an agent not seen "
+                "(no Register, Activate or verdict) for this long, "
+                "unenrolling it first (e.g. \"720h\" for 30 days); 0 = off");
   AddDatabaseKeys(spec.schema, /*default_max_connections=*/4);
   AddTlsKeys(spec.schema, "registrar",
              "CA that signs admin client certificates");
@@ -155,10 +159,16 @@ absl::Duration CleanupPeriod(absl::Duration pending_ttl) {
   return std::clamp(pending_ttl / 4, absl::Seconds(1), absl::Minutes(1));
 }
 
-// Deletes expired pending registrations every `period` until `stop`; off
-// the signal-waiting thread, so a slow database never delays shutdown.
+// Removed by the prune rule per round at most (the next round, a period
+// later, goes on).
+constexpr int kPruneBatch = 500;
+
+// Deletes expired pending registrations, and with `prune_unseen` > 0 the
+// registrations of agents not seen for that long, every `period` until
+// `stop`; off the signal-waiting thread, so a slow database never delays
+// shutdown.
 void DeleteExpiredUntil(store::PgRegistrarStore& store, absl::Duration period,
-                        absl::Notification& stop) {
+                        absl::Duration prune_unseen, absl::Notification& stop) {
   do {
     absl::StatusOr<int64_t> n = store.DeleteExpired();
     if (!n.ok()) {
@@ -167,6 +177,20 @@ void DeleteExpiredUntil(store::PgRegistrarStore& store, absl::Duration period,
     } else if (*n > 0) {
       Log(LogLevel::kInfo, "expired pending registrations deleted",
           {{"count", *n}});
+    }
+    if (prune_unseen <= absl::ZeroDuration()) continue;
+    absl::StatusOr<std::vector<std::pair<std::string, std::string>>> pruned =
+        store.PruneUnseen(prune_unseen, kPruneBatch);
+    if (!pruned.ok()) {
+      Log(LogLevel::kWarning, "prune of unseen agents failed",
+          {{"error", pruned.status().message()}});
+      continue;
+    }
+    for (const auto& [tenant, agent_id] : *pruned) {
+      Log(LogLevel::kInfo, "registration pruned: agent not seen",
+          {{"tenant", tenant},
+           {"agent_id", agent_id},
+           {"unseen_after_s", absl::ToInt64Seconds(prune_unseen)}});
     }
   } while (!stop.WaitForNotificationWithTimeout(period));
 }
@@ -296,8 +320,10 @@ int RunRegistrar(AppContext& ctx) {
       "registrar");
   if (server == nullptr) return 1;
   absl::Notification stop;
-  std::thread cleaner(
-      [&] { DeleteExpiredUntil(store, CleanupPeriod(pending_ttl), stop); });
+  std::thread cleaner([&, prune_unseen = cfg.GetDuration(
+                              "registrar", "prune_unseen_after")] {
+    DeleteExpiredUntil(store, CleanupPeriod(pending_ttl), prune_unseen, stop);
+  });
   db.Serving(port);
   const int sig = WaitForShutdown();
   Log(LogLevel::kInfo, "registrar stopping", {{"signal", sig}});

@@ -669,7 +669,8 @@ grpc::Status RegistrarService::CreateEnrollmentRule(
     return server::ToGrpcStatus(
         absl::InvalidArgumentError("runtime_policy: required"));
   }
-  if (req->interval_seconds() < 0 || req->interval_seconds() > 86400) {
+  if (req->interval_seconds() < 0 ||
+      req->interval_seconds() > core::attest::kMaxIntervalSeconds) {
     return server::ToGrpcStatus(
         absl::InvalidArgumentError("interval_seconds: 0 (= 60) .. 86400"));
   }
@@ -678,8 +679,9 @@ grpc::Status RegistrarService::CreateEnrollmentRule(
   rule.name = req->name();
   rule.runtime_policy = req->runtime_policy();
   rule.boot_policy = req->boot_policy();
-  rule.interval = absl::Seconds(
-      req->interval_seconds() == 0 ? 60 : req->interval_seconds());
+  rule.interval = absl::Seconds(req->interval_seconds() == 0
+                                    ? core::attest::kDefaultIntervalSeconds
+                                    : req->interval_seconds());
   absl::StatusOr<store::EnrollmentRuleRecord> created =
       store_->CreateRule(rule, *json);
   if (!created.ok()) return Fail("rule create failed", "", created.status());

@@ -231,13 +231,13 @@ absl::StatusOr<AgentRow> InMemoryVerifierStore::Enroll(const Enrollment& e) {
     return absl::FailedPreconditionError(
         "agent has registered but not activated its AIK yet");
   }
-  for (const std::string* name :
-       {&e.runtime_policy, &e.boot_policy, &e.pcr_policy}) {
+  for (const auto& [slot, name] : EnrollmentSlots(e)) {
     if (name->empty()) continue;
     auto p = policies_.find({e.tenant, *name});
     if (p == policies_.end() || p->second.back().removed) {
       return absl::NotFoundError(absl::StrCat("no policy ", *name));
     }
+    VOUCH_RETURN_IF_ERROR(CheckSlotKind(slot, *name, p->second.back().kind));
   }
   if (agents_.count(e.agent_id) != 0) {
     return absl::AlreadyExistsError(
@@ -526,6 +526,7 @@ void InMemoryVerifierStore::Keep(const VerdictCommit& c,
   r.row = attestation;
   r.failures = c.failures;
   r.nonce = c.nonce;
+  r.evidence_sha256 = c.evidence_sha256;
   r.aik_name = c.aik_name;
   r.reset_count = boot;
   r.evidence = k;

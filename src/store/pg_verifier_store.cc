@@ -358,6 +358,26 @@ absl::Status PgVerifierStore::RemovePolicy(const std::string& tenant,
   });
 }
 
+namespace {
+
+// kNotFound without a live policy `name` in the tenant; kInvalidArgument
+// when its newest version is not of the slot's kind (CheckSlotKind).
+absl::Status CheckPolicySlot(PgConnection& c, const std::string& tenant,
+                             int slot, const std::string& name) {
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows p, c.Query("SELECT kind FROM policies WHERE tenant = $1 AND "
+                        "name = $2 AND NOT removed ORDER BY version DESC "
+                        "LIMIT 1",
+                        {tenant, name}));
+  if (p.rows.empty()) {
+    return absl::NotFoundError(absl::StrCat("no policy ", name));
+  }
+  VOUCH_ASSIGN_OR_RETURN(int kind, Int<int>(p.rows[0][0]));
+  return CheckSlotKind(slot, name, kind);
+}
+
+}  // namespace
+
 absl::StatusOr<AgentRow> PgVerifierStore::Enroll(const Enrollment& e) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<AgentRow> {
@@ -374,16 +394,9 @@ absl::StatusOr<AgentRow> PgVerifierStore::Enroll(const Enrollment& e) {
       return absl::FailedPreconditionError(
           "agent has registered but not activated its AIK yet");
     }
-    for (const std::string* name :
-         {&e.runtime_policy, &e.boot_policy, &e.pcr_policy}) {
+    for (const auto& [slot, name] : EnrollmentSlots(e)) {
       if (name->empty()) continue;
-      VOUCH_ASSIGN_OR_RETURN(
-          PgRows p, c.Query("SELECT 1 FROM policies WHERE tenant = $1 AND "
-                            "name = $2 AND NOT removed",
-                            {e.tenant, *name}));
-      if (p.rows.empty()) {
-        return absl::NotFoundError(absl::StrCat("no policy ", *name));
-      }
+      VOUCH_RETURN_IF_ERROR(CheckPolicySlot(c, e.tenant, slot, *name));
     }
     auto opt = [](const std::string& s) -> PgParam {
       return s.empty() ? PgParam() : PgParam(s);
@@ -488,15 +501,10 @@ absl::StatusOr<std::vector<AgentRow>> PgVerifierStore::UpdateEnrollments(
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   return InTransaction(
       *db, [&](PgConnection& c) -> absl::StatusOr<std::vector<AgentRow>> {
-        for (const std::string* name : {&u.runtime_policy, &u.boot_policy}) {
+        for (const auto& [slot, name] : {std::make_pair(1, &u.runtime_policy),
+                                         std::make_pair(2, &u.boot_policy)}) {
           if (name->empty()) continue;
-          VOUCH_ASSIGN_OR_RETURN(
-              PgRows p, c.Query("SELECT 1 FROM policies WHERE tenant = $1 AND "
-                                "name = $2 AND NOT removed",
-                                {u.tenant, *name}));
-          if (p.rows.empty()) {
-            return absl::NotFoundError(absl::StrCat("no policy ", *name));
-          }
+          VOUCH_RETURN_IF_ERROR(CheckPolicySlot(c, u.tenant, slot, *name));
         }
         // The agents, locked in agent_id order (two updates never deadlock).
         std::vector<PgParam> params = {u.tenant};
@@ -1147,7 +1155,7 @@ absl::StatusOr<KeptRecord> PgVerifierStore::GetKeptRecord(
           "e.runtime_policy_version, e.boot_policy, e.boot_policy_version, "
           "e.pcr_policy, e.pcr_policy_version, k.aik_public, b.data, "
           "r.ek_certificate, r.ek_intermediates, e.attestation_id IS NOT NULL, "
-          "r.ek_public "
+          "r.ek_public, a.evidence_sha256 "
           "FROM attestations a LEFT JOIN attestation_evidence e ON "
           "e.attestation_id = a.attestation_id AND e.at = a.at LEFT JOIN "
           "kept_aiks k ON k.aik_name = e.aik_name LEFT JOIN kept_boot_logs b "
@@ -1166,6 +1174,7 @@ absl::StatusOr<KeptRecord> PgVerifierStore::GetKeptRecord(
   VOUCH_ASSIGN_OR_RETURN(out.failures, Bytea(r[10]));
   VOUCH_ASSIGN_OR_RETURN(out.nonce, Bytea(r[11]));
   out.agent_id = r[12].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(out.evidence_sha256, Bytea(r[29]));
   if (r[27].value_or("f") != "t") {
     out.evidence_status = absl::FailedPreconditionError(
         "the record's evidence is not kept (committed before evidence was "

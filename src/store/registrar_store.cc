@@ -364,6 +364,76 @@ absl::StatusOr<int64_t> PgRegistrarStore::DeleteExpired() {
       "r.agent_id)"));
 }
 
+namespace {
+
+// SQL: the agent of registration `r` (with its agent_state `s`, if any) was
+// last seen before now - $1 seconds.
+constexpr const char* kUnseen =
+    "r.activated_at IS NOT NULL AND GREATEST(r.registered_at, "
+    "r.activated_at, s.last_verdict_at) < now() - make_interval(secs => "
+    "$1::float8)";
+
+}  // namespace
+
+absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
+PgRegistrarStore::PruneUnseen(absl::Duration unseen, int limit) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  const std::string secs = absl::StrCat(absl::ToDoubleSeconds(unseen));
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows candidates,
+      db->Query(absl::StrCat("SELECT r.tenant, r.agent_id FROM registrations "
+                             "r LEFT JOIN agent_state s ON s.agent_id = "
+                             "r.agent_id WHERE ",
+                             kUnseen, " ORDER BY r.agent_id LIMIT $2"),
+                {secs, absl::StrCat(limit)}));
+  std::vector<std::pair<std::string, std::string>> removed;
+  for (const Row& c : candidates.rows) {
+    const std::string tenant = c[0].value_or("");
+    const std::string agent_id = c[1].value_or("");
+    VOUCH_ASSIGN_OR_RETURN(
+        bool gone,
+        InTransaction(*db, [&](PgConnection& t) -> absl::StatusOr<bool> {
+          // Locked, then checked again by a later statement (which sees
+          // every commit before the lock): a verdict committed since the
+          // list above keeps the agent, and one still to come finds no
+          // registration and is fenced.
+          VOUCH_RETURN_IF_ERROR(
+              t.Query("SELECT 1 FROM registrations WHERE tenant = $1 AND "
+                      "agent_id = $2 FOR UPDATE",
+                      {tenant, agent_id})
+                  .status());
+          VOUCH_ASSIGN_OR_RETURN(
+              PgRows reg,
+              t.Query(absl::StrCat(
+                          "SELECT r.ek_sha256, r.aik_name FROM registrations "
+                          "r LEFT JOIN agent_state s ON s.agent_id = "
+                          "r.agent_id WHERE r.tenant = $2 AND r.agent_id = "
+                          "$3 AND ",
+                          kUnseen),
+                      {secs, tenant, agent_id}));
+          if (reg.rows.empty()) return false;
+          VOUCH_RETURN_IF_ERROR(
+              t.Query("WITH d AS (DELETE FROM agent_state WHERE tenant = $1 "
+                      "AND agent_id = $2 RETURNING state) INSERT INTO "
+                      "agent_events (tenant, agent_id, previous_state, state, "
+                      "cause) SELECT $1, $2, d.state, 'unenrolled', "
+                      "'unenrolled' FROM d RETURNING 1",
+                      {tenant, agent_id})
+                  .status());
+          VOUCH_RETURN_IF_ERROR(t.Exec("DELETE FROM registrations WHERE "
+                                       "tenant = $1 AND agent_id = $2",
+                                       {tenant, agent_id})
+                                    .status());
+          VOUCH_RETURN_IF_ERROR(
+              LogBinding(t, core::translog::LeafKind::kRemoval, agent_id,
+                         tenant, reg.rows[0][0], reg.rows[0][1]));
+          return true;
+        }));
+    if (gone) removed.emplace_back(tenant, agent_id);
+  }
+  return removed;
+}
+
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 PgRegistrarStore::Bindings(const std::string& agent_id) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());

@@ -204,6 +204,17 @@ class PgRegistrarStore {
   // challenges); returns how many. Safe to run in every registrar at once.
   absl::StatusOr<int64_t> DeleteExpired();
 
+  // The prune rule (registrar.prune_unseen_after): removes at most `limit`
+  // activated registrations whose agent was last seen (its last Register,
+  // Activate or verdict, whichever is newest) before now - `unseen` by the
+  // database's clock. An enrolled one is unenrolled in the same
+  // transaction (an `unenrolled` event, as UnenrollAgent writes); each
+  // removal is logged like Delete's. Each agent is checked again under its
+  // row locks, so one that attests meanwhile stays. Returns the removed
+  // (tenant, agent_id) pairs. Safe to run in every registrar at once.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> PruneUnseen(
+      absl::Duration unseen, int limit);
+
   // The binding log of one agent, oldest first: (event, aik_name).
   absl::StatusOr<std::vector<std::pair<std::string, std::string>>> Bindings(
       const std::string& agent_id);

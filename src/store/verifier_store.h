@@ -16,13 +16,16 @@
 #ifndef VOUCH_STORE_VERIFIER_STORE_H_
 #define VOUCH_STORE_VERIFIER_STORE_H_
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
 #include "core/agent_state.h"
 #include "core/label_selector.h"
@@ -59,6 +62,27 @@ struct Enrollment {
   int hash_alg = 0;  // vouch.v1.HashAlgorithm
   std::string enrolled_by;
 };
+
+// An enrollment's policy slots in order, each with the vouch.v1.PolicyKind
+// a policy in it must have.
+inline std::array<std::pair<int, const std::string*>, 3> EnrollmentSlots(
+    const Enrollment& e) {
+  return {{{1, &e.runtime_policy}, {2, &e.boot_policy}, {3, &e.pcr_policy}}};
+}
+
+// kInvalidArgument when policy `name` (of `kind`) sits in the slot for
+// `slot_kind`: a boot policy named as the runtime policy, say.
+inline absl::Status CheckSlotKind(int slot_kind, const std::string& name,
+                                  int kind) {
+  if (kind == slot_kind) return absl::OkStatus();
+  static constexpr const char* kSlots[] = {"policy", "runtime_policy",
+                                           "boot_policy", "pcr_policy"};
+  static constexpr const char* kKinds[] = {"unspecified", "runtime", "boot",
+                                           "PCR"};
+  return absl::InvalidArgumentError(absl::StrCat(
+      kSlots[slot_kind >= 1 && slot_kind <= 3 ? slot_kind : 0], ": ", name,
+      " is a policy of kind ", kind >= 0 && kind <= 3 ? kKinds[kind] : "?"));
+}
 
 struct AgentRow {
   Enrollment enrollment;
@@ -246,6 +270,9 @@ struct KeptRecord {
   AttestationRow row;
   std::string failures;  // The verifier's encoding, as committed.
   std::string nonce;
+  // SHA-256 of the Evidence the verdict judged (the digest the record's
+  // transparency-log leaf carries).
+  std::string evidence_sha256;
   std::string aik_name;
   uint32_t reset_count = 0;
   // OK, or kFailedPrecondition naming what is no longer kept (committed

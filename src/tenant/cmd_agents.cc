@@ -830,7 +830,7 @@ void AddAdminCommands(CLI::App& cli) {
   agents_enroll->add_option("--pcr-policy", a.pcr_policy,
                             "PCR policy name (expected PCR values)");
   agents_enroll->add_option("--interval", a.interval,
-                            "Push interval, 5s..1h (default 60s)");
+                            "Push interval, 1s..24h (default 60s)");
   agents_list->add_option("--state", a.states, "Only agents in these states")
       ->check(CLI::IsMember({"pending", "pass", "fail", "timeout"}));
   policies_cmd = cli.add_subcommand("policies", "Named, versioned policies");

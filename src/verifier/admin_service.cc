@@ -19,6 +19,7 @@
 #include "common/status_macros.h"
 #include "core/agent_id.h"
 #include "core/agent_state.h"
+#include "core/attest/limits.h"
 #include "core/audit/history_query.h"
 #include "core/boot/boot_policy.h"
 #include "core/boot/pcr_policy.h"
@@ -336,9 +337,12 @@ grpc::Status AdminService::EnrollAgent(grpc::ServerContext* ctx,
   }
   absl::Duration interval = absl::Seconds(req->interval().seconds()) +
                             absl::Nanoseconds(req->interval().nanos());
-  if (interval == absl::ZeroDuration()) interval = absl::Seconds(60);
-  if (interval < absl::Seconds(5) || interval > absl::Hours(1)) {
-    return Reply(absl::InvalidArgumentError("interval: 5s..1h"));
+  if (interval == absl::ZeroDuration()) {
+    interval = absl::Seconds(core::attest::kDefaultIntervalSeconds);
+  }
+  if (interval < absl::Seconds(core::attest::kMinIntervalSeconds) ||
+      interval > absl::Seconds(core::attest::kMaxIntervalSeconds)) {
+    return Reply(absl::InvalidArgumentError("interval: 1s..24h"));
   }
   if (req->hash_alg() != v1::HASH_ALGORITHM_UNSPECIFIED &&
       req->hash_alg() != v1::HASH_ALGORITHM_SHA256) {
@@ -719,8 +723,8 @@ grpc::Status AdminService::UpdateAgents(grpc::ServerContext* ctx,
   u.boot_policy = req->boot_policy();
   u.clear_boot_policy = req->clear_boot_policy();
   if (req->interval_seconds() != 0) {
-    // Enrollment rules' bounds (a rule may enroll at 1 s).
-    if (req->interval_seconds() < 1 || req->interval_seconds() > 86400) {
+    if (req->interval_seconds() < core::attest::kMinIntervalSeconds ||
+        req->interval_seconds() > core::attest::kMaxIntervalSeconds) {
       return Reply(absl::InvalidArgumentError("interval_seconds: 1..86400"));
     }
     u.interval = absl::Seconds(req->interval_seconds());

@@ -61,6 +61,7 @@ void FillRecord(const store::KeptRecord& k, v1::AttestationRecord* rec) {
   if (r.ima_next_entry) rec->set_ima_next_entry(*r.ima_next_entry);
   rec->set_boot_log_evaluated(r.boot_log_evaluated);
   rec->set_nonce(k.nonce);
+  rec->set_evidence_sha256(k.evidence_sha256);
   rec->set_evidence_retained(k.evidence_status.ok());
   if (!k.evidence_status.ok()) return;
   rec->set_reset_count(k.reset_count);

@@ -76,6 +76,13 @@ inspect)
     echo "== the packaged (stripped) agent is the self-contained one"
     "$(dirname "$0")/static_agent_test.sh" "$root/usr/bin/vouch-agent" ||
       fail "the packaged vouch-agent is not self-contained"
+    # What it embeds carries its copyright with it.
+    for embedded in libgrpc++-dev libprotobuf-dev libabsl-dev libre2-dev \
+      libc-ares-dev; do
+      grep -q -- "-------- $embedded --------" \
+        "$root/usr/share/doc/vouch-agent/copyright" ||
+        fail "vouch-agent's copyright lacks $embedded's"
+    done
   fi
   [ -x "$root/usr/bin/vouchctl" ] || fail "vouchctl missing"
   [ -e "$root/usr/share/man/man1/vouchctl.1.gz" ] || fail "vouchctl(1) missing"

@@ -256,6 +256,77 @@ TEST_CASE(
   CHECK(queued().size() == 4);
 }
 
+TEST_CASE(
+    "registrar store: the prune rule removes agents not seen for long, "
+    "unenrolling them and logging the removal, and keeps the rest",
+    "[pg][registrar][store]") {
+  Db db;
+  REQUIRE(store::PrepareDatabase(*db.pool, absl::Seconds(30)).ok());
+  store::PgRegistrarStore s(db.pool.get(), absl::Minutes(10));
+  store::PgVerifierStore verifier(db.pool.get(), 3);
+  auto count = [&](const std::string& sql) {
+    absl::StatusOr<store::PgPool::Lease> c = db.pool->Acquire();
+    REQUIRE(c.ok());
+    absl::StatusOr<store::PgRows> rows = (*c)->Query(sql);
+    REQUIRE(rows.ok());
+    return std::stoi(rows->rows.at(0).at(0).value_or("-1"));
+  };
+  char ek = 'a';
+  for (const std::string id :
+       {"gone-enrolled", "gone-idle", "seen-verdict", "seen-new"}) {
+    REQUIRE(s.Register(Reg(id, "A", ek), Challenge("s-" + id, id)).ok());
+    REQUIRE(Activate(s, "A", id, "s-" + id).value() ==
+            ActivateOutcome::kActivated);
+    ++ek;
+  }
+  REQUIRE(verifier.Enroll(Enrollment("A", "gone-enrolled")).ok());
+  REQUIRE(verifier.Enroll(Enrollment("A", "seen-verdict")).ok());
+  REQUIRE(s.Register(Reg("pending", "A", 'z'), Challenge("s-p", "p")).ok());
+  // Forty days ago by the database's clock; one of them got a verdict an
+  // hour ago, another one 35 days ago.
+  db.Exec(
+      "UPDATE registrations SET registered_at = now() - interval '40 days', "
+      "activated_at = CASE WHEN activated_at IS NULL THEN NULL ELSE now() - "
+      "interval '40 days' END WHERE agent_id <> 'seen-new'");
+  db.Exec(
+      "UPDATE agent_state SET last_verdict_at = now() - interval '35 days' "
+      "WHERE agent_id = 'gone-enrolled'");
+  db.Exec(
+      "UPDATE agent_state SET last_verdict_at = now() - interval '1 hour' "
+      "WHERE agent_id = 'seen-verdict'");
+  const int leaves_before = count("SELECT count(*) FROM translog_queue");
+
+  // Off by a day: nothing goes.
+  CHECK(s.PruneUnseen(absl::Hours(24 * 41), 100).value().empty());
+  // At most `limit` per call, in agent_id order.
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> first =
+      s.PruneUnseen(absl::Hours(24 * 30), 1);
+  REQUIRE(first.ok());
+  REQUIRE(first->size() == 1);
+  CHECK(first->front() ==
+        std::make_pair(std::string("A"), std::string("gone-enrolled")));
+  absl::StatusOr<std::vector<std::pair<std::string, std::string>>> rest =
+      s.PruneUnseen(absl::Hours(24 * 30), 100);
+  REQUIRE(rest.ok());
+  REQUIRE(rest->size() == 1);
+  CHECK(rest->front().second == "gone-idle");
+  CHECK(s.PruneUnseen(absl::Hours(24 * 30), 100).value().empty());
+
+  CHECK(absl::IsNotFound(s.Get("A", "gone-enrolled").status()));
+  CHECK(absl::IsNotFound(s.Get("A", "gone-idle").status()));
+  CHECK(absl::IsNotFound(verifier.GetAgent("A", "gone-enrolled").status()));
+  CHECK(count("SELECT count(*) FROM agent_events WHERE agent_id = "
+              "'gone-enrolled' AND state = 'unenrolled'") == 1);
+  // Each removal logged, as a delete logs it.
+  CHECK(count("SELECT count(*) FROM translog_queue") == leaves_before + 2);
+  // What was seen lately, and a pending registration (pending_ttl's), stay.
+  CHECK(s.Get("A", "seen-verdict").ok());
+  CHECK(verifier.GetAgent("A", "seen-verdict").ok());
+  CHECK(s.Get("A", "seen-new").ok());
+  CHECK(count("SELECT count(*) FROM registrations WHERE agent_id = "
+              "'pending'") == 1);
+}
+
 TEST_CASE("migration 0005 keeps the data it finds", "[pg][registrar][store]") {
   Db db;
   // Schema version 4 with data, as an older release left it.

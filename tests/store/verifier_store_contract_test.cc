@@ -552,6 +552,21 @@ void BootContract(Fixture& f) {
   store::AgentStore& s = f.agents();
   f.Register("a1");
   REQUIRE(f.policies().AddPolicy(Policy("b", 2)).ok());
+  // A policy only in the slot of its kind: a boot policy named as the
+  // runtime policy (or a runtime one as the PCR policy) is refused.
+  {
+    store::Enrollment e;
+    e.tenant = "default";
+    e.agent_id = "a1";
+    e.runtime_policy = "b";
+    absl::Status wrong = s.Enroll(e).status();
+    CHECK(absl::IsInvalidArgument(wrong));
+    CHECK(wrong.message() == "runtime_policy: b is a policy of kind boot");
+    REQUIRE(f.policies().AddPolicy(Policy("r1")).ok());
+    e.runtime_policy.clear();
+    e.pcr_policy = "r1";
+    CHECK(absl::IsInvalidArgument(s.Enroll(e).status()));
+  }
   EnrollA1(s, "", "b");
   absl::StatusOr<store::Takeover> t =
       s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));

@@ -60,6 +60,11 @@ inline constexpr int kMaxPageSize = 1000;
 inline constexpr size_t kMaxPageTokenBytes = 1024;
 inline constexpr size_t kMaxAttestationIdBytes = 64;
 inline constexpr int kMaxAdminReplyBytes = 20 << 20;
+// An enrollment's push interval, in seconds, wherever it is set
+// (EnrollAgent, UpdateAgents, enrollment rules); 0 or unset means 60 s.
+inline constexpr int64_t kMinIntervalSeconds = 1;
+inline constexpr int64_t kMaxIntervalSeconds = 86400;
+inline constexpr int64_t kDefaultIntervalSeconds = 60;
 
 }  // namespace vouch::core::attest
 

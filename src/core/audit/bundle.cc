@@ -233,7 +233,8 @@ absl::Status VerifyLogSection(const v1::AuditLogProofs& log,
     const size_t len = (static_cast<uint8_t>(leaf[prefix.size()]) << 8) |
                        static_cast<uint8_t>(leaf[prefix.size() + 1]);
     if (leaf.size() != prefix.size() + 2 + len + 8) return false;
-    return rec.evidence_sha256().empty() ||
+    // The record names the evidence digest its verdict was logged with.
+    return rec.evidence_sha256().size() == 32 &&
            leaf.compare(prefix.size() + 2, len, rec.evidence_sha256()) == 0;
   }();
   if (!leaf_ok) {
