@@ -643,6 +643,7 @@ std::optional<int> SetUpTranslog(const Config& cfg, store::PgPool* pool,
   }
   t.key = *std::move(k);
   store.SetTranslog(true);
+  Log(LogLevel::kInfo, "transparency log on", {{"key_file", path}});
   return std::nullopt;
 }
 
