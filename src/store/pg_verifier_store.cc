@@ -427,17 +427,23 @@ absl::StatusOr<AgentRow> PgVerifierStore::Enroll(const Enrollment& e) {
   });
 }
 
+absl::StatusOr<bool> UnenrollIn(PgConnection& c, const std::string& tenant,
+                                const std::string& agent_id) {
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      c.Query("WITH d AS (DELETE FROM agent_state WHERE tenant = $1 AND "
+              "agent_id = $2 RETURNING state) INSERT INTO agent_events "
+              "(tenant, agent_id, previous_state, state, cause) SELECT $1, "
+              "$2, d.state, 'unenrolled', 'unenrolled' FROM d RETURNING 1",
+              {tenant, agent_id}));
+  return !rows.rows.empty();
+}
+
 absl::Status PgVerifierStore::Unenroll(const std::string& tenant,
                                        const std::string& agent_id) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
-  VOUCH_ASSIGN_OR_RETURN(
-      PgRows rows,
-      db->Query("WITH d AS (DELETE FROM agent_state WHERE tenant = $1 AND "
-                "agent_id = $2 RETURNING state) INSERT INTO agent_events "
-                "(tenant, agent_id, previous_state, state, cause) SELECT $1, "
-                "$2, d.state, 'unenrolled', 'unenrolled' FROM d RETURNING 1",
-                {tenant, agent_id}));
-  if (rows.rows.empty()) return absl::NotFoundError("agent is not enrolled");
+  VOUCH_ASSIGN_OR_RETURN(bool unenrolled, UnenrollIn(*db, tenant, agent_id));
+  if (!unenrolled) return absl::NotFoundError("agent is not enrolled");
   return absl::OkStatus();
 }
 

@@ -19,6 +19,12 @@
 
 namespace vouch::store {
 
+// Unenrolls agent_id in `c`'s transaction: deletes its agent_state row and
+// adds the `unenrolled` event Watch sees; false when it was not enrolled.
+// AgentStore::Unenroll, and the registrar's prune rule, in theirs.
+absl::StatusOr<bool> UnenrollIn(PgConnection& c, const std::string& tenant,
+                                const std::string& agent_id);
+
 class PgVerifierStore final : public PolicyStore,
                               public AgentStore,
                               public EventStore,

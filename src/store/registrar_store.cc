@@ -10,6 +10,7 @@
 #include "core/translog/tree_head.h"
 #include "store/pg_columns.h"
 #include "store/pg_translog.h"
+#include "store/pg_verifier_store.h"
 
 namespace vouch::store {
 namespace {
@@ -45,6 +46,21 @@ absl::Status LogBinding(PgConnection& c, core::translog::LeafKind kind,
       core::translog::TranslogLeafForBinding(
           kind, agent_id, tenant, ek, core::translog::BindingAikDigest(aik),
           absl::Now()));
+}
+
+// Deletes the registration in `c`'s transaction (the caller holds its row
+// lock); an activated one had a binding, so its removal is logged.
+absl::Status RemoveRegistration(PgConnection& c, const std::string& tenant,
+                                const std::string& agent_id, bool activated,
+                                const std::optional<std::string>& ek_sha256,
+                                const std::optional<std::string>& aik_name) {
+  VOUCH_RETURN_IF_ERROR(
+      c.Exec("DELETE FROM registrations WHERE tenant = $1 AND agent_id = $2",
+             {tenant, agent_id})
+          .status());
+  if (!activated || !aik_name) return absl::OkStatus();
+  return LogBinding(c, core::translog::LeafKind::kRemoval, agent_id, tenant,
+                    ek_sha256, aik_name);
 }
 
 constexpr const char* kTokenColumns =
@@ -337,15 +353,9 @@ absl::Status PgRegistrarStore::Delete(const std::string& tenant,
     if (!enrolled.rows.empty()) {
       return absl::FailedPreconditionError("enrolled");
     }
-    VOUCH_RETURN_IF_ERROR(
-        c.Exec("DELETE FROM registrations WHERE tenant = $1 AND agent_id = $2",
-               {tenant, agent_id})
-            .status());
-    // An activated registration had a binding: log its removal.
     const auto& row = reg.rows[0];
-    if (row[0].value_or("f") != "t" || !row[2]) return absl::OkStatus();
-    return LogBinding(c, core::translog::LeafKind::kRemoval, agent_id, tenant,
-                      row[1], row[2]);
+    return RemoveRegistration(c, tenant, agent_id, row[0].value_or("f") == "t",
+                              row[1], row[2]);
   });
   // A foreign-key violation (23503) reads as kFailedPrecondition too; the
   // caller gets one message either way.
@@ -378,7 +388,7 @@ constexpr const char* kUnseen =
 absl::StatusOr<std::vector<std::pair<std::string, std::string>>>
 PgRegistrarStore::PruneUnseen(absl::Duration unseen, int limit) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
-  const std::string secs = absl::StrCat(absl::ToDoubleSeconds(unseen));
+  const std::string secs = Secs(unseen);
   VOUCH_ASSIGN_OR_RETURN(
       PgRows candidates,
       db->Query(absl::StrCat("SELECT r.tenant, r.agent_id FROM registrations "
@@ -412,21 +422,10 @@ PgRegistrarStore::PruneUnseen(absl::Duration unseen, int limit) {
                           kUnseen),
                       {secs, tenant, agent_id}));
           if (reg.rows.empty()) return false;
-          VOUCH_RETURN_IF_ERROR(
-              t.Query("WITH d AS (DELETE FROM agent_state WHERE tenant = $1 "
-                      "AND agent_id = $2 RETURNING state) INSERT INTO "
-                      "agent_events (tenant, agent_id, previous_state, state, "
-                      "cause) SELECT $1, $2, d.state, 'unenrolled', "
-                      "'unenrolled' FROM d RETURNING 1",
-                      {tenant, agent_id})
-                  .status());
-          VOUCH_RETURN_IF_ERROR(t.Exec("DELETE FROM registrations WHERE "
-                                       "tenant = $1 AND agent_id = $2",
-                                       {tenant, agent_id})
-                                    .status());
-          VOUCH_RETURN_IF_ERROR(
-              LogBinding(t, core::translog::LeafKind::kRemoval, agent_id,
-                         tenant, reg.rows[0][0], reg.rows[0][1]));
+          VOUCH_RETURN_IF_ERROR(UnenrollIn(t, tenant, agent_id).status());
+          VOUCH_RETURN_IF_ERROR(RemoveRegistration(
+              t, tenant, agent_id,
+              /*activated=*/true, reg.rows[0][0], reg.rows[0][1]));
           return true;
         }));
     if (gone) removed.emplace_back(tenant, agent_id);
