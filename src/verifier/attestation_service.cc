@@ -155,19 +155,38 @@ void AttestationService::Register(StreamReactor* reactor,
                                   absl::Duration lease,
                                   const std::string& aik_name) {
   absl::MutexLock lock(&mu_);
-  for (auto& [other, held] : streams_) {
-    if (other != reactor && held.agent_id == agent_id) {
-      other->End(grpc::Status(grpc::StatusCode::ABORTED,
-                              "the agent opened a newer stream"));
-    }
+  auto held = streams_.find(reactor);
+  if (held != streams_.end() && held->second.agent_id != agent_id) {
+    ForgetNewest(reactor, held->second.agent_id);
+  }
+  // One lookup, not a scan of every stream: each Hello of a reconnect storm
+  // would otherwise cost time in proportion to the streams already open.
+  auto [newest, fresh] = newest_.try_emplace(agent_id, reactor);
+  if (!fresh && newest->second != reactor) {
+    // The streams it had superseded were ended then.
+    newest->second->End(grpc::Status(grpc::StatusCode::ABORTED,
+                                     "the agent opened a newer stream"));
+    newest->second = reactor;
   }
   streams_[reactor] = Held{agent_id, epoch, lease, aik_name};
+}
+
+void AttestationService::ForgetNewest(StreamReactor* reactor,
+                                      const std::string& agent_id) {
+  auto newest = newest_.find(agent_id);
+  if (newest != newest_.end() && newest->second == reactor) {
+    newest_.erase(newest);
+  }
 }
 
 void AttestationService::Unregister(StreamReactor* reactor) {
   {
     absl::MutexLock lock(&mu_);
-    streams_.erase(reactor);
+    auto held = streams_.find(reactor);
+    if (held != streams_.end()) {
+      ForgetNewest(reactor, held->second.agent_id);
+      streams_.erase(held);
+    }
   }
   admission_.Closed(reactor);
 }

@@ -33,6 +33,7 @@
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/container/flat_hash_map.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
@@ -118,6 +119,9 @@ class AttestationService final : public v1::Attestation::CallbackService,
                 const std::string& aik_name);
   // The stream is done: forgotten, its slot free.
   void Unregister(StreamReactor* reactor);
+  // newest_ forgets agent_id when reactor is its newest stream.
+  void ForgetNewest(StreamReactor* reactor, const std::string& agent_id)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // The stream read its first message: its Hello deadline is off.
   void FirstMessage(StreamReactor* reactor);
   // A new stream over the admission rate: refused with RESOURCE_EXHAUSTED.
@@ -136,6 +140,8 @@ class AttestationService final : public v1::Attestation::CallbackService,
   server::RateLimiter hello_limiter_;
   mutable absl::Mutex mu_;
   std::map<StreamReactor*, Held> streams_ ABSL_GUARDED_BY(mu_);
+  // Each agent's newest stream in streams_ (the older ones were ended).
+  absl::flat_hash_map<std::string, StreamReactor*> newest_ ABSL_GUARDED_BY(mu_);
   // The stream cap and the streams awaiting their Hello.
   StreamAdmission<StreamReactor> admission_;
   ImaBudget ima_budget_;
