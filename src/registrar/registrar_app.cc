@@ -24,6 +24,7 @@
 #include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
 #include "sdk/ca.h"
+#include "server/limits.h"
 #include "server/tls.h"
 #include "startup/database_server.h"
 #include "store/pg_verifier_store.h"
@@ -227,6 +228,7 @@ int RunRegistrar(AppContext& ctx) {
   const std::string listen = cfg.GetString("registrar", "listen");
   Log(LogLevel::kInfo, "registrar starting",
       {{"listen", listen},
+       {"open_files", server::RaiseOpenFileLimit()},
        {"require_ek_cert", cfg.GetBool("registrar", "require_ek_cert")}});
   if (std::optional<int> exit = startup::CheckDatabaseConfig(cfg)) {
     return *exit;

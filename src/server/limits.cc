@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 #include <grpcpp/resource_quota.h>
+#include <sys/resource.h>
 
 #include <climits>
 #include <string>
@@ -12,6 +13,8 @@ namespace vouch::server {
 namespace {
 
 constexpr char kSection[] = "grpc";
+// The largest TLS record a server writes (GRPC_ARG_TSI_MAX_FRAME_SIZE).
+constexpr int kTlsMaxFrameBytes = 4096;
 
 // A duration key as gRPC's int milliseconds; kInvalidArgument naming it.
 absl::StatusOr<int> Millis(const Config& config, const char* key) {
@@ -134,10 +137,29 @@ void ApplyServerLimits(const ServerLimits& l, grpc::ServerBuilder& builder) {
                              l.max_header_list_bytes);
   builder.AddChannelArgument(GRPC_ARG_SERVER_HANDSHAKE_TIMEOUT_MS,
                              Ms(l.handshake_timeout));
+  // Per-connection memory (docs/scaling.md): TLS records of at most 4 KiB
+  // out (gRPC's default, 16 KiB, is a buffer held by every connection; the
+  // records it receives may be of any size), and no channelz (Vouch serves
+  // no channelz service; each socket otherwise keeps a node for it).
+  builder.AddChannelArgument(GRPC_ARG_TSI_MAX_FRAME_SIZE, kTlsMaxFrameBytes);
+  builder.AddChannelArgument(GRPC_ARG_ENABLE_CHANNELZ, 0);
   grpc::ResourceQuota quota("vouch-server");
   quota.SetMaxThreads(l.max_threads);
   quota.Resize(static_cast<size_t>(l.max_memory_bytes));
   builder.SetResourceQuota(quota);
+}
+
+uint64_t RaiseOpenFileLimit() {
+  struct rlimit files {};
+  if (getrlimit(RLIMIT_NOFILE, &files) != 0) return 0;
+  if (files.rlim_cur < files.rlim_max) {
+    struct rlimit raised = files;
+    raised.rlim_cur = files.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) files = raised;
+  }
+  return files.rlim_cur == RLIM_INFINITY
+             ? UINT64_MAX
+             : static_cast<uint64_t>(files.rlim_cur);
 }
 
 }  // namespace vouch::server

@@ -55,6 +55,11 @@ absl::StatusOr<ServerLimits> ServerLimitsFromConfig(const Config& config);
 void ApplyServerLimits(const ServerLimits& limits,
                        grpc::ServerBuilder& builder);
 
+// Raises this process's soft limit of open files to its hard limit (every
+// connection is a socket, and systemd starts services with a soft limit of
+// 1,024) and returns the soft limit then in force; 0 when it cannot be read.
+uint64_t RaiseOpenFileLimit();
+
 }  // namespace vouch::server
 
 #endif  // VOUCH_SERVER_LIMITS_H_

@@ -24,6 +24,7 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "core/translog/tree_head.h"
+#include "server/limits.h"
 #include "server/metrics.h"
 #include "server/tls.h"
 #include "startup/database_server.h"
@@ -497,6 +498,25 @@ AttestationOptions AttestationOptionsFrom(const Config& cfg,
   return options;
 }
 
+// Each agent stream is a socket: a file limit below admission.max_streams
+// refuses streams at accept(), before admission control can answer them with
+// a retry hint. Said once at start, so the operator raises LimitNOFILE.
+void WarnIfFewFiles(const Config& cfg, const VerifierConfig& vc,
+                    uint64_t open_files) {
+  const auto max_streams =
+      static_cast<uint64_t>(cfg.GetInt("admission", "max_streams"));
+  // Database connections, the listening sockets, logs and key files.
+  const uint64_t reserve = static_cast<uint64_t>(vc.db_connections) + 64;
+  if (open_files == 0 || open_files >= max_streams + reserve) return;
+  Log(LogLevel::kWarning,
+      "open-file limit below admission.max_streams: agents past it cannot "
+      "connect; raise LimitNOFILE or lower admission.max_streams",
+      {{"open_files", open_files},
+       {"max_streams", max_streams},
+       {"streams_that_fit",
+        open_files > reserve ? open_files - reserve : uint64_t{0}}});
+}
+
 // The Admin pool's options: operator calls are rare, so its connections sit
 // idle long and are the ones a database restart leaves dead; one idle for a
 // second is checked (SELECT 1) before it serves a call, so the first call
@@ -696,11 +716,14 @@ int RunVerifier(AppContext& ctx) {
   VerifierConfig vc;
   SetDeadlockDetection();
   if (std::optional<int> exit = ReadVerifierConfig(cfg, vc)) return *exit;
+  const uint64_t open_files = server::RaiseOpenFileLimit();
   Log(LogLevel::kInfo, "verifier starting",
       {{"listen", vc.listen},
        {"id", vc.id},
        {"workers", vc.workers},
-       {"db_connections", vc.db_connections}});
+       {"db_connections", vc.db_connections},
+       {"open_files", open_files}});
+  WarnIfFewFiles(cfg, vc, open_files);
   startup::DatabaseServer db;
   if (std::optional<int> exit = startup::StartDatabaseServer(
           cfg, "vouch-verifier", vc.db_connections, db)) {

@@ -1,6 +1,8 @@
 // The [grpc] limits both servers read (server/limits.h): defaults, the
-// checks on durations, and that gRPC accepts every argument they set.
+// checks on durations, that gRPC accepts every argument they set, and the
+// open-file limit a server raises at start.
 #include <grpcpp/grpcpp.h>
+#include <sys/resource.h>
 
 #include <catch2/catch.hpp>
 
@@ -77,6 +79,23 @@ TEST_CASE("server limits: a server built with them starts and serves",
   CHECK(stub->GetRegisteredAgent(&ctx, req, &resp).error_code() ==
         grpc::StatusCode::UNIMPLEMENTED);
   server->Shutdown();
+}
+
+TEST_CASE("server limits: the open-file limit is raised to the hard limit",
+          "[abuse]") {
+  struct rlimit before {};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &before) == 0);
+  REQUIRE(before.rlim_max > 64);  // any real system
+  struct rlimit low = before;
+  low.rlim_cur = 64;  // as a service manager may start us
+  REQUIRE(setrlimit(RLIMIT_NOFILE, &low) == 0);
+  const uint64_t raised = RaiseOpenFileLimit();
+  struct rlimit after {};
+  REQUIRE(getrlimit(RLIMIT_NOFILE, &after) == 0);
+  CHECK(after.rlim_cur == before.rlim_max);
+  CHECK(raised == (before.rlim_max == RLIM_INFINITY
+                       ? UINT64_MAX
+                       : static_cast<uint64_t>(before.rlim_max)));
 }
 
 }  // namespace
