@@ -9,7 +9,10 @@
 // harness); V vouch-verifier processes serve them over mTLS. Each agent says
 // Hello to its verifier (agent i to verifier i mod V), then pushes a signed
 // quote every --interval (+-10 % jitter, the first push spread over one
-// interval). A stream that ends reconnects to the next verifier after a
+// interval); every --ima-every-th push (5; 0: never) it has measured one to
+// three files of the runtime policy "fleet" since the last, so the push
+// carries those IMA entries (ASCII, ima-ng) and PCR 10 moves with them. A
+// stream that ends reconnects to the next verifier after a
 // jittered back-off (at least the server's retry hint when it sent one).
 //
 // --kill-verifier-at T SIGKILLs verifier 0 T seconds into the run; its
@@ -22,6 +25,8 @@
 //   verifier_cpu_seconds      utime + stime of all verifiers (the killed one
 //                             up to its kill);
 //   verdict_lag_p99_ms        from the moment a quote is due to its verdict;
+//   verdict_lag_p99_steady_ms the same for the verdicts after the first two
+//                             intervals (without the start-up backlog);
 //   takeover_seconds          after the kill, until every agent the killed
 //                             verifier held has a PASS committed by a
 //                             survivor (from the database); -1 when some
@@ -29,9 +34,8 @@
 //   duplicates                (agent, nonce) stored more than once;
 //   lost                      verdicts an agent received whose attestation
 //                             is not stored, plus agents whose stored
-//                             ima_next_entry differs from the IMA entries
-//                             the agent had acknowledged (these agents push
-//                             no IMA entries, so that is 0 for each);
+//                             ima_next_entry is behind the IMA entries their
+//                             last verdict proved or past those they sent;
 //   stale_pass                agents a ListAgents read (every second, from
 //                             the last verifier) showed PASS although their
 //                             last verdict was older than the lease allows
@@ -42,17 +46,31 @@
 //   the attestation tables, indexes included),
 //   verifier_cpu_ms_per_attestation.
 // Exits 1 when duplicates, lost or stale_pass is not 0, a verdict was not
-// PASS, no verdict came at all, or a kill was not fully taken over.
+// PASS, no verdict came at all, a kill was not fully taken over, or an
+// abusive stream outlived --abuse-seconds.
 //
 // Usage: fleet --agents N --verifiers V --interval DURATION --seconds S
 //              [--kill-verifier-at SECONDS] [--cache DIR] [--json]
 //              [--aik-keys K] [--threads T] [--verifier-arg ARG]...
+//              [--ima-every N]
+//              [--abuse-at T [--abuse-streams N] [--abuse-watch M]
+//               [--abuse-seconds S]]
 // --threads T runs T scheduler threads (default 2) that set up channels and
 // sign quotes; the streams themselves hold no thread.
 // --aik-keys K lets agent i use cached AIK key i mod K (each agent is still
 // registered with its AIK and verified with it; only key generation, about
 // 0.1-1 s of CPU per RSA-2048 key, is saved on a first large run).
 // --verifier-arg passes ARG on to every vouch-verifier (repeatable).
+// --abuse-at T: T seconds into the run, one agent's certificate opens
+// --abuse-streams N (10,000) Attest streams that never send a Hello, and
+// the admin client certificate --abuse-watch M (200) Watch streams, all to
+// the last verifier, for --abuse-seconds S (30; longer than the verifier's
+// Hello deadline) (fleet_abuse.h). Measured: how each abusive stream ended
+// (refused RESOURCE_EXHAUSTED, closed DEADLINE_EXCEEDED at the Hello
+// deadline) and the longest it lived, those still open after S seconds,
+// the verifier's RSS growth, and the largest verdict lag of the real agents
+// during the abuse (abuse_* in --json). An Attest stream still open after
+// S seconds fails the run.
 #include <grpcpp/grpcpp.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
@@ -88,7 +106,9 @@
 #include "common/bytes.h"
 #include "common/file.h"
 #include "core/attest/limits.h"
+#include "core/ima/ima_log_writer.h"
 #include "core/tpm/tpm_wire.h"
+#include "fleet_abuse.h"
 #include "harness/pg_cluster.h"
 #include "harness/ports.h"
 #include "harness/process.h"
@@ -150,6 +170,11 @@ struct Options {
   int threads = 2;   // Scheduler threads (channel set-up, signing).
   bool json = false;
   std::vector<std::string> verifier_args;
+  double abuse_at = -1;  // Seconds into the run; < 0: no abuse.
+  int abuse_streams = 10000;
+  int abuse_watch = 200;
+  double abuse_seconds = 30;  // Then what is still open is cancelled.
+  int ima_every = 5;          // Every n-th push measures new files; 0: never.
 };
 
 Options ParseFlags(int argc, char** argv) {
@@ -187,6 +212,16 @@ Options ParseFlags(int argc, char** argv) {
       ok = absl::SimpleAtoi(v, &o.aik_keys) && o.aik_keys > 0;
     } else if (flag == "--verifier-arg") {
       o.verifier_args.push_back(v);
+    } else if (flag == "--abuse-at") {
+      ok = absl::SimpleAtod(v, &o.abuse_at) && o.abuse_at >= 0;
+    } else if (flag == "--abuse-streams") {
+      ok = absl::SimpleAtoi(v, &o.abuse_streams) && o.abuse_streams >= 0;
+    } else if (flag == "--ima-every") {
+      ok = absl::SimpleAtoi(v, &o.ima_every) && o.ima_every >= 0;
+    } else if (flag == "--abuse-seconds") {
+      ok = absl::SimpleAtod(v, &o.abuse_seconds) && o.abuse_seconds > 0;
+    } else if (flag == "--abuse-watch") {
+      ok = absl::SimpleAtoi(v, &o.abuse_watch) && o.abuse_watch >= 0;
     } else {
       Die(absl::StrCat("unknown flag ", flag));
     }
@@ -213,7 +248,59 @@ struct Agent {
   Clock::time_point due;  // When the pending quote is due.
   uint64_t clock = 1000;
   int failures_in_row = 0;
+  // The agent's IMA log (one ASCII line per entry) and its SHA-256 PCR 10.
+  std::vector<const std::string*> ima_lines;
+  std::string pcr10 = std::string(32, '\0');
+  uint64_t pushes = 0;
+  uint64_t ima_sent = 0;   // Entries the outstanding push covers.
+  uint64_t ima_acked = 0;  // Entries the last verdict proved.
 };
+
+// A file the simulated agents measure: its ASCII IMA line (ima-ng, SHA-256
+// file digest) and the SHA-256 template hash PCR 10 is extended with. The
+// runtime policy "fleet" lists every one.
+struct FleetFile {
+  std::string path;
+  std::string digest;  // SHA-256 of the file, raw.
+  std::string line;
+  std::string template_sha256;
+};
+
+constexpr int kFleetFiles = 64;
+
+std::vector<FleetFile> MakeFleetFiles() {
+  std::vector<FleetFile> files;
+  core::ima::ImaLogWriter writer;
+  for (int k = 0; k < kFleetFiles; ++k) {
+    FleetFile f;
+    f.path = absl::StrCat("/usr/lib/vouch-fleet/file-", k);
+    f.digest = Sha256(absl::StrCat("vouch fleet file ", k));
+    core::ima::ImaRecord r;
+    r.digest = Bytes(f.digest.begin(), f.digest.end());
+    r.path = f.path;
+    writer.Append(r, &f.line, core::ima::LogFormat::kAscii);
+    f.template_sha256 = Sha256(core::ima::BuildTemplateData(r));
+    files.push_back(std::move(f));
+  }
+  return files;
+}
+
+// The runtime policy "fleet" of tenant "default": the fleet's files.
+store::PolicyRow FleetRuntimePolicy(const std::vector<FleetFile>& files) {
+  std::string digests;
+  for (const FleetFile& f : files) {
+    absl::StrAppend(&digests, digests.empty() ? "" : ", ", "\"", f.path,
+                    "\": [\"", HexEncode(f.digest), "\"]");
+  }
+  store::PolicyRow policy = bench::EmptyRuntimePolicy();
+  policy.name = "fleet";
+  policy.content = absl::StrCat(
+      R"({"meta": {"version": 1}, "release": 0, "digests": {)", digests,
+      R"(}, "excludes": [], "keyrings": {}, "ima": {"ignored_keyrings": [],
+      "log_hash_alg": "sha1", "dm_policy": null}, "ima-buf": {},
+      "verification-keys": ""})");
+  return policy;
+}
 
 // What happens next, run by the scheduler thread.
 struct Event {
@@ -233,6 +320,15 @@ class Fleet {
         ca_dir_(std::move(ca_dir)) {}
 
   std::vector<std::unique_ptr<Agent>>& agents() { return agents_; }
+  // IMA entries the agents' logs hold in all.
+  uint64_t ima_entries() {
+    uint64_t n = 0;
+    for (const auto& a : agents_) {
+      std::lock_guard<std::mutex> lock(a->mu);
+      n += a->ima_lines.size();
+    }
+    return n;
+  }
 
   void Schedule(Event e) {
     std::lock_guard<std::mutex> lock(mu_);
@@ -277,6 +373,18 @@ class Fleet {
     std::lock_guard<std::mutex> lock(data_mu_);
     return lags_ms_;
   }
+  // The lags of the verdicts received in [from, to).
+  std::vector<double> LagsBetween(Clock::time_point from,
+                                  Clock::time_point to) {
+    std::lock_guard<std::mutex> lock(data_mu_);
+    std::vector<double> out;
+    for (size_t i = 0; i < lags_ms_.size(); ++i) {
+      if (verdict_at_[i] >= from && verdict_at_[i] < to) {
+        out.push_back(lags_ms_[i]);
+      }
+    }
+    return out;
+  }
   // Hex nonces of every verdict an agent received.
   std::vector<std::string> acked() {
     std::lock_guard<std::mutex> lock(data_mu_);
@@ -291,6 +399,7 @@ class Fleet {
   const Options& options_;
   const std::vector<std::string> addresses_;
   const std::string ca_dir_;
+  const std::vector<FleetFile> files_ = MakeFleetFiles();
   std::vector<std::unique_ptr<Agent>> agents_;
 
   std::mutex mu_;
@@ -311,6 +420,7 @@ class Fleet {
 
   std::mutex data_mu_;
   std::vector<double> lags_ms_;
+  std::vector<Clock::time_point> verdict_at_;  // Parallel to lags_ms_.
   std::vector<std::string> acked_;
 
   std::mutex rng_mu_;
@@ -336,6 +446,7 @@ class Conn final
     h->set_agent_id(agent_->id);
     h->set_aik_name(std::string(AsString(agent_->aik->name())));
     h->mutable_capabilities()->add_pcr_banks(v1::HASH_ALGORITHM_SHA256);
+    h->mutable_capabilities()->add_ima_formats(v1::IMA_LOG_FORMAT_ASCII);
     stub_->async()->Attest(&ctx_, this);
     AddHold();
     StartRead(&in_);
@@ -486,10 +597,19 @@ void Fleet::CloseAll() {
 void Fleet::Push(Agent& a, uint64_t generation) {
   std::lock_guard<std::mutex> lock(a.mu);
   if (a.conn == nullptr || a.conn->generation() != generation) return;
+  // Every --ima-every-th push, 1-3 files were measured since the last.
+  if (options_.ima_every > 0 && ++a.pushes % options_.ima_every == 0) {
+    for (uint64_t i = 0; i <= a.pushes % 3; ++i) {
+      const FleetFile& f =
+          files_[static_cast<size_t>(Jitter(0, kFleetFiles - 0.001))];
+      a.ima_lines.push_back(&f.line);
+      a.pcr10 = Sha256(a.pcr10 + f.template_sha256);
+    }
+  }
   TPML_PCR_SELECTION sel{};
   (void)core::tpm::SelectPcr(sel, TPM2_ALG_SHA256, 10);
   core::tpm::PcrValues values;
-  values[TPM2_ALG_SHA256][10] = Bytes(32, 0);
+  values[TPM2_ALG_SHA256][10] = Bytes(a.pcr10.begin(), a.pcr10.end());
   auto [attest, sig] =
       a.aik->Quote(sel, values, a.challenge.nonce(),
                    core::tpm::ClockInfo{a.clock += 10, 1, 0, true});
@@ -501,10 +621,17 @@ void Fleet::Push(Agent& a, uint64_t generation) {
   bank->set_hash_alg(v1::HASH_ALGORITHM_SHA256);
   v1::PcrValue* pcr10 = bank->add_values();
   pcr10->set_index(10);
-  pcr10->set_digest(std::string(32, '\0'));
+  pcr10->set_digest(a.pcr10);
   v1::ImaLogChunk* chunk = e->mutable_ima_entries();
   chunk->set_format(v1::IMA_LOG_FORMAT_ASCII);
   chunk->set_first_index(a.challenge.ima_from());
+  // The entries past what the verifier has committed (all of them after
+  // a takeover by another verifier, if it had committed none).
+  std::string* data = chunk->mutable_data();
+  for (uint64_t i = a.challenge.ima_from(); i < a.ima_lines.size(); ++i) {
+    data->append(*a.ima_lines[i]);
+  }
+  a.ima_sent = a.ima_lines.size();
   a.conn->Write(ev);
 }
 
@@ -542,8 +669,10 @@ void Fleet::OnVerdict(Agent& a, const v1::Verdict& v, uint64_t generation) {
     {
       std::lock_guard<std::mutex> data(data_mu_);
       lags_ms_.push_back(lag);
+      verdict_at_.push_back(now);
       acked_.push_back(std::move(nonce_hex));
     }
+    if (v.state() == v1::ATTESTATION_STATE_PASS) a.ima_acked = a.ima_sent;
     a.challenge = v.next_challenge();
     const double scale = Jitter(0.9, 1.1);
     a.due = a.due + std::chrono::microseconds(static_cast<int64_t>(
@@ -674,7 +803,7 @@ void Provision(const Options& o, store::PgPool& pool,
     store::Enrollment e;
     e.tenant = "default";
     e.agent_id = a->id;
-    e.runtime_policy = "empty";
+    e.runtime_policy = "fleet";
     e.interval = o.interval;
     e.hash_alg = 11;
     Must(store.Enroll(e), "enroll");
@@ -723,6 +852,33 @@ int64_t LostAcks(store::PgPool& pool, const std::vector<std::string>& acked) {
         "SELECT count(*) FROM unnest($1::text[]) AS n(hex) WHERE NOT EXISTS "
         "(SELECT 1 FROM attestations a WHERE a.nonce = decode(n.hex, 'hex'))",
         {array});
+  }
+  return lost;
+}
+
+// Agents whose stored IMA position is behind what their last verdict proved,
+// or past what they ever sent (the last push's verdict may have been cut off
+// by the end of the run: then the position is that push's).
+int64_t LostImaPositions(store::PgPool& pool,
+                         std::vector<std::unique_ptr<Agent>>& agents) {
+  std::map<std::string, int64_t> stored;
+  auto db = Must(pool.Acquire(), "db");
+  store::PgRows r = Must(
+      db->Query("SELECT agent_id, ima_next_entry FROM agent_state"), "state");
+  for (size_t i = 0; i < r.rows.size(); ++i) {
+    int64_t n = 0;
+    (void)absl::SimpleAtoi(Cell(r, i, 1), &n);
+    stored[Cell(r, i, 0)] = n;
+  }
+  int64_t lost = 0;
+  for (const auto& a : agents) {
+    std::lock_guard<std::mutex> lock(a->mu);
+    auto it = stored.find(a->id);
+    const int64_t at = it == stored.end() ? 0 : it->second;
+    if (at < static_cast<int64_t>(a->ima_acked) ||
+        at > static_cast<int64_t>(a->ima_sent)) {
+      ++lost;
+    }
   }
   return lost;
 }
@@ -777,6 +933,52 @@ class StaleReader {
 
 constexpr int kTimeoutIntervals = 3;
 
+// What --abuse-at measured.
+struct AbuseFigures {
+  int64_t rss_before = 0;   // The target verifier's, when the abuse began.
+  int64_t rss_peak = 0;     // Its largest during the abuse.
+  int64_t open_attest = 0;  // Streams still open when the window ended.
+  int64_t open_watch = 0;
+  bool stopped = true;    // Every abusive stream ended after the cancel.
+  double lag_max_ms = 0;  // The real agents' verdicts during the abuse.
+  int64_t window_verdicts = 0;
+};
+
+// One agent's certificate opens o.abuse_streams Attest streams that never
+// say Hello, and the admin client certificate o.abuse_watch Watch streams,
+// all to `address`. One connection per 100 streams: the verifier allows 100
+// per connection (grpc.max_concurrent_streams), so an abuser opens more.
+std::unique_ptr<bench::AbuseRun> StartAbuse(const Options& o,
+                                            const std::string& address,
+                                            const std::string& ca,
+                                            const std::string& agent_id) {
+  sdk::ClientOptions agent;
+  agent.server = address;
+  const std::string dir = absl::StrCat(ca, "/agents/", agent_id);
+  agent.ca_file = dir + "/ca.pem";
+  agent.cert_file = dir + "/agent.pem";
+  agent.key_file = dir + "/agent.key";
+  sdk::ClientOptions viewer;
+  viewer.server = address;
+  viewer.tls_dir = ca + "/clients/fleet-admin";
+  // Each CreateChannel makes new credentials, so a connection of its own.
+  std::vector<std::shared_ptr<grpc::Channel>> attest;
+  std::vector<std::shared_ptr<grpc::Channel>> watch;
+  for (int i = 0; i < (o.abuse_streams + 99) / 100; ++i) {
+    attest.push_back(Must(sdk::CreateChannel(agent), "abuse channel"));
+  }
+  for (int i = 0; i < (o.abuse_watch + 99) / 100; ++i) {
+    watch.push_back(Must(sdk::CreateChannel(viewer), "abuse channel"));
+  }
+  auto run = std::make_unique<bench::AbuseRun>(
+      std::move(attest), std::move(watch), o.abuse_streams, o.abuse_watch);
+  std::cerr << "fleet: abuse: " << o.abuse_streams
+            << " Attest streams without a Hello, " << o.abuse_watch
+            << " Watch streams\n";
+  run->Start();
+  return run;
+}
+
 int Main(int argc, char** argv) {
   const Options o = ParseFlags(argc, argv);
   struct rlimit nofile;
@@ -791,7 +993,7 @@ int Main(int argc, char** argv) {
   store::PgPool pool(pg->conninfo(), 2);
   MustOk(store::PrepareDatabase(pool, absl::Seconds(30)), "migrate");
   store::PgVerifierStore store(&pool, kTimeoutIntervals);
-  Must(store.AddPolicy(bench::EmptyRuntimePolicy()), "policy");
+  Must(store.AddPolicy(FleetRuntimePolicy(MakeFleetFiles())), "policy");
 
   std::vector<std::string> addresses;
   std::vector<testing::ChildProcess> verifiers;
@@ -868,6 +1070,24 @@ int Main(int argc, char** argv) {
   }
   StaleReader stale(addresses.back(), ca, kTimeoutIntervals * o.interval);
 
+  // --abuse-at (fleet_abuse.h), aimed at the last verifier (never killed).
+  // The per-stream memory figure is not sampled while it lasts.
+  std::unique_ptr<bench::AbuseRun> abuse;
+  AbuseFigures abuse_figures;
+  Clock::time_point abuse_start;
+  bool abuse_over = false;
+  auto end_abuse = [&] {
+    abuse_figures.open_attest = abuse->open_attest();
+    abuse_figures.open_watch = abuse->open_watch();
+    abuse_figures.stopped = abuse->Stop();
+    const std::vector<double> lags =
+        fleet.LagsBetween(abuse_start, Clock::now());
+    abuse_figures.window_verdicts = static_cast<int64_t>(lags.size());
+    abuse_figures.lag_max_ms =
+        lags.empty() ? 0 : *std::max_element(lags.begin(), lags.end());
+    abuse_over = true;
+  };
+
   const auto start = Clock::now();
   double cpu_killed = 0;
   int64_t rss_peak = 0;
@@ -880,7 +1100,15 @@ int Main(int argc, char** argv) {
     fleet.Sweep();
     const double t =
         std::chrono::duration<double>(Clock::now() - start).count();
-    if (!killed) {
+    if (abuse != nullptr && !abuse_over) {
+      abuse_figures.rss_peak =
+          std::max(abuse_figures.rss_peak, RssBytes(pids.back()));
+      if (t >= o.abuse_at + o.abuse_seconds) end_abuse();
+    } else if (abuse == nullptr && o.abuse_at >= 0 && t >= o.abuse_at) {
+      abuse_figures.rss_before = RssBytes(pids.back());
+      abuse_start = Clock::now();
+      abuse = StartAbuse(o, addresses.back(), ca, fleet.agents()[0]->id);
+    } else if (!killed && abuse == nullptr) {
       int64_t rss = 0;
       for (pid_t p : pids) rss += RssBytes(p);
       if (fleet.streams() >= streams_at_rss_peak) {
@@ -904,6 +1132,7 @@ int Main(int argc, char** argv) {
                 << held_by_killed.size() << " agents\n";
     }
   }
+  if (abuse != nullptr && !abuse_over) end_abuse();
   // Stop the agents before the verifiers so no stream is cut mid-commit.
   fleet.Stop();
   for (std::thread& t : schedulers) t.join();
@@ -926,9 +1155,7 @@ int Main(int argc, char** argv) {
       "SELECT count(*) FROM (SELECT agent_id, nonce FROM attestations "
       "GROUP BY 1, 2 HAVING count(*) > 1) d");
   const int64_t lost_acks = LostAcks(pool, fleet.acked());
-  // The agents push no IMA entries: every stored position must be 0.
-  const int64_t lost_ima = CountQuery(
-      pool, "SELECT count(*) FROM agent_state WHERE ima_next_entry <> 0");
+  const int64_t lost_ima = LostImaPositions(pool, fleet.agents());
   double takeover = 0;
   int64_t taken = 0;
   if (killed) {
@@ -947,6 +1174,12 @@ int Main(int argc, char** argv) {
     if (taken < static_cast<int64_t>(held_by_killed.size())) takeover = -1;
   }
   const std::vector<double> lags = fleet.TakeLags();
+  // Once every agent has had two intervals to get its stream and first
+  // verdicts (a large fleet's start-up backlog excluded).
+  const std::vector<double> steady = fleet.LagsBetween(
+      start +
+          std::chrono::microseconds(absl::ToInt64Microseconds(2 * o.interval)),
+      Clock::now());
   const int64_t per_stream =
       streams_at_rss_peak > 0 ? (rss_peak - rss_base) / streams_at_rss_peak : 0;
   const double att = static_cast<double>(std::max<int64_t>(attestations, 1));
@@ -966,9 +1199,11 @@ int Main(int argc, char** argv) {
       static_cast<unsigned long>(fleet.verdicts()),
       static_cast<unsigned long>(fleet.not_pass()),
       static_cast<unsigned long>(fleet.stream_ends()), cpu, 1000 * cpu / att);
-  std::printf("  verdict lag p50 %.1f ms, p99 %.1f ms, max %.1f ms\n",
-              Percentile(lags, 0.5), Percentile(lags, 0.99),
-              Percentile(lags, 1.0));
+  std::printf(
+      "  verdict lag p50 %.1f ms, p99 %.1f ms, max %.1f ms; after two "
+      "intervals (%zu verdicts) p50 %.1f ms, p99 %.1f ms\n",
+      Percentile(lags, 0.5), Percentile(lags, 0.99), Percentile(lags, 1.0),
+      steady.size(), Percentile(steady, 0.5), Percentile(steady, 0.99));
   std::printf(
       "  database: %.2f commits, %.2f rows written, %.0f WAL bytes, %.0f "
       "bytes of attestation tables per attestation\n",
@@ -981,12 +1216,39 @@ int Main(int argc, char** argv) {
         "takeover %.2f s\n",
         held_by_killed.size(), static_cast<long>(taken), takeover);
   }
+  const uint64_t ima_entries = fleet.ima_entries();
+  std::printf("  %lu IMA entries in the agents' logs\n",
+              static_cast<unsigned long>(ima_entries));
   std::printf(
       "  duplicates %ld, lost %ld (+%ld IMA), stale_pass %ld in %ld "
       "reads\n",
       static_cast<long>(duplicates), static_cast<long>(lost_acks),
       static_cast<long>(lost_ima), static_cast<long>(stale_pass),
       static_cast<long>(stale_reads));
+  bench::AbuseTally::Summary abuse_attest;
+  bench::AbuseTally::Summary abuse_watch;
+  if (abuse != nullptr) {
+    abuse_attest = abuse->attest().Summarize();
+    abuse_watch = abuse->watch().Summarize();
+    std::printf(
+        "  abuse: %ld Attest streams without a Hello: %ld refused, %ld "
+        "closed at the Hello deadline, %ld other, longest %.1f s, %ld open "
+        "after %.0f s; %ld Watch streams: %ld refused, longest refusal "
+        "%.1f s, %ld open after %.0f s; verifier RSS %.1f -> %.1f MiB; "
+        "real agents' verdict lag max %.1f ms over %ld verdicts%s\n",
+        static_cast<long>(abuse_attest.opened),
+        static_cast<long>(abuse_attest.refused),
+        static_cast<long>(abuse_attest.deadline),
+        static_cast<long>(abuse_attest.other), abuse_attest.max_seconds,
+        static_cast<long>(abuse_figures.open_attest), o.abuse_seconds,
+        static_cast<long>(abuse_watch.opened),
+        static_cast<long>(abuse_watch.refused), abuse_watch.max_seconds,
+        static_cast<long>(abuse_figures.open_watch), o.abuse_seconds,
+        abuse_figures.rss_before / 1048576.0,
+        abuse_figures.rss_peak / 1048576.0, abuse_figures.lag_max_ms,
+        static_cast<long>(abuse_figures.window_verdicts),
+        abuse_figures.stopped ? "" : " (some streams never ended)");
+  }
   if (o.json) {
     std::printf(
         "{\"agents\": %d, \"verifiers\": %d, \"interval_s\": %.3f, "
@@ -995,6 +1257,7 @@ int Main(int argc, char** argv) {
         "\"verifier_cpu_seconds\": %.3f, "
         "\"verifier_cpu_ms_per_attestation\": %.3f, "
         "\"verdict_lag_p50_ms\": %.1f, \"verdict_lag_p99_ms\": %.1f, "
+        "\"verdict_lag_p99_steady_ms\": %.1f, "
         "\"takeover_seconds\": %.2f, \"taken_over\": %ld, "
         "\"held_by_killed\": %zu, \"duplicates\": %ld, \"lost\": %ld, "
         "\"stale_pass\": %ld, \"stale_reads\": %ld, \"attestations\": %ld, "
@@ -1002,24 +1265,52 @@ int Main(int argc, char** argv) {
         "\"db_commits_per_attestation\": %.3f, "
         "\"db_rows_written_per_attestation\": %.3f, "
         "\"db_wal_bytes_per_attestation\": %.0f, "
-        "\"db_table_bytes_per_attestation\": %.0f}\n",
+        "\"db_table_bytes_per_attestation\": %.0f, ",
         o.agents, o.verifiers, absl::ToDoubleSeconds(o.interval), o.seconds,
         fleet.streams_peak(), static_cast<long>(per_stream), cpu,
         1000 * cpu / att, Percentile(lags, 0.5), Percentile(lags, 0.99),
-        takeover, static_cast<long>(taken), held_by_killed.size(),
-        static_cast<long>(duplicates), static_cast<long>(lost_acks + lost_ima),
-        static_cast<long>(stale_pass), static_cast<long>(stale_reads),
-        static_cast<long>(attestations),
+        Percentile(steady, 0.99), takeover, static_cast<long>(taken),
+        held_by_killed.size(), static_cast<long>(duplicates),
+        static_cast<long>(lost_acks + lost_ima), static_cast<long>(stale_pass),
+        static_cast<long>(stale_reads), static_cast<long>(attestations),
         static_cast<unsigned long>(fleet.verdicts()),
         static_cast<unsigned long>(fleet.not_pass()),
         (db1.commits - db0.commits) / att, (db1.rows - db0.rows) / att,
         (db1.wal_bytes - db0.wal_bytes) / att,
         (db1.table_bytes - db0.table_bytes) / att);
+    std::printf(
+        "\"ima_entries\": %lu, "
+        "\"abuse_streams\": %ld, \"abuse_streams_refused\": %ld, "
+        "\"abuse_streams_deadline\": %ld, \"abuse_streams_other\": %ld, "
+        "\"abuse_streams_end_max_s\": %.2f, "
+        "\"abuse_streams_open_after_window\": %ld, "
+        "\"abuse_watch\": %ld, \"abuse_watch_refused\": %ld, "
+        "\"abuse_watch_end_max_s\": %.2f, "
+        "\"abuse_watch_open_after_window\": %ld, "
+        "\"abuse_rss_growth_bytes\": %ld, "
+        "\"abuse_verdict_lag_max_ms\": %.1f, "
+        "\"abuse_window_verdicts\": %ld}\n",
+        static_cast<unsigned long>(ima_entries),
+        static_cast<long>(abuse_attest.opened),
+        static_cast<long>(abuse_attest.refused),
+        static_cast<long>(abuse_attest.deadline),
+        static_cast<long>(abuse_attest.other), abuse_attest.max_seconds,
+        static_cast<long>(abuse_figures.open_attest),
+        static_cast<long>(abuse_watch.opened),
+        static_cast<long>(abuse_watch.refused), abuse_watch.max_seconds,
+        static_cast<long>(abuse_figures.open_watch),
+        static_cast<long>(abuse == nullptr ? 0
+                                           : abuse_figures.rss_peak -
+                                                 abuse_figures.rss_before),
+        abuse_figures.lag_max_ms,
+        static_cast<long>(abuse_figures.window_verdicts));
   }
   // The invariants: any breach fails the run (the CTest smoke relies on it).
   const bool broken = duplicates > 0 || lost_acks + lost_ima > 0 ||
                       stale_pass > 0 || fleet.not_pass() > 0 ||
-                      (killed && takeover < 0) || fleet.verdicts() == 0;
+                      (killed && takeover < 0) || fleet.verdicts() == 0 ||
+                      (abuse != nullptr && (abuse_figures.open_attest > 0 ||
+                                            !abuse_figures.stopped));
   if (broken) std::fprintf(stderr, "fleet: an invariant was broken\n");
   std::fflush(stdout);
   std::cerr << "fleet: done\n";
