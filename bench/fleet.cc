@@ -302,6 +302,19 @@ store::PolicyRow FleetRuntimePolicy(const std::vector<FleetFile>& files) {
   return policy;
 }
 
+// The client options of agent `id` (its certificate, as Provision issued
+// it) for the verifier at `address`.
+sdk::ClientOptions AgentClient(const std::string& ca_dir, const std::string& id,
+                               const std::string& address) {
+  const std::string dir = absl::StrCat(ca_dir, "/agents/", id);
+  sdk::ClientOptions o;
+  o.server = address;
+  o.ca_file = dir + "/ca.pem";
+  o.cert_file = dir + "/agent.pem";
+  o.key_file = dir + "/agent.key";
+  return o;
+}
+
 // What happens next, run by the scheduler thread.
 struct Event {
   Clock::time_point at;
@@ -555,15 +568,11 @@ void Fleet::Run() {
 }
 
 void Fleet::Connect(Agent& a) {
-  sdk::ClientOptions o;
-  const std::string dir = absl::StrCat(ca_dir_, "/agents/", a.id);
   std::lock_guard<std::mutex> lock(a.mu);
   if (a.conn != nullptr) return;
-  o.server = addresses_[a.verifier];
-  o.ca_file = dir + "/ca.pem";
-  o.cert_file = dir + "/agent.pem";
-  o.key_file = dir + "/agent.key";
-  auto channel = Must(sdk::CreateChannel(o), "channel");
+  auto channel = Must(
+      sdk::CreateChannel(AgentClient(ca_dir_, a.id, addresses_[a.verifier])),
+      "channel");
   if (closing_) return;
   a.streaming = false;
   ++live_conns_;
@@ -952,12 +961,7 @@ std::unique_ptr<bench::AbuseRun> StartAbuse(const Options& o,
                                             const std::string& address,
                                             const std::string& ca,
                                             const std::string& agent_id) {
-  sdk::ClientOptions agent;
-  agent.server = address;
-  const std::string dir = absl::StrCat(ca, "/agents/", agent_id);
-  agent.ca_file = dir + "/ca.pem";
-  agent.cert_file = dir + "/agent.pem";
-  agent.key_file = dir + "/agent.key";
+  const sdk::ClientOptions agent = AgentClient(ca, agent_id, address);
   sdk::ClientOptions viewer;
   viewer.server = address;
   viewer.tls_dir = ca + "/clients/fleet-admin";

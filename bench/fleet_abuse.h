@@ -70,13 +70,15 @@ class AbuseTally {
   Summary s_;
 };
 
-// Shared by both kinds of stream: when it opened, whether Stop() cancelled
-// it, and the tally it reports to.
+// Shared by both kinds of stream: its call's context, when it opened,
+// whether Stop() cancelled it, and the tally it reports to.
 class AbuseStream {
  public:
   explicit AbuseStream(AbuseTally* tally) : tally_(tally) {}
-  virtual ~AbuseStream() = default;
-  virtual void Cancel() = 0;
+  void Cancel() {
+    cancelled_ = true;
+    ctx_.TryCancel();
+  }
   bool done() const { return done_; }
 
  protected:
@@ -91,9 +93,10 @@ class AbuseStream {
     tally_->Ended(status.error_code(), s, cancelled_);
     done_ = true;
   }
-  std::atomic<bool> cancelled_{false};
+  grpc::ClientContext ctx_;
 
  private:
+  std::atomic<bool> cancelled_{false};
   AbuseTally* tally_;
   std::chrono::steady_clock::time_point opened_;
   std::atomic<bool> done_{false};
@@ -112,10 +115,6 @@ class SilentAttest final
     StartRead(&in_);
     StartCall();
   }
-  void Cancel() override {
-    cancelled_ = true;
-    ctx_.TryCancel();
-  }
   void OnReadDone(bool ok) override {
     if (ok) StartRead(&in_);  // The verifier sends nothing before a Hello.
   }
@@ -123,7 +122,6 @@ class SilentAttest final
 
  private:
   v1::Attestation::Stub* stub_;
-  grpc::ClientContext ctx_;
   v1::VerifierMessage in_;
 };
 
@@ -139,10 +137,6 @@ class IdleWatch final : public AbuseStream,
     StartRead(&event_);
     StartCall();
   }
-  void Cancel() override {
-    cancelled_ = true;
-    ctx_.TryCancel();
-  }
   void OnReadDone(bool ok) override {
     if (ok) StartRead(&event_);
   }
@@ -150,7 +144,6 @@ class IdleWatch final : public AbuseStream,
 
  private:
   v1::Admin::Stub* stub_;
-  grpc::ClientContext ctx_;
   v1::WatchRequest request_;
   v1::WatchEvent event_;
 };
