@@ -47,5 +47,12 @@ function(vouch_label_catch_tests exe extra)
     endif()
     set_tests_properties("${name}" PROPERTIES
       LABELS "${extra};${labels_${key}}" COST ${cost})
+    # [serial]: a test that loads the machine on purpose (a flood) runs
+    # alone, so neither it nor a test beside it misses its deadlines on a
+    # two-core CI machine.
+    list(FIND labels_${key} "serial" serial_at)
+    if(serial_at GREATER -1)
+      set_tests_properties("${name}" PROPERTIES RUN_SERIAL TRUE)
+    endif()
   endforeach()
 endfunction()

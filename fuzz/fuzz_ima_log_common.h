@@ -2,6 +2,8 @@
 // hashes, replay, content checks) on arbitrary bytes, against a small
 // policy with excludes, with and without a quoted PCR 10. It must return a
 // status or a verdict, never crash, and a verdict must be internally sane.
+// The same bytes also go to the keyring-buffer parser (an ima-buf
+// entry's buffer) and the learned-keys decoder, which must round-trip.
 #ifndef VOUCH_FUZZ_FUZZ_IMA_LOG_COMMON_H_
 #define VOUCH_FUZZ_FUZZ_IMA_LOG_COMMON_H_
 
@@ -39,6 +41,16 @@ inline void FuzzImaLog(absl::string_view data) {
   q.sha1.emplace();
   auto quoted = EvaluateImaLog({}, data, q, FuzzPolicy());
   if (quoted.ok() && quoted->entries_accepted != 0) __builtin_trap();
+
+  KeyringBuffer kb = ParseKeyringBuffer(data);
+  if (kb.key && (!kb.is_key || kb.key->spki.size() > kMaxLearnedKeyBytes)) {
+    __builtin_trap();
+  }
+  auto keys = DecodeLearnedKeys(data);
+  if (keys.ok() &&
+      (keys->size() > kMaxLearnedKeys || EncodeLearnedKeys(*keys) != data)) {
+    __builtin_trap();
+  }
 }
 
 }  // namespace vouch::core::ima

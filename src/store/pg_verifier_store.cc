@@ -58,7 +58,8 @@ std::string AgentColumns(int k) {
       EffectiveState(k), ", ", UnixMicros("a.state_since"), ", ",
       UnixMicros("a.last_verdict_at"),
       ", COALESCE(a.last_attestation_id, ''), a.failures, a.boot_pcrs, "
-      "a.boot_policy_version, COALESCE(a.pcr_policy, '')");
+      "a.boot_policy_version, COALESCE(a.pcr_policy, ''), "
+      "a.ima_learned_keys");
 }
 
 // A text[] literal of values that need no escaping beyond double quotes
@@ -151,6 +152,7 @@ absl::StatusOr<AgentRow> AgentFromRow(const Row& r) {
   VOUCH_ASSIGN_OR_RETURN(a.boot_pcrs, Bytea(r[25]));
   VOUCH_ASSIGN_OR_RETURN(a.boot_policy_version, Int<uint64_t>(r[26]));
   a.enrollment.pcr_policy = r[27].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(a.ima_learned_keys, Bytea(r[28]));
   return a;
 }
 
@@ -918,13 +920,14 @@ namespace {
 // $23 boot log evaluated
 // $24 aik_name: the registration's active AIK must still be the stream's;
 // the share lock orders this against an Activate that replaces it.
-// $40 (with the log on): the record's transparency-log leaf, queued in
+// $40 keys learned from keyrings (null: unchanged, like $11..$13)
+// $41 (with the log on): the record's transparency-log leaf, queued in
 // the same transaction (docs/transparency-log.md).
 std::string BuildVerdictSql(bool translog) {
   const std::string log_cte =
       translog ? absl::StrCat(
                      ", l AS (",
-                     TranslogAppendSql("$1", "$40",
+                     TranslogAppendSql("$1", "$41",
                                        core::translog::LeafKind::kAttestation),
                      " FROM u RETURNING 1)")
                : "";
@@ -949,6 +952,7 @@ std::string BuildVerdictSql(bool translog) {
       "ima_next_entry = COALESCE($11::bigint, a.ima_next_entry), "
       "pcr10_sha1 = COALESCE($12::bytea, a.pcr10_sha1), "
       "pcr10_sha256 = COALESCE($13::bytea, a.pcr10_sha256), "
+      "ima_learned_keys = COALESCE($40::bytea, a.ima_learned_keys), "
       "runtime_policy_version = $20::bigint, "
       "boot_pcrs = COALESCE($21::bytea, a.boot_pcrs), "
       "boot_policy_version = CASE WHEN $21::bytea IS NULL THEN "
@@ -1013,7 +1017,7 @@ const std::string& VerdictSql(bool translog) {
 constexpr uint64_t Bit(int param) { return uint64_t{1} << (param - 1); }
 constexpr uint64_t kVerdictByteaParams =
     Bit(5) | Bit(12) | Bit(13) | Bit(16) | Bit(19) | Bit(21) | Bit(24) |
-    Bit(26) | Bit(27) | Bit(31) | Bit(32) | Bit(33) | Bit(40);
+    Bit(26) | Bit(27) | Bit(31) | Bit(32) | Bit(33) | Bit(40) | Bit(41);
 
 // One verdict as one statement (to pipeline): see AgentStore::CommitVerdicts.
 PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
@@ -1065,7 +1069,8 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
                   k.boot_policy,
                   absl::StrCat(k.boot_policy_version),
                   k.pcr_policy,
-                  absl::StrCat(k.pcr_policy_version)},
+                  absl::StrCat(k.pcr_policy_version),
+                  ima ? PgParam(c.ima_learned_keys) : PgParam()},
                  translog ? "vouch_verdict_logged" : "vouch_verdict",
                  kVerdictByteaParams};
   if (translog) {

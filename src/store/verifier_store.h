@@ -98,6 +98,9 @@ struct AgentRow {
   uint64_t ima_next_entry = 0;
   std::string pcr10_sha1;    // 20 bytes
   std::string pcr10_sha256;  // 32 bytes
+  // Keys learned from the boot's keyring entries
+  // (core::ima::EncodeLearnedKeys; opaque to the store).
+  std::string ima_learned_keys;
   uint64_t runtime_policy_version = 0;
   // The boot PCRs kept from the boot log last accepted in this boot
   // (core::attest::EncodeBootPcrs; empty: none) and the boot policy version
@@ -172,6 +175,7 @@ struct VerdictCommit {
   uint64_t ima_entries_received = 0;
   std::string pcr10_sha1;
   std::string pcr10_sha256;
+  std::string ima_learned_keys;  // With the position; see AgentRow.
   uint64_t runtime_policy_version = 0;
   // The boot policy version applied (0: none), recorded with the
   // attestation, and whether a boot log was evaluated.

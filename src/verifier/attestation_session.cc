@@ -234,6 +234,17 @@ SessionActions AttestationSession::OnTakenOver(
   if (row_.pcr10_sha1.size() == 20) {
     std::memcpy(progress_.ima.pcr_sha1.data(), row_.pcr10_sha1.data(), 20);
   }
+  absl::StatusOr<std::vector<core::ima::LearnedKey>> learned =
+      core::ima::DecodeLearnedKeys(row_.ima_learned_keys);
+  if (!learned.ok()) {
+    // Not trusted: signatures by keys the log taught verify no more, so a
+    // signed file the policy does not list fails (never passes).
+    Log(LogLevel::kWarning,
+        "stored learned IMA keys do not decode; ignoring "
+        "them",
+        {{"agent_id", agent_id_}, {"error", learned.status().message()}});
+  }
+  if (learned.ok()) progress_.ima.learned_keys = *std::move(learned);
   absl::StatusOr<std::optional<ctpm::PcrBank>> kept =
       attest::DecodeBootPcrs(row_.boot_pcrs);
   if (!kept.ok()) {
@@ -587,6 +598,7 @@ SessionActions AttestationSession::CommitVerdict(
     c.ima_entries_received = out.ima_entries_received;
     c.pcr10_sha1 = std::string(AsString(out.ima.pcr_sha1));
     c.pcr10_sha256 = std::string(AsString(out.ima.pcr_sha256));
+    c.ima_learned_keys = core::ima::EncodeLearnedKeys(out.ima.learned_keys);
   }
   c.runtime_policy_version = runtime_version;
   c.boot_policy_version = boot_version;

@@ -76,7 +76,7 @@ int PortOf(const std::string& address) {
 TEST_CASE(
     "abuse: unfinished and slow handshakes and a rapid-reset flood leave "
     "the agent its verdicts, memory bounded and SIGTERM clean",
-    "[abuse][e2e][pg][tpm]") {
+    "[abuse][e2e][pg][tpm][serial]") {
   RaiseFdLimit(8192);
   // Short limits, so a 20 s test sees them act: handshakes cut after 3 s,
   // every connection (the agent's too) asked to go after ~8 s.

@@ -6,12 +6,14 @@
 #include <openssl/pem.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_replace.h"
 #include "common/openssl_handle.h"
 #include "core/ima/dsse.h"
@@ -21,15 +23,14 @@
 namespace vouch::core::ima {
 namespace {
 
+using testing::CertDer;
 using testing::FileDigest;
+using testing::ImaSign;
+using testing::KeyringEntry;
+using testing::NewKey;
 using testing::Ng;
+using testing::SignedEntry;
 using testing::WriteLog;
-
-EvpPkeyPtr NewKey(bool rsa) {
-  return EvpPkeyPtr(rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA",
-                                            static_cast<size_t>(2048))
-                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
-}
 
 std::string SpkiBase64(EVP_PKEY* key) {
   unsigned char* der = nullptr;
@@ -38,25 +39,6 @@ std::string SpkiBase64(EVP_PKEY* key) {
       absl::Base64Escape(absl::string_view(reinterpret_cast<char*>(der), len));
   OPENSSL_free(der);
   return out;
-}
-
-// signature_v2_hdr + signature over the (pre-hashed) file digest.
-std::string ImaSign(EVP_PKEY* key, const Bytes& digest, uint8_t kernel_alg,
-                    uint32_t key_id) {
-  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(key, nullptr));
-  REQUIRE(EVP_PKEY_sign_init(ctx.get()) == 1);
-  if (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA) {
-    REQUIRE(EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) == 1);
-  }
-  REQUIRE(EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) == 1);
-  size_t len = 0;
-  REQUIRE(EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(),
-                        digest.size()) == 1);
-  std::string sig(len, '\0');
-  REQUIRE(EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()),
-                        &len, digest.data(), digest.size()) == 1);
-  sig.resize(len);
-  return testing::ImaSigField(kernel_alg, key_id, sig);
 }
 
 // Keylime's form: "verification-keys" holds a JSON string of
@@ -83,10 +65,7 @@ TEST_CASE("ima: ima-sig: valid RSA and ECDSA signatures pass without digests",
 
   std::vector<ImaRecord> records;
   auto add = [&](const std::string& path, int n, std::string sig) {
-    ImaRecord r = Ng(path, FileDigest(n));
-    r.tmpl = ImaTemplate::kImaSig;
-    r.extra = std::move(sig);
-    records.push_back(r);
+    records.push_back(SignedEntry(path, n, std::move(sig)));
   };
   add("/rsa", 1, ImaSign(rsa.get(), FileDigest(1), 4, rsa_id));
   add("/ec", 2, ImaSign(ec.get(), FileDigest(2), 4, ec_id));
@@ -171,12 +150,8 @@ TEST_CASE(
   std::string key_der(reinterpret_cast<char*>(der), len);
   OPENSSL_free(der);
   Bytes key_digest = testing::Hash(HashAlg::kSha256, key_der);
-  auto buf = [&](const std::string& name, const std::string& data) {
-    ImaRecord r = Ng(name, testing::Hash(HashAlg::kSha256, data));
-    r.tmpl = ImaTemplate::kImaBuf;
-    r.extra = data;
-    return r;
-  };
+  // ima-buf entries: keys added to keyrings, and plain buffers.
+  auto buf = KeyringEntry;
   std::vector<ImaRecord> records = {
       buf(".ima", key_der),                   // allowed keyring digest
       buf(".evm", key_der),                   // keyring not listed
@@ -206,6 +181,162 @@ TEST_CASE(
       R"({"meta": {"version": 1}, "ima": {"ignored_keyrings": ["*"]}})");
   REQUIRE(all.ok());
   CHECK((*all)->IsKeyringIgnored(".anything"));
+}
+
+TEST_CASE(
+    "ima: a key measured into an allowed keyring verifies the boot's "
+    "later signatures",
+    "[core]") {
+  EvpPkeyPtr taught = NewKey(false);
+  EvpPkeyPtr unlisted = NewKey(false);
+  EvpPkeyPtr ignored = NewKey(true);
+  // The kernel and Keylime name a certificate's key by the last 4 bytes of
+  // its Subject Key Identifier: signatures below use 0x0badc0de.
+  const std::string taught_cert =
+      CertDer(taught.get(), std::string("\x01\x02\x03\x04\x0b\xad\xc0\xde", 8));
+  const uint32_t taught_id = 0x0badc0de;
+  REQUIRE(taught_id != *ImaKeyIdV2(taught.get()));
+  const std::string unlisted_cert = CertDer(unlisted.get());
+  const std::string ignored_der = [&] {
+    unsigned char* der = nullptr;
+    int len = i2d_PUBKEY(ignored.get(), &der);
+    std::string out(reinterpret_cast<char*>(der), len);
+    OPENSSL_free(der);
+    return out;
+  }();
+  auto sign = [](EVP_PKEY* k, int n, uint32_t id) {
+    return ImaSign(k, FileDigest(n), 4, id);
+  };
+  const std::vector<ImaRecord> records = {
+      SignedEntry("/before", 1, sign(taught.get(), 1, taught_id)),   // 0
+      KeyringEntry(".ima", taught_cert),                             // 1
+      SignedEntry("/signed", 2, sign(taught.get(), 2, taught_id)),   // 2
+      SignedEntry("/forged", 3, sign(taught.get(), 99, taught_id)),  // 3
+      KeyringEntry(".evm", unlisted_cert),                           // 4
+      SignedEntry("/unlisted-key", 5,
+                  sign(unlisted.get(), 5, *ImaKeyIdV2(unlisted.get()))),  // 5
+      KeyringEntry(".builtin_trusted_keys", ignored_der),                 // 6
+      SignedEntry("/ignored-key", 7,
+                  sign(ignored.get(), 7, *ImaKeyIdV2(ignored.get()))),  // 7
+      KeyringEntry(".ima", taught_cert),  // 8: the same key again
+  };
+  const std::string json =
+      std::string(R"({"meta": {"version": 1}, "keyrings": {".ima": [")") +
+      HexEncode(testing::Hash(HashAlg::kSha256, taught_cert)) + R"("]},
+      "ima": {"ignored_keyrings": [".builtin_trusted_keys"],
+              "log_hash_alg": "sha1", "dm_policy": null}})";
+  auto policy = RuntimePolicy::FromJson(json);
+  INFO(policy.status().ToString());
+  REQUIRE(policy.ok());
+  using Got = std::vector<std::pair<uint64_t, Rule>>;
+  auto failures = [](const ImaEvaluation& r) {
+    Got got;
+    for (const ImaFailure& f : r.failures) got.push_back({f.index, f.reason});
+    return got;
+  };
+  // Before the key is on a keyring there is no key at all, so /before is
+  // judged by its digest; after it, only the taught key's good signature
+  // passes.
+  const Got expected = {{0, Rule::kImaNotInPolicy},
+                        {3, Rule::kImaBadSignature},
+                        {4, Rule::kImaKeyringNotAllowed},
+                        {5, Rule::kImaBadSignature},
+                        {7, Rule::kImaBadSignature}};
+
+  SECTION("one pass over the whole log") {
+    for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+      auto r =
+          EvaluateImaLog({}, WriteLog(records, f), std::nullopt, policy->get());
+      REQUIRE(r.ok());
+      CHECK(failures(*r) == expected);
+      CHECK(absl::StrContains(r->failures[1].detail, "does not verify"));
+      CHECK(absl::StrContains(r->failures[3].detail, "no verification key"));
+      REQUIRE(r->state.learned_keys.size() == 1);  // Learned once.
+      CHECK(r->state.learned_keys[0].key_id == taught_id);
+    }
+  }
+
+  SECTION("the key travels in the replay state to the next round") {
+    std::vector<ImaRecord> first(records.begin(), records.begin() + 2);
+    std::vector<ImaRecord> rest(records.begin() + 2, records.end());
+    auto r1 = EvaluateImaLog({}, WriteLog(first, LogFormat::kAscii),
+                             std::nullopt, policy->get());
+    REQUIRE(r1.ok());
+    CHECK(failures(*r1) == Got{{0, Rule::kImaNotInPolicy}});
+    REQUIRE(r1->state.learned_keys.size() == 1);
+    // Stored and read back as the verifier does between rounds.
+    ImaReplayState stored = r1->state;
+    auto decoded = DecodeLearnedKeys(EncodeLearnedKeys(r1->state.learned_keys));
+    REQUIRE(decoded.ok());
+    stored.learned_keys = *decoded;
+    CHECK(stored == r1->state);
+    auto r2 = EvaluateImaLog(stored, WriteLog(rest, LogFormat::kAscii),
+                             std::nullopt, policy->get());
+    REQUIRE(r2.ok());
+    Got tail(expected.begin() + 1, expected.end());
+    CHECK(failures(*r2) == tail);
+    // Without the stored keys the same round fails the signed file.
+    ImaReplayState forgot = r1->state;
+    forgot.learned_keys.clear();
+    auto r3 = EvaluateImaLog(forgot, WriteLog(rest, LogFormat::kAscii),
+                             std::nullopt, policy->get());
+    REQUIRE(r3.ok());
+    REQUIRE(!r3->failures.empty());
+    CHECK(r3->failures[0].index == 2);
+  }
+
+  SECTION("a key on the reject list's path is not learned") {
+    const std::string rejecting =
+        json.substr(0, json.size() - 1) + R"(, "reject": {"paths": [".ima"]}})";
+    auto p = RuntimePolicy::FromJson(rejecting);
+    INFO(p.status().ToString());
+    REQUIRE(p.ok());
+    auto r = EvaluateImaLog({}, WriteLog(records, LogFormat::kAscii),
+                            std::nullopt, p->get());
+    REQUIRE(r.ok());
+    CHECK(r->state.learned_keys.empty());
+    CHECK(failures(*r)[1] == std::pair<uint64_t, Rule>{1, Rule::kImaRejected});
+  }
+}
+
+TEST_CASE("ima: learned keys are capped and stored in a checked form",
+          "[core]") {
+  std::vector<ImaRecord> records;
+  std::string keyrings;
+  for (size_t i = 0; i <= kMaxLearnedKeys; ++i) {
+    EvpPkeyPtr k = NewKey(false);
+    std::string cert = CertDer(k.get());
+    records.push_back(KeyringEntry(".ima", cert));
+    absl::StrAppend(&keyrings, i ? ", \"" : "\"",
+                    HexEncode(testing::Hash(HashAlg::kSha256, cert)), "\"");
+  }
+  auto policy = RuntimePolicy::FromJson(
+      R"({"meta": {"version": 1}, "keyrings": {".ima": [)" + keyrings + "]}}");
+  INFO(policy.status().ToString());
+  REQUIRE(policy.ok());
+  auto r = EvaluateImaLog({}, WriteLog(records, LogFormat::kAscii),
+                          std::nullopt, policy->get());
+  REQUIRE(r.ok());
+  REQUIRE(r->failures.size() == 1);
+  CHECK(r->failures[0].index == kMaxLearnedKeys);
+  CHECK(r->failures[0].reason == Rule::kImaKeyringNotAllowed);
+  REQUIRE(r->state.learned_keys.size() == kMaxLearnedKeys);
+
+  const std::string stored = EncodeLearnedKeys(r->state.learned_keys);
+  auto back = DecodeLearnedKeys(stored);
+  REQUIRE(back.ok());
+  CHECK(*back == r->state.learned_keys);
+  CHECK(DecodeLearnedKeys("")->empty());
+  // Damaged rows are refused, not half-read.
+  CHECK(!DecodeLearnedKeys(stored.substr(0, stored.size() - 1)).ok());
+  CHECK(!DecodeLearnedKeys(stored + stored.substr(0, 10)).ok());  // 65th
+  CHECK(!DecodeLearnedKeys(std::string("\0\0\0\1\0\3abc", 9)).ok());
+  CHECK(!DecodeLearnedKeys(std::string("\0\0\0\1\0\0", 6)).ok());
+  // A buffer that is not a whole key is no key.
+  const std::string one = r->state.learned_keys[0].spki;
+  CHECK(ParseKeyringBuffer(one).key.has_value());
+  CHECK_FALSE(ParseKeyringBuffer(one + "x").is_key);
+  CHECK_FALSE(ParseKeyringBuffer("root=/dev/sda").is_key);
 }
 
 TEST_CASE("ima: DSSE policy signed with an X.509 certificate's EC key",

@@ -5,6 +5,9 @@
 #define VOUCH_TESTS_IMA_IMA_TEST_UTIL_H_
 
 #include <openssl/evp.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <array>
 #include <fstream>
@@ -14,6 +17,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/bytes.h"
+#include "common/openssl_handle.h"
 #include "core/ima/ima_evaluator.h"
 #include "core/ima/ima_log_writer.h"
 
@@ -66,6 +70,87 @@ inline ImaRecord Ng(const std::string& path, const Bytes& digest,
   r.path = path;
   r.digest = digest;
   r.digest_alg = alg;
+  return r;
+}
+
+// A fresh RSA-2048 or EC P-256 key.
+inline EvpPkeyPtr NewKey(bool rsa) {
+  return EvpPkeyPtr(rsa ? EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA",
+                                            static_cast<size_t>(2048))
+                        : EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", "P-256"));
+}
+
+// An ima-sig `sig` field by `key` over the (pre-hashed) SHA-256 file
+// digest; "" when OpenSSL fails (the entry then fails its check).
+inline std::string ImaSign(EVP_PKEY* key, const Bytes& digest,
+                           uint8_t kernel_alg, uint32_t key_id) {
+  EvpPkeyCtxPtr ctx(EVP_PKEY_CTX_new(key, nullptr));
+  size_t len = 0;
+  if (!ctx || EVP_PKEY_sign_init(ctx.get()) != 1 ||
+      (EVP_PKEY_get_base_id(key) == EVP_PKEY_RSA &&
+       EVP_PKEY_CTX_set_rsa_padding(ctx.get(), RSA_PKCS1_PADDING) != 1) ||
+      EVP_PKEY_CTX_set_signature_md(ctx.get(), EVP_sha256()) != 1 ||
+      EVP_PKEY_sign(ctx.get(), nullptr, &len, digest.data(), digest.size()) !=
+          1) {
+    return "";
+  }
+  std::string sig(len, '\0');
+  if (EVP_PKEY_sign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()),
+                    &len, digest.data(), digest.size()) != 1) {
+    return "";
+  }
+  sig.resize(len);
+  return ImaSigField(kernel_alg, key_id, sig);
+}
+
+// A self-signed DER certificate for `key` (what the kernel measures when a
+// key is added to a keyring); with `skid`, its Subject Key Identifier
+// extension holds those bytes. "" when OpenSSL fails.
+inline std::string CertDer(EVP_PKEY* key, const std::string& skid = "") {
+  X509Ptr cert(X509_new());
+  X509_set_version(cert.get(), 2);
+  ASN1_INTEGER_set(X509_get_serialNumber(cert.get()), 1);
+  X509_gmtime_adj(X509_getm_notBefore(cert.get()), 0);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 3600);
+  X509_set_pubkey(cert.get(), key);
+  X509_NAME* name = X509_get_subject_name(cert.get());
+  X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
+                             reinterpret_cast<const unsigned char*>("ima"), -1,
+                             -1, 0);
+  X509_set_issuer_name(cert.get(), name);
+  if (!skid.empty()) {
+    ASN1_OCTET_STRING* id = ASN1_OCTET_STRING_new();
+    ASN1_OCTET_STRING_set(id,
+                          reinterpret_cast<const unsigned char*>(skid.data()),
+                          static_cast<int>(skid.size()));
+    const int added = X509_add1_ext_i2d(cert.get(), NID_subject_key_identifier,
+                                        id, 0, X509V3_ADD_DEFAULT);
+    ASN1_OCTET_STRING_free(id);
+    if (added != 1) return "";
+  }
+  if (X509_sign(cert.get(), key, EVP_sha256()) <= 0) return "";
+  unsigned char* der = nullptr;
+  const int len = i2d_X509(cert.get(), &der);
+  if (len <= 0) return "";
+  std::string out(reinterpret_cast<char*>(der), len);
+  OPENSSL_free(der);
+  return out;
+}
+
+// The ima-buf entry for a key (`buf`) added to `keyring`.
+inline ImaRecord KeyringEntry(const std::string& keyring,
+                              const std::string& buf) {
+  ImaRecord r = Ng(keyring, Hash(HashAlg::kSha256, buf));
+  r.tmpl = ImaTemplate::kImaBuf;
+  r.extra = buf;
+  return r;
+}
+
+// An ima-sig entry for file `n` (FileDigest(n)) with signature field `sig`.
+inline ImaRecord SignedEntry(const std::string& path, int n, std::string sig) {
+  ImaRecord r = Ng(path, FileDigest(n));
+  r.tmpl = ImaTemplate::kImaSig;
+  r.extra = std::move(sig);
   return r;
 }
 

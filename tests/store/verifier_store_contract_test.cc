@@ -178,6 +178,7 @@ store::VerdictCommit Commit(int64_t epoch, bool passed, uint64_t ima_next,
   c.ima_next_entry = ima_next;
   c.pcr10_sha1 = std::string(20, 'a');
   c.pcr10_sha256 = std::string(32, 'b');
+  c.ima_learned_keys = "keys learned by " + nonce;  // Opaque to the store.
   return c;
 }
 
@@ -313,6 +314,7 @@ void AgentContract(Fixture& f) {
   REQUIRE(row.ok());
   CHECK(row->state == v1::ATTESTATION_STATE_PENDING);
   CHECK(row->ima_next_entry == 0);
+  CHECK(row->ima_learned_keys.empty());
   CHECK(row->connected);
   CHECK(absl::IsNotFound(s.GetAgent("other", "a1").status()));
 
@@ -348,6 +350,8 @@ void AgentContract(Fixture& f) {
   CHECK(row->reset_count == 3);
   CHECK(row->clock_known);
   CHECK(row->pcr10_sha256 == std::string(32, 'b'));
+  // With the position, from the last applied verdict (not the refused one).
+  CHECK(row->ima_learned_keys == "keys learned by n3");
   CHECK(row->last_attestation_id == "n3");
   CHECK(row->owner == "v2");
 

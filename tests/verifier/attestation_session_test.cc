@@ -491,6 +491,64 @@ TEST_CASE("session: a reboot asks for both logs from the start",
   CHECK(t.store.GetAgent("default", "node-1")->reset_count == 2);
 }
 
+TEST_CASE(
+    "session: a key from the IMA log's keyring entry verifies "
+    "signatures on any verifier of the pool, until a reboot",
+    "[core][session]") {
+  namespace itest = core::ima::testing;
+  SessionTest t;
+  SoftAgent agent("node-1");
+  EvpPkeyPtr key = itest::NewKey(false);
+  const std::string cert = itest::CertDer(key.get());
+  REQUIRE(!cert.empty());
+  const uint32_t key_id = *core::ima::ImaKeyIdV2(key.get());
+  agent.Append(itest::KeyringEntry(".ima", cert));
+  // The policy lists the machine's files so far and the key by digest; the
+  // signed file below it does not list.
+  std::string policy = t.PolicyFor(agent);
+  policy.insert(policy.size() - 1,
+                absl::StrCat(R"(, "keyrings": {".ima": [")",
+                             absl::BytesToHexString(AsString(itest::Hash(
+                                 core::ima::HashAlg::kSha256, cert))),
+                             "\"]}"));
+  t.PutPolicy("web", policy);
+  std::unique_ptr<AttestationSession> s;
+  Reply first = FirstPass(t, agent, &s);
+  CHECK(!t.store.GetAgent("default", "node-1")->ima_learned_keys.empty());
+
+  agent.Append(itest::SignedEntry(
+      "/opt/app/bin", 50,
+      itest::ImaSign(key.get(), itest::FileDigest(50), 4, key_id)));
+  t.now += absl::Seconds(2);
+  // Another verifier continues the agent from the store.
+  v1::Challenge c;
+  std::unique_ptr<AttestationSession> other = t.Connect(agent, &c);
+  CHECK(c.ima_from() == 4);
+  Reply r = t.Send(*other, agent.Evidence(c));
+  REQUIRE(r.verdict());
+  CHECK(r.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+
+  // After a reboot the same signed file comes before any keyring entry:
+  // the key is forgotten with the old boot's log.
+  agent.Reboot();
+  agent.Append(itest::SignedEntry(
+      "/opt/app/bin", 50,
+      itest::ImaSign(key.get(), itest::FileDigest(50), 4, key_id)));
+  t.now += absl::Seconds(2);
+  SoftAgent::Options o;
+  o.first = 5;
+  Reply seen =
+      t.Send(*other, agent.Evidence(r.last().verdict().next_challenge(), o));
+  REQUIRE(seen.challenge());
+  CHECK(seen.last().challenge().ima_from() == 0);
+  Reply after = t.Send(*other, agent.Evidence(seen.last().challenge()));
+  REQUIRE(after.verdict());
+  CHECK(after.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(HasFailure(after.last().verdict(),
+                   v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY));
+  CHECK(t.store.GetAgent("default", "node-1")->ima_learned_keys.empty());
+}
+
 TEST_CASE("session: a boot policy asks for the boot log and its PCRs",
           "[core][session]") {
   SessionTest t;

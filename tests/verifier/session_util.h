@@ -76,6 +76,8 @@ class SoftAgent {
 
   // The machine measures another file.
   void Measure(const std::string& path, int content);
+  // The machine logs this entry (any template).
+  void Append(core::ima::ImaRecord r) { records_.push_back(std::move(r)); }
   // A reboot: PCR 10 and the IMA log start over, resetCount goes up.
   void Reboot();
   // The firmware measured `log` (a TCG event log): the SHA-256 PCRs it

@@ -1,7 +1,5 @@
 #include "core/ima/ima_evaluator.h"
 
-#include <openssl/x509.h>
-
 #include <cstring>
 
 #include "absl/status/status.h"
@@ -52,19 +50,6 @@ std::string DisplayPath(absl::string_view raw) {
 
 namespace {
 
-// ima-buf entries carry a key when the buffer is a DER X.509 certificate or
-// public key (what the kernel measures for keyrings, ima_queue_key).
-bool BufferIsKey(absl::string_view buf) {
-  const auto* p = reinterpret_cast<const unsigned char*>(buf.data());
-  const unsigned char* q = p;
-  X509Ptr cert(d2i_X509(nullptr, &q, static_cast<long>(buf.size())));
-  if (cert && q == p + buf.size()) return true;
-  q = p;
-  EvpPkeyPtr key(d2i_PUBKEY(nullptr, &q, static_cast<long>(buf.size())));
-  DrainOpenSslErrors();
-  return key && q == p + buf.size();
-}
-
 std::string DigestText(const ImaEntry& e) {
   return absl::StrCat(HashAlgName(e.digest_alg), ":",
                       HexEncode(ByteSpan(e.digest, e.digest_size)));
@@ -73,16 +58,57 @@ std::string DigestText(const ImaEntry& e) {
 }  // namespace
 
 ContentChecker::ContentChecker(const RuntimePolicy& policy,
-                               const ImaEvalOptions& options)
-    : policy_(policy), options_(options) {
+                               const ImaEvalOptions& options,
+                               std::vector<LearnedKey>* learned)
+    : policy_(policy), options_(options), learned_(learned) {
   for (const std::string& hex : options.boot_aggregates) {
     absl::StatusOr<PolicyDigest> d = ParsePolicyDigest(hex);
     if (d.ok()) boot_aggregates_.push_back(*d);
   }
+  // Stored keys were checked when learned and when decoded; one that does
+  // not parse verifies nothing (fails closed).
+  for (const LearnedKey& k : *learned_) {
+    absl::StatusOr<VerificationKey> vk = ToVerificationKey(k);
+    if (vk.ok()) learned_keys_.push_back(*std::move(vk));
+  }
+}
+
+std::optional<std::pair<Rule, std::string>> ContentChecker::Learn(
+    LearnedKey key) {
+  for (const LearnedKey& k : *learned_) {
+    if (k == key) return std::nullopt;
+  }
+  if (learned_->size() >= kMaxLearnedKeys) {
+    return std::make_pair(
+        Rule::kImaKeyringNotAllowed,
+        absl::StrCat("more than ", kMaxLearnedKeys,
+                     " keys measured into keyrings in one boot"));
+  }
+  absl::StatusOr<VerificationKey> vk = ToVerificationKey(key);
+  if (!vk.ok()) {
+    return std::make_pair(Rule::kImaKeyringNotAllowed,
+                          std::string(vk.status().message()));
+  }
+  learned_keys_.push_back(*std::move(vk));
+  learned_->push_back(std::move(key));
+  return std::nullopt;
+}
+
+SignatureCheck ContentChecker::VerifySignature(const ImaEntry& e) const {
+  SignatureCheck s = VerifyImaSignature(policy_.verification_keys(), e.extra,
+                                        e.digest_alg, e.digest, e.digest_size);
+  if ((s == SignatureCheck::kNoKey || s == SignatureCheck::kInvalid) &&
+      !learned_keys_.empty()) {
+    SignatureCheck t = VerifyImaSignature(learned_keys_, e.extra, e.digest_alg,
+                                          e.digest, e.digest_size);
+    // A key with the signature's id in either set makes it kInvalid.
+    if (t == SignatureCheck::kValid || s == SignatureCheck::kNoKey) s = t;
+  }
+  return s;
 }
 
 std::optional<std::pair<Rule, std::string>> ContentChecker::Check(
-    const ImaEntry& e, const PathHash& path_hash) const {
+    const ImaEntry& e, const PathHash& path_hash) {
   using Result = std::optional<std::pair<Rule, std::string>>;
   if (e.pcr != kImaPcr) {
     return Result({Rule::kImaWrongPcr, absl::StrCat("entry is for PCR ", e.pcr,
@@ -106,8 +132,10 @@ std::optional<std::pair<Rule, std::string>> ContentChecker::Check(
         break;
     }
   }
-  const bool keyring_entry =
-      e.tmpl == ImaTemplate::kImaBuf && BufferIsKey(e.extra);
+  KeyringBuffer keyring;
+  if (e.tmpl == ImaTemplate::kImaBuf) keyring = ParseKeyringBuffer(e.extra);
+  const bool keyring_entry = keyring.is_key;
+  // An ignored keyring's key is not learned (as Keylime).
   if (keyring_entry && policy_.IsKeyringIgnored(e.path)) return std::nullopt;
 
   const DigestTable& table = e.tmpl != ImaTemplate::kImaBuf ? policy_.digests()
@@ -116,7 +144,12 @@ std::optional<std::pair<Rule, std::string>> ContentChecker::Check(
   // Allowed digest first: the cheapest test, and a pass whatever else holds.
   DigestMatch m =
       table.Lookup(path_hash, e.digest_alg, e.digest, e.digest_size);
-  if (m == DigestMatch::kMatch) return std::nullopt;
+  if (m == DigestMatch::kMatch) {
+    // Only a key the policy names by digest is learned: one that passes by
+    // an exclude alone is not (Keylime would learn it).
+    if (keyring.key) return Learn(*std::move(keyring.key));
+    return std::nullopt;
+  }
   if (e.tmpl != ImaTemplate::kImaBuf && e.path == "boot_aggregate") {
     for (const PolicyDigest& d : boot_aggregates_) {
       if (d.size == e.digest_size && (!d.alg || *d.alg == e.digest_alg) &&
@@ -130,13 +163,12 @@ std::optional<std::pair<Rule, std::string>> ContentChecker::Check(
     return std::nullopt;
   }
   std::string sig_note;
-  // As Keylime: signatures count only when the policy has keys; otherwise
-  // an ima-sig entry is judged by its digest like ima-ng.
+  // As Keylime: signatures count only when there are keys (the policy's
+  // or learned ones); otherwise an ima-sig entry is judged by its digest
+  // like ima-ng.
   if (e.tmpl == ImaTemplate::kImaSig && !e.extra.empty() &&
-      !policy_.verification_keys().empty()) {
-    SignatureCheck s =
-        VerifyImaSignature(policy_.verification_keys(), e.extra, e.digest_alg,
-                           e.digest, e.digest_size);
+      (!policy_.verification_keys().empty() || !learned_keys_.empty())) {
+    SignatureCheck s = VerifySignature(e);
     if (s == SignatureCheck::kValid) return std::nullopt;
     sig_note = s == SignatureCheck::kNoKey ? "; no verification key has the "
                                              "signature's key id"
@@ -367,7 +399,8 @@ absl::StatusOr<ImaEvaluation> Evaluate(
       return absl::InvalidArgumentError(
           "the policy was loaded with another path-hash key");
     }
-    ContentChecker checker(*policy, options);
+    std::vector<LearnedKey> learned = state.learned_keys;
+    ContentChecker checker(*policy, options, &learned);
     const DigestTable& digests = policy->digests();
     constexpr uint64_t kSlotAhead = 8;
     constexpr uint64_t kDigestsAhead = 4;
@@ -407,6 +440,7 @@ absl::StatusOr<ImaEvaluation> Evaluate(
                    std::move(bad->second));
       }
     }
+    r.state.learned_keys = std::move(learned);
   } else if (!options.allow_violations) {
     // Integrity only: violations still count as failures.
     for (uint64_t i = 0; i < accepted_entries; ++i) {

@@ -24,6 +24,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/ima/ima_log.h"
+#include "core/ima/ima_signature.h"
+#include "core/ima/learned_keys.h"
 #include "core/ima/runtime_policy.h"
 #include "core/rule.h"
 #include "core/verdict.h"
@@ -32,15 +34,17 @@ namespace vouch::core::ima {
 
 inline constexpr uint32_t kImaPcr = 10;
 
-// Where replay stands: how many entries are proven, and PCR 10 per bank
-// after them. Zero-initialised = a fresh boot (PCR 10 starts all-zero).
+// Where replay stands: how many entries are proven, PCR 10 per bank after
+// them, and the keys those entries put on keyrings (learned_keys.h).
+// Zero-initialised = a fresh boot (PCR 10 starts all-zero, no keys).
 struct ImaReplayState {
   uint64_t next_entry_index = 0;
   std::array<uint8_t, 20> pcr_sha1{};
   std::array<uint8_t, 32> pcr_sha256{};
+  std::vector<LearnedKey> learned_keys;
   bool operator==(const ImaReplayState& o) const {
     return next_entry_index == o.next_entry_index && pcr_sha1 == o.pcr_sha1 &&
-           pcr_sha256 == o.pcr_sha256;
+           pcr_sha256 == o.pcr_sha256 && learned_keys == o.learned_keys;
   }
 };
 
@@ -120,21 +124,30 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLogAwaitingPolicy(
     absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
     const ImaEvalOptions& options = {});
 
-// Evaluates one integrity-proven entry against the policy (Keylime's
-// _validate_ima_ng / _validate_ima_sig / _validate_ima_buf); appends to
-// `failures` and returns false when it fails. Exposed for tests.
+// Evaluates integrity-proven entries, in log order, against the policy
+// (Keylime's _validate_ima_ng / _validate_ima_sig / _validate_ima_buf).
+// A keyring entry the policy accepts adds its key to `*learned`, and
+// ima-sig signatures verify with the policy's verification-keys and the
+// learned keys. Exposed for tests.
 class ContentChecker {
  public:
-  ContentChecker(const RuntimePolicy& policy, const ImaEvalOptions& options);
+  ContentChecker(const RuntimePolicy& policy, const ImaEvalOptions& options,
+                 std::vector<LearnedKey>* learned);
   // nullopt: the entry passes; else (reason, detail).
   // `path_hash` is policy.HashPath(e.path).
-  std::optional<std::pair<Rule, std::string>> Check(
-      const ImaEntry& e, const PathHash& path_hash) const;
+  std::optional<std::pair<Rule, std::string>> Check(const ImaEntry& e,
+                                                    const PathHash& path_hash);
 
  private:
+  // Adds the key of an accepted keyring entry; a failure past the cap.
+  std::optional<std::pair<Rule, std::string>> Learn(LearnedKey key);
+  SignatureCheck VerifySignature(const ImaEntry& e) const;
+
   const RuntimePolicy& policy_;
   const ImaEvalOptions& options_;
   std::vector<PolicyDigest> boot_aggregates_;
+  std::vector<LearnedKey>* learned_;
+  std::vector<VerificationKey> learned_keys_;  // learned_, parsed.
 };
 
 // Human-readable form of a raw path for messages: bytes that are not
