@@ -97,8 +97,7 @@ function(vouch_daemon_package name role summary groups purge_dirs home)
   set(embeds "")
   if(name STREQUAL "agent" AND VOUCH_STATIC_AGENT)
     # The -dev packages of the archives src/agent/CMakeLists.txt links in.
-    set(embeds EMBEDS libgrpc++-dev libgrpc-dev libprotobuf-dev libabsl-dev
-                      libre2-dev libc-ares-dev)
+    set(embeds EMBEDS ${VOUCH_STATIC_EMBEDS})
   endif()
   vouch_package_docs(${name} ${target} ${embeds})
   set(dir ${_pkgdir}/${target}/control)
@@ -157,7 +156,12 @@ add_custom_command(OUTPUT ${_vouchctl_man}
 add_custom_target(vouchctl_man ALL DEPENDS ${_vouchctl_man})
 install(FILES ${_vouchctl_man} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
   COMPONENT vouchctl)
-vouch_package_docs(vouchctl vouchctl)
+if(VOUCH_STATIC_VOUCHCTL)
+  # The -dev packages of the archives src/tenant/CMakeLists.txt links in.
+  vouch_package_docs(vouchctl vouchctl EMBEDS ${VOUCH_STATIC_EMBEDS})
+else()
+  vouch_package_docs(vouchctl vouchctl)
+endif()
 vouch_package_docs(sdk libvouch-dev)
 
 # --- CPack: one .deb per component -----------------------------------------

@@ -5,6 +5,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "common/bytes.h"
+#include "common/huge_pages.h"
 #include "common/openssl_handle.h"
 #include "common/status_macros.h"
 #include "core/ima/hash_alg.h"
@@ -336,8 +337,9 @@ absl::StatusOr<ImaEvaluation> Evaluate(
   // Sized once from the chunk: an ima-ng entry takes at least ~100 bytes in
   // either format, so this rarely regrows (a regrow of a 200k-entry vector
   // copies it and faults in twice the memory).
-  pending.reserve(chunk.size() / 128 + 16);
-  digest_arena.reserve((chunk.size() / 128 + 16) * 32);
+  // Huge pages: a whole boot's log makes tens of MB here, faulted in once.
+  ReserveHuge(pending, chunk.size() / 128 + 16);
+  ReserveHuge(digest_arena, (chunk.size() / 128 + 16) * 32);
   bool matched = quoted && Matches(running, *quoted);
   ImaReplayState accepted = state;
   size_t accepted_bytes = 0;

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "common/bytes.h"
+#include "common/huge_pages.h"
 #include "common/status_macros.h"
 #include "core/ima/hex.h"
 #include "core/ima/ima_signature.h"
@@ -48,9 +49,9 @@ void DigestTable::Add(std::optional<HashAlg> alg, const uint8_t* digest,
 void DigestTable::End() {}
 
 void DigestTable::Reserve(size_t paths) {
-  pending_.reserve(pending_.size() + paths);
+  ReserveHuge(pending_, pending_.size() + paths);
   // One SHA-256 digest per path is the common case; Build() trims.
-  pool_.reserve(pool_.size() + paths * 34);
+  ReserveHuge(pool_, pool_.size() + paths * 34);
 }
 
 absl::Status DigestTable::Build() {
@@ -59,6 +60,7 @@ absl::Status DigestTable::Build() {
   }
   size_t n = pending_.size();
   size_t cap = n + n * 3 / 7 + 8;  // Load factor <= 0.7.
+  ReserveHuge(slots_, cap);        // Also fewer TLB misses on every lookup.
   slots_.assign(cap, Slot{0, 0, 0, 0});
   for (size_t i = 0; i < n; ++i) {
     const Slot& p = pending_[i];
@@ -508,6 +510,20 @@ absl::StatusOr<std::shared_ptr<const RuntimePolicy>> RuntimePolicy::FromJson(
   simdjson::dom::parser parser;
   simdjson::dom::element root;
   const bool copy = options.readable_padding < simdjson::SIMDJSON_PADDING;
+  // The parser's buffers (tape, strings, structural indexes: several times
+  // the text) allocated here, untouched, and advised onto huge pages; the
+  // parse below then reuses them. Sizes as simdjson 3.0 allocates them
+  // (document::allocate, set_capacity); advice on less is harmless.
+  if (parser.allocate(json.size()) == simdjson::SUCCESS &&
+      parser.doc.allocate(json.size()) == simdjson::SUCCESS) {
+    const size_t n = json.size();
+    AdviseHugePages(parser.doc.tape.get(), (n + 3) * sizeof(uint64_t));
+    AdviseHugePages(parser.doc.string_buf.get(), 5 * n / 3);
+    if (parser.implementation) {
+      AdviseHugePages(parser.implementation->structural_indexes.get(),
+                      n * sizeof(uint32_t));
+    }
+  }
   if (simdjson::error_code err =
           parser.parse(json.data(), json.size(), copy).get(root);
       err != simdjson::SUCCESS) {
