@@ -85,6 +85,15 @@ TEST_CASE("ima: every schema violation is a clear error", "[core]") {
   const std::string d40(40, 'a');
   std::vector<Case> cases = {
       {"", "not valid JSON"},
+      {R"({"meta": {"version": 1}} x)", "not valid JSON"},
+      {R"({"meta": {"version": 1}}})", "not valid JSON"},
+      {R"({"meta": {"version": 1})", "not valid JSON"},
+      {R"({"meta": {"version": 1}, "excludes": [1,]})", "not valid JSON"},
+      {R"({"meta": {"version": 1}, "digests": {"/a": ["x" "y"]}})",
+       "not valid JSON"},
+      {R"({"meta": {"version": 1}, "digests": {"/a": []},})", "not valid JSON"},
+      {"{\"meta\": {\"version\": 1}, \"excludes\": [\"\xff\"]}",
+       "not valid JSON"},
       {"[]", "JSON object"},
       {R"({"meta": {"version": 2}})", "meta.version must be 1"},
       {R"({"release": 0})", "\"meta\""},
