@@ -173,6 +173,13 @@ TEST_CASE("ima: vouchctl ima check: fail lists entries, errors exit 2",
                       "--policy", Data("runtime-policy-test-signed-bad.json"),
                       "--policy-key", Data("runtime-policy-pubkey.pub")});
   CHECK(signed_bad.code == 2);
+  // With --policy-key, a policy that is not signed is refused, not loaded.
+  Result bare_with_key =
+      Vouchctl(*dir, {"ima", "check", "--log", Data("ima-log-sha256"),
+                      "--policy", Data("runtime-policy-test.json"),
+                      "--policy-key", Data("runtime-policy-pubkey.pub")});
+  CHECK(bare_with_key.code == 2);
+  CHECK(absl::StrContains(bare_with_key.err, "not a signed (DSSE) policy"));
 }
 
 TEST_CASE("ima: vouchctl ima replay prints PCR 10 and the entry count",
