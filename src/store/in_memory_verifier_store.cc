@@ -416,8 +416,8 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
   if (c.ima_next_entry) {
     a.row.ima_next_entry = *c.ima_next_entry;
     a.row.pcr10_sha1 = c.pcr10_sha1;
-    a.row.ima_learned_keys = c.ima_learned_keys;
     a.row.pcr10_sha256 = c.pcr10_sha256;
+    a.row.ima_learned_keys = c.ima_learned_keys;
   }
   a.row.runtime_policy_version = c.runtime_policy_version;
   if (c.boot_pcrs) {

@@ -236,15 +236,15 @@ SessionActions AttestationSession::OnTakenOver(
   }
   absl::StatusOr<std::vector<core::ima::LearnedKey>> learned =
       core::ima::DecodeLearnedKeys(row_.ima_learned_keys);
-  if (!learned.ok()) {
+  if (learned.ok()) {
+    progress_.ima.learned_keys = *std::move(learned);
+  } else {
     // Not trusted: signatures by keys the log taught verify no more, so a
     // signed file the policy does not list fails (never passes).
     Log(LogLevel::kWarning,
-        "stored learned IMA keys do not decode; ignoring "
-        "them",
+        "stored learned IMA keys do not decode; ignoring them",
         {{"agent_id", agent_id_}, {"error", learned.status().message()}});
   }
-  if (learned.ok()) progress_.ima.learned_keys = *std::move(learned);
   absl::StatusOr<std::optional<ctpm::PcrBank>> kept =
       attest::DecodeBootPcrs(row_.boot_pcrs);
   if (!kept.ok()) {

@@ -66,12 +66,18 @@ ContentChecker::ContentChecker(const RuntimePolicy& policy,
     absl::StatusOr<PolicyDigest> d = ParsePolicyDigest(hex);
     if (d.ok()) boot_aggregates_.push_back(*d);
   }
-  // Stored keys were checked when learned and when decoded; one that does
-  // not parse verifies nothing (fails closed).
-  for (const LearnedKey& k : *learned_) {
-    absl::StatusOr<VerificationKey> vk = ToVerificationKey(k);
+}
+
+const std::vector<VerificationKey>& ContentChecker::LearnedVerificationKeys() {
+  // Decoded when a signature first needs them (most rounds verify none),
+  // then kept up with Learn(). Stored keys were checked when learned and
+  // when decoded; one that does not parse verifies nothing (fails closed).
+  for (; decoded_ < learned_->size(); ++decoded_) {
+    absl::StatusOr<VerificationKey> vk =
+        ToVerificationKey((*learned_)[decoded_]);
     if (vk.ok()) learned_keys_.push_back(*std::move(vk));
   }
+  return learned_keys_;
 }
 
 std::optional<std::pair<Rule, std::string>> ContentChecker::Learn(
@@ -85,23 +91,18 @@ std::optional<std::pair<Rule, std::string>> ContentChecker::Learn(
         absl::StrCat("more than ", kMaxLearnedKeys,
                      " keys measured into keyrings in one boot"));
   }
-  absl::StatusOr<VerificationKey> vk = ToVerificationKey(key);
-  if (!vk.ok()) {
-    return std::make_pair(Rule::kImaKeyringNotAllowed,
-                          std::string(vk.status().message()));
-  }
-  learned_keys_.push_back(*std::move(vk));
   learned_->push_back(std::move(key));
   return std::nullopt;
 }
 
-SignatureCheck ContentChecker::VerifySignature(const ImaEntry& e) const {
+SignatureCheck ContentChecker::VerifySignature(const ImaEntry& e) {
   SignatureCheck s = VerifyImaSignature(policy_.verification_keys(), e.extra,
                                         e.digest_alg, e.digest, e.digest_size);
   if ((s == SignatureCheck::kNoKey || s == SignatureCheck::kInvalid) &&
-      !learned_keys_.empty()) {
-    SignatureCheck t = VerifyImaSignature(learned_keys_, e.extra, e.digest_alg,
-                                          e.digest, e.digest_size);
+      !learned_->empty()) {
+    SignatureCheck t =
+        VerifyImaSignature(LearnedVerificationKeys(), e.extra, e.digest_alg,
+                           e.digest, e.digest_size);
     // A key with the signature's id in either set makes it kInvalid.
     if (t == SignatureCheck::kValid || s == SignatureCheck::kNoKey) s = t;
   }
@@ -168,7 +169,7 @@ std::optional<std::pair<Rule, std::string>> ContentChecker::Check(
   // or learned ones); otherwise an ima-sig entry is judged by its digest
   // like ima-ng.
   if (e.tmpl == ImaTemplate::kImaSig && !e.extra.empty() &&
-      (!policy_.verification_keys().empty() || !learned_keys_.empty())) {
+      (!policy_.verification_keys().empty() || !learned_->empty())) {
     SignatureCheck s = VerifySignature(e);
     if (s == SignatureCheck::kValid) return std::nullopt;
     sig_note = s == SignatureCheck::kNoKey ? "; no verification key has the "

@@ -141,13 +141,16 @@ class ContentChecker {
  private:
   // Adds the key of an accepted keyring entry; a failure past the cap.
   std::optional<std::pair<Rule, std::string>> Learn(LearnedKey key);
-  SignatureCheck VerifySignature(const ImaEntry& e) const;
+  SignatureCheck VerifySignature(const ImaEntry& e);
+  const std::vector<VerificationKey>& LearnedVerificationKeys();
 
   const RuntimePolicy& policy_;
   const ImaEvalOptions& options_;
   std::vector<PolicyDigest> boot_aggregates_;
   std::vector<LearnedKey>* learned_;
-  std::vector<VerificationKey> learned_keys_;  // learned_, parsed.
+  // (*learned_)[0, decoded_), decoded for signature checks.
+  std::vector<VerificationKey> learned_keys_;
+  size_t decoded_ = 0;
 };
 
 // Human-readable form of a raw path for messages: bytes that are not

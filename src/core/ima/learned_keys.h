@@ -9,7 +9,8 @@
 // forgotten at reboot with it. Buffers are untrusted; stored encodings are
 // checked when decoded. Pure and thread-safe.
 //
-//   if (auto k = KeyFromKeyringBuffer(entry.extra)) learned.push_back(*k);
+//   KeyringBuffer b = ParseKeyringBuffer(entry.extra);
+//   if (b.key && policy_allows(entry)) learned.push_back(*b.key);
 //   store(EncodeLearnedKeys(learned));
 #ifndef VOUCH_CORE_IMA_LEARNED_KEYS_H_
 #define VOUCH_CORE_IMA_LEARNED_KEYS_H_
