@@ -45,6 +45,17 @@ inline Bytes ToBytes(absl::string_view s) { return Bytes(s.begin(), s.end()); }
 // credential answers). Unequal lengths compare unequal.
 bool ConstantTimeEquals(ByteSpan a, ByteSpan b);
 
+// The big-endian integer in the 4 (or 2) bytes at `p`; the caller checks
+// that they are there.
+inline uint32_t LoadBigEndian32(const uint8_t* p) {
+  return (static_cast<uint32_t>(p[0]) << 24) |
+         (static_cast<uint32_t>(p[1]) << 16) |
+         (static_cast<uint32_t>(p[2]) << 8) | p[3];
+}
+inline uint16_t LoadBigEndian16(const uint8_t* p) {
+  return static_cast<uint16_t>((p[0] << 8) | p[1]);
+}
+
 // The SHA-256 digest of `data`, 32 raw bytes.
 std::string Sha256(absl::string_view data);
 

@@ -5,6 +5,7 @@
 #include <openssl/x509.h>
 
 #include "absl/status/status.h"
+#include "common/bytes.h"
 #include "common/openssl_handle.h"
 
 namespace vouch::core::ima {
@@ -27,9 +28,7 @@ absl::StatusOr<uint32_t> ImaKeyIdV2(EVP_PKEY* key) {
       absl::string_view(reinterpret_cast<const char*>(der), len), d);
   OPENSSL_free(der);
   if (!ok) return absl::InternalError("SHA-1 failed");
-  return (static_cast<uint32_t>(d[16]) << 24) |
-         (static_cast<uint32_t>(d[17]) << 16) |
-         (static_cast<uint32_t>(d[18]) << 8) | d[19];
+  return LoadBigEndian32(d + 16);
 }
 
 namespace {
@@ -58,10 +57,8 @@ SignatureCheck VerifyImaSignature(const std::vector<VerificationKey>& keys,
   if ((s[0] != 3 && s[0] != 5) || s[1] != 2) return SignatureCheck::kMalformed;
   std::optional<HashAlg> alg = HashAlgFromKernelId(s[2]);
   if (!alg) return SignatureCheck::kMalformed;
-  uint32_t key_id = (static_cast<uint32_t>(s[3]) << 24) |
-                    (static_cast<uint32_t>(s[4]) << 16) |
-                    (static_cast<uint32_t>(s[5]) << 8) | s[6];
-  size_t sig_size = (static_cast<size_t>(s[7]) << 8) | s[8];
+  uint32_t key_id = LoadBigEndian32(s + 3);
+  size_t sig_size = LoadBigEndian16(s + 7);
   if (kHeader + sig_size != signature.size()) return SignatureCheck::kMalformed;
   if (*alg != digest_alg || digest_size != DigestSize(digest_alg)) {
     return SignatureCheck::kAlgMismatch;

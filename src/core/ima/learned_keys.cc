@@ -5,6 +5,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
+#include "common/bytes.h"
 #include "common/openssl_handle.h"
 #include "core/ima/ima_signature.h"
 
@@ -60,9 +61,7 @@ KeyringBuffer ParseKeyringBuffer(absl::string_view buf) {
     if (id != nullptr && ASN1_STRING_length(id) >= 4) {
       const unsigned char* b = ASN1_STRING_get0_data(id);
       const int n = ASN1_STRING_length(id);
-      skid = (static_cast<uint32_t>(b[n - 4]) << 24) |
-             (static_cast<uint32_t>(b[n - 3]) << 16) |
-             (static_cast<uint32_t>(b[n - 2]) << 8) | b[n - 1];
+      skid = LoadBigEndian32(b + n - 4);
     }
   } else {
     key = WholeKey(buf);
@@ -108,10 +107,8 @@ absl::StatusOr<std::vector<LearnedKey>> DecodeLearnedKeys(
       return absl::InvalidArgumentError("learned keys: truncated header");
     }
     LearnedKey k;
-    k.key_id = (static_cast<uint32_t>(p[at]) << 24) |
-               (static_cast<uint32_t>(p[at + 1]) << 16) |
-               (static_cast<uint32_t>(p[at + 2]) << 8) | p[at + 3];
-    const size_t n = (static_cast<size_t>(p[at + 4]) << 8) | p[at + 5];
+    k.key_id = LoadBigEndian32(p + at);
+    const size_t n = LoadBigEndian16(p + at + 4);
     at += 6;
     if (n == 0 || n > kMaxLearnedKeyBytes || stored.size() - at < n) {
       return absl::InvalidArgumentError(
