@@ -156,12 +156,12 @@ add_custom_command(OUTPUT ${_vouchctl_man}
 add_custom_target(vouchctl_man ALL DEPENDS ${_vouchctl_man})
 install(FILES ${_vouchctl_man} DESTINATION ${CMAKE_INSTALL_MANDIR}/man1
   COMPONENT vouchctl)
+set(_vouchctl_embeds "")
 if(VOUCH_STATIC_VOUCHCTL)
   # The -dev packages of the archives src/tenant/CMakeLists.txt links in.
-  vouch_package_docs(vouchctl vouchctl EMBEDS ${VOUCH_STATIC_EMBEDS})
-else()
-  vouch_package_docs(vouchctl vouchctl)
+  set(_vouchctl_embeds EMBEDS ${VOUCH_STATIC_EMBEDS})
 endif()
+vouch_package_docs(vouchctl vouchctl ${_vouchctl_embeds})
 vouch_package_docs(sdk libvouch-dev)
 
 # --- CPack: one .deb per component -----------------------------------------

@@ -516,9 +516,12 @@ TEST_CASE(
   Reply first = FirstPass(t, agent, &s);
   CHECK(!t.store.GetAgent("default", "node-1")->ima_learned_keys.empty());
 
-  agent.Append(itest::SignedEntry(
-      "/opt/app/bin", 50,
-      itest::ImaSign(key.get(), itest::FileDigest(50), 4, key_id)));
+  auto signed_file = [&] {
+    return itest::SignedEntry(
+        "/opt/app/bin", 50,
+        itest::ImaSign(key.get(), itest::FileDigest(50), 4, key_id));
+  };
+  agent.Append(signed_file());
   t.now += absl::Seconds(2);
   // Another verifier continues the agent from the store.
   v1::Challenge c;
@@ -531,9 +534,7 @@ TEST_CASE(
   // After a reboot the same signed file comes before any keyring entry:
   // the key is forgotten with the old boot's log.
   agent.Reboot();
-  agent.Append(itest::SignedEntry(
-      "/opt/app/bin", 50,
-      itest::ImaSign(key.get(), itest::FileDigest(50), 4, key_id)));
+  agent.Append(signed_file());
   t.now += absl::Seconds(2);
   SoftAgent::Options o;
   o.first = 5;
