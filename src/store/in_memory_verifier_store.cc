@@ -1,8 +1,10 @@
 #include "store/in_memory_verifier_store.h"
 
 #include <algorithm>
+#include <iterator>
 
 #include "absl/strings/str_cat.h"
+#include "common/status_macros.h"
 
 namespace vouch::store {
 namespace {
@@ -193,7 +195,86 @@ absl::Status InMemoryVerifierStore::RemovePolicy(const std::string& tenant,
     }
   }
   if (!removed) return absl::NotFoundError(absl::StrCat("no policy ", name));
+  for (auto r = rollouts_.begin(); r != rollouts_.end();) {
+    const bool names =
+        std::get<0>(r->first) == tenant &&
+        (r->second.policy == name || r->second.candidate == name);
+    r = names ? rollouts_.erase(r) : std::next(r);
+  }
+  shadow_results_.erase({tenant, name});
   return absl::OkStatus();
+}
+
+absl::Status InMemoryVerifierStore::CheckPolicySlotLocked(
+    const std::string& tenant, int slot, const std::string& name) const {
+  auto it = policies_.find({tenant, name});
+  if (it == policies_.end() || it->second.back().removed) {
+    return absl::NotFoundError(absl::StrCat("no policy ", name));
+  }
+  return CheckSlotKind(slot, name, it->second.back().kind);
+}
+
+absl::StatusOr<RolloutRow> InMemoryVerifierStore::SetRollout(
+    const RolloutRow& r) {
+  if (r.policy == r.candidate) {
+    return absl::InvalidArgumentError(
+        "a roll-out's candidate must be another policy");
+  }
+  absl::MutexLock lock(&mu_);
+  VOUCH_RETURN_IF_ERROR(CheckPolicySlotLocked(r.tenant, 1, r.policy));
+  VOUCH_RETURN_IF_ERROR(CheckPolicySlotLocked(r.tenant, 1, r.candidate));
+  RolloutRow row = r;
+  std::sort(row.agent_ids.begin(), row.agent_ids.end());
+  row.agent_ids.erase(std::unique(row.agent_ids.begin(), row.agent_ids.end()),
+                      row.agent_ids.end());
+  // As PostgreSQL stores times: microseconds.
+  auto micros = [](absl::Time t) {
+    if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return t;
+    return absl::FromUnixMicros(absl::ToUnixMicros(t));
+  };
+  row.not_before = micros(row.not_before);
+  row.not_after = micros(row.not_after);
+  row.created_at = micros(clock_());
+  rollouts_[{r.tenant, r.policy, static_cast<int>(r.kind)}] = row;
+  if (r.kind == RolloutKind::kShadow)
+    shadow_results_.erase({r.tenant, r.policy});
+  return row;
+}
+
+absl::StatusOr<std::vector<RolloutRow>> InMemoryVerifierStore::ListRollouts(
+    const std::string& tenant, const std::string& policy) {
+  absl::MutexLock lock(&mu_);
+  std::vector<RolloutRow> out;
+  for (const auto& [key, row] : rollouts_) {
+    if (std::get<0>(key) == tenant &&
+        (policy.empty() || row.policy == policy)) {
+      out.push_back(row);
+    }
+  }
+  return out;
+}
+
+absl::Status InMemoryVerifierStore::DeleteRollout(const std::string& tenant,
+                                                  const std::string& policy,
+                                                  RolloutKind kind) {
+  absl::MutexLock lock(&mu_);
+  if (rollouts_.erase({tenant, policy, static_cast<int>(kind)}) == 0) {
+    return absl::NotFoundError(
+        absl::StrCat("policy ", policy, " has no ", RolloutKindName(kind)));
+  }
+  if (kind == RolloutKind::kShadow) shadow_results_.erase({tenant, policy});
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::vector<ShadowResultRow>>
+InMemoryVerifierStore::ShadowReport(const std::string& tenant,
+                                    const std::string& policy) {
+  absl::MutexLock lock(&mu_);
+  std::vector<ShadowResultRow> out;
+  auto it = shadow_results_.find({tenant, policy});
+  if (it == shadow_results_.end()) return out;
+  for (const auto& [agent, row] : it->second) out.push_back(row);
+  return out;
 }
 
 // --- Agents -----------------------------------------------------------------
@@ -233,11 +314,7 @@ absl::StatusOr<AgentRow> InMemoryVerifierStore::Enroll(const Enrollment& e) {
   }
   for (const auto& [slot, name] : EnrollmentSlots(e)) {
     if (name->empty()) continue;
-    auto p = policies_.find({e.tenant, *name});
-    if (p == policies_.end() || p->second.back().removed) {
-      return absl::NotFoundError(absl::StrCat("no policy ", *name));
-    }
-    VOUCH_RETURN_IF_ERROR(CheckSlotKind(slot, *name, p->second.back().kind));
+    VOUCH_RETURN_IF_ERROR(CheckPolicySlotLocked(e.tenant, slot, *name));
   }
   if (agents_.count(e.agent_id) != 0) {
     return absl::AlreadyExistsError(
@@ -444,6 +521,20 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
   attestation.boot_log_evaluated = c.boot_log_evaluated;
   attestation.at = now;
   Keep(c, attestation);
+  if (c.shadow) {
+    const ShadowCommit& sh = *c.shadow;
+    ShadowResultRow& r = shadow_results_[{c.tenant, sh.policy}][c.agent_id];
+    const bool same = r.candidate == sh.candidate &&
+                      r.candidate_version == sh.candidate_version;
+    r.agent_id = c.agent_id;
+    r.rounds = same ? r.rounds + 1 : 1;
+    r.entries_checked = (same ? r.entries_checked : 0) + sh.entries_checked;
+    r.failure_count = (same ? r.failure_count : 0) + sh.failure_count;
+    if (sh.failure_count > 0 || !same) r.failures = sh.failures;
+    r.candidate = sh.candidate;
+    r.candidate_version = sh.candidate_version;
+    r.updated_at = absl::FromUnixMicros(absl::ToUnixMicros(now));
+  }
   AddEvent(c.tenant, std::move(record), attestation);
   if (out.previous_state != out.state) {
     EventRow ev;

@@ -17,6 +17,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -72,6 +73,15 @@ class InMemoryVerifierStore final : public PolicyStore,
       const std::string& tenant, const std::string& name, int limit) override;
   absl::Status RemovePolicy(const std::string& tenant,
                             const std::string& name) override;
+
+  absl::StatusOr<RolloutRow> SetRollout(const RolloutRow& rollout) override;
+  absl::StatusOr<std::vector<RolloutRow>> ListRollouts(
+      const std::string& tenant, const std::string& policy) override;
+  absl::Status DeleteRollout(const std::string& tenant,
+                             const std::string& policy,
+                             RolloutKind kind) override;
+  absl::StatusOr<std::vector<ShadowResultRow>> ShadowReport(
+      const std::string& tenant, const std::string& policy) override;
 
   // AgentStore.
   absl::StatusOr<AgentRow> Enroll(const Enrollment& enrollment) override;
@@ -131,6 +141,11 @@ class InMemoryVerifierStore final : public PolicyStore,
     EventRow event;  // verdict rows have verdict = true
     AttestationRow attestation;
   };
+  // kNotFound without a live policy `name`; CheckSlotKind's answer for
+  // another kind than the slot's (1: runtime).
+  absl::Status CheckPolicySlotLocked(const std::string& tenant, int slot,
+                                     const std::string& name) const
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   AgentRow AsRead(const Agent& a) const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Whether a stream of `agent_id` at `epoch` verifying with `aik_name`
   // still holds the agent: the epoch fence and the registration's AIK.
@@ -156,6 +171,12 @@ class InMemoryVerifierStore final : public PolicyStore,
   std::map<std::pair<std::string, std::string>, std::vector<PolicyRow>>
       policies_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, Agent> agents_ ABSL_GUARDED_BY(mu_);  // by agent_id
+  // By (tenant, policy, kind); shadow reports by (tenant, policy), agent_id.
+  std::map<std::tuple<std::string, std::string, int>, RolloutRow> rollouts_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::pair<std::string, std::string>,
+           std::map<std::string, ShadowResultRow>>
+      shadow_results_ ABSL_GUARDED_BY(mu_);
   std::vector<Record> log_ ABSL_GUARDED_BY(mu_);  // events and verdicts
   // Unique like the attestations table's keys.
   std::set<std::string> attestation_ids_ ABSL_GUARDED_BY(mu_);

@@ -1,5 +1,6 @@
 #include "store/pg_verifier_store.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -7,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
 #include "core/translog/tree_head.h"
@@ -356,8 +358,174 @@ absl::Status PgVerifierStore::RemovePolicy(const std::string& tenant,
                           "$1 AND name = $2 AND NOT removed",
                           {tenant, name}));
     if (n == 0) return absl::NotFoundError(absl::StrCat("no policy ", name));
-    return absl::OkStatus();
+    VOUCH_RETURN_IF_ERROR(
+        c.Exec("DELETE FROM policy_rollouts WHERE tenant = $1 AND $2 IN "
+               "(policy, candidate)",
+               {tenant, name})
+            .status());
+    return c
+        .Exec(
+            "DELETE FROM policy_shadow_results WHERE tenant = $1 AND "
+            "policy = $2",
+            {tenant, name})
+        .status();
   });
+}
+
+namespace {
+
+// Defined with Enroll below: kNotFound without a live policy `name`,
+// kInvalidArgument when it is not of the slot's kind (1: runtime).
+absl::Status CheckPolicySlot(PgConnection& c, const std::string& tenant,
+                             int slot, const std::string& name);
+
+PgParam TimeParam(absl::Time t) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) {
+    return PgParam();
+  }
+  return absl::StrCat(absl::ToUnixMicros(t));
+}
+
+constexpr char kRolloutColumns[] =
+    "tenant, policy, kind, candidate, all_agents, array_to_string(agent_ids, "
+    "','), selector, (extract(epoch from not_before) * 1000000)::bigint, "
+    "(extract(epoch from not_after) * 1000000)::bigint, (extract(epoch from "
+    "created_at) * 1000000)::bigint, created_by";
+
+absl::StatusOr<RolloutRow> RolloutFromRow(const Row& r) {
+  RolloutRow out;
+  out.tenant = r[0].value_or("");
+  out.policy = r[1].value_or("");
+  out.kind = r[2].value_or("") == "window" ? RolloutKind::kWindow
+                                           : RolloutKind::kShadow;
+  out.candidate = r[3].value_or("");
+  out.all_agents = r[4].value_or("t") == "t";
+  if (!r[5].value_or("").empty()) {
+    out.agent_ids = absl::StrSplit(*r[5], ',');
+  }
+  out.selector = r[6].value_or("");
+  VOUCH_ASSIGN_OR_RETURN(std::optional<absl::Time> nb, OptionalMicros(r[7]));
+  VOUCH_ASSIGN_OR_RETURN(std::optional<absl::Time> na, OptionalMicros(r[8]));
+  out.not_before = nb.value_or(absl::InfinitePast());
+  out.not_after = na.value_or(absl::InfiniteFuture());
+  VOUCH_ASSIGN_OR_RETURN(out.created_at, Micros(r[9]));
+  out.created_by = r[10].value_or("");
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<RolloutRow> PgVerifierStore::SetRollout(const RolloutRow& r) {
+  if (r.policy == r.candidate) {
+    return absl::InvalidArgumentError(
+        "a roll-out's candidate must be another policy");
+  }
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<RolloutRow> {
+    VOUCH_RETURN_IF_ERROR(CheckPolicySlot(c, r.tenant, 1, r.policy));
+    VOUCH_RETURN_IF_ERROR(CheckPolicySlot(c, r.tenant, 1, r.candidate));
+    std::vector<std::string> ids = r.agent_ids;
+    std::sort(ids.begin(), ids.end());
+    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+    const std::string kind(RolloutKindName(r.kind));
+    VOUCH_ASSIGN_OR_RETURN(
+        PgRows rows,
+        c.Query(
+            absl::StrCat("INSERT INTO policy_rollouts (tenant, policy, kind, "
+                         "candidate, all_agents, agent_ids, selector, "
+                         "not_before, not_after, created_by) VALUES ($1, $2, "
+                         "$3, $4, $5, $6::text[], $7, to_timestamp($8::bigint "
+                         "/ 1000000.0), to_timestamp($9::bigint / 1000000.0), "
+                         "$10) ON CONFLICT (tenant, policy, kind) DO UPDATE "
+                         "SET candidate = EXCLUDED.candidate, all_agents = "
+                         "EXCLUDED.all_agents, agent_ids = EXCLUDED.agent_ids, "
+                         "selector = EXCLUDED.selector, not_before = "
+                         "EXCLUDED.not_before, not_after = EXCLUDED.not_after, "
+                         "created_at = now(), created_by = EXCLUDED.created_by "
+                         "RETURNING ",
+                         kRolloutColumns),
+            {r.tenant, r.policy, kind, r.candidate,
+             r.all_agents ? "true" : "false", ToTextArray(ids), r.selector,
+             TimeParam(r.not_before), TimeParam(r.not_after), r.created_by}));
+    if (rows.rows.size() != 1) return absl::InternalError("no roll-out");
+    if (r.kind == RolloutKind::kShadow) {
+      VOUCH_RETURN_IF_ERROR(
+          c.Exec("DELETE FROM policy_shadow_results WHERE tenant = $1 "
+                 "AND policy = $2",
+                 {r.tenant, r.policy})
+              .status());
+    }
+    return RolloutFromRow(rows.rows[0]);
+  });
+}
+
+absl::StatusOr<std::vector<RolloutRow>> PgVerifierStore::ListRollouts(
+    const std::string& tenant, const std::string& policy) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(absl::StrCat("SELECT ", kRolloutColumns,
+                             " FROM policy_rollouts WHERE tenant = $1 AND "
+                             "($2 = '' OR policy = $2) ORDER BY policy, kind"),
+                {tenant, policy}));
+  std::vector<RolloutRow> out;
+  for (const Row& r : rows.rows) {
+    VOUCH_ASSIGN_OR_RETURN(RolloutRow row, RolloutFromRow(r));
+    out.push_back(std::move(row));
+  }
+  return out;
+}
+
+absl::Status PgVerifierStore::DeleteRollout(const std::string& tenant,
+                                            const std::string& policy,
+                                            RolloutKind kind) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  return InTransaction(*db, [&](PgConnection& c) -> absl::Status {
+    VOUCH_ASSIGN_OR_RETURN(
+        int64_t n,
+        c.Exec("DELETE FROM policy_rollouts WHERE tenant = $1 AND policy = "
+               "$2 AND kind = $3",
+               {tenant, policy, std::string(RolloutKindName(kind))}));
+    if (n == 0) {
+      return absl::NotFoundError(
+          absl::StrCat("policy ", policy, " has no ", RolloutKindName(kind)));
+    }
+    if (kind != RolloutKind::kShadow) return absl::OkStatus();
+    return c
+        .Exec(
+            "DELETE FROM policy_shadow_results WHERE tenant = $1 AND "
+            "policy = $2",
+            {tenant, policy})
+        .status();
+  });
+}
+
+absl::StatusOr<std::vector<ShadowResultRow>> PgVerifierStore::ShadowReport(
+    const std::string& tenant, const std::string& policy) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query(absl::StrCat("SELECT agent_id, candidate, candidate_version, "
+                             "rounds, entries_checked, failure_count, "
+                             "failures, ",
+                             UnixMicros("updated_at"),
+                             " FROM policy_shadow_results WHERE tenant = $1 "
+                             "AND policy = $2 ORDER BY agent_id"),
+                {tenant, policy}));
+  std::vector<ShadowResultRow> out;
+  for (const Row& r : rows.rows) {
+    ShadowResultRow s;
+    s.agent_id = r[0].value_or("");
+    s.candidate = r[1].value_or("");
+    VOUCH_ASSIGN_OR_RETURN(s.candidate_version, Int<uint64_t>(r[2]));
+    VOUCH_ASSIGN_OR_RETURN(s.rounds, Int<uint64_t>(r[3]));
+    VOUCH_ASSIGN_OR_RETURN(s.entries_checked, Int<uint64_t>(r[4]));
+    VOUCH_ASSIGN_OR_RETURN(s.failure_count, Int<uint64_t>(r[5]));
+    VOUCH_ASSIGN_OR_RETURN(s.failures, Bytea(r[6]));
+    VOUCH_ASSIGN_OR_RETURN(s.updated_at, Micros(r[7]));
+    out.push_back(std::move(s));
+  }
+  return out;
 }
 
 namespace {
@@ -1081,6 +1249,45 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
   return st;
 }
 
+// The shadow's judgement, fenced like the verdict (same epoch), summed per
+// agent while candidate and version stay the same.
+constexpr char kShadowSql[] =
+    "INSERT INTO policy_shadow_results AS s (tenant, policy, agent_id, "
+    "candidate, candidate_version, rounds, entries_checked, failure_count, "
+    "failures) SELECT a.tenant, $3, a.agent_id, $4, $5, 1, $6, $7, $8 FROM "
+    "agent_state a WHERE a.agent_id = $1 AND a.epoch = $2 ON CONFLICT "
+    "(tenant, policy, agent_id) DO UPDATE SET rounds = CASE WHEN same THEN "
+    "s.rounds + 1 ELSE 1 END, entries_checked = CASE WHEN same THEN "
+    "s.entries_checked + EXCLUDED.entries_checked ELSE "
+    "EXCLUDED.entries_checked END, failure_count = CASE WHEN same THEN "
+    "s.failure_count + EXCLUDED.failure_count ELSE EXCLUDED.failure_count "
+    "END, failures = CASE WHEN EXCLUDED.failure_count > 0 OR NOT same THEN "
+    "EXCLUDED.failures ELSE s.failures END, candidate = EXCLUDED.candidate, "
+    "candidate_version = EXCLUDED.candidate_version, updated_at = now()";
+
+PgStatement ShadowStatement(const VerdictCommit& c) {
+  const ShadowCommit& sh = *c.shadow;
+  static const std::string sql = absl::StrReplaceAll(
+      kShadowSql,
+      {{"same",
+        "(s.candidate = EXCLUDED.candidate AND s.candidate_version = "
+        "EXCLUDED.candidate_version)"}});
+  return PgStatement{
+      sql,
+      {c.agent_id, absl::StrCat(c.epoch), sh.policy, sh.candidate,
+       absl::StrCat(sh.candidate_version), absl::StrCat(sh.entries_checked),
+       absl::StrCat(sh.failure_count), sh.failures},
+      "vouch_shadow_result",
+      Bit(8)};
+}
+
+// A verdict's statements: the verdict, then its shadow's when it has one.
+void AppendVerdict(const VerdictCommit& c, bool translog,
+                   std::vector<PgStatement>* out) {
+  out->push_back(VerdictStatement(c, translog));
+  if (c.shadow) out->push_back(ShadowStatement(c));
+}
+
 absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
   VerdictApplied out;
   if (rows.rows.empty()) {
@@ -1095,9 +1302,13 @@ absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
 absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
                                             const VerdictCommit& c,
                                             bool translog) {
+  std::vector<PgStatement> statements;
+  AppendVerdict(c, translog, &statements);
   VOUCH_ASSIGN_OR_RETURN(std::vector<PgRows> rows,
-                         db.QueryPipelined({VerdictStatement(c, translog)}));
-  if (rows.size() != 1) return absl::InternalError("short pipeline");
+                         db.QueryPipelined(statements));
+  if (rows.size() != statements.size()) {
+    return absl::InternalError("short pipeline");
+  }
   return VerdictResult(rows[0]);
 }
 
@@ -1117,8 +1328,12 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   std::vector<PgStatement> statements;
   statements.reserve(commits.size() + 2);
   statements.push_back({"BEGIN", {}, {}});
+  // The verdict statement of commits[i] (a shadow's follows it).
+  std::vector<size_t> at;
+  at.reserve(commits.size());
   for (const VerdictCommit* c : commits) {
-    statements.push_back(VerdictStatement(*c, translog_));
+    at.push_back(statements.size());
+    AppendVerdict(*c, translog_, &statements);
   }
   if (commit_delay_ > absl::ZeroDuration()) {
     statements.push_back({"SELECT pg_sleep($1)",
@@ -1129,7 +1344,7 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   absl::StatusOr<std::vector<PgRows>> all = (*db)->QueryPipelined(statements);
   if (all.ok() && all->size() == statements.size()) {
     for (size_t i = 0; i < commits.size(); ++i) {
-      results.push_back(VerdictResult((*all)[i + 1]));
+      results.push_back(VerdictResult((*all)[at[i]]));
     }
     return results;
   }

@@ -59,6 +59,15 @@ class PgVerifierStore final : public PolicyStore,
   absl::Status RemovePolicy(const std::string& tenant,
                             const std::string& name) override;
 
+  absl::StatusOr<RolloutRow> SetRollout(const RolloutRow& rollout) override;
+  absl::StatusOr<std::vector<RolloutRow>> ListRollouts(
+      const std::string& tenant, const std::string& policy) override;
+  absl::Status DeleteRollout(const std::string& tenant,
+                             const std::string& policy,
+                             RolloutKind kind) override;
+  absl::StatusOr<std::vector<ShadowResultRow>> ShadowReport(
+      const std::string& tenant, const std::string& policy) override;
+
   // AgentStore.
   absl::StatusOr<AgentRow> Enroll(const Enrollment& enrollment) override;
   absl::Status Unenroll(const std::string& tenant,

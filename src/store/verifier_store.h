@@ -26,6 +26,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "core/agent_state.h"
 #include "core/label_selector.h"
@@ -151,6 +152,61 @@ struct KeptEvidence {
 };
 
 // One evaluated evidence to commit (see ApplyVerdict).
+// A roll-out of a runtime policy (docs/ima.md "Shadow versions and update
+// windows"): a candidate runtime policy of the same tenant, judged next to
+// the enrolled (active) one for some of its agents, at its newest version.
+enum class RolloutKind {
+  kShadow = 1,  // Evaluated on every Evidence; would-be failures reported.
+  kWindow = 2,  // Inside [not_before, not_after): accepts what active fails.
+};
+absl::string_view RolloutKindName(RolloutKind kind);  // "shadow", "window"
+
+struct RolloutRow {
+  std::string tenant;
+  std::string policy;  // The enrolled runtime policy's name.
+  RolloutKind kind = RolloutKind::kShadow;
+  std::string candidate;  // Another live runtime policy of the tenant.
+  // Every agent enrolled with `policy`, or these (sorted, unique); a label
+  // selector is resolved to ids when the roll-out is set and kept, as given,
+  // in `selector` for display.
+  bool all_agents = true;
+  std::vector<std::string> agent_ids;
+  std::string selector;
+  // A window's time range; a shadow's is unbounded.
+  absl::Time not_before = absl::InfinitePast();
+  absl::Time not_after = absl::InfiniteFuture();
+  absl::Time created_at;
+  std::string created_by;
+  // Whether it applies to `agent_id` at `now`.
+  bool Applies(const std::string& agent_id, absl::Time now) const;
+};
+
+// A shadow's judgement of one Evidence, stored with the verdict (same
+// transaction, same fence) and summed per agent while the candidate and
+// its version stay the same.
+struct ShadowCommit {
+  std::string policy;
+  std::string candidate;
+  uint64_t candidate_version = 0;
+  uint64_t entries_checked = 0;
+  uint64_t failure_count = 0;
+  std::string failures;  // As VerdictCommit::failures; "" for none.
+};
+
+// One agent's shadow report: rounds, entries and would-be failures since
+// the candidate version it names was first judged; `failures` are the
+// listed ones of the newest round that had any.
+struct ShadowResultRow {
+  std::string agent_id;
+  std::string candidate;
+  uint64_t candidate_version = 0;
+  uint64_t rounds = 0;
+  uint64_t entries_checked = 0;
+  uint64_t failure_count = 0;
+  std::string failures;
+  absl::Time updated_at;
+};
+
 struct VerdictCommit {
   std::string tenant;
   std::string agent_id;
@@ -187,6 +243,8 @@ struct VerdictCommit {
   // Kept with the record (same transaction) when set and the quote's clock
   // is known (reset_count set).
   std::optional<KeptEvidence> kept;
+  // The shadow version's judgement, when one applied.
+  std::optional<ShadowCommit> shadow;
 };
 
 struct VerdictApplied {
@@ -325,6 +383,23 @@ class PolicyStore {
   // references it.
   virtual absl::Status RemovePolicy(const std::string& tenant,
                                     const std::string& name) = 0;
+
+  // Roll-outs. SetRollout replaces the (policy, kind) roll-out: kNotFound
+  // when policy or candidate is not a live policy, kInvalidArgument when
+  // either is not a runtime policy or they are the same. Setting or
+  // deleting a shadow clears its report; RemovePolicy deletes the
+  // roll-outs that name the policy on either side.
+  virtual absl::StatusOr<RolloutRow> SetRollout(const RolloutRow& rollout) = 0;
+  // policy "": every roll-out of the tenant; ordered by policy, kind.
+  virtual absl::StatusOr<std::vector<RolloutRow>> ListRollouts(
+      const std::string& tenant, const std::string& policy) = 0;
+  // kNotFound when there is none.
+  virtual absl::Status DeleteRollout(const std::string& tenant,
+                                     const std::string& policy,
+                                     RolloutKind kind) = 0;
+  // The shadow report of `policy`, by agent_id.
+  virtual absl::StatusOr<std::vector<ShadowResultRow>> ShadowReport(
+      const std::string& tenant, const std::string& policy) = 0;
 };
 
 class AgentStore {

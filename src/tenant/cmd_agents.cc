@@ -29,9 +29,6 @@
 
 namespace vouch::tenant {
 
-namespace {
-
-// A failure as a detail line under its row: code, path, detail.
 std::string FailureLine(const v1::Failure& f) {
   return absl::StrCat(core::FailureCodeName(f.code()), " ", f.path(),
                       f.path().empty() ? "" : " ", f.detail());
@@ -52,8 +49,6 @@ nlohmann::json FailuresJson(
   }
   return out;
 }
-
-}  // namespace
 
 nlohmann::json AgentJson(const v1::AgentStatus& a) {
   nlohmann::json j;

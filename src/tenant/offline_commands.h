@@ -82,6 +82,11 @@ std::optional<int> RunAuditCommands(AppContext& ctx);
 void AddAdminCommands(CLI::App& cli);
 std::optional<int> RunAdminCommands(AppContext& ctx);
 
+// `policies shadow|window|rollouts|end-rollout|shadow-report|promote`
+// (cmd_rollouts.cc): added to the `policies` group above.
+void AddRolloutCommands(CLI::App& cli);
+std::optional<int> RunRolloutCommands(AppContext& ctx);
+
 // vouchctl policy-keys (cmd_policy_keys.cc).
 void AddPolicyKeyCommands(CLI::App& cli);
 std::optional<int> RunPolicyKeyCommands(AppContext& ctx);

@@ -18,6 +18,11 @@
 namespace vouch::tenant {
 
 // cmd_agents.cc
+// A failure as a detail line under its row (code, path, detail), and as
+// JSON objects.
+std::string FailureLine(const v1::Failure& f);
+nlohmann::json FailuresJson(
+    const google::protobuf::RepeatedPtrField<v1::Failure>& failures);
 nlohmann::json AgentJson(const v1::AgentStatus& a);
 Output HistoryOutput(const v1::GetAttestationHistoryResponse& resp);
 // Agents as a table (failures indented under their agent), `json` as the

@@ -1112,6 +1112,279 @@ grpc::Status AdminService::GetPolicyHistory(
   return grpc::Status::OK;
 }
 
+namespace {
+
+constexpr int kMaxRolloutIds = 10000;
+constexpr absl::Duration kMaxWindow = absl::Hours(31 * 24);
+
+void ToRollout(const store::RolloutRow& r, v1::PolicyRollout* out) {
+  out->set_tenant(r.tenant);
+  out->set_policy(r.policy);
+  out->set_kind(r.kind == store::RolloutKind::kWindow
+                    ? v1::ROLLOUT_KIND_WINDOW
+                    : v1::ROLLOUT_KIND_SHADOW);
+  out->set_candidate(r.candidate);
+  out->set_label_selector(r.selector);
+  if (!r.all_agents) {
+    for (const std::string& id : r.agent_ids) out->add_agent_ids(id);
+  }
+  if (r.not_before != absl::InfinitePast()) {
+    server::SetTimestamp(r.not_before, out->mutable_not_before());
+  }
+  if (r.not_after != absl::InfiniteFuture()) {
+    server::SetTimestamp(r.not_after, out->mutable_not_after());
+  }
+  server::SetTimestamp(r.created_at, out->mutable_created_at());
+  out->set_created_by(r.created_by);
+}
+
+absl::StatusOr<store::RolloutKind> RolloutKindOf(int kind) {
+  switch (kind) {
+    case v1::ROLLOUT_KIND_SHADOW:
+      return store::RolloutKind::kShadow;
+    case v1::ROLLOUT_KIND_WINDOW:
+      return store::RolloutKind::kWindow;
+    default:
+      return absl::InvalidArgumentError("kind: shadow or window");
+  }
+}
+
+}  // namespace
+
+absl::Status AdminService::PolicyExists(const std::string& tenant,
+                                        const std::string& name) {
+  return policies_->NewestPolicyVersion(tenant, name).status();
+}
+
+absl::StatusOr<std::optional<store::RolloutRow>> AdminService::ShadowOf(
+    const std::string& tenant, const std::string& policy) {
+  VOUCH_RETURN_IF_ERROR(ValidatePolicyName(policy));
+  VOUCH_RETURN_IF_ERROR(PolicyExists(tenant, policy));
+  VOUCH_ASSIGN_OR_RETURN(std::vector<store::RolloutRow> rollouts,
+                         policies_->ListRollouts(tenant, policy));
+  for (store::RolloutRow& r : rollouts) {
+    if (r.kind == store::RolloutKind::kShadow) return std::move(r);
+  }
+  return std::nullopt;
+}
+
+grpc::Status AdminService::SetPolicyRollout(
+    grpc::ServerContext* ctx, const v1::SetPolicyRolloutRequest* req,
+    v1::PolicyRollout* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  for (const std::string* name : {&req->policy(), &req->candidate()}) {
+    if (absl::Status s = ValidatePolicyName(*name); !s.ok()) return Reply(s);
+  }
+  absl::StatusOr<store::RolloutKind> kind = RolloutKindOf(req->kind());
+  if (!kind.ok()) return Reply(kind.status());
+  store::RolloutRow r;
+  r.tenant = *tenant;
+  r.policy = req->policy();
+  r.kind = *kind;
+  r.candidate = req->candidate();
+  r.created_by = CallerName(ctx);
+  const bool timed = req->has_not_before() || req->has_not_after();
+  if (*kind == store::RolloutKind::kShadow && timed) {
+    return Reply(absl::InvalidArgumentError(
+        "not_before/not_after: a shadow has no time range"));
+  }
+  if (*kind == store::RolloutKind::kWindow) {
+    if (!req->has_not_before() || !req->has_not_after()) {
+      return Reply(absl::InvalidArgumentError(
+          "a window needs not_before and not_after"));
+    }
+    r.not_before = core::attest::FromProto(req->not_before());
+    r.not_after = core::attest::FromProto(req->not_after());
+    if (r.not_after <= r.not_before ||
+        r.not_after - r.not_before > kMaxWindow) {
+      return Reply(absl::InvalidArgumentError(
+          "not_after must follow not_before by at most 31 days"));
+    }
+  }
+  if (!req->agent_ids().empty() && !req->label_selector().empty()) {
+    return Reply(absl::InvalidArgumentError(
+        "give agent_ids or label_selector, not both"));
+  }
+  if (req->agent_ids_size() > kMaxRolloutIds) {
+    return Reply(absl::InvalidArgumentError(
+        absl::StrCat("agent_ids: at most ", kMaxRolloutIds)));
+  }
+  for (const std::string& id : req->agent_ids()) {
+    if (absl::Status s = core::ValidateAgentId(id); !s.ok()) {
+      return Reply(
+          absl::InvalidArgumentError(absl::StrCat("agent_ids: ", s.message())));
+    }
+    r.agent_ids.push_back(id);
+  }
+  absl::StatusOr<core::Selector> selector =
+      ParseSelector(req->label_selector(), "label_selector");
+  if (!selector.ok()) return Reply(selector.status());
+  if (!req->label_selector().empty() && selector->empty()) {
+    return Reply(absl::InvalidArgumentError(
+        "label_selector: give at least one requirement"));
+  }
+  if (!selector->empty()) {
+    if (fleet == nullptr) return Reply(NoFleet());
+    // Resolved now: the agents enrolled with the policy that match.
+    std::string after;
+    while (true) {
+      absl::StatusOr<std::vector<store::AgentRow>> page =
+          fleet->ListAgentsMatching(*tenant, after, {}, 1000, r.policy,
+                                    *selector);
+      if (!page.ok()) return Reply(page.status());
+      for (const store::AgentRow& a : *page) {
+        r.agent_ids.push_back(a.enrollment.agent_id);
+      }
+      if (static_cast<int>(r.agent_ids.size()) > kMaxRolloutIds) {
+        return Reply(absl::InvalidArgumentError(
+            absl::StrCat("label_selector matches more than ", kMaxRolloutIds,
+                         " agents; narrow it, or give none for every agent")));
+      }
+      if (page->size() < 1000) break;
+      after = page->back().enrollment.agent_id;
+    }
+    r.selector = selector->ToString();
+  }
+  // A selector that matches nobody applies to nobody, never to all.
+  r.all_agents = r.agent_ids.empty() && selector->empty();
+  absl::StatusOr<store::RolloutRow> row = policies_->SetRollout(r);
+  if (!row.ok()) return Reply(row.status());
+  ToRollout(*row, resp);
+  Log(LogLevel::kInfo, "policy roll-out set",
+      {{"tenant", r.tenant},
+       {"policy", r.policy},
+       {"kind", store::RolloutKindName(r.kind)},
+       {"candidate", r.candidate},
+       {"agents", r.all_agents ? "all" : absl::StrCat(row->agent_ids.size())},
+       {"by", r.created_by}});
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::ListPolicyRollouts(
+    grpc::ServerContext* ctx, const v1::ListPolicyRolloutsRequest* req,
+    v1::ListPolicyRolloutsResponse* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (!req->policy().empty()) {
+    if (absl::Status s = ValidatePolicyName(req->policy()); !s.ok()) {
+      return Reply(s);
+    }
+    if (absl::Status s = PolicyExists(*tenant, req->policy()); !s.ok()) {
+      return Reply(s);
+    }
+  }
+  absl::StatusOr<std::vector<store::RolloutRow>> rows =
+      policies_->ListRollouts(*tenant, req->policy());
+  if (!rows.ok()) return Reply(rows.status());
+  for (const store::RolloutRow& r : *rows) ToRollout(r, resp->add_rollouts());
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::DeletePolicyRollout(
+    grpc::ServerContext* ctx, const v1::DeletePolicyRolloutRequest* req,
+    v1::DeletePolicyRolloutResponse*) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  if (absl::Status s = ValidatePolicyName(req->policy()); !s.ok()) {
+    return Reply(s);
+  }
+  absl::StatusOr<store::RolloutKind> kind = RolloutKindOf(req->kind());
+  if (!kind.ok()) return Reply(kind.status());
+  return Reply(policies_->DeleteRollout(*tenant, req->policy(), *kind));
+}
+
+grpc::Status AdminService::GetShadowReport(
+    grpc::ServerContext* ctx, const v1::GetShadowReportRequest* req,
+    v1::ShadowReport* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kViewer);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<std::optional<store::RolloutRow>> shadow =
+      ShadowOf(*tenant, req->policy());
+  if (!shadow.ok()) return Reply(shadow.status());
+  absl::StatusOr<std::vector<store::ShadowResultRow>> rows =
+      policies_->ShadowReport(*tenant, req->policy());
+  if (!rows.ok()) return Reply(rows.status());
+  resp->set_policy(req->policy());
+  if (*shadow) ToRollout(**shadow, resp->mutable_shadow());
+  for (const store::ShadowResultRow& r : *rows) {
+    v1::ShadowAgentResult* a = resp->add_agents();
+    a->set_agent_id(r.agent_id);
+    a->set_candidate(r.candidate);
+    a->set_candidate_version(r.candidate_version);
+    a->set_rounds(r.rounds);
+    a->set_entries_checked(r.entries_checked);
+    a->set_failure_count(r.failure_count);
+    if (!r.failures.empty()) {
+      v1::Verdict holder;
+      if (holder.ParseFromString(r.failures)) {
+        for (const v1::Failure& f : holder.failures()) *a->add_failures() = f;
+        a->set_failures_truncated(holder.failures_truncated());
+      }
+    }
+    server::SetTimestamp(r.updated_at, a->mutable_updated_at());
+    if (r.failure_count > 0) {
+      resp->set_agents_failing(resp->agents_failing() + 1);
+      resp->set_failure_count(resp->failure_count() + r.failure_count);
+    }
+  }
+  return grpc::Status::OK;
+}
+
+grpc::Status AdminService::PromotePolicy(grpc::ServerContext* ctx,
+                                         const v1::PromotePolicyRequest* req,
+                                         v1::Policy* resp) {
+  const store::CallDeadline bound(server::ReplyBy(*ctx));
+  absl::StatusOr<std::string> tenant =
+      Tenant(ctx, req->tenant(), Role::kOperator);
+  if (!tenant.ok()) return Reply(tenant.status());
+  absl::StatusOr<std::optional<store::RolloutRow>> found =
+      ShadowOf(*tenant, req->policy());
+  if (!found.ok()) return Reply(found.status());
+  const std::optional<store::RolloutRow>& shadow = *found;
+  if (!shadow) {
+    return Reply(absl::FailedPreconditionError(
+        absl::StrCat("policy ", req->policy(), " has no shadow to promote")));
+  }
+  absl::StatusOr<store::PolicyRow> candidate =
+      policies_->GetPolicy(*tenant, shadow->candidate, 0);
+  if (!candidate.ok()) return Reply(candidate.status());
+  if (req->expected_candidate_version() != 0 &&
+      req->expected_candidate_version() != candidate->version) {
+    return Reply(absl::AbortedError(absl::StrCat(
+        "candidate ", shadow->candidate, " is at version ", candidate->version,
+        ", not ", req->expected_candidate_version())));
+  }
+  store::PolicyRow provenance;
+  provenance.origin =
+      absl::StrCat("promote:", shadow->candidate, "@", candidate->version);
+  provenance.source_sha256 = candidate->source_sha256;
+  provenance.signer_key_id = candidate->signer_key_id;
+  grpc::Status stored = StorePolicy(
+      ctx, *tenant, req->policy(), v1::POLICY_KIND_RUNTIME, candidate->content,
+      candidate->description, /*update=*/true, 0, resp, provenance);
+  if (!stored.ok()) return stored;
+  // The shadow has become the policy; its report is of the past version.
+  absl::Status ended = policies_->DeleteRollout(*tenant, req->policy(),
+                                                store::RolloutKind::kShadow);
+  if (!ended.ok() && !absl::IsNotFound(ended)) return Reply(ended);
+  Log(LogLevel::kInfo, "shadow promoted",
+      {{"tenant", *tenant},
+       {"policy", req->policy()},
+       {"candidate", shadow->candidate},
+       {"version", resp->version()},
+       {"by", CallerName(ctx)}});
+  return grpc::Status::OK;
+}
+
 absl::StatusOr<std::string> AdminService::KeyTenant(grpc::ServerContext* ctx,
                                                     const std::string& tenant,
                                                     Role role) {

@@ -98,6 +98,22 @@ class AdminService final
   grpc::Status GetPolicyHistory(grpc::ServerContext* ctx,
                                 const v1::GetPolicyHistoryRequest* req,
                                 v1::GetPolicyHistoryResponse* resp) override;
+  // Roll-outs of runtime policies (docs/ima.md).
+  grpc::Status SetPolicyRollout(grpc::ServerContext* ctx,
+                                const v1::SetPolicyRolloutRequest* req,
+                                v1::PolicyRollout* resp) override;
+  grpc::Status ListPolicyRollouts(
+      grpc::ServerContext* ctx, const v1::ListPolicyRolloutsRequest* req,
+      v1::ListPolicyRolloutsResponse* resp) override;
+  grpc::Status DeletePolicyRollout(grpc::ServerContext* ctx,
+                                   const v1::DeletePolicyRolloutRequest* req,
+                                   v1::DeletePolicyRolloutResponse*) override;
+  grpc::Status GetShadowReport(grpc::ServerContext* ctx,
+                               const v1::GetShadowReportRequest* req,
+                               v1::ShadowReport* resp) override;
+  grpc::Status PromotePolicy(grpc::ServerContext* ctx,
+                             const v1::PromotePolicyRequest* req,
+                             v1::Policy* resp) override;
   // A tenant's trusted policy-signing keys (in `sources`).
   grpc::Status AddPolicySigningKey(grpc::ServerContext* ctx,
                                    const v1::AddPolicySigningKeyRequest* req,
@@ -194,6 +210,11 @@ class AdminService final
 
  private:
   // Validates and stores `content` as a new policy or a new version.
+  // kNotFound unless `name` is a live policy of `tenant`.
+  absl::Status PolicyExists(const std::string& tenant, const std::string& name);
+  // The shadow of live policy `policy` (validated), if one is set.
+  absl::StatusOr<std::optional<store::RolloutRow>> ShadowOf(
+      const std::string& tenant, const std::string& policy);
   grpc::Status StorePolicy(grpc::ServerContext* ctx, const std::string& tenant,
                            const std::string& name, int kind,
                            const std::string& content,

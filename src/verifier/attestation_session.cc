@@ -411,7 +411,7 @@ SessionActions AttestationSession::OnEvidence(
   if (!e.runtime_policy.empty()) {
     auto hit = policies_->TryRuntime(e.tenant, e.runtime_policy, now);
     if (hit) loaded.runtime = *std::move(hit);
-    miss = miss || !hit;
+    miss = miss || !hit || !TryRollouts(loaded, now);
   }
   if (!e.boot_policy.empty()) {
     auto hit = policies_->TryBoot(e.tenant, e.boot_policy, now);
@@ -427,12 +427,71 @@ SessionActions AttestationSession::OnEvidence(
     state_ = State::kLoadingPolicies;
     SessionAction a = Make(Kind::kLoadPolicies);
     a.tenant = e.tenant;
+    a.agent_id = agent_id_;
     a.runtime_policy = e.runtime_policy;
     a.boot_policy = e.boot_policy;
     a.pcr_policy = e.pcr_policy;
     return Actions(std::move(a));
   }
   return Evaluate(loaded, now);
+}
+
+bool AttestationSession::TryRollouts(LoadedPolicies& loaded, absl::Time now) {
+  const store::Enrollment& e = row_.enrollment;
+  std::optional<Rollouts> rollouts =
+      policies_->TryRollouts(e.tenant, e.runtime_policy, now);
+  if (!rollouts) return false;
+  for (const store::RolloutRow& r : **rollouts) {
+    if (!r.Applies(agent_id_, now)) continue;
+    auto hit = policies_->TryRuntime(e.tenant, r.candidate, now);
+    if (!hit) return false;
+    (r.kind == store::RolloutKind::kShadow ? loaded.shadow : loaded.window) =
+        LoadedPolicies::Candidate{r.candidate, *std::move(hit)};
+  }
+  return true;
+}
+
+LoadedPolicies LoadPolicies(PolicyCache& cache, const SessionAction& a,
+                            absl::Time now) {
+  LoadedPolicies loaded;
+  if (!a.runtime_policy.empty()) {
+    loaded.runtime = cache.Runtime(a.tenant, a.runtime_policy, now);
+  }
+  if (!a.boot_policy.empty()) {
+    loaded.boot = cache.Boot(a.tenant, a.boot_policy, now);
+  }
+  if (!a.pcr_policy.empty()) {
+    loaded.pcr = cache.Pcr(a.tenant, a.pcr_policy, now);
+  }
+  if (a.runtime_policy.empty() || !loaded.runtime.ok()) return loaded;
+  absl::StatusOr<Rollouts> rollouts =
+      cache.RolloutsOf(a.tenant, a.runtime_policy, now);
+  if (!rollouts.ok()) {
+    // Only an outage ends the stream; a roll-out never fails a verdict.
+    if (absl::IsUnavailable(rollouts.status())) {
+      loaded.runtime = rollouts.status();
+    }
+    return loaded;
+  }
+  for (const store::RolloutRow& r : **rollouts) {
+    if (!r.Applies(a.agent_id, now)) continue;
+    auto candidate = cache.Runtime(a.tenant, r.candidate, now);
+    if (!candidate.ok()) {
+      if (absl::IsUnavailable(candidate.status())) {
+        loaded.runtime = candidate.status();
+        return loaded;
+      }
+      Log(LogLevel::kWarning, "roll-out candidate does not load; ignored",
+          {{"policy", a.runtime_policy},
+           {"kind", store::RolloutKindName(r.kind)},
+           {"candidate", r.candidate},
+           {"error", candidate.status().message()}});
+      continue;
+    }
+    (r.kind == store::RolloutKind::kShadow ? loaded.shadow : loaded.window) =
+        LoadedPolicies::Candidate{r.candidate, *std::move(candidate)};
+  }
+  return loaded;
 }
 
 SessionActions AttestationSession::OnPoliciesLoaded(LoadedPolicies loaded,
@@ -497,6 +556,14 @@ SessionActions AttestationSession::Evaluate(const LoadedPolicies& policies,
     input.runtime_policy = policies.runtime->policy.get();
     input.boot_policy = policies.boot->policy.get();
     input.pcr_policy = policies.pcr->policy.get();
+    judged_shadow_.reset();
+    if (policies.window) {
+      input.window_policy = policies.window->policy.policy.get();
+    }
+    if (policies.shadow) {
+      input.shadow_policy = policies.shadow->policy.policy.get();
+      judged_shadow_ = *policies.shadow;
+    }
     runtime_version = policies.runtime->version;
     boot_version = policies.boot->version;
     pcr_version = policies.pcr->version;
@@ -606,6 +673,25 @@ SessionActions AttestationSession::CommitVerdict(
   if (out.boot_pcrs) c.boot_pcrs = attest::EncodeBootPcrs(*out.boot_pcrs);
   if (options_.keep_evidence) {
     c.kept = Kept(out, runtime_version, boot_version, pcr_version);
+  }
+  if (out.shadow_checked && judged_shadow_) {
+    store::ShadowCommit& sh = c.shadow.emplace();
+    sh.policy = row_.enrollment.runtime_policy;
+    sh.candidate = judged_shadow_->name;
+    sh.candidate_version = judged_shadow_->policy.version;
+    sh.entries_checked = out.ima_entries_received;
+    sh.failure_count = out.shadow_failure_count;
+    if (!out.shadow_failures.empty()) {
+      sh.failures =
+          EncodeFailures(out.shadow_failures,
+                         out.shadow_failure_count > out.shadow_failures.size());
+    }
+  }
+  if (out.ima_window_accepted > 0) {
+    Log(LogLevel::kInfo, "update window accepted entries",
+        {{"agent_id", agent_id_},
+         {"policy", row_.enrollment.runtime_policy},
+         {"entries", out.ima_window_accepted}});
   }
   committing_boot_version_ = boot_version;
   committing_id_ = c.attestation_id;

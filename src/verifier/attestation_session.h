@@ -72,7 +72,24 @@ struct LoadedPolicies {
       Versioned<core::boot::BootPolicy>{};
   absl::StatusOr<Versioned<core::boot::PcrPolicy>> pcr =
       Versioned<core::boot::PcrPolicy>{};
+  // Roll-out candidates of the runtime policy that apply to the agent now
+  // (store::RolloutRow); unset when none applies or it did not load (a
+  // candidate that does not load never changes a verdict).
+  struct Candidate {
+    std::string name;
+    Versioned<core::ima::RuntimePolicy> policy;
+  };
+  std::optional<Candidate> shadow;
+  std::optional<Candidate> window;
 };
+
+struct SessionAction;
+
+// What a kLoadPolicies action asks for, loaded (blocking) through `cache`:
+// the enrollment's policies, then the runtime policy's roll-outs that apply
+// to a.agent_id at `now` and their candidates. What the reactor runs.
+LoadedPolicies LoadPolicies(PolicyCache& cache, const SessionAction& a,
+                            absl::Time now);
 
 struct SessionAction {
   enum class Kind {
@@ -82,7 +99,7 @@ struct SessionAction {
     kHold,          // The stream now holds agent_id at `epoch` with `lease`
                     // and `aik_name` (the verifier ends its older streams
                     // of the agent; lease checks carry the AIK).
-    kLoadPolicies,  // Blocking: load runtime/boot/pcr_policy, then
+    kLoadPolicies,  // Blocking: LoadPolicies(cache, action), then
                     // OnPoliciesLoaded.
     kCommit,        // Group-commit `commit`, then OnCommitted.
     kCheckFence,    // Blocking: AgentStore::Enrolled(agent_id), then
@@ -161,6 +178,9 @@ class AttestationSession {
   SessionActions OnEvidence(std::shared_ptr<const v1::AgentMessage> message,
                             absl::Time now);
   SessionActions OnAgentError(const v1::AgentError& error, absl::Time now);
+  // The enrolled runtime policy's roll-outs that apply now, from the
+  // cache; false when something must be loaded first.
+  bool TryRollouts(LoadedPolicies& loaded, absl::Time now);
   SessionActions Evaluate(const LoadedPolicies& policies, absl::Time now);
   SessionActions CommitVerdict(core::attest::EvidenceOutcome out,
                                uint64_t runtime_version, uint64_t boot_version,
@@ -207,6 +227,8 @@ class AttestationSession {
   // The boot policy version that accepted progress_.boot_pcrs.
   uint64_t kept_boot_version_ = 0;
   uint64_t committing_boot_version_ = 0;
+  // The shadow candidate the held evidence was judged against.
+  std::optional<LoadedPolicies::Candidate> judged_shadow_;
   std::string held_ima_;
   absl::Time last_verdict_ = absl::InfinitePast();
   absl::Time last_challenge_at_ = absl::InfinitePast();

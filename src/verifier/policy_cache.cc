@@ -120,6 +120,38 @@ absl::StatusOr<Versioned<core::boot::PcrPolicy>> PolicyCache::Pcr(
       });
 }
 
+namespace {
+// The cache entry kind of a policy's roll-outs (no PolicyKind is negative).
+constexpr int kRolloutsKind = -1;
+}  // namespace
+
+std::optional<Rollouts> PolicyCache::TryRollouts(const std::string& tenant,
+                                                 const std::string& name,
+                                                 absl::Time now) {
+  std::optional<Versioned<std::vector<store::RolloutRow>>> hit =
+      TryGet<std::vector<store::RolloutRow>>(tenant, name, kRolloutsKind, now);
+  if (!hit) return std::nullopt;
+  return hit->policy;
+}
+
+absl::StatusOr<Rollouts> PolicyCache::RolloutsOf(const std::string& tenant,
+                                                 const std::string& name,
+                                                 absl::Time now) {
+  std::shared_ptr<Entry> entry = EntryFor(tenant, name, kRolloutsKind);
+  absl::MutexLock lock(&entry->mu);
+  if (entry->policy == nullptr || now >= entry->checked + ttl_) {
+    VOUCH_ASSIGN_OR_RETURN(std::vector<store::RolloutRow> rows,
+                           store_->ListRollouts(tenant, name));
+    entry->policy =
+        std::make_shared<const std::vector<store::RolloutRow>>(std::move(rows));
+    entry->checked = now;
+  } else {
+    hits_.fetch_add(1, std::memory_order_relaxed);
+  }
+  return std::static_pointer_cast<const std::vector<store::RolloutRow>>(
+      entry->policy);
+}
+
 int PolicyCache::loads() const {
   absl::MutexLock lock(&mu_);
   return loads_;

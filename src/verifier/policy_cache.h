@@ -22,6 +22,7 @@
 #include <optional>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
@@ -40,6 +41,8 @@ struct Versioned {
   std::shared_ptr<const T> policy;  // Null: none enrolled.
 };
 
+using Rollouts = std::shared_ptr<const std::vector<store::RolloutRow>>;
+
 // Policies without waiting: a hit, or nullopt when the policy must be
 // loaded (missing, older than the cache's ttl, or being loaded now).
 class PolicySource {
@@ -51,6 +54,11 @@ class PolicySource {
       const std::string& tenant, const std::string& name, absl::Time now) = 0;
   virtual std::optional<Versioned<core::boot::PcrPolicy>> TryPcr(
       const std::string& tenant, const std::string& name, absl::Time now) = 0;
+  // The roll-outs of runtime policy `name` (store::RolloutRow), re-read
+  // like a policy version; never null when set.
+  virtual std::optional<Rollouts> TryRollouts(const std::string& tenant,
+                                              const std::string& name,
+                                              absl::Time now) = 0;
 };
 
 class PolicyCache final : public PolicySource {
@@ -68,6 +76,10 @@ class PolicyCache final : public PolicySource {
       const std::string& tenant, const std::string& name, absl::Time now);
   absl::StatusOr<Versioned<core::boot::PcrPolicy>> Pcr(
       const std::string& tenant, const std::string& name, absl::Time now);
+  // Blocking: the roll-outs of runtime policy `name`, re-read at most once
+  // per ttl; kUnavailable when the database is down.
+  absl::StatusOr<Rollouts> RolloutsOf(const std::string& tenant,
+                                      const std::string& name, absl::Time now);
 
   // PolicySource.
   std::optional<Versioned<core::ima::RuntimePolicy>> TryRuntime(
@@ -79,6 +91,9 @@ class PolicyCache final : public PolicySource {
   std::optional<Versioned<core::boot::PcrPolicy>> TryPcr(
       const std::string& tenant, const std::string& name,
       absl::Time now) override;
+  std::optional<Rollouts> TryRollouts(const std::string& tenant,
+                                      const std::string& name,
+                                      absl::Time now) override;
 
   // Distinct policy versions loaded so far (for tests and metrics).
   int loads() const;

@@ -133,7 +133,9 @@ void StreamReactor::Run(SessionActions actions) {
         break;
       case Kind::kLoadPolicies:
         Blocking([this, a = std::move(a)] {
-          Run(session_.OnPoliciesLoaded(Load(a), absl::Now()));
+          const absl::Time now = absl::Now();
+          Run(session_.OnPoliciesLoaded(
+              LoadPolicies(*service_->policies_, a, now), now));
         });
         break;
       case Kind::kCommit:
@@ -224,22 +226,6 @@ void StreamReactor::RecordCommit(
   } else if (ima_checked_ > 0) {
     m->ImaEntriesChecked(ima_checked_);
   }
-}
-
-LoadedPolicies StreamReactor::Load(const SessionAction& a) {
-  LoadedPolicies loaded;
-  PolicyCache* cache = service_->policies_;
-  const absl::Time now = absl::Now();
-  if (!a.runtime_policy.empty()) {
-    loaded.runtime = cache->Runtime(a.tenant, a.runtime_policy, now);
-  }
-  if (!a.boot_policy.empty()) {
-    loaded.boot = cache->Boot(a.tenant, a.boot_policy, now);
-  }
-  if (!a.pcr_policy.empty()) {
-    loaded.pcr = cache->Pcr(a.tenant, a.pcr_policy, now);
-  }
-  return loaded;
 }
 
 void StreamReactor::MaybeFinishLocked() {

@@ -76,7 +76,6 @@ class StreamReactor final
   // (docs/results.md); a signing failure only leaves the token out.
   void AttachResult(v1::VerifierMessage& message, absl::Time now);
   void RecordCommit(const absl::StatusOr<store::VerdictApplied>& applied);
-  LoadedPolicies Load(const SessionAction& a);
 
   // Runs `work` (which continues the chain) on the executor; ends the
   // stream when it is full.

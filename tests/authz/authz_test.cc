@@ -145,6 +145,21 @@ void SigningKey(Message& m, const Target&) {
 
 // A webhook subscription named "added-webhook" (never a name of A's
 // objects) to a receiver nobody runs.
+// A runtime policy of tenant A besides its enrolled one.
+constexpr char kRolloutCandidate[] = "rollout-candidate";
+
+// Aims at the shadow of A's policy (the fields each request has).
+void Rollout(Message& m, const Target& t) {
+  const Descriptor* d = m.GetDescriptor();
+  SetString(m, "policy", t.policy);
+  if (d->FindFieldByName("kind") != nullptr) {
+    SetEnum(m, "kind", v1::ROLLOUT_KIND_SHADOW);
+  }
+  if (d->FindFieldByName("candidate") != nullptr) {
+    SetString(m, "candidate", kRolloutCandidate);
+  }
+}
+
 void Webhook(Message& m, const Target&) {
   SetString(m, "name", "added-webhook");
   SetString(m, "url", "https://127.0.0.1:9/hook");
@@ -203,6 +218,18 @@ std::map<std::string, Rule> Matrix() {
       // tenant admin's business; viewers list them).
       {"vouch.v1.Admin.GetPolicyHistory",
        {Server::kVerifier, Access::kViewer, Scope::kObject, None}},
+      // Roll-outs of a runtime policy: set up in tenant A (a shadow of A's
+      // policy by kRolloutCandidate) before the matrix runs.
+      {"vouch.v1.Admin.SetPolicyRollout",
+       {Server::kVerifier, Access::kOperator, Scope::kObject, Rollout}},
+      {"vouch.v1.Admin.ListPolicyRollouts",
+       {Server::kVerifier, Access::kViewer, Scope::kList, None}},
+      {"vouch.v1.Admin.DeletePolicyRollout",
+       {Server::kVerifier, Access::kOperator, Scope::kObject, Rollout}},
+      {"vouch.v1.Admin.GetShadowReport",
+       {Server::kVerifier, Access::kViewer, Scope::kObject, Rollout}},
+      {"vouch.v1.Admin.PromotePolicy",
+       {Server::kVerifier, Access::kOperator, Scope::kObject, Rollout}},
       // A tenant's settings: its own are read (viewer) and changed (admin);
       // another tenant's answer names only that tenant.
       {"vouch.v1.Admin.GetTenantSettings",
@@ -668,6 +695,20 @@ TEST_CASE(
     REQUIRE(
         Call(owner_admin.verifier, *add, *hook_of_a, a.agent_id).status.ok());
   }
+  // Tenant A's roll-out: a shadow of its policy.
+  {
+    const MethodDescriptor* add =
+        google::protobuf::DescriptorPool::generated_pool()->FindMethodByName(
+            "vouch.v1.Admin.AddPolicy");
+    REQUIRE(add != nullptr);
+    std::unique_ptr<Message> candidate =
+        Request(*add, matrix.at(add->full_name()), a, "");
+    SetString(*candidate, "name", kRolloutCandidate);
+    REQUIRE(
+        Call(owner_admin.verifier, *add, *candidate, a.agent_id).status.ok());
+    REQUIRE(
+        run(owner_admin, "vouch.v1.Admin.SetPolicyRollout", "").status.ok());
+  }
   for (const auto& [name, rule] : matrix) {
     INFO(name);
     // 1. Refused at the handshake, whatever the method.
@@ -817,6 +858,10 @@ TEST_CASE(
   const std::vector<Change> changes = {
       {&owner_operator, "vouch.v1.Admin.ReverifyAttestation", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.UpdatePolicy", StatusCode::OK},
+      {&owner_operator, "vouch.v1.Admin.SetPolicyRollout", StatusCode::OK},
+      {&owner_operator, "vouch.v1.Admin.DeletePolicyRollout", StatusCode::OK},
+      {&owner_operator, "vouch.v1.Admin.SetPolicyRollout", StatusCode::OK},
+      {&owner_operator, "vouch.v1.Admin.PromotePolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.AddPolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.ImportPolicy", StatusCode::OK},
       {&owner_operator, "vouch.v1.Admin.UpdateAgents", StatusCode::OK},

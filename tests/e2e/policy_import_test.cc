@@ -8,11 +8,16 @@
 // an HTTP error are refused with their reason while the active version
 // stays (also for a TLS failure); the scheduled refresh stores a new signed
 // release within seconds and an unchanged document stores nothing; another
-// tenant's key does not validate a tenant's import.
+// tenant's key does not validate a tenant's import. Roll-outs: a shadow
+// reports a would-be failure while the agent passes, promote makes the
+// shadow the active version, an update window accepts an upgraded file
+// only while it is open.
 #include <catch2/catch.hpp>
+#include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -365,6 +370,127 @@ TEST_CASE(
           .status.code == 1);
   CHECK(w.Ctl({"policy-keys", "delete", "k2"}, "other-admin").status.Success());
   CHECK(w.Json({"policy-keys", "list"}, "other-admin")["keys"].empty());
+}
+
+TEST_CASE(
+    "policy roll-outs: a shadow reports without failing the agent, promote "
+    "makes it active, an update window accepts an upgrade only while open",
+    "[e2e][policy]") {
+  World w;
+  std::vector<std::string> files;
+  for (int i = 0; i < 3; ++i) {
+    files.push_back(w.dir.Join(absl::StrCat("file", i)));
+    std::ofstream(files.back()) << "file " << i;
+  }
+  auto append = [&](const std::string& file) {
+    REQUIRE(Run({VOUCHCTL_BIN, "dev", "ima-append", "--tcti", w.tpm->tcti(),
+                 "--log", w.ima_log, file})
+                .status.Success());
+  };
+  auto next_entry = [&]() -> int64_t {
+    testing::RunResult r = w.Ctl({"agents", "get", w.agent_id, "-o", "json"});
+    nlohmann::json j = nlohmann::json::parse(r.out, nullptr, false);
+    return j.is_object() ? j.value("ima_next_entry", int64_t{-1}) : -1;
+  };
+  auto write_policy = [&](const std::string& name, nlohmann::json policy) {
+    const std::string path = w.dir.Join(name + ".json");
+    std::ofstream(path) << policy.dump();
+    return path;
+  };
+  append(files[0]);
+  append(files[1]);
+  const std::string learned = w.dir.Join("learned.json");
+  REQUIRE(Run({VOUCHCTL_BIN, "policy-file", "create", "--from-ima-log",
+               w.ima_log, "-f", learned})
+              .status.Success());
+  const nlohmann::json web = nlohmann::json::parse(Slurp(learned));
+  REQUIRE(web["digests"].contains(files[1]));
+  nlohmann::json without1 = web;
+  without1["digests"].erase(files[1]);
+  REQUIRE(w.Ctl({"policies", "add", "web", "-f", write_policy("web", web)})
+              .status.Success());
+  REQUIRE(w.Ctl({"policies", "add", "web-next", "-f",
+                 write_policy("web-next", without1)})
+              .status.Success());
+  AgentProcessOptions o;
+  o.tcti = w.tpm->tcti();
+  o.state_dir = w.dir.Join("state");
+  o.registrars = w.registrar->address();
+  o.verifiers = w.verifier->address();
+  o.ima_log = w.ima_log;
+  o.tls_dir = w.tls.Agent(w.agent_id);
+  o.log = w.dir.Join("agent.log");
+  w.agent.emplace(StartAgentProcess(o));
+  REQUIRE(w.Ctl({"agents", "enroll", w.agent_id, "--runtime-policy", "web",
+                 "--interval", "2s"})
+              .status.Success());
+  REQUIRE(Within(60, [&] { return w.State() == "pass"; }));
+
+  // 1. A shadow without file1: its next measurement is a would-be failure,
+  //    reported; the agent stays pass.
+  testing::RunResult set =
+      w.Ctl({"policies", "shadow", "web", "--candidate", "web-next"});
+  INFO(set.err);
+  REQUIRE(set.status.Success());
+  nlohmann::json rollouts = w.Json({"policies", "rollouts"});
+  REQUIRE(rollouts["rollouts"].size() == 1);
+  CHECK(rollouts["rollouts"][0]["kind"] == "shadow");
+  CHECK(rollouts["rollouts"][0]["all_agents"] == true);
+  append(files[1]);
+  nlohmann::json report;
+  REQUIRE(Within(30, [&] {
+    report = w.Json({"policies", "shadow-report", "web"});
+    return report["agents_failing"] == 1;
+  }));
+  INFO(report.dump());
+  REQUIRE(report["agents"].size() == 1);
+  CHECK(report["agents"][0]["agent_id"] == w.agent_id);
+  CHECK(report["agents"][0]["candidate"] == "web-next");
+  CHECK(report["agents"][0]["failure_count"] == 1);
+  REQUIRE(report["agents"][0]["failures"].size() == 1);
+  CHECK(report["agents"][0]["failures"][0]["path"] == files[1]);
+  CHECK(report["agents"][0]["failures"][0]["code"] == "ima.file_not_in_policy");
+  CHECK(w.State() == "pass");
+
+  // 2. Promote: web-next's content is web's version 2; the shadow ends.
+  testing::RunResult promoted = w.Ctl({"policies", "promote", "web"});
+  INFO(promoted.err);
+  REQUIRE(promoted.status.Success());
+  nlohmann::json history = w.Json({"policies", "history", "web"});
+  REQUIRE(history["versions"].size() == 2);
+  CHECK(history["versions"][0]["origin"] == "promote:web-next@1");
+  CHECK(w.Json({"policies", "rollouts"})["rollouts"].empty());
+  CHECK(w.Json({"policies", "shadow-report", "web"})["agents"].empty());
+
+  // 3. An upgrade brings file2, known to web-up only: accepted while the
+  //    window is open, a failure once it is closed.
+  // The file's digest in the algorithm the log uses (as learned above).
+  const size_t hex = web["digests"][files[0]][0].get<std::string>().size();
+  testing::RunResult sum = Run({hex == 40 ? "sha1sum" : "sha256sum", files[2]});
+  REQUIRE(sum.status.Success());
+  nlohmann::json up = without1;
+  up["digests"][files[2]] = nlohmann::json::array({sum.out.substr(0, hex)});
+  REQUIRE(w.Ctl({"policies", "add", "web-up", "-f", write_policy("web-up", up)})
+              .status.Success());
+  testing::RunResult too_long = w.Ctl(
+      {"policies", "window", "web", "--candidate", "web-up", "--for", "1000h"});
+  CHECK(too_long.status.code == 1);  // At most 31 days.
+  CHECK(absl::StrContains(too_long.err, "31 days"));
+  REQUIRE(w.Ctl({"policies", "window", "web", "--candidate", "web-up", "--for",
+                 "1h"})
+              .status.Success());
+  const int64_t before = next_entry();
+  REQUIRE(before > 0);
+  append(files[2]);
+  REQUIRE(Within(30, [&] { return next_entry() > before; }));
+  CHECK(w.State() == "pass");
+  REQUIRE(w.Ctl({"policies", "end-rollout", "web", "--kind", "window"})
+              .status.Success());
+  CHECK(w.Json({"policies", "rollouts"})["rollouts"].empty());
+  // Roll-outs are re-read within a second.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  append(files[2]);
+  REQUIRE(Within(30, [&] { return w.State() == "fail"; }));
 }
 
 }  // namespace

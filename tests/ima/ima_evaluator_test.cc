@@ -267,6 +267,111 @@ TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
   }
 }
 
+TEST_CASE("ima: an update window accepts what its candidate allows", "[core]") {
+  // An upgrade: prog2 has a new digest, prog3 is a new file. The active
+  // policy knows neither; the candidate (the next version) knows both.
+  auto records = SampleRecords(8);
+  records[2].digest = FileDigest(2002);
+  records[3].path = "/usr/bin/new-tool";
+  records[5].pcr = 11;  // No window rescues a wrong PCR.
+  auto active = Load(PolicyFor(SampleRecords(8)));
+  std::vector<ImaRecord> next = SampleRecords(8);
+  next[2].digest = FileDigest(2002);
+  next.push_back(Ng("/usr/bin/new-tool", records[3].digest));
+  auto candidate = Load(PolicyFor(next));
+  const std::string log = WriteLog(records, LogFormat::kBinary);
+  const auto quoted = QuoteAt(ReplayPrefixes(records), 8);
+
+  ImaEvaluation plain = Eval(log, active.get(), quoted);
+  CHECK(Reasons(plain) ==
+        std::vector<std::pair<uint64_t, Rule>>{{2, Rule::kImaDigestMismatch},
+                                               {3, Rule::kImaNotInPolicy},
+                                               {5, Rule::kImaWrongPcr}});
+  CHECK(plain.window_accepted == 0);
+
+  ImaEvalOptions o;
+  o.rollout.window = candidate.get();
+  ImaEvaluation r = Eval(log, active.get(), quoted, {}, o);
+  CHECK(Reasons(r) ==
+        std::vector<std::pair<uint64_t, Rule>>{{5, Rule::kImaWrongPcr}});
+  CHECK(r.window_accepted == 2);
+  CHECK(r.state == plain.state);
+  CHECK_FALSE(r.shadow_checked);
+
+  SECTION("the active policy's reject list holds inside a window") {
+    std::vector<std::pair<std::string, std::vector<std::string>>> d;
+    for (const ImaRecord& e : SampleRecords(8)) {
+      d.push_back({e.path, {HexEncode(e.digest)}});
+    }
+    auto rejecting =
+        Load(PolicyJson(d, {},
+                        absl::StrCat(R"(, "reject": {"digests": [")",
+                                     HexEncode(records[2].digest), R"("]})")));
+    ImaEvaluation w = Eval(log, rejecting.get(), quoted, {}, o);
+    CHECK(Reasons(w) == std::vector<std::pair<uint64_t, Rule>>{
+                            {2, Rule::kImaRejected}, {5, Rule::kImaWrongPcr}});
+    CHECK(w.window_accepted == 1);
+  }
+  SECTION("a candidate that does not know the file rescues nothing") {
+    auto same = Load(PolicyFor(SampleRecords(8)));
+    o.rollout.window = same.get();
+    ImaEvaluation w = Eval(log, active.get(), quoted, {}, o);
+    CHECK(Reasons(w) == Reasons(plain));
+    CHECK(w.window_accepted == 0);
+  }
+  SECTION("a candidate loaded with another path-hash key is refused") {
+    PolicyLoadOptions other;
+    other.path_hash_key[0] = 1;
+    auto keyed = RuntimePolicy::FromJson(PolicyFor(next), other);
+    REQUIRE(keyed.ok());
+    o.rollout.window = keyed->get();
+    CHECK(absl::IsInvalidArgument(
+        EvaluateImaLog({}, log, quoted, active.get(), o).status()));
+  }
+}
+
+TEST_CASE("ima: a shadow policy's failures never reach the verdict", "[core]") {
+  auto records = SampleRecords(8);
+  auto active = Load(PolicyFor(records));
+  // The shadow version dropped prog4 and changed prog6's digest.
+  std::vector<ImaRecord> next = SampleRecords(8);
+  next.erase(next.begin() + 4);
+  next[5].digest = FileDigest(6006);
+  auto shadow = Load(PolicyFor(next));
+  const std::string log = WriteLog(records, LogFormat::kAscii);
+  const auto quoted = QuoteAt(ReplayPrefixes(records), 8);
+  ImaEvalOptions o;
+  o.rollout.shadow = shadow.get();
+  ImaEvaluation r = Eval(log, active.get(), quoted, {}, o);
+  CHECK(r.verdict.passed());
+  CHECK(r.failures.empty());
+  CHECK(r.shadow_checked);
+  REQUIRE(r.shadow_failures.size() == 2);
+  CHECK(r.shadow_failure_count == 2);
+  CHECK(r.shadow_failures[0].index == 4);
+  CHECK(r.shadow_failures[0].reason == Rule::kImaNotInPolicy);
+  CHECK(r.shadow_failures[1].index == 6);
+  CHECK(r.shadow_failures[1].reason == Rule::kImaDigestMismatch);
+
+  SECTION("the shadow judges only the proven prefix, as the active does") {
+    ImaEvaluation half =
+        Eval(log, active.get(), QuoteAt(ReplayPrefixes(records), 5), {}, o);
+    CHECK(half.state.next_entry_index == 5);
+    REQUIRE(half.shadow_failures.size() == 1);
+    CHECK(half.shadow_failures[0].index == 4);
+  }
+  SECTION("the active policy failing does not hide the shadow's view") {
+    ImaEvaluation both = Eval(log, shadow.get(), quoted, {}, [&] {
+      ImaEvalOptions s;
+      s.rollout.shadow = active.get();
+      return s;
+    }());
+    CHECK(both.failure_count == 2);
+    CHECK(both.shadow_checked);
+    CHECK(both.shadow_failure_count == 0);
+  }
+}
+
 TEST_CASE("ima: the reject list fails entries every other rule accepts",
           "[core]") {
   auto records = SampleRecords(8);

@@ -895,6 +895,135 @@ void HistoryContract(Fixture& f) {
   CHECK(newest->at(1).attestation_id == "h-r4");
 }
 
+// Roll-outs of a runtime policy and the shadow report written with
+// verdicts (same transaction, same fence).
+void RolloutContract(Fixture& f) {
+  store::PolicyStore& p = f.policies();
+  store::AgentStore& s = f.agents();
+  f.Register("a1");
+  REQUIRE(p.AddPolicy(Policy("web")).ok());
+  REQUIRE(p.AddPolicy(Policy("web-next")).ok());
+  REQUIRE(p.AddPolicy(Policy("boot", 2)).ok());
+  store::RolloutRow r;
+  r.tenant = "default";
+  r.policy = "web";
+  r.kind = store::RolloutKind::kShadow;
+  r.candidate = "web-next";
+  r.created_by = "op";
+  // Both must be live runtime policies, and not the same one.
+  for (const char* bad : {"missing", "boot", "web"}) {
+    store::RolloutRow b = r;
+    b.candidate = bad;
+    absl::Status st = p.SetRollout(b).status();
+    INFO(bad << ": " << st);
+    CHECK((absl::IsNotFound(st) || absl::IsInvalidArgument(st)));
+  }
+  {
+    store::RolloutRow b = r;
+    b.policy = "nope";
+    CHECK(absl::IsNotFound(p.SetRollout(b).status()));
+  }
+  absl::StatusOr<store::RolloutRow> set = p.SetRollout(r);
+  REQUIRE(set.ok());
+  CHECK(set->all_agents);
+  CHECK(set->not_before == absl::InfinitePast());
+  CHECK(set->not_after == absl::InfiniteFuture());
+  CHECK(set->created_by == "op");
+  store::RolloutRow w = r;
+  w.kind = store::RolloutKind::kWindow;
+  w.all_agents = false;
+  w.agent_ids = {"b2", "a1", "b2"};
+  w.selector = "role=web";
+  w.not_before = absl::FromUnixSeconds(1800000000);
+  w.not_after = w.not_before + absl::Hours(2);
+  REQUIRE(p.SetRollout(w).ok());
+  absl::StatusOr<std::vector<store::RolloutRow>> all =
+      p.ListRollouts("default", "");
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 2);
+  CHECK(all->at(0).kind == store::RolloutKind::kShadow);
+  const store::RolloutRow& got = all->at(1);
+  CHECK(got.kind == store::RolloutKind::kWindow);
+  CHECK_FALSE(got.all_agents);
+  CHECK(got.agent_ids == std::vector<std::string>{"a1", "b2"});
+  CHECK(got.selector == "role=web");
+  CHECK(got.not_before == w.not_before);
+  CHECK(got.not_after == w.not_after);
+  CHECK(got.Applies("a1", w.not_before));
+  CHECK_FALSE(got.Applies("a1", w.not_after));  // The end is excluded.
+  CHECK_FALSE(got.Applies("a1", w.not_before - absl::Seconds(1)));
+  CHECK_FALSE(got.Applies("c3", w.not_before + absl::Minutes(1)));
+  CHECK(p.ListRollouts("default", "web-next")->empty());
+  CHECK(p.ListRollouts("other", "")->empty());
+
+  // The shadow's report: written with the verdict, summed per candidate
+  // version, fenced like the verdict.
+  EnrollA1(s, "web", "");
+  absl::StatusOr<store::Takeover> t =
+      s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
+  REQUIRE(t.ok());
+  const int64_t epoch = t->agent.epoch;
+  auto judged = [&](int64_t e, const std::string& nonce, uint64_t version,
+                    uint64_t failures) {
+    store::VerdictCommit c = Commit(e, true, 3, nonce);
+    store::ShadowCommit& sh = c.shadow.emplace();
+    sh.policy = "web";
+    sh.candidate = "web-next";
+    sh.candidate_version = version;
+    sh.entries_checked = 3;
+    sh.failure_count = failures;
+    sh.failures = failures > 0 ? "listed by " + nonce : "";
+    return CommitOne(s, c);
+  };
+  REQUIRE(judged(epoch, "s1", 1, 2).ok());
+  REQUIRE(judged(epoch, "s2", 1, 0).ok());
+  // A fenced verdict writes no report either.
+  CHECK(judged(epoch - 1, "s-stale", 1, 5)->fenced);
+  absl::StatusOr<std::vector<store::ShadowResultRow>> report =
+      p.ShadowReport("default", "web");
+  REQUIRE(report.ok());
+  REQUIRE(report->size() == 1);
+  CHECK(report->at(0).agent_id == "a1");
+  CHECK(report->at(0).rounds == 2);
+  CHECK(report->at(0).entries_checked == 6);
+  CHECK(report->at(0).failure_count == 2);
+  CHECK(report->at(0).failures == "listed by s1");  // Newest with any.
+  // A new candidate version starts over.
+  REQUIRE(judged(epoch, "s3", 2, 1).ok());
+  report = p.ShadowReport("default", "web");
+  REQUIRE(report.ok());
+  REQUIRE(report->size() == 1);
+  CHECK(report->at(0).candidate_version == 2);
+  CHECK(report->at(0).rounds == 1);
+  CHECK(report->at(0).failure_count == 1);
+  CHECK(report->at(0).failures == "listed by s3");
+  // Setting the shadow again starts an empty report; a window does not.
+  REQUIRE(p.SetRollout(w).ok());
+  CHECK(p.ShadowReport("default", "web")->size() == 1);
+  REQUIRE(p.SetRollout(r).ok());
+  CHECK(p.ShadowReport("default", "web")->empty());
+  REQUIRE(judged(epoch, "s4", 2, 0).ok());
+  CHECK(p.ShadowReport("default", "web")->size() == 1);
+  // Deleting the shadow drops its report.
+  CHECK(absl::IsNotFound(
+      p.DeleteRollout("default", "web-next", store::RolloutKind::kShadow)));
+  REQUIRE(p.DeleteRollout("default", "web", store::RolloutKind::kShadow).ok());
+  CHECK(p.ShadowReport("default", "web")->empty());
+  CHECK(p.ListRollouts("default", "web")->size() == 1);
+  // Removing the candidate ends the roll-outs that name it.
+  REQUIRE(p.RemovePolicy("default", "web-next").ok());
+  CHECK(p.ListRollouts("default", "")->empty());
+}
+
+TEST_CASE("verifier store contract: roll-outs (in memory)", "[core][store]") {
+  MemoryFixture f;
+  RolloutContract(f);
+}
+TEST_CASE("verifier store contract: roll-outs (PostgreSQL)", "[pg][store]") {
+  PgFixture f;
+  RolloutContract(f);
+}
+
 TEST_CASE("verifier store contract: attestation history (in memory)",
           "[core][store]") {
   MemoryFixture f;

@@ -619,6 +619,108 @@ TEST_CASE("session: a digest on the policy's reject list fails the agent",
         v1::ATTESTATION_STATE_FAIL);
 }
 
+TEST_CASE(
+    "session: a shadow version reports would-be failures, and the verdict and "
+    "state follow the active version",
+    "[core][session]") {
+  SessionTest t(/*policy_ttl=*/absl::ZeroDuration());
+  SoftAgent agent("node-1");
+  SoftAgent other("node-2");
+  std::unique_ptr<AttestationSession> s;
+  Reply r = FirstPass(t, agent, &s);
+  // The shadow (the next version) no longer allows tool1.
+  t.PutPolicy("web-next", core::ima::testing::PolicyJson(
+                              {{"/usr/bin/tool0",
+                                {absl::BytesToHexString(AsString(
+                                    core::ima::testing::FileDigest(0)))}}}));
+  store::RolloutRow shadow;
+  shadow.tenant = "default";
+  shadow.policy = "web";
+  shadow.kind = store::RolloutKind::kShadow;
+  shadow.candidate = "web-next";
+  shadow.all_agents = false;
+  shadow.agent_ids = {agent.id()};
+  REQUIRE(t.store.SetRollout(shadow).ok());
+  agent.Measure("/usr/bin/tool1", 1);
+  t.now += absl::Seconds(2);
+  Reply r2 = t.Send(*s, agent.Evidence(r.last().verdict().next_challenge()));
+  REQUIRE(r2.verdict());
+  CHECK(r2.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(r2.last().verdict().failures().empty());
+  CHECK(t.store.GetAgent("default", agent.id())->state ==
+        v1::ATTESTATION_STATE_PASS);
+  absl::StatusOr<std::vector<store::ShadowResultRow>> report =
+      t.store.ShadowReport("default", "web");
+  REQUIRE(report.ok());
+  REQUIRE(report->size() == 1);
+  const store::ShadowResultRow& row = report->at(0);
+  CHECK(row.agent_id == agent.id());
+  CHECK(row.candidate == "web-next");
+  CHECK(row.candidate_version == 1);
+  CHECK(row.rounds == 1);
+  CHECK(row.entries_checked == 1);
+  CHECK(row.failure_count == 1);
+  v1::Verdict listed;
+  REQUIRE(listed.ParseFromString(row.failures));
+  REQUIRE(listed.failures_size() == 1);
+  CHECK(listed.failures(0).code() == v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY);
+  CHECK(listed.failures(0).path() == "/usr/bin/tool1");
+
+  SECTION("an agent outside the shadow's set is not judged by it") {
+    std::unique_ptr<AttestationSession> o;
+    FirstPass(t, other, &o);
+    report = t.store.ShadowReport("default", "web");
+    REQUIRE(report.ok());
+    CHECK(report->size() == 1);  // Still only node-1.
+  }
+  SECTION("a shadow that does not load changes nothing") {
+    t.PutPolicy("web-next", "{not json");
+    agent.Measure("/usr/bin/tool0", 0);
+    t.now += absl::Seconds(2);
+    Reply r3 = t.Send(*s, agent.Evidence(r2.last().verdict().next_challenge()));
+    REQUIRE(r3.verdict());
+    CHECK(r3.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+    CHECK(t.store.ShadowReport("default", "web")->at(0).rounds == 1);
+  }
+}
+
+TEST_CASE(
+    "session: an update window accepts the candidate's files only inside "
+    "it",
+    "[core][session]") {
+  SessionTest t(/*policy_ttl=*/absl::ZeroDuration());
+  SoftAgent agent("node-1");
+  std::unique_ptr<AttestationSession> s;
+  Reply r = FirstPass(t, agent, &s);
+  // The upgrade's new binary: only the candidate knows it.
+  agent.Measure("/usr/bin/upgraded", 42);
+  t.PutPolicy("web-next", t.PolicyFor(agent));
+  store::RolloutRow window;
+  window.tenant = "default";
+  window.policy = "web";
+  window.kind = store::RolloutKind::kWindow;
+  window.candidate = "web-next";
+  window.not_before = t.now;
+  window.not_after = t.now + absl::Seconds(5);
+  REQUIRE(t.store.SetRollout(window).ok());
+  t.now += absl::Seconds(2);
+  Reply r2 = t.Send(*s, agent.Evidence(r.last().verdict().next_challenge()));
+  REQUIRE(r2.verdict());
+  INFO(r2.last().verdict().DebugString());
+  CHECK(r2.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+
+  // After the window the same kind of file fails again.
+  agent.Measure("/usr/bin/upgraded", 42);
+  t.PutPolicy("web-next", t.PolicyFor(agent));
+  t.now += absl::Seconds(5);
+  Reply r3 = t.Send(*s, agent.Evidence(r2.last().verdict().next_challenge()));
+  REQUIRE(r3.verdict());
+  CHECK(r3.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  REQUIRE(r3.last().verdict().failures_size() == 1);
+  CHECK(r3.last().verdict().failures(0).code() ==
+        v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY);
+}
+
 TEST_CASE("session: a policy that does not load fails closed",
           "[core][session]") {
   SessionTest t;

@@ -210,14 +210,7 @@ Reply SessionTest::Run(AttestationSession& s, SessionActions actions) {
         break;
       case SessionAction::Kind::kLoadPolicies: {
         ++r.policy_loads;
-        LoadedPolicies loaded;
-        if (!a.runtime_policy.empty()) {
-          loaded.runtime = policies.Runtime(a.tenant, a.runtime_policy, now);
-        }
-        if (!a.boot_policy.empty()) {
-          loaded.boot = policies.Boot(a.tenant, a.boot_policy, now);
-        }
-        then(s.OnPoliciesLoaded(std::move(loaded), now));
+        then(s.OnPoliciesLoaded(LoadPolicies(policies, a, now), now));
         break;
       }
       case SessionAction::Kind::kCommit: {

@@ -296,14 +296,27 @@ bool OnlyShortOfTheQuote(const v1::ImaLogChunk& chunk,
                      });
 }
 
+v1::Failure ImaFailureProto(const cima::ImaFailure& f) {
+  v1::Failure p;
+  p.set_code(FailureCodeFor(f.reason));
+  p.set_detail(f.detail.substr(0, kMaxFailureDetailBytes));
+  p.set_ima_entry_index(f.index);
+  p.set_path(cima::DisplayPath(f.path).substr(0, kMaxFailurePathBytes));
+  return p;
+}
+
 void AddImaFailures(const cima::ImaEvaluation& r, EvidenceOutcome& out) {
   for (const cima::ImaFailure& f : r.failures) {
-    v1::Failure p;
-    p.set_code(FailureCodeFor(f.reason));
-    p.set_detail(f.detail.substr(0, kMaxFailureDetailBytes));
-    p.set_ima_entry_index(f.index);
-    p.set_path(cima::DisplayPath(f.path).substr(0, kMaxFailurePathBytes));
-    AddFailure(out, std::move(p));
+    AddFailure(out, ImaFailureProto(f));
+  }
+  out.ima_window_accepted = r.window_accepted;
+  out.shadow_checked = r.shadow_checked;
+  out.shadow_failure_count = r.shadow_failure_count;
+  for (const cima::ImaFailure& f : r.shadow_failures) {
+    if (static_cast<int>(out.shadow_failures.size()) >= kMaxListedFailures) {
+      break;
+    }
+    out.shadow_failures.push_back(ImaFailureProto(f));
   }
   if (r.failure_count > r.failures.size()) out.failures_truncated = true;
   if (!r.verdict.complete() && r.failures.empty()) {
@@ -339,6 +352,8 @@ bool EvaluateIma(const v1::Evidence& ev, const EvidenceInput& in,
   cima::ImaEvalOptions opts;
   opts.replay_sha1 = false;  // The pool replays the SHA-256 bank.
   opts.max_listed_failures = kMaxListedFailures;
+  opts.rollout.window = in.window_policy;
+  opts.rollout.shadow = in.shadow_policy;
   absl::StatusOr<cima::ImaEvaluation> r = cima::EvaluateImaLog(
       in.progress.ima, chunk_bytes, quoted, in.runtime_policy, opts);
   if (!r.ok()) {

@@ -78,6 +78,10 @@ struct EvidenceInput {
   const ima::RuntimePolicy* runtime_policy = nullptr;
   const boot::BootPolicy* boot_policy = nullptr;
   const boot::PcrPolicy* pcr_policy = nullptr;
+  // A roll-out of the runtime policy (ima::ImaRollout): an update window's
+  // candidate and a shadow version; null when none applies to the agent.
+  const ima::RuntimePolicy* window_policy = nullptr;
+  const ima::RuntimePolicy* shadow_policy = nullptr;
   // Entries of earlier truncated chunks, not yet proven (prepended).
   absl::string_view held_ima;
   bool allow_sha1 = false;
@@ -108,6 +112,13 @@ struct EvidenceOutcome {
   // Bytes of the IMA data (held entries, then the chunk) the accepted
   // entries took: what a kept record stores.
   size_t ima_bytes_accepted = 0;
+  // Proven entries the update window's candidate accepted (they passed).
+  uint64_t ima_window_accepted = 0;
+  // The shadow version's would-be failures on the proven entries (at most
+  // kMaxListedFailures listed, all counted); never part of `failures`.
+  bool shadow_checked = false;
+  std::vector<v1::Failure> shadow_failures;
+  uint64_t shadow_failure_count = 0;
   // True when a boot log came with this evidence and was evaluated.
   bool boot_log_evaluated = false;
   // Set when a boot log was evaluated: the quoted boot PCRs when it was

@@ -1,6 +1,7 @@
 #include "core/ima/ima_evaluator.h"
 
 #include <cstring>
+#include <optional>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -294,6 +295,23 @@ void AddFailure(ImaEvaluation* r, const ImaEvalOptions& options, uint64_t index,
   r->failures.push_back({index, std::string(path), why, std::move(detail)});
 }
 
+void AddShadowFailure(ImaEvaluation* r, const ImaEvalOptions& options,
+                      uint64_t index, absl::string_view path, Rule why,
+                      std::string detail) {
+  ++r->shadow_failure_count;
+  if (r->shadow_failures.size() >= options.max_listed_failures) return;
+  r->shadow_failures.push_back(
+      {index, std::string(path), why, std::move(detail)});
+}
+
+// What an update window may turn into a pass: a file whose digest (or
+// signature) the active policy does not know; see ImaRollout::window.
+bool WindowMayRescue(const ImaEntry& e, Rule why) {
+  if (e.tmpl == ImaTemplate::kImaBuf) return false;
+  return why == Rule::kImaNotInPolicy || why == Rule::kImaDigestMismatch ||
+         why == Rule::kImaBadSignature;
+}
+
 }  // namespace
 
 namespace {
@@ -402,8 +420,27 @@ absl::StatusOr<ImaEvaluation> Evaluate(
       return absl::InvalidArgumentError(
           "the policy was loaded with another path-hash key");
     }
+    const RuntimePolicy* window = options.rollout.window;
+    const RuntimePolicy* shadow = options.rollout.shadow;
+    for (const RuntimePolicy* p : {window, shadow}) {
+      if (p != nullptr && p->path_hash_key() != *key) {
+        return absl::InvalidArgumentError(
+            "a roll-out policy was loaded with another path-hash key");
+      }
+    }
     std::vector<LearnedKey> learned = state.learned_keys;
     ContentChecker checker(*policy, options, &learned);
+    // The window's candidate reads the same learned keys but never adds to
+    // them (it judges no keyring entry); the shadow keeps its own.
+    std::optional<ContentChecker> window_checker;
+    if (window != nullptr) window_checker.emplace(*window, options, &learned);
+    std::vector<LearnedKey> shadow_learned;
+    std::optional<ContentChecker> shadow_checker;
+    if (shadow != nullptr) {
+      shadow_learned = state.learned_keys;
+      shadow_checker.emplace(*shadow, options, &shadow_learned);
+      r.shadow_checked = true;
+    }
     const DigestTable& digests = policy->digests();
     constexpr uint64_t kSlotAhead = 8;
     constexpr uint64_t kDigestsAhead = 4;
@@ -438,7 +475,18 @@ absl::StatusOr<ImaEvaluation> Evaluate(
         e.extra = {};
         e.template_data = {};
       }
+      if (shadow_checker) {
+        if (auto bad = shadow_checker->Check(e, pe.hash)) {
+          AddShadowFailure(&r, options, index, e.path, bad->first,
+                           std::move(bad->second));
+        }
+      }
       if (auto bad = checker.Check(e, pe.hash)) {
+        if (window_checker && WindowMayRescue(e, bad->first) &&
+            !window_checker->Check(e, pe.hash)) {
+          ++r.window_accepted;
+          continue;
+        }
         AddFailure(&r, options, index, e.path, bad->first,
                    std::move(bad->second));
       }

@@ -55,6 +55,22 @@ struct QuotedPcr10 {
   std::optional<std::array<uint8_t, 32>> sha256;
 };
 
+// Runtime policies judged next to the active one while a new version rolls
+// out (docs/ima.md "Shadow versions and update windows"). Both must be
+// loaded with the active policy's path-hash key.
+struct ImaRollout {
+  // Update window: a file entry (ima-ng, ima-sig) that the active policy
+  // fails as not_in_policy, digest_mismatch or bad_signature passes when
+  // this candidate accepts it (counted in ImaEvaluation::window_accepted).
+  // Never rescued: the active policy's reject list, violations, wrong PCR,
+  // ima-buf and keyring entries.
+  const RuntimePolicy* window = nullptr;
+  // Shadow: every proven entry is also checked against it (with its own
+  // copy of the learned keys); its failures go to
+  // ImaEvaluation::shadow_failures and never into the verdict.
+  const RuntimePolicy* shadow = nullptr;
+};
+
 struct ImaEvalOptions {
   // Banks to replay. Replaying a bank costs one more hash per entry. A bank
   // that is not replayed keeps its value in the state, so keep the choice
@@ -68,6 +84,7 @@ struct ImaEvalOptions {
   std::vector<std::string> boot_aggregates;
   // At most this many failures are listed (all are counted).
   size_t max_listed_failures = 1000;
+  ImaRollout rollout;
 };
 
 // A failure's reason is one of the IMA rules of core/rule.h
@@ -96,6 +113,14 @@ struct ImaEvaluation {
   bool pcr_checked = false;       // A quoted value was given ...
   bool pcr_matched = false;       // ... and a prefix matched it.
   LogFormat format = LogFormat::kAscii;
+  // Entries the active policy failed and the update window's candidate
+  // accepted (ImaRollout::window): they passed.
+  uint64_t window_accepted = 0;
+  // The shadow policy's would-be failures (ImaRollout::shadow), the first
+  // max_listed_failures; shadow_checked when it judged the proven entries.
+  bool shadow_checked = false;
+  std::vector<ImaFailure> shadow_failures;
+  uint64_t shadow_failure_count = 0;
 };
 
 // Evaluates `chunk` (ASCII or binary entries starting at entry
