@@ -202,6 +202,7 @@ absl::Status InMemoryVerifierStore::RemovePolicy(const std::string& tenant,
     r = names ? rollouts_.erase(r) : std::next(r);
   }
   shadow_results_.erase({tenant, name});
+  SupersedeShadowsLocked(tenant, name);
   return absl::OkStatus();
 }
 
@@ -212,6 +213,17 @@ absl::Status InMemoryVerifierStore::CheckPolicySlotLocked(
     return absl::NotFoundError(absl::StrCat("no policy ", name));
   }
   return CheckSlotKind(slot, name, it->second.back().kind);
+}
+
+void InMemoryVerifierStore::SupersedeShadowsLocked(
+    const std::string& tenant, const std::string& policy,
+    const std::string& agent_id) {
+  for (Record& r : log_) {
+    if (r.event.shadow && r.tenant == tenant && r.event.policy == policy &&
+        (agent_id.empty() || r.event.agent_id == agent_id)) {
+      r.superseded = true;
+    }
+  }
 }
 
 absl::StatusOr<RolloutRow> InMemoryVerifierStore::SetRollout(
@@ -236,8 +248,10 @@ absl::StatusOr<RolloutRow> InMemoryVerifierStore::SetRollout(
   row.not_after = micros(row.not_after);
   row.created_at = micros(clock_());
   rollouts_[{r.tenant, r.policy, static_cast<int>(r.kind)}] = row;
-  if (r.kind == RolloutKind::kShadow)
+  if (r.kind == RolloutKind::kShadow) {
     shadow_results_.erase({r.tenant, r.policy});
+    SupersedeShadowsLocked(r.tenant, r.policy);
+  }
   return row;
 }
 
@@ -262,7 +276,10 @@ absl::Status InMemoryVerifierStore::DeleteRollout(const std::string& tenant,
     return absl::NotFoundError(
         absl::StrCat("policy ", policy, " has no ", RolloutKindName(kind)));
   }
-  if (kind == RolloutKind::kShadow) shadow_results_.erase({tenant, policy});
+  if (kind == RolloutKind::kShadow) {
+    shadow_results_.erase({tenant, policy});
+    SupersedeShadowsLocked(tenant, policy);
+  }
   return absl::OkStatus();
 }
 
@@ -534,6 +551,20 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
     r.candidate = sh.candidate;
     r.candidate_version = sh.candidate_version;
     r.updated_at = absl::FromUnixMicros(absl::ToUnixMicros(now));
+    if (sh.failure_count > 0 || !same) {
+      SupersedeShadowsLocked(c.tenant, sh.policy, c.agent_id);
+    }
+    if (sh.failure_count > 0) {
+      EventRow ev;
+      ev.shadow = true;
+      ev.agent_id = c.agent_id;
+      ev.policy = sh.policy;
+      ev.candidate = sh.candidate;
+      ev.candidate_version = sh.candidate_version;
+      ev.shadow_failure_count = r.failure_count;
+      ev.failures = r.failures;
+      AddEvent(c.tenant, std::move(ev));
+    }
   }
   AddEvent(c.tenant, std::move(record), attestation);
   if (out.previous_state != out.state) {
@@ -746,12 +777,16 @@ absl::StatusOr<std::vector<EventRow>> InMemoryVerifierStore::EventsAfter(
   for (const Record& r : log_) {
     if (static_cast<int>(out.size()) >= limit) break;
     if (r.tenant != tenant || !Before(after, r.event.position)) continue;
-    if (r.event.verdict && !verdicts) continue;
+    if ((r.event.verdict || r.event.shadow) && !verdicts) continue;
+    if (r.superseded) continue;
     if (!agent_ids.empty() && std::find(agent_ids.begin(), agent_ids.end(),
                                         r.event.agent_id) == agent_ids.end()) {
       continue;
     }
-    if (!states.empty() && !Contains(states, r.event.state)) continue;
+    if (!states.empty() && !r.event.shadow &&
+        !Contains(states, r.event.state)) {
+      continue;
+    }
     out.push_back(r.event);
   }
   return out;

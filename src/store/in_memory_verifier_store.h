@@ -140,7 +140,15 @@ class InMemoryVerifierStore final : public PolicyStore,
     std::string tenant;
     EventRow event;  // verdict rows have verdict = true
     AttestationRow attestation;
+    // A shadow judgement replaced by a newer one of its agent and policy,
+    // or whose report was cleared (as PostgreSQL keeps one row each).
+    bool superseded = false;
   };
+  // Marks the shadow records of (tenant, policy[, agent_id]) superseded.
+  void SupersedeShadowsLocked(const std::string& tenant,
+                              const std::string& policy,
+                              const std::string& agent_id = "")
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // kNotFound without a live policy `name`; CheckSlotKind's answer for
   // another kind than the slot's (1: runtime).
   absl::Status CheckPolicySlotLocked(const std::string& tenant, int slot,

@@ -938,11 +938,15 @@ absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
       PgRows rows,
       db->Query(
           "SELECT xid::text, seq, agent_id, previous_state, state, cause, "
-          "attestation_id, failures, us, verdict, verifier FROM ("
+          "attestation_id, failures, us, verdict, verifier, policy, "
+          "candidate, candidate_version, shadow_failures FROM ("
           "SELECT e.xid, e.seq, e.agent_id, e.previous_state, e.state, "
           "e.cause, COALESCE(e.attestation_id, '') AS attestation_id, "
           "COALESCE(t.failures, ''::bytea) AS failures, (extract(epoch from "
-          "e.at) * 1000000)::bigint AS us, false AS verdict, '' AS verifier "
+          "e.at) * 1000000)::bigint AS us, false AS verdict, '' AS verifier, "
+          "NULL::text AS policy, '' AS candidate, 0::bigint AS "
+          "candidate_version, "
+          "0::bigint AS shadow_failures "
           "FROM agent_events e LEFT JOIN attestations t ON t.attestation_id = "
           "e.attestation_id WHERE e.tenant = $1 AND (e.xid, e.seq) > "
           "($2::xid8, $3::bigint) AND e.xid < "
@@ -952,11 +956,20 @@ absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
           "UNION ALL "
           "SELECT t.xid, t.seq, t.agent_id, '', t.state, '', "
           "t.attestation_id, t.failures, (extract(epoch from t.at) * "
-          "1000000)::bigint, true, t.verifier FROM attestations t WHERE "
+          "1000000)::bigint, true, t.verifier, NULL::text, '', 0, 0 FROM "
+          "attestations t WHERE "
           "$7::boolean AND t.tenant = $1 AND (t.xid, t.seq) > ($2::xid8, "
           "$3::bigint) AND t.xid < pg_snapshot_xmin(pg_current_snapshot()) "
           "AND ($4::text[] IS NULL OR t.agent_id = ANY($4::text[])) AND "
-          "($5::text[] IS NULL OR t.state = ANY($5::text[]))"
+          "($5::text[] IS NULL OR t.state = ANY($5::text[])) "
+          "UNION ALL "
+          "SELECT s.xid, s.seq, s.agent_id, '', '', '', '', s.failures, "
+          "(extract(epoch from s.updated_at) * 1000000)::bigint, false, '', "
+          "s.policy, s.candidate, s.candidate_version, s.failure_count FROM "
+          "policy_shadow_results s WHERE $7::boolean AND s.tenant = $1 AND "
+          "s.failure_count > 0 AND (s.xid, s.seq) > ($2::xid8, $3::bigint) "
+          "AND s.xid < pg_snapshot_xmin(pg_current_snapshot()) AND "
+          "($4::text[] IS NULL OR s.agent_id = ANY($4::text[]))"
           ") u ORDER BY u.xid, u.seq LIMIT $6",
           {tenant, absl::StrCat(after.xid), absl::StrCat(after.seq),
            array(agent_ids), StateArray(states), absl::StrCat(limit),
@@ -968,9 +981,18 @@ absl::StatusOr<std::vector<EventRow>> PgVerifierStore::EventsAfter(
     VOUCH_ASSIGN_OR_RETURN(e.position.xid, Int<uint64_t>(r[0]));
     VOUCH_ASSIGN_OR_RETURN(e.position.seq, Int<int64_t>(r[1]));
     e.agent_id = r[2].value_or("");
-    // previous_state is '' for verdict rows.
+    // previous_state is '' for verdict and shadow rows; policy NULL for all
+    // but shadow rows.
     e.previous_state = core::ParseAgentState(r[3].value_or(""));
-    VOUCH_ASSIGN_OR_RETURN(e.state, State(r[4]));
+    e.shadow = r[11].has_value();
+    if (e.shadow) {
+      e.policy = *r[11];
+      e.candidate = r[12].value_or("");
+      VOUCH_ASSIGN_OR_RETURN(e.candidate_version, Int<uint64_t>(r[13]));
+      VOUCH_ASSIGN_OR_RETURN(e.shadow_failure_count, Int<uint64_t>(r[14]));
+    } else {
+      VOUCH_ASSIGN_OR_RETURN(e.state, State(r[4]));
+    }
     e.cause = r[5].value_or("");
     e.attestation_id = r[6].value_or("");
     VOUCH_ASSIGN_OR_RETURN(e.failures, Bytea(r[7]));
@@ -1254,8 +1276,11 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
 constexpr char kShadowSql[] =
     "INSERT INTO policy_shadow_results AS s (tenant, policy, agent_id, "
     "candidate, candidate_version, rounds, entries_checked, failure_count, "
-    "failures) SELECT a.tenant, $3, a.agent_id, $4, $5, 1, $6, $7, $8 FROM "
-    "agent_state a WHERE a.agent_id = $1 AND a.epoch = $2 ON CONFLICT "
+    "failures, xid, seq) SELECT a.tenant, $3, a.agent_id, $4, $5, 1, $6, $7, "
+    "$8, CASE WHEN $7::bigint > 0 THEN pg_current_xact_id() ELSE "
+    "'0'::xid8 END, CASE WHEN $7::bigint > 0 THEN "
+    "nextval('agent_events_seq_seq') ELSE 0 END FROM agent_state a WHERE "
+    "a.agent_id = $1 AND a.epoch = $2 ON CONFLICT "
     "(tenant, policy, agent_id) DO UPDATE SET rounds = CASE WHEN same THEN "
     "s.rounds + 1 ELSE 1 END, entries_checked = CASE WHEN same THEN "
     "s.entries_checked + EXCLUDED.entries_checked ELSE "
@@ -1263,7 +1288,10 @@ constexpr char kShadowSql[] =
     "s.failure_count + EXCLUDED.failure_count ELSE EXCLUDED.failure_count "
     "END, failures = CASE WHEN EXCLUDED.failure_count > 0 OR NOT same THEN "
     "EXCLUDED.failures ELSE s.failures END, candidate = EXCLUDED.candidate, "
-    "candidate_version = EXCLUDED.candidate_version, updated_at = now()";
+    "candidate_version = EXCLUDED.candidate_version, updated_at = now(), "
+    "xid = CASE WHEN EXCLUDED.failure_count > 0 THEN EXCLUDED.xid ELSE "
+    "s.xid END, seq = CASE WHEN EXCLUDED.failure_count > 0 THEN EXCLUDED.seq "
+    "ELSE s.seq END";
 
 PgStatement ShadowStatement(const VerdictCommit& c) {
   const ShadowCommit& sh = *c.shadow;

@@ -287,6 +287,14 @@ struct EventRow {
   std::string attestation_id;
   std::string failures;  // Of the verdict, when there is one.
   absl::Time at;
+  // A shadow version's failing judgement (EventsAfter with `verdicts`):
+  // the agent's newest per policy (a newer one replaces one not yet read);
+  // `failures` are its listed would-be failures, `state` is unspecified.
+  bool shadow = false;
+  std::string policy;
+  std::string candidate;
+  uint64_t candidate_version = 0;
+  uint64_t shadow_failure_count = 0;  // Of this candidate version so far.
 };
 
 // An attestation record of one agent.
@@ -537,7 +545,8 @@ class EventStore {
   // Events of `tenant` after `after`, final ones only (never one that a
   // later read could find before a position already passed), oldest first;
   // empty `agent_ids` / `states`: no filter. `verdicts`: attestation
-  // records too, interleaved in the same order. kOutOfRange when `after`
+  // records and shadow judgements (EventRow::shadow; never filtered by
+  // `states`) too, interleaved in the same order. kOutOfRange when `after`
   // names another database incarnation (a promoted standby, a restore, a
   // re-created database): its events may be missing or numbered anew; and
   // when events after `after` have been dropped by the retention.

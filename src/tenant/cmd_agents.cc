@@ -186,6 +186,7 @@ struct AdminArgs {
   std::string exclude_list;
   bool update = false;
   bool verdicts = false;
+  bool shadow = false;
   std::string policy;
   int limit = 0;        // 0: every item (history: 20).
   std::string url;      // policies import --url
@@ -308,6 +309,18 @@ nlohmann::json AgentsToJson(const v1::WatchEvent& e) {
     j["verifier"] = e.verdict().verifier();
     return j;
   }
+  if (e.has_shadow_failure()) {
+    const v1::ShadowFailure& f = e.shadow_failure();
+    j["kind"] = "shadow_failure";
+    j["event_id"] = e.event_id();
+    j["agent_id"] = e.agent_id();
+    j["policy"] = f.policy();
+    j["candidate"] = f.candidate();
+    j["candidate_version"] = f.candidate_version();
+    j["failure_count"] = f.failure_count();
+    j["failures"] = FailuresJson(f.failures());
+    return j;
+  }
   j["kind"] = "state_change";
   j["event_id"] = e.event_id();
   j["agent_id"] = e.agent_id();
@@ -335,6 +348,7 @@ int RunWatch(sdk::Client& client, const std::string& server,
   req.set_tenant(a.tenant);
   for (const std::string& id : a.agent_ids) req.add_agent_ids(id);
   req.set_include_verdicts(a.verdicts);
+  req.set_include_shadow(a.shadow);
   for (const std::string& st : a.states) {
     req.add_states(sdk::ParseStateName(st));
   }
@@ -349,6 +363,13 @@ int RunWatch(sdk::Client& client, const std::string& server,
                 << std::endl;
     } else if (format == OutputFormat::kName) {
       std::cout << "agent/" << e.agent_id() << std::endl;
+    } else if (e.has_shadow_failure()) {
+      const v1::ShadowFailure& f = e.shadow_failure();
+      std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " shadow "
+                << f.candidate() << "@" << f.candidate_version() << " of "
+                << f.policy() << " would fail (" << f.failure_count() << ")";
+      if (f.failures_size() > 0) std::cout << " " << FailureLine(f.failures(0));
+      std::cout << std::endl;
     } else if (e.has_verdict()) {
       std::cout << Rfc3339(e.event_time()) << " " << e.agent_id() << " verdict "
                 << sdk::StateName(e.verdict().state()) << " "
@@ -798,6 +819,9 @@ void AddAdminCommands(CLI::App& cli) {
   agents_watch->add_option("--count", a.count, "Exit after this many events");
   agents_watch->add_flag("--verdicts", a.verdicts,
                          "Also every verdict (high volume)");
+  agents_watch->add_flag(
+      "--shadow", a.shadow,
+      "Also shadow versions' would-be failures (policies shadow)");
   agents_list->add_option("--policy", a.policy,
                           "Only agents enrolled with this policy");
   agents_watch

@@ -266,6 +266,7 @@ absl::StatusOr<WatchFilter> ParseWatchFilter(const v1::WatchRequest& req,
   WatchFilter f;
   f.tenant = tenant;
   f.verdicts = req.include_verdicts();
+  f.shadows = req.include_shadow();
   for (const std::string& id : req.agent_ids()) {
     VOUCH_RETURN_IF_ERROR(core::ValidateAgentId(id));
     f.agent_ids.push_back(id);

@@ -35,7 +35,8 @@ v1::WatchEvent Heartbeat(const store::EventPosition& at) {
   return e;
 }
 
-// A state change or an attestation record as the Watch event of `tenant`.
+// A state change, an attestation record or a shadow judgement as the Watch
+// event of `tenant`.
 v1::WatchEvent ToEvent(const std::string& tenant, const store::EventRow& r) {
   v1::WatchEvent e;
   e.set_resume_token(EventToken(r.position));
@@ -45,6 +46,16 @@ v1::WatchEvent ToEvent(const std::string& tenant, const store::EventRow& r) {
   v1::Verdict holder;
   if (!r.failures.empty() && !holder.ParseFromString(r.failures)) {
     holder.Clear();
+  }
+  if (r.shadow) {
+    v1::ShadowFailure* f = e.mutable_shadow_failure();
+    f->set_policy(r.policy);
+    f->set_candidate(r.candidate);
+    f->set_candidate_version(r.candidate_version);
+    f->set_failure_count(r.shadow_failure_count);
+    *f->mutable_failures() = holder.failures();
+    f->set_failures_truncated(holder.failures_truncated());
+    return e;
   }
   if (r.verdict) {
     v1::AttestationRecord* v = e.mutable_verdict();
@@ -173,11 +184,12 @@ class RefusedWatch final : public grpc::ServerWriteReactor<v1::WatchEvent> {
 
 bool WatchFilter::Matches(const store::EventRow& row) const {
   if (row.verdict && !verdicts) return false;
+  if (row.shadow && !shadows) return false;
   if (!agent_ids.empty() && std::find(agent_ids.begin(), agent_ids.end(),
                                       row.agent_id) == agent_ids.end()) {
     return false;
   }
-  return states.empty() ||
+  return row.shadow || states.empty() ||
          std::find(states.begin(), states.end(), row.state) != states.end();
 }
 

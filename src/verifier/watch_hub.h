@@ -46,6 +46,7 @@ struct WatchFilter {
   std::vector<std::string> agent_ids;    // Empty: all agents.
   std::vector<core::AgentState> states;  // Empty: all states.
   bool verdicts = false;                 // Attestation records too.
+  bool shadows = false;  // Shadow judgements too (never filtered by state).
 
   bool Matches(const store::EventRow& row) const;
 };

@@ -963,6 +963,20 @@ void RolloutContract(Fixture& f) {
       s.TakeOver("default", "a1", "v1", "", absl::Seconds(30));
   REQUIRE(t.ok());
   const int64_t epoch = t->agent.epoch;
+  absl::StatusOr<store::EventPosition> start = f.events().EventHorizon();
+  REQUIRE(start.ok());
+  // The shadow judgements EventsAfter has after `start`.
+  auto shadow_events = [&](bool verdicts,
+                           const std::vector<core::AgentState>& states) {
+    absl::StatusOr<std::vector<store::EventRow>> rows =
+        f.events().EventsAfter("default", *start, {}, states, verdicts, 100);
+    REQUIRE(rows.ok());
+    std::vector<store::EventRow> out;
+    for (const store::EventRow& e : *rows) {
+      if (e.shadow) out.push_back(e);
+    }
+    return out;
+  };
   auto judged = [&](int64_t e, const std::string& nonce, uint64_t version,
                     uint64_t failures) {
     store::VerdictCommit c = Commit(e, true, 3, nonce);
@@ -988,6 +1002,18 @@ void RolloutContract(Fixture& f) {
   CHECK(report->at(0).entries_checked == 6);
   CHECK(report->at(0).failure_count == 2);
   CHECK(report->at(0).failures == "listed by s1");  // Newest with any.
+  // One event: the agent's newest failing judgement, with verdicts only,
+  // whatever the state filter.
+  std::vector<store::EventRow> events = shadow_events(true, {});
+  REQUIRE(events.size() == 1);
+  CHECK(events[0].agent_id == "a1");
+  CHECK(events[0].policy == "web");
+  CHECK(events[0].candidate == "web-next");
+  CHECK(events[0].candidate_version == 1);
+  CHECK(events[0].shadow_failure_count == 2);
+  CHECK(events[0].failures == "listed by s1");
+  CHECK(shadow_events(false, {}).empty());
+  CHECK(shadow_events(true, {v1::ATTESTATION_STATE_FAIL}).size() == 1);
   // A new candidate version starts over.
   REQUIRE(judged(epoch, "s3", 2, 1).ok());
   report = p.ShadowReport("default", "web");
@@ -997,11 +1023,16 @@ void RolloutContract(Fixture& f) {
   CHECK(report->at(0).rounds == 1);
   CHECK(report->at(0).failure_count == 1);
   CHECK(report->at(0).failures == "listed by s3");
+  events = shadow_events(true, {});
+  REQUIRE(events.size() == 1);  // s3's replaced s1's.
+  CHECK(events[0].candidate_version == 2);
+  CHECK(events[0].shadow_failure_count == 1);
   // Setting the shadow again starts an empty report; a window does not.
   REQUIRE(p.SetRollout(w).ok());
   CHECK(p.ShadowReport("default", "web")->size() == 1);
   REQUIRE(p.SetRollout(r).ok());
   CHECK(p.ShadowReport("default", "web")->empty());
+  CHECK(shadow_events(true, {}).empty());
   REQUIRE(judged(epoch, "s4", 2, 0).ok());
   CHECK(p.ShadowReport("default", "web")->size() == 1);
   // Deleting the shadow drops its report.

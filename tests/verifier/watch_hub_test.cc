@@ -394,5 +394,99 @@ TEST_CASE(
   hub.Remove(&elsewhere);
 }
 
+TEST_CASE(
+    "WatchHub: a shadow's would-be failure is an event only for subscribers "
+    "that asked for it, whatever their state filter",
+    "[pg][fleet]") {
+  Db db;
+  db.Enroll(0, 1);
+  store::PolicyRow next;
+  next.tenant = "default";
+  next.name = "empty-next";
+  next.kind = 1;
+  next.content = db.store->GetPolicy("default", "empty", 0)->content;
+  REQUIRE(db.store->AddPolicy(next).ok());
+  store::RolloutRow shadow;
+  shadow.tenant = "default";
+  shadow.policy = "empty";
+  shadow.candidate = "empty-next";
+  REQUIRE(db.store->SetRollout(shadow).ok());
+  WatchHub hub(db.store.get(), WatchHubOptions());
+  CountingWaker w1, w2, w3;
+  WatchFilter with = All();
+  with.shadows = true;
+  WatchFilter failing_only = with;
+  failing_only.states = {v1::ATTESTATION_STATE_FAIL};
+  auto plain = hub.Subscribe("viewer", All(), std::nullopt, &w1);
+  auto shadows = hub.Subscribe("viewer", with, std::nullopt, &w2);
+  auto failing = hub.Subscribe("viewer", failing_only, std::nullopt, &w3);
+  REQUIRE((plain.ok() && shadows.ok() && failing.ok()));
+  PollAll(hub);
+  for (auto* s : {&*plain, &*shadows, &*failing}) Drain(**s);
+
+  absl::StatusOr<store::Takeover> t =
+      db.store->TakeOver("default", "watch-0", "v1", "", absl::Seconds(30));
+  REQUIRE(t.ok());
+  store::VerdictCommit c;
+  c.tenant = "default";
+  c.agent_id = "watch-0";
+  c.owner = "v1";
+  c.epoch = t->agent.epoch;
+  c.aik_name = "\x02";
+  c.attestation_id = "shadowed-1";
+  c.nonce = "shadowed-1";
+  c.passed = true;
+  c.evidence_sha256 = "x";
+  c.lease = absl::Seconds(30);
+  v1::Verdict listed;
+  v1::Failure* f = listed.add_failures();
+  f->set_code(v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY);
+  f->set_path("/usr/bin/new");
+  store::ShadowCommit& sh = c.shadow.emplace();
+  sh.policy = "empty";
+  sh.candidate = "empty-next";
+  sh.candidate_version = 1;
+  sh.entries_checked = 4;
+  sh.failure_count = 1;
+  sh.failures = listed.SerializeAsString();
+  std::vector<absl::StatusOr<store::VerdictApplied>> done =
+      db.store->CommitVerdicts({&c});
+  REQUIRE(done.size() == 1);
+  REQUIRE(done[0].ok());
+  REQUIRE_FALSE(done[0]->fenced);
+  PollAll(hub);
+
+  // Without include_shadow: the state change (pending -> pass) only.
+  std::vector<v1::WatchEvent> got = Drain(**plain);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].has_state_change());
+  // With it: the state change, then the shadow's judgement.
+  got = Drain(**shadows);
+  REQUIRE(got.size() == 2);
+  CHECK(got[0].has_state_change());
+  REQUIRE(got[1].has_shadow_failure());
+  CHECK(got[1].agent_id() == "watch-0");
+  const v1::ShadowFailure& sf = got[1].shadow_failure();
+  CHECK(sf.policy() == "empty");
+  CHECK(sf.candidate() == "empty-next");
+  CHECK(sf.candidate_version() == 1);
+  CHECK(sf.failure_count() == 1);
+  REQUIRE(sf.failures_size() == 1);
+  CHECK(sf.failures(0).path() == "/usr/bin/new");
+  CHECK(got[1].event_id() != got[0].event_id());
+  // A state filter does not hide it (the agent's state did not change).
+  got = Drain(**failing);
+  REQUIRE(got.size() == 1);
+  CHECK(got[0].has_shadow_failure());
+  // A passing shadow round is no event.
+  c.attestation_id = c.nonce = "shadowed-2";
+  c.shadow->failure_count = 0;
+  c.shadow->failures.clear();
+  REQUIRE(db.store->CommitVerdicts({&c})[0].ok());
+  PollAll(hub);
+  CHECK(Drain(**shadows).empty());
+  for (auto* s : {&*plain, &*shadows, &*failing}) hub.Unsubscribe(*s);
+}
+
 }  // namespace
 }  // namespace vouch

@@ -17,7 +17,9 @@ CREATE TABLE IF NOT EXISTS policy_rollouts (
 );
 
 -- A shadow's report: per agent, summed while the candidate and its version
--- stay the same; written in the verdict's transaction.
+-- stay the same; written in the verdict's transaction. (xid, seq) is the
+-- Watch position of the agent's newest failing judgement (agent_events'
+-- sequence; 0 before any), so Watch can deliver it with the events.
 CREATE TABLE IF NOT EXISTS policy_shadow_results (
   tenant text NOT NULL,
   policy text NOT NULL,
@@ -29,5 +31,9 @@ CREATE TABLE IF NOT EXISTS policy_shadow_results (
   failure_count bigint NOT NULL,
   failures bytea NOT NULL DEFAULT ''::bytea,
   updated_at timestamptz NOT NULL DEFAULT now(),
+  xid xid8 NOT NULL DEFAULT '0'::xid8,
+  seq bigint NOT NULL DEFAULT 0,
   PRIMARY KEY (tenant, policy, agent_id)
 );
+CREATE INDEX IF NOT EXISTS policy_shadow_results_xid
+  ON policy_shadow_results (tenant, xid, seq);
