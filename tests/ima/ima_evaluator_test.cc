@@ -267,6 +267,50 @@ TEST_CASE("ima: content failures carry index, path and reason", "[core]") {
   }
 }
 
+TEST_CASE(
+    "ima: device-mapper measurements are ima-buf entries judged by the "
+    "policy's ima-buf digests, as Keylime judges them without a dm_policy",
+    "[core]") {
+  const std::string table =
+      "dm_version=4.45.0;name=root,uuid=CRYPT-VERITY-1,major=253,minor=0,"
+      "minor_count=1,num_targets=1;target_index=0,target_begin=0,"
+      "target_len=1953125,target_name=verity,target_version=1.8.0,"
+      "hash_failed=V,verity_version=1,data_device_name=7:1,hash_device_name="
+      "7:0,verity_algorithm=sha256,root_digest=00ff,salt=-,"
+      "ignore_zero_blocks=n,check_at_most_once=n;";
+  std::string forged = table;
+  forged.replace(forged.find("00ff"), 4, "11ee");
+  const ImaRecord load = testing::KeyringEntry("dm_table_load", table);
+  std::vector<ImaRecord> records = SampleRecords(3);
+  records.push_back(load);
+  records.push_back(testing::KeyringEntry("dm_table_load", forged));
+  records.push_back(testing::KeyringEntry(
+      "dm_device_remove", "dm_version=4.45.0;remove_all=n;"));
+  std::vector<std::pair<std::string, std::vector<std::string>>> d;
+  for (const ImaRecord& r : SampleRecords(3)) {
+    d.push_back({r.path, {HexEncode(r.digest)}});
+  }
+  auto policy = Load(PolicyJson(
+      d, {},
+      absl::StrCat(R"(, "ima-buf": {"dm_table_load": [")",
+                   HexEncode(load.digest), R"("]})")));
+  ImaEvaluation r = Eval(WriteLog(records, LogFormat::kBinary), policy.get(),
+                         QuoteAt(ReplayPrefixes(records), 6));
+  CHECK(Reasons(r) ==
+        std::vector<std::pair<uint64_t, Rule>>{{4, Rule::kImaDigestMismatch},
+                                               {5, Rule::kImaNotInPolicy}});
+  // A device-mapper policy is refused, as Keylime's schema refuses it.
+  absl::StatusOr<std::shared_ptr<const RuntimePolicy>> dm =
+      RuntimePolicy::FromJson(
+          R"({"meta": {"version": 1}, "release": 0, "digests": {},
+              "excludes": [], "keyrings": {}, "ima": {"ignored_keyrings": [],
+              "log_hash_alg": "sha1", "dm_policy": {"match_on": "name",
+              "rules": {}}}, "ima-buf": {}, "verification-keys": ""})");
+  REQUIRE_FALSE(dm.ok());
+  CHECK(absl::IsInvalidArgument(dm.status()));
+  CHECK(absl::StrContains(dm.status().message(), "dm_policy"));
+}
+
 TEST_CASE("ima: an update window accepts what its candidate allows", "[core]") {
   // An upgrade: prog2 has a new digest, prog3 is a new file. The active
   // policy knows neither; the candidate (the next version) knows both.

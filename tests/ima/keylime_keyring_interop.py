@@ -8,7 +8,12 @@
 # its verifier starts a boot) and `vouchctl ima check` must agree on pass or
 # fail. The logs put a certificate on a keyring (ima-buf) and sign files
 # (ima-sig) with its key, in the orders and variants where learning
-# matters. Runs with Debian's python3 and python3-cryptography,
+# matters; others carry device-mapper measurements (ima-buf entries named
+# dm_table_load, dm_device_resume, ...), which both judge by the policy's
+# "ima-buf" digests while "ima"."dm_policy" is null, the only value
+# Keylime's runtime-policy schema admits. A policy with a dm_policy is
+# refused by both (Keylime's validate_runtime_policy, vouchctl exit 2).
+# Runs with Debian's python3 and python3-cryptography,
 # -jsonschema, -gpg, -lark, -packaging, -yaml (Keylime's imports). Prints
 # "N passed, N failed".
 import datetime
@@ -99,6 +104,24 @@ policy = {
             "log_hash_alg": "sha1", "dm_policy": None},
     "ima-buf": {}, "verification-keys": "",
 }
+# Device-mapper measurements (the kernel's dm-ima format): a dm-verity
+# table load and the resume that activates it.
+root = hashlib.sha256(b"root of the verity tree").hexdigest()
+table = (f"dm_version=4.45.0;name=root,uuid=CRYPT-VERITY-1,major=253,minor=0,"
+         f"minor_count=1,num_targets=1;target_index=0,target_begin=0,"
+         f"target_len=1953125,target_name=verity,target_version=1.8.0,"
+         f"hash_failed=V,verity_version=1,data_device_name=7:1,"
+         f"hash_device_name=7:0,verity_algorithm=sha256,root_digest={root},"
+         f"salt=-,ignore_zero_blocks=n,check_at_most_once=n;").encode()
+forged = table.replace(root.encode(), hashlib.sha256(b"forged").hexdigest().encode())
+resume = (b"dm_version=4.45.0;name=root,uuid=CRYPT-VERITY-1,major=253,minor=0,"
+          b"minor_count=1,num_targets=1;active_table_hash=sha256:"
+          + hashlib.sha256(table).hexdigest().encode()
+          + b";current_device_capacity=1953125;")
+policy["ima-buf"] = {
+    "dm_table_load": [hashlib.sha256(table).hexdigest()],
+    "dm_device_resume": [hashlib.sha256(resume).hexdigest()],
+}
 # name -> (log lines, expected verdict: True = pass)
 cases = {
     "key on an allowed keyring, then a file it signed":
@@ -120,6 +143,14 @@ cases = {
         ([keyring(".ima", skid_cert),
           signed("/opt/app", 1, sig_field(taught, digest_of(1), 0x0badc0de))],
          True),
+    "a dm-verity table load and its resume the policy lists":
+        ([keyring("dm_table_load", table), keyring("dm_device_resume", resume)],
+         True),
+    "a dm-verity table load with another root digest":
+        ([keyring("dm_table_load", forged)], False),
+    "a device-mapper event the policy does not list":
+        ([keyring("dm_device_remove", b"dm_version=4.45.0;remove_all=n;")],
+         False),
 }
 
 work = tempfile.mkdtemp()
@@ -151,5 +182,26 @@ for name, (lines, expected) in cases.items():
               f"vouchctl {'pass' if vouch_pass else 'fail'}, expected "
               f"{'pass' if expected else 'fail'}\n{r.stdout}")
         failed += 1
+# A dm_policy: Keylime's schema refuses it, and so does vouchctl.
+dm = json.loads(json.dumps(policy))
+dm["ima"]["dm_policy"] = {"match_on": "name", "rules": {}}
+try:
+    ima.validate_runtime_policy(dm)
+    keylime_refuses = False
+except ima.ImaValidationError:
+    keylime_refuses = True
+with open(policy_file, "w") as f:
+    json.dump(dm, f)
+with open(log, "w") as f:
+    f.write(keyring("dm_table_load", table) + "\n")
+r = subprocess.run([VOUCHCTL, "ima", "check", "--log", log, "--policy",
+                    policy_file, "--bank", "sha1"], capture_output=True, text=True)
+if keylime_refuses and r.returncode == 2 and "dm_policy" in r.stderr:
+    print("ok   a dm_policy: both refuse the policy")
+    passed += 1
+else:
+    print(f"FAIL a dm_policy: Keylime refuses: {keylime_refuses}, vouchctl "
+          f"exit {r.returncode}: {r.stderr.strip()}")
+    failed += 1
 print(f"{passed} passed, {failed} failed")
 sys.exit(1 if failed else 0)
