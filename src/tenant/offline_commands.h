@@ -87,6 +87,10 @@ std::optional<int> RunAdminCommands(AppContext& ctx);
 void AddRolloutCommands(CLI::App& cli);
 std::optional<int> RunRolloutCommands(AppContext& ctx);
 
+// `agents reverify` (cmd_reverify.cc): added to the `agents` group.
+void AddReverifyCommands(CLI::App& cli);
+std::optional<int> RunReverifyCommands(AppContext& ctx);
+
 // vouchctl policy-keys (cmd_policy_keys.cc).
 void AddPolicyKeyCommands(CLI::App& cli);
 std::optional<int> RunPolicyKeyCommands(AppContext& ctx);

@@ -74,7 +74,8 @@ AppSpec VouchctlAppSpec() {
     AddRegistrarCommands(cli);
     AddTokenCommands(cli);
     AddAdminCommands(cli);
-    AddRolloutCommands(cli);  // Adds to `policies` above.
+    AddRolloutCommands(cli);   // Adds to `policies` above.
+    AddReverifyCommands(cli);  // Adds to `agents` above.
     AddPolicyKeyCommands(cli);
     AddRuleCommands(cli);
     AddFleetCommands(cli);  // Adds `agents update` to the group above.
@@ -99,13 +100,14 @@ int RunVouchctl(AppContext& ctx) {
     return 2;
   }
   for (auto* run :
-       {&RunVersionCommand, &RunConfigCommands,    &RunDescribeCommands,
-        &RunImaCommands,    &RunQuoteCommands,     &RunBootCommands,
-        &RunCaCommands,     &RunRegistrarCommands, &RunTokenCommands,
-        &RunRuleCommands,   &RunFleetCommands,     &RunRolloutCommands,
-        &RunAdminCommands,  &RunPolicyKeyCommands, &RunResultsCommands,
-        &RunTenantCommands, &RunWebhookCommands,   &RunAuditLogCommands,
-        &RunAuditCommands,  &RunDevCommands,       &RunCompletionCommands}) {
+       {&RunVersionCommand,    &RunConfigCommands,    &RunDescribeCommands,
+        &RunImaCommands,       &RunQuoteCommands,     &RunBootCommands,
+        &RunCaCommands,        &RunRegistrarCommands, &RunTokenCommands,
+        &RunRuleCommands,      &RunFleetCommands,     &RunRolloutCommands,
+        &RunReverifyCommands,  &RunAdminCommands,     &RunPolicyKeyCommands,
+        &RunResultsCommands,   &RunTenantCommands,    &RunWebhookCommands,
+        &RunAuditLogCommands,  &RunAuditCommands,     &RunDevCommands,
+        &RunCompletionCommands}) {
     if (std::optional<int> code = (*run)(ctx)) return *code;
   }
   std::cerr << cli.help();

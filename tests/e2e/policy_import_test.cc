@@ -10,8 +10,9 @@
 // release within seconds and an unchanged document stores nothing; another
 // tenant's key does not validate a tenant's import. Roll-outs: a shadow
 // reports a would-be failure while the agent passes, promote makes the
-// shadow the active version, an update window accepts an upgraded file
-// only while it is open.
+// shadow the active version (`agents reverify` with the candidate judges
+// the whole boot), an update window accepts an upgraded file only while it
+// is open.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <fstream>
@@ -451,6 +452,29 @@ TEST_CASE(
   CHECK(report["agents"][0]["failures"][0]["path"] == files[1]);
   CHECK(report["agents"][0]["failures"][0]["code"] == "ima.file_not_in_policy");
   CHECK(w.State() == "pass");
+  // The whole boot against the candidate: the agent's newest record
+  // re-verified with it fails on both measurements of file1; with its own
+  // version it passes, as recorded.
+  testing::RunResult whole = w.Ctl(
+      {"agents", "reverify", w.agent_id, "--runtime-policy", "web-next", "-o",
+       "json"});
+  INFO(whole.out << whole.err);
+  CHECK(whole.status.code == 1);
+  nlohmann::json rj = nlohmann::json::parse(whole.out, nullptr, false);
+  REQUIRE(rj.is_object());
+  CHECK(rj["state"] == "fail");
+  CHECK(rj["runtime_policy"] == "web-next@1");
+  REQUIRE(rj["failures"].size() == 2);
+  CHECK(rj["failures"][0]["path"] == files[1]);
+  CHECK(rj["failures"][1]["path"] == files[1]);
+  testing::RunResult own =
+      w.Ctl({"agents", "reverify", w.agent_id, "-o", "json"});
+  INFO(own.out << own.err);
+  CHECK(own.status.code == 0);
+  nlohmann::json oj = nlohmann::json::parse(own.out, nullptr, false);
+  REQUIRE(oj.is_object());
+  CHECK(oj["state"] == "pass");
+  CHECK(oj["matches_record"] == true);
 
   // 2. Promote: web-next's content is web's version 2; the shadow ends.
   testing::RunResult promoted = w.Ctl({"policies", "promote", "web"});
