@@ -687,6 +687,7 @@ SessionActions AttestationSession::CommitVerdict(
                          out.shadow_failure_count > out.shadow_failures.size());
     }
   }
+  a.window_accepted = out.ima_window_accepted;
   if (out.ima_window_accepted > 0) {
     Log(LogLevel::kInfo, "update window accepted entries",
         {{"agent_id", agent_id_},

@@ -110,7 +110,9 @@ struct SessionAction {
   Kind kind = Kind::kEnd;
   v1::VerifierMessage message;  // kSend
   store::VerdictCommit commit;  // kCommit
-  absl::Status status;          // kEnd
+  // kCommit: entries an update window's candidate accepted (for metrics).
+  uint64_t window_accepted = 0;
+  absl::Status status;  // kEnd
   // kTakeOver, kHold, kLoadPolicies, kCheckFence.
   std::string tenant;
   std::string agent_id;

@@ -178,6 +178,8 @@ void StreamReactor::Commit(SessionAction a) {
                          *a.commit.ima_next_entry > *a.commit.ima_from
                      ? *a.commit.ima_next_entry - *a.commit.ima_from
                      : 0;
+  window_accepted_ = a.window_accepted;
+  shadow_would_fail_ = a.commit.shadow ? a.commit.shadow->failure_count : 0;
   service_->committer_->Submit(
       std::move(a.commit),
       [this](absl::StatusOr<store::VerdictApplied> applied) {
@@ -223,9 +225,11 @@ void StreamReactor::RecordCommit(
   if (m == nullptr || !applied.ok()) return;
   if (applied->fenced) {
     m->Fenced();
-  } else if (ima_checked_ > 0) {
-    m->ImaEntriesChecked(ima_checked_);
+    return;
   }
+  if (ima_checked_ > 0) m->ImaEntriesChecked(ima_checked_);
+  if (window_accepted_ > 0) m->WindowAccepted(window_accepted_);
+  if (shadow_would_fail_ > 0) m->ShadowWouldFail(shadow_would_fail_);
 }
 
 void StreamReactor::MaybeFinishLocked() {

@@ -107,7 +107,9 @@ class StreamReactor final
   // written and read only by the session's chain.
   ResultIssuer::Subject subject_;
   absl::Time submitted_at_;
-  uint64_t ima_checked_ = 0;  // IMA entries the pending commit accepts.
+  uint64_t ima_checked_ = 0;        // IMA entries the pending commit accepts.
+  uint64_t window_accepted_ = 0;    // Of them, accepted by an update window.
+  uint64_t shadow_would_fail_ = 0;  // A shadow's would-be failures.
 };
 
 }  // namespace vouch::verifier

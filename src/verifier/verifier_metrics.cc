@@ -67,6 +67,13 @@ VerifierMetrics::VerifierMetrics(server::Metrics* metrics) : metrics_(metrics) {
   };
   ima_entries_ = counter("vouch_ima_entries_checked_total",
                          "IMA log entries replayed and evaluated");
+  window_accepted_ =
+      counter("vouch_ima_window_accepted_total",
+              "IMA entries the active runtime policy failed and an update "
+              "window's candidate accepted");
+  shadow_failures_ =
+      counter("vouch_shadow_would_fail_total",
+              "IMA entries a shadow policy version would have failed");
   takeovers_ = counter("vouch_takeovers_total",
                        "Agents this verifier took ownership of (each bumps "
                        "the agent's epoch)");

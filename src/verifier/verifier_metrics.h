@@ -32,6 +32,14 @@ class VerifierMetrics {
   void Verdict(const v1::Verdict& verdict, absl::Duration latency);
   // One group-commit transaction of `verdicts` verdicts.
   void Batch(size_t verdicts, absl::Duration took);
+  // Roll-outs (docs/ima.md): entries an update window's candidate accepted;
+  // would-be failures of shadow versions.
+  void WindowAccepted(uint64_t n) {
+    window_accepted_->Increment(static_cast<double>(n));
+  }
+  void ShadowWouldFail(uint64_t n) {
+    shadow_failures_->Increment(static_cast<double>(n));
+  }
   void ImaEntriesChecked(uint64_t n) {
     ima_entries_->Increment(static_cast<double>(n));
   }
@@ -68,6 +76,8 @@ class VerifierMetrics {
   prometheus::Histogram* commit_latency_;
   prometheus::Histogram* commit_batch_;
   prometheus::Counter* ima_entries_;
+  prometheus::Counter* window_accepted_;
+  prometheus::Counter* shadow_failures_;
   prometheus::Counter* takeovers_;
   prometheus::Counter* fenced_;
   prometheus::Counter* timeouts_;

@@ -163,7 +163,12 @@ TEST_CASE("verifier metrics: verdicts by result and failure code",
   vm.SetAgents({{"pass", 5}, {"fail", 1}}, /*pool=*/true);
   vm.SetPolicyTotals(7, 2);
   vm.SetPolicyTotals(9, 2);
+  vm.WindowAccepted(3);
+  vm.ShadowWouldFail(2);
+  vm.ShadowWouldFail(1);
   const std::string text = metrics.Scrape();
+  CHECK(absl::StrContains(text, "vouch_ima_window_accepted_total 3"));
+  CHECK(absl::StrContains(text, "vouch_shadow_would_fail_total 3"));
   CHECK(absl::StrContains(text, "vouch_verdicts_total{result=\"pass\"} 2"));
   CHECK(absl::StrContains(text, "vouch_verdicts_total{result=\"fail\"} 1"));
   CHECK(absl::StrContains(

@@ -708,6 +708,7 @@ TEST_CASE(
   REQUIRE(r2.verdict());
   INFO(r2.last().verdict().DebugString());
   CHECK(r2.last().verdict().state() == v1::ATTESTATION_STATE_PASS);
+  CHECK(r2.window_accepted == 1);
 
   // After the window the same kind of file fails again.
   agent.Measure("/usr/bin/upgraded", 42);
@@ -716,6 +717,7 @@ TEST_CASE(
   Reply r3 = t.Send(*s, agent.Evidence(r2.last().verdict().next_challenge()));
   REQUIRE(r3.verdict());
   CHECK(r3.last().verdict().state() == v1::ATTESTATION_STATE_FAIL);
+  CHECK(r3.window_accepted == 0);
   REQUIRE(r3.last().verdict().failures_size() == 1);
   CHECK(r3.last().verdict().failures(0).code() ==
         v1::FAILURE_CODE_IMA_FILE_NOT_IN_POLICY);

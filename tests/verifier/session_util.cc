@@ -215,6 +215,7 @@ Reply SessionTest::Run(AttestationSession& s, SessionActions actions) {
       }
       case SessionAction::Kind::kCommit: {
         ++r.commits;
+        r.window_accepted += a.window_accepted;
         std::vector<absl::StatusOr<store::VerdictApplied>> done =
             store.CommitVerdicts({&a.commit});
         REQUIRE(done.size() == 1);

@@ -53,6 +53,7 @@ struct Reply {
   std::optional<absl::Status> ended;  // kEnd
   bool read_next = false;             // kReadNext
   int commits = 0;
+  uint64_t window_accepted = 0;  // Summed over the commits.
   int policy_loads = 0;
   int takeovers = 0;
   std::vector<int64_t> holds;  // kHold epochs
