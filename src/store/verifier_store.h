@@ -151,7 +151,6 @@ struct KeptEvidence {
   uint64_t pcr_policy_version = 0;
 };
 
-// One evaluated evidence to commit (see ApplyVerdict).
 // A roll-out of a runtime policy (docs/ima.md "Shadow versions and update
 // windows"): a candidate runtime policy of the same tenant, judged next to
 // the enrolled (active) one for some of its agents, at its newest version.
@@ -207,6 +206,7 @@ struct ShadowResultRow {
   absl::Time updated_at;
 };
 
+// One evaluated evidence to commit (see ApplyVerdict).
 struct VerdictCommit {
   std::string tenant;
   std::string agent_id;
