@@ -455,9 +455,9 @@ TEST_CASE(
   // The whole boot against the candidate: the agent's newest record
   // re-verified with it fails on both measurements of file1; with its own
   // version it passes, as recorded.
-  testing::RunResult whole = w.Ctl(
-      {"agents", "reverify", w.agent_id, "--runtime-policy", "web-next", "-o",
-       "json"});
+  testing::RunResult whole =
+      w.Ctl({"agents", "reverify", w.agent_id, "--runtime-policy", "web-next",
+             "-o", "json"});
   INFO(whole.out << whole.err);
   CHECK(whole.status.code == 1);
   nlohmann::json rj = nlohmann::json::parse(whole.out, nullptr, false);

@@ -284,16 +284,16 @@ TEST_CASE(
   std::vector<ImaRecord> records = SampleRecords(3);
   records.push_back(load);
   records.push_back(testing::KeyringEntry("dm_table_load", forged));
-  records.push_back(testing::KeyringEntry(
-      "dm_device_remove", "dm_version=4.45.0;remove_all=n;"));
+  records.push_back(testing::KeyringEntry("dm_device_remove",
+                                          "dm_version=4.45.0;remove_all=n;"));
   std::vector<std::pair<std::string, std::vector<std::string>>> d;
   for (const ImaRecord& r : SampleRecords(3)) {
     d.push_back({r.path, {HexEncode(r.digest)}});
   }
-  auto policy = Load(PolicyJson(
-      d, {},
-      absl::StrCat(R"(, "ima-buf": {"dm_table_load": [")",
-                   HexEncode(load.digest), R"("]})")));
+  auto policy =
+      Load(PolicyJson(d, {},
+                      absl::StrCat(R"(, "ima-buf": {"dm_table_load": [")",
+                                   HexEncode(load.digest), R"("]})")));
   ImaEvaluation r = Eval(WriteLog(records, LogFormat::kBinary), policy.get(),
                          QuoteAt(ReplayPrefixes(records), 6));
   CHECK(Reasons(r) ==
