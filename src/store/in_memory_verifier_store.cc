@@ -9,6 +9,13 @@
 namespace vouch::store {
 namespace {
 
+// A time as PostgreSQL keeps it: to the microsecond (the infinities, which
+// stand for NULL, as they are).
+absl::Time AsStored(absl::Time t) {
+  if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return t;
+  return absl::FromUnixMicros(absl::ToUnixMicros(t));
+}
+
 // One process, one database: its incarnation never changes.
 constexpr char kMemoryIncarnation[] = "memory";
 
@@ -201,8 +208,7 @@ absl::Status InMemoryVerifierStore::RemovePolicy(const std::string& tenant,
         (r->second.policy == name || r->second.candidate == name);
     r = names ? rollouts_.erase(r) : std::next(r);
   }
-  shadow_results_.erase({tenant, name});
-  SupersedeShadowsLocked(tenant, name);
+  ClearShadowReportLocked(tenant, name);
   return absl::OkStatus();
 }
 
@@ -213,6 +219,12 @@ absl::Status InMemoryVerifierStore::CheckPolicySlotLocked(
     return absl::NotFoundError(absl::StrCat("no policy ", name));
   }
   return CheckSlotKind(slot, name, it->second.back().kind);
+}
+
+void InMemoryVerifierStore::ClearShadowReportLocked(const std::string& tenant,
+                                                    const std::string& policy) {
+  shadow_results_.erase({tenant, policy});
+  SupersedeShadowsLocked(tenant, policy);
 }
 
 void InMemoryVerifierStore::SupersedeShadowsLocked(
@@ -236,22 +248,13 @@ absl::StatusOr<RolloutRow> InMemoryVerifierStore::SetRollout(
   VOUCH_RETURN_IF_ERROR(CheckPolicySlotLocked(r.tenant, 1, r.policy));
   VOUCH_RETURN_IF_ERROR(CheckPolicySlotLocked(r.tenant, 1, r.candidate));
   RolloutRow row = r;
-  std::sort(row.agent_ids.begin(), row.agent_ids.end());
-  row.agent_ids.erase(std::unique(row.agent_ids.begin(), row.agent_ids.end()),
-                      row.agent_ids.end());
-  // As PostgreSQL stores times: microseconds.
-  auto micros = [](absl::Time t) {
-    if (t == absl::InfinitePast() || t == absl::InfiniteFuture()) return t;
-    return absl::FromUnixMicros(absl::ToUnixMicros(t));
-  };
-  row.not_before = micros(row.not_before);
-  row.not_after = micros(row.not_after);
-  row.created_at = micros(clock_());
+  row.agent_ids = SortedUnique(r.agent_ids);
+  row.not_before = AsStored(row.not_before);
+  row.not_after = AsStored(row.not_after);
+  row.created_at = AsStored(clock_());
   rollouts_[{r.tenant, r.policy, static_cast<int>(r.kind)}] = row;
-  if (r.kind == RolloutKind::kShadow) {
-    shadow_results_.erase({r.tenant, r.policy});
-    SupersedeShadowsLocked(r.tenant, r.policy);
-  }
+  if (r.kind == RolloutKind::kShadow)
+    ClearShadowReportLocked(r.tenant, r.policy);
   return row;
 }
 
@@ -276,10 +279,7 @@ absl::Status InMemoryVerifierStore::DeleteRollout(const std::string& tenant,
     return absl::NotFoundError(
         absl::StrCat("policy ", policy, " has no ", RolloutKindName(kind)));
   }
-  if (kind == RolloutKind::kShadow) {
-    shadow_results_.erase({tenant, policy});
-    SupersedeShadowsLocked(tenant, policy);
-  }
+  if (kind == RolloutKind::kShadow) ClearShadowReportLocked(tenant, policy);
   return absl::OkStatus();
 }
 
@@ -550,7 +550,7 @@ absl::StatusOr<VerdictApplied> InMemoryVerifierStore::Apply(
     if (sh.failure_count > 0 || !same) r.failures = sh.failures;
     r.candidate = sh.candidate;
     r.candidate_version = sh.candidate_version;
-    r.updated_at = absl::FromUnixMicros(absl::ToUnixMicros(now));
+    r.updated_at = AsStored(now);
     if (sh.failure_count > 0 || !same) {
       SupersedeShadowsLocked(c.tenant, sh.policy, c.agent_id);
     }

@@ -144,6 +144,10 @@ class InMemoryVerifierStore final : public PolicyStore,
     // or whose report was cleared (as PostgreSQL keeps one row each).
     bool superseded = false;
   };
+  // Drops `policy`'s shadow report and its Watch events.
+  void ClearShadowReportLocked(const std::string& tenant,
+                               const std::string& policy)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Marks the shadow records of (tenant, policy[, agent_id]) superseded.
   void SupersedeShadowsLocked(const std::string& tenant,
                               const std::string& policy,

@@ -1,6 +1,5 @@
 #include "store/pg_verifier_store.h"
 
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/escaping.h"
@@ -339,6 +338,21 @@ absl::StatusOr<std::vector<PolicyRow>> PgVerifierStore::PolicyHistory(
   return out;
 }
 
+namespace {
+
+// Drops `policy`'s shadow report (its rows are its Watch events too).
+absl::Status ClearShadowReport(PgConnection& c, const std::string& tenant,
+                               const std::string& policy) {
+  return c
+      .Exec(
+          "DELETE FROM policy_shadow_results WHERE tenant = $1 AND policy = "
+          "$2",
+          {tenant, policy})
+      .status();
+}
+
+}  // namespace
+
 absl::Status PgVerifierStore::RemovePolicy(const std::string& tenant,
                                            const std::string& name) {
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
@@ -363,12 +377,7 @@ absl::Status PgVerifierStore::RemovePolicy(const std::string& tenant,
                "(policy, candidate)",
                {tenant, name})
             .status());
-    return c
-        .Exec(
-            "DELETE FROM policy_shadow_results WHERE tenant = $1 AND "
-            "policy = $2",
-            {tenant, name})
-        .status();
+    return ClearShadowReport(c, tenant, name);
   });
 }
 
@@ -386,11 +395,14 @@ PgParam TimeParam(absl::Time t) {
   return absl::StrCat(absl::ToUnixMicros(t));
 }
 
-constexpr char kRolloutColumns[] =
-    "tenant, policy, kind, candidate, all_agents, array_to_string(agent_ids, "
-    "','), selector, (extract(epoch from not_before) * 1000000)::bigint, "
-    "(extract(epoch from not_after) * 1000000)::bigint, (extract(epoch from "
-    "created_at) * 1000000)::bigint, created_by";
+const std::string& RolloutColumns() {
+  static const std::string* columns = new std::string(absl::StrCat(
+      "tenant, policy, kind, candidate, all_agents, array_to_string(agent_ids, "
+      "','), selector, ",
+      UnixMicros("not_before"), ", ", UnixMicros("not_after"), ", ",
+      UnixMicros("created_at"), ", created_by"));
+  return *columns;
+}
 
 absl::StatusOr<RolloutRow> RolloutFromRow(const Row& r) {
   RolloutRow out;
@@ -424,9 +436,6 @@ absl::StatusOr<RolloutRow> PgVerifierStore::SetRollout(const RolloutRow& r) {
   return InTransaction(*db, [&](PgConnection& c) -> absl::StatusOr<RolloutRow> {
     VOUCH_RETURN_IF_ERROR(CheckPolicySlot(c, r.tenant, 1, r.policy));
     VOUCH_RETURN_IF_ERROR(CheckPolicySlot(c, r.tenant, 1, r.candidate));
-    std::vector<std::string> ids = r.agent_ids;
-    std::sort(ids.begin(), ids.end());
-    ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
     const std::string kind(RolloutKindName(r.kind));
     VOUCH_ASSIGN_OR_RETURN(
         PgRows rows,
@@ -443,17 +452,14 @@ absl::StatusOr<RolloutRow> PgVerifierStore::SetRollout(const RolloutRow& r) {
                          "EXCLUDED.not_before, not_after = EXCLUDED.not_after, "
                          "created_at = now(), created_by = EXCLUDED.created_by "
                          "RETURNING ",
-                         kRolloutColumns),
+                         RolloutColumns()),
             {r.tenant, r.policy, kind, r.candidate,
-             r.all_agents ? "true" : "false", ToTextArray(ids), r.selector,
+             r.all_agents ? "true" : "false",
+             ToTextArray(SortedUnique(r.agent_ids)), r.selector,
              TimeParam(r.not_before), TimeParam(r.not_after), r.created_by}));
     if (rows.rows.size() != 1) return absl::InternalError("no roll-out");
     if (r.kind == RolloutKind::kShadow) {
-      VOUCH_RETURN_IF_ERROR(
-          c.Exec("DELETE FROM policy_shadow_results WHERE tenant = $1 "
-                 "AND policy = $2",
-                 {r.tenant, r.policy})
-              .status());
+      VOUCH_RETURN_IF_ERROR(ClearShadowReport(c, r.tenant, r.policy));
     }
     return RolloutFromRow(rows.rows[0]);
   });
@@ -464,7 +470,7 @@ absl::StatusOr<std::vector<RolloutRow>> PgVerifierStore::ListRollouts(
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
-      db->Query(absl::StrCat("SELECT ", kRolloutColumns,
+      db->Query(absl::StrCat("SELECT ", RolloutColumns(),
                              " FROM policy_rollouts WHERE tenant = $1 AND "
                              "($2 = '' OR policy = $2) ORDER BY policy, kind"),
                 {tenant, policy}));
@@ -491,12 +497,7 @@ absl::Status PgVerifierStore::DeleteRollout(const std::string& tenant,
           absl::StrCat("policy ", policy, " has no ", RolloutKindName(kind)));
     }
     if (kind != RolloutKind::kShadow) return absl::OkStatus();
-    return c
-        .Exec(
-            "DELETE FROM policy_shadow_results WHERE tenant = $1 AND "
-            "policy = $2",
-            {tenant, policy})
-        .status();
+    return ClearShadowReport(c, tenant, policy);
   });
 }
 

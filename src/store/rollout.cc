@@ -10,6 +10,12 @@ absl::string_view RolloutKindName(RolloutKind kind) {
   return kind == RolloutKind::kWindow ? "window" : "shadow";
 }
 
+std::vector<std::string> SortedUnique(std::vector<std::string> ids) {
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  return ids;
+}
+
 bool RolloutRow::Applies(const std::string& agent_id, absl::Time now) const {
   if (now < not_before || now >= not_after) return false;
   return all_agents ||

@@ -160,6 +160,10 @@ enum class RolloutKind {
 };
 absl::string_view RolloutKindName(RolloutKind kind);  // "shadow", "window"
 
+// `ids` sorted, each once: how a roll-out (and a fleet update) keeps its
+// agent ids.
+std::vector<std::string> SortedUnique(std::vector<std::string> ids);
+
 struct RolloutRow {
   std::string tenant;
   std::string policy;  // The enrolled runtime policy's name.

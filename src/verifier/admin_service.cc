@@ -20,6 +20,7 @@
 #include "core/agent_id.h"
 #include "core/agent_state.h"
 #include "core/attest/limits.h"
+#include "core/attest/wire.h"
 #include "core/audit/history_query.h"
 #include "core/boot/boot_policy.h"
 #include "core/boot/pcr_policy.h"
@@ -104,12 +105,8 @@ void ToStatus(const store::AgentRow& a, v1::AgentStatus* out) {
     server::SetTimestamp(*a.last_verdict_at, out->mutable_last_verdict_at());
   }
   out->set_last_attestation_id(a.last_attestation_id);
-  if (!a.failures.empty()) {
-    v1::Verdict holder;
-    if (holder.ParseFromString(a.failures)) {
-      for (const v1::Failure& f : holder.failures()) *out->add_failures() = f;
-    }
-  }
+  *out->mutable_failures() =
+      core::attest::DecodeFailures(a.failures).failures();
   out->set_connected(a.connected);
   out->set_verifier(a.owner);
   out->set_reset_count(a.reset_count);
@@ -204,6 +201,21 @@ using core::ParseSelector;
 
 // UpdateAgents names at most this many agents (a selector has no bound).
 constexpr int kMaxUpdateIds = 1000;
+
+// A request's agent_ids: at most `max`, each valid; sorted, each once.
+absl::StatusOr<std::vector<std::string>> AgentIdsOf(
+    const google::protobuf::RepeatedPtrField<std::string>& ids, int max) {
+  if (ids.size() > max) {
+    return absl::InvalidArgumentError(absl::StrCat("agent_ids: at most ", max));
+  }
+  for (const std::string& id : ids) {
+    if (absl::Status s = core::ValidateAgentId(id); !s.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("agent_ids: ", s.message()));
+    }
+  }
+  return store::SortedUnique(std::vector<std::string>(ids.begin(), ids.end()));
+}
 
 absl::Status NoFleet() {
   return absl::FailedPreconditionError(
@@ -427,13 +439,9 @@ grpc::Status AdminService::GetAttestationResult(
   subject.boot_policy = !row->enrollment.boot_policy.empty();
   subject.verdict_at = row->last_verdict_at;
   subject.attestation_id = row->last_attestation_id;
-  if (!row->failures.empty()) {
-    v1::Verdict holder;
-    if (holder.ParseFromString(row->failures)) {
-      for (const v1::Failure& f : holder.failures()) {
-        subject.failure_codes.push_back(f.code());
-      }
-    }
+  const v1::Verdict listed = core::attest::DecodeFailures(row->failures);
+  for (const v1::Failure& f : listed.failures()) {
+    subject.failure_codes.push_back(f.code());
   }
   absl::StatusOr<ResultIssuer::Issued> issued =
       results_->Issue(subject, req->nonce(), absl::Now());
@@ -671,20 +679,10 @@ grpc::Status AdminService::UpdateAgents(grpc::ServerContext* ctx,
     return Reply(
         absl::InvalidArgumentError("give either agent_ids or label_selector"));
   }
-  if (req->agent_ids_size() > kMaxUpdateIds) {
-    return Reply(absl::InvalidArgumentError(
-        absl::StrCat("agent_ids: at most ", kMaxUpdateIds)));
-  }
-  for (const std::string& id : req->agent_ids()) {
-    if (absl::Status s = core::ValidateAgentId(id); !s.ok()) {
-      return Reply(
-          absl::InvalidArgumentError(absl::StrCat("agent_ids: ", s.message())));
-    }
-    u.agent_ids.push_back(id);
-  }
-  std::sort(u.agent_ids.begin(), u.agent_ids.end());
-  u.agent_ids.erase(std::unique(u.agent_ids.begin(), u.agent_ids.end()),
-                    u.agent_ids.end());
+  absl::StatusOr<std::vector<std::string>> ids =
+      AgentIdsOf(req->agent_ids(), kMaxUpdateIds);
+  if (!ids.ok()) return Reply(ids.status());
+  u.agent_ids = *std::move(ids);
   absl::StatusOr<core::Selector> selector =
       ParseSelector(req->label_selector(), "label_selector");
   if (!selector.ok()) return Reply(selector.status());
@@ -1209,17 +1207,10 @@ grpc::Status AdminService::SetPolicyRollout(
     return Reply(absl::InvalidArgumentError(
         "give agent_ids or label_selector, not both"));
   }
-  if (req->agent_ids_size() > kMaxRolloutIds) {
-    return Reply(absl::InvalidArgumentError(
-        absl::StrCat("agent_ids: at most ", kMaxRolloutIds)));
-  }
-  for (const std::string& id : req->agent_ids()) {
-    if (absl::Status s = core::ValidateAgentId(id); !s.ok()) {
-      return Reply(
-          absl::InvalidArgumentError(absl::StrCat("agent_ids: ", s.message())));
-    }
-    r.agent_ids.push_back(id);
-  }
+  absl::StatusOr<std::vector<std::string>> ids =
+      AgentIdsOf(req->agent_ids(), kMaxRolloutIds);
+  if (!ids.ok()) return Reply(ids.status());
+  r.agent_ids = *std::move(ids);
   absl::StatusOr<core::Selector> selector =
       ParseSelector(req->label_selector(), "label_selector");
   if (!selector.ok()) return Reply(selector.status());
@@ -1324,13 +1315,9 @@ grpc::Status AdminService::GetShadowReport(
     a->set_rounds(r.rounds);
     a->set_entries_checked(r.entries_checked);
     a->set_failure_count(r.failure_count);
-    if (!r.failures.empty()) {
-      v1::Verdict holder;
-      if (holder.ParseFromString(r.failures)) {
-        for (const v1::Failure& f : holder.failures()) *a->add_failures() = f;
-        a->set_failures_truncated(holder.failures_truncated());
-      }
-    }
+    v1::Verdict listed = core::attest::DecodeFailures(r.failures);
+    *a->mutable_failures() = listed.failures();
+    a->set_failures_truncated(listed.failures_truncated());
     server::SetTimestamp(r.updated_at, a->mutable_updated_at());
     if (r.failure_count > 0) {
       resp->set_agents_failing(resp->agents_failing() + 1);

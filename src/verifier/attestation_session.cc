@@ -50,15 +50,6 @@ SessionAction EndWith(absl::Status status) {
   return a;
 }
 
-std::string EncodeFailures(const std::vector<v1::Failure>& failures,
-                           bool truncated) {
-  if (failures.empty()) return "";
-  v1::Verdict holder;
-  for (const v1::Failure& f : failures) *holder.add_failures() = f;
-  holder.set_failures_truncated(truncated);
-  return holder.SerializeAsString();
-}
-
 }  // namespace
 
 absl::string_view SessionStateName(AttestationSession::State state) {
@@ -445,7 +436,7 @@ bool AttestationSession::TryRollouts(LoadedPolicies& loaded, absl::Time now) {
     if (!r.Applies(agent_id_, now)) continue;
     auto hit = policies_->TryRuntime(e.tenant, r.candidate, now);
     if (!hit) return false;
-    (r.kind == store::RolloutKind::kShadow ? loaded.shadow : loaded.window) =
+    loaded.Slot(r.kind) =
         LoadedPolicies::Candidate{r.candidate, *std::move(hit)};
   }
   return true;
@@ -488,7 +479,7 @@ LoadedPolicies LoadPolicies(PolicyCache& cache, const SessionAction& a,
            {"error", candidate.status().message()}});
       continue;
     }
-    (r.kind == store::RolloutKind::kShadow ? loaded.shadow : loaded.window) =
+    loaded.Slot(r.kind) =
         LoadedPolicies::Candidate{r.candidate, *std::move(candidate)};
   }
   return loaded;
@@ -651,7 +642,7 @@ SessionActions AttestationSession::CommitVerdict(
   c.attestation_id = absl::BytesToHexString(AsString(env_->Random(16)));
   c.nonce = std::string(AsString(challenge_->nonce));
   c.passed = out.passed;
-  c.failures = EncodeFailures(out.failures, out.failures_truncated);
+  c.failures = attest::EncodeFailures(out.failures, out.failures_truncated);
   c.evidence_sha256 = Sha256(pending_->evidence().SerializeAsString());
   c.lease = Lease();
   if (out.clock) {
@@ -682,9 +673,9 @@ SessionActions AttestationSession::CommitVerdict(
     sh.entries_checked = out.ima_entries_received;
     sh.failure_count = out.shadow_failure_count;
     if (!out.shadow_failures.empty()) {
-      sh.failures =
-          EncodeFailures(out.shadow_failures,
-                         out.shadow_failure_count > out.shadow_failures.size());
+      sh.failures = attest::EncodeFailures(
+          out.shadow_failures,
+          out.shadow_failure_count > out.shadow_failures.size());
     }
   }
   a.window_accepted = out.ima_window_accepted;

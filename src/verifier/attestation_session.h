@@ -81,6 +81,10 @@ struct LoadedPolicies {
   };
   std::optional<Candidate> shadow;
   std::optional<Candidate> window;
+  // The member a roll-out of `kind` fills.
+  std::optional<Candidate>& Slot(store::RolloutKind kind) {
+    return kind == store::RolloutKind::kShadow ? shadow : window;
+  }
 };
 
 struct SessionAction;

@@ -16,6 +16,7 @@
 #include "common/status_macros.h"
 #include "core/agent_id.h"
 #include "core/attest/limits.h"
+#include "core/attest/wire.h"
 #include "core/audit/bundle.h"
 #include "core/audit/reverify.h"
 #include "core/tpm/public_key.h"
@@ -158,11 +159,9 @@ absl::StatusOr<LoadedPolicy> Load(store::PolicyStore& policies,
 }  // namespace
 
 void SetFailures(const std::string& encoded, v1::AttestationRecord* rec) {
-  v1::Verdict holder;
-  if (!encoded.empty() && holder.ParseFromString(encoded)) {
-    *rec->mutable_failures() = holder.failures();
-    rec->set_failures_truncated(holder.failures_truncated());
-  }
+  v1::Verdict holder = core::attest::DecodeFailures(encoded);
+  *rec->mutable_failures() = holder.failures();
+  rec->set_failures_truncated(holder.failures_truncated());
 }
 
 absl::Status GetKeptAttestation(store::AgentStore& agents,

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "core/attest/wire.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
 
@@ -43,10 +44,7 @@ v1::WatchEvent ToEvent(const std::string& tenant, const store::EventRow& r) {
   e.set_agent_id(r.agent_id);
   e.set_event_id(absl::StrCat(r.position.xid, "-", r.position.seq));
   server::SetTimestamp(r.at, e.mutable_event_time());
-  v1::Verdict holder;
-  if (!r.failures.empty() && !holder.ParseFromString(r.failures)) {
-    holder.Clear();
-  }
+  const v1::Verdict holder = core::attest::DecodeFailures(r.failures);
   if (r.shadow) {
     v1::ShadowFailure* f = e.mutable_shadow_failure();
     f->set_policy(r.policy);

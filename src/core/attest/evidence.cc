@@ -312,10 +312,8 @@ void AddImaFailures(const cima::ImaEvaluation& r, EvidenceOutcome& out) {
   out.ima_window_accepted = r.window_accepted;
   out.shadow_checked = r.shadow_checked;
   out.shadow_failure_count = r.shadow_failure_count;
+  // Already at most kMaxListedFailures (EvaluateIma's options).
   for (const cima::ImaFailure& f : r.shadow_failures) {
-    if (static_cast<int>(out.shadow_failures.size()) >= kMaxListedFailures) {
-      break;
-    }
     out.shadow_failures.push_back(ImaFailureProto(f));
   }
   if (r.failure_count > r.failures.size()) out.failures_truncated = true;

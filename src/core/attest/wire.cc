@@ -144,4 +144,19 @@ absl::Duration FromProto(const google::protobuf::Duration& d) {
   return absl::Seconds(d.seconds()) + absl::Nanoseconds(d.nanos());
 }
 
+std::string EncodeFailures(const std::vector<v1::Failure>& failures,
+                           bool truncated) {
+  if (failures.empty()) return "";
+  v1::Verdict holder;
+  for (const v1::Failure& f : failures) *holder.add_failures() = f;
+  holder.set_failures_truncated(truncated);
+  return holder.SerializeAsString();
+}
+
+v1::Verdict DecodeFailures(const std::string& stored) {
+  v1::Verdict holder;
+  if (!stored.empty() && !holder.ParseFromString(stored)) holder.Clear();
+  return holder;
+}
+
 }  // namespace vouch::core::attest

@@ -13,6 +13,8 @@
 #include <tss2/tss2_tpm2_types.h>
 
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -48,6 +50,15 @@ void SetTimestamp(absl::Time t, google::protobuf::Timestamp* out);
 void SetDuration(absl::Duration d, google::protobuf::Duration* out);
 absl::Time FromProto(const google::protobuf::Timestamp& t);
 absl::Duration FromProto(const google::protobuf::Duration& d);
+
+// A verdict's failures as the stores keep them (agent rows, records,
+// events, shadow reports): a serialized vouch.v1.Verdict holding only
+// failures and failures_truncated; "" for none. DecodeFailures gives an
+// empty Verdict for "" and for bytes that do not parse (the store wrote
+// them; nothing is made up).
+std::string EncodeFailures(const std::vector<v1::Failure>& failures,
+                           bool truncated);
+v1::Verdict DecodeFailures(const std::string& stored);
 
 }  // namespace vouch::core::attest
 

@@ -286,22 +286,26 @@ bool Matches(const ImaReplayState& s, const QuotedPcr10& q) {
          (!q.sha256 || *q.sha256 == s.pcr_sha256);
 }
 
-void AddFailure(ImaEvaluation* r, const ImaEvalOptions& options, uint64_t index,
-                absl::string_view path, Rule why, std::string detail) {
-  ++r->failure_count;
-  if (r->failures.size() >= options.max_listed_failures) return;
-  r->verdict.AddFailure(
-      why, absl::StrCat("entry ", index, " ", DisplayPath(path), ": ", detail));
-  r->failures.push_back({index, std::string(path), why, std::move(detail)});
+// Counts a failure in `*count` and lists it in `*list` below the cap;
+// false when it was only counted.
+bool ListFailure(std::vector<ImaFailure>* list, uint64_t* count,
+                 const ImaEvalOptions& options, uint64_t index,
+                 absl::string_view path, Rule why, std::string detail) {
+  ++*count;
+  if (list->size() >= options.max_listed_failures) return false;
+  list->push_back({index, std::string(path), why, std::move(detail)});
+  return true;
 }
 
-void AddShadowFailure(ImaEvaluation* r, const ImaEvalOptions& options,
-                      uint64_t index, absl::string_view path, Rule why,
-                      std::string detail) {
-  ++r->shadow_failure_count;
-  if (r->shadow_failures.size() >= options.max_listed_failures) return;
-  r->shadow_failures.push_back(
-      {index, std::string(path), why, std::move(detail)});
+// A failure of the verdict: listed failures are also the verdict's.
+void AddFailure(ImaEvaluation* r, const ImaEvalOptions& options, uint64_t index,
+                absl::string_view path, Rule why, std::string detail) {
+  if (ListFailure(&r->failures, &r->failure_count, options, index, path, why,
+                  std::move(detail))) {
+    r->verdict.AddFailure(
+        why, absl::StrCat("entry ", index, " ", DisplayPath(path), ": ",
+                          r->failures.back().detail));
+  }
 }
 
 // What an update window may turn into a pass: a file whose digest (or
@@ -477,8 +481,8 @@ absl::StatusOr<ImaEvaluation> Evaluate(
       }
       if (shadow_checker) {
         if (auto bad = shadow_checker->Check(e, pe.hash)) {
-          AddShadowFailure(&r, options, index, e.path, bad->first,
-                           std::move(bad->second));
+          ListFailure(&r.shadow_failures, &r.shadow_failure_count, options,
+                      index, e.path, bad->first, std::move(bad->second));
         }
       }
       if (auto bad = checker.Check(e, pe.hash)) {
