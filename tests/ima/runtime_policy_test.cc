@@ -145,6 +145,58 @@ TEST_CASE("ima: every schema violation is a clear error", "[core]") {
   }
 }
 
+TEST_CASE(
+    "ima: paths and digests read in place or unescaped mean the same, "
+    "padded or not",
+    "[core]") {
+  const std::string d40(40, 'a');
+  // Python's json.dumps (Keylime's tools) escapes every non-ASCII character;
+  // a digest may be escaped too, a path may hold an escaped quote.
+  const std::string escaped = R"({"meta": {"version": 1}, "digests": {
+      "/usr/bin/caf\u00e9": ["\u0061)" +
+                              d40.substr(1) + R"("],
+      "/opt/a\"b": ["sha1:)" + d40 +
+                              R"("],
+      "/opt/tab\tname": [")" + d40 +
+                              R"("],
+      "/plain": [")" + d40 + R"("]}})";
+  std::string padded = escaped + std::string(64, '\0');
+  PolicyLoadOptions in_place;
+  in_place.readable_padding = 64;
+  auto copied = Load(escaped);
+  auto mapped = RuntimePolicy::FromJson(
+      absl::string_view(padded.data(), escaped.size()), in_place);
+  REQUIRE(mapped.ok());
+  for (const RuntimePolicy* p : {copied.get(), mapped->get()}) {
+    CHECK(p->digests().size() == 4);
+    for (const char* path :
+         {"/usr/bin/caf\xc3\xa9", "/opt/a\"b", "/opt/tab\tname", "/plain"}) {
+      INFO(path);
+      CHECK(LookupHex(*p, path, HashAlg::kSha1, d40) == DigestMatch::kMatch);
+    }
+    CHECK(LookupHex(*p, "/opt/a\\\"b", HashAlg::kSha1, d40) ==
+          DigestMatch::kNotListed);
+  }
+  // Syntax errors are reported as such even where a value before them would
+  // fail first, in place or copied.
+  for (const std::string& bad :
+       {std::string(R"({"meta": {"version": 1}, "digests": {"/a": ["zz" 1]}})"),
+        std::string(R"({"meta": {"version": 1}, "digests": {"/a": [1 "x"]}})"),
+        std::string(R"({"digests": {"/a": ["x"]}, "meta": {"version": 1}} {})"),
+        std::string(R"({"meta": {"version": 1}, "digests": {"/\q": []}})"),
+        std::string(R"({"meta": {"version": 1}, "release": tru})"),
+        std::string(R"({"meta": {"version": 1}, "release": 01})")}) {
+    INFO(bad);
+    absl::Status s = LoadError(bad);
+    CHECK(absl::StrContains(s.message(), "not valid JSON"));
+    std::string pad = bad + std::string(64, ' ');
+    absl::Status t = RuntimePolicy::FromJson(
+                         absl::string_view(pad.data(), bad.size()), in_place)
+                         .status();
+    CHECK(absl::StrContains(t.message(), "not valid JSON"));
+  }
+}
+
 TEST_CASE("ima: Digester agrees with OpenSSL's EVP_Digest at every split",
           "[core]") {
   std::string data;

@@ -200,23 +200,32 @@ absl::string_view View(std::string_view s) {
 
 }  // namespace
 
-// Walks the document simdjson parsed (validating the whole text, UTF-8
-// included, at GB/s): "digests", "keyrings" and "ima-buf" go straight into
-// their tables (a 1M-entry policy never becomes an nlohmann DOM); the other,
-// small sections become nlohmann values and are checked afterwards.
-class PolicyDomLoader {
+// Walks the text with simdjson's On-Demand parser: its first stage checks
+// the whole text (string boundaries, UTF-8, control characters) at GB/s and
+// indexes it; the walk below then reads every value in place, so a large
+// policy never becomes a parsed tree: "digests", "keyrings" and "ima-buf"
+// go straight into their tables (paths and digests read from the text,
+// copied only when they hold escapes), and the other, small sections become
+// nlohmann values checked afterwards. Every value is visited and the end of
+// the text is checked, so nothing goes unchecked; where the walk fails,
+// FromJson reports a syntax error before anything else (see SyntaxError).
+class PolicyLoader {
  public:
-  PolicyDomLoader(RuntimePolicy* policy, const PolicyLoadOptions& options)
+  PolicyLoader(RuntimePolicy* policy, const PolicyLoadOptions& options)
       : policy_(policy), options_(options) {}
 
-  absl::Status Load(simdjson::dom::element root) {
-    simdjson::dom::object top;
-    if (root.get_object().get(top) != simdjson::SUCCESS) {
+  absl::Status Load(simdjson::ondemand::document& doc) {
+    simdjson::ondemand::object top;
+    if (doc.get_object().get(top) != simdjson::SUCCESS) {
       return Bad("a runtime policy is a JSON object");
     }
     absl::flat_hash_set<std::string> seen;
-    for (simdjson::dom::key_value_pair kv : top) {
-      const std::string key(kv.key);
+    for (auto member : top) {
+      simdjson::ondemand::field kv;
+      VOUCH_RETURN_IF_ERROR(NotJson(std::move(member).get(kv)));
+      std::string_view name;
+      VOUCH_RETURN_IF_ERROR(NotJson(kv.unescaped_key().get(name)));
+      const std::string key(name);
       if (!seen.insert(key).second) {
         return Bad(absl::StrCat("key '", key.substr(0, 80), "' appears twice"));
       }
@@ -224,7 +233,7 @@ class PolicyDomLoader {
         DigestTable* table = key == "digests"    ? &policy_->digests_
                              : key == "keyrings" ? &policy_->keyrings_
                                                  : &policy_->ima_buf_;
-        VOUCH_RETURN_IF_ERROR(LoadTable(key, kv.value, table));
+        VOUCH_RETURN_IF_ERROR(LoadTable(key, kv.value(), table));
         continue;
       }
       static const char* const kKnown[] = {
@@ -238,7 +247,12 @@ class PolicyDomLoader {
             "keyrings, ima, ima-buf, verification-keys; and Vouch's "
             "reject)"));
       }
-      VOUCH_ASSIGN_OR_RETURN(sections_[key], ToJson(key, kv.value, 1));
+      VOUCH_ASSIGN_OR_RETURN(sections_[key], ToJson(key, kv.value(), 1));
+    }
+    // Nothing may follow the object (current_location is out of bounds
+    // exactly when every token was read).
+    if (doc.current_location().error() != simdjson::OUT_OF_BOUNDS) {
+      return NotJson(simdjson::TRAILING_CONTENT);
     }
     return absl::OkStatus();
   }
@@ -246,6 +260,25 @@ class PolicyDomLoader {
   std::map<std::string, Json>& sections() { return sections_; }
 
  private:
+  static absl::Status NotJson(simdjson::error_code err) {
+    if (err == simdjson::SUCCESS) return absl::OkStatus();
+    return Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
+  }
+
+  // The text of a string whose opening quote is just before `p`, read in
+  // place; false if it holds an escape (the caller then lets simdjson
+  // unescape it). The first stage has checked that a closing quote follows
+  // and that no control character comes before it.
+  static bool InPlace(const char* p, std::string_view* out) {
+    // An escaped quote ends the search early, but with a backslash before
+    // it, which sends the string to simdjson.
+    const char* q = static_cast<const char*>(::rawmemchr(p, '"'));
+    std::string_view s(p, static_cast<size_t>(q - p));
+    if (s.find('\\') != std::string_view::npos) return false;
+    *out = s;
+    return true;
+  }
+
   static std::string Where(const std::string& section, std::string_view path,
                            std::optional<size_t> item) {
     std::string w = absl::StrCat(
@@ -256,37 +289,63 @@ class PolicyDomLoader {
 
   // {"<path>": ["<digest>", ...], ...}
   absl::Status LoadTable(const std::string& section,
-                         simdjson::dom::element value, DigestTable* table) {
-    simdjson::dom::object paths;
-    if (value.get_object().get(paths) != simdjson::SUCCESS) {
+                         simdjson::ondemand::value value, DigestTable* table) {
+    simdjson::ondemand::json_type type{};
+    VOUCH_RETURN_IF_ERROR(NotJson(value.type().get(type)));
+    simdjson::ondemand::object paths;
+    if (type != simdjson::ondemand::json_type::object ||
+        value.get_object().get(paths) != simdjson::SUCCESS) {
       return Bad(
           absl::StrCat(section, ": expected an object of path -> digest list"));
     }
-    // size() is exact (and O(1)) below 2^24 members; it only sizes memory.
-    table->Reserve(std::min<size_t>(paths.size(), options_.max_digest_entries));
-    for (simdjson::dom::key_value_pair kv : paths) {
+    // Counting is a walk over the index (it rewinds); it sizes the table
+    // once, so no path is stored twice.
+    size_t count = 0;
+    VOUCH_RETURN_IF_ERROR(NotJson(paths.count_fields().get(count)));
+    table->Reserve(std::min<size_t>(count, options_.max_digest_entries));
+    for (auto member : paths) {
+      simdjson::ondemand::field kv;
+      VOUCH_RETURN_IF_ERROR(NotJson(std::move(member).get(kv)));
       if (++entries_ > options_.max_digest_entries) {
         return Bad(
             absl::StrCat("more than ", options_.max_digest_entries, " paths"));
       }
-      simdjson::dom::array digests;
-      if (kv.value.get_array().get(digests) != simdjson::SUCCESS) {
-        return Bad(absl::StrCat(
-            Where(section, kv.key, std::nullopt),
-            kv.value.is_object() ? ": expected a list of digests, got an object"
-                                 : ": expected a list of digests"));
+      std::string_view path;
+      if (!InPlace(kv.key().raw(), &path)) {
+        // Unescaped into the parser's string buffer, which only grows
+        // while this document is read: the view stays valid.
+        VOUCH_RETURN_IF_ERROR(NotJson(kv.unescaped_key().get(path)));
       }
-      table->Begin(policy_->HashPath(View(kv.key)));
+      const PathHash hash = policy_->HashPath(View(path));
+      const std::string_view shown = path.substr(0, 120);
+      simdjson::ondemand::value list = kv.value();
+      VOUCH_RETURN_IF_ERROR(NotJson(list.type().get(type)));
+      simdjson::ondemand::array digests;
+      if (type != simdjson::ondemand::json_type::array ||
+          list.get_array().get(digests) != simdjson::SUCCESS) {
+        return Bad(
+            absl::StrCat(Where(section, shown, std::nullopt),
+                         type == simdjson::ondemand::json_type::object
+                             ? ": expected a list of digests, got an object"
+                             : ": expected a list of digests"));
+      }
+      table->Begin(hash);
       size_t item = 0;
-      for (simdjson::dom::element d : digests) {
+      for (auto element : digests) {
+        simdjson::ondemand::value d;
+        VOUCH_RETURN_IF_ERROR(NotJson(std::move(element).get(d)));
+        const std::string_view token = d.raw_json_token();
         std::string_view text;
-        if (d.get_string().get(text) != simdjson::SUCCESS) {
-          return Bad(absl::StrCat(Where(section, kv.key, item),
+        if (token.empty() || token[0] != '"') {
+          return Bad(absl::StrCat(Where(section, shown, item),
                                   ": expected a digest string"));
+        }
+        if (!InPlace(token.data() + 1, &text)) {
+          VOUCH_RETURN_IF_ERROR(NotJson(d.get_string().get(text)));
         }
         absl::StatusOr<PolicyDigest> digest = ParsePolicyDigest(View(text));
         if (!digest.ok()) {
-          return Bad(absl::StrCat(Where(section, kv.key, item), ": ",
+          return Bad(absl::StrCat(Where(section, shown, item), ": ",
                                   digest.status().message()));
         }
         table->Add(digest->alg, digest->bytes, digest->size);
@@ -300,43 +359,64 @@ class PolicyDomLoader {
   // A small section as an nlohmann value (non-negative integers unsigned,
   // duplicate object keys: the last wins, as nlohmann's parser does).
   absl::StatusOr<Json> ToJson(const std::string& section,
-                              simdjson::dom::element v, int depth) {
+                              simdjson::ondemand::value v, int depth) {
     if (depth > 32) return Bad(absl::StrCat(section, ": nested too deeply"));
-    switch (v.type()) {
-      case simdjson::dom::element_type::OBJECT: {
+    simdjson::ondemand::json_type type{};
+    VOUCH_RETURN_IF_ERROR(NotJson(v.type().get(type)));
+    switch (type) {
+      case simdjson::ondemand::json_type::object: {
         Json out = Json::object();
-        simdjson::dom::object object;
-        if (v.get_object().get(object) != simdjson::SUCCESS) break;
-        for (simdjson::dom::key_value_pair kv : object) {
-          VOUCH_ASSIGN_OR_RETURN(out[std::string(kv.key)],
-                                 ToJson(section, kv.value, depth + 1));
+        simdjson::ondemand::object object;
+        VOUCH_RETURN_IF_ERROR(NotJson(v.get_object().get(object)));
+        for (auto member : object) {
+          simdjson::ondemand::field kv;
+          VOUCH_RETURN_IF_ERROR(NotJson(std::move(member).get(kv)));
+          std::string_view key;
+          VOUCH_RETURN_IF_ERROR(NotJson(kv.unescaped_key().get(key)));
+          std::string k(key);
+          VOUCH_ASSIGN_OR_RETURN(out[k],
+                                 ToJson(section, kv.value(), depth + 1));
         }
         return out;
       }
-      case simdjson::dom::element_type::ARRAY: {
+      case simdjson::ondemand::json_type::array: {
         Json out = Json::array();
-        simdjson::dom::array array;
-        if (v.get_array().get(array) != simdjson::SUCCESS) break;
-        for (simdjson::dom::element e : array) {
+        simdjson::ondemand::array array;
+        VOUCH_RETURN_IF_ERROR(NotJson(v.get_array().get(array)));
+        for (auto element : array) {
+          simdjson::ondemand::value e;
+          VOUCH_RETURN_IF_ERROR(NotJson(std::move(element).get(e)));
           VOUCH_ASSIGN_OR_RETURN(Json item, ToJson(section, e, depth + 1));
           out.push_back(std::move(item));
         }
         return out;
       }
-      case simdjson::dom::element_type::INT64: {
-        const int64_t i = v.get_int64().value_unsafe();
-        return i >= 0 ? Json(static_cast<uint64_t>(i)) : Json(i);
+      case simdjson::ondemand::json_type::number: {
+        simdjson::ondemand::number number;
+        VOUCH_RETURN_IF_ERROR(NotJson(v.get_number().get(number)));
+        if (number.is_int64()) {
+          const int64_t i = number.get_int64();
+          return i >= 0 ? Json(static_cast<uint64_t>(i)) : Json(i);
+        }
+        if (number.is_uint64()) return Json(number.get_uint64());
+        return Json(number.get_double());
       }
-      case simdjson::dom::element_type::UINT64:
-        return Json(v.get_uint64().value_unsafe());
-      case simdjson::dom::element_type::DOUBLE:
-        return Json(v.get_double().value_unsafe());
-      case simdjson::dom::element_type::STRING:
-        return Json(std::string(v.get_string().value_unsafe()));
-      case simdjson::dom::element_type::BOOL:
-        return Json(v.get_bool().value_unsafe());
-      case simdjson::dom::element_type::NULL_VALUE:
+      case simdjson::ondemand::json_type::string: {
+        std::string_view s;
+        VOUCH_RETURN_IF_ERROR(NotJson(v.get_string().get(s)));
+        return Json(std::string(s));
+      }
+      case simdjson::ondemand::json_type::boolean: {
+        bool b = false;
+        VOUCH_RETURN_IF_ERROR(NotJson(v.get_bool().get(b)));
+        return Json(b);
+      }
+      case simdjson::ondemand::json_type::null: {
+        bool null = false;
+        VOUCH_RETURN_IF_ERROR(NotJson(v.is_null().get(null)));
+        if (!null) return NotJson(simdjson::N_ATOM_ERROR);
         return Json(nullptr);
+      }
     }
     return Bad(absl::StrCat(section, ": unsupported JSON value"));
   }
@@ -497,6 +577,25 @@ size_t RuntimePolicy::MemoryBytes() const {
          ima_buf_.MemoryBytes();
 }
 
+namespace {
+
+// The walk stops at the first thing it cannot use, which in a broken text
+// can be a value before the broken syntax. Only then, the whole text is
+// parsed once more into a tree: a text that is not JSON is reported as such,
+// whatever the walk stumbled on first.
+absl::Status SyntaxErrorFirst(absl::string_view json, absl::Status walked) {
+  simdjson::dom::parser parser;
+  simdjson::dom::element root;
+  if (simdjson::error_code err =
+          parser.parse(json.data(), json.size(), true).get(root);
+      err != simdjson::SUCCESS) {
+    return Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
+  }
+  return walked;
+}
+
+}  // namespace
+
 absl::StatusOr<std::shared_ptr<const RuntimePolicy>> RuntimePolicy::FromJson(
     absl::string_view json, const PolicyLoadOptions& options) {
   if (json.size() > options.max_json_bytes) {
@@ -507,30 +606,27 @@ absl::StatusOr<std::shared_ptr<const RuntimePolicy>> RuntimePolicy::FromJson(
   // One parser per load: loads may run concurrently. simdjson reads up to
   // SIMDJSON_PADDING bytes past the end; unless the caller vouches for them
   // the input is copied once into a padded buffer.
-  simdjson::dom::parser parser;
-  simdjson::dom::element root;
-  const bool copy = options.readable_padding < simdjson::SIMDJSON_PADDING;
-  // The parser's buffers (tape, strings, structural indexes: several times
-  // the text) allocated here, untouched, and advised onto huge pages; the
-  // parse below then reuses them. Sizes as simdjson 3.0 allocates them
-  // (document::allocate, set_capacity); advice on less is harmless.
-  if (parser.allocate(json.size()) == simdjson::SUCCESS &&
-      parser.doc.allocate(json.size()) == simdjson::SUCCESS) {
-    const size_t n = json.size();
-    AdviseHugePages(parser.doc.tape.get(), (n + 3) * sizeof(uint64_t));
-    AdviseHugePages(parser.doc.string_buf.get(), 5 * n / 3);
-    if (parser.implementation) {
-      AdviseHugePages(parser.implementation->structural_indexes.get(),
-                      n * sizeof(uint32_t));
-    }
+  simdjson::ondemand::parser parser;
+  simdjson::padded_string copy;
+  simdjson::padded_string_view text;
+  if (options.readable_padding >= simdjson::SIMDJSON_PADDING) {
+    text = simdjson::padded_string_view(json.data(), json.size(),
+                                        json.size() + options.readable_padding);
+  } else {
+    copy = simdjson::padded_string(json.data(), json.size());
+    text = copy;
   }
-  if (simdjson::error_code err =
-          parser.parse(json.data(), json.size(), copy).get(root);
+  PolicyLoader loader(policy.get(), options);
+  absl::Status loaded;
+  simdjson::ondemand::document doc;
+  if (simdjson::error_code err = parser.iterate(text).get(doc);
       err != simdjson::SUCCESS) {
-    return Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
+    loaded =
+        Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
+  } else {
+    loaded = loader.Load(doc);
   }
-  PolicyDomLoader loader(policy.get(), options);
-  VOUCH_RETURN_IF_ERROR(loader.Load(root));
+  if (!loaded.ok()) return SyntaxErrorFirst(json, std::move(loaded));
   for (DigestTable* t :
        {&policy->digests_, &policy->keyrings_, &policy->ima_buf_}) {
     if (absl::Status s = t->Build(); !s.ok()) return Bad(s.message());

@@ -154,7 +154,7 @@ class RuntimePolicy {
 
  private:
   RuntimePolicy();
-  friend class PolicyDomLoader;
+  friend class PolicyLoader;
   friend class RejectListLoader;
 
   PathHashKey key_{};
