@@ -235,10 +235,11 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
           "(sha256) and match --bank");
     }
   }
-  // With a policy, it loads on a second thread while this one parses and
-  // replays the log (the integrity pass needs only the path-hash key); the
-  // content pass waits for it. A bad policy is reported before a bad log, as
-  // when the two ran one after the other.
+  // With a policy, it loads on a second thread while this one maps, parses
+  // and replays the log (the integrity pass needs only the path-hash key);
+  // the evaluation's own second thread waits for it and then checks the
+  // content of the entries already replayed. A bad policy is reported before
+  // a bad log, as when the two ran one after the other.
   const ima::PathHashKey key = RandomPathHashKey();
   std::future<absl::StatusOr<std::shared_ptr<const ima::RuntimePolicy>>>
       pending;
@@ -257,8 +258,8 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
   absl::StatusOr<ima::ImaEvaluation> result = absl::UnknownError("no log");
   if (log.ok() && with_policy) {
     result =
-        ima::EvaluateImaLogAwaitingPolicy(ima::ImaReplayState{}, (*log)->data(),
-                                          quoted, key, await_policy, options);
+        ima::EvaluateImaLogWhileLoading(ima::ImaReplayState{}, (*log)->data(),
+                                        quoted, key, await_policy, options);
   } else if (log.ok()) {
     result = ima::EvaluateImaLog(ima::ImaReplayState{}, (*log)->data(), quoted,
                                  nullptr, options);

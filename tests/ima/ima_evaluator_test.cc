@@ -511,6 +511,105 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "ima: content checked on a second thread while the log is read gives "
+    "EvaluateImaLog's result",
+    "[core]") {
+  // Enough entries for several hand-overs between the threads (one per
+  // 1,024 entries), failures in different hand-overs, and entries the
+  // content pass reads again (ima-sig, ima-buf).
+  auto records = SampleRecords(5000);
+  for (int i : {3, 1500, 2100, 4999}) records[i].path = absl::StrCat("/bad", i);
+  records[2500].violation = true;
+  records[700] =
+      testing::SignedEntry("/usr/bin/prog700", 700, std::string(8, 'x'));
+  records[3300] = testing::KeyringEntry(".ima", "not a certificate");
+  testing::Pcrs want = ReplayPrefixes(records);
+  PathHashKey key{};
+  key[0] = 7;
+  PolicyLoadOptions lo;
+  lo.path_hash_key = key;
+  auto policy = RuntimePolicy::FromJson(PolicyFor(SampleRecords(5000)), lo);
+  REQUIRE(policy.ok());
+  auto shadow = RuntimePolicy::FromJson(PolicyFor(SampleRecords(4000)), lo);
+  REQUIRE(shadow.ok());
+  const ImaEvalOptions plain;
+  ImaEvalOptions with_shadow;
+  with_shadow.rollout.shadow = shadow->get();
+  int loads = 0;
+  auto load = [&]() -> absl::StatusOr<const RuntimePolicy*> {
+    ++loads;
+    return policy->get();
+  };
+  for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+    const std::string log = WriteLog(records, f);
+    // The whole log; quotes matched at the end, in a later hand-over than
+    // the first, and right at the start (the second thread may have checked
+    // entries past them: those results are not used).
+    for (std::optional<QuotedPcr10> quoted :
+         {std::optional<QuotedPcr10>(), std::optional(QuoteAt(want, 5000)),
+          std::optional(QuoteAt(want, 1800)),
+          std::optional(QuoteAt(want, 2))}) {
+      for (const ImaEvalOptions* o :
+           {&plain, static_cast<const ImaEvalOptions*>(&with_shadow)}) {
+        ImaEvaluation seq = Eval(log, policy->get(), quoted, {}, *o);
+        loads = 0;
+        auto par = EvaluateImaLogWhileLoading({}, log, quoted, key, load, *o);
+        INFO(par.status().ToString());
+        REQUIRE(par.ok());
+        CHECK(loads == 1);
+        CHECK(Reasons(*par) == Reasons(seq));
+        CHECK(par->failure_count == seq.failure_count);
+        CHECK(par->verdict.complete());
+        CHECK(par->verdict.failures().size() == seq.verdict.failures().size());
+        CHECK(par->state == seq.state);
+        CHECK(par->entries_parsed == seq.entries_parsed);
+        CHECK(par->entries_accepted == seq.entries_accepted);
+        CHECK(par->bytes_accepted == seq.bytes_accepted);
+        CHECK(par->shadow_checked == seq.shadow_checked);
+        CHECK(par->shadow_failure_count == seq.shadow_failure_count);
+        CHECK(par->shadow_failures.size() == seq.shadow_failures.size());
+      }
+    }
+    const ImaEvaluation all = Eval(log, policy->get());
+    CHECK(all.failure_count >= 6);
+  }
+  const std::string log = WriteLog(records, LogFormat::kAscii);
+
+  SECTION("a bad template hash is the result; the policy still loads") {
+    std::string bad = log;
+    size_t line = 0;
+    for (int i = 0; i < 3000; ++i) line = bad.find('\n', line) + 1;
+    char& c = bad[bad.find(' ', line) + 1];  // Entry 3000's template hash.
+    c = c == '0' ? '1' : '0';
+    loads = 0;
+    auto b = EvaluateImaLogWhileLoading({}, bad, std::nullopt, key, load);
+    REQUIRE(b.ok());
+    CHECK(loads == 1);
+    CHECK(Reasons(*b) == std::vector<std::pair<uint64_t, Rule>>{
+                             {3000, Rule::kImaBadTemplateHash}});
+    CHECK(b->state == ImaReplayState{});
+  }
+  SECTION("the policy's load error is the result") {
+    auto failing = []() -> absl::StatusOr<const RuntimePolicy*> {
+      return absl::InvalidArgumentError("policy: bad regex");
+    };
+    auto e = EvaluateImaLogWhileLoading({}, log, std::nullopt, key, failing);
+    CHECK(e.status() == absl::InvalidArgumentError("policy: bad regex"));
+  }
+  SECTION("a policy loaded with another key is refused") {
+    PathHashKey other = key;
+    other[0] = 8;
+    auto e = EvaluateImaLogWhileLoading({}, log, std::nullopt, other, load);
+    CHECK(absl::IsInvalidArgument(e.status()));
+  }
+  SECTION("a malformed log is an error, whatever the second thread did") {
+    std::string broken = log.substr(0, log.size() / 2) + "garbage\n";
+    auto e = EvaluateImaLogWhileLoading({}, broken, std::nullopt, key, load);
+    CHECK(absl::IsInvalidArgument(e.status()));
+  }
+}
+
+TEST_CASE(
     "ima: the log may run ahead of the quote: the shortest prefix is taken",
     "[core]") {
   auto records = SampleRecords(20);

@@ -1,7 +1,11 @@
 #include "core/ima/ima_evaluator.h"
 
+#include <condition_variable>
 #include <cstring>
+#include <functional>
+#include <mutex>
 #include <optional>
+#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -281,6 +285,19 @@ struct Pending {
   bool violation = false;
 };
 
+Pending Keep(const ImaEntry& e, size_t digest_offset) {
+  Pending pe;
+  pe.path = e.path;
+  pe.offset = e.offset;
+  pe.pcr = e.pcr;
+  pe.digest_offset = digest_offset;
+  pe.tmpl = e.tmpl;
+  pe.digest_alg = e.digest_alg;
+  pe.digest_size = static_cast<uint8_t>(e.digest_size);
+  pe.violation = e.violation;
+  return pe;
+}
+
 bool Matches(const ImaReplayState& s, const QuotedPcr10& q) {
   return (!q.sha1 || *q.sha1 == s.pcr_sha1) &&
          (!q.sha256 || *q.sha256 == s.pcr_sha256);
@@ -321,12 +338,10 @@ bool WindowMayRescue(const ImaEntry& e, Rule why) {
 namespace {
 
 // Both entry points: `key` null means integrity only (no path hashes, no
-// content pass); otherwise the content pass runs on await_policy()'s policy.
-absl::StatusOr<ImaEvaluation> Evaluate(
-    const ImaReplayState& state, absl::string_view chunk,
-    const std::optional<QuotedPcr10>& quoted, const PathHashKey* key,
-    absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
-    const ImaEvalOptions& options) {
+// content pass); otherwise the content pass runs on the policy.
+
+absl::Status CheckArguments(const std::optional<QuotedPcr10>& quoted,
+                            const ImaEvalOptions& options) {
   if (!options.replay_sha1 && !options.replay_sha256) {
     return absl::InvalidArgumentError("replay at least one PCR bank");
   }
@@ -340,62 +355,87 @@ absl::StatusOr<ImaEvaluation> Evaluate(
           "a quoted PCR 10 bank is not being replayed");
     }
   }
-  ImaEvaluation r;
+  return absl::OkStatus();
+}
+
+// The policy and the roll-out candidates must hash paths with `key`.
+absl::Status CheckKeys(const RuntimePolicy* policy, const PathHashKey& key,
+                       const ImaEvalOptions& options) {
+  if (policy == nullptr) return absl::InternalError("no policy to check");
+  if (policy->path_hash_key() != key) {
+    return absl::InvalidArgumentError(
+        "the policy was loaded with another path-hash key");
+  }
+  for (const RuntimePolicy* p :
+       {options.rollout.window, options.rollout.shadow}) {
+    if (p != nullptr && p->path_hash_key() != key) {
+      return absl::InvalidArgumentError(
+          "a roll-out policy was loaded with another path-hash key");
+    }
+  }
+  return absl::OkStatus();
+}
+
+// What pass 1 keeps of each entry for pass 2, and where pass 2 may read it.
+struct Kept {
+  std::vector<Pending> pending;
+  std::vector<uint8_t> digests;
+};
+
+// Pass 1: integrity. Parses the chunk, checks template hashes, replays, and
+// finds the accepted prefix. With `kept`, keeps what the content pass needs
+// of each entry (with its path hash when `key` is given: computed while the
+// bytes are in cache, it lets the content pass prefetch policy slots). With
+// `publish`, tells it now and then how many entries are proven. False when
+// the chunk failed (a bad template hash or no prefix matching the quote: `r`
+// says why and is final).
+using Publish = std::function<void(uint64_t, std::optional<HashAlg>)>;
+
+absl::StatusOr<bool> IntegrityPass(const ImaReplayState& state,
+                                   const std::optional<QuotedPcr10>& quoted,
+                                   const PathHashKey* key,
+                                   const ImaEvalOptions& options,
+                                   ImaLogParser& parser, Kept* kept,
+                                   const Publish* publish, ImaEvaluation& r) {
   r.state = state;
   r.pcr_checked = quoted.has_value();
-
-  // Pass 1: integrity. Template hashes and replay; find the accepted prefix.
-  Replayer replayer(options);
-  ImaLogParser parser(chunk, state.next_entry_index);
   r.format = parser.format();
+  Replayer replayer(options);
   ImaReplayState running = state;
   ImaEntry e;
-  // What the content pass needs of each entry, kept from this pass so the
-  // prefix is not parsed twice (per call, not per entry: two vectors). The
-  // path hash, computed while the bytes are in cache, also lets the content
-  // pass prefetch policy slots a few entries ahead (a large policy's table
-  // is far bigger than the CPU caches).
-  std::vector<Pending> pending;
-  std::vector<uint8_t> digest_arena;
-  // Sized once from the chunk: an ima-ng entry takes at least ~100 bytes in
-  // either format, so this rarely regrows (a regrow of a 200k-entry vector
-  // copies it and faults in twice the memory).
-  // Huge pages: a whole boot's log makes tens of MB here, faulted in once.
-  ReserveHuge(pending, chunk.size() / 128 + 16);
-  ReserveHuge(digest_arena, (chunk.size() / 128 + 16) * 32);
   bool matched = quoted && Matches(running, *quoted);
   ImaReplayState accepted = state;
   size_t accepted_bytes = 0;
   uint64_t accepted_entries = 0;
+  constexpr uint64_t kPublishEvery = 1024;
   while (true) {
     VOUCH_ASSIGN_OR_RETURN(bool more, parser.Next(&e));
     if (!more) break;
     ++r.entries_parsed;
-    Pending& pe = pending.emplace_back();
-    if (key != nullptr) pe.hash = SipHash128(*key, e.path);
-    pe.path = e.path;
-    pe.offset = e.offset;
-    pe.pcr = e.pcr;
-    pe.digest_offset = digest_arena.size();
-    pe.tmpl = e.tmpl;
-    pe.digest_alg = e.digest_alg;
-    pe.digest_size = static_cast<uint8_t>(e.digest_size);
-    pe.violation = e.violation;
-    digest_arena.insert(digest_arena.end(), e.digest, e.digest + e.digest_size);
+    if (kept != nullptr) {
+      Pending& pe = kept->pending.emplace_back(Keep(e, kept->digests.size()));
+      if (key != nullptr) pe.hash = SipHash128(*key, e.path);
+      kept->digests.insert(kept->digests.end(), e.digest,
+                           e.digest + e.digest_size);
+    }
     VOUCH_ASSIGN_OR_RETURN(bool good, replayer.Apply(e, &running));
     if (!good) {
       AddFailure(&r, options, e.index, e.path, Rule::kImaBadTemplateHash,
                  absl::StrCat(HashAlgName(e.template_hash_alg),
                               " template hash does not match the ",
                               TemplateName(e.tmpl), " template data"));
+      r.state = state;
       r.verdict.MarkComplete();
-      return r;  // State unchanged, nothing accepted, no content checked.
+      return false;  // State unchanged, nothing accepted, no content checked.
     }
     if (quoted && !matched && Matches(running, *quoted)) {
       matched = true;
       accepted = running;
       accepted_bytes = parser.offset();
       accepted_entries = r.entries_parsed;
+    }
+    if (publish != nullptr && r.entries_parsed % kPublishEvery == 0) {
+      (*publish)(r.entries_parsed, parser.binary_hash_alg());
     }
   }
   if (!quoted) {
@@ -409,102 +449,209 @@ absl::StatusOr<ImaEvaluation> Evaluate(
                             " entries replays to the quoted PCR 10"));
     r.state = state;
     r.verdict.MarkComplete();
-    return r;
+    return false;
   }
   r.pcr_matched = quoted.has_value();
   r.state = accepted;
   r.bytes_accepted = accepted_bytes;
   r.entries_accepted = accepted_entries;
+  return true;
+}
 
-  // Pass 2: content, on the proven prefix only.
-  if (key != nullptr) {
-    VOUCH_ASSIGN_OR_RETURN(const RuntimePolicy* policy, await_policy());
-    if (policy == nullptr) return absl::InternalError("no policy to check");
-    if (policy->path_hash_key() != *key) {
-      return absl::InvalidArgumentError(
-          "the policy was loaded with another path-hash key");
-    }
-    const RuntimePolicy* window = options.rollout.window;
-    const RuntimePolicy* shadow = options.rollout.shadow;
-    for (const RuntimePolicy* p : {window, shadow}) {
-      if (p != nullptr && p->path_hash_key() != *key) {
-        return absl::InvalidArgumentError(
-            "a roll-out policy was loaded with another path-hash key");
-      }
-    }
-    std::vector<LearnedKey> learned = state.learned_keys;
-    ContentChecker checker(*policy, options, &learned);
+// Pass 2: content, on kept entries in log order, a range at a time. Writes
+// failures, window and shadow results into `*r`; Finish() its learned keys.
+class ContentPass {
+ public:
+  ContentPass(const ImaReplayState& state, const RuntimePolicy& policy,
+              const ImaEvalOptions& options, ImaEvaluation* r)
+      : state_(state),
+        options_(options),
+        r_(r),
+        digests_(policy.digests()),
+        learned_(state.learned_keys),
+        checker_(policy, options, &learned_) {
     // The window's candidate reads the same learned keys but never adds to
     // them (it judges no keyring entry); the shadow keeps its own.
-    std::optional<ContentChecker> window_checker;
-    if (window != nullptr) window_checker.emplace(*window, options, &learned);
-    std::vector<LearnedKey> shadow_learned;
-    std::optional<ContentChecker> shadow_checker;
-    if (shadow != nullptr) {
-      shadow_learned = state.learned_keys;
-      shadow_checker.emplace(*shadow, options, &shadow_learned);
-      r.shadow_checked = true;
+    if (options.rollout.window != nullptr) {
+      window_checker_.emplace(*options.rollout.window, options, &learned_);
     }
-    const DigestTable& digests = policy->digests();
-    constexpr uint64_t kSlotAhead = 8;
-    constexpr uint64_t kDigestsAhead = 4;
-    std::optional<ImaLogParser> one;
-    for (uint64_t i = 0; i < accepted_entries; ++i) {
-      if (i + kSlotAhead < accepted_entries) {
-        digests.PrefetchSlot(pending[i + kSlotAhead].hash);
+    if (options.rollout.shadow != nullptr) {
+      shadow_learned_ = state.learned_keys;
+      shadow_checker_.emplace(*options.rollout.shadow, options,
+                              &shadow_learned_);
+      r->shadow_checked = true;
+    }
+  }
+  ContentPass(const ContentPass&) = delete;
+  ContentPass& operator=(const ContentPass&) = delete;
+
+  // Entries [begin, end) of `pending`, whose path hashes pass 1 computed.
+  absl::Status Run(absl::string_view chunk,
+                   std::optional<HashAlg> binary_hash_alg,
+                   const Pending* pending, const uint8_t* kept_digests,
+                   uint64_t begin, uint64_t end) {
+    for (uint64_t i = begin; i < end; ++i) {
+      if (i + kSlotAhead < end) {
+        digests_.PrefetchSlot(pending[i + kSlotAhead].hash);
       }
-      if (i + kDigestsAhead < accepted_entries) {
-        digests.PrefetchDigests(pending[i + kDigestsAhead].hash);
+      if (i + kDigestsAhead < end) {
+        digests_.PrefetchDigests(pending[i + kDigestsAhead].hash);
       }
-      const Pending& pe = pending[i];
-      const uint64_t index = state.next_entry_index + i;
-      if (pe.tmpl == ImaTemplate::kImaSig || pe.tmpl == ImaTemplate::kImaBuf) {
-        // Rare: the signature/buffer is needed; read this entry again. The
-        // parser owns the decoded bytes, so it lives until the check ran.
-        one.emplace(chunk.substr(pe.offset), index, parser.binary_hash_alg(),
-                    ParseMode::kContentOnly);
-        VOUCH_ASSIGN_OR_RETURN(bool more, one->Next(&e));
+      VOUCH_RETURN_IF_ERROR(Check(chunk, binary_hash_alg, pending[i],
+                                  kept_digests + pending[i].digest_offset, i));
+    }
+    return absl::OkStatus();
+  }
+
+  // The next entries of `parser` (reading the same chunk as pass 1, in
+  // content-only mode) until `end` entries were checked: nothing is kept
+  // per entry but a few parsed ahead, whose path hashes this pass computes
+  // (for the prefetches). Called again with a larger `end` to go on.
+  absl::Status RunParsed(ImaLogParser& parser, absl::string_view chunk,
+                         std::optional<HashAlg> binary_hash_alg, uint64_t end,
+                         const PathHashKey& key) {
+    while (checked_ < end) {
+      while (parsed_ < end && parsed_ < checked_ + kSlotAhead + 1) {
+        ImaEntry e;
+        VOUCH_ASSIGN_OR_RETURN(bool more, parser.Next(&e));
         if (!more) return absl::InternalError("IMA log changed while checked");
-      } else {
-        e.index = index;
-        e.offset = pe.offset;
-        e.pcr = pe.pcr;
-        e.tmpl = pe.tmpl;
-        e.violation = pe.violation;
-        e.digest_alg = pe.digest_alg;
-        e.digest_size = pe.digest_size;
-        std::memcpy(e.digest, digest_arena.data() + pe.digest_offset,
-                    pe.digest_size);
-        e.path = pe.path;
-        e.extra = {};
-        e.template_data = {};
+        Ahead& a = ring_[parsed_ % kRing];
+        a.pe = Keep(e, 0);
+        a.pe.hash = SipHash128(key, e.path);
+        std::memcpy(a.digest, e.digest, e.digest_size);
+        digests_.PrefetchSlot(a.pe.hash);
+        ++parsed_;
       }
-      if (shadow_checker) {
-        if (auto bad = shadow_checker->Check(e, pe.hash)) {
-          ListFailure(&r.shadow_failures, &r.shadow_failure_count, options,
-                      index, e.path, bad->first, std::move(bad->second));
-        }
+      if (checked_ + kDigestsAhead < parsed_) {
+        digests_.PrefetchDigests(
+            ring_[(checked_ + kDigestsAhead) % kRing].pe.hash);
       }
-      if (auto bad = checker.Check(e, pe.hash)) {
-        if (window_checker && WindowMayRescue(e, bad->first) &&
-            !window_checker->Check(e, pe.hash)) {
-          ++r.window_accepted;
-          continue;
-        }
-        AddFailure(&r, options, index, e.path, bad->first,
-                   std::move(bad->second));
+      const Ahead& a = ring_[checked_ % kRing];
+      VOUCH_RETURN_IF_ERROR(
+          Check(chunk, binary_hash_alg, a.pe, a.digest, checked_));
+      ++checked_;
+    }
+    return absl::OkStatus();
+  }
+
+  void Finish() { r_->state.learned_keys = std::move(learned_); }
+
+ private:
+  static constexpr uint64_t kSlotAhead = 8;
+  static constexpr uint64_t kDigestsAhead = 4;
+  static constexpr uint64_t kRing = 16;  // > kSlotAhead.
+
+  // Entry number `i` of the chunk, as kept by pass 1 (`digest`: its bytes).
+  absl::Status Check(absl::string_view chunk,
+                     std::optional<HashAlg> binary_hash_alg, const Pending& pe,
+                     const uint8_t* digest, uint64_t i) {
+    const uint64_t index = state_.next_entry_index + i;
+    if (pe.tmpl == ImaTemplate::kImaSig || pe.tmpl == ImaTemplate::kImaBuf) {
+      // Rare: the signature/buffer is needed; read this entry again. The
+      // parser owns the decoded bytes, so it lives until the check ran.
+      one_.emplace(chunk.substr(pe.offset), index, binary_hash_alg,
+                   ParseMode::kContentOnly);
+      VOUCH_ASSIGN_OR_RETURN(bool more, one_->Next(&e_));
+      if (!more) return absl::InternalError("IMA log changed while checked");
+    } else {
+      e_.index = index;
+      e_.offset = pe.offset;
+      e_.pcr = pe.pcr;
+      e_.tmpl = pe.tmpl;
+      e_.violation = pe.violation;
+      e_.digest_alg = pe.digest_alg;
+      e_.digest_size = pe.digest_size;
+      std::memcpy(e_.digest, digest, pe.digest_size);
+      e_.path = pe.path;
+      e_.extra = {};
+      e_.template_data = {};
+    }
+    if (shadow_checker_) {
+      if (auto bad = shadow_checker_->Check(e_, pe.hash)) {
+        ListFailure(&r_->shadow_failures, &r_->shadow_failure_count, options_,
+                    index, e_.path, bad->first, std::move(bad->second));
       }
     }
-    r.state.learned_keys = std::move(learned);
-  } else if (!options.allow_violations) {
-    // Integrity only: violations still count as failures.
-    for (uint64_t i = 0; i < accepted_entries; ++i) {
-      if (pending[i].violation) {
-        AddFailure(&r, options, state.next_entry_index + i, pending[i].path,
-                   Rule::kImaViolation,
-                   "all-zero template hash: ToMToU or open-writers violation");
+    if (auto bad = checker_.Check(e_, pe.hash)) {
+      if (window_checker_ && WindowMayRescue(e_, bad->first) &&
+          !window_checker_->Check(e_, pe.hash)) {
+        ++r_->window_accepted;
+        return absl::OkStatus();
       }
+      AddFailure(r_, options_, index, e_.path, bad->first,
+                 std::move(bad->second));
     }
+    return absl::OkStatus();
+  }
+
+  struct Ahead {
+    Pending pe;
+    uint8_t digest[kMaxDigestSize];
+  };
+
+  const ImaReplayState& state_;
+  const ImaEvalOptions& options_;
+  ImaEvaluation* r_;
+  const DigestTable& digests_;
+  std::vector<LearnedKey> learned_;
+  ContentChecker checker_;
+  std::optional<ContentChecker> window_checker_;
+  std::vector<LearnedKey> shadow_learned_;
+  std::optional<ContentChecker> shadow_checker_;
+  ImaEntry e_;
+  std::optional<ImaLogParser> one_;
+  // RunParsed: entries parsed so far, checked so far, the ones in between.
+  uint64_t parsed_ = 0;
+  uint64_t checked_ = 0;
+  Ahead ring_[kRing];
+};
+
+// Integrity only: violations still count as failures.
+void ListViolations(const std::vector<Pending>& pending, uint64_t accepted,
+                    const ImaReplayState& state, const ImaEvalOptions& options,
+                    ImaEvaluation& r) {
+  if (options.allow_violations) return;
+  for (uint64_t i = 0; i < accepted; ++i) {
+    if (pending[i].violation) {
+      AddFailure(&r, options, state.next_entry_index + i, pending[i].path,
+                 Rule::kImaViolation,
+                 "all-zero template hash: ToMToU or open-writers violation");
+    }
+  }
+}
+
+// Sized once from the chunk: an ima-ng entry takes at least ~100 bytes in
+// either format, so this rarely regrows (a regrow of a 200k-entry vector
+// copies it and faults in twice the memory). Huge pages: a whole boot's log
+// makes tens of MB here, faulted in once.
+void ReserveKept(Kept& kept, size_t entries, size_t digest_bytes) {
+  ReserveHuge(kept.pending, entries);
+  ReserveHuge(kept.digests, digest_bytes);
+}
+
+absl::StatusOr<ImaEvaluation> Evaluate(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const PathHashKey* key,
+    absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
+    const ImaEvalOptions& options) {
+  VOUCH_RETURN_IF_ERROR(CheckArguments(quoted, options));
+  ImaEvaluation r;
+  ImaLogParser parser(chunk, state.next_entry_index);
+  Kept kept;
+  ReserveKept(kept, chunk.size() / 128 + 16, (chunk.size() / 128 + 16) * 32);
+  VOUCH_ASSIGN_OR_RETURN(bool proven, IntegrityPass(state, quoted, key, options,
+                                                    parser, &kept, nullptr, r));
+  if (!proven) return r;
+  if (key != nullptr) {
+    VOUCH_ASSIGN_OR_RETURN(const RuntimePolicy* policy, await_policy());
+    VOUCH_RETURN_IF_ERROR(CheckKeys(policy, *key, options));
+    ContentPass content(state, *policy, options, &r);
+    VOUCH_RETURN_IF_ERROR(content.Run(chunk, parser.binary_hash_alg(),
+                                      kept.pending.data(), kept.digests.data(),
+                                      0, r.entries_accepted));
+    content.Finish();
+  } else {
+    ListViolations(kept.pending, r.entries_accepted, state, options, r);
   }
   r.verdict.MarkComplete();
   return r;
@@ -528,6 +675,128 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLogAwaitingPolicy(
     absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
     const ImaEvalOptions& options) {
   return Evaluate(state, chunk, quoted, &key, await_policy, options);
+}
+
+absl::StatusOr<ImaEvaluation> EvaluateImaLogWhileLoading(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const PathHashKey& key,
+    std::function<absl::StatusOr<const RuntimePolicy*>()> load_policy,
+    const ImaEvalOptions& options) {
+  VOUCH_RETURN_IF_ERROR(CheckArguments(quoted, options));
+  // What pass 1 tells the second thread, under `mu`.
+  std::mutex mu;
+  std::condition_variable cv;
+  uint64_t published = 0;
+  std::optional<HashAlg> binary_hash_alg;
+  bool finished = false;  // Pass 1 is over: `limit` entries are accepted.
+  uint64_t limit = 0;
+  bool stop = false;  // Pass 1 failed: nothing more to check.
+  // The second thread's results, read after join().
+  ImaEvaluation content;
+  absl::Status loaded = absl::OkStatus();
+  const RuntimePolicy* policy = nullptr;
+  bool complete = false;  // `content` covers exactly the accepted entries.
+
+  // It reads the entries with its own parser, each once pass 1 has proven
+  // it: pass 1 keeps nothing per entry, so neither thread waits for memory.
+  std::thread second([&] {
+    absl::StatusOr<const RuntimePolicy*> p = load_policy();
+    if (!p.ok()) {
+      loaded = p.status();
+      return;
+    }
+    loaded = CheckKeys(*p, key, options);
+    if (!loaded.ok()) return;
+    policy = *p;
+    ContentPass pass(state, *policy, options, &content);
+    std::optional<ImaLogParser> parser;
+    uint64_t next = 0;
+    while (true) {
+      uint64_t end = 0;
+      bool last = false;
+      std::optional<HashAlg> alg;
+      {
+        std::unique_lock<std::mutex> lock(mu);
+        cv.wait(lock, [&] { return stop || finished || published > next; });
+        if (stop) return;
+        last = finished;
+        end = last ? std::min(published, limit) : published;
+        alg = binary_hash_alg;
+      }
+      // Past the accepted prefix (a quote matched earlier): redone below.
+      if (next > end) return;
+      if (!parser) {
+        parser.emplace(chunk, state.next_entry_index, alg,
+                       ParseMode::kContentOnly);
+      }
+      if (absl::Status s = pass.RunParsed(*parser, chunk, alg, end, key);
+          !s.ok()) {
+        loaded = s;
+        return;
+      }
+      next = end;
+      if (last) {
+        pass.Finish();
+        complete = true;
+        return;
+      }
+    }
+  });
+  auto join = [&](bool stopping) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      stop = stopping;
+    }
+    cv.notify_all();
+    second.join();
+  };
+  const Publish publish = [&](uint64_t n, std::optional<HashAlg> alg) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      published = n;
+      binary_hash_alg = alg;
+    }
+    cv.notify_all();
+  };
+
+  ImaEvaluation r;
+  ImaLogParser parser(chunk, state.next_entry_index);
+  absl::StatusOr<bool> proven = IntegrityPass(state, quoted, nullptr, options,
+                                              parser, nullptr, &publish, r);
+  if (!proven.ok() || !*proven) {
+    join(true);
+    if (!proven.ok()) return proven.status();
+    return r;
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    published = r.entries_parsed;
+    binary_hash_alg = parser.binary_hash_alg();
+    finished = true;
+    limit = r.entries_accepted;
+  }
+  cv.notify_all();
+  join(false);
+  VOUCH_RETURN_IF_ERROR(loaded);
+  if (complete) {
+    r.verdict.Merge(content.verdict);
+    r.failures = std::move(content.failures);
+    r.failure_count = content.failure_count;
+    r.window_accepted = content.window_accepted;
+    r.shadow_checked = content.shadow_checked;
+    r.shadow_failures = std::move(content.shadow_failures);
+    r.shadow_failure_count = content.shadow_failure_count;
+    r.state.learned_keys = std::move(content.state.learned_keys);
+  } else {
+    ContentPass pass(state, *policy, options, &r);
+    ImaLogParser again(chunk, state.next_entry_index, parser.binary_hash_alg(),
+                       ParseMode::kContentOnly);
+    VOUCH_RETURN_IF_ERROR(pass.RunParsed(again, chunk, parser.binary_hash_alg(),
+                                         r.entries_accepted, key));
+    pass.Finish();
+  }
+  r.verdict.MarkComplete();
+  return r;
 }
 
 }  // namespace vouch::core::ima

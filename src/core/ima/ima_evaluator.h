@@ -16,6 +16,7 @@
 
 #include <array>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -147,6 +148,19 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLogAwaitingPolicy(
     const ImaReplayState& state, absl::string_view chunk,
     const std::optional<QuotedPcr10>& quoted, const PathHashKey& key,
     absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
+    const ImaEvalOptions& options = {});
+
+// The same evaluation on two threads, for a whole log checked at once (what
+// `vouchctl ima check` does): a second thread runs `load_policy` and then
+// checks the content of the entries while this one is still reading and
+// replaying the rest. The result is EvaluateImaLog's with that policy. Where
+// a quote is matched before the end of the chunk, entries the second thread
+// checked past it are not used: the content pass is redone on the accepted
+// prefix. Errors as EvaluateImaLogAwaitingPolicy's.
+absl::StatusOr<ImaEvaluation> EvaluateImaLogWhileLoading(
+    const ImaReplayState& state, absl::string_view chunk,
+    const std::optional<QuotedPcr10>& quoted, const PathHashKey& key,
+    std::function<absl::StatusOr<const RuntimePolicy*>()> load_policy,
     const ImaEvalOptions& options = {});
 
 // Evaluates integrity-proven entries, in log order, against the policy
