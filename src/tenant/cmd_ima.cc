@@ -26,6 +26,7 @@
 #include "core/ima/ima_evaluator.h"
 #include "core/ima/ima_log.h"
 #include "core/ima/runtime_policy.h"
+#include "tenant/ima_parallel.h"
 #include "tenant/offline_commands.h"
 #include "tenant/output.h"
 
@@ -257,8 +258,7 @@ int RunEvaluate(const ImaFlags& f, bool with_policy) {
       InputFile::Open(f.log, kMaxLogBytes);
   absl::StatusOr<ima::ImaEvaluation> result = absl::UnknownError("no log");
   if (log.ok() && with_policy) {
-    result =
-        ima::EvaluateImaLogWhileLoading(ima::ImaReplayState{}, (*log)->data(),
+    result = EvaluateImaLogWhileLoading(ima::ImaReplayState{}, (*log)->data(),
                                         quoted, key, await_policy, options);
   } else if (log.ok()) {
     result = ima::EvaluateImaLog(ima::ImaReplayState{}, (*log)->data(), quoted,

@@ -7,6 +7,7 @@
 
 #include "absl/strings/match.h"
 #include "ima_test_util.h"
+#include "tenant/ima_parallel.h"
 
 namespace vouch::core::ima {
 namespace {
@@ -553,7 +554,8 @@ TEST_CASE(
            {&plain, static_cast<const ImaEvalOptions*>(&with_shadow)}) {
         ImaEvaluation seq = Eval(log, policy->get(), quoted, {}, *o);
         loads = 0;
-        auto par = EvaluateImaLogWhileLoading({}, log, quoted, key, load, *o);
+        auto par =
+            tenant::EvaluateImaLogWhileLoading({}, log, quoted, key, load, *o);
         INFO(par.status().ToString());
         REQUIRE(par.ok());
         CHECK(loads == 1);
@@ -582,7 +584,8 @@ TEST_CASE(
     char& c = bad[bad.find(' ', line) + 1];  // Entry 3000's template hash.
     c = c == '0' ? '1' : '0';
     loads = 0;
-    auto b = EvaluateImaLogWhileLoading({}, bad, std::nullopt, key, load);
+    auto b =
+        tenant::EvaluateImaLogWhileLoading({}, bad, std::nullopt, key, load);
     REQUIRE(b.ok());
     CHECK(loads == 1);
     CHECK(Reasons(*b) == std::vector<std::pair<uint64_t, Rule>>{
@@ -593,18 +596,21 @@ TEST_CASE(
     auto failing = []() -> absl::StatusOr<const RuntimePolicy*> {
       return absl::InvalidArgumentError("policy: bad regex");
     };
-    auto e = EvaluateImaLogWhileLoading({}, log, std::nullopt, key, failing);
+    auto e =
+        tenant::EvaluateImaLogWhileLoading({}, log, std::nullopt, key, failing);
     CHECK(e.status() == absl::InvalidArgumentError("policy: bad regex"));
   }
   SECTION("a policy loaded with another key is refused") {
     PathHashKey other = key;
     other[0] = 8;
-    auto e = EvaluateImaLogWhileLoading({}, log, std::nullopt, other, load);
+    auto e =
+        tenant::EvaluateImaLogWhileLoading({}, log, std::nullopt, other, load);
     CHECK(absl::IsInvalidArgument(e.status()));
   }
   SECTION("a malformed log is an error, whatever the second thread did") {
     std::string broken = log.substr(0, log.size() / 2) + "garbage\n";
-    auto e = EvaluateImaLogWhileLoading({}, broken, std::nullopt, key, load);
+    auto e =
+        tenant::EvaluateImaLogWhileLoading({}, broken, std::nullopt, key, load);
     CHECK(absl::IsInvalidArgument(e.status()));
   }
 }

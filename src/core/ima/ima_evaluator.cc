@@ -1,11 +1,8 @@
 #include "core/ima/ima_evaluator.h"
 
-#include <condition_variable>
 #include <cstring>
 #include <functional>
-#include <mutex>
 #include <optional>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
@@ -535,6 +532,7 @@ class ContentPass {
   }
 
   void Finish() { r_->state.learned_keys = std::move(learned_); }
+  uint64_t checked() const { return checked_; }
 
  private:
   static constexpr uint64_t kSlotAhead = 8;
@@ -677,124 +675,89 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLogAwaitingPolicy(
   return Evaluate(state, chunk, quoted, &key, await_policy, options);
 }
 
-absl::StatusOr<ImaEvaluation> EvaluateImaLogWhileLoading(
+absl::StatusOr<ImaReplayOutcome> ReplayImaLog(
     const ImaReplayState& state, absl::string_view chunk,
-    const std::optional<QuotedPcr10>& quoted, const PathHashKey& key,
-    std::function<absl::StatusOr<const RuntimePolicy*>()> load_policy,
-    const ImaEvalOptions& options) {
+    const std::optional<QuotedPcr10>& quoted, const ImaEvalOptions& options,
+    absl::FunctionRef<void(uint64_t, std::optional<HashAlg>)> progress) {
   VOUCH_RETURN_IF_ERROR(CheckArguments(quoted, options));
-  // What pass 1 tells the second thread, under `mu`.
-  std::mutex mu;
-  std::condition_variable cv;
-  uint64_t published = 0;
-  std::optional<HashAlg> binary_hash_alg;
-  bool finished = false;  // Pass 1 is over: `limit` entries are accepted.
-  uint64_t limit = 0;
-  bool stop = false;  // Pass 1 failed: nothing more to check.
-  // The second thread's results, read after join().
-  ImaEvaluation content;
-  absl::Status loaded = absl::OkStatus();
-  const RuntimePolicy* policy = nullptr;
-  bool complete = false;  // `content` covers exactly the accepted entries.
-
-  // It reads the entries with its own parser, each once pass 1 has proven
-  // it: pass 1 keeps nothing per entry, so neither thread waits for memory.
-  std::thread second([&] {
-    absl::StatusOr<const RuntimePolicy*> p = load_policy();
-    if (!p.ok()) {
-      loaded = p.status();
-      return;
-    }
-    loaded = CheckKeys(*p, key, options);
-    if (!loaded.ok()) return;
-    policy = *p;
-    ContentPass pass(state, *policy, options, &content);
-    std::optional<ImaLogParser> parser;
-    uint64_t next = 0;
-    while (true) {
-      uint64_t end = 0;
-      bool last = false;
-      std::optional<HashAlg> alg;
-      {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait(lock, [&] { return stop || finished || published > next; });
-        if (stop) return;
-        last = finished;
-        end = last ? std::min(published, limit) : published;
-        alg = binary_hash_alg;
-      }
-      // Past the accepted prefix (a quote matched earlier): redone below.
-      if (next > end) return;
-      if (!parser) {
-        parser.emplace(chunk, state.next_entry_index, alg,
-                       ParseMode::kContentOnly);
-      }
-      if (absl::Status s = pass.RunParsed(*parser, chunk, alg, end, key);
-          !s.ok()) {
-        loaded = s;
-        return;
-      }
-      next = end;
-      if (last) {
-        pass.Finish();
-        complete = true;
-        return;
-      }
-    }
-  });
-  auto join = [&](bool stopping) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      stop = stopping;
-    }
-    cv.notify_all();
-    second.join();
-  };
-  const Publish publish = [&](uint64_t n, std::optional<HashAlg> alg) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      published = n;
-      binary_hash_alg = alg;
-    }
-    cv.notify_all();
-  };
-
-  ImaEvaluation r;
+  ImaReplayOutcome out;
   ImaLogParser parser(chunk, state.next_entry_index);
-  absl::StatusOr<bool> proven = IntegrityPass(state, quoted, nullptr, options,
-                                              parser, nullptr, &publish, r);
-  if (!proven.ok() || !*proven) {
-    join(true);
-    if (!proven.ok()) return proven.status();
-    return r;
+  const Publish publish = [&](uint64_t n, std::optional<HashAlg> alg) {
+    progress(n, alg);
+  };
+  VOUCH_ASSIGN_OR_RETURN(out.proven,
+                         IntegrityPass(state, quoted, nullptr, options, parser,
+                                       nullptr, &publish, out.evaluation));
+  out.binary_hash_alg = parser.binary_hash_alg();
+  return out;
+}
+
+struct ImaContentChecks::Impl {
+  Impl(const ImaReplayState& s, absl::string_view c, const RuntimePolicy& p,
+       const PathHashKey& k, const ImaEvalOptions& o)
+      : state(s), chunk(c), policy(p), key(k), options(o) {
+    Reset();
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    published = r.entries_parsed;
-    binary_hash_alg = parser.binary_hash_alg();
-    finished = true;
-    limit = r.entries_accepted;
+  // Starts over from the chunk's first entry.
+  void Reset() {
+    content = ImaEvaluation();
+    pass = std::make_unique<ContentPass>(state, policy, options, &content);
+    parser.reset();
   }
-  cv.notify_all();
-  join(false);
-  VOUCH_RETURN_IF_ERROR(loaded);
-  if (complete) {
-    r.verdict.Merge(content.verdict);
-    r.failures = std::move(content.failures);
-    r.failure_count = content.failure_count;
-    r.window_accepted = content.window_accepted;
-    r.shadow_checked = content.shadow_checked;
-    r.shadow_failures = std::move(content.shadow_failures);
-    r.shadow_failure_count = content.shadow_failure_count;
-    r.state.learned_keys = std::move(content.state.learned_keys);
-  } else {
-    ContentPass pass(state, *policy, options, &r);
-    ImaLogParser again(chunk, state.next_entry_index, parser.binary_hash_alg(),
-                       ParseMode::kContentOnly);
-    VOUCH_RETURN_IF_ERROR(pass.RunParsed(again, chunk, parser.binary_hash_alg(),
-                                         r.entries_accepted, key));
-    pass.Finish();
+
+  const ImaReplayState state;
+  const absl::string_view chunk;
+  const RuntimePolicy& policy;
+  const PathHashKey key;
+  const ImaEvalOptions options;
+  ImaEvaluation content;  // What `pass` found.
+  std::unique_ptr<ContentPass> pass;
+  std::optional<ImaLogParser> parser;
+};
+
+absl::StatusOr<std::unique_ptr<ImaContentChecks>> ImaContentChecks::Start(
+    const ImaReplayState& state, absl::string_view chunk,
+    const RuntimePolicy* policy, const PathHashKey& key,
+    const ImaEvalOptions& options) {
+  VOUCH_RETURN_IF_ERROR(CheckKeys(policy, key, options));
+  std::unique_ptr<ImaContentChecks> checks(new ImaContentChecks());
+  checks->impl_ = std::make_unique<Impl>(state, chunk, *policy, key, options);
+  return checks;
+}
+
+ImaContentChecks::ImaContentChecks() = default;
+ImaContentChecks::~ImaContentChecks() = default;
+
+uint64_t ImaContentChecks::checked() const { return impl_->pass->checked(); }
+
+absl::Status ImaContentChecks::CheckUpTo(
+    uint64_t end, std::optional<HashAlg> binary_hash_alg) {
+  Impl& m = *impl_;
+  if (!m.parser) {
+    m.parser.emplace(m.chunk, m.state.next_entry_index, binary_hash_alg,
+                     ParseMode::kContentOnly);
   }
+  return m.pass->RunParsed(*m.parser, m.chunk, binary_hash_alg, end, m.key);
+}
+
+absl::StatusOr<ImaEvaluation> ImaContentChecks::Complete(
+    ImaReplayOutcome pass1) {
+  ImaEvaluation r = std::move(pass1.evaluation);
+  if (!pass1.proven) return r;  // Final: a failed chunk checks no content.
+  Impl& m = *impl_;
+  // Checked past the accepted prefix (a quote matched before the end):
+  // those results are not this evaluation's.
+  if (checked() > r.entries_accepted) m.Reset();
+  VOUCH_RETURN_IF_ERROR(CheckUpTo(r.entries_accepted, pass1.binary_hash_alg));
+  m.pass->Finish();
+  r.verdict.Merge(m.content.verdict);
+  r.failures = std::move(m.content.failures);
+  r.failure_count = m.content.failure_count;
+  r.window_accepted = m.content.window_accepted;
+  r.shadow_checked = m.content.shadow_checked;
+  r.shadow_failures = std::move(m.content.shadow_failures);
+  r.shadow_failure_count = m.content.shadow_failure_count;
+  r.state.learned_keys = std::move(m.content.state.learned_keys);
   r.verdict.MarkComplete();
   return r;
 }

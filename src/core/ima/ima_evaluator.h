@@ -16,7 +16,7 @@
 
 #include <array>
 #include <cstdint>
-#include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -150,18 +150,53 @@ absl::StatusOr<ImaEvaluation> EvaluateImaLogAwaitingPolicy(
     absl::FunctionRef<absl::StatusOr<const RuntimePolicy*>()> await_policy,
     const ImaEvalOptions& options = {});
 
-// The same evaluation on two threads, for a whole log checked at once (what
-// `vouchctl ima check` does): a second thread runs `load_policy` and then
-// checks the content of the entries while this one is still reading and
-// replaying the rest. The result is EvaluateImaLog's with that policy. Where
-// a quote is matched before the end of the chunk, entries the second thread
-// checked past it are not used: the content pass is redone on the accepted
-// prefix. Errors as EvaluateImaLogAwaitingPolicy's.
-absl::StatusOr<ImaEvaluation> EvaluateImaLogWhileLoading(
+// EvaluateImaLog's two passes apart, for a caller that runs them on two
+// threads (vouchctl's whole-log check, tenant/ima_parallel.h). Core starts
+// no thread: the caller hands the progress over.
+//
+// Pass 1: template hashes, replay and the accepted prefix, with no content
+// or violation checks. `progress(n, alg)` is told now and then that the
+// chunk's first n entries are proven (`alg`: the binary template-hash
+// algorithm, once known). `proven` false: the chunk failed and `evaluation`
+// is final.
+struct ImaReplayOutcome {
+  ImaEvaluation evaluation;
+  bool proven = false;
+  std::optional<HashAlg> binary_hash_alg;
+};
+absl::StatusOr<ImaReplayOutcome> ReplayImaLog(
     const ImaReplayState& state, absl::string_view chunk,
-    const std::optional<QuotedPcr10>& quoted, const PathHashKey& key,
-    std::function<absl::StatusOr<const RuntimePolicy*>()> load_policy,
-    const ImaEvalOptions& options = {});
+    const std::optional<QuotedPcr10>& quoted, const ImaEvalOptions& options,
+    absl::FunctionRef<void(uint64_t, std::optional<HashAlg>)> progress);
+
+// Pass 2: the content checks of the chunk's entries, in log order, read with
+// its own parser (content-only mode) a range at a time, each range once pass
+// 1 has proven it; nothing is kept per entry. `chunk`, the policy and the
+// roll-out policies of `options` must outlive it.
+class ImaContentChecks {
+ public:
+  // kInvalidArgument if a policy was loaded with another path-hash key.
+  static absl::StatusOr<std::unique_ptr<ImaContentChecks>> Start(
+      const ImaReplayState& state, absl::string_view chunk,
+      const RuntimePolicy* policy, const PathHashKey& key,
+      const ImaEvalOptions& options);
+  ~ImaContentChecks();
+  ImaContentChecks(const ImaContentChecks&) = delete;
+  ImaContentChecks& operator=(const ImaContentChecks&) = delete;
+
+  // Checks entries [checked(), end).
+  absl::Status CheckUpTo(uint64_t end, std::optional<HashAlg> binary_hash_alg);
+  uint64_t checked() const;
+  // Pass 1's outcome completed with these checks: EvaluateImaLog's result
+  // with this policy. Checks past pass 1's accepted entries (a quote matched
+  // before the end of the chunk) are not used: they are redone on the prefix.
+  absl::StatusOr<ImaEvaluation> Complete(ImaReplayOutcome pass1);
+
+ private:
+  ImaContentChecks();
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Evaluates integrity-proven entries, in log order, against the policy
 // (Keylime's _validate_ima_ng / _validate_ima_sig / _validate_ima_buf).
