@@ -616,6 +616,48 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "ima: the two passes apart: content checked in ranges, and past an early "
+    "quote, gives EvaluateImaLog's result",
+    "[core]") {
+  auto records = SampleRecords(3000);
+  for (int i : {1, 900, 2500}) records[i].path = absl::StrCat("/bad", i);
+  testing::Pcrs want = ReplayPrefixes(records);
+  auto policy = Load(PolicyFor(SampleRecords(3000)));
+  const PathHashKey key = policy->path_hash_key();
+  for (LogFormat f : {LogFormat::kAscii, LogFormat::kBinary}) {
+    const std::string log = WriteLog(records, f);
+    for (size_t at : {size_t{3000}, size_t{1000}, size_t{2}}) {
+      INFO("quote after entry " << at);
+      const QuotedPcr10 quoted = QuoteAt(want, at);
+      ImaEvaluation seq = Eval(log, policy.get(), quoted);
+      std::vector<uint64_t> progress;
+      auto pass1 = ReplayImaLog(
+          {}, log, quoted, {},
+          [&](uint64_t n, std::optional<HashAlg>) { progress.push_back(n); });
+      REQUIRE(pass1.ok());
+      REQUIRE(pass1->proven);
+      CHECK(progress == std::vector<uint64_t>{1024, 2048});
+      CHECK(pass1->evaluation.failures.empty());
+      auto checks =
+          ImaContentChecks::Start({}, log, policy.get(), key, ImaEvalOptions{});
+      REQUIRE(checks.ok());
+      // In ranges, as pass 1 hands them over, then past the accepted prefix.
+      REQUIRE((*checks)->CheckUpTo(1024, pass1->binary_hash_alg).ok());
+      REQUIRE((*checks)->CheckUpTo(2048, pass1->binary_hash_alg).ok());
+      REQUIRE((*checks)->CheckUpTo(3000, pass1->binary_hash_alg).ok());
+      CHECK((*checks)->checked() == 3000);
+      auto r = (*checks)->Complete(*std::move(pass1));
+      REQUIRE(r.ok());
+      CHECK(Reasons(*r) == Reasons(seq));
+      CHECK(r->verdict.complete());
+      CHECK(r->verdict.passed() == seq.verdict.passed());
+      CHECK(r->state == seq.state);
+      CHECK(r->entries_accepted == seq.entries_accepted);
+    }
+  }
+}
+
+TEST_CASE(
     "ima: the log may run ahead of the quote: the shortest prefix is taken",
     "[core]") {
   auto records = SampleRecords(20);
