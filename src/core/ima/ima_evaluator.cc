@@ -1,7 +1,6 @@
 #include "core/ima/ima_evaluator.h"
 
 #include <cstring>
-#include <functional>
 #include <optional>
 
 #include "absl/status/status.h"
@@ -334,9 +333,6 @@ bool WindowMayRescue(const ImaEntry& e, Rule why) {
 
 namespace {
 
-// Both entry points: `key` null means integrity only (no path hashes, no
-// content pass); otherwise the content pass runs on the policy.
-
 absl::Status CheckArguments(const std::optional<QuotedPcr10>& quoted,
                             const ImaEvalOptions& options) {
   if (!options.replay_sha1 && !options.replay_sha256) {
@@ -373,7 +369,7 @@ absl::Status CheckKeys(const RuntimePolicy* policy, const PathHashKey& key,
   return absl::OkStatus();
 }
 
-// What pass 1 keeps of each entry for pass 2, and where pass 2 may read it.
+// What pass 1 keeps of each entry for pass 2.
 struct Kept {
   std::vector<Pending> pending;
   std::vector<uint8_t> digests;
@@ -382,18 +378,18 @@ struct Kept {
 // Pass 1: integrity. Parses the chunk, checks template hashes, replays, and
 // finds the accepted prefix. With `kept`, keeps what the content pass needs
 // of each entry (with its path hash when `key` is given: computed while the
-// bytes are in cache, it lets the content pass prefetch policy slots). With
-// `publish`, tells it now and then how many entries are proven. False when
-// the chunk failed (a bad template hash or no prefix matching the quote: `r`
-// says why and is final).
-using Publish = std::function<void(uint64_t, std::optional<HashAlg>)>;
+// bytes are in cache, it lets the content pass prefetch policy slots). Tells
+// `progress` now and then how many entries are proven. False when the chunk
+// failed (a bad template hash or no prefix matching the quote: `r` says why
+// and is final).
+using Progress = absl::FunctionRef<void(uint64_t, std::optional<HashAlg>)>;
 
 absl::StatusOr<bool> IntegrityPass(const ImaReplayState& state,
                                    const std::optional<QuotedPcr10>& quoted,
                                    const PathHashKey* key,
                                    const ImaEvalOptions& options,
                                    ImaLogParser& parser, Kept* kept,
-                                   const Publish* publish, ImaEvaluation& r) {
+                                   Progress progress, ImaEvaluation& r) {
   r.state = state;
   r.pcr_checked = quoted.has_value();
   r.format = parser.format();
@@ -431,8 +427,8 @@ absl::StatusOr<bool> IntegrityPass(const ImaReplayState& state,
       accepted_bytes = parser.offset();
       accepted_entries = r.entries_parsed;
     }
-    if (publish != nullptr && r.entries_parsed % kPublishEvery == 0) {
-      (*publish)(r.entries_parsed, parser.binary_hash_alg());
+    if (r.entries_parsed % kPublishEvery == 0) {
+      progress(r.entries_parsed, parser.binary_hash_alg());
     }
   }
   if (!quoted) {
@@ -507,9 +503,9 @@ class ContentPass {
   absl::Status RunParsed(ImaLogParser& parser, absl::string_view chunk,
                          std::optional<HashAlg> binary_hash_alg, uint64_t end,
                          const PathHashKey& key) {
+    ImaEntry e;
     while (checked_ < end) {
       while (parsed_ < end && parsed_ < checked_ + kSlotAhead + 1) {
-        ImaEntry e;
         VOUCH_ASSIGN_OR_RETURN(bool more, parser.Next(&e));
         if (!more) return absl::InternalError("IMA log changed while checked");
         Ahead& a = ring_[parsed_ % kRing];
@@ -618,15 +614,9 @@ void ListViolations(const std::vector<Pending>& pending, uint64_t accepted,
   }
 }
 
-// Sized once from the chunk: an ima-ng entry takes at least ~100 bytes in
-// either format, so this rarely regrows (a regrow of a 200k-entry vector
-// copies it and faults in twice the memory). Huge pages: a whole boot's log
-// makes tens of MB here, faulted in once.
-void ReserveKept(Kept& kept, size_t entries, size_t digest_bytes) {
-  ReserveHuge(kept.pending, entries);
-  ReserveHuge(kept.digests, digest_bytes);
-}
-
+// Both entry points of the one-thread evaluation: `key` null means integrity
+// only (no path hashes, no content pass); otherwise the content pass runs on
+// await_policy()'s policy.
 absl::StatusOr<ImaEvaluation> Evaluate(
     const ImaReplayState& state, absl::string_view chunk,
     const std::optional<QuotedPcr10>& quoted, const PathHashKey* key,
@@ -635,10 +625,17 @@ absl::StatusOr<ImaEvaluation> Evaluate(
   VOUCH_RETURN_IF_ERROR(CheckArguments(quoted, options));
   ImaEvaluation r;
   ImaLogParser parser(chunk, state.next_entry_index);
+  // Sized once from the chunk: an ima-ng entry takes at least ~100 bytes in
+  // either format, so this rarely regrows (a regrow of a 200k-entry vector
+  // copies it and faults in twice the memory). Huge pages: a whole boot's
+  // log makes tens of MB here, faulted in once.
   Kept kept;
-  ReserveKept(kept, chunk.size() / 128 + 16, (chunk.size() / 128 + 16) * 32);
-  VOUCH_ASSIGN_OR_RETURN(bool proven, IntegrityPass(state, quoted, key, options,
-                                                    parser, &kept, nullptr, r));
+  ReserveHuge(kept.pending, chunk.size() / 128 + 16);
+  ReserveHuge(kept.digests, (chunk.size() / 128 + 16) * 32);
+  VOUCH_ASSIGN_OR_RETURN(bool proven,
+                         IntegrityPass(
+                             state, quoted, key, options, parser, &kept,
+                             [](uint64_t, std::optional<HashAlg>) {}, r));
   if (!proven) return r;
   if (key != nullptr) {
     VOUCH_ASSIGN_OR_RETURN(const RuntimePolicy* policy, await_policy());
@@ -682,12 +679,9 @@ absl::StatusOr<ImaReplayOutcome> ReplayImaLog(
   VOUCH_RETURN_IF_ERROR(CheckArguments(quoted, options));
   ImaReplayOutcome out;
   ImaLogParser parser(chunk, state.next_entry_index);
-  const Publish publish = [&](uint64_t n, std::optional<HashAlg> alg) {
-    progress(n, alg);
-  };
   VOUCH_ASSIGN_OR_RETURN(out.proven,
                          IntegrityPass(state, quoted, nullptr, options, parser,
-                                       nullptr, &publish, out.evaluation));
+                                       nullptr, progress, out.evaluation));
   out.binary_hash_alg = parser.binary_hash_alg();
   return out;
 }

@@ -198,6 +198,12 @@ absl::string_view View(std::string_view s) {
   return absl::string_view(s.data(), s.size());
 }
 
+// OK for SUCCESS; otherwise the text is not JSON, in simdjson's words.
+absl::Status NotJson(simdjson::error_code err) {
+  if (err == simdjson::SUCCESS) return absl::OkStatus();
+  return Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
+}
+
 }  // namespace
 
 // Walks the text with simdjson's On-Demand parser: its first stage checks
@@ -208,7 +214,7 @@ absl::string_view View(std::string_view s) {
 // copied only when they hold escapes), and the other, small sections become
 // nlohmann values checked afterwards. Every value is visited and the end of
 // the text is checked, so nothing goes unchecked; where the walk fails,
-// FromJson reports a syntax error before anything else (see SyntaxError).
+// FromJson reports a syntax error before anything else (SyntaxErrorFirst).
 class PolicyLoader {
  public:
   PolicyLoader(RuntimePolicy* policy, const PolicyLoadOptions& options)
@@ -260,11 +266,6 @@ class PolicyLoader {
   std::map<std::string, Json>& sections() { return sections_; }
 
  private:
-  static absl::Status NotJson(simdjson::error_code err) {
-    if (err == simdjson::SUCCESS) return absl::OkStatus();
-    return Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
-  }
-
   // The text of a string whose opening quote is just before `p`, read in
   // place; false if it holds an escape (the caller then lets simdjson
   // unescape it). The first stage has checked that a closing quote follows
@@ -317,14 +318,13 @@ class PolicyLoader {
         VOUCH_RETURN_IF_ERROR(NotJson(kv.unescaped_key().get(path)));
       }
       const PathHash hash = policy_->HashPath(View(path));
-      const std::string_view shown = path.substr(0, 120);
       simdjson::ondemand::value list = kv.value();
       VOUCH_RETURN_IF_ERROR(NotJson(list.type().get(type)));
       simdjson::ondemand::array digests;
       if (type != simdjson::ondemand::json_type::array ||
           list.get_array().get(digests) != simdjson::SUCCESS) {
         return Bad(
-            absl::StrCat(Where(section, shown, std::nullopt),
+            absl::StrCat(Where(section, path, std::nullopt),
                          type == simdjson::ondemand::json_type::object
                              ? ": expected a list of digests, got an object"
                              : ": expected a list of digests"));
@@ -337,7 +337,7 @@ class PolicyLoader {
         const std::string_view token = d.raw_json_token();
         std::string_view text;
         if (token.empty() || token[0] != '"') {
-          return Bad(absl::StrCat(Where(section, shown, item),
+          return Bad(absl::StrCat(Where(section, path, item),
                                   ": expected a digest string"));
         }
         if (!InPlace(token.data() + 1, &text)) {
@@ -345,7 +345,7 @@ class PolicyLoader {
         }
         absl::StatusOr<PolicyDigest> digest = ParsePolicyDigest(View(text));
         if (!digest.ok()) {
-          return Bad(absl::StrCat(Where(section, shown, item), ": ",
+          return Bad(absl::StrCat(Where(section, path, item), ": ",
                                   digest.status().message()));
         }
         table->Add(digest->alg, digest->bytes, digest->size);
@@ -586,12 +586,9 @@ namespace {
 absl::Status SyntaxErrorFirst(absl::string_view json, absl::Status walked) {
   simdjson::dom::parser parser;
   simdjson::dom::element root;
-  if (simdjson::error_code err =
-          parser.parse(json.data(), json.size(), true).get(root);
-      err != simdjson::SUCCESS) {
-    return Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
-  }
-  return walked;
+  absl::Status syntax =
+      NotJson(parser.parse(json.data(), json.size(), true).get(root));
+  return syntax.ok() ? walked : syntax;
 }
 
 }  // namespace
@@ -617,15 +614,9 @@ absl::StatusOr<std::shared_ptr<const RuntimePolicy>> RuntimePolicy::FromJson(
     text = copy;
   }
   PolicyLoader loader(policy.get(), options);
-  absl::Status loaded;
   simdjson::ondemand::document doc;
-  if (simdjson::error_code err = parser.iterate(text).get(doc);
-      err != simdjson::SUCCESS) {
-    loaded =
-        Bad(absl::StrCat("not valid JSON: ", simdjson::error_message(err)));
-  } else {
-    loaded = loader.Load(doc);
-  }
+  absl::Status loaded = NotJson(parser.iterate(text).get(doc));
+  if (loaded.ok()) loaded = loader.Load(doc);
   if (!loaded.ok()) return SyntaxErrorFirst(json, std::move(loaded));
   for (DigestTable* t :
        {&policy->digests_, &policy->keyrings_, &policy->ima_buf_}) {
