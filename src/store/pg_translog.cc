@@ -61,6 +61,16 @@ absl::Status CheckSize(PgConnection& db, uint64_t tree_size) {
   return absl::OkStatus();
 }
 
+// The right edge of the tree of `size` leaves, from its stored nodes.
+absl::StatusOr<CompactRange> EdgeOn(PgConnection& db, uint64_t size) {
+  std::vector<Hash> edge;
+  if (size > 0) {
+    PgNodeSource nodes(db);
+    VOUCH_ASSIGN_OR_RETURN(edge, nodes.Get(RangeNodes(0, size)));
+  }
+  return CompactRange::Create(size, std::move(edge));
+}
+
 }  // namespace
 
 std::string TranslogAppendSql(absl::string_view agent_param,
@@ -147,13 +157,7 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
           return absl::AbortedError("translog: sequencer lease lost");
         }
         VOUCH_ASSIGN_OR_RETURN(uint64_t size, Int<uint64_t>(fence.rows[0][0]));
-        PgNodeSource nodes(c);
-        std::vector<Hash> edge;
-        if (size > 0) {
-          VOUCH_ASSIGN_OR_RETURN(edge, nodes.Get(RangeNodes(0, size)));
-        }
-        VOUCH_ASSIGN_OR_RETURN(CompactRange tree,
-                               CompactRange::Create(size, std::move(edge)));
+        VOUCH_ASSIGN_OR_RETURN(CompactRange tree, EdgeOn(c, size));
         VOUCH_ASSIGN_OR_RETURN(
             PgRows queued,
             c.Query(
@@ -327,6 +331,63 @@ absl::StatusOr<FoundLeaf> PgTranslog::FindLeaf(core::translog::LeafKind kind,
                 "$3::bytea LIMIT 1",
                 params(tree_size)));
   if (!later.rows.empty()) out.where = FoundLeaf::Where::kQueued;
+  return out;
+}
+
+void CommittedLeaves::Add(const Hash& hash, absl::Time committed) {
+  absl::MutexLock lock(&mu_);
+  if (leaves_.size() >= capacity_) {
+    ++dropped_;
+    return;
+  }
+  leaves_.push_back(Leaf{hash, committed});
+}
+
+std::vector<CommittedLeaves::Leaf> CommittedLeaves::Take() {
+  std::vector<Leaf> out;
+  absl::MutexLock lock(&mu_);
+  out.swap(leaves_);
+  return out;
+}
+
+uint64_t CommittedLeaves::TakeDropped() {
+  absl::MutexLock lock(&mu_);
+  return std::exchange(dropped_, 0);
+}
+
+absl::StatusOr<CompactRange> PgTranslog::Edge(uint64_t size) {
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_RETURN_IF_ERROR(CheckSize(*db, size));
+  return EdgeOn(*db, size);
+}
+
+absl::StatusOr<std::vector<Hash>> PgTranslog::LeafHashes(uint64_t begin,
+                                                         uint64_t end) {
+  if (end < begin || end - begin > 100000) {
+    return absl::InvalidArgumentError("translog: leaf range too large");
+  }
+  VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
+  VOUCH_ASSIGN_OR_RETURN(
+      PgRows rows,
+      db->Query("SELECT leaf_index, leaf_hash FROM translog_leaves WHERE "
+                "leaf_index >= $1::bigint AND leaf_index < $2::bigint ORDER "
+                "BY leaf_index",
+                {absl::StrCat(begin), absl::StrCat(end)}));
+  std::vector<Hash> out;
+  out.reserve(rows.rows.size());
+  for (const auto& r : rows.rows) {
+    VOUCH_ASSIGN_OR_RETURN(uint64_t index, Int<uint64_t>(r[0]));
+    if (index != begin + out.size()) {
+      return absl::DataLossError(absl::StrCat(
+          "translog: leaf ", begin + out.size(), " is missing from the table"));
+    }
+    VOUCH_ASSIGN_OR_RETURN(Hash h, HashColumn(r[1]));
+    out.push_back(h);
+  }
+  if (out.size() != end - begin) {
+    return absl::DataLossError(absl::StrCat(
+        "translog: leaf ", begin + out.size(), " is missing from the table"));
+  }
   return out;
 }
 

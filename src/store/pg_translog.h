@@ -18,8 +18,10 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "core/translog/merkle.h"
 #include "core/translog/tree_head.h"
@@ -66,6 +68,31 @@ struct FoundLeaf {
   std::string leaf;
 };
 
+// The leaves of the records this verifier committed, handed from the
+// commit path to the watchdog, which checks that each reaches the tree
+// (verifier/translog_runner.h). Bounded: past `capacity` waiting leaves a
+// leaf is dropped and counted, not kept. Thread-safe.
+class CommittedLeaves {
+ public:
+  struct Leaf {
+    core::translog::Hash hash{};
+    absl::Time committed;
+  };
+  explicit CommittedLeaves(size_t capacity) : capacity_(capacity) {}
+  void Add(const core::translog::Hash& hash, absl::Time committed);
+  // The leaves added since the last call, oldest first.
+  std::vector<Leaf> Take();
+  // Leaves dropped because `capacity` were waiting (since the last call).
+  uint64_t TakeDropped();
+  size_t capacity() const { return capacity_; }
+
+ private:
+  const size_t capacity_;
+  absl::Mutex mu_;
+  std::vector<Leaf> leaves_ ABSL_GUARDED_BY(mu_);
+  uint64_t dropped_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
 class PgTranslog {
  public:
   explicit PgTranslog(PgPool* pool) : pool_(pool) {}
@@ -98,6 +125,13 @@ class PgTranslog {
       const core::translog::Hash& leaf_hash, uint64_t tree_size);
   absl::StatusOr<std::vector<core::translog::Hash>> Consistency(uint64_t m,
                                                                 uint64_t n);
+  // The stored complete subtrees on the right edge of the tree of `size`
+  // leaves (core::translog::CompactRange): where a monitor starts.
+  absl::StatusOr<core::translog::CompactRange> Edge(uint64_t size);
+  // The leaf hashes of leaves [begin, end) in index order (end - begin <=
+  // 100,000); kDataLoss when a leaf of the range is missing.
+  absl::StatusOr<std::vector<core::translog::Hash>> LeafHashes(uint64_t begin,
+                                                               uint64_t end);
 
   // The newest leaf of `kind` for `agent_id` whose bytes begin with
   // `prefix` (core/translog/tree_head.h *LeafPrefix) among the first

@@ -1328,9 +1328,11 @@ absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
   return out;
 }
 
+// `verdict`: the verdict's statement, for the caller.
 absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
                                             const VerdictCommit& c,
-                                            bool translog) {
+                                            bool translog,
+                                            PgStatement* verdict) {
   std::vector<PgStatement> statements;
   AppendVerdict(c, translog, &statements);
   VOUCH_ASSIGN_OR_RETURN(std::vector<PgRows> rows,
@@ -1338,6 +1340,7 @@ absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
   if (rows.size() != statements.size()) {
     return absl::InternalError("short pipeline");
   }
+  *verdict = std::move(statements[0]);
   return VerdictResult(rows[0]);
 }
 
@@ -1374,6 +1377,7 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   if (all.ok() && all->size() == statements.size()) {
     for (size_t i = 0; i < commits.size(); ++i) {
       results.push_back(VerdictResult((*all)[at[i]]));
+      Committed(statements[at[i]], results.back());
     }
     return results;
   }
@@ -1388,12 +1392,25 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
       results.push_back(failed);
       continue;
     }
+    PgStatement verdict;
     results.push_back(InTransaction(
         **db, [&](PgConnection& conn) -> absl::StatusOr<VerdictApplied> {
-          return ApplyVerdict(conn, *c, translog_);
+          return ApplyVerdict(conn, *c, translog_, &verdict);
         }));
+    Committed(verdict, results.back());
   }
   return results;
+}
+
+void PgVerifierStore::Committed(const PgStatement& verdict,
+                                const absl::StatusOr<VerdictApplied>& result) {
+  if (committed_ == nullptr || !translog_ || !result.ok() || result->fenced ||
+      verdict.params.empty() || !verdict.params.back()) {
+    return;
+  }
+  // The leaf is the statement's last parameter ($41).
+  committed_->Add(core::translog::LeafHash(*verdict.params.back()),
+                  absl::Now());
 }
 
 absl::StatusOr<KeptRecord> PgVerifierStore::GetKeptRecord(

@@ -15,6 +15,7 @@
 #define VOUCH_STORE_PG_VERIFIER_STORE_H_
 
 #include "store/pg_pool.h"
+#include "store/pg_translog.h"
 #include "store/verifier_store.h"
 
 namespace vouch::store {
@@ -39,8 +40,13 @@ class PgVerifierStore final : public PolicyStore,
   // kill the verifier while a commit is open). Call before serving.
   void SetCommitDelayForTests(absl::Duration delay) { commit_delay_ = delay; }
   // Each committed verdict also queues its transparency-log leaf
-  // (TranslogLeafForAttestation) in the same transaction. Call before serving.
-  void SetTranslog(bool on) { translog_ = on; }
+  // (TranslogLeafForAttestation) in the same transaction, and, with
+  // `committed`, hands the leaf's hash there once the transaction has
+  // committed (the watchdog checks it reaches the tree). Call before serving.
+  void SetTranslog(bool on, CommittedLeaves* committed = nullptr) {
+    translog_ = on;
+    committed_ = committed;
+  }
 
   // PolicyStore.
   absl::StatusOr<PolicyRow> AddPolicy(const PolicyRow& policy) override;
@@ -119,10 +125,15 @@ class PgVerifierStore final : public PolicyStore,
   absl::Status SetTenantSettings(const TenantSettings& settings) override;
 
  private:
+  // Hands a committed verdict's log leaf to committed_ (when it has one).
+  void Committed(const PgStatement& verdict,
+                 const absl::StatusOr<VerdictApplied>& result);
+
   PgPool* pool_;
   int timeout_intervals_;
   absl::Duration commit_delay_ = absl::ZeroDuration();
   bool translog_ = false;
+  CommittedLeaves* committed_ = nullptr;
 };
 
 }  // namespace vouch::store

@@ -1,13 +1,150 @@
 #include "verifier/translog_runner.h"
 
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
 namespace vouch::verifier {
+
+namespace tl = core::translog;
+
+namespace {
+
+std::string Hex(const tl::Hash& h) {
+  return absl::BytesToHexString(tl::HashBytes(h));
+}
+
+}  // namespace
 
 void TranslogRunner::Alarm(const char* what, const std::string& detail) {
   ++alarms_;
   Log(LogLevel::kError, what, {{"detail", detail}});
   if (metrics_ != nullptr) metrics_->TranslogAlarm();
+}
+
+bool TranslogRunner::ReadFailed(const char* what, const absl::Status& status) {
+  const absl::StatusCode code = status.code();
+  if (code == absl::StatusCode::kUnavailable ||
+      code == absl::StatusCode::kResourceExhausted ||
+      code == absl::StatusCode::kDeadlineExceeded) {
+    Log(LogLevel::kWarning, what, {{"error", status.message()}});
+  } else {
+    Alarm(what, std::string(status.message()));
+  }
+  return false;
+}
+
+void TranslogRunner::TakeCommitted() {
+  if (committed_ == nullptr) return;
+  uint64_t dropped = committed_->TakeDropped();
+  for (const store::CommittedLeaves::Leaf& leaf : committed_->Take()) {
+    if (waiting_.size() >= committed_->capacity()) {
+      ++dropped;
+      continue;
+    }
+    waiting_.emplace(leaf.hash, leaf.committed);
+  }
+  if (dropped > 0) {
+    Log(LogLevel::kWarning,
+        "translog: records left unchecked (too many waiting for the tree)",
+        {{"records", dropped}});
+    if (metrics_ != nullptr) metrics_->TranslogUnchecked(dropped);
+  }
+}
+
+bool TranslogRunner::Monitor(const tl::TreeHead& head) {
+  if (!edge_.has_value()) {
+    // The first head: start from its stored right edge.
+    absl::StatusOr<tl::CompactRange> edge = log_->Edge(head.tree_size);
+    if (!edge.ok()) {
+      return ReadFailed("translog: the tree's stored nodes cannot be read",
+                        edge.status());
+    }
+    if (edge->Root() != head.root) {
+      Alarm("translog: the tree's stored nodes do not make up its signed head",
+            absl::StrCat("size ", head.tree_size));
+      return false;
+    }
+    edge_ = *std::move(edge);
+    return true;
+  }
+  if (head.tree_size < edge_->size()) return false;  // Watch says it shrank.
+  tl::CompactRange tree = *edge_;
+  std::vector<tl::Hash> mine;
+  while (tree.size() < head.tree_size) {
+    const uint64_t end = std::min<uint64_t>(
+        head.tree_size, tree.size() + options_.monitor_chunk);
+    absl::StatusOr<std::vector<tl::Hash>> leaves =
+        log_->LeafHashes(tree.size(), end);
+    if (!leaves.ok()) {
+      return ReadFailed("translog: the log's leaves cannot be read",
+                        leaves.status());
+    }
+    for (const tl::Hash& leaf : *leaves) {
+      tree.Append(leaf);
+      if (waiting_.contains(leaf)) mine.push_back(leaf);
+    }
+  }
+  if (tree.Root() != head.root) {
+    Alarm("translog: the log's leaves do not make up its signed head",
+          absl::StrCat("size ", head.tree_size));
+    return false;
+  }
+  for (const tl::Hash& h : mine) waiting_.erase(h);
+  records_proven_ += mine.size();
+  if (metrics_ != nullptr) metrics_->TranslogRecordsProven(mine.size());
+  edge_ = std::move(tree);
+  return true;
+}
+
+void TranslogRunner::CheckOverdue(absl::Time now) {
+  std::vector<tl::Hash> overdue;
+  for (const auto& [hash, committed] : waiting_) {
+    if (committed < now - options_.bound) overdue.push_back(hash);
+    if (overdue.size() >= options_.overdue_lookups) break;
+  }
+  // A record may have reached the tree before this verifier's first head,
+  // or between taking the committed leaves and reading the head: look it
+  // up and check its proof against the head accepted last.
+  for (const tl::Hash& hash : overdue) {
+    if (!seen_.has_value()) {
+      Alarm(
+          "translog: a record this verifier committed is missing from the "
+          "log past the bound (no tree head)",
+          Hex(hash));
+      waiting_.erase(hash);
+      continue;
+    }
+    absl::StatusOr<store::InclusionAnswer> found =
+        log_->InclusionByHash(hash, seen_->tree_size);
+    absl::Status proven =
+        found.ok() ? tl::VerifyInclusion(found->leaf_index, seen_->tree_size,
+                                         hash, found->proof, seen_->root)
+                   : found.status();
+    if (!proven.ok() && found.ok()) {
+      Alarm(
+          "translog: a record this verifier committed has an inclusion "
+          "proof that does not verify",
+          absl::StrCat(Hex(hash), ": ", proven.message()));
+    } else if (!found.ok() &&
+               found.status().code() != absl::StatusCode::kNotFound) {
+      ReadFailed("translog: looking up a committed record failed",
+                 found.status());
+      return;  // Try again next round.
+    } else if (!found.ok()) {
+      Alarm(
+          "translog: a record this verifier committed is missing from the "
+          "log past the bound",
+          Hex(hash));
+    } else {
+      ++records_proven_;
+      if (metrics_ != nullptr) metrics_->TranslogRecordsProven(1);
+    }
+    waiting_.erase(hash);
+  }
 }
 
 void TranslogRunner::RunOnce(absl::Time now) {
@@ -35,6 +172,7 @@ void TranslogRunner::RunOnce(absl::Time now) {
 
 bool TranslogRunner::Watch(absl::Time now) {
   const uint64_t before = alarms_;
+  TakeCommitted();
   absl::StatusOr<store::SignedHead> latest = log_->LatestHead();
   if (latest.ok()) {
     absl::StatusOr<core::translog::TreeHead> head =
@@ -62,11 +200,12 @@ bool TranslogRunner::Watch(absl::Time now) {
         }
       }
     }
-    if (head.ok() && alarms_ == before) seen_ = *head;
+    if (head.ok() && alarms_ == before && Monitor(*head)) seen_ = *head;
   } else if (latest.status().code() != absl::StatusCode::kNotFound) {
     Log(LogLevel::kWarning, "translog: reading the tree head failed",
         {{"error", latest.status().message()}});
   }
+  CheckOverdue(now);
   absl::StatusOr<uint64_t> late = log_->QueuedBefore(now - options_.bound);
   if (late.ok() && *late > 0) {
     Alarm(

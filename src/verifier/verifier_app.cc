@@ -634,8 +634,12 @@ PolicyFetchOptions PolicyFetchOptionsFrom(const Config& cfg) {
 // verdict's statement queues its record's leaf, and a thread runs the
 // sequencer and the watchdog (TranslogRunner) until this is destroyed.
 struct VerifierTranslog {
+  // Committed records waiting for the watchdog to find them in the tree
+  // (48 bytes each: at most about 12 MB).
+  static constexpr size_t kWaitingRecords = 1 << 18;
   std::optional<core::translog::LogKey> key;
   std::unique_ptr<store::PgTranslog> log;
+  store::CommittedLeaves committed{kWaitingRecords};
   absl::Notification stop;
   std::thread thread;
   ~VerifierTranslog() {
@@ -662,7 +666,7 @@ std::optional<int> SetUpTranslog(const Config& cfg, store::PgPool* pool,
     return 2;
   }
   t.key = *std::move(k);
-  store.SetTranslog(true);
+  store.SetTranslog(true, &t.committed);
   Log(LogLevel::kInfo, "transparency log on", {{"key_file", path}});
   return std::nullopt;
 }
@@ -676,7 +680,7 @@ void StartTranslog(const Config& cfg, const std::string& id,
   options.bound = cfg.GetDuration("translog", "bound");
   const absl::Duration every = cfg.GetDuration("translog", "interval");
   t.thread = std::thread([&t, options, id, vm, every] {
-    TranslogRunner runner(t.log.get(), &*t.key, id, options, vm);
+    TranslogRunner runner(t.log.get(), &*t.key, id, options, vm, &t.committed);
     do {
       runner.RunOnce(absl::Now());
     } while (!t.stop.WaitForNotificationWithTimeout(every));

@@ -86,9 +86,18 @@ VerifierMetrics::VerifierMetrics(server::Metrics* metrics) : metrics_(metrics) {
                           "Timeout sweeps that failed (database errors)");
   translog_alarms_ = counter(
       "vouch_translog_alarms_total",
-      "Transparency-log watchdog alarms: a tree head that does not verify or "
-      "is inconsistent with an earlier one, or entries left unintegrated "
-      "past the bound");
+      "Transparency-log watchdog alarms: a tree head that does not verify, "
+      "is inconsistent with an earlier one or is not made up of the log's "
+      "leaves, entries left unintegrated past the bound, or a record this "
+      "verifier committed missing from the tree");
+  translog_proven_ =
+      counter("vouch_translog_records_proven_total",
+              "Records this verifier committed that it found in the "
+              "transparency log's tree (under a verified tree head)");
+  translog_unchecked_ =
+      counter("vouch_translog_records_unchecked_total",
+              "Records this verifier committed that it did not check "
+              "against the log (too many were waiting for the tree)");
   translog_integrated_ =
       counter("vouch_translog_integrated_total",
               "Log entries this verifier integrated while it held the "

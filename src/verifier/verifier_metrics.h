@@ -52,6 +52,12 @@ class VerifierMetrics {
   // does not verify or is inconsistent with an earlier one, or entries not
   // integrated within the bound). Never expected: alert on any increase.
   void TranslogAlarm() { translog_alarms_->Increment(); }
+  void TranslogRecordsProven(uint64_t n) {
+    translog_proven_->Increment(static_cast<double>(n));
+  }
+  void TranslogUnchecked(uint64_t n) {
+    translog_unchecked_->Increment(static_cast<double>(n));
+  }
   void TranslogIntegrated(uint64_t n) {
     translog_integrated_->Increment(static_cast<double>(n));
   }
@@ -84,6 +90,8 @@ class VerifierMetrics {
   prometheus::Counter* sweep_errors_;
   prometheus::Counter* translog_alarms_;
   prometheus::Counter* translog_integrated_;
+  prometheus::Counter* translog_proven_;
+  prometheus::Counter* translog_unchecked_;
   prometheus::Gauge* streams_;
   prometheus::Family<prometheus::Gauge>* agents_;
   std::map<std::pair<std::string, bool>, prometheus::Gauge*> agent_gauges_;

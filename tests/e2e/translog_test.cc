@@ -2,11 +2,12 @@
 // verifier with a pool log key, a real agent on swtpm, and vouchctl audit
 // checking every answer client-side: an attestation's leaf has a valid
 // inclusion proof against a fetched signed tree head, two tree heads 1,000
-// appends apart are proven consistent, and a tree head signed over a
-// different history (a fork) is refused by the client and raised by the
-// verifier's watchdog. [e2e][audit]: a rebind (delete and re-register with
-// a new AIK) is logged bind, unbind, bind, and audit bundles from before and
-// after it verify offline with their own binding's proof.
+// appends apart are proven consistent, a record whose leaf the database
+// loses is reported by the verifier that committed it, and a tree head
+// signed over a different history (a fork) is refused by the client and
+// raised by the verifier's watchdog. [e2e][audit]: a rebind (delete and
+// re-register with a new AIK) is logged bind, unbind, bind, and audit bundles
+// from before and after it verify offline with their own binding's proof.
 #include <catch2/catch.hpp>
 #include <chrono>
 #include <filesystem>
@@ -51,9 +52,12 @@ uint64_t Size(store::PgConnection& db) {
   return std::stoull(One(db, "SELECT tree_size FROM translog_sequencer"));
 }
 
-TEST_CASE("translog: attestations are logged, proven, and a fork is caught",
-          "[e2e][pg][tpm][translog]") {
-  World world(/*tpms=*/1);
+TEST_CASE(
+    "translog: attestations are logged, proven, a record lost on its way to "
+    "the log and a fork are caught",
+    "[e2e][pg][tpm][translog]") {
+  // A short bound: a committed record must reach the tree within 3 s.
+  World world(/*tpms=*/1, {"--translog-bound", "3s"});
   const std::string admin = world.Client("l-admin", kTenant, Role::kAdmin);
   const std::string viewer = world.Client("l-viewer", kTenant, Role::kViewer);
   AgentOnTpm& a = world.AddAgent(kTenant, admin, "log-policy", "5s");
@@ -115,6 +119,28 @@ TEST_CASE("translog: attestations are logged, proven, and a fork is caught",
   CHECK(nlohmann::json::parse(r.out)["consistent"] == true);
   r = world.Ctl(viewer, {"audit", "tree-head", "--log-key", pem});
   CHECK(r.status.Success());
+
+  // The verifier has found every record it committed in the tree: no
+  // alarm so far (its records are older than the bound by now).
+  CHECK_FALSE(absl::StrContains(Slurp(world.verifier().log()), "translog: "));
+  // A record lost on its way to the log: the database drops the agent's
+  // queued leaves (the verdicts still commit). The queue stays empty, so
+  // only the verifier's check of its own records can see it.
+  REQUIRE(db->Exec("CREATE FUNCTION lose_leaf() RETURNS trigger LANGUAGE "
+                   "plpgsql AS 'BEGIN RETURN NULL; END'",
+                   {})
+              .ok());
+  REQUIRE(db->Exec("CREATE TRIGGER lose_leaf BEFORE INSERT ON translog_queue "
+                   "FOR EACH ROW WHEN (NEW.kind = 3) EXECUTE FUNCTION "
+                   "lose_leaf()",
+                   {})
+              .ok());
+  REQUIRE(Eventually([&] {
+    return absl::StrContains(
+        Slurp(world.verifier().log()),
+        "a record this verifier committed is missing from the log");
+  }));
+  REQUIRE(db->Exec("DROP TRIGGER lose_leaf ON translog_queue", {}).ok());
 
   // A fork: the newest head re-signed (with the pool key itself) over a
   // different history. Stop the agent first, so the forged head stays the

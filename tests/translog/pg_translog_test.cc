@@ -2,7 +2,9 @@
 // several writers all integrated once, two sequencers racing keep one order,
 // a sequencer whose lease was taken is fenced, the served proofs verify
 // against the signed tree heads, and FindLeaf (audit exports) finds an
-// agent's newest leaf by prefix and tells queued from absent.
+// agent's newest leaf by prefix and tells queued from absent, and the
+// verifier's watchdog (verifier/translog_runner.h) proves the records its
+// verifier committed and catches a dropped record and a tampered leaf.
 #include "store/pg_translog.h"
 
 #include <openssl/evp.h>
@@ -22,6 +24,7 @@
 #include "harness/pg_cluster.h"
 #include "store/migrate.h"
 #include "store/pg_pool.h"
+#include "verifier/translog_runner.h"
 
 namespace vouch {
 namespace {
@@ -342,6 +345,105 @@ TEST_CASE(
   f = find("a1", "p-4", 5, 5);
   CHECK(f.where == Where::kIntegrated);
   CHECK(f.index == 4);
+}
+
+}  // namespace
+}  // namespace vouch
+
+namespace vouch {
+namespace {
+
+TEST_CASE("translog committed leaves: bounded, taken oldest first",
+          "[pg][store][translog]") {
+  store::CommittedLeaves committed(3);
+  const absl::Time t0 = absl::FromUnixSeconds(1000);
+  for (int i = 0; i < 5; ++i) {
+    committed.Add(LeafHash(absl::StrCat("leaf ", i)), t0 + absl::Seconds(i));
+  }
+  std::vector<store::CommittedLeaves::Leaf> taken = committed.Take();
+  REQUIRE(taken.size() == 3);
+  CHECK(taken[0].hash == LeafHash("leaf 0"));
+  CHECK(taken[2].committed == t0 + absl::Seconds(2));
+  CHECK(committed.TakeDropped() == 2);
+  CHECK(committed.TakeDropped() == 0);
+  CHECK(committed.Take().empty());
+}
+
+TEST_CASE(
+    "translog watchdog: it proves the records its verifier committed, "
+    "reports one the sequencer dropped, and catches leaves that do not make "
+    "up the signed head",
+    "[pg][store][translog]") {
+  Db db;
+  store::PgTranslog log(db.pool.get());
+  const LogKey key = NewKey();
+  store::CommittedLeaves committed(100);
+  verifier::TranslogOptions options;
+  options.bound = absl::Minutes(1);
+  options.monitor_chunk = 3;  // Several reads per round.
+  verifier::TranslogRunner runner(&log, &key, "v1", options, nullptr,
+                                  &committed);
+  const absl::Time now = absl::Now();
+  const absl::Time late = now + absl::Minutes(2);
+  // What the verdict path does: queue the leaf, and once committed hand
+  // its hash over.
+  auto commit = [&](const std::string& leaf) {
+    REQUIRE(db.Append("agent", leaf));
+    committed.Add(LeafHash(leaf), now);
+  };
+
+  // 1. Integrated before the watchdog's first tree head: not among the
+  //    leaves it monitors, so proven by lookup once overdue.
+  for (int i = 0; i < 5; ++i) commit(absl::StrCat("before ", i));
+  runner.RunOnce(now);
+  CHECK(runner.alarms() == 0);
+  CHECK(runner.records_waiting() == 5);
+  runner.RunOnce(late);
+  CHECK(runner.alarms() == 0);
+  CHECK(runner.records_proven() == 5);
+  CHECK(runner.records_waiting() == 0);
+
+  // 2. Integrated after it: proven by rebuilding the head from the leaves
+  //    (7 leaves, read 3 at a time), with other writers' leaves among them.
+  for (int i = 0; i < 4; ++i) {
+    commit(absl::StrCat("after ", i));
+    REQUIRE(db.Append("other", absl::StrCat("not ours ", i)));
+  }
+  runner.RunOnce(now);
+  CHECK(runner.alarms() == 0);
+  CHECK(runner.records_proven() == 9);
+  CHECK(runner.records_waiting() == 0);
+
+  // 3. A committed leaf the sequencer dropped from the queue without
+  //    integrating it: the queue's own check sees nothing (the queue is
+  //    empty); the verifier's check reports it once past the bound.
+  commit("dropped");
+  db.Exec("DELETE FROM translog_queue");
+  runner.RunOnce(now);
+  CHECK(runner.alarms() == 0);
+  CHECK(runner.records_waiting() == 1);
+  runner.RunOnce(late);
+  CHECK(runner.alarms() == 1);
+  CHECK(runner.records_waiting() == 0);
+  CHECK(runner.records_proven() == 9);
+
+  // 4. A leaf changed in the table after integration: the next head is not
+  //    made up of the stored leaves.
+  commit("tampered");
+  REQUIRE(db.Append("other", "after the tampered one"));
+  auto epoch = log.TryAcquire("v1", options.lease);  // The runner's lease.
+  REQUIRE(epoch.ok());
+  REQUIRE(epoch->has_value());
+  REQUIRE(log.Integrate("v1", **epoch, key, 100, now).ok());
+  db.Exec(
+      "UPDATE translog_leaves SET leaf_hash = sha256('\\x00'::bytea || "
+      "'\\x6f74686572'::bytea) WHERE leaf_index = (SELECT max(leaf_index) - 1 "
+      "FROM translog_leaves)");
+  CHECK_FALSE(runner.Watch(now));
+  CHECK(runner.alarms() == 2);
+  // It stays refused (not accepted on a later round).
+  CHECK_FALSE(runner.Watch(now));
+  CHECK(runner.alarms() == 3);
 }
 
 }  // namespace
