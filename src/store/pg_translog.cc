@@ -404,8 +404,8 @@ absl::StatusOr<uint64_t> PgTranslog::QueuedBefore(absl::Time before) {
       PgRows rows,
       db->Query(
           "SELECT count(*) FROM translog_queue WHERE queued_at < "
-          "to_timestamp($1::float8)",
-          {absl::StrCat(absl::ToDoubleSeconds(before - absl::UnixEpoch()))}));
+          "to_timestamp($1::bigint / 1000000.0)",
+          {absl::StrCat(absl::ToUnixMicros(before))}));
   return Int<uint64_t>(rows.rows[0][0]);
 }
 

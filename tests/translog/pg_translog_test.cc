@@ -353,6 +353,21 @@ TEST_CASE(
 namespace vouch {
 namespace {
 
+TEST_CASE(
+    "translog store: QueuedBefore counts entries queued before a moment, to "
+    "the microsecond",
+    "[pg][store][translog]") {
+  Db db;
+  store::PgTranslog log(db.pool.get());
+  const absl::Time before = absl::Now();
+  REQUIRE(db.Append("agent", "queued"));
+  const absl::Time after = absl::Now();
+  CHECK(log.QueuedBefore(before - absl::Minutes(1)).value_or(9) == 0);
+  CHECK(log.QueuedBefore(before - absl::Milliseconds(1)).value_or(9) == 0);
+  CHECK(log.QueuedBefore(after + absl::Milliseconds(1)).value_or(9) == 1);
+  CHECK(log.QueuedBefore(after + absl::Minutes(1)).value_or(9) == 1);
+}
+
 TEST_CASE("translog committed leaves: bounded, taken oldest first",
           "[pg][store][translog]") {
   store::CommittedLeaves committed(3);
