@@ -99,15 +99,18 @@ absl::StatusOr<std::vector<Hash>> PgNodeSource::Get(
   }
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
-      db_.Query("SELECT t.ord, n.hash FROM unnest($1::smallint[], "
-                "$2::bigint[]) WITH ORDINALITY AS t(level, idx, ord) "
-                "JOIN translog_nodes n ON n.level = t.level AND n.idx = t.idx",
+      db_.Query("SELECT t.ord, COALESCE(l.leaf_hash, n.hash) FROM "
+                "unnest($1::smallint[], $2::bigint[]) WITH ORDINALITY AS "
+                "t(level, idx, ord) LEFT JOIN translog_leaves l ON t.level = "
+                "0 AND l.leaf_index = t.idx LEFT JOIN translog_nodes n ON "
+                "t.level > 0 AND n.level = t.level AND n.idx = t.idx",
                 {IntArray(levels), IntArray(indexes)}));
   std::vector<Hash> out(ids.size());
   std::vector<bool> seen(ids.size(), false);
   for (const auto& r : rows.rows) {
     VOUCH_ASSIGN_OR_RETURN(uint64_t ord, Int<uint64_t>(r[0]));
     if (ord < 1 || ord > ids.size()) return absl::InternalError("bad ordinal");
+    if (!r[1]) continue;  // Missing: reported below.
     VOUCH_ASSIGN_OR_RETURN(out[ord - 1], HashColumn(r[1]));
     seen[ord - 1] = true;
   }
@@ -175,6 +178,7 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
           leaf_indexes.push_back(tree.size());
           leaf_hashes.push_back(HexOf(leaf_hash));
           for (const StoredNode& n : tree.Append(leaf_hash)) {
+            if (n.id.level == 0) continue;  // translog_leaves holds it.
             node_levels.push_back(n.id.level);
             node_indexes.push_back(n.id.index);
             node_hashes.push_back(HexOf(n.hash));

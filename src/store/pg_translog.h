@@ -153,7 +153,8 @@ class PgTranslog {
   PgPool* pool_;
 };
 
-// core::translog::NodeSource over translog_nodes on one connection.
+// core::translog::NodeSource over translog_nodes (levels >= 1) and
+// translog_leaves (level 0: the leaf hashes) on one connection.
 class PgNodeSource : public core::translog::NodeSource {
  public:
   explicit PgNodeSource(PgConnection& db) : db_(db) {}

@@ -428,6 +428,19 @@ TEST_CASE(
   CHECK(runner.alarms() == 0);
   CHECK(runner.records_proven() == 9);
   CHECK(runner.records_waiting() == 0);
+  // Leaf hashes are stored once, in translog_leaves (proofs read level 0
+  // there), not again as level-0 nodes.
+  {
+    auto c = db.pool->Acquire();
+    REQUIRE(c.ok());
+    auto rows = (*c)->Query(
+        "SELECT count(*) FILTER (WHERE level = 0), count(*) FROM "
+        "translog_nodes",
+        {});
+    REQUIRE(rows.ok());
+    CHECK(*rows->rows[0][0] == "0");
+    CHECK(*rows->rows[0][1] != "0");
+  }
 
   // 3. A committed leaf the sequencer dropped from the queue without
   //    integrating it: the queue's own check sees nothing (the queue is
