@@ -2,7 +2,6 @@
 
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -22,10 +21,6 @@ absl::StatusOr<Hash> HashColumn(const std::optional<std::string>& v) {
   if (!v) return absl::InternalError("translog: null hash column");
   VOUCH_ASSIGN_OR_RETURN(std::string raw, FromBytea(*v));
   return core::translog::HashFromBytes(raw);
-}
-
-std::string HexOf(const Hash& h) {
-  return absl::BytesToHexString(core::translog::HashBytes(h));
 }
 
 // "{1,2,3}": integer arrays as one text parameter.
@@ -176,12 +171,12 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
           VOUCH_ASSIGN_OR_RETURN(const Hash leaf_hash, HashColumn(r[1]));
           seqs.push_back(seq);
           leaf_indexes.push_back(tree.size());
-          leaf_hashes.push_back(HexOf(leaf_hash));
+          leaf_hashes.push_back(core::translog::HashHex(leaf_hash));
           for (const StoredNode& n : tree.Append(leaf_hash)) {
             if (n.id.level == 0) continue;  // translog_leaves holds it.
             node_levels.push_back(n.id.level);
             node_indexes.push_back(n.id.index);
-            node_hashes.push_back(HexOf(n.hash));
+            node_hashes.push_back(core::translog::HashHex(n.hash));
           }
         }
         VOUCH_ASSIGN_OR_RETURN(
@@ -373,24 +368,21 @@ absl::StatusOr<std::vector<Hash>> PgTranslog::LeafHashes(uint64_t begin,
   VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
   VOUCH_ASSIGN_OR_RETURN(
       PgRows rows,
-      db->Query("SELECT leaf_index, leaf_hash FROM translog_leaves WHERE "
+      db->Query("SELECT leaf_hash FROM translog_leaves WHERE "
                 "leaf_index >= $1::bigint AND leaf_index < $2::bigint ORDER "
                 "BY leaf_index",
                 {absl::StrCat(begin), absl::StrCat(end)}));
+  // leaf_index is the key: as many rows as indexes means none is missing.
+  if (rows.rows.size() != end - begin) {
+    return absl::DataLossError(absl::StrCat("translog: only ", rows.rows.size(),
+                                            " of leaves [", begin, ", ", end,
+                                            ") are in the table"));
+  }
   std::vector<Hash> out;
   out.reserve(rows.rows.size());
   for (const auto& r : rows.rows) {
-    VOUCH_ASSIGN_OR_RETURN(uint64_t index, Int<uint64_t>(r[0]));
-    if (index != begin + out.size()) {
-      return absl::DataLossError(absl::StrCat(
-          "translog: leaf ", begin + out.size(), " is missing from the table"));
-    }
-    VOUCH_ASSIGN_OR_RETURN(Hash h, HashColumn(r[1]));
+    VOUCH_ASSIGN_OR_RETURN(Hash h, HashColumn(r[0]));
     out.push_back(h);
-  }
-  if (out.size() != end - begin) {
-    return absl::DataLossError(absl::StrCat(
-        "translog: leaf ", begin + out.size(), " is missing from the table"));
   }
   return out;
 }

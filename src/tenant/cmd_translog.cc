@@ -11,7 +11,6 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/time/time.h"
 #include "common/bytes.h"
@@ -58,10 +57,6 @@ int Refuse(const std::string& what, const absl::Status& st) {
   return 1;
 }
 
-std::string Hex(const tl::Hash& h) {
-  return absl::BytesToHexString(tl::HashBytes(h));
-}
-
 void TranslogPrint(AppContext& ctx, const nlohmann::json& j) {
   if (ctx.config.GetString("client", "output") == "json") {
     std::cout << j.dump(2) << "\n";
@@ -104,7 +99,7 @@ absl::StatusOr<std::vector<tl::Hash>> ProofHashes(const Repeated& hashes) {
 
 nlohmann::json HeadJson(const tl::TreeHead& h) {
   return {{"tree_size", h.tree_size},
-          {"root_hash", Hex(h.root)},
+          {"root_hash", tl::HashHex(h.root)},
           {"timestamp", absl::FormatTime(absl::RFC3339_full,
                                          absl::FromUnixMillis(h.timestamp_ms),
                                          absl::UTCTimeZone())},
@@ -132,8 +127,8 @@ int TranslogRunOnline(AppContext& ctx, sdk::Client& client,
         !st.ok()) {
       return TranslogFail(st);
     }
-    std::cout << "wrote " << a.file << " (log id " << Hex(parsed->log_id())
-              << ")\n";
+    std::cout << "wrote " << a.file << " (log id "
+              << tl::HashHex(parsed->log_id()) << ")\n";
     return 0;
   }
   if (tree_head_cmd->parsed()) {
@@ -196,7 +191,7 @@ int TranslogRunOnline(AppContext& ctx, sdk::Client& client,
     }
     nlohmann::json j = HeadJson(*head);
     j["leaf_index"] = got.leaf_index();
-    j["leaf_hash"] = Hex(*leaf);
+    j["leaf_hash"] = tl::HashHex(*leaf);
     j["included"] = true;
     TranslogPrint(ctx, j);
     return 0;

@@ -3,21 +3,12 @@
 #include <algorithm>
 #include <utility>
 
-#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/logging.h"
 
 namespace vouch::verifier {
 
 namespace tl = core::translog;
-
-namespace {
-
-std::string Hex(const tl::Hash& h) {
-  return absl::BytesToHexString(tl::HashBytes(h));
-}
-
-}  // namespace
 
 void TranslogRunner::Alarm(const char* what, const std::string& detail) {
   ++alarms_;
@@ -114,31 +105,29 @@ void TranslogRunner::CheckOverdue(absl::Time now) {
       Alarm(
           "translog: a record this verifier committed is missing from the "
           "log past the bound (no tree head)",
-          Hex(hash));
+          tl::HashHex(hash));
       waiting_.erase(hash);
       continue;
     }
     absl::StatusOr<store::InclusionAnswer> found =
         log_->InclusionByHash(hash, seen_->tree_size);
-    absl::Status proven =
-        found.ok() ? tl::VerifyInclusion(found->leaf_index, seen_->tree_size,
-                                         hash, found->proof, seen_->root)
-                   : found.status();
-    if (!proven.ok() && found.ok()) {
-      Alarm(
-          "translog: a record this verifier committed has an inclusion "
-          "proof that does not verify",
-          absl::StrCat(Hex(hash), ": ", proven.message()));
-    } else if (!found.ok() &&
-               found.status().code() != absl::StatusCode::kNotFound) {
-      ReadFailed("translog: looking up a committed record failed",
-                 found.status());
-      return;  // Try again next round.
-    } else if (!found.ok()) {
+    if (absl::IsNotFound(found.status())) {
       Alarm(
           "translog: a record this verifier committed is missing from the "
           "log past the bound",
-          Hex(hash));
+          tl::HashHex(hash));
+    } else if (!found.ok()) {
+      ReadFailed("translog: looking up a committed record failed",
+                 found.status());
+      return;  // Try again next round.
+    } else if (absl::Status proven =
+                   tl::VerifyInclusion(found->leaf_index, seen_->tree_size,
+                                       hash, found->proof, seen_->root);
+               !proven.ok()) {
+      Alarm(
+          "translog: a record this verifier committed has an inclusion "
+          "proof that does not verify",
+          absl::StrCat(tl::HashHex(hash), ": ", proven.message()));
     } else {
       ++records_proven_;
       if (metrics_ != nullptr) metrics_->TranslogRecordsProven(1);

@@ -472,6 +472,18 @@ TEST_CASE(
   // It stays refused (not accepted on a later round).
   CHECK_FALSE(runner.Watch(now));
   CHECK(runner.alarms() == 3);
+
+  // 5. The changed leaf restored, but the last leaf's row deleted: the
+  //    leaves the head needs cannot all be read, which is an alarm too (not
+  //    a retry).
+  db.Exec(
+      "UPDATE translog_leaves SET leaf_hash = sha256('\\x00'::bytea || leaf) "
+      "WHERE leaf_index = (SELECT max(leaf_index) - 1 FROM translog_leaves)");
+  db.Exec(
+      "DELETE FROM translog_leaves WHERE leaf_index = (SELECT max(leaf_index) "
+      "FROM translog_leaves)");
+  CHECK_FALSE(runner.Watch(now));
+  CHECK(runner.alarms() == 4);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 
 #include <cstring>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "common/status_macros.h"
 
@@ -86,6 +87,10 @@ Hash EmptyRoot() {
   Hash h;
   SHA256(nullptr, 0, h.data());
   return h;
+}
+
+std::string HashHex(const Hash& h) {
+  return absl::BytesToHexString(HashBytes(h));
 }
 
 Hash LeafHash(absl::string_view entry) {

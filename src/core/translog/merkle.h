@@ -133,6 +133,8 @@ absl::StatusOr<Hash> HashFromBytes(absl::string_view bytes);
 inline absl::string_view HashBytes(const Hash& h) {
   return absl::string_view(reinterpret_cast<const char*>(h.data()), h.size());
 }
+// Lowercase hex (64 characters), as logs, SQL text arrays and JSON show it.
+std::string HashHex(const Hash& h);
 
 // A NodeSource holding every complete subtree in memory, level by level
 // (tests, benches): 2n hashes for n leaves.
