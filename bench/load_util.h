@@ -1,8 +1,8 @@
 // File: bench/load_util.h
 // What the load programs (verifier_load, fleet) share: fail-fast helpers
-// that name the program, a process's CPU time from /proc, and the empty
-// runtime policy their simulated agents are enrolled with. Bench-only;
-// header-only.
+// that name the program, a process's CPU time from /proc (whole or by
+// thread name), and the empty runtime policy their simulated agents are
+// enrolled with. Bench-only; header-only.
 //
 //   auto pool = Must(testing::PgCluster::Start(), "PostgreSQL");
 //   const double cpu = CpuSeconds(verifier.pid());
@@ -14,9 +14,11 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <iterator>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -44,9 +46,9 @@ inline void MustOk(const absl::Status& s, const std::string& what) {
   if (!s.ok()) Die(absl::StrCat(what, ": ", s.message()));
 }
 
-// utime + stime of a process, in seconds (0 once it is gone).
-inline double CpuSeconds(pid_t pid) {
-  std::ifstream f(absl::StrCat("/proc/", pid, "/stat"));
+// utime + stime from a /proc stat file, in seconds (0 once it is gone).
+inline double StatCpuSeconds(const std::string& path) {
+  std::ifstream f(path);
   std::string stat((std::istreambuf_iterator<char>(f)),
                    std::istreambuf_iterator<char>());
   const size_t close = stat.rfind(')');
@@ -57,6 +59,26 @@ inline double CpuSeconds(pid_t pid) {
   (void)absl::SimpleAtod(fields[11], &ut);
   (void)absl::SimpleAtod(fields[12], &st);
   return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+}
+
+// utime + stime of a process, in seconds (0 once it is gone).
+inline double CpuSeconds(pid_t pid) {
+  return StatCpuSeconds(absl::StrCat("/proc/", pid, "/stat"));
+}
+
+// CPU seconds of a process's live threads, summed by thread name (the
+// servers name theirs: vouch-commit, vouch-translog, ...).
+inline std::map<std::string, double> ThreadCpuSeconds(pid_t pid) {
+  std::map<std::string, double> out;
+  std::error_code ec;
+  for (const auto& task : std::filesystem::directory_iterator(
+           absl::StrCat("/proc/", pid, "/task"), ec)) {
+    std::ifstream f(task.path() / "comm");
+    std::string name;
+    if (!std::getline(f, name)) continue;
+    out[name] += StatCpuSeconds(task.path() / "stat");
+  }
+  return out;
 }
 
 // The runtime policy "empty" of tenant "default": no digests, so a quote

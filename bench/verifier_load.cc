@@ -56,6 +56,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <sstream>
@@ -64,9 +65,12 @@
 #include <vector>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
@@ -110,6 +114,25 @@ std::pair<std::string, std::string> SignQuote(const SoftAik& aik,
 }
 
 // Context switches (voluntary and not) of every thread of a process so far.
+// Each thread name's share of `cpu` between two ThreadCpuSeconds readings,
+// largest first, as JSON members: "vouch-commit": 0.123, ...
+std::string ThreadShares(const std::map<std::string, double>& before,
+                         const std::map<std::string, double>& after,
+                         double cpu) {
+  std::vector<std::pair<double, std::string>> shares;
+  for (const auto& [name, seconds] : after) {
+    auto it = before.find(name);
+    const double used = seconds - (it == before.end() ? 0 : it->second);
+    if (used > 0 && cpu > 0) shares.emplace_back(used / cpu, name);
+  }
+  std::sort(shares.rbegin(), shares.rend());
+  std::vector<std::string> out;
+  for (const auto& [share, name] : shares) {
+    out.push_back(absl::StrFormat("\"%s\": %.4f", absl::CEscape(name), share));
+  }
+  return absl::StrJoin(out, ", ");
+}
+
 uint64_t ContextSwitches(pid_t pid) {
   uint64_t total = 0;
   std::error_code ec;
@@ -503,6 +526,8 @@ int Main(int argc, char** argv) {
   uint64_t v0 = shared.verdicts;
   double c0 = CpuSeconds(verifier.pid());
   const uint64_t cs0 = ContextSwitches(verifier.pid());
+  const std::map<std::string, double> threads0 =
+      bench::ThreadCpuSeconds(verifier.pid());
   const size_t log_phase1 =
       ReadFileUpTo(log_path, 64 << 20).value_or("").size();
   auto t0 = Clock::now();
@@ -510,6 +535,8 @@ int Main(int argc, char** argv) {
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const uint64_t n1 = shared.verdicts - v0;
   const double cpu = CpuSeconds(verifier.pid()) - c0;
+  const std::string thread_shares =
+      ThreadShares(threads0, bench::ThreadCpuSeconds(verifier.pid()), cpu);
   const double cs_per_quote =
       static_cast<double>(ContextSwitches(verifier.pid()) - cs0) /
       static_cast<double>(std::max<uint64_t>(n1, 1));
@@ -531,6 +558,7 @@ int Main(int argc, char** argv) {
       "  verifier CPU: %.2f s = %.0f verified quotes per CPU-second "
       "(per core); %.2f context switches per quote\n",
       cpu, static_cast<double>(n1) / cpu, cs_per_quote);
+  std::printf("  verifier CPU by thread: %s\n", thread_shares.c_str());
   // Phase 2: half that rate, round-trip latency, without the cap.
   if (cap) cap->Lift();
   shared.per_agent_rate = rate / 2 / agents;
@@ -598,12 +626,13 @@ int Main(int argc, char** argv) {
         "\"p50_ms\": %.3f, \"p99_ms_worst_window\": %.3f, "
         "\"commit_p99_ms_worst_window\": %.3f, "
         "\"rtt_p50_ms\": %.3f, \"rtt_p99_ms\": %.3f, "
-        "\"failures\": %lu}\n",
+        "\"failures\": %lu, \"thread_cpu_share\": {%s}}\n",
         floor ? "transport_floor" : "verifier", agents, seconds, quota, rate,
         static_cast<double>(n1) / cpu, cs_per_quote,
         saturated.verdicts_per_commit, half.verdicts_per_commit, half.p50_ms,
         half.worst_p99_ms, half.worst_commit_p99_ms, pct(0.50), pct(0.99),
-        static_cast<unsigned long>(shared.failures.load()));
+        static_cast<unsigned long>(shared.failures.load()),
+        thread_shares.c_str());
   }
   return shared.failures > 0 ? 1 : 0;
 }

@@ -155,23 +155,32 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
         }
         VOUCH_ASSIGN_OR_RETURN(uint64_t size, Int<uint64_t>(fence.rows[0][0]));
         VOUCH_ASSIGN_OR_RETURN(CompactRange tree, EdgeOn(c, size));
-        // The database hashes the leaves (RFC 9162: SHA-256(0x00 || leaf)),
-        // so only 32 bytes a leaf come back; auditors hash the leaf bytes
-        // themselves, and every verifier's monitor rebuilds the root.
+        // One statement moves the oldest queued entries into the leaves, in
+        // queue order from index `size`, and returns their hashes in that
+        // order. The database hashes the leaves (RFC 9162: SHA-256(0x00 ||
+        // leaf)), so only 32 bytes a leaf come back; auditors hash the leaf
+        // bytes themselves, and every verifier's monitor rebuilds the root.
         VOUCH_ASSIGN_OR_RETURN(
-            PgRows queued,
-            c.Query("SELECT seq, sha256('\\x00'::bytea || leaf) FROM "
-                    "translog_queue ORDER BY seq LIMIT $1",
-                    {absl::StrCat(max_batch)}));
-        std::vector<uint64_t> seqs, leaf_indexes, node_indexes;
+            PgRows moved,
+            c.Query("WITH q AS (DELETE FROM translog_queue WHERE seq IN "
+                    "(SELECT seq FROM translog_queue ORDER BY seq LIMIT "
+                    "$1::bigint) RETURNING seq, kind, agent_id, leaf, "
+                    "queued_at), i AS (INSERT INTO translog_leaves "
+                    "(leaf_index, leaf_hash, kind, agent_id, leaf, queued_at) "
+                    "SELECT $2::bigint + row_number() OVER (ORDER BY seq) - "
+                    "1, sha256('\\x00'::bytea || leaf), kind, agent_id, leaf, "
+                    "queued_at FROM q RETURNING leaf_index, leaf_hash) SELECT "
+                    "leaf_index, leaf_hash FROM i ORDER BY leaf_index",
+                    {absl::StrCat(max_batch), absl::StrCat(size)}));
+        std::vector<uint64_t> node_indexes;
         std::vector<int> node_levels;
-        std::vector<std::string> leaf_hashes, node_hashes;
-        for (const auto& r : queued.rows) {
-          VOUCH_ASSIGN_OR_RETURN(uint64_t seq, Int<uint64_t>(r[0]));
+        std::vector<std::string> node_hashes;
+        for (const auto& r : moved.rows) {
+          VOUCH_ASSIGN_OR_RETURN(uint64_t index, Int<uint64_t>(r[0]));
+          if (index != tree.size()) {
+            return absl::InternalError("translog: leaves out of order");
+          }
           VOUCH_ASSIGN_OR_RETURN(const Hash leaf_hash, HashColumn(r[1]));
-          seqs.push_back(seq);
-          leaf_indexes.push_back(tree.size());
-          leaf_hashes.push_back(core::translog::HashHex(leaf_hash));
           for (const StoredNode& n : tree.Append(leaf_hash)) {
             if (n.id.level == 0) continue;  // translog_leaves holds it.
             node_levels.push_back(n.id.level);
@@ -179,25 +188,15 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
             node_hashes.push_back(core::translog::HashHex(n.hash));
           }
         }
+        const size_t integrated = moved.rows.size();
         VOUCH_ASSIGN_OR_RETURN(
             PgRows have,
             c.Query("SELECT 1 FROM translog_heads WHERE tree_size = $1::bigint",
                     {absl::StrCat(tree.size())}));
-        if (seqs.empty() && !have.rows.empty()) {
+        if (integrated == 0 && !have.rows.empty()) {
           return IntegrateResult{0, tree.size()};
         }
-        if (!seqs.empty()) {
-          VOUCH_RETURN_IF_ERROR(
-              c.Exec(
-                   "INSERT INTO translog_leaves (leaf_index, leaf_hash, kind, "
-                   "agent_id, leaf, queued_at) SELECT t.idx, "
-                   "decode(t.h, 'hex'), q.kind, q.agent_id, q.leaf, "
-                   "q.queued_at FROM unnest($1::bigint[], $2::bigint[], "
-                   "$3::text[]) AS t(seq, idx, h) JOIN translog_queue q ON "
-                   "q.seq = t.seq",
-                   {IntArray(seqs), IntArray(leaf_indexes),
-                    IntArray(leaf_hashes)})
-                  .status());
+        if (!node_levels.empty()) {
           VOUCH_RETURN_IF_ERROR(
               c.Exec(
                    "INSERT INTO translog_nodes (level, idx, hash) SELECT l, i, "
@@ -205,10 +204,6 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
                    "$3::text[]) AS t(l, i, h)",
                    {IntArray(node_levels), IntArray(node_indexes),
                     IntArray(node_hashes)})
-                  .status());
-          VOUCH_RETURN_IF_ERROR(
-              c.Exec("DELETE FROM translog_queue WHERE seq = ANY($1::bigint[])",
-                     {IntArray(seqs)})
                   .status());
         }
         core::translog::TreeHead head;
@@ -228,7 +223,7 @@ absl::StatusOr<IntegrateResult> PgTranslog::Integrate(
             c.Exec("UPDATE translog_sequencer SET tree_size = $1::bigint",
                    {absl::StrCat(head.tree_size)})
                 .status());
-        return IntegrateResult{seqs.size(), tree.size()};
+        return IntegrateResult{integrated, tree.size()};
       });
 }
 

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/thread_name.h"
 
 namespace vouch::verifier {
 
@@ -14,7 +15,11 @@ GroupCommitter::GroupCommitter(store::AgentStore* store, int threads,
                                size_t max_batch)
     : store_(store), max_batch_(max_batch < 1 ? 1 : max_batch) {
   if (threads < 1) threads = 1;
-  for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
+  for (int i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      SetThreadName("vouch-commit");
+      Loop();
+    });
 }
 
 GroupCommitter::~GroupCommitter() {

@@ -6,6 +6,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/thread_name.h"
 #include "core/agent_state.h"
 #include "core/ear/notice.h"
 
@@ -71,7 +72,10 @@ void NoticeHub::Add(NoticeSink* sink, const std::string& tenant,
   }
   if (options_.thread && !started_) {
     started_ = true;
-    thread_ = std::thread([this] { Run(); });
+    thread_ = std::thread([this] {
+      SetThreadName("vouch-notices");
+      Run();
+    });
   }
 }
 

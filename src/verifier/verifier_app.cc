@@ -23,6 +23,7 @@
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/service_config.h"
+#include "common/thread_name.h"
 #include "core/translog/tree_head.h"
 #include "server/limits.h"
 #include "server/metrics.h"
@@ -299,6 +300,7 @@ void Maintain(store::AgentStore& store, AttestationService& attestation,
               VerifierMetrics* metrics, const std::function<void()>& count,
               const std::function<void()>& partitions,
               absl::Notification& stop) {
+  SetThreadName("vouch-maintain");
   uint64_t last_batches = 0;
   uint64_t last_committed = 0;
   while (!stop.HasBeenNotified()) {
@@ -609,6 +611,7 @@ struct PolicyRefresher {
   std::thread thread;
   void Start(PolicyFetcher* fetcher, const std::string& id) {
     thread = std::thread([this, fetcher, id] {
+      SetThreadName("vouch-policies");
       do {
         fetcher->RefreshDue(id);
       } while (!stop.WaitForNotificationWithTimeout(kPolicyRefreshPoll));
@@ -680,6 +683,7 @@ void StartTranslog(const Config& cfg, const std::string& id,
   options.bound = cfg.GetDuration("translog", "bound");
   const absl::Duration every = cfg.GetDuration("translog", "interval");
   t.thread = std::thread([&t, options, id, vm, every] {
+    SetThreadName("vouch-translog");
     TranslogRunner runner(t.log.get(), &*t.key, id, options, vm, &t.committed);
     do {
       runner.RunOnce(absl::Now());

@@ -7,6 +7,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "common/logging.h"
+#include "common/thread_name.h"
 #include "core/attest/wire.h"
 #include "server/auth.h"
 #include "server/proto_time.h"
@@ -306,7 +307,10 @@ void WatchHub::StartPoller() {
   absl::MutexLock lock(&mu_);
   if (poller_started_) return;
   poller_started_ = true;
-  poller_ = std::thread([this] { Run(); });
+  poller_ = std::thread([this] {
+    SetThreadName("vouch-watch");
+    Run();
+  });
 }
 
 void WatchHub::Run() {

@@ -11,6 +11,7 @@
 #include "absl/time/clock.h"
 #include "common/https_client.h"
 #include "common/logging.h"
+#include "common/thread_name.h"
 #include "core/webhook/webhook.h"
 
 namespace vouch::verifier {
@@ -67,6 +68,7 @@ WebhookDelivery::~WebhookDelivery() {
 void WebhookDelivery::Start() {
   for (int i = 0; i < options_.workers; ++i) {
     threads_.emplace_back([this] {
+      SetThreadName("vouch-webhook");
       while (!stop_.HasBeenNotified()) {
         // Claim until nothing is due, then wait a poll interval.
         if (!RunOnce()) stop_.WaitForNotificationWithTimeout(options_.poll);

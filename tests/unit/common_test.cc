@@ -1,4 +1,5 @@
-// Unit tests for src/common: status macros, hex, logging, layered config.
+// Unit tests for src/common: status macros, hex, logging, layered config,
+// thread names.
 #include <signal.h>
 #include <unistd.h>
 
@@ -6,16 +7,19 @@
 #include <cstdio>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "common/app.h"
 #include "common/bytes.h"
 #include "common/config.h"
 #include "common/file.h"
 #include "common/logging.h"
 #include "common/status_macros.h"
+#include "common/thread_name.h"
 
 namespace vouch {
 namespace {
@@ -281,6 +285,22 @@ TEST_CASE("a pending stop signal is taken even by a zero-timeout poll",
   REQUIRE(raise(SIGINT) == 0);
   CHECK(WaitForShutdownFor(absl::Seconds(5)) == SIGINT);
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
+}
+
+TEST_CASE("SetThreadName names the calling thread, cut to 15 characters",
+          "[common]") {
+  auto name_of = [](const char* name) {
+    std::string seen;
+    std::thread t([&] {
+      SetThreadName(name);
+      std::ifstream f(absl::StrCat("/proc/self/task/", gettid(), "/comm"));
+      std::getline(f, seen);
+    });
+    t.join();
+    return seen;
+  };
+  CHECK(name_of("vouch-commit") == "vouch-commit");
+  CHECK(name_of("vouch-a-very-long-thread-name") == "vouch-a-very-lo");
 }
 
 }  // namespace
