@@ -18,6 +18,7 @@
 #include "absl/time/clock.h"
 #include "common/file.h"
 #include "common/logging.h"
+#include "common/thread_name.h"
 
 namespace vouch::agent {
 namespace {
@@ -154,7 +155,10 @@ absl::StatusOr<ActionOutcome> RunAction(const std::string& path,
 
 ActionRunner::ActionRunner(ActionOptions options)
     : options_(std::move(options)) {
-  thread_ = std::thread([this] { Run(); });
+  thread_ = std::thread([this] {
+    SetThreadName("vouch-actions");
+    Run();
+  });
 }
 
 ActionRunner::~ActionRunner() {

@@ -21,6 +21,7 @@
 #include "common/logging.h"
 #include "common/service_config.h"
 #include "common/status_macros.h"
+#include "common/thread_name.h"
 #include "core/ear/ear.h"
 #include "server/metrics.h"
 #include "server/service_notify.h"
@@ -494,6 +495,7 @@ int RunAgent(AppContext& ctx) {
     renew.pause_before_activate_file.clear();
     renewer = std::thread(
         [&stop_renewal, &identity, renew, open_tpm = std::move(renew_tpm)] {
+          SetThreadName("vouch-renew");
           RenewUntil(open_tpm, identity, renew, stop_renewal);
         });
   }

@@ -20,6 +20,7 @@
 #include "common/app.h"
 #include "common/file.h"
 #include "common/logging.h"
+#include "common/thread_name.h"
 #include "core/attest/limits.h"
 #include "core/ear/notice.h"
 #include "sdk/channel.h"
@@ -139,6 +140,7 @@ class Stream {
   void Start() {
     rw_ = stub_->Attest(&ctx_);
     reader_ = std::thread([this] {
+      SetThreadName("vouch-reader");
       v1::VerifierMessage m;
       while (rw_->Read(&m)) {
         inbox_.Push(std::move(m));

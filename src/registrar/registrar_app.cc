@@ -21,6 +21,7 @@
 #include "common/principal.h"
 #include "common/service_config.h"
 #include "common/status_macros.h"
+#include "common/thread_name.h"
 #include "registrar/registrar_metrics.h"
 #include "registrar/registrar_service.h"
 #include "sdk/ca.h"
@@ -324,6 +325,7 @@ int RunRegistrar(AppContext& ctx) {
   absl::Notification stop;
   std::thread cleaner([&, prune_unseen = cfg.GetDuration(
                               "registrar", "prune_unseen_after")] {
+    SetThreadName("vouch-cleaner");
     DeleteExpiredUntil(store, CleanupPeriod(pending_ttl), prune_unseen, stop);
   });
   db.Serving(port);
