@@ -113,7 +113,6 @@ std::pair<std::string, std::string> SignQuote(const SoftAik& aik,
   return aik.Quote(sel, values, nonce, core::tpm::ClockInfo{clock, 1, 0, true});
 }
 
-// Context switches (voluntary and not) of every thread of a process so far.
 // Each thread name's share of `cpu` between two ThreadCpuSeconds readings,
 // largest first, as JSON members: "vouch-commit": 0.123, ...
 std::string ThreadShares(const std::map<std::string, double>& before,
@@ -133,6 +132,7 @@ std::string ThreadShares(const std::map<std::string, double>& before,
   return absl::StrJoin(out, ", ");
 }
 
+// Context switches (voluntary and not) of every thread of a process so far.
 uint64_t ContextSwitches(pid_t pid) {
   uint64_t total = 0;
   std::error_code ec;

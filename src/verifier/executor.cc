@@ -8,11 +8,12 @@ namespace vouch::verifier {
 
 Executor::Executor(int threads, size_t max_queued) : max_queued_(max_queued) {
   if (threads < 1) threads = 1;
-  for (int i = 0; i < threads; ++i)
+  for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
       SetThreadName("vouch-work");
       Loop();
     });
+  }
 }
 
 Executor::~Executor() {

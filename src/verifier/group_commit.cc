@@ -15,11 +15,12 @@ GroupCommitter::GroupCommitter(store::AgentStore* store, int threads,
                                size_t max_batch)
     : store_(store), max_batch_(max_batch < 1 ? 1 : max_batch) {
   if (threads < 1) threads = 1;
-  for (int i = 0; i < threads; ++i)
+  for (int i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
       SetThreadName("vouch-commit");
       Loop();
     });
+  }
 }
 
 GroupCommitter::~GroupCommitter() {
