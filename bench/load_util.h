@@ -1,8 +1,8 @@
 // File: bench/load_util.h
 // What the load programs (verifier_load, fleet) share: fail-fast helpers
-// that name the program, a process's CPU time from /proc (whole or by
-// thread name), and the empty runtime policy their simulated agents are
-// enrolled with. Bench-only; header-only.
+// that name the program, a process's CPU time from /proc (whole, by
+// thread name, or with its children), and the empty runtime policy their
+// simulated agents are enrolled with. Bench-only; header-only.
 //
 //   auto pool = Must(testing::PgCluster::Start(), "PostgreSQL");
 //   const double cpu = CpuSeconds(verifier.pid());
@@ -46,24 +46,62 @@ inline void MustOk(const absl::Status& s, const std::string& what) {
   if (!s.ok()) Die(absl::StrCat(what, ": ", s.message()));
 }
 
-// utime + stime from a /proc stat file, in seconds (0 once it is gone).
-inline double StatCpuSeconds(const std::string& path) {
+// The fields of a /proc stat file after the command name ("state ppid
+// ..."; field 3 of proc(5) is [0]); empty once the process is gone.
+inline std::vector<std::string> StatFields(const std::string& path) {
   std::ifstream f(path);
   std::string stat((std::istreambuf_iterator<char>(f)),
                    std::istreambuf_iterator<char>());
   const size_t close = stat.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::vector<std::string> fields = absl::StrSplit(stat.substr(close + 2), ' ');
-  if (fields.size() < 13) return 0;
-  double ut = 0, st = 0;
-  (void)absl::SimpleAtod(fields[11], &ut);
-  (void)absl::SimpleAtod(fields[12], &st);
-  return (ut + st) / static_cast<double>(sysconf(_SC_CLK_TCK));
+  if (close == std::string::npos || close + 2 > stat.size()) return {};
+  return absl::StrSplit(stat.substr(close + 2), ' ');
+}
+
+// utime + stime from a /proc stat file, in seconds (0 once it is gone);
+// with `reaped_children`, plus cutime + cstime (children waited for).
+inline double StatCpuSeconds(const std::string& path,
+                             bool reaped_children = false) {
+  const std::vector<std::string> fields = StatFields(path);
+  if (fields.size() < 15) return 0;
+  double ticks = 0;
+  for (size_t i = 11; i < (reaped_children ? 15u : 13u); ++i) {
+    double v = 0;
+    (void)absl::SimpleAtod(fields[i], &v);
+    ticks += v;
+  }
+  return ticks / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
 // utime + stime of a process, in seconds (0 once it is gone).
 inline double CpuSeconds(pid_t pid) {
   return StatCpuSeconds(absl::StrCat("/proc/", pid, "/stat"));
+}
+
+// The live processes whose parent is `root`.
+inline std::vector<pid_t> ChildPids(pid_t root) {
+  std::vector<pid_t> out;
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc", ec)) {
+    pid_t pid = 0;
+    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
+    const std::vector<std::string> fields = StatFields(entry.path() / "stat");
+    pid_t ppid = 0;
+    if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &ppid) &&
+        ppid == root) {
+      out.push_back(pid);
+    }
+  }
+  return out;
+}
+
+// CPU seconds of a process and its children, live or reaped (PostgreSQL:
+// the postmaster, its backends and auxiliary processes). Grandchildren
+// count only once reaped.
+inline double ProcessTreeCpuSeconds(pid_t root) {
+  double cpu =
+      StatCpuSeconds(absl::StrCat("/proc/", root, "/stat"), /*reaped=*/true);
+  for (pid_t pid : ChildPids(root)) cpu += CpuSeconds(pid);
+  return cpu;
 }
 
 // CPU seconds of a process's live threads, summed by thread name (the

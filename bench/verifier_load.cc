@@ -204,23 +204,8 @@ void PinProcessTree(pid_t root, int cpu) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu, &set);
-  std::vector<pid_t> pids = {root};
-  for (const auto& entry : std::filesystem::directory_iterator("/proc")) {
-    pid_t pid = 0;
-    if (!absl::SimpleAtoi(entry.path().filename().string(), &pid)) continue;
-    std::ifstream f(entry.path() / "stat");
-    std::string stat((std::istreambuf_iterator<char>(f)),
-                     std::istreambuf_iterator<char>());
-    const size_t close = stat.rfind(')');
-    if (close == std::string::npos) continue;
-    std::vector<std::string> fields =
-        absl::StrSplit(stat.substr(close + 2), ' ');
-    pid_t ppid = 0;
-    if (fields.size() > 1 && absl::SimpleAtoi(fields[1], &ppid) &&
-        ppid == root) {
-      pids.push_back(pid);
-    }
-  }
+  std::vector<pid_t> pids = bench::ChildPids(root);
+  pids.push_back(root);
   for (pid_t pid : pids) sched_setaffinity(pid, sizeof set, &set);
 }
 
@@ -530,11 +515,18 @@ int Main(int argc, char** argv) {
       bench::ThreadCpuSeconds(verifier.pid());
   const size_t log_phase1 =
       ReadFileUpTo(log_path, 64 << 20).value_or("").size();
+  const pid_t postmaster = Must(pg->postmaster_pid(), "postmaster pid");
+  const double pg0 = bench::ProcessTreeCpuSeconds(postmaster);
   auto t0 = Clock::now();
   std::this_thread::sleep_for(std::chrono::seconds(seconds));
   const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
   const uint64_t n1 = shared.verdicts - v0;
   const double cpu = CpuSeconds(verifier.pid()) - c0;
+  // PostgreSQL's CPU per verified quote (the verifier's commits; the
+  // transport floor commits nothing).
+  const double pg_us_per_quote =
+      1e6 * (bench::ProcessTreeCpuSeconds(postmaster) - pg0) /
+      static_cast<double>(std::max<uint64_t>(n1, 1));
   const std::string thread_shares =
       ThreadShares(threads0, bench::ThreadCpuSeconds(verifier.pid()), cpu);
   const double cs_per_quote =
@@ -559,6 +551,8 @@ int Main(int argc, char** argv) {
       "(per core); %.2f context switches per quote\n",
       cpu, static_cast<double>(n1) / cpu, cs_per_quote);
   std::printf("  verifier CPU by thread: %s\n", thread_shares.c_str());
+  std::printf("  PostgreSQL CPU: %.1f us per verified quote\n",
+              pg_us_per_quote);
   // Phase 2: half that rate, round-trip latency, without the cap.
   if (cap) cap->Lift();
   shared.per_agent_rate = rate / 2 / agents;
@@ -626,12 +620,13 @@ int Main(int argc, char** argv) {
         "\"p50_ms\": %.3f, \"p99_ms_worst_window\": %.3f, "
         "\"commit_p99_ms_worst_window\": %.3f, "
         "\"rtt_p50_ms\": %.3f, \"rtt_p99_ms\": %.3f, "
-        "\"failures\": %lu, \"thread_cpu_share\": {%s}}\n",
+        "\"failures\": %lu, \"pg_cpu_us_per_quote\": %.1f, "
+        "\"thread_cpu_share\": {%s}}\n",
         floor ? "transport_floor" : "verifier", agents, seconds, quota, rate,
         static_cast<double>(n1) / cpu, cs_per_quote,
         saturated.verdicts_per_commit, half.verdicts_per_commit, half.p50_ms,
         half.worst_p99_ms, half.worst_commit_p99_ms, pct(0.50), pct(0.99),
-        static_cast<unsigned long>(shared.failures.load()),
+        static_cast<unsigned long>(shared.failures.load()), pg_us_per_quote,
         thread_shares.c_str());
   }
   return shared.failures > 0 ? 1 : 0;
