@@ -117,7 +117,9 @@ class PgTranslog {
   absl::StatusOr<SignedHead> HeadAt(uint64_t size);
 
   // Proofs against a tree of `tree_size` leaves (<= the integrated size;
-  // kInvalidArgument otherwise).
+  // kInvalidArgument otherwise). One prepared query reads a proof's nodes
+  // (and an inclusion proof's leaf); the size is read only when a node is
+  // missing, to tell a size past the log from a damaged table (kInternal).
   absl::StatusOr<InclusionAnswer> InclusionByIndex(uint64_t index,
                                                    uint64_t tree_size);
   // The first leaf with this hash (kNotFound when it is not in the tree).

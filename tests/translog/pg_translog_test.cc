@@ -192,6 +192,13 @@ TEST_CASE("translog store: appends from several writers are all integrated",
             .code() == absl::StatusCode::kNotFound);
   CHECK(log.InclusionByIndex(0, head->tree_size + 1).status().code() ==
         absl::StatusCode::kInvalidArgument);
+  // Sizes past the integrated tree: its nodes are not there, and the
+  // answer says why.
+  CHECK(log.Consistency(1, head->tree_size + 1).status().code() ==
+        absl::StatusCode::kInvalidArgument);
+  CHECK(log.InclusionByIndex(head->tree_size, head->tree_size + 1)
+            .status()
+            .code() == absl::StatusCode::kInvalidArgument);
   CheckHeads(log, key);
 }
 
