@@ -123,6 +123,11 @@ int AuditReport(AppContext& ctx, const core::audit::AuditResult& r,
   const std::string state = r.kind == Kind::kPass   ? "pass"
                             : r.kind == Kind::kFail ? "fail"
                                                     : "invalid";
+  // The verdict the record was committed (and logged) with: a pass can
+  // audit as a fail, since the audit judges the whole boot against the
+  // record's one policy version (docs/audit.md).
+  const bool record_passed =
+      b != nullptr && b->record().state() == v1::ATTESTATION_STATE_PASS;
   if (ctx.config.GetString("client", "output") == "json") {
     nlohmann::json j{{"state", state}};
     if (r.kind == Kind::kInvalid) {
@@ -132,6 +137,7 @@ int AuditReport(AppContext& ctx, const core::audit::AuditResult& r,
       j["agent_id"] = b->agent_id();
       j["attestation_id"] = b->record().attestation_id();
       j["verified_at"] = Rfc3339(b->record().verified_at());
+      j["record_state"] = record_passed ? "pass" : "fail";
       j["ek_chain_checked"] = r.ek_chain_checked;
       j["log"] = !b->has_log()   ? "absent"
                  : r.log_checked ? "checked"
@@ -155,6 +161,12 @@ int AuditReport(AppContext& ctx, const core::audit::AuditResult& r,
       if (!f.path().empty()) std::cout << " " << f.path();
       if (!f.detail().empty()) std::cout << ": " << f.detail();
       std::cout << "\n";
+    }
+    if (r.kind == Kind::kFail && record_passed) {
+      std::cout << "the record itself passed: the entries above were "
+                   "accepted as they arrived (by an earlier policy version "
+                   "or an update window); the audit judges the whole boot "
+                   "against the record's policy version\n";
     }
     std::cout << "record " << b->record().attestation_id() << " of "
               << Rfc3339(b->record().verified_at()) << "; EK chain "

@@ -34,6 +34,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "common/bytes.h"
 #include "common/file.h"
 #include "core/boot/event_log.h"
 #include "e2e/e2e_util.h"
@@ -1617,10 +1618,12 @@ TEST_CASE(
   auto [code1, out1] = AuditVerify(b1, ek_ca);
   CHECK(code1 == 0);
   CHECK(out1["state"] == "pass");
+  CHECK(out1["record_state"] == "pass");
   CHECK(out1["ek_chain_checked"] == true);
   auto [code2, out2] = AuditVerify(b2, ek_ca);
   CHECK(code2 == 1);
   CHECK(out2["state"] == "fail");
+  CHECK(out2["record_state"] == "fail");
   REQUIRE(out2["reasons"].size() >= 1);
   CHECK(out2["reasons"][0]["path"] == evil);
   CHECK(out2["reasons"][0]["code"] == "FAILURE_CODE_IMA_FILE_NOT_IN_POLICY");
@@ -1652,6 +1655,27 @@ TEST_CASE(
   auto [pc, po] = AuditVerify(policy, ek_ca);
   CHECK(pc == 2);
   CHECK(po["part"] == "policies[web]");
+  // A passing record judged against another, valid policy (its digest made
+  // to match) that lists none of the boot's files: the audit fails it, and
+  // says the record itself passed (exit 1, never 0).
+  const std::string stricter =
+      Tampered(pool.dir_, b1, "stricter.bundle", [](nlohmann::json& j) {
+        const std::string content =
+            R"({"meta": {"version": 1}, "release": 0, "digests": {},
+            "excludes": [], "keyrings": {}, "ima": {"ignored_keyrings": [],
+            "log_hash_alg": "sha1", "dm_policy": null}, "ima-buf": {},
+            "verification-keys": ""})";
+        j["policies"][0]["content"] = absl::Base64Escape(content);
+        j["policies"][0]["sha256"] = absl::Base64Escape(Sha256(content));
+      });
+  auto [tc, to] = AuditVerify(stricter, ek_ca);
+  CHECK(tc == 1);
+  CHECK(to["state"] == "fail");
+  CHECK(to["record_state"] == "pass");
+  testing::RunResult text = testing::RunCapture(
+      {VOUCHCTL_BIN, "audit", "verify", stricter, "--ek-ca", ek_ca});
+  CHECK(text.status.code == 1);
+  CHECK(absl::StrContains(text.out, "the record itself passed"));
   // A record whose verdict is turned around is not believed either.
   const std::string state =
       Tampered(pool.dir_, b1, "state.bundle", [](nlohmann::json& j) {
