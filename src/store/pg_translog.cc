@@ -310,11 +310,14 @@ absl::StatusOr<InclusionAnswer> PgTranslog::InclusionByHash(
   {
     VOUCH_ASSIGN_OR_RETURN(PgPool::Lease db, pool_->Acquire());
     VOUCH_ASSIGN_OR_RETURN(
-        PgRows rows,
-        db->Query("SELECT min(leaf_index) FROM translog_leaves WHERE "
-                  "leaf_hash = $1::bytea AND leaf_index < $2::bigint",
-                  {ToBytea(core::translog::HashBytes(leaf_hash)),
-                   absl::StrCat(tree_size)}));
+        std::vector<PgRows> results,
+        db->QueryPipelined({PgStatement{
+            "SELECT min(leaf_index) FROM translog_leaves WHERE leaf_hash = "
+            "$1::bytea AND leaf_index < $2::bigint",
+            {ToBytea(core::translog::HashBytes(leaf_hash)),
+             absl::StrCat(tree_size)},
+            "vouch_translog_leaf_by_hash"}}));
+    const PgRows& rows = results.at(0);
     if (rows.rows.empty() || !rows.rows[0][0]) {
       return absl::NotFoundError("leaf is not in the log at that size");
     }
