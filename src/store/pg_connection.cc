@@ -271,6 +271,13 @@ absl::StatusOr<PgRows> PgConnection::Query(absl::string_view sql,
   return *std::move(rows);
 }
 
+absl::StatusOr<PgRows> PgConnection::QueryPrepared(
+    const PgStatement& statement) {
+  VOUCH_ASSIGN_OR_RETURN(std::vector<PgRows> results,
+                         QueryPipelined({statement}));
+  return std::move(results.at(0));
+}
+
 absl::StatusOr<std::vector<PgRows>> PgConnection::QueryPipelined(
     const std::vector<PgStatement>& statements) {
   VOUCH_RETURN_IF_ERROR(handle_->Usable());

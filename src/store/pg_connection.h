@@ -129,6 +129,10 @@ class PgConnection {
   // error: the transaction is left aborted).
   absl::StatusOr<std::vector<PgRows>> QueryPipelined(
       const std::vector<PgStatement>& statements);
+  // One statement, prepared under `statement.prepare_as` the first time this
+  // connection runs it (QueryPipelined of one): for a query run often
+  // enough that planning it each time shows.
+  absl::StatusOr<PgRows> QueryPrepared(const PgStatement& statement);
 
   // Runs a statement whose result rows are not needed; returns rows affected.
   absl::StatusOr<int64_t> Exec(absl::string_view sql,

@@ -187,6 +187,13 @@ TEST_CASE("translog store: appends from several writers are all integrated",
     REQUIRE(by_hash.ok());
     CHECK(by_hash->leaf_index == i);
   }
+  // In a tree of one leaf the path is empty: the leaf is still read.
+  auto alone = log.InclusionByIndex(0, 1);
+  REQUIRE(alone.ok());
+  CHECK(alone->proof.empty());
+  auto first = tree.Get({core::translog::NodeId{0, 0}});
+  REQUIRE(first.ok());
+  CHECK(alone->leaf_hash == (*first)[0]);
   CHECK(log.InclusionByHash(LeafHash("never logged"), head->tree_size)
             .status()
             .code() == absl::StatusCode::kNotFound);
