@@ -3,11 +3,11 @@
 // (store::PrepareDatabase), a tree of N synthetic leaves written into
 // translog_leaves and every complete subtree into translog_nodes by SQL
 // (leaf i: the 8-byte big-endian i; hashes as RFC 9162), then random
-// inclusion and consistency proofs through store::PgTranslog, the calls the
-// Admin API serves them with, timed one at a time (wall: the queries' round
-// trips included). Every proof is verified against roots computed here,
-// independently of the database, from the leaves alone; a proof that does
-// not verify fails the run.
+// inclusion proofs (by index and by leaf hash) and consistency proofs
+// through store::PgTranslog, the calls the Admin API serves them with, timed
+// one at a time (wall: the queries' round trips included). Every proof is
+// verified against roots computed here, independently of the database, from the
+// leaves alone; a proof that does not verify fails the run.
 //
 //   build/release/bench/translog_pg --leaves 10000000 --proofs 2000 --json
 #include <algorithm>
