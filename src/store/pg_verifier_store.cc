@@ -1114,14 +1114,30 @@ namespace {
 // $40 keys learned from keyrings (null: unchanged, like $11..$13)
 // $41 (with the log on): the record's transparency-log leaf, queued in
 // the same transaction (docs/transparency-log.md).
-std::string BuildVerdictSql(bool translog) {
+//
+// The kept rows that only some verdicts write are optional parts of the
+// statement (VerdictParts): PostgreSQL prepares every part for each
+// execution, written or not, so a part a verdict does not need is left
+// out. Its parameters are then only typed, in a CTE nothing reads (which
+// the planner drops), so every variant takes the same parameter list.
+enum VerdictPart : unsigned {
+  kKept = 1,        // k: the record's kept evidence
+  kImaSegment = 2,  // ks: the IMA entries this record accepted
+  kBootLog = 4,     // kb: the boot log that came with the evidence
+  kNewAik = 8,      // ka: the AIK, unless known to be kept already
+  kLogged = 16,     // l: the transparency-log leaf
+  kAllParts = 32,
+};
+
+std::string BuildVerdictSql(unsigned parts) {
   const std::string log_cte =
-      translog ? absl::StrCat(
-                     ", l AS (",
-                     TranslogAppendSql("$1", "$41",
-                                       core::translog::LeafKind::kAttestation),
-                     " FROM u RETURNING 1)")
-               : "";
+      parts & kLogged
+          ? absl::StrCat(
+                ", l AS (",
+                TranslogAppendSql("$1", "$41",
+                                  core::translog::LeafKind::kAttestation),
+                " FROM u)")
+          : "";
   return absl::StrCat(
       "WITH g AS (SELECT 1 FROM registrations WHERE agent_id = $1 AND "
       "aik_name = $24::bytea FOR SHARE), "
@@ -1158,50 +1174,78 @@ std::string BuildVerdictSql(bool translog) {
       "$14, $1, $15, $2::bigint, $16, CASE "
       "WHEN $3::boolean THEN 'pass' ELSE 'fail' END, $5, $17::bigint, "
       "$11::bigint, $18::bigint, CASE WHEN $7::boolean THEN $8::bigint "
-      "ELSE -1 END, $19, $22::bigint, $23::boolean FROM u RETURNING 1), "
+      "ELSE -1 END, $19, $22::bigint, $23::boolean FROM u), "
       // A nonce is accepted once in the pool: attestations is partitioned
       // and cannot hold that constraint (migrations/0008).
       "n AS (INSERT INTO attestation_nonces (nonce) SELECT $16 FROM u "
-      "RETURNING 1), "
+      "), "
       "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
       "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
-      "'verdict', $4 FROM u WHERE u.prev <> u.state RETURNING 1), "
+      "'verdict', $4 FROM u WHERE u.prev <> u.state)",
       // Kept evidence (migrations/0010), only with a verified clock
       // ($7): $25 kept?  $26 quote  $27 AIK public  $28 first IMA index
       // of the segment (null: none)  $29 format  $30 template hash alg
       // $31 IMA data  $32 boot log  $33 its SHA-256 (null: none came)
       // $34..$39 runtime/boot/pcr policy names and versions.
-      "k AS (INSERT INTO attestation_evidence (attestation_id, tenant, "
-      "agent_id, quote, aik_name, reset_count, ima_next_entry, "
-      "boot_log_sha256, runtime_policy, runtime_policy_version, "
-      "boot_policy, boot_policy_version, pcr_policy, pcr_policy_version) "
-      "SELECT $4, $14, $1, $26, $24::bytea, $8::bigint, $11::bigint, "
-      "COALESCE($33::bytea, (SELECT b.sha256 FROM kept_boot_logs b WHERE "
-      "b.agent_id = $1 AND b.reset_count = $8::bigint ORDER BY b.at DESC "
-      "LIMIT 1)), $34, $35::bigint, $36, $37::bigint, $38, $39::bigint "
-      "FROM u WHERE $25::boolean AND $7::boolean RETURNING 1), "
-      "ks AS (INSERT INTO ima_segments (tenant, agent_id, reset_count, "
-      "first_index, next_index, format, template_hash_alg, data) SELECT "
-      "$14, $1, $8::bigint, $28::bigint, $11::bigint, $29::integer, "
-      "$30::integer, $31 FROM u WHERE $25::boolean AND $7::boolean AND "
-      "$28::bigint IS NOT NULL RETURNING 1), "
-      "kb AS (INSERT INTO kept_boot_logs (agent_id, sha256, reset_count, "
-      "data) SELECT $1, $33, $8::bigint, $32 FROM u WHERE $25::boolean AND "
-      "$7::boolean AND $33::bytea IS NOT NULL ON CONFLICT (agent_id, "
-      "sha256) DO UPDATE SET reset_count = EXCLUDED.reset_count, at = "
-      "now() RETURNING 1), "
-      "ka AS (INSERT INTO kept_aiks (aik_name, aik_public) SELECT "
-      "$24::bytea, $27 FROM u WHERE $25::boolean AND $7::boolean ON "
-      "CONFLICT (aik_name) DO NOTHING RETURNING 1)",
-      log_cte, " SELECT u.prev, u.state, (SELECT count(*) FROM r) FROM u");
+      parts & kKept
+          ? ", k AS (INSERT INTO attestation_evidence (attestation_id, "
+            "tenant, agent_id, quote, aik_name, reset_count, "
+            "ima_next_entry, boot_log_sha256, runtime_policy, "
+            "runtime_policy_version, boot_policy, boot_policy_version, "
+            "pcr_policy, pcr_policy_version) SELECT $4, $14, $1, $26, "
+            "$24::bytea, $8::bigint, $11::bigint, COALESCE($33::bytea, "
+            "(SELECT b.sha256 FROM kept_boot_logs b WHERE b.agent_id = $1 "
+            "AND b.reset_count = $8::bigint ORDER BY b.at DESC LIMIT 1)), "
+            "$34, $35::bigint, $36, $37::bigint, $38, $39::bigint FROM u "
+            "WHERE $25::boolean AND $7::boolean)"
+          : "",
+      parts & kImaSegment
+          ? ", ks AS (INSERT INTO ima_segments (tenant, agent_id, "
+            "reset_count, first_index, next_index, format, "
+            "template_hash_alg, data) SELECT $14, $1, $8::bigint, "
+            "$28::bigint, $11::bigint, $29::integer, $30::integer, $31 FROM "
+            "u WHERE $25::boolean AND $7::boolean AND $28::bigint IS NOT "
+            "NULL)"
+          : "",
+      parts & kBootLog
+          ? ", kb AS (INSERT INTO kept_boot_logs (agent_id, sha256, "
+            "reset_count, data) SELECT $1, $33, $8::bigint, $32 FROM u WHERE "
+            "$25::boolean AND $7::boolean AND $33::bytea IS NOT NULL ON "
+            "CONFLICT (agent_id, sha256) DO UPDATE SET reset_count = "
+            "EXCLUDED.reset_count, at = now())"
+          : "",
+      parts & kNewAik
+          ? ", ka AS (INSERT INTO kept_aiks (aik_name, aik_public) SELECT "
+            "$24::bytea, $27 FROM u WHERE $25::boolean AND $7::boolean ON "
+            "CONFLICT (aik_name) DO NOTHING)"
+          : "",
+      // The parameters of the parts left out, typed.
+      ", p AS (SELECT $25::boolean",
+      parts & kKept ? ""
+                    : ", $26::bytea, $33::bytea, $34::text, $35::bigint, "
+                      "$36::text, $37::bigint, $38::text, $39::bigint",
+      parts & kImaSegment
+          ? ""
+          : ", $28::bigint, $29::integer, $30::integer, $31::bytea",
+      parts & kBootLog ? "" : ", $32::bytea",
+      parts & kNewAik ? "" : ", $27::bytea", ")", log_cte,
+      " SELECT u.prev, u.state FROM u");
 }
 
-const std::string& VerdictSql(bool translog) {
-  static const std::string* const kPlain =
-      new std::string(BuildVerdictSql(false));
-  static const std::string* const kLogged =
-      new std::string(BuildVerdictSql(true));
-  return translog ? *kLogged : *kPlain;
+// Each variant's SQL and prepared-statement name, built once.
+struct VerdictVariant {
+  std::string sql;
+  std::string name;
+};
+const VerdictVariant& VerdictSql(unsigned parts) {
+  static const std::vector<VerdictVariant>* const kAll = [] {
+    auto* all = new std::vector<VerdictVariant>;
+    for (unsigned p = 0; p < kAllParts; ++p) {
+      all->push_back({BuildVerdictSql(p), absl::StrCat("vouch_verdict_", p)});
+    }
+    return all;
+  }();
+  return (*kAll)[parts];
 }
 
 // The verdict's bytea parameters (from 0: $5 is bit 4), sent as raw bytes.
@@ -1210,8 +1254,15 @@ constexpr uint64_t kVerdictByteaParams =
     Bit(5) | Bit(12) | Bit(13) | Bit(16) | Bit(19) | Bit(21) | Bit(24) |
     Bit(26) | Bit(27) | Bit(31) | Bit(32) | Bit(33) | Bit(40) | Bit(41);
 
+// Whether the verdict writes its kept evidence: kept, with a verified clock.
+bool WritesKept(const VerdictCommit& c) {
+  return c.kept.has_value() && c.reset_count.has_value();
+}
+
 // One verdict as one statement (to pipeline): see AgentStore::CommitVerdicts.
-PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
+// `aik_kept`: its AIK is known to be in kept_aiks already.
+PgStatement VerdictStatement(const VerdictCommit& c, bool translog,
+                             bool aik_kept) {
   auto opt_u64 = [](const std::optional<uint64_t>& v) -> PgParam {
     return v ? PgParam(absl::StrCat(*v)) : PgParam();
   };
@@ -1221,7 +1272,15 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
   const bool kept = c.kept.has_value();
   const KeptEvidence& k = kept ? *c.kept : kNone;
   const bool segment = kept && ima && !k.ima_data.empty();
-  PgStatement st{VerdictSql(translog),
+  unsigned parts = translog ? unsigned{kLogged} : 0u;
+  if (WritesKept(c)) {
+    parts |= kKept;
+    if (segment) parts |= kImaSegment;
+    if (!k.boot_log.empty()) parts |= kBootLog;
+    if (!aik_kept) parts |= kNewAik;
+  }
+  const VerdictVariant& variant = VerdictSql(parts);
+  PgStatement st{variant.sql,
                  {c.agent_id,
                   absl::StrCat(c.epoch),
                   c.passed ? "true" : "false",
@@ -1262,7 +1321,7 @@ PgStatement VerdictStatement(const VerdictCommit& c, bool translog) {
                   k.pcr_policy,
                   absl::StrCat(k.pcr_policy_version),
                   ima ? PgParam(c.ima_learned_keys) : PgParam()},
-                 translog ? "vouch_verdict_logged" : "vouch_verdict",
+                 variant.name,
                  kVerdictByteaParams};
   if (translog) {
     st.params.push_back(core::translog::TranslogLeafForAttestation(
@@ -1311,9 +1370,9 @@ PgStatement ShadowStatement(const VerdictCommit& c) {
 }
 
 // A verdict's statements: the verdict, then its shadow's when it has one.
-void AppendVerdict(const VerdictCommit& c, bool translog,
+void AppendVerdict(const VerdictCommit& c, bool translog, bool aik_kept,
                    std::vector<PgStatement>* out) {
-  out->push_back(VerdictStatement(c, translog));
+  out->push_back(VerdictStatement(c, translog, aik_kept));
   if (c.shadow) out->push_back(ShadowStatement(c));
 }
 
@@ -1331,10 +1390,10 @@ absl::StatusOr<VerdictApplied> VerdictResult(const PgRows& rows) {
 // `verdict`: the verdict's statement, for the caller.
 absl::StatusOr<VerdictApplied> ApplyVerdict(PgConnection& db,
                                             const VerdictCommit& c,
-                                            bool translog,
+                                            bool translog, bool aik_kept,
                                             PgStatement* verdict) {
   std::vector<PgStatement> statements;
-  AppendVerdict(c, translog, &statements);
+  AppendVerdict(c, translog, aik_kept, &statements);
   VOUCH_ASSIGN_OR_RETURN(std::vector<PgRows> rows,
                          db.QueryPipelined(statements));
   if (rows.size() != statements.size()) {
@@ -1365,7 +1424,7 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   at.reserve(commits.size());
   for (const VerdictCommit* c : commits) {
     at.push_back(statements.size());
-    AppendVerdict(*c, translog_, &statements);
+    AppendVerdict(*c, translog_, AikKept(c->aik_name), &statements);
   }
   if (commit_delay_ > absl::ZeroDuration()) {
     statements.push_back({"SELECT pg_sleep($1)",
@@ -1377,7 +1436,7 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
   if (all.ok() && all->size() == statements.size()) {
     for (size_t i = 0; i < commits.size(); ++i) {
       results.push_back(VerdictResult((*all)[at[i]]));
-      Committed(statements[at[i]], results.back());
+      Committed(*commits[i], statements[at[i]], results.back());
     }
     return results;
   }
@@ -1395,17 +1454,31 @@ std::vector<absl::StatusOr<VerdictApplied>> PgVerifierStore::CommitVerdicts(
     PgStatement verdict;
     results.push_back(InTransaction(
         **db, [&](PgConnection& conn) -> absl::StatusOr<VerdictApplied> {
-          return ApplyVerdict(conn, *c, translog_, &verdict);
+          return ApplyVerdict(conn, *c, translog_, AikKept(c->aik_name),
+                              &verdict);
         }));
-    Committed(verdict, results.back());
+    Committed(*c, verdict, results.back());
   }
   return results;
 }
 
-void PgVerifierStore::Committed(const PgStatement& verdict,
+bool PgVerifierStore::AikKept(const std::string& aik_name) {
+  absl::MutexLock lock(&aiks_mu_);
+  return kept_aiks_.contains(aik_name);
+}
+
+void PgVerifierStore::Committed(const VerdictCommit& commit,
+                                const PgStatement& verdict,
                                 const absl::StatusOr<VerdictApplied>& result) {
-  if (committed_ == nullptr || !translog_ || !result.ok() || result->fenced ||
-      verdict.params.empty() || !verdict.params.back()) {
+  if (!result.ok() || result->fenced) return;
+  if (WritesKept(commit)) {
+    // kept_aiks rows are never deleted (migrations/0010).
+    absl::MutexLock lock(&aiks_mu_);
+    if (kept_aiks_.size() >= kKeptAiksKnown) kept_aiks_.clear();
+    kept_aiks_.insert(commit.aik_name);
+  }
+  if (committed_ == nullptr || !translog_ || verdict.params.empty() ||
+      !verdict.params.back()) {
     return;
   }
   // The leaf is the statement's last parameter ($41).

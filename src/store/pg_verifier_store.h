@@ -14,6 +14,8 @@
 #ifndef VOUCH_STORE_PG_VERIFIER_STORE_H_
 #define VOUCH_STORE_PG_VERIFIER_STORE_H_
 
+#include "absl/container/flat_hash_set.h"
+#include "absl/synchronization/mutex.h"
 #include "store/pg_pool.h"
 #include "store/pg_translog.h"
 #include "store/verifier_store.h"
@@ -125,15 +127,23 @@ class PgVerifierStore final : public PolicyStore,
   absl::Status SetTenantSettings(const TenantSettings& settings) override;
 
  private:
-  // Hands a committed verdict's log leaf to committed_ (when it has one).
-  void Committed(const PgStatement& verdict,
+  // After a verdict's transaction: notes its AIK as kept (when it wrote
+  // kept evidence) and hands its log leaf to committed_ (when it has one).
+  void Committed(const VerdictCommit& commit, const PgStatement& verdict,
                  const absl::StatusOr<VerdictApplied>& result);
+  // Whether this process committed a record that kept this AIK (so a
+  // verdict's statement can leave out the kept_aiks insert).
+  bool AikKept(const std::string& aik_name);
 
   PgPool* pool_;
   int timeout_intervals_;
   absl::Duration commit_delay_ = absl::ZeroDuration();
   bool translog_ = false;
   CommittedLeaves* committed_ = nullptr;
+  // AIK names known to be in kept_aiks; forgotten all at once at the bound.
+  static constexpr size_t kKeptAiksKnown = 1 << 16;
+  absl::Mutex aiks_mu_;
+  absl::flat_hash_set<std::string> kept_aiks_ ABSL_GUARDED_BY(aiks_mu_);
 };
 
 }  // namespace vouch::store

@@ -733,6 +733,13 @@ void KeptContract(Fixture& f) {
   absl::StatusOr<store::Takeover> rebound =
       s.TakeOver("default", "a1", "v3", "", absl::Seconds(30));
   REQUIRE(rebound.ok());
+  // The new AIK's first commit is fenced (a stale epoch): it keeps
+  // nothing, so the next one must still keep the AIK.
+  c = Commit(epoch, true, 7, "k-6-fenced");
+  c.aik_name = "\x03";
+  c.kept = kept("quote-6", 6, "e6", "");
+  c.kept->aik_public = "new-aik-public";
+  REQUIRE(CommitOne(s, c)->fenced);
   c = Commit(rebound->agent.epoch, true, 7, "k-6");
   c.ima_from = 6;
   c.aik_name = "\x03";
@@ -745,6 +752,18 @@ void KeptContract(Fixture& f) {
   REQUIRE(r.ok());
   CHECK(r->aik_name == "\x03");
   CHECK(r->evidence.aik_public == "new-aik-public");
+  // Later records of the same AIK (the database may skip keeping it again)
+  // read it too.
+  c = Commit(rebound->agent.epoch, true, 7, "k-7");
+  c.ima_from = 7;
+  c.aik_name = "\x03";
+  c.kept = kept("quote-7", 7, "", "");
+  c.kept->aik_public = "new-aik-public";
+  REQUIRE(!CommitOne(s, c)->fenced);
+  r = s.GetKeptRecord("default", "k-7");
+  REQUIRE(r.ok());
+  CHECK(r->evidence.aik_public == "new-aik-public");
+  CHECK(r->evidence.quote == "quote-7");
   r = s.GetKeptRecord("default", "k-1");
   REQUIRE(r.ok());
   CHECK(r->evidence_status.ok());
