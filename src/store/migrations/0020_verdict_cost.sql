@@ -15,6 +15,9 @@
 --    "unspecified", never to pass. interval_ms keeps its CHECK (cheaper,
 --    and its value comes from an operator).
 --
+-- Both only change the catalog (no scan, no rewrite): the tables are locked
+-- for a moment, however many rows they hold.
+--
 -- Reviewed in tests/store/retention_test.cc: the previous release keeps
 -- working (it queries by tenant and writes only these values).
 DROP INDEX IF EXISTS attestations_agent;
