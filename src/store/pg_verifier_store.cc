@@ -1116,7 +1116,7 @@ namespace {
 // the same transaction (docs/transparency-log.md).
 //
 // The kept rows that only some verdicts write are optional parts of the
-// statement (VerdictParts): PostgreSQL prepares every part for each
+// statement (VerdictPart): PostgreSQL prepares every part for each
 // execution, written or not, so a part a verdict does not need is left
 // out. Its parameters are then only typed, in a CTE nothing reads (which
 // the planner drops), so every variant takes the same parameter list.
@@ -1177,8 +1177,7 @@ std::string BuildVerdictSql(unsigned parts) {
       "ELSE -1 END, $19, $22::bigint, $23::boolean FROM u), "
       // A nonce is accepted once in the pool: attestations is partitioned
       // and cannot hold that constraint (migrations/0008).
-      "n AS (INSERT INTO attestation_nonces (nonce) SELECT $16 FROM u "
-      "), "
+      "n AS (INSERT INTO attestation_nonces (nonce) SELECT $16 FROM u), "
       "e AS (INSERT INTO agent_events (tenant, agent_id, previous_state, "
       "state, cause, attestation_id) SELECT $14, $1, u.prev, u.state, "
       "'verdict', $4 FROM u WHERE u.prev <> u.state)",

@@ -132,7 +132,10 @@ class PgVerifierStore final : public PolicyStore,
   void Committed(const VerdictCommit& commit, const PgStatement& verdict,
                  const absl::StatusOr<VerdictApplied>& result);
   // Whether this process committed a record that kept this AIK (so a
-  // verdict's statement can leave out the kept_aiks insert).
+  // verdict's statement can leave out the kept_aiks insert). A database
+  // restored behind a running verifier could lack such a row: its records
+  // then read "the record's AIK is not kept" (FAILED_PRECONDITION), never
+  // as a pass; a restore starts the servers again anyway (operations.md).
   bool AikKept(const std::string& aik_name);
 
   PgPool* pool_;
