@@ -132,6 +132,7 @@ using bench::CpuSeconds;
 using bench::Die;
 using bench::Must;
 using bench::MustOk;
+using bench::Percentile;
 
 // Resident set size of a process in bytes (0 once it is gone).
 int64_t RssBytes(pid_t pid) {
@@ -796,14 +797,8 @@ void Provision(const Options& o, store::PgPool& pool,
     MustOk(db->Exec("BEGIN").status(), "begin");
     for (int i = from; i < std::min(o.agents, from + 500); ++i) {
       const Agent& a = *agents[i];
-      MustOk(db->Exec("INSERT INTO registrations (agent_id, tenant, ek_public, "
-                      "ek_sha256, ek_certificate, aik_public, aik_name, "
-                      "activated_at) VALUES ($1, 'default', '\\x00', "
-                      "sha256(convert_to($1::text, 'UTF8')), '\\x00', $2, $3, "
-                      "now())",
-                      {a.id, store::ToBytea(AsString(a.aik->tpm2b_public())),
-                       store::ToBytea(AsString(a.aik->name()))})
-                 .status(),
+      MustOk(bench::RegisterAgent(*db, a.id, AsString(a.aik->tpm2b_public()),
+                                  AsString(a.aik->name())),
              "register");
     }
     MustOk(db->Exec("COMMIT").status(), "commit");
@@ -840,12 +835,6 @@ std::string CachedCa(const Options& o) {
     MustOk(sdk::IssueCertificate(admin), "admin cert");
   }
   return ca;
-}
-
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
 }
 
 // Verdicts agents received whose attestation is not stored.

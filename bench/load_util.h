@@ -1,8 +1,9 @@
 // File: bench/load_util.h
-// What the load programs (verifier_load, fleet) share: fail-fast helpers
-// that name the program, a process's CPU time from /proc (whole, by
-// thread name, or with its children), and the empty runtime policy their
-// simulated agents are enrolled with. Bench-only; header-only.
+// What the load programs (verifier_load, fleet, translog_pg, verdict_pg)
+// share: fail-fast helpers that name the program, a process's CPU time from
+// /proc (whole, by thread name, or with its children), elapsed time and
+// percentiles, the registration row of a simulated agent and the empty
+// runtime policy it is enrolled with. Bench-only; header-only.
 //
 //   auto pool = Must(testing::PgCluster::Start(), "PostgreSQL");
 //   const double cpu = CpuSeconds(verifier.pid());
@@ -13,6 +14,8 @@
 #include <sys/types.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -26,6 +29,8 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/string_view.h"
+#include "store/pg_connection.h"
 #include "store/verifier_store.h"
 
 namespace vouch::bench {
@@ -117,6 +122,36 @@ inline std::map<std::string, double> ThreadCpuSeconds(pid_t pid) {
     out[name] += StatCpuSeconds(task.path() / "stat");
   }
   return out;
+}
+
+// Seconds of the steady clock since `since`.
+inline double SecondsSince(std::chrono::steady_clock::time_point since) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - since)
+      .count();
+}
+
+// The value at fraction `p` (0..1) of `v` sorted (nearest rank below); 0
+// for no values.
+inline double Percentile(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
+}
+
+// An agent as the registrar leaves it once activated, in tenant "default":
+// the registrations row with this AIK (a placeholder EK).
+inline absl::Status RegisterAgent(store::PgConnection& db,
+                                  const std::string& agent_id,
+                                  absl::string_view aik_public,
+                                  absl::string_view aik_name) {
+  return db
+      .Exec(
+          "INSERT INTO registrations (agent_id, tenant, ek_public, "
+          "ek_sha256, ek_certificate, aik_public, aik_name, activated_at) "
+          "VALUES ($1, 'default', '\\x00', sha256(convert_to($1::text, "
+          "'UTF8')), '\\x00', $2, $3, now())",
+          {agent_id, store::ToBytea(aik_public), store::ToBytea(aik_name)})
+      .status();
 }
 
 // The runtime policy "empty" of tenant "default": no digests, so a quote

@@ -51,10 +51,6 @@ tl::Hash Leaf(uint64_t i) {
   return tl::LeafHash(leaf);
 }
 
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
 void Exec(store::PgConnection& db, const std::string& sql) {
   MustOk(db.Exec(sql, {}).status(), sql.substr(0, 60));
 }
@@ -145,7 +141,7 @@ int Main(int argc, char** argv) {
   MustOk(store::PrepareDatabase(pool, absl::Seconds(30)), "schema");
   auto t = Clock::now();
   Fill(pool, leaves);
-  const double fill_s = Seconds(t);
+  const double fill_s = bench::SecondsSince(t);
 
   // Roots of the sizes the consistency proofs start from, and of the whole
   // tree, from the leaves alone.
@@ -180,7 +176,7 @@ int Main(int argc, char** argv) {
     t = Clock::now();
     store::InclusionAnswer a =
         Must(log.InclusionByIndex(index, leaves), "inclusion proof");
-    inclusion_ms.push_back(1e3 * Seconds(t));
+    inclusion_ms.push_back(1e3 * bench::SecondsSince(t));
     inclusion_hashes += a.proof.size();
     MustOk(tl::VerifyInclusion(index, leaves, Leaf(index), a.proof, root),
            absl::StrCat("inclusion proof of leaf ", index));
@@ -194,7 +190,7 @@ int Main(int argc, char** argv) {
     t = Clock::now();
     store::InclusionAnswer a =
         Must(log.InclusionByHash(leaf, leaves), "inclusion proof by hash");
-    by_hash_ms.push_back(1e3 * Seconds(t));
+    by_hash_ms.push_back(1e3 * bench::SecondsSince(t));
     if (a.leaf_index != index) Die("a leaf hash was found at another index");
     MustOk(tl::VerifyInclusion(index, leaves, leaf, a.proof, root),
            absl::StrCat("inclusion proof of leaf hash ", index));
@@ -203,7 +199,7 @@ int Main(int argc, char** argv) {
     t = Clock::now();
     std::vector<tl::Hash> proof =
         Must(log.Consistency(m, leaves), "consistency proof");
-    consistency_ms.push_back(1e3 * Seconds(t));
+    consistency_ms.push_back(1e3 * bench::SecondsSince(t));
     consistency_hashes += proof.size();
     MustOk(tl::VerifyConsistency(m, leaves, roots[m], root, proof),
            absl::StrCat("consistency proof from ", m));

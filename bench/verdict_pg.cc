@@ -64,12 +64,6 @@ struct Agent {
   uint64_t ima_next = 0;
 };
 
-double Percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<size_t>(p * v.size()))];
-}
-
 int Run(int argc, char** argv) {
   int agents = 64;
   int verdicts = 40000;
@@ -126,13 +120,7 @@ int Run(int argc, char** argv) {
     for (int i = 0; i < agents; ++i) {
       Agent& a = fleet[i];
       a.id = absl::StrCat("bench-agent-", i);
-      MustOk(db->Exec("INSERT INTO registrations (agent_id, tenant, "
-                      "ek_public, ek_sha256, ek_certificate, aik_public, "
-                      "aik_name, activated_at) VALUES ($1, 'default', "
-                      "'\\x00', sha256(convert_to($1::text, 'UTF8')), "
-                      "'\\x00', '\\x01', $2, now())",
-                      {a.id, store::ToBytea(Bytes(i, 34, 'n'))})
-                 .status(),
+      MustOk(bench::RegisterAgent(*db, a.id, "\x01", Bytes(i, 34, 'n')),
              "registration");
       store::Enrollment e;
       e.tenant = "default";
@@ -205,8 +193,7 @@ int Run(int argc, char** argv) {
     std::vector<absl::StatusOr<store::VerdictApplied>> r =
         store.CommitVerdicts(ptrs);
     if (rtts != nullptr) {
-      rtts->push_back(
-          std::chrono::duration<double, std::milli>(Clock::now() - t0).count());
+      rtts->push_back(1e3 * bench::SecondsSince(t0));
     }
     for (const absl::StatusOr<store::VerdictApplied>& v : r) {
       MustOk(v.status(), "verdict");
@@ -231,7 +218,7 @@ int Run(int argc, char** argv) {
     commit(n, next_agent, &rtts);
     done += n;
   }
-  const double wall = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double wall = bench::SecondsSince(t0);
   const double pg_us =
       1e6 * (bench::ProcessTreeCpuSeconds(postmaster) - pg0) / done;
   const double self_us = 1e6 * (SelfCpuSeconds() - self0) / done;
@@ -244,7 +231,7 @@ int Run(int argc, char** argv) {
   std::printf("  this process (statements, libpq): %.1f us per verdict\n",
               self_us);
   std::printf("  batch round trip: p50 %.2f ms, p99 %.2f ms\n",
-              Percentile(rtts, 0.5), Percentile(rtts, 0.99));
+              bench::Percentile(rtts, 0.5), bench::Percentile(rtts, 0.99));
   if (json) {
     std::printf(
         "{\"agents\": %d, \"verdicts\": %d, \"batch\": %d, \"ima_entries\": "
@@ -252,8 +239,8 @@ int Run(int argc, char** argv) {
         "\"pg_cpu_us_per_verdict\": %.1f, \"client_cpu_us_per_verdict\": "
         "%.1f, \"batch_p50_ms\": %.3f, \"batch_p99_ms\": %.3f}\n",
         agents, done, batch, ima_entries, translog ? "true" : "false",
-        done / wall, pg_us, self_us, Percentile(rtts, 0.5),
-        Percentile(rtts, 0.99));
+        done / wall, pg_us, self_us, bench::Percentile(rtts, 0.5),
+        bench::Percentile(rtts, 0.99));
   }
   return 0;
 }

@@ -409,14 +409,10 @@ int Main(int argc, char** argv) {
     aiks.push_back(SoftAik::Create());
     ids.push_back(absl::StrCat("load-agent-", i));
     auto db = Must(pool.Acquire(), "db");
-    Must(db->Exec("INSERT INTO registrations (agent_id, tenant, ek_public, "
-                  "ek_sha256, ek_certificate, aik_public, aik_name, "
-                  "activated_at) VALUES ($1, 'default', '\\x00', "
-                  "sha256(convert_to($1::text, 'UTF8')), '\\x00', $2, $3, "
-                  "now())",
-                  {ids[i], store::ToBytea(AsString(aiks[i].tpm2b_public())),
-                   store::ToBytea(AsString(aiks[i].name()))}),
-         "register");
+    bench::MustOk(
+        bench::RegisterAgent(*db, ids[i], AsString(aiks[i].tpm2b_public()),
+                             AsString(aiks[i].name())),
+        "register");
     store::Enrollment e;
     e.tenant = "default";
     e.agent_id = ids[i];
