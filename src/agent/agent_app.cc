@@ -101,6 +101,10 @@ AppSpec AgentAppSpec() {
             "Hold the TPM connection between pushes; false opens it for each "
             "push (needed when the TPM is a swtpm shared with other tools, "
             "as in the demo: swtpm serves one connection at a time)")
+      .Bool("agent", "release_idle_memory", true,
+            "After each verdict, drop the mappings of the read-only code "
+            "and data pages and return free heap to the kernel; the next "
+            "push faults back in only what it runs (docs/agent.md)")
       .Bool("agent", "onboard", false,
             "Let the registrar issue this agent's certificate after "
             "activation (kept in state_dir/agent.pem and agent.key, renewed "
@@ -271,6 +275,7 @@ AttestOptions AttestationOptions(const Config& cfg, const Identity& identity,
   att.reply_timeout = cfg.GetDuration("agent", "reply_timeout");
   att.keepalive = cfg.GetDuration("agent", "keepalive");
   att.keep_tpm_open = cfg.GetBool("agent", "keep_tpm_open");
+  att.release_idle_memory = cfg.GetBool("agent", "release_idle_memory");
   att.result_file = cfg.GetString("agent", "result_file");
   att.actions.dir = cfg.GetString("agent", "actions_dir");
   att.actions.timeout = cfg.GetDuration("agent", "action_timeout");

@@ -16,6 +16,7 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/clock.h"
 #include "agent/attest_state_machine.h"
+#include "agent/idle_memory.h"
 #include "agent/ima_source.h"
 #include "common/app.h"
 #include "common/file.h"
@@ -102,6 +103,7 @@ class Stream {
     copts.cert_file = o.cert_file;
     copts.key_file = o.key_file;
     copts.round_robin = true;  // A DNS name of the whole pool.
+    copts.bdp_probe = false;   // Messages of a few KB; the window suffices.
     copts.keepalive_ms =
         static_cast<int>(absl::ToInt64Milliseconds(o.keepalive));
     absl::StatusOr<std::shared_ptr<grpc::Channel>> channel =
@@ -322,7 +324,10 @@ class Driver {
     if (m && m->has_verdict() && o_.metrics != nullptr) {
       o_.metrics->Verdict(m->verdict().state(), now);
     }
-    if (m && m->has_verdict()) WriteResult(m->verdict().ear_token());
+    if (m && m->has_verdict()) {
+      WriteResult(m->verdict().ear_token());
+      if (o_.release_idle_memory) ReleaseMemory();
+    }
     if (m && m->has_action_notice()) {
       OnActionNotice(m->action_notice(), now);
       return machine_.OnTick(now);  // Not a reply: the wait goes on.
@@ -333,6 +338,16 @@ class Driver {
       return machine_.OnImaGrew(now);  // New measurements: push early.
     }
     return machine_.OnTick(now);
+  }
+
+  // The push is answered: nothing but the wait runs until the next one.
+  static void ReleaseMemory() {
+    const IdleMemoryReleased r = ReleaseIdleMemory();
+    Log(LogLevel::kDebug, "released idle memory",
+        {{"objects", r.objects},
+         {"read_only_bytes", r.bytes},
+         {"resident_before", r.rss_before},
+         {"resident_after", r.rss_after}});
   }
 
   // Replaces the result file with the verdict's token (docs/agent.md). The

@@ -52,6 +52,9 @@ struct AttestOptions {
   absl::Duration reply_timeout = absl::Seconds(30);
   absl::Duration keepalive = absl::Seconds(10);
   bool keep_tpm_open = true;
+  // After each verdict, give back code pages and free heap until the next
+  // push (idle_memory.h).
+  bool release_idle_memory = true;
   AgentMetrics* metrics = nullptr;  // nullptr: metrics off.
   // Where the signed attestation result of each verdict is written
   // (atomic replace) for local consumers; empty: not written.

@@ -44,6 +44,7 @@ absl::StatusOr<std::shared_ptr<grpc::Channel>> CreateChannel(
     args.SetInt(GRPC_ARG_KEEPALIVE_PERMIT_WITHOUT_CALLS, 1);
     args.SetInt(GRPC_ARG_HTTP2_MAX_PINGS_WITHOUT_DATA, 0);
   }
+  if (!options.bdp_probe) args.SetInt(GRPC_ARG_HTTP2_BDP_PROBE, 0);
   if (options.round_robin) args.SetLoadBalancingPolicyName("round_robin");
   if (options.max_receive_bytes > 0) {
     args.SetMaxReceiveMessageSize(options.max_receive_bytes);

@@ -43,6 +43,10 @@ struct ClientOptions {
   // Spread calls over every address a DNS name resolves to (gRPC's
   // round_robin policy) instead of sticking to the first.
   bool round_robin = false;
+  // Estimate the link's bandwidth-delay product with extra HTTP/2 pings to
+  // size the flow-control window (gRPC's default). A caller that only
+  // exchanges small messages turns it off: no pings, less code per message.
+  bool bdp_probe = true;
   // Largest message accepted from the server; 0: gRPC's default (4 MiB).
   int max_receive_bytes = 0;
 };
