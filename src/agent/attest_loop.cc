@@ -341,8 +341,11 @@ class Driver {
   }
 
   // The push is answered: nothing but the wait runs until the next one.
+  // The resident size is read only for the debug log.
   static void ReleaseMemory() {
-    const IdleMemoryReleased r = ReleaseIdleMemory();
+    const bool debug = GetLogLevel() <= LogLevel::kDebug;
+    const IdleMemoryReleased r = ReleaseIdleMemory(debug);
+    if (!debug) return;
     Log(LogLevel::kDebug, "released idle memory",
         {{"objects", r.objects},
          {"read_only_bytes", r.bytes},

@@ -113,16 +113,16 @@ std::vector<PageRange> ReadOnlySegments(const dl_phdr_info& object,
   return kept;
 }
 
-IdleMemoryReleased ReleaseIdleMemory() {
+IdleMemoryReleased ReleaseIdleMemory(bool measure_resident) {
   IdleMemoryReleased out;
-  out.rss_before = ResidentBytes();
+  if (measure_resident) out.rss_before = ResidentBytes();
   Walk walk;
   walk.page_size = static_cast<size_t>(sysconf(_SC_PAGESIZE));
   walk.vdso = static_cast<uintptr_t>(getauxval(AT_SYSINFO_EHDR));
   walk.out = &out;
   dl_iterate_phdr(DropObject, &walk);
   malloc_trim(0);
-  out.rss_after = ResidentBytes();
+  if (measure_resident) out.rss_after = ResidentBytes();
   return out;
 }
 

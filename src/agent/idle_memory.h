@@ -30,10 +30,12 @@ std::vector<PageRange> ReadOnlySegments(const dl_phdr_info& object,
                                         size_t page_size);
 
 struct IdleMemoryReleased {
-  size_t objects = 0;     // Loaded objects whose segments were dropped.
-  size_t bytes = 0;       // Bytes of read-only segments dropped.
-  size_t rss_before = 0;  // Resident bytes before (/proc/self/statm).
-  size_t rss_after = 0;   // and after; 0 when statm can't be read.
+  size_t objects = 0;  // Loaded objects whose segments were dropped.
+  size_t bytes = 0;    // Bytes of read-only segments dropped.
+  // With measure_resident: resident bytes before and after
+  // (/proc/self/statm); otherwise, or when statm can't be read, 0.
+  size_t rss_before = 0;
+  size_t rss_after = 0;
 };
 
 // Drops the page-table entries of every loaded object's ReadOnlySegments
@@ -41,7 +43,7 @@ struct IdleMemoryReleased {
 // holding the loader's lock (dl_iterate_phdr), so no object can be
 // unloaded and its addresses reused meanwhile. Safe to call from any
 // thread at any time; other threads fault the pages they run back in.
-IdleMemoryReleased ReleaseIdleMemory();
+IdleMemoryReleased ReleaseIdleMemory(bool measure_resident);
 
 }  // namespace vouch::agent
 
