@@ -393,24 +393,55 @@ void RenewUntil(const TpmOpener& open_tpm, const Identity& identity,
   }
 }
 
+// The [agent] TPM keys: tcti, state_dir, ek_type, aik_type.
+absl::StatusOr<TpmSettings> TpmSettingsFrom(const Config& cfg) {
+  VOUCH_ASSIGN_OR_RETURN(tpm::EkType ek_type,
+                         EkTypeFrom(cfg.GetString("agent", "ek_type")));
+  VOUCH_ASSIGN_OR_RETURN(tpm::AikType aik_type,
+                         AikTypeFrom(cfg.GetString("agent", "aik_type")));
+  return TpmSettings{cfg.GetString("agent", "tcti"),
+                     cfg.GetString("agent", "state_dir"), ek_type, aik_type};
+}
+
+// With onboarding (an issued certificate in reg.issued_dir), starts the
+// certificate renewal on its own thread until `stop`, and makes
+// `*attest_tpm` share the TPM with it. Otherwise returns no thread.
+std::thread StartRenewal(const TpmSettings& tpm_settings,
+                         const Identity& identity, const RegisterOptions& reg,
+                         bool keep_tpm_open, TpmOpener* attest_tpm,
+                         absl::Notification& stop) {
+  if (reg.issued_dir.empty()) return std::thread();
+  // Opening per push, the loop and the renewal take turns at the TPM.
+  // Holding it open (keep_tpm_open), the loop never lets go: the two then
+  // share the TPM through its resource manager (/dev/tpmrm0), which a
+  // bare swtpm lacks (docs/agent.md).
+  TpmOpener renew_tpm = AttestTpmOpener(tpm_settings);
+  if (!keep_tpm_open) {
+    auto mu = std::make_shared<std::mutex>();
+    *attest_tpm = Exclusive(std::move(*attest_tpm), mu);
+    renew_tpm = Exclusive(std::move(renew_tpm), mu);
+  }
+  RegisterOptions renew = reg;
+  renew.pause_before_activate_file.clear();
+  return std::thread(
+      [&stop, &identity, renew, open_tpm = std::move(renew_tpm)] {
+        SetThreadName("vouch-renew");
+        RenewUntil(open_tpm, identity, renew, stop);
+      });
+}
+
 }  // namespace
 
 int RunAgent(AppContext& ctx) {
   const Config& cfg = ctx.config;
   const bool print_id = cfg.GetBool("agent", "print_id");
-  absl::StatusOr<tpm::EkType> ek_type =
-      EkTypeFrom(cfg.GetString("agent", "ek_type"));
-  absl::StatusOr<tpm::AikType> aik_type =
-      AikTypeFrom(cfg.GetString("agent", "aik_type"));
-  if (!ek_type.ok() || !aik_type.ok()) {
+  absl::StatusOr<TpmSettings> settings = TpmSettingsFrom(cfg);
+  if (!settings.ok()) {
     Log(LogLevel::kError, "bad configuration",
-        {{"error", !ek_type.ok() ? ek_type.status().message()
-                                 : aik_type.status().message()}});
+        {{"error", settings.status().message()}});
     return 2;
   }
-  const TpmSettings tpm_settings{cfg.GetString("agent", "tcti"),
-                                 cfg.GetString("agent", "state_dir"), *ek_type,
-                                 *aik_type};
+  const TpmSettings& tpm_settings = *settings;
   if (!print_id) {
     Log(LogLevel::kInfo, "agent starting",
         {{"tcti", tpm_settings.tcti},
@@ -483,27 +514,10 @@ int RunAgent(AppContext& ctx) {
   if (!http.ok()) return 1;
   if (*http != nullptr) (*http)->SetServing();
   absl::Notification stop_renewal;
-  std::thread renewer;
   TpmOpener attest_tpm = AttestTpmOpener(tpm_settings);
-  if (!reg.issued_dir.empty()) {
-    // Opening per push, the loop and the renewal take turns at the TPM.
-    // Holding it open (keep_tpm_open), the loop never lets go: the two then
-    // share the TPM through its resource manager (/dev/tpmrm0), which a
-    // bare swtpm lacks (docs/agent.md).
-    TpmOpener renew_tpm = AttestTpmOpener(tpm_settings);
-    if (!att.keep_tpm_open) {
-      auto mu = std::make_shared<std::mutex>();
-      attest_tpm = Exclusive(std::move(attest_tpm), mu);
-      renew_tpm = Exclusive(std::move(renew_tpm), mu);
-    }
-    RegisterOptions renew = reg;
-    renew.pause_before_activate_file.clear();
-    renewer = std::thread(
-        [&stop_renewal, &identity, renew, open_tpm = std::move(renew_tpm)] {
-          SetThreadName("vouch-renew");
-          RenewUntil(open_tpm, identity, renew, stop_renewal);
-        });
-  }
+  std::thread renewer =
+      StartRenewal(tpm_settings, identity, reg, att.keep_tpm_open, &attest_tpm,
+                   stop_renewal);
   const int code = RunAttestLoop(attest_tpm, att);
   stop_renewal.Notify();
   if (renewer.joinable()) renewer.join();

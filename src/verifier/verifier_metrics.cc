@@ -23,6 +23,13 @@ std::string FailureLabel(const std::string& enum_name) {
 
 VerifierMetrics::VerifierMetrics(server::Metrics* metrics) : metrics_(metrics) {
   prometheus::Registry& r = metrics->registry();
+  RegisterVerdictMetrics(r);
+  RegisterCounters(r);
+  RegisterGauges(r);
+}
+
+// Verdicts by result and failure code, and the latency histograms.
+void VerifierMetrics::RegisterVerdictMetrics(prometheus::Registry& r) {
   auto& verdicts = prometheus::BuildCounter()
                        .Name("vouch_verdicts_total")
                        .Help("Verdicts sent to agents, by result")
@@ -61,6 +68,9 @@ VerifierMetrics::VerifierMetrics(server::Metrics* metrics) : metrics_(metrics) {
                        .Register(r)
                        .Add({}, prometheus::Histogram::BucketBoundaries{
                                     1, 2, 4, 8, 16, 32, 64, 128, 256, 1024});
+}
+
+void VerifierMetrics::RegisterCounters(prometheus::Registry& r) {
   auto counter = [&r](const char* name, const char* help) {
     return &prometheus::BuildCounter().Name(name).Help(help).Register(r).Add(
         {});
@@ -113,6 +123,9 @@ VerifierMetrics::VerifierMetrics(server::Metrics* metrics) : metrics_(metrics) {
                        "connection free in time, or connecting failed)");
   db_wait_ = counter("vouch_db_pool_wait_seconds_total",
                      "Time spent waiting for a database connection");
+}
+
+void VerifierMetrics::RegisterGauges(prometheus::Registry& r) {
   auto gauge = [&r](const char* name, const char* help) {
     return &prometheus::BuildGauge().Name(name).Help(help).Register(r).Add({});
   };

@@ -72,6 +72,9 @@ class VerifierMetrics {
                     uint64_t failed, double wait_seconds);
 
  private:
+  void RegisterVerdictMetrics(prometheus::Registry& r);
+  void RegisterCounters(prometheus::Registry& r);
+  void RegisterGauges(prometheus::Registry& r);
   static void AdvanceTo(prometheus::Counter* c, double total);
 
   server::Metrics* metrics_;
