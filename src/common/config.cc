@@ -331,12 +331,17 @@ std::string Config::ToToml() const {
           }
         },
         entry.value);
-    // Non-ASCII is printed as \uXXXX escapes so the output loads again
-    // (see ScreenTomlText).
+    // Strings are printed as basic strings ("...") with escapes, never as
+    // literal or multi-line ones: toml++ 3.3 prints a value holding a
+    // newline and ''' as a multi-line literal string that ends at that '''
+    // and does not load again. Non-ASCII is printed as \uXXXX escapes so
+    // the output loads again (see ScreenTomlText).
     std::ostringstream line;
     line << toml::toml_formatter(
         one, toml::toml_formatter::default_flags &
-                 ~toml::format_flags::allow_unicode_strings);
+                 ~(toml::format_flags::allow_unicode_strings |
+                   toml::format_flags::allow_literal_strings |
+                   toml::format_flags::allow_multi_line_strings));
     out << line.str() << "  # " << entry.source << "\n";
   }
   return out.str();

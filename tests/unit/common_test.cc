@@ -269,6 +269,30 @@ TEST_CASE("printed config parses back to the same values", "[core][common]") {
         std::vector<std::string>{"a:1"});
 }
 
+TEST_CASE("printed config strings load again whatever they hold",
+          "[core][common]") {
+  // Found by fuzz_config: a value holding a newline and ''' was printed as
+  // a multi-line literal string that ended at the '''.
+  const ConfigSchema schema = TestSchema();
+  const std::vector<std::string> values = {
+      "a'''b\nc",       "line\nbreak",         "tab\tand\r",
+      "'''\n'''",       "ctl\x01\x1f\x7f end", "'single' \\\\ \"double\"",
+      "\"\"\"\n\"\"\"",
+  };
+  for (const std::string& v : values) {
+    CAPTURE(v);
+    ConfigSources sources;
+    sources.flags = {{"agent.tcti", v}};
+    auto cfg = LoadConfig(schema, sources);
+    REQUIRE(cfg.ok());
+    const std::string toml = cfg->ToToml();
+    CAPTURE(toml);
+    auto again = ParseConfigText(schema, toml, "printed.toml");
+    REQUIRE(again.ok());
+    CHECK(again->GetString("agent", "tcti") == v);
+  }
+}
+
 TEST_CASE("a pending stop signal is taken even by a zero-timeout poll",
           "[core][common]") {
   // The agent's attestation loop polls with a zero timeout between
