@@ -1,5 +1,6 @@
 #include "common/config.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
 #include <sstream>
@@ -317,6 +318,13 @@ std::string Config::ToToml() const {
     }
     // Let toml++ render the value so quoting and escaping are always right.
     toml::table one;
+    // Whether every string is printable ASCII without a single quote.
+    bool plain = true;
+    auto note = [&plain](const std::string& s) {
+      plain = plain && std::all_of(s.begin(), s.end(), [](char c) {
+                return c >= 0x20 && c <= 0x7e && c != '\'';
+              });
+    };
     std::visit(
         [&](const auto& v) {
           using T = std::decay_t<decltype(v)>;
@@ -324,24 +332,29 @@ std::string Config::ToToml() const {
             one.insert(spec.key, absl::FormatDuration(v));
           } else if constexpr (std::is_same_v<T, std::vector<std::string>>) {
             toml::array arr;
-            for (const std::string& s : v) arr.push_back(s);
+            for (const std::string& s : v) {
+              note(s);
+              arr.push_back(s);
+            }
             one.insert(spec.key, std::move(arr));
           } else {
+            if constexpr (std::is_same_v<T, std::string>) note(v);
             one.insert(spec.key, v);
           }
         },
         entry.value);
-    // Strings are printed as basic strings ("...") with escapes, never as
-    // literal or multi-line ones: toml++ 3.3 prints a value holding a
-    // newline and ''' as a multi-line literal string that ends at that '''
-    // and does not load again. Non-ASCII is printed as \uXXXX escapes so
-    // the output loads again (see ScreenTomlText).
+    // Never multi-line strings, and literal ones ('...') only for plain
+    // text: toml++ 3.3 prints a value holding a newline and ''' as a
+    // multi-line literal string that ends at that ''', and without
+    // multi-line strings a newline inside a single-line literal one; neither
+    // loads again. Anything else is a basic string ("...") with escapes,
+    // non-ASCII as \uXXXX so the output loads again (see ScreenTomlText).
+    toml::format_flags flags = toml::toml_formatter::default_flags &
+                               ~(toml::format_flags::allow_unicode_strings |
+                                 toml::format_flags::allow_multi_line_strings);
+    if (!plain) flags = flags & ~toml::format_flags::allow_literal_strings;
     std::ostringstream line;
-    line << toml::toml_formatter(
-        one, toml::toml_formatter::default_flags &
-                 ~(toml::format_flags::allow_unicode_strings |
-                   toml::format_flags::allow_literal_strings |
-                   toml::format_flags::allow_multi_line_strings));
+    line << toml::toml_formatter(one, flags);
     out << line.str() << "  # " << entry.source << "\n";
   }
   return out.str();
