@@ -1,4 +1,4 @@
-#!/bin/sh
+#!/usr/bin/env bash
 # function_size.sh BUILD_DIR FILE...
 #   Fails, naming each one, when a function in FILE... is longer than 100
 #   lines (blank lines and comments included), as clang-tidy's
@@ -13,14 +13,12 @@ tidy=$(command -v clang-tidy || command -v clang-tidy-14) || {
   echo "clang-tidy not found (scripts/deps.txt installs it)" >&2
   exit 1
 }
-config='{CheckOptions: [{key: readability-function-size.LineThreshold, value: 100}]}'
-check() {  # check [clang-tidy args...] FILE...
-  "$tidy" --quiet --checks='-*,readability-function-size' --config="$config" \
-    --warnings-as-errors='*' --extra-arg=-Wno-unknown-warning-option "$@" 2>&1
-}
+check=("$tidy" --quiet --checks='-*,readability-function-size'
+  --config='{CheckOptions: [{key: readability-function-size.LineThreshold, value: 100}]}'
+  --warnings-as-errors='*' --extra-arg=-Wno-unknown-warning-option)
 
 if [ "${1:-}" = "--self-test" ]; then
-  out=$(check "$2" -- -std=c++17)
+  out=$("${check[@]}" "$2" -- -std=c++17 2>&1)
   rc=$?
   if [ "$rc" -ne 0 ] && echo "$out" | grep -q "function 'LongFunction' exceeds"; then
     echo "the check caught LongFunction"
@@ -33,13 +31,9 @@ fi
 
 build=$1
 shift
-# Two files at a time; each clang-tidy exits non-zero on a long function.
-out=$(printf '%s\n' "$@" | xargs -P 2 -n 4 sh -c '
-  tidy=$1; config=$2; build=$3; shift 3
-  "$tidy" --quiet -p "$build" --checks="-*,readability-function-size" \
-    --config="$config" --warnings-as-errors="*" \
-    --header-filter="src/(verifier|agent)/" \
-    --extra-arg=-Wno-unknown-warning-option "$@" 2>&1' sh "$tidy" "$config" "$build")
+# Two clang-tidy processes at a time; each exits non-zero on a long function.
+out=$(printf '%s\n' "$@" | xargs -P 2 -n 4 "${check[@]}" -p "$build" \
+  --header-filter='src/(verifier|agent)/' 2>&1)
 rc=$?
 long=$(echo "$out" | grep -E "exceeds recommended size|lines including whitespace|error:")
 if [ "$rc" -ne 0 ] || [ -n "$long" ]; then
