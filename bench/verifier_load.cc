@@ -22,7 +22,7 @@
 //                      [--verifier-cpu-quota F] [--verifier-log FILE]
 //                      [--transport-floor 1] [--json]
 //                      [--verifier-arg ARG]... [--pg-cpu C]
-//                      [--verifier-bin PATH]
+//                      [--verifier-bin PATH] [--pg-setting NAME=VALUE]...
 // --verifier-cpu pins the verifier and PostgreSQL to CPU C and the agents to
 // the others. --verifier-cpu-quota caps the verifier at F CPUs (a CFS quota,
 // cgroup v1 or v2; needs root) during phase 1, so that on a small machine
@@ -38,6 +38,9 @@
 // --json prints one JSON object of the figures last (quotes_per_cpu_second,
 // context_switches_per_quote, verdicts_per_commit at saturation,
 // p99_ms_worst_window at half load, ...), so runs can be compared.
+// --pg-setting sets a server setting of the throw-away PostgreSQL
+// (ALTER SYSTEM, then a reload; repeatable), for experiments such as
+// --pg-setting autovacuum=off.
 // VOUCH_LOAD_PRELOAD, if set, becomes the
 // verifier's LD_PRELOAD (to try another allocator).
 #include <grpcpp/grpcpp.h>
@@ -339,6 +342,41 @@ void RunAgent(const std::string& address, const std::string& agent_dir,
   (void)stream->Finish();
 }
 
+// Each NAME=VALUE by ALTER SYSTEM (its own statement: not in a transaction
+// block; PostgreSQL refuses an unknown name or a bad value), then one
+// reload. NAME must be a plain identifier; VALUE is quoted. A setting that
+// takes effect only at a restart is refused here rather than ignored.
+void SetPgSettings(const testing::PgCluster& pg,
+                   const std::vector<std::string>& settings) {
+  for (const std::string& s : settings) {
+    const size_t eq = s.find('=');
+    const std::string name = s.substr(0, eq);
+    if (eq == std::string::npos || name.empty() ||
+        name.find_first_not_of("abcdefghijklmnopqrstuvwxyz_0123456789.") !=
+            std::string::npos) {
+      Die(absl::StrCat("--pg-setting wants NAME=VALUE: ", s));
+    }
+    std::string value;
+    for (char c : s.substr(eq + 1)) {
+      value.push_back(c);
+      if (c == '\'') value.push_back(c);
+    }
+    Must(pg.Psql(absl::StrCat("ALTER SYSTEM SET ", name, " = '", value, "'")),
+         "--pg-setting");
+    const std::string context =
+        Must(pg.Psql(absl::StrCat(
+                 "SELECT context FROM pg_settings WHERE name = '", name, "'")),
+             "--pg-setting");
+    if (absl::StrContains(context, "postmaster")) {
+      Die(absl::StrCat("--pg-setting ", name, " needs a server restart"));
+    }
+    std::cerr << "verifier_load: PostgreSQL " << s << "\n";
+  }
+  if (!settings.empty()) {
+    Must(pg.Psql("SELECT pg_reload_conf()"), "reload");
+  }
+}
+
 int Main(int argc, char** argv) {
   int agents = 64;
   int seconds = 10;
@@ -351,6 +389,7 @@ int Main(int argc, char** argv) {
   bool floor = false;
   bool json = false;
   std::vector<std::string> extra_verifier_args;
+  std::vector<std::string> pg_settings;
   std::vector<char*> args = {argv[0]};
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--json") {
@@ -370,6 +409,7 @@ int Main(int argc, char** argv) {
     if (flag == "--verifier-log") log_path = argv[i + 1];
     if (flag == "--transport-floor") floor = std::atoi(argv[i + 1]) != 0;
     if (flag == "--verifier-arg") extra_verifier_args.push_back(argv[i + 1]);
+    if (flag == "--pg-setting") pg_settings.push_back(argv[i + 1]);
     if (flag == "--pg-cpu") pg_cpu = std::atoi(argv[i + 1]);
     if (flag == "--verifier-bin") other_bin = argv[i + 1];
     if (flag == "--sched-batch") sched_batch = std::atoi(argv[i + 1]) != 0;
@@ -380,6 +420,7 @@ int Main(int argc, char** argv) {
   testing::TempDir dir = Must(testing::TempDir::Create("load"), "temp dir");
   std::unique_ptr<testing::PgCluster> pg =
       Must(testing::PgCluster::Start(), "PostgreSQL");
+  SetPgSettings(*pg, pg_settings);
   if (verifier_cpu >= 0) {
     // PostgreSQL does the verifier's commits (on another host in a real
     // pool). By default it shares the verifier's CPU, off the agents' CPU
