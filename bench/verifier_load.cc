@@ -345,7 +345,8 @@ void RunAgent(const std::string& address, const std::string& agent_dir,
 // Each NAME=VALUE by ALTER SYSTEM (its own statement: not in a transaction
 // block; PostgreSQL refuses an unknown name or a bad value), then one
 // reload. NAME must be a plain identifier; VALUE is quoted. A setting that
-// takes effect only at a restart is refused here rather than ignored.
+// takes effect only at a restart is refused before it is written, rather
+// than ignored.
 void SetPgSettings(const testing::PgCluster& pg,
                    const std::vector<std::string>& settings) {
   for (const std::string& s : settings) {
@@ -361,8 +362,6 @@ void SetPgSettings(const testing::PgCluster& pg,
       value.push_back(c);
       if (c == '\'') value.push_back(c);
     }
-    Must(pg.Psql(absl::StrCat("ALTER SYSTEM SET ", name, " = '", value, "'")),
-         "--pg-setting");
     const std::string context =
         Must(pg.Psql(absl::StrCat(
                  "SELECT context FROM pg_settings WHERE name = '", name, "'")),
@@ -370,6 +369,8 @@ void SetPgSettings(const testing::PgCluster& pg,
     if (absl::StrContains(context, "postmaster")) {
       Die(absl::StrCat("--pg-setting ", name, " needs a server restart"));
     }
+    Must(pg.Psql(absl::StrCat("ALTER SYSTEM SET ", name, " = '", value, "'")),
+         "--pg-setting");
     std::cerr << "verifier_load: PostgreSQL " << s << "\n";
   }
   if (!settings.empty()) {
